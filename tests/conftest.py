@@ -1,0 +1,35 @@
+"""Shared fixtures. Tests never touch the real home folders: every slm-wizard folder is a temp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point config, cache and data folders at a session temp dir, and keep tools offline."""
+    root = tmp_path_factory.mktemp("slm-home")
+    for name in ("CONFIG", "CACHE", "DATA"):
+        os.environ[f"SLM_WIZARD_{name}_DIR"] = str(root / name.lower())
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model converted to INT4 ONNX once per session (onnxruntime-genai's builder)."""
+    out = tmp_path_factory.mktemp("demo-onnx-int4") / "model"
+    work = out.parent
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(demo_model),
+           "-o", str(out), "-p", "int4", "-e", "cpu", "-c", str(work / "cache")]
+    subprocess.run(cmd, check=True, cwd=work, capture_output=True, timeout=600)
+    assert (out / "genai_config.json").is_file()
+    return out

@@ -1,0 +1,34 @@
+"""The frame every step screen shares: header, step bar, body, footer, and step navigation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from tui.widgets.step_bar import StepBar
+
+
+class StepScreen(Screen):
+    STEP_ID: ClassVar[str] = ""
+    BINDINGS = [
+        Binding("ctrl+b", "app.prev_step", "Back", id="back"),
+        Binding("ctrl+n", "app.next_step", "Next", id="next"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield StepBar(self.STEP_ID, id="step-bar")
+        with VerticalScroll(id="body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(StepBar).refresh_steps()

@@ -1,0 +1,118 @@
+"""Welcome: choose the demo model or open your own model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Input, Log, Static
+
+from core.model_info import ModelFolderError, check_model_folder
+from tui.screens.base import StepScreen
+
+INTRO = """\
+[b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
+ONNX model running in Foundry Local, step by step:
+
+  1. [b]Prerequisites[/b]: Python, RAM, disk, CMake, Foundry Local and the Python packages
+  2. [b]Convert[/b]: Olive conversion and quantization (FP32 / INT8 / INT4), verified
+  3. [b]Deploy[/b]: inference_model.json with the right prompt template, installed in Foundry Local
+  4. [b]Chat and validate[/b]: live chat with tokens/s, time to first token and memory; a benchmark \
+and the quality checklist
+
+New here? Start with the demo model: a tiny model fine-tuned on a fictional product's FAQ, built \
+on this machine in seconds, with no download."""
+
+
+class ModelFolderValidator(Validator):
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            check_model_folder(value)
+        except ModelFolderError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class WelcomeScreen(StepScreen):
+    STEP_ID = "welcome"
+
+    class DemoProgress(Message):
+        def __init__(self, line: str) -> None:
+            self.line = line
+            super().__init__()
+
+    class DemoReady(Message):
+        def __init__(self, path: Path | None, error: str = "") -> None:
+            self.path = path
+            self.error = error
+            super().__init__()
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(INTRO, id="intro")
+        with Vertical(id="choices"):
+            yield Button("Use the demo model", id="use-demo", variant="primary")
+            yield Static("…or open a model folder (it must hold config.json):", classes="hint")
+            with Horizontal(id="open-row"):
+                yield Input(
+                    placeholder="/path/to/your/fine-tuned-model",
+                    id="model-path",
+                    validators=[ModelFolderValidator()],
+                    validate_on=["submitted"],
+                )
+                yield Button("Open", id="open-folder")
+            yield Static("", id="path-error", classes="error")
+        yield Log(id="demo-log", classes="hidden", auto_scroll=True)
+
+    @on(Button.Pressed, "#use-demo")
+    def use_demo(self) -> None:
+        self.query_one("#use-demo", Button).disabled = True
+        log = self.query_one("#demo-log", Log)
+        log.remove_class("hidden")
+        log.write_line("Preparing the demo model (built once, then cached)…")
+        self.build_demo()
+
+    @work(thread=True, exclusive=True, group="demo")
+    def build_demo(self) -> None:
+        from core.demo import DemoError, build_demo_model
+
+        try:
+            path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)))
+        except DemoError as exc:
+            self.post_message(self.DemoReady(None, str(exc)))
+            return
+        self.post_message(self.DemoReady(path))
+
+    def on_welcome_screen_demo_progress(self, message: DemoProgress) -> None:
+        self.query_one("#demo-log", Log).write_line(message.line)
+
+    def on_welcome_screen_demo_ready(self, message: DemoReady) -> None:
+        self.query_one("#use-demo", Button).disabled = False
+        log = self.query_one("#demo-log", Log)
+        if message.path is None:
+            log.write_line(f"Could not build the demo model: {message.error}")
+            return
+        log.write_line(f"Demo model ready: {message.path}")
+        self.app.choose_model(message.path, is_demo=True)
+
+    @on(Button.Pressed, "#open-folder")
+    def open_pressed(self) -> None:
+        self.open_folder(self.query_one("#model-path", Input).value)
+
+    @on(Input.Submitted, "#model-path")
+    def path_submitted(self, event: Input.Submitted) -> None:
+        self.open_folder(event.value)
+
+    def open_folder(self, value: str) -> None:
+        error = self.query_one("#path-error", Static)
+        try:
+            folder = check_model_folder(value)
+        except ModelFolderError as exc:
+            error.update(str(exc))
+            self.query_one("#model-path", Input).add_class("-invalid")
+            return
+        error.update("")
+        self.app.choose_model(folder, is_demo=False)

@@ -1,0 +1,40 @@
+"""The wizard's steps, in order: id, title, and where the screen lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    module: str
+    cls: str
+
+
+STEPS: tuple[Step, ...] = (
+    Step("welcome", "Welcome", "tui.screens.welcome", "WelcomeScreen"),
+    Step("prereqs", "Prerequisites", "tui.screens.prereqs", "PrereqsScreen"),
+    Step("model", "Model", "tui.screens.model", "ModelScreen"),
+    Step("convert", "Convert", "tui.screens.convert", "ConvertScreen"),
+    Step("deploy", "Deploy", "tui.screens.deploy", "DeployScreen"),
+    Step("chat", "Chat", "tui.screens.chat", "ChatScreen"),
+    Step("validate", "Validate", "tui.screens.validate", "ValidateScreen"),
+    Step("summary", "Summary", "tui.screens.summary", "SummaryScreen"),
+)
+STEP_IDS = tuple(s.id for s in STEPS)
+
+
+def step(step_id: str) -> Step:
+    for s in STEPS:
+        if s.id == step_id:
+            return s
+    raise KeyError(step_id)
+
+
+def is_available(step_id: str) -> bool:
+    """A step is available when its screen module exists in this version."""
+    import importlib.util
+
+    return importlib.util.find_spec(step(step_id).module) is not None
