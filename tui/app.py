@@ -18,13 +18,13 @@ class WizardApp(App):
     SUB_TITLE = "fine-tuned model → ONNX → Foundry Local"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit")]
 
-    def __init__(self, state: WizardState | None = None) -> None:
+    def __init__(self, state: WizardState | None = None, start: str = "welcome") -> None:
         super().__init__()
         self.state = state or WizardState()
-        self.current_step = "welcome"
+        self.current_step = start
 
     def on_mount(self) -> None:
-        self.push_screen(self._screen_for("welcome"))
+        self.push_screen(self._screen_for(self.current_step))
 
     def _screen_for(self, step_id: str) -> str:
         """Install the step's screen once (so it keeps its state) and return its name."""
