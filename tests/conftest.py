@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never touch the real home folders: every slm-wizard folder is a temp dir."""
+"""Shared fixtures. Tests never touch the real home folders: all slm-wizard dirs are temp dirs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,28 +3,54 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
+from core.settings import Settings, load_settings, remember, restore, save_settings
 from core.state import WizardState
-from tui.steps import STEP_IDS, is_available, step
+from tui.steps import STEP_IDS, STEPS, is_available, missing_input, step
 
 
 class WizardApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "slm-wizard"
     SUB_TITLE = "fine-tuned model → ONNX → Foundry Local"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f1", "help", "Help", id="help"),
+        *[
+            Binding(f"alt+{i}", f"goto('{s.id}')", f"Go to {s.title}", show=False)
+            for i, s in enumerate(STEPS, start=1)
+        ],
+    ]
 
-    def __init__(self, state: WizardState | None = None, start: str = "welcome") -> None:
+    def __init__(self, state: WizardState | None = None, start: str = "welcome",
+                 config_dir: Path | None = None) -> None:
         super().__init__()
         self.state = state or WizardState()
         self.current_step = start
+        self.config_dir = config_dir
+        self.settings = Settings()
 
     def on_mount(self) -> None:
+        self.settings, notice = load_settings(self.config_dir)
+        if notice:
+            self.notify(notice, title="Settings recovered", severity="warning", timeout=15)
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
         self.push_screen(self._screen_for(self.current_step))
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_mounted and getattr(self, "settings", None) is not None and \
+                self.settings.theme != theme:
+            self.settings.theme = theme
+            self.save_progress()
+
+    # -- steps -------------------------------------------------------------------------------
 
     def _screen_for(self, step_id: str) -> str:
         """Install the step's screen once (so it keeps its state) and return its name."""
@@ -39,9 +65,23 @@ class WizardApp(App):
             self.install_screen(screen, name=step_id)
         return step_id
 
+    def can_enter(self, step_id: str) -> str | None:
+        """None when the step has what it needs, else what is missing and which step gives it."""
+        return missing_input(step_id, self.state)
+
+    def action_goto(self, step_id: str) -> None:
+        self.goto(step_id)
+
     def goto(self, step_id: str) -> None:
+        if step_id == self.current_step and self.screen.id == step_id:
+            return
+        why = self.can_enter(step_id)
+        if why:
+            self.notify(why, title=f"{step(step_id).title} is not ready", severity="warning")
+            return
         self.current_step = step_id
         self.switch_screen(self._screen_for(step_id))
+        self.save_progress()
 
     def action_next_step(self) -> None:
         i = STEP_IDS.index(self.current_step)
@@ -54,13 +94,88 @@ class WizardApp(App):
             self.goto(STEP_IDS[i - 1])
 
     def choose_model(self, folder: Path, is_demo: bool) -> None:
-        self.state.model_dir = folder
-        self.state.is_demo = is_demo
+        if self.state.model_dir != folder:
+            self.state = WizardState(model_dir=folder, is_demo=is_demo)
+            for s in STEP_IDS:  # screens of another model's run start afresh
+                if s != self.current_step and self.is_screen_installed(s):
+                    self.uninstall_screen(s)
         self.state.mark_done("welcome", f"model: {folder}")
-        self.notify(f"Model: {folder}", title="Model chosen")
+        self.notify(f"{folder}", title="Model chosen")
         self.goto("prereqs")
 
+    def resume(self, model_dir: str) -> None:
+        state, last = restore(self.settings, model_dir)
+        self.state = state
+        for s in STEP_IDS:
+            if s != self.current_step and self.is_screen_installed(s):
+                self.uninstall_screen(s)
+        target = last if last in STEP_IDS and self.can_enter(last) is None else "prereqs"
+        self.notify(f"{model_dir}: resuming at {step(target).title}", title="Resumed")
+        self.goto(target)
 
-def run_app() -> int:
-    WizardApp().run()
+    def save_progress(self) -> None:
+        remember(self.settings, self.state, self.current_step)
+        try:
+            save_settings(self.settings, self.config_dir)
+        except OSError as exc:
+            self.notify(f"Progress could not be saved: {exc}", severity="warning")
+
+    # -- help, palette, quit -----------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for i, s in enumerate(STEPS, start=1):
+            why = self.can_enter(s.id)
+            yield SystemCommand(
+                f"Go to step {i}: {s.title}",
+                why or f"Open the {s.title} step (alt+{i})",
+                lambda sid=s.id: self.goto(sid),
+            )
+        yield SystemCommand("Help", "Keys and steps of the wizard (F1)", self.action_help)
+
+    def busy_workers(self) -> list:
+        return [w for w in self.workers if w.is_running and not w.name.startswith("_")]
+
+    async def action_quit(self) -> None:
+        busy = self.busy_workers()
+        if not busy:
+            self.exit()
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.cancel_work()
+                self.exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                "Work is still running",
+                f"{len(busy)} task(s) are running (for example a conversion or a reply). "
+                "Quit and cancel them? Partial output is removed.",
+                yes="Quit and cancel",
+                no="Keep working",
+            ),
+            answer,
+        )
+
+    def cancel_work(self) -> None:
+        """Ask every screen to stop its work (subprocesses, generation), then cancel workers."""
+        for s in STEP_IDS:
+            if self.is_screen_installed(s):
+                screen = self.get_screen(s)
+                hook = getattr(screen, "cancel_work", None)
+                if callable(hook):
+                    hook()
+        self.workers.cancel_all()
+
+
+def run_app(config_dir: Path | None = None) -> int:
+    WizardApp(config_dir=config_dir).run()
     return 0

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Log, Static
 
 from core.model_info import ModelFolderError, check_model_folder
 from tui.screens.base import StepScreen
+from tui.steps import STEP_IDS, step
 
 INTRO = """\
 [b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
@@ -21,8 +22,8 @@ ONNX model running in Foundry Local, step by step:
   1. [b]Prerequisites[/b]: Python, RAM, disk, CMake, Foundry Local and the Python packages
   2. [b]Convert[/b]: Olive conversion and quantization (FP32 / INT8 / INT4), verified
   3. [b]Deploy[/b]: inference_model.json with the right prompt template, installed in Foundry Local
-  4. [b]Chat and validate[/b]: live chat with tokens/s, time to first token and memory; a benchmark \
-and the quality checklist
+  4. [b]Chat and validate[/b]: live chat with tokens/s, time to first token and memory; a \
+benchmark and the quality checklist
 
 New here? Start with the demo model: a tiny model fine-tuned on a fictional product's FAQ, built \
 on this machine in seconds, with no download."""
@@ -54,6 +55,12 @@ class WelcomeScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="intro")
         with Vertical(id="choices"):
+            resume = self._resume_target()
+            if resume:
+                folder, last = resume
+                yield Static(f"Last time you worked on [b]{folder}[/b] (step: {last}).",
+                             classes="hint")
+                yield Button(f"Resume at {last}", id="resume", variant="success")
             yield Button("Use the demo model", id="use-demo", variant="primary")
             yield Static("…or open a model folder (it must hold config.json):", classes="hint")
             with Horizontal(id="open-row"):
@@ -66,6 +73,22 @@ class WelcomeScreen(StepScreen):
                 yield Button("Open", id="open-folder")
             yield Static("", id="path-error", classes="error")
         yield Log(id="demo-log", classes="hidden", auto_scroll=True)
+
+    def _resume_target(self) -> tuple[str, str] | None:
+        settings = getattr(self.app, "settings", None)
+        if settings is None or not settings.recent:
+            return None
+        folder = settings.recent[0]
+        if not Path(folder).is_dir():
+            return None
+        last = str(settings.projects.get(folder, {}).get("last_step", "prereqs"))
+        return folder, step(last).title if last in STEP_IDS else "Prerequisites"
+
+    @on(Button.Pressed, "#resume")
+    def resume_pressed(self) -> None:
+        target = self._resume_target()
+        if target:
+            self.app.resume(target[0])
 
     @on(Button.Pressed, "#use-demo")
     def use_demo(self) -> None:

@@ -1,0 +1,59 @@
+"""The CLI skeleton: --version and --help are fast and never load the heavy toolchain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cli.main import main
+from core import __version__
+
+HEAVY = ("torch", "transformers", "olive", "onnxruntime", "onnxruntime_genai", "foundry_local_sdk",
+         "textual")
+
+
+def test_version(capsys) -> None:
+    try:
+        main(["--version"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert capsys.readouterr().out.strip() == f"slm-wizard {__version__}"
+
+
+def test_help_lists_subcommands(capsys) -> None:
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "usage: slm-wizard" in out
+    assert "demo" in out
+
+
+def test_help_and_version_do_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from cli.main import main\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED=\n" in proc.stderr or proc.stderr.rstrip().endswith("LOADED="), proc.stderr
+
+
+def test_core_does_not_load_textual() -> None:
+    code = (
+        "import sys, pkgutil, importlib, core\n"
+        "for m in pkgutil.iter_modules(core.__path__):\n"
+        "    importlib.import_module('core.' + m.name)\n"
+        "print('textual' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"

@@ -1,0 +1,92 @@
+"""The welcome screen under Pilot: a bad folder is explained, a good one moves on, resume works."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.settings import load_settings
+from tests.helpers import wait_until
+from tui.app import WizardApp
+
+
+def _hf_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    return folder
+
+
+async def test_bad_paths_are_explained(tmp_path: Path) -> None:
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        error = app.screen.query_one("#path-error")
+        for value, expected in (
+            (str(tmp_path / "nope"), "does not exist"),
+            (str(tmp_path), "no config.json"),
+        ):
+            field = app.screen.query_one("#model-path")
+            field.value = value
+            field.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert expected in str(error.content)
+            assert app.current_step == "welcome"
+        (tmp_path / "adapter").mkdir()
+        (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+        app.screen.query_one("#model-path").value = str(tmp_path / "adapter")
+        await pilot.click("#open-folder")
+        await pilot.pause()
+        assert "LoRA adapter" in str(error.content)
+
+
+async def test_open_folder_moves_on_and_is_remembered(tmp_path: Path) -> None:
+    folder = _hf_folder(tmp_path)
+    cfg = tmp_path / "cfg"
+    app = WizardApp(config_dir=cfg)
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.screen.query_one("#model-path").value = str(folder)
+        await pilot.click("#open-folder")
+        await wait_until(pilot, lambda: app.current_step == "prereqs", what="the next step")
+        assert app.state.model_dir == folder.resolve()
+        assert "welcome" in app.state.done
+    settings, notice = load_settings(cfg)
+    assert notice is None
+    assert settings.recent == [str(folder.resolve())]
+    assert settings.projects[str(folder.resolve())]["last_step"] == "prereqs"
+
+    # A second instance offers to resume and lands on the step reached.
+    app2 = WizardApp(config_dir=cfg)
+    async with app2.run_test(size=(100, 32)) as pilot:
+        assert app2.screen.query("#resume")
+        await pilot.click("#resume")
+        await wait_until(pilot, lambda: app2.current_step == "prereqs", what="resume")
+        assert app2.state.model_dir == folder.resolve()
+
+
+async def test_corrupt_settings_are_moved_aside(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "settings.toml").write_text("recent = [unclosed")
+    app = WizardApp(config_dir=cfg)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        assert any("could not be read" in n.message for n in app._notifications)
+        assert not app.screen.query("#resume")
+    aside = list(cfg.glob("settings.toml.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_text() == "recent = [unclosed"
+
+
+async def test_steps_without_input_say_which_step_provides_it(tmp_path: Path) -> None:
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("alt+6")  # Chat, without a converted model
+        await pilot.pause()
+        assert app.current_step == "welcome"
+        assert any("Convert step" in n.message for n in app._notifications)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "WelcomeScreen"
