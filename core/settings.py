@@ -112,6 +112,7 @@ def remember(settings: Settings, state: WizardState, step: str) -> None:
         "done": sorted(state.done),
         "notes": dict(state.notes),
         "options": _tomlable(dict(state.options)),
+        "figures": dict(state.figures),
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
@@ -134,6 +135,7 @@ def restore(settings: Settings, model_dir: str) -> tuple[WizardState, str]:
         done=set(p.get("done", [])),
         notes={str(k): str(v) for k, v in p.get("notes", {}).items()},
         options=dict(p.get("options", {})),
+        figures={str(k): str(v) for k, v in p.get("figures", {}).items()},
     )
     # Outputs that vanished since are not offered as done.
     if state.onnx_dir is not None and not (state.onnx_dir / "genai_config.json").is_file():

@@ -17,6 +17,7 @@ class WizardState:
     done: set[str] = field(default_factory=set)  # ids of finished steps
     notes: dict[str, str] = field(default_factory=dict)  # step id -> one-line result
     options: dict[str, object] = field(default_factory=dict)  # step id -> options chosen there
+    figures: dict[str, str] = field(default_factory=dict)  # measured figure -> value with unit
 
     def mark_done(self, step: str, note: str = "") -> None:
         self.done.add(step)

@@ -1,0 +1,78 @@
+"""Summary: what was done, the files written, the figures measured, and how to redo it headless."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Button, DataTable, Static, TextArea
+
+from core.summary import as_shell, files_written, reproduce_commands
+from tui.screens.base import StepScreen
+from tui.steps import STEPS
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+class SummaryScreen(StepScreen):
+    STEP_ID = "summary"
+    DEFAULT_CSS = """
+    SummaryScreen DataTable { height: auto; max-height: 12; margin-bottom: 1; }
+    SummaryScreen #commands { height: 8; }
+    SummaryScreen .section { text-style: bold; margin-top: 1; }
+    """
+    BINDINGS = [Binding("c", "copy_commands", "Copy commands")]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Summary", classes="title")
+        yield Static("Steps", classes="section")
+        yield DataTable(id="steps", cursor_type="row", zebra_stripes=True)
+        yield Static("Files written", classes="section")
+        yield DataTable(id="files", cursor_type="row")
+        yield Static("Measured figures", classes="section")
+        yield DataTable(id="figures", cursor_type="row")
+        yield Static("Reproduce this run headless (for scripts and CI)", classes="section")
+        yield TextArea("", id="commands", read_only=True, language=None)
+        yield Button("Copy commands", id="copy")
+
+    def on_mount(self) -> None:
+        self.refresh_summary()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.refresh_summary()
+
+    def refresh_summary(self) -> None:
+        state = self.app.state
+        steps = self.query_one("#steps", DataTable)
+        steps.clear(columns=True)
+        steps.add_columns("Step", "Status", "Result")
+        for s in STEPS[:-1]:
+            status = "✔ done" if s.id in state.done else "– not done"
+            steps.add_row(s.title, status, state.notes.get(s.id, ""))
+        files = self.query_one("#files", DataTable)
+        files.clear(columns=True)
+        files.add_columns("What", "Path", "Size")
+        for item in files_written(state):
+            files.add_row(item.label, str(item.path), _size(item.size_bytes))
+        figures = self.query_one("#figures", DataTable)
+        figures.clear(columns=True)
+        figures.add_columns("Figure", "Value")
+        for name, value in state.figures.items():
+            figures.add_row(name, value)
+        if not state.figures:
+            figures.add_row("(none yet)", "chat or validate to measure")
+        self.query_one("#commands", TextArea).text = as_shell(reproduce_commands(state))
+
+    @on(Button.Pressed, "#copy")
+    def action_copy_commands(self) -> None:
+        self.app.copy_to_clipboard(self.query_one("#commands", TextArea).text)
+        self.notify("Commands copied to the clipboard.")
