@@ -1,0 +1,761 @@
+"""Prerequisites: find every missing or incompatible piece before a later step fails on it.
+
+`run_checks()` returns one `CheckResult` per check, always in the same order, with what was
+found, what is required and the exact fix for this system. Checks run concurrently; external
+programs run with a timeout and without a shell (core.proc), so a hung `foundry` or a broken
+`cmake` gives a clear status, never a hang or a crash. Package versions are read from metadata:
+nothing here imports the toolchain, except onnxruntime to list its execution providers.
+
+`install_commands()` / `install_packages()` install the project's own extras into the running
+interpreter. `foundry_cli_info()` and the small `parse_*` functions read the Foundry Local CLI
+(old and new output formats) and can be reused by the deployment step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as metadata
+import json
+import logging
+import os
+import platform
+import re
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from core.proc import CommandResult, run_command, stream_command, which
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("pass", "warn", "fail", "skipped")
+MIN_PYTHON = (3, 10)
+MIN_CMAKE = (3, 31)
+RAM_FACTOR = 11  # conversion peak RAM / FP32 weight size (measured, see TOOLCHAIN-NOTES)
+DISK_FACTOR = 3  # FP32 ONNX copy + quantized output + Olive's cache, as a multiple of FP32 weights
+MIN_DISK_GB = 2.0
+GB = 1024**3
+
+# The Python packages the guide needs: (distribution name, what it is for). All are essential:
+# without any of them conversion or the runtime cannot work.
+PACKAGES: tuple[tuple[str, str], ...] = (
+    ("transformers", "reads the model and its tokenizer"),
+    ("olive-ai", "converts and quantizes (Olive)"),
+    ("onnxruntime-genai", "builds and runs the ONNX model"),
+    ("onnx", "ONNX model format"),
+    ("onnxruntime", "ONNX Runtime"),
+    ("numpy", "arrays for all of the above"),
+    ("torch", "loads the weights during conversion"),
+)
+# Used when the project's own metadata cannot be read (running from a bare source folder).
+_FALLBACK_SPECS = {
+    "olive-ai": "==0.13.0",
+    "onnxruntime-genai": "==0.14.1",
+    "onnxruntime": "==1.31.0",
+    "transformers": ">=5.0,<6",
+    "onnx": ">=1.17",
+    "torch": ">=2.4",
+    "foundry-local-sdk": "==2.2.1",
+}
+# Install torch's CPU build first (as `make run` does): a bare torch requirement pulls CUDA.
+TORCH_PIN = "torch==2.13.0"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    title: str
+    status: str  # one of STATUSES
+    found: str
+    required: str
+    fix: str = ""  # the exact fix for this system ("" when there is nothing to do)
+    essential: bool = False  # a failed essential check blocks the wizard
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def blocks(self) -> bool:
+        return self.essential and self.status == "fail"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def format_command(args: Sequence[str]) -> str:
+    """An argument list as a command a user can paste into this system's shell."""
+    if sys.platform == "win32":
+        return subprocess.list2cmdline(list(args))
+    return shlex.join(list(args))
+
+
+def pip_install(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pip", "install", *args]
+
+
+_VERSION_RE = re.compile(r"(?<![\w.])v?(\d+)\.(\d+)(?:\.(\d+))?((?:[-+.]?[A-Za-z0-9]+)*)")
+
+
+def find_version(text: str) -> str | None:
+    """The first version-like token in `text` ("3.31.0-rc2", "0.8.117+67073234e7", "3.25")."""
+    for line in text.splitlines():
+        if "version" in line.lower():
+            m = _VERSION_RE.search(line)
+            if m:
+                return m.group(0).lstrip("v")
+    m = _VERSION_RE.search(text)
+    return m.group(0).lstrip("v") if m else None
+
+
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    """The numeric release part: "3.31.0-rc2" -> (3, 31, 0); None if there is none."""
+    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", version)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def _pad(a: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return a + (0,) * (n - len(a))
+
+
+def satisfies(version: str, spec: str) -> bool | None:
+    """Whether `version` meets a requirement like ">=5.0,<6" or "==0.13.0" (None: unreadable).
+
+    Release numbers only (a pre-release counts as its release): enough to say "0.18 is not 0.14".
+    """
+    have = version_tuple(version)
+    if have is None:
+        return None
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        m = re.fullmatch(r"(===|==|!=|~=|>=|<=|>|<)\s*([\w.*+!-]+)", clause)
+        if not m:
+            return None
+        op, want_text = m.groups()
+        if want_text.endswith(".*") and op in ("==", "!="):
+            prefix = version_tuple(want_text[:-2]) or ()
+            same = have[: len(prefix)] == prefix
+            if same != (op == "=="):
+                return False
+            continue
+        want = version_tuple(want_text)
+        if want is None:
+            return None
+        n = max(len(have), len(want))
+        a, b = _pad(have, n), _pad(want, n)
+        ok = {
+            "==": a == b, "===": a == b, "!=": a != b, ">=": a >= b, "<=": a <= b, ">": a > b,
+            "<": a < b, "~=": a >= b and have[: len(want) - 1] == want[:-1],
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_version(dist_name: str) -> str | None:
+    try:
+        return metadata.version(dist_name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def project_requirements() -> dict[str, str]:
+    """Version specifiers of the project's own dependencies and extras, by package name."""
+    specs = dict(_FALLBACK_SPECS)
+    try:
+        requires = metadata.requires("slm-wizard") or []
+    except metadata.PackageNotFoundError:
+        return specs
+    for req in requires:
+        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)", req)
+        if m and m.group(3).strip():
+            specs[_norm(m.group(1))] = m.group(3).replace(" ", "")
+    return specs
+
+
+def project_source_dir() -> Path | None:
+    """The source folder when slm-wizard is installed editable (from direct_url.json), else None."""
+    for dist in metadata.distributions(name="slm-wizard"):
+        text = dist.read_text("direct_url.json")
+        if not text:
+            continue
+        try:
+            info = json.loads(text)
+        except ValueError:
+            continue
+        url = info.get("url", "")
+        if info.get("dir_info", {}).get("editable") and url.startswith("file:"):
+            path = unquote(urlparse(url).path)
+            if sys.platform == "win32" and re.match(r"/[A-Za-z]:", path):
+                path = path[1:]
+            return Path(path)
+    return None
+
+
+def install_command() -> list[str]:
+    """pip installing the project's extras into the running interpreter (editable if it is)."""
+    src = project_source_dir()
+    if src is not None:
+        return pip_install("-e", f"{src}[all]")
+    return pip_install("slm-wizard[all]")
+
+
+def missing_packages(results: Sequence[CheckResult]) -> list[str]:
+    """Packages to install or change: failed package checks and failed compatibility checks."""
+    names = [r.details["package"] for r in results if r.id.startswith("package:")
+             and r.status == "fail"]
+    for r in results:
+        if r.id == "compat" and r.status == "fail":
+            names += [p for p in r.details.get("packages", []) if p not in names]
+    return names
+
+
+def install_commands(results: Sequence[CheckResult]) -> list[list[str]]:
+    """The pip commands the "Install missing packages" button runs (empty: nothing to do)."""
+    missing = missing_packages(results)
+    if not missing:
+        return []
+    commands = []
+    if "torch" in missing:
+        commands.append(pip_install(TORCH_PIN))
+    commands.append(install_command())
+    return commands
+
+
+def install_packages(
+    commands: Sequence[Sequence[str]],
+    on_line: Callable[[str], None],
+    cancel: threading.Event | None = None,
+) -> CommandResult:
+    """Run the pip commands one after another, streaming their output; stop at the first failure."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    result = CommandResult((), 0)
+    for args in commands:
+        on_line(f"$ {format_command(args)}")
+        result = stream_command(args, on_line, cancel=cancel, env=env)
+        if not result.ok:
+            break
+    return result
+
+
+def pip_error(result: CommandResult) -> str:
+    """The lines of pip's output that say what went wrong (for a failed install)."""
+    if result.error:
+        return result.error
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ERROR")), None)
+    picked = lines[start:] if start is not None else lines[-8:]
+    return "\n".join(picked[:20]) or f"pip exited with code {result.returncode}"
+
+
+# ------------------------------------------------------------------------------ model size
+
+
+def safetensors_param_count(path: Path) -> int:
+    """Number of parameters in one .safetensors file, from its header (no weights read)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) != 8:
+            raise ValueError(f"{path.name} is too short to be a safetensors file")
+        (size,) = struct.unpack("<Q", head)
+        if size > 100 * 1024 * 1024:
+            raise ValueError(f"{path.name} has an implausible header size")
+        header = json.loads(f.read(size))
+    total = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        n = 1
+        for dim in info.get("shape", []):
+            n *= int(dim)
+        total += n
+    return total
+
+
+def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
+    """FP32 size of the model's weights and how it was found; None when no weights are found."""
+    files = sorted(model_dir.glob("*.safetensors"))
+    if files:
+        params = sum(safetensors_param_count(p) for p in files)
+        return params * 4, f"{params / 1e6:,.1f} M parameters"
+    files = [p for pat in ("*.bin", "*.pt", "*.pth") for p in model_dir.glob(pat)]
+    if files:
+        size = sum(p.stat().st_size for p in files)
+        return size, "estimated from the weight files' size"
+    return None
+
+
+# ------------------------------------------------------------------------------ the checks
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.1f} GB"
+
+
+def check_python() -> CheckResult:
+    v = sys.version_info
+    found = f"{platform.python_version()} ({sys.executable})"
+    required = f">= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
+    if (v.major, v.minor) >= MIN_PYTHON:
+        return CheckResult("python", "Python", "pass", found, required, essential=True)
+    if sys.platform == "win32":
+        fix = "winget install Python.Python.3.11, then recreate the environment with it"
+    elif sys.platform == "darwin":
+        fix = "brew install python@3.11, then recreate the environment with it"
+    else:
+        fix = "Install Python 3.11 (e.g. sudo apt install python3.11 python3.11-venv), then " \
+              "recreate the environment: python3.11 -m venv .venv"
+    return CheckResult("python", "Python", "fail", found, required, fix, essential=True)
+
+
+def check_os() -> CheckResult:
+    system, machine = platform.system(), platform.machine().lower()
+    found = f"{system} {platform.release()} {machine}".strip()
+    required = "Windows (x64/arm64), macOS (Apple silicon) or Linux x64 (Foundry Local)"
+    x64 = machine in ("x86_64", "amd64")
+    arm = machine in ("arm64", "aarch64")
+    details = {"system": system, "machine": machine}
+    if system == "Windows" and (x64 or arm) or system == "Darwin" and arm:
+        status, fix = "pass", ""
+    elif system == "Linux" and x64:
+        status, fix = "pass", ""
+        found += " (the guide names Windows and macOS; Foundry Local also runs on Linux)"
+    else:
+        status = "warn"
+        fix = ("Foundry Local may not run on this system: convert here, then copy the exported "
+               "folder to a supported machine to deploy it.")
+    return CheckResult("os", "Operating system", status, found, required, fix, details=details)
+
+
+def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
+    import psutil
+
+    mem = psutil.virtual_memory()
+    found = f"{_gb(mem.total)} total, {_gb(mem.available)} available"
+    required = f">= {min_ram_gb:g} GB"
+    details: dict = {"total_bytes": mem.total, "available_bytes": mem.available,
+                     "min_bytes": int(min_ram_gb * GB)}
+    need = None
+    if model_dir is not None:
+        try:
+            size = model_fp32_bytes(Path(model_dir))
+        except (OSError, ValueError) as exc:
+            details["model_error"] = str(exc)
+            size = None
+        if size is not None:
+            need = size[0] * RAM_FACTOR
+            details["model_need_bytes"] = need
+            required += f"; this model: ~{_gb(need)} ({RAM_FACTOR}x FP32 weights, {size[1]})"
+    if need is not None and need > mem.total:
+        fix = (f"Converting this model peaks near {_gb(need)}, more than this machine has: "
+               "convert on a machine with more RAM, or choose a smaller model.")
+        return CheckResult("ram", "Memory (RAM)", "fail", found, required, fix, details=details)
+    if need is not None and need > mem.available:
+        fix = (f"Converting this model peaks near {_gb(need)} but only {_gb(mem.available)} is "
+               "free: close other programs before converting.")
+        return CheckResult("ram", "Memory (RAM)", "warn", found, required, fix, details=details)
+    if mem.total < min_ram_gb * GB or mem.available < min_ram_gb * GB:
+        fix = (f"The guide asks for {min_ram_gb:g} GB available. Small models (like the demo) "
+               "still work; close other programs before converting a larger one.")
+        return CheckResult("ram", "Memory (RAM)", "warn", found, required, fix, details=details)
+    return CheckResult("ram", "Memory (RAM)", "pass", found, required, details=details)
+
+
+def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
+    from core.paths import data_dir
+
+    target = Path(output_dir) if output_dir is not None else data_dir()
+    probe = target.expanduser().absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    need = MIN_DISK_GB * GB
+    how = f">= {MIN_DISK_GB:g} GB"
+    if model_dir is not None:
+        with contextlib.suppress(OSError, ValueError):
+            size = model_fp32_bytes(Path(model_dir))
+            if size is not None and size[0] * DISK_FACTOR > need:
+                need = size[0] * DISK_FACTOR
+                how = f"~{_gb(need)} ({DISK_FACTOR}x FP32 weights)"
+    found = f"{_gb(usage.free)} free at {target}"
+    details = {"path": str(target), "free_bytes": usage.free, "need_bytes": int(need)}
+    if usage.free < need:
+        fix = (f"Free at least {_gb(need - usage.free)} on that disk, or choose another output "
+               "folder (slm-wizard convert --output DIR).")
+        return CheckResult("disk", "Disk space", "fail", found, how, fix, details=details)
+    return CheckResult("disk", "Disk space", "pass", found, how, details=details)
+
+
+def _cmake_fix() -> str:
+    pip_fix = format_command(pip_install("cmake>=3.31"))
+    if sys.platform == "win32":
+        return f"winget install Kitware.CMake   (or: {pip_fix})"
+    if sys.platform == "darwin":
+        return f"brew install cmake   (or: {pip_fix})"
+    return f"{pip_fix}   (distribution packages are often older than 3.31)"
+
+
+def check_cmake(timeout: float) -> CheckResult:
+    """CMake >= 3.31: only a source build of onnxruntime-genai needs it, so at worst a warning."""
+    og = installed_version("onnxruntime-genai")
+    required = f">= {MIN_CMAKE[0]}.{MIN_CMAKE[1]} (only to build onnxruntime-genai from source)"
+    if og:
+        why = (f"Not needed now: onnxruntime-genai {og} is installed as a prebuilt package, and "
+               "CMake is only needed to build it from source.")
+    else:
+        why = ("CMake is only needed to build onnxruntime-genai from source; pip installs a "
+               "prebuilt wheel on Windows, macOS and Linux x64.")
+    fix = f"{why} To install or update it: {_cmake_fix()}"
+    path = which("cmake", "cmake3")
+    if path is None:
+        return CheckResult("cmake", "CMake", "warn", "not found on PATH", required, fix,
+                           details={"path": None})
+    name = Path(path).name
+    details: dict = {"path": path}
+    res = run_command([path, "--version"], timeout)
+    if not res.ok:
+        return CheckResult("cmake", "CMake", "warn", res.describe(), required, fix,
+                           details=details)
+    version = find_version(res.output)
+    if version is None:
+        first = res.output.splitlines()[0][:60] if res.output else "(no output)"
+        return CheckResult("cmake", "CMake", "warn", f"unreadable version from {name}: {first!r}",
+                           required, fix, details=details)
+    details["version"] = version
+    shown = version if name.lower() in ("cmake", "cmake.exe") else f"{version} ({name})"
+    if (version_tuple(version) or ())[:2] >= MIN_CMAKE:
+        return CheckResult("cmake", "CMake", "pass", shown, required, details=details)
+    return CheckResult("cmake", "CMake", "warn", f"{shown}, older than 3.31", required, fix,
+                       details=details)
+
+
+# ---------------------------------------------------------------------- Foundry Local CLI
+
+
+@dataclass(frozen=True)
+class FoundryCliInfo:
+    path: str | None  # None: no `foundry` on PATH
+    version: str | None = None
+    cache_dir: Path | None = None
+    running: bool | None = None  # the service/server; None when unknown
+    endpoint: str | None = None
+    problem: str = ""  # what went wrong while asking the CLI ("" when nothing did)
+
+
+def parse_cache_location(text: str) -> Path | None:
+    """The cache folder in `foundry cache location` output (any format: find a path)."""
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        for value in _walk_values(data):
+            if isinstance(value, str) and _looks_like_path(value):
+                return Path(value).expanduser()
+    for line in text.splitlines():
+        m = re.search(r"(?:^|[\s:'\"])([A-Za-z]:[\\/].*|~?/.*|\\\\.*)$", line.strip())
+        if m:
+            candidate = m.group(1).strip().strip("'\"").rstrip(".")
+            if candidate and "://" not in candidate:
+                return Path(candidate).expanduser()
+    return None
+
+
+def _looks_like_path(value: str) -> bool:
+    return bool(re.match(r"([A-Za-z]:[\\/]|~?/|\\\\)", value)) and "://" not in value
+
+
+def _walk_values(data):
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _walk_values(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _walk_values(value)
+    else:
+        yield data
+
+
+_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def _base_url(url: str) -> str:
+    p = urlparse(url.rstrip(".,;"))
+    return f"{p.scheme}://{p.netloc}"
+
+
+def parse_service_status(text: str) -> tuple[bool | None, str | None]:
+    """(running, endpoint) from the old CLI's `foundry service status` text."""
+    low = text.lower()
+    running: bool | None = None
+    if "not running" in low or "🔴" in text or "stopped" in low:
+        running = False
+    elif "is running" in low or "🟢" in text:
+        running = True
+    m = _URL_RE.search(text)
+    return running, (_base_url(m.group(0)) if m else None)
+
+
+def parse_server_status_json(text: str) -> tuple[bool | None, str | None] | None:
+    """(running, endpoint) from the new CLI's `foundry server status -o json`; None if not JSON."""
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data = json.loads(text[start:])
+    except ValueError:
+        return None
+    running: bool | None = None
+    endpoint: str | None = None
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            k = key.lower().replace("_", "")
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+            elif k in ("running", "isrunning") and isinstance(value, bool):
+                running = value
+            elif k in ("status", "state") and isinstance(value, str) and running is None:
+                v = value.lower()
+                running = v in ("running", "started", "up", "ok", "healthy")
+            elif isinstance(value, str) and endpoint is None and _URL_RE.match(value):
+                endpoint = _base_url(value)
+    if endpoint is not None and running is None:
+        running = True
+    return running, endpoint
+
+
+def foundry_cli_info(timeout: float = 5.0) -> FoundryCliInfo:
+    """Ask the `foundry` CLI for its version, cache folder and service status (old or new CLI)."""
+    path = which("foundry")
+    if path is None:
+        return FoundryCliInfo(None)
+    res = run_command([path, "--version"], timeout)
+    if not res.ok:
+        return FoundryCliInfo(path, problem=res.describe())
+    version = find_version(res.output)
+    problem = "" if version else f"unreadable version: {res.output[:60]!r}"
+
+    def cache() -> tuple[Path | None, str]:
+        r = run_command([path, "cache", "location"], timeout)
+        return (parse_cache_location(r.output), "") if r.ok else (None, r.describe())
+
+    def status() -> tuple[bool | None, str | None, str]:
+        r = run_command([path, "server", "status", "-o", "json"], timeout)
+        parsed = parse_server_status_json(r.stdout) if r.ok else None
+        if parsed is not None:
+            return (*parsed, "")
+        if r.timed_out:
+            return None, None, r.describe()
+        r = run_command([path, "service", "status"], timeout)
+        running, endpoint = parse_service_status(r.output)
+        if running is None and not r.ok:
+            return None, None, r.describe()
+        return running, endpoint, ""
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        f_cache, f_status = pool.submit(cache), pool.submit(status)
+        cache_dir, cache_problem = f_cache.result()
+        running, endpoint, status_problem = f_status.result()
+    problem = "; ".join(p for p in (problem, cache_problem, status_problem) if p)
+    return FoundryCliInfo(path, version, cache_dir, running, endpoint, problem)
+
+
+def _foundry_cli_fix() -> str:
+    if sys.platform == "win32":
+        return "winget install Microsoft.FoundryLocal"
+    if sys.platform == "darwin":
+        return "brew tap microsoft/foundrylocal && brew install foundrylocal"
+    return "download the Foundry Local CLI from https://github.com/microsoft/Foundry-Local/releases"
+
+
+def check_foundry(timeout: float) -> CheckResult:
+    cli = foundry_cli_info(timeout)
+    sdk = installed_version("foundry-local-sdk")
+    sdk_spec = project_requirements().get("foundry-local-sdk", "")
+    required = "the foundry CLI or the foundry-local-sdk package (either one deploys)"
+    parts = []
+    if cli.path:
+        bits = [f"CLI {cli.version or '?'}"]
+        if cli.running is True:
+            bits.append(f"service running{' at ' + cli.endpoint if cli.endpoint else ''}")
+        elif cli.running is False:
+            bits.append("service not running")
+        if cli.cache_dir:
+            bits.append(f"cache {cli.cache_dir}")
+        if cli.problem:
+            bits.append(cli.problem)
+        parts.append(", ".join(bits))
+    else:
+        parts.append("no foundry CLI on PATH")
+    parts.append(f"SDK {sdk}" if sdk else "no foundry-local-sdk")
+    found = "; ".join(parts)
+    details = {
+        "cli_path": cli.path, "cli_version": cli.version,
+        "cache_dir": str(cli.cache_dir) if cli.cache_dir else None,
+        "running": cli.running, "endpoint": cli.endpoint, "sdk_version": sdk,
+        "deploy_via": "cli" if cli.path and not cli.problem else "sdk" if sdk else "export",
+    }
+    sdk_fix = format_command(pip_install(f"foundry-local-sdk{sdk_spec}"))
+    if not cli.path and not sdk:
+        fix = (f"{sdk_fix}   (or install the CLI: {_foundry_cli_fix()}). Without Foundry Local the "
+               "demo path still works; deployment then exports a folder instead.")
+        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
+                           details=details)
+    if cli.path and cli.problem:
+        via = "deployment will use the SDK" if sdk else "deployment will export a folder instead"
+        fix = (f"The foundry CLI did not answer properly ({cli.problem}); {via}. "
+               "Check it with: foundry --version")
+        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
+                           details=details)
+    if sdk and sdk_spec and satisfies(sdk, sdk_spec) is False and not cli.path:
+        fix = f"{sdk_fix}   (this project was built against foundry-local-sdk{sdk_spec})"
+        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
+                           details=details)
+    fix = ""
+    if cli.running is False:
+        fix = "foundry service start   (the deploy step can also start it)"
+    return CheckResult("foundry", "Foundry Local", "pass", found, required, fix, details=details)
+
+
+def check_package(name: str, purpose: str, specs: dict[str, str]) -> CheckResult:
+    spec = specs.get(_norm(name), "")
+    version = installed_version(name)
+    cid, title = f"package:{name}", name
+    required = spec or "any version"
+    details = {"package": name, "version": version, "spec": spec, "purpose": purpose}
+    install = pip_install(TORCH_PIN if name == "torch" else f"{name}{spec}")
+    fix = format_command(install)
+    if name == "torch":
+        fix += "   (the CPU build first; a bare `torch` can pull a multi-GB CUDA build)"
+    if version is None:
+        return CheckResult(cid, title, "fail", f"not installed ({purpose})", required, fix,
+                           essential=True, details=details)
+    if spec and satisfies(version, spec) is False:
+        return CheckResult(cid, title, "warn", f"{version}, outside {spec}", required, fix,
+                           essential=True, details=details)
+    return CheckResult(cid, title, "pass", version, required, essential=True, details=details)
+
+
+def check_compat() -> CheckResult:
+    """Version combinations known to break (measured, see TOOLCHAIN-NOTES.md)."""
+    olive = installed_version("olive-ai")
+    og = installed_version("onnxruntime-genai")
+    required = "olive-ai 0.13.x needs onnxruntime-genai < 0.16 (0.14.1), and requests"
+    if olive is None or og is None:
+        missing = " and ".join(n for n, v in (("olive-ai", olive), ("onnxruntime-genai", og))
+                               if v is None)
+        return CheckResult("compat", "Toolchain compatibility", "skipped",
+                           f"{missing} not installed", required, essential=True)
+    found = f"olive-ai {olive} + onnxruntime-genai {og}"
+    olive_v, og_v = version_tuple(olive) or (), version_tuple(og) or ()
+    if olive_v[:2] == (0, 13) and og_v[:2] >= (0, 16):
+        fix = format_command(pip_install("onnxruntime-genai==0.14.1"))
+        found += (": Olive's ModelBuilder pass fails at every precision (ModuleNotFoundError: "
+                  "onnxruntime_genai.models.quantized_model) and ignores the int4 options")
+        return CheckResult("compat", "Toolchain compatibility", "fail", found, required, fix,
+                           essential=True, details={"packages": ["onnxruntime-genai"]})
+    if olive_v[:2] == (0, 13) and installed_version("requests") is None:
+        fix = format_command(pip_install("requests>=2.31"))
+        found += ", requests missing: olive-ai 0.13 imports it without declaring it (olive crashes)"
+        return CheckResult("compat", "Toolchain compatibility", "fail", found, required, fix,
+                           essential=True, details={"packages": ["requests"]})
+    return CheckResult("compat", "Toolchain compatibility", "pass", found, required,
+                       essential=True)
+
+
+def execution_providers() -> list[str]:
+    """onnxruntime's available execution providers ("CPUExecutionProvider", ...)."""
+    import onnxruntime
+
+    return list(onnxruntime.get_available_providers())
+
+
+def check_providers() -> CheckResult:
+    required = "CPU (GPU providers such as CUDA or DirectML are optional)"
+    if installed_version("onnxruntime") is None:
+        return CheckResult("providers", "Execution providers", "skipped",
+                           "onnxruntime not installed", required)
+    try:
+        providers = execution_providers()
+    except Exception as exc:  # a broken native library: say so, do not crash
+        return CheckResult("providers", "Execution providers", "fail",
+                           f"onnxruntime does not load: {type(exc).__name__}: {exc}", required,
+                           format_command(pip_install("--force-reinstall", "onnxruntime")),
+                           details={"providers": []})
+    short = ", ".join(p.removesuffix("ExecutionProvider") for p in providers) or "none"
+    details = {"providers": providers}
+    if "CPUExecutionProvider" not in providers:
+        return CheckResult("providers", "Execution providers", "warn", short, required,
+                           "onnxruntime without its CPU provider is unusual: reinstall it",
+                           details=details)
+    return CheckResult("providers", "Execution providers", "pass", short, required,
+                       details=details)
+
+
+# ------------------------------------------------------------------------------- run them
+
+
+def run_checks(
+    *,
+    output_dir: Path | None = None,
+    model_dir: Path | None = None,
+    min_ram_gb: float = 8.0,
+    timeout: float = 5.0,
+) -> list[CheckResult]:
+    """Run every check concurrently; results come back in a fixed order."""
+    specs = project_requirements()
+    jobs: list[tuple[str, str, Callable[[], CheckResult]]] = [
+        ("python", "Python", check_python),
+        ("os", "Operating system", check_os),
+        ("ram", "Memory (RAM)", lambda: check_ram(model_dir, min_ram_gb)),
+        ("disk", "Disk space", lambda: check_disk(output_dir, model_dir)),
+        ("cmake", "CMake", lambda: check_cmake(timeout)),
+        ("foundry", "Foundry Local", lambda: check_foundry(timeout)),
+    ]
+    for name, purpose in PACKAGES:
+        jobs.append((f"package:{name}", name,
+                     lambda n=name, p=purpose: check_package(n, p, specs)))
+    jobs.append(("compat", "Toolchain compatibility", check_compat))
+    jobs.append(("providers", "Execution providers", check_providers))
+
+    def guarded(cid: str, title: str, fn: Callable[[], CheckResult]) -> CheckResult:
+        try:
+            return fn()
+        except Exception as exc:  # a bug in a check must not hide the others
+            log.exception("check %s crashed", cid)
+            return CheckResult(cid, title, "warn", f"could not check: {type(exc).__name__}: {exc}",
+                               "", "This is a bug in slm-wizard; the log file has the details.")
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="prereq") as pool:
+        futures = [pool.submit(guarded, cid, title, fn) for cid, title, fn in jobs]
+        return [f.result() for f in futures]
+
+
+def counts(results: Sequence[CheckResult]) -> dict[str, int]:
+    return {s: sum(r.status == s for r in results) for s in STATUSES}
+
+
+def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """Failed essential checks: the wizard cannot go on until they are fixed."""
+    return [r for r in results if r.blocks]
+
+
+def summary_line(results: Sequence[CheckResult]) -> str:
+    c = counts(results)
+    text = f"{len(results)} checks: {c['pass']} passed, {c['warn']} warnings, {c['fail']} failed"
+    return text + (f", {c['skipped']} skipped" if c["skipped"] else "")
