@@ -180,7 +180,8 @@ def project_requirements() -> dict[str, str]:
     for req in requires:
         m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)", req)
         if m and m.group(3).strip():
-            specs[_norm(m.group(1))] = m.group(3).replace(" ", "")
+            clauses = sorted(m.group(3).replace(" ", "").split(","), key=lambda c: c[0] != ">")
+            specs[_norm(m.group(1))] = ",".join(clauses)
     return specs
 
 
@@ -321,16 +322,16 @@ def check_python() -> CheckResult:
 
 def check_os() -> CheckResult:
     system, machine = platform.system(), platform.machine().lower()
-    found = f"{system} {platform.release()} {machine}".strip()
-    required = "Windows (x64/arm64), macOS (Apple silicon) or Linux x64 (Foundry Local)"
+    found = f"{system} {machine}".strip()
+    required = "Windows, macOS (Apple silicon) or Linux x64"
     x64 = machine in ("x86_64", "amd64")
     arm = machine in ("arm64", "aarch64")
-    details = {"system": system, "machine": machine}
+    details = {"system": system, "machine": machine, "release": platform.release()}
     if system == "Windows" and (x64 or arm) or system == "Darwin" and arm:
         status, fix = "pass", ""
     elif system == "Linux" and x64:
         status, fix = "pass", ""
-        found += " (the guide names Windows and macOS; Foundry Local also runs on Linux)"
+        found += " (Foundry Local runs on Linux too)"
     else:
         status = "warn"
         fix = ("Foundry Local may not run on this system: convert here, then copy the exported "
@@ -409,7 +410,7 @@ def _cmake_fix() -> str:
 def check_cmake(timeout: float) -> CheckResult:
     """CMake >= 3.31: only a source build of onnxruntime-genai needs it, so at worst a warning."""
     og = installed_version("onnxruntime-genai")
-    required = f">= {MIN_CMAKE[0]}.{MIN_CMAKE[1]} (only to build onnxruntime-genai from source)"
+    required = f">= {MIN_CMAKE[0]}.{MIN_CMAKE[1]} (source builds only)"
     if og:
         why = (f"Not needed now: onnxruntime-genai {og} is installed as a prebuilt package, and "
                "CMake is only needed to build it from source.")
@@ -587,7 +588,7 @@ def check_foundry(timeout: float) -> CheckResult:
     cli = foundry_cli_info(timeout)
     sdk = installed_version("foundry-local-sdk")
     sdk_spec = project_requirements().get("foundry-local-sdk", "")
-    required = "the foundry CLI or the foundry-local-sdk package (either one deploys)"
+    required = "foundry CLI or foundry-local-sdk (either deploys)"
     parts = []
     if cli.path:
         bits = [f"CLI {cli.version or '?'}"]
@@ -655,7 +656,7 @@ def check_compat() -> CheckResult:
     """Version combinations known to break (measured, see TOOLCHAIN-NOTES.md)."""
     olive = installed_version("olive-ai")
     og = installed_version("onnxruntime-genai")
-    required = "olive-ai 0.13.x needs onnxruntime-genai < 0.16 (0.14.1), and requests"
+    required = "olive-ai 0.13 with onnxruntime-genai < 0.16"
     if olive is None or og is None:
         missing = " and ".join(n for n, v in (("olive-ai", olive), ("onnxruntime-genai", og))
                                if v is None)
@@ -686,7 +687,7 @@ def execution_providers() -> list[str]:
 
 
 def check_providers() -> CheckResult:
-    required = "CPU (GPU providers such as CUDA or DirectML are optional)"
+    required = "CPU (CUDA, DirectML... optional)"
     if installed_version("onnxruntime") is None:
         return CheckResult("providers", "Execution providers", "skipped",
                            "onnxruntime not installed", required)
@@ -757,5 +758,6 @@ def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
 
 def summary_line(results: Sequence[CheckResult]) -> str:
     c = counts(results)
-    text = f"{len(results)} checks: {c['pass']} passed, {c['warn']} warnings, {c['fail']} failed"
+    warnings = f"{c['warn']} warning" + ("" if c["warn"] == 1 else "s")
+    text = f"{len(results)} checks: {c['pass']} passed, {warnings}, {c['fail']} failed"
     return text + (f", {c['skipped']} skipped" if c["skipped"] else "")
