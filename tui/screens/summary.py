@@ -26,7 +26,7 @@ class SummaryScreen(StepScreen):
     STEP_ID = "summary"
     DEFAULT_CSS = """
     SummaryScreen DataTable { height: auto; max-height: 12; margin-bottom: 1; }
-    SummaryScreen #commands { height: 8; }
+    SummaryScreen #commands { height: 12; }
     SummaryScreen .section { text-style: bold; margin-top: 1; }
     """
     BINDINGS = [Binding("c", "copy_commands", "Copy commands")]
@@ -43,9 +43,6 @@ class SummaryScreen(StepScreen):
         yield TextArea("", id="commands", read_only=True, language=None)
         yield Button("Copy commands", id="copy")
 
-    def on_mount(self) -> None:
-        self.refresh_summary()
-
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         self.refresh_summary()
@@ -61,8 +58,11 @@ class SummaryScreen(StepScreen):
         files = self.query_one("#files", DataTable)
         files.clear(columns=True)
         files.add_columns("What", "Path", "Size")
-        for item in files_written(state):
+        items = files_written(state)
+        for item in items:
             files.add_row(item.label, str(item.path), _size(item.size_bytes))
+        if not items:
+            files.add_row("(none yet)", "", "")
         figures = self.query_one("#figures", DataTable)
         figures.clear(columns=True)
         figures.add_columns("Figure", "Value")

@@ -20,19 +20,35 @@ class StepBar(Static):
     def on_mount(self) -> None:
         self.refresh_steps()
 
-    def refresh_steps(self) -> None:
-        done = getattr(self.app, "state", None)
-        done_ids = done.done if done is not None else set()
+    def on_resize(self) -> None:
+        self.refresh_steps()
+
+    def _build(self, short: bool) -> Text:
+        state = getattr(self.app, "state", None)
+        done_ids = state.done if state is not None else set()
         text = Text(no_wrap=True, overflow="ellipsis")
-        for i, s in enumerate(STEPS):
-            if i:
-                text.append(" › ", style="dim")
+        for i, s in enumerate(STEPS, start=1):
+            if i > 1:
+                text.append(" › " if not short else " ", style="dim")
+            label = f"{i} {s.title}" if not short or s.id == self.current else f"{i}"
             if s.id == self.current:
-                text.append(f"● {s.title}", style="bold reverse")
+                text.append(f"● {label} ", style="bold reverse")
             elif s.id in done_ids:
-                text.append(f"✔ {s.title}", style="green")
+                text.append(f"✔ {label}", style="green")
             elif not is_available(s.id):
-                text.append(f"{s.title} (coming)", style="dim italic")
+                text.append(f"{label} (coming)" if not short else f"· {label}",
+                            style="dim italic")
             else:
-                text.append(f"○ {s.title}")
+                text.append(f"○ {label}")
+        return text
+
+    def refresh_steps(self) -> None:
+        text = self._build(short=False)
+        width = self.size.width - 2 if self.size.width else 200
+        if text.cell_len > width:
+            text = self._build(short=True)
+            text.append(f"  step {self._index()} of {len(STEPS)}", style="dim")
         self.update(text)
+
+    def _index(self) -> int:
+        return next((i for i, s in enumerate(STEPS, start=1) if s.id == self.current), 0)

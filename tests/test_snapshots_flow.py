@@ -1,0 +1,31 @@
+"""Snapshots of the wizard's frame screens (welcome, help, summary) at a fixed terminal size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.state import WizardState
+from tui.app import WizardApp
+
+SIZE = (100, 32)
+
+
+def test_welcome_snapshot(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(WizardApp(config_dir=tmp_path), terminal_size=SIZE)
+
+
+def test_help_snapshot(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(WizardApp(config_dir=tmp_path), terminal_size=SIZE, press=["f1"])
+
+
+def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
+    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
+                        precision="int4", deployed_name="lumo:1",
+                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    state.options["convert"] = {"precision": "int4", "method": "auto-opt", "block_size": 32,
+                                "symmetric": True}
+    state.mark_done("welcome", "model: /models/lumo-hf")
+    state.mark_done("convert", "int4 · 1.4 MB · verified (MatMulNBits 4-bit, block 32)")
+    state.figures["decode tokens/s"] = "412.0"
+    app = WizardApp(state=state, start="summary", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=(100, 44))
