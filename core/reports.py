@@ -1,0 +1,173 @@
+"""Reports of benchmarks, checklists and sweeps: Markdown, JSON and CSV, written atomically.
+
+A `Report` is a title, a few facts (`meta`), tables and free-form raw data. `export_report`
+writes, into one folder (by default `<data_dir>/reports/<timestamp>-<model>/`):
+
+- `<name>.md`: the title, the facts and every table as a Markdown table;
+- `<name>.json`: everything, tables as lists of row objects, plus `data` (the raw figures);
+- `<name>-<table>.csv`: one CSV file per table (header row, then the rows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Table:
+    """A titled table; `key` names its CSV file (letters, digits, dashes)."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=False)) for row in self.rows]
+
+
+@dataclass
+class Report:
+    name: str  # "bench", "validate", "sweep": the file names
+    title: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    folder: Path
+    markdown: Path
+    json: Path
+    csv: tuple[Path, ...]
+
+    def all(self) -> list[Path]:
+        return [self.markdown, self.json, *self.csv]
+
+
+def slug(text: str, limit: int = 48) -> str:
+    """A file-name-safe version of `text` (e.g. a model folder's name)."""
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return (out or "model")[:limit]
+
+
+def default_report_dir(model_name: str, when: float | None = None) -> Path:
+    """`<data_dir>/reports/<YYYYmmdd-HHMMSS>-<model>/` (not created)."""
+    from core.paths import data_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
+    return data_dir() / "reports" / f"{stamp}-{slug(model_name)}"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` through a temp file in the same folder and os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.0f}"
+    return str(value)
+
+
+def _md_cell(value: Any) -> str:
+    return _cell(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(report: Report) -> str:
+    parts = [f"# {report.title}", ""]
+    for key, value in report.meta.items():
+        parts.append(f"- **{key}**: {_cell(value)}")
+    if report.meta:
+        parts.append("")
+    for table in report.tables:
+        parts += [f"## {table.title}", "", markdown_table(table.columns, table.rows), ""]
+    if report.notes:
+        parts += ["## Notes", ""]
+        parts += [f"- {note}" for note in report.notes]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def to_csv(table: Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def to_json(report: Report) -> str:
+    obj = {
+        "name": report.name,
+        "title": report.title,
+        "meta": report.meta,
+        "tables": {t.key: {"title": t.title, "columns": t.columns, "rows": t.as_dicts()}
+                   for t in report.tables},
+        "notes": report.notes,
+        "data": report.data,
+    }
+    return json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def export_report(report: Report, folder: Path | None = None, *,
+                  model_name: str = "model") -> ReportPaths:
+    """Write the report's Markdown, JSON and CSV files; return their paths."""
+    folder = Path(folder) if folder is not None else default_report_dir(model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    md_path = folder / f"{report.name}.md"
+    json_path = folder / f"{report.name}.json"
+    write_text_atomic(json_path, to_json(report))
+    csv_paths = []
+    for table in report.tables:
+        path = folder / f"{report.name}-{slug(table.key)}.csv"
+        write_text_atomic(path, to_csv(table))
+        csv_paths.append(path)
+    write_text_atomic(md_path, to_markdown(report))
+    return ReportPaths(folder, md_path, json_path, tuple(csv_paths))
