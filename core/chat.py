@@ -1,0 +1,518 @@
+"""Chat with a converted model: one interface over two real runtimes.
+
+- "ort": onnxruntime-genai loads the converted ONNX folder directly.
+- "foundry": the Foundry Local runtime (foundry-local-sdk, in process) runs a model deployed by
+  the Deploy step, addressed by its id "name:version".
+
+Replies stream token by token through `on_text`; a `threading.Event` passed as `cancel` stops a
+reply between two tokens. `ChatSession` keeps the history, formats it with the model's own chat
+template, and leaves out the oldest turns when the prompt would not fit the model's context.
+
+Typed control tokens: text the user types (and the system prompt) may contain the template's
+markers, e.g. `<|im_end|>`. Fed as is, the tokenizer would turn them into real control tokens and
+a user could close their turn and write the assistant's. Before templating, every special token
+string of the model's tokenizer (and anything shaped like `<|...|>`) gets a zero-width space
+(U+200B) after its first character: it stays readable, and it is tokenized as plain text.
+Other control characters (C0/C1, except newline and tab) are removed; emoji, right-to-left text
+and other Unicode pass unchanged.
+
+Token counts: the ort backend counts the generator's tokens. The foundry backend counts streamed
+chunks that carry text (the SDK streams one chunk per token and its OpenAI-style chunks carry no
+usage), and its prompt tokens come from the SDK's preflight of the same request.
+
+onnxruntime_genai and foundry_local_sdk are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from core.metrics import ReplyClock, ReplyStats
+
+__all__ = [
+    "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "OrtBackend",
+    "FoundryBackend", "Reply", "ReplyStats", "neutralize_special_tokens", "clean_user_text",
+    "open_backend",
+]
+
+ZWSP = "\u200b"
+GENERIC_MARKER = r"<\|[^<>|\s]{0,40}\|>"
+BACKENDS = ("ort", "foundry")
+
+
+class ChatError(Exception):
+    """A load failure or a generation error, with a message written for the user.
+
+    `partial` holds what was generated before a mid-reply error (finish_reason "error").
+    """
+
+    def __init__(self, message: str, partial: Reply | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass
+class GenerationSettings:
+    """Sampling settings; `validate()` raises ValueError with a message for the user."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0  # 0 -> greedy
+    top_p: float = 1.0
+    top_k: int = 50
+    repetition_penalty: float = 1.0
+
+    def validate(self) -> GenerationSettings:
+        checks = (
+            (isinstance(self.max_tokens, int) and not isinstance(self.max_tokens, bool)
+             and 1 <= self.max_tokens <= 1_000_000,
+             f"max tokens must be a whole number from 1 to 1000000, not {self.max_tokens!r}"),
+            (_num(self.temperature) and 0.0 <= self.temperature <= 5.0,
+             f"temperature must be from 0 (greedy) to 5, not {self.temperature!r}"),
+            (_num(self.top_p) and 0.0 < self.top_p <= 1.0,
+             f"top_p must be above 0 and at most 1, not {self.top_p!r}"),
+            (isinstance(self.top_k, int) and not isinstance(self.top_k, bool)
+             and 1 <= self.top_k <= 100_000,
+             f"top_k must be a whole number from 1 to 100000, not {self.top_k!r}"),
+            (_num(self.repetition_penalty) and 0.1 <= self.repetition_penalty <= 10.0,
+             f"repetition penalty must be from 0.1 to 10 (1 = none), not "
+             f"{self.repetition_penalty!r}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        return self
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    @classmethod
+    def from_model(cls, model_dir: Path | str, max_tokens: int = 256) -> GenerationSettings:
+        """The sampling defaults of a converted folder (genai_config.json "search"), validated;
+        plain defaults where the file says nothing usable."""
+        try:
+            search = json.loads((Path(model_dir) / "genai_config.json").read_text("utf-8"))
+            search = search.get("search", {})
+        except (OSError, ValueError, AttributeError):
+            search = {}
+        s = cls(max_tokens=max_tokens)
+        if search.get("do_sample"):
+            s.temperature = float(search.get("temperature", 1.0))
+        s.top_p = float(search.get("top_p", s.top_p))
+        s.top_k = int(search.get("top_k", s.top_k))
+        s.repetition_penalty = float(search.get("repetition_penalty", s.repetition_penalty))
+        try:
+            return s.validate()
+        except ValueError:
+            return cls(max_tokens=max_tokens)
+
+
+def _num(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x  # not NaN
+
+
+@dataclass
+class Reply:
+    text: str
+    stats: ReplyStats
+
+
+class ChatBackend(Protocol):
+    name: str
+    max_length: int
+
+    def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
+                 on_text: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None) -> Reply: ...
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int: ...
+
+    def close(self) -> None: ...
+
+
+# --- text hygiene -----------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_user_text(text: str) -> str:
+    """Drop control characters (keeping newline and tab), normalize newlines, strip the ends."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text).strip()
+
+
+def special_token_strings(model_dir: Path | str) -> list[str]:
+    """The special tokens declared by a folder's tokenizer.json / tokenizer_config.json."""
+    folder = Path(model_dir)
+    found: set[str] = set()
+    try:
+        data = json.loads((folder / "tokenizer.json").read_text("utf-8"))
+        found.update(t["content"] for t in data.get("added_tokens", []) if t.get("special"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+        for t in (cfg.get("added_tokens_decoder") or {}).values():
+            if isinstance(t, dict) and t.get("special"):
+                found.add(str(t.get("content", "")))
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return sorted((s for s in found if len(s) >= 2), key=len, reverse=True)
+
+
+def special_pattern(specials: list[str]) -> re.Pattern[str]:
+    parts = [re.escape(s) for s in sorted(specials, key=len, reverse=True)] + [GENERIC_MARKER]
+    return re.compile("|".join(parts))
+
+
+def neutralize_special_tokens(text: str, pattern: re.Pattern[str] | None = None) -> str:
+    """Break every special-token string in `text` with a zero-width space after its first
+    character, so the tokenizer reads it as plain text (see the module docstring)."""
+    pattern = pattern or special_pattern([])
+    return pattern.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
+
+
+def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> list[dict]:
+    out = []
+    for m in messages:
+        role = m.get("role")
+        if role not in ("system", "user", "assistant"):
+            raise ChatError(f"Unknown message role {role!r}: use system, user or assistant.")
+        content = m.get("content")
+        if not isinstance(content, str):
+            raise ChatError(f"A {role} message has no text.")
+        content = _CONTROL.sub("", content)
+        out.append({"role": role, "content": neutralize_special_tokens(content, pattern)})
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# --- onnxruntime-genai --------------------------------------------------------------------------
+
+class OrtBackend:
+    """onnxruntime-genai on a converted folder (genai_config.json, model.onnx, tokenizer)."""
+
+    name = "ort"
+
+    def __init__(self, model_dir: Path | str, *, max_length: int | None = None) -> None:
+        folder = Path(model_dir).expanduser()
+        if not folder.is_dir():
+            raise ChatError(f"{folder} does not exist or is not a folder.")
+        config = folder / "genai_config.json"
+        if not config.is_file():
+            raise ChatError(
+                f"{folder} has no genai_config.json: it is not a converted ONNX model folder. "
+                "The Convert step (or `slm-wizard convert`) makes one."
+            )
+        try:
+            cfg = json.loads(config.read_text("utf-8"))
+            model_max = int(cfg.get("search", {}).get("max_length")
+                            or cfg["model"]["context_length"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ChatError(f"{config} cannot be read: {_first_line(e)}") from e
+        try:
+            import onnxruntime_genai as og
+        except ImportError as e:
+            raise ChatError(
+                "onnxruntime-genai is not installed: `pip install 'slm-wizard[runtime]'`."
+            ) from e
+        try:
+            self._model = og.Model(str(folder))
+            self._tokenizer = og.Tokenizer(self._model)
+        except Exception as e:
+            raise ChatError(f"onnxruntime-genai could not load {folder}: {_first_line(e)}") from e
+        self._og = og
+        self.model_dir = folder
+        self.max_length = min(model_max, max_length) if max_length else model_max
+        self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
+        self._pattern = special_pattern(special_token_strings(folder))
+        self._lock = threading.Lock()
+
+    def prompt(self, messages: list[dict[str, str]]) -> str:
+        """The templated prompt for these messages (after neutralizing typed control tokens)."""
+        safe = _safe_messages(messages, self._pattern)
+        try:
+            return self._tokenizer.apply_chat_template(json.dumps(safe),
+                                                       add_generation_prompt=True)
+        except Exception as e:
+            raise ChatError(f"The model's chat template failed: {_first_line(e)}") from e
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self._tokenizer.encode(self.prompt(messages)))
+
+    def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
+                 on_text: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None) -> Reply:
+        try:
+            settings.validate()
+        except ValueError as e:
+            raise ChatError(str(e)) from e
+        og = self._og
+        with self._lock:
+            clock = ReplyClock()
+            ids = self._tokenizer.encode(self.prompt(messages))
+            n_prompt = len(ids)
+            room = self.max_length - n_prompt
+            if room < 1:
+                raise ChatError(
+                    f"The prompt is {n_prompt} tokens; this model takes at most "
+                    f"{self.max_length} tokens in all. Shorten the message or start a new chat."
+                )
+            budget = min(settings.max_tokens, room)
+            parts: list[str] = []
+            eos_seen = cancelled = False
+            try:
+                params = og.GeneratorParams(self._model)
+                params.set_search_options(
+                    max_length=n_prompt + budget,
+                    do_sample=not settings.greedy,
+                    temperature=settings.temperature if not settings.greedy else 1.0,
+                    top_p=settings.top_p,
+                    top_k=settings.top_k,
+                    repetition_penalty=settings.repetition_penalty,
+                )
+                generator = og.Generator(self._model, params)
+                stream = self._tokenizer.create_stream()
+                generator.append_tokens(ids)
+                while not generator.is_done():
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                        break
+                    generator.generate_next_token()
+                    token = int(generator.get_next_tokens()[0])
+                    if token in self._eos:
+                        eos_seen = True
+                        break
+                    clock.token()
+                    piece = stream.decode(token)
+                    parts.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+            except ChatError:
+                raise
+            except Exception as e:
+                partial = Reply("".join(parts), clock.stats(n_prompt, "error"))
+                raise ChatError(f"Generation failed: {_first_line(e)}", partial) from e
+            reason = "cancelled" if cancelled else "eos" if eos_seen else "length"
+            return Reply("".join(parts), clock.stats(n_prompt, reason))
+
+    def close(self) -> None:
+        self._model = None
+        self._tokenizer = None
+
+
+# --- Foundry Local -------------------------------------------------------------------------------
+
+class FoundryBackend:
+    """A model deployed in Foundry Local, run in process by foundry-local-sdk 2.2.1."""
+
+    name = "foundry"
+
+    def __init__(self, model_id: str, *, cache_dir: Path | str | None = None,
+                 max_length: int | None = None) -> None:
+        from core import foundry
+
+        model_id = str(model_id).strip()
+        if not model_id:
+            raise ChatError("Give the Foundry Local model id (name:version) to chat with.")
+        cache = Path(cache_dir).expanduser() if cache_dir else _default_foundry_cache()
+        try:
+            self._model = foundry.load_foundry_model(cache, model_id)
+        except foundry.FoundryError as e:
+            raise ChatError(str(e)) from e
+        except Exception as e:
+            raise ChatError(f"Foundry Local could not load {model_id}: {_first_line(e)}") from e
+        import foundry_local_sdk as sdk
+
+        self._sdk = sdk
+        self.model_id = self._model.id
+        self.cache_dir = cache
+        context = int(self._model.context_length or 0) or 2048
+        self.max_length = min(context, max_length) if max_length else context
+        try:
+            path = Path(self._model.get_path())
+        except Exception:
+            path = None
+        self._pattern = special_pattern(special_token_strings(path) if path else [])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._client = self._model.get_chat_client()
+        self._lock = threading.Lock()
+
+    def _request_json(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        return json.dumps({"model": self.model_id, "messages": messages,
+                           "max_tokens": max_tokens})
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return self._prompt_tokens(_safe_messages(messages, self._pattern))
+
+    def _prompt_tokens(self, safe: list[dict[str, str]]) -> int:
+        sdk = self._sdk
+        try:
+            with sdk.ChatSession(self._model) as session, sdk.Request() as request:
+                request.add_item(sdk.TextItem(self._request_json(safe, 1),
+                                              sdk.TextItemType.OPENAI_JSON))
+                return int(session.preflight_request(request).prompt_tokens)
+        except Exception as e:
+            raise ChatError(f"Foundry Local could not read the prompt: {_first_line(e)}") from e
+
+    def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
+                 on_text: Callable[[str], None] | None = None,
+                 cancel: threading.Event | None = None) -> Reply:
+        try:
+            settings.validate()
+        except ValueError as e:
+            raise ChatError(str(e)) from e
+        safe = _safe_messages(messages, self._pattern)
+        with self._lock:
+            clock = ReplyClock()
+            n_prompt = self._prompt_tokens(safe)
+            room = self.max_length - n_prompt
+            if room < 1:
+                raise ChatError(
+                    f"The prompt is {n_prompt} tokens; this model takes at most "
+                    f"{self.max_length} tokens in all. Shorten the message or start a new chat."
+                )
+            s = self._client.settings
+            s.max_tokens = min(settings.max_tokens, room)
+            s.temperature = settings.temperature
+            s.top_p = settings.top_p
+            s.top_k = settings.top_k
+            # Foundry's chat API has no repetition penalty (only frequency/presence penalties).
+            parts: list[str] = []
+            finish = None
+            cancelled = False
+            chunks = None
+            try:
+                chunks = self._client.complete_streaming_chat(safe)
+                for chunk in chunks:
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                        break
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    delta = choice.delta
+                    piece = delta.content if delta is not None else None
+                    # The first chunk only announces the role, with empty content.
+                    if piece is not None and not (delta.role and piece == ""):
+                        clock.token()
+                        parts.append(piece)
+                        if on_text is not None:
+                            on_text(piece)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+            except Exception as e:
+                partial = Reply("".join(parts), clock.stats(n_prompt, "error"))
+                raise ChatError(f"Foundry Local failed: {_first_line(e)}", partial) from e
+            finally:
+                if chunks is not None:
+                    chunks.close()  # cancels the native request when we left early
+            reason = ("cancelled" if cancelled else "length" if finish == "length" else "eos")
+            return Reply("".join(parts), clock.stats(n_prompt, reason))
+
+    def close(self) -> None:
+        model, self._model = self._model, None
+        if model is not None:
+            with contextlib.suppress(Exception):
+                model.unload()
+
+
+def _default_foundry_cache() -> Path:
+    from core import foundry
+
+    fn = getattr(foundry, "default_cache_dir", None)
+    if callable(fn):
+        return Path(fn())
+    return Path.home() / ".foundry" / "cache" / "models"
+
+
+def open_backend(kind: str, model: Path | str, **kw: Any) -> ChatBackend:
+    """Open a chat backend: "ort" on a converted folder, "foundry" on a deployed model id.
+
+    Keyword arguments: max_length (cap the context used), cache_dir (foundry's model cache).
+    """
+    if kind == "ort":
+        kw.pop("cache_dir", None)
+        return OrtBackend(model, **kw)
+    if kind == "foundry":
+        return FoundryBackend(str(model), **kw)
+    raise ChatError(f"Unknown backend {kind!r}: choose one of {', '.join(BACKENDS)}.")
+
+
+# --- conversation ------------------------------------------------------------------------------
+
+@dataclass
+class ChatSession:
+    """A conversation: history, system prompt, sampling settings, trimming, reset."""
+
+    backend: ChatBackend
+    system_prompt: str | None = None
+    settings: GenerationSettings | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            self.settings = GenerationSettings()
+
+    def reset(self) -> None:
+        self.history = []
+
+    def _reserve(self) -> int:
+        """Tokens kept free for the reply when fitting the prompt."""
+        return max(1, min(self.settings.max_tokens, self.backend.max_length // 2))
+
+    def build_messages(self, text: str) -> tuple[list[dict[str, str]], int]:
+        """The messages to send for `text`, and how many oldest turns were left out to fit."""
+        head: list[dict[str, str]] = []
+        system = clean_user_text(self.system_prompt or "")
+        if system:
+            head.append({"role": "system", "content": system})
+        user = [{"role": "user", "content": text}]
+        turns = [self.history[i:i + 2] for i in range(0, len(self.history), 2)]
+        limit = self.backend.max_length - self._reserve()
+        count = getattr(self.backend, "count_tokens", None)
+        for dropped in range(len(turns) + 1):
+            kept = [m for turn in turns[dropped:] for m in turn]
+            messages = head + kept + user
+            if count is None:
+                return messages, 0
+            n = count(messages)
+            if n <= limit:
+                return messages, dropped
+        raise ChatError(
+            f"This message is too long: with the system prompt it makes {n} tokens, and this "
+            f"model takes {limit} tokens of prompt (its context is {self.backend.max_length} "
+            f"tokens, {self._reserve()} kept for the reply). Shorten it, or lower max tokens."
+        )
+
+    def send(self, text: str, *, on_text: Callable[[str], None] | None = None,
+             cancel: threading.Event | None = None) -> Reply:
+        """Send one user message and return the reply (streamed through on_text)."""
+        if not isinstance(text, str):
+            raise ChatError("The message must be text.")
+        text = clean_user_text(text)
+        if not text:
+            raise ChatError("The message is empty: type a question first.")
+        try:
+            self.settings.validate()
+        except ValueError as e:
+            raise ChatError(str(e)) from e
+        messages, trimmed = self.build_messages(text)
+        reply = self.backend.generate(messages, self.settings, on_text=on_text, cancel=cancel)
+        reply.stats.trimmed_turns = trimmed
+        self.history.append({"role": "user", "content": text})
+        self.history.append({"role": "assistant", "content": reply.text})
+        return reply

@@ -1,0 +1,220 @@
+"""Performance figures: per reply (tokens, time to first token, prefill and decode rates) and per
+process (RSS, peak RSS, CPU %, available memory) sampled on a background thread.
+
+Both are plain Python (psutil only) and work the same from a script, the CLI or the TUI.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FINISH_REASONS = ("eos", "length", "cancelled", "error")
+
+
+@dataclass
+class ReplyStats:
+    """Figures for one reply.
+
+    prompt_tokens: tokens of the templated prompt fed to the model (the whole history).
+    generated_tokens: tokens the model produced for the reply, counted from the generator (the end
+        of sequence token is not counted).
+    ttft_s: seconds from the request to the first generated token; it includes the prefill.
+    prefill_tps: prompt tokens / ttft_s.
+    decode_tps: tokens per second after the first one: (generated - 1) / (t_last - t_first).
+    total_s: seconds from the request to the end of the reply.
+    stopped: the user stopped the reply (finish_reason "cancelled").
+    finish_reason: "eos" (the model ended), "length" (max tokens or context reached),
+        "cancelled" or "error".
+    trimmed_turns: oldest turns left out of the prompt to fit the model's context.
+    """
+
+    prompt_tokens: int
+    generated_tokens: int
+    ttft_s: float
+    prefill_tps: float
+    decode_tps: float
+    total_s: float
+    stopped: bool
+    finish_reason: str
+    trimmed_turns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        """One line for a reply footer: tokens, decode rate, time to first token."""
+        text = (f"{self.generated_tokens} tokens · {self.decode_tps:.1f} tok/s · "
+                f"TTFT {self.ttft_s * 1000:.0f} ms · {self.total_s:.2f} s")
+        if self.finish_reason in ("length", "cancelled"):
+            text += " · " + ("max tokens reached" if self.finish_reason == "length" else "stopped")
+        if self.trimmed_turns:
+            text += f" · {self.trimmed_turns} old turn(s) left out"
+        return text
+
+
+class ReplyClock:
+    """Times one reply: call `token()` when each generated token is produced, then `stats()`.
+
+    Costs one perf_counter() call per token; the first and last token times are all it keeps.
+    """
+
+    __slots__ = ("start", "first", "last", "count")
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first = 0.0
+        self.last = 0.0
+        self.count = 0
+
+    def token(self) -> None:
+        now = time.perf_counter()
+        if not self.count:
+            self.first = now
+        self.last = now
+        self.count += 1
+
+    def stats(self, prompt_tokens: int, finish_reason: str, trimmed_turns: int = 0) -> ReplyStats:
+        if finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason must be one of {FINISH_REASONS}, "
+                             f"not {finish_reason!r}")
+        end = time.perf_counter()
+        total = end - self.start
+        ttft = (self.first - self.start) if self.count else total
+        decode_span = self.last - self.first
+        decode_tps = (self.count - 1) / decode_span if self.count > 1 and decode_span > 0 else 0.0
+        return ReplyStats(
+            prompt_tokens=prompt_tokens,
+            generated_tokens=self.count,
+            ttft_s=ttft,
+            prefill_tps=prompt_tokens / ttft if ttft > 0 else 0.0,
+            decode_tps=decode_tps,
+            total_s=total,
+            stopped=finish_reason == "cancelled",
+            finish_reason=finish_reason,
+            trimmed_turns=trimmed_turns,
+        )
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    t: float  # time.monotonic() of the sample
+    rss: int  # bytes
+    peak_rss: int  # bytes, the highest RSS of the process so far
+    cpu_percent: float  # of one core since the previous sample (can exceed 100 on several cores)
+    available: int  # bytes of system memory available
+
+
+def _os_peak_rss() -> int:
+    """The kernel's record of this process's peak RSS in bytes (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class ProcessSampler:
+    """Samples this process (or `pid`) every `interval` seconds on a daemon thread into a ring
+    buffer of `capacity` samples (default: 10 minutes).
+
+        with ProcessSampler(interval=0.25) as sampler:
+            ...
+            sampler.latest(), sampler.snapshot()
+
+    `own_cpu_s` is the CPU time the sampling thread itself used (the cost of watching).
+    """
+
+    def __init__(self, interval: float = 0.25, capacity: int | None = None,
+                 pid: int | None = None) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0 seconds, not {interval}")
+        if capacity is None:
+            capacity = max(1, int(600 / interval))
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        import psutil
+
+        self.interval = float(interval)
+        self.capacity = int(capacity)
+        self._psutil = psutil
+        self._proc = psutil.Process(pid)
+        self._own = pid is None
+        self._samples: deque[ProcessSample] = deque(maxlen=self.capacity)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._peak = 0
+        self.own_cpu_s = 0.0
+
+    def sample_now(self) -> ProcessSample:
+        """Take one sample at once (also used by the thread)."""
+        rss = self._proc.memory_info().rss
+        peak = max(self._peak, rss, _os_peak_rss() if self._own else 0)
+        self._peak = peak
+        s = ProcessSample(
+            t=time.monotonic(),
+            rss=rss,
+            peak_rss=peak,
+            cpu_percent=self._proc.cpu_percent(interval=None),
+            available=self._psutil.virtual_memory().available,
+        )
+        with self._lock:
+            self._samples.append(s)
+        return s
+
+    def _run(self) -> None:
+        t0 = time.thread_time()
+        self._proc.cpu_percent(interval=None)  # prime: the first call always says 0.0
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self.sample_now()
+            self.own_cpu_s = time.thread_time() - t0
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay < 0:  # fell behind (suspended machine): restart the schedule
+                next_at, delay = time.monotonic(), 0.0
+            self._stop.wait(delay)
+        self.own_cpu_s = time.thread_time() - t0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> ProcessSampler:
+        if self.running:
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="slm-wizard-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(2.0, 4 * self.interval))
+            self._thread = None
+
+    def snapshot(self) -> list[ProcessSample]:
+        """A copy of the samples in the buffer, oldest first."""
+        with self._lock:
+            return list(self._samples)
+
+    def latest(self) -> ProcessSample | None:
+        with self._lock:
+            return self._samples[-1] if self._samples else None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._samples.clear()
+
+    def __enter__(self) -> ProcessSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
