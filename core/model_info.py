@@ -1,12 +1,106 @@
-"""Inspect a Hugging Face model folder without loading its weights."""
+"""Inspect a Hugging Face model folder without loading its weights.
+
+Everything comes from small files: config.json, the tokenizer files, and the JSON headers of the
+safetensors weight files (which give every tensor's shape and dtype, so the parameter count is
+exact without reading a single weight). Nothing here imports torch or transformers.
+"""
 
 from __future__ import annotations
 
+import json
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ModelFolderError(ValueError):
     """The folder cannot be used as a model; the message says why, for the user."""
+
+
+# Architectures the ONNX model builder of onnxruntime-genai 0.14.1 (used by Olive's ModelBuilder
+# pass) knows, read from its create_model().
+BUILDER_ARCHITECTURES = frozenset({
+    "ChatGLMForConditionalGeneration", "ChatGLMModel", "Ernie4_5ForCausalLM", "GemmaForCausalLM",
+    "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Gemma3ForConditionalGeneration",
+    "GptOssForCausalLM", "GraniteForCausalLM", "HunYuanDenseV1ForCausalLM", "InternLM2ForCausalLM",
+    "Lfm2ForCausalLM", "LlamaForCausalLM", "MistralForCausalLM",
+    "Mistral3ForConditionalGeneration", "NemotronForCausalLM", "OlmoForCausalLM",
+    "PhiForCausalLM", "Phi3ForCausalLM", "PhiMoEForCausalLM", "Phi3SmallForCausalLM",
+    "Phi3VForCausalLM", "Phi4MMForCausalLM", "Qwen2ForCausalLM", "VideoChatFlashQwenForCausalLM",
+    "Qwen2_5_VLForConditionalGeneration", "Qwen3ForCausalLM", "Qwen3_5ForConditionalGeneration",
+    "Qwen3_5MoeForConditionalGeneration", "Qwen3VLForConditionalGeneration",
+    "SmolLM3ForCausalLM",
+})
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json",
+                   "merges.txt", "special_tokens_map.json", "added_tokens.json",
+                   "chat_template.jinja", "chat_template.json")
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64",
+                "I8": "int8", "U8": "uint8"}
+
+
+@dataclass(frozen=True)
+class TensorGroups:
+    """Parameter counts by role, which decides how each part is stored after conversion."""
+
+    embedding: int = 0  # token embedding (a Gather in ONNX)
+    lm_head: int = 0  # output projection (a MatMul; the builder writes it even when tied)
+    linear: int = 0  # the layers' 2-D weights (MatMuls: quantized at int4/int8)
+    other: int = 0  # norms, biases: kept in float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    architecture: str
+    model_type: str
+    hidden_size: int | None
+    num_layers: int | None
+    num_heads: int | None
+    num_kv_heads: int | None
+    vocab_size: int | None
+    context_length: int | None
+    dtype: str
+    param_count: int
+    param_count_exact: bool  # True when counted from safetensors headers
+    weight_files: tuple[str, ...]
+    tokenizer_files: tuple[str, ...]
+    chat_template: str | None
+    family: str  # qwen | deepseek | phi | llama | mistral | gemma | other
+    needs_remote_code: bool
+    is_lora_adapter: bool
+    builder_supported: bool
+    problems: list[str] = field(default_factory=list)
+    groups: TensorGroups = field(default_factory=TensorGroups)
+    tie_word_embeddings: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path), "name": self.name, "architecture": self.architecture,
+            "model_type": self.model_type, "family": self.family,
+            "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+            "num_heads": self.num_heads, "num_kv_heads": self.num_kv_heads,
+            "vocab_size": self.vocab_size, "context_length": self.context_length,
+            "dtype": self.dtype, "param_count": self.param_count,
+            "param_count_exact": self.param_count_exact,
+            "fp32_size_bytes": fp32_size_bytes(self),
+            "weight_files": list(self.weight_files),
+            "tokenizer_files": list(self.tokenizer_files),
+            "has_chat_template": self.chat_template is not None,
+            "needs_remote_code": self.needs_remote_code,
+            "is_lora_adapter": self.is_lora_adapter,
+            "builder_supported": self.builder_supported,
+            "problems": list(self.problems),
+        }
 
 
 def check_model_folder(path: str | Path) -> Path:
@@ -18,13 +112,240 @@ def check_model_folder(path: str | Path) -> Path:
     if not folder.exists():
         raise ModelFolderError(f"{folder} does not exist.")
     if not folder.is_dir():
-        raise ModelFolderError(f"{folder} is a file, not a folder: choose the folder that holds it.")
+        raise ModelFolderError(
+            f"{folder} is a file, not a folder: choose the folder that holds it."
+        )
     if not (folder / "config.json").is_file():
         if (folder / "adapter_config.json").is_file():
-            raise ModelFolderError(
-                f"{folder} holds a LoRA adapter (adapter_config.json), not a full model: merge the "
-                "adapter into its base model first (PEFT: model.merge_and_unload(), then "
-                "save_pretrained) and open the merged folder."
-            )
-        raise ModelFolderError(f"{folder} has no config.json: it is not a Hugging Face model folder.")
+            raise ModelFolderError(_lora_message(folder))
+        raise ModelFolderError(
+            f"{folder} has no config.json: it is not a Hugging Face model folder."
+        )
     return folder.resolve()
+
+
+def _lora_message(folder: Path) -> str:
+    return (
+        f"{folder} holds a LoRA adapter (adapter_config.json), not a full model: merge the "
+        "adapter into its base model first (PEFT: model.merge_and_unload(), then "
+        "save_pretrained) and open the merged folder."
+    )
+
+
+def fp32_size_bytes(info: ModelInfo) -> int:
+    """The weights' size at full precision (the guide's "Base")."""
+    return info.param_count * 4
+
+
+def inspect_model(path: str | Path) -> ModelInfo:
+    """Read a model folder's description; raise ModelFolderError when it cannot be used at all."""
+    folder = check_model_folder(path)
+    config = _read_json(folder / "config.json")
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{folder / 'config.json'} is not a JSON object.")
+    text_cfg = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+
+    def get(*keys: str) -> Any:
+        for source in (config, text_cfg):
+            for key in keys:
+                if source.get(key) is not None:
+                    return source[key]
+        return None
+
+    problems: list[str] = []
+    archs = config.get("architectures") or []
+    architecture = archs[0] if isinstance(archs, list) and archs else ""
+    model_type = str(config.get("model_type") or "")
+    is_lora = (folder / "adapter_config.json").is_file()
+    if not model_type and not architecture:
+        raise ModelFolderError(
+            f"{folder / 'config.json'} has neither `model_type` nor `architectures`: "
+            "it does not describe a model."
+        )
+    builder_supported = architecture in BUILDER_ARCHITECTURES
+    if not architecture:
+        problems.append("config.json lists no `architectures`: the ONNX model builder needs it "
+                        "(e.g. \"Qwen2ForCausalLM\").")
+    elif not builder_supported:
+        problems.append(
+            f"Architecture {architecture} is not supported by the ONNX model builder "
+            "(supported: Llama, Mistral, Qwen2/3, Phi, Gemma, and a few others)."
+        )
+    needs_remote = "auto_map" in config
+    if needs_remote:
+        problems.append("config.json has `auto_map`: the model ships its own Python code. "
+                        "slm-wizard never runs it (trust_remote_code stays off).")
+
+    weight_files, counted, tensor_dtypes, groups = _read_weights(folder)
+    if is_lora and not weight_files:
+        problems.append(_lora_message(folder))
+    elif not weight_files:
+        raise ModelFolderError(
+            f"{folder} has no weights: expected model.safetensors (or model-0000x-of-0000y"
+            ".safetensors shards, or pytorch_model.bin)."
+        )
+
+    hidden = _int(get("hidden_size", "n_embd", "d_model"))
+    layers = _int(get("num_hidden_layers", "n_layer", "num_layers"))
+    heads = _int(get("num_attention_heads", "n_head"))
+    kv_heads = _int(get("num_key_value_heads", "num_kv_heads")) or heads
+    vocab = _int(get("vocab_size"))
+    context = _int(get("max_position_embeddings", "n_positions", "seq_length", "max_seq_len"))
+    tied = bool(get("tie_word_embeddings"))
+    exact = counted is not None
+    if counted is None:
+        groups = _estimate_groups(config, text_cfg)
+        param_count = groups.embedding + groups.lm_head + groups.linear + groups.other
+        if param_count <= 0:
+            problems.append("The parameter count could not be estimated from config.json.")
+    else:
+        param_count = counted
+    if tied and groups.lm_head == 0:
+        groups = TensorGroups(groups.embedding, groups.embedding, groups.linear, groups.other)
+    dtype = str(get("torch_dtype", "dtype") or "")
+    if not dtype and tensor_dtypes:
+        dtype = _DTYPE_NAMES.get(tensor_dtypes.most_common(1)[0][0], "")
+
+    tokenizer_files = tuple(n for n in TOKENIZER_FILES if (folder / n).is_file())
+    has_tokenizer = any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer.model")) \
+        or ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file())
+    if not has_tokenizer:
+        problems.append(
+            "No tokenizer: tokenizer.json (or tokenizer.model, or vocab.json + merges.txt) is "
+            "missing. Save it next to the model: tokenizer.save_pretrained(folder)."
+        )
+    template = _chat_template(folder)
+    if template is None:
+        problems.append("No chat template (tokenizer_config.json `chat_template` or "
+                        "chat_template.jinja): chat apps will not know how to format prompts.")
+    return ModelInfo(
+        path=folder, architecture=architecture, model_type=model_type, hidden_size=hidden,
+        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, vocab_size=vocab,
+        context_length=context, dtype=dtype or "unknown", param_count=param_count,
+        param_count_exact=exact, weight_files=weight_files, tokenizer_files=tokenizer_files,
+        chat_template=template, family=_family(model_type, architecture, template, config),
+        needs_remote_code=needs_remote, is_lora_adapter=is_lora,
+        builder_supported=builder_supported, problems=problems, groups=groups,
+        tie_word_embeddings=tied,
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelFolderError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{path} cannot be read: {exc}") from exc
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read_weights(folder: Path) -> tuple[tuple[str, ...], int | None, Counter, TensorGroups]:
+    """Weight files, exact parameter count (None without safetensors), dtypes, role groups."""
+    shards = sorted(p for p in folder.glob("*.safetensors") if not p.name.startswith("adapter_"))
+    bins = sorted(p for p in folder.glob("pytorch_model*.bin"))
+    if not shards:
+        return tuple(p.name for p in bins), None, Counter(), TensorGroups()
+    total = 0
+    dtypes: Counter = Counter()
+    emb = head = linear = other = 0
+    for shard in shards:
+        for name, dtype, count, ndim in _safetensors_tensors(shard):
+            total += count
+            dtypes[dtype] += count
+            if "embed_tokens" in name or name.endswith(("wte.weight", "word_embeddings.weight")):
+                emb += count
+            elif "lm_head" in name:
+                head += count
+            elif ndim >= 2:
+                linear += count
+            else:
+                other += count
+    return tuple(p.name for p in shards), total, dtypes, TensorGroups(emb, head, linear, other)
+
+
+def _safetensors_tensors(path: Path) -> list[tuple[str, str, int, int]]:
+    """(name, dtype, element count, ndim) of every tensor, from the file's JSON header."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(8)
+            if len(raw) != 8:
+                raise ModelFolderError(f"{path} is truncated or empty: re-save the model.")
+            (size,) = struct.unpack("<Q", raw)
+            if size <= 0 or size > 100_000_000 or size > path.stat().st_size:
+                raise ModelFolderError(f"{path} is not a valid safetensors file (bad header size).")
+            header = json.loads(f.read(size).decode("utf-8"))
+    except OSError as exc:
+        raise ModelFolderError(f"{path} cannot be read: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFolderError(f"{path} is not a valid safetensors file (unreadable header).") \
+            from exc
+    out = []
+    for name, meta in header.items():
+        if name == "__metadata__" or not isinstance(meta, dict):
+            continue
+        shape = meta.get("shape") or []
+        count = 1
+        for dim in shape:
+            count *= int(dim)
+        out.append((name, str(meta.get("dtype", "")), count, len(shape)))
+    return out
+
+
+def _estimate_groups(config: dict, text_cfg: dict) -> TensorGroups:
+    """Parameter counts of a standard decoder from its config (when only .bin weights exist)."""
+    cfg = {**config, **text_cfg}
+    h = _int(cfg.get("hidden_size")) or 0
+    n = _int(cfg.get("num_hidden_layers")) or 0
+    heads = _int(cfg.get("num_attention_heads")) or 1
+    kv = _int(cfg.get("num_key_value_heads")) or heads
+    head_dim = _int(cfg.get("head_dim")) or (h // heads if heads else 0)
+    inter = _int(cfg.get("intermediate_size")) or 4 * h
+    vocab = _int(cfg.get("vocab_size")) or 0
+    attn = h * heads * head_dim * 2 + h * kv * head_dim * 2
+    mlp = 3 * h * inter
+    emb = vocab * h
+    head = 0 if cfg.get("tie_word_embeddings") else vocab * h
+    return TensorGroups(embedding=emb, lm_head=head, linear=n * (attn + mlp), other=(2 * n + 1) * h)
+
+
+def _chat_template(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        try:
+            return jinja.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+    for name in ("tokenizer_config.json", "chat_template.json"):
+        p = folder / name
+        if not p.is_file():
+            continue
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        value = data.get("chat_template") if isinstance(data, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, list):  # [{"name": "default", "template": "..."}, ...]
+            named = {d.get("name"): d.get("template") for d in value if isinstance(d, dict)}
+            chosen = named.get("default") or next(iter(named.values()), None)
+            if isinstance(chosen, str):
+                return chosen
+    return None
+
+
+def _family(model_type: str, architecture: str, template: str | None, config: dict) -> str:
+    text = f"{model_type} {architecture}".lower()
+    name = str(config.get("_name_or_path", "")).lower()
+    if "deepseek" in text or "deepseek" in name or (template and "<｜Assistant｜>" in template):
+        return "deepseek"
+    for family in ("qwen", "phi", "mistral", "gemma", "llama"):
+        if family in text:
+            return family
+    return "other"
