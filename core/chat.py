@@ -261,6 +261,8 @@ class OrtBackend:
             raise ChatError(str(e)) from e
         og = self._og
         with self._lock:
+            if self._model is None:
+                raise ChatError("This model was closed: load it again.")
             clock = ReplyClock()
             ids = self._tokenizer.encode(self.prompt(messages))
             n_prompt = len(ids)
@@ -309,8 +311,9 @@ class OrtBackend:
             return Reply("".join(parts), clock.stats(n_prompt, reason))
 
     def close(self) -> None:
-        self._model = None
-        self._tokenizer = None
+        with self._lock:  # waits for a reply in progress (cancel it first)
+            self._model = None
+            self._tokenizer = None
 
 
 # --- Foundry Local -------------------------------------------------------------------------------
@@ -377,6 +380,8 @@ class FoundryBackend:
             raise ChatError(str(e)) from e
         safe = _safe_messages(messages, self._pattern)
         with self._lock:
+            if self._model is None:
+                raise ChatError("This model was closed: load it again.")
             clock = ReplyClock()
             n_prompt = self._prompt_tokens(safe)
             room = self.max_length - n_prompt
@@ -424,7 +429,8 @@ class FoundryBackend:
             return Reply("".join(parts), clock.stats(n_prompt, reason))
 
     def close(self) -> None:
-        model, self._model = self._model, None
+        with self._lock:  # waits for a reply in progress (cancel it first)
+            model, self._model = self._model, None
         if model is not None:
             with contextlib.suppress(Exception):
                 model.unload()

@@ -1,0 +1,362 @@
+"""Chat: talk to the converted model (onnxruntime-genai) or the deployed one (Foundry Local) and
+watch tokens/s, time to first token, memory and CPU live."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Markdown, RadioButton, RadioSet, Static
+from textual.worker import get_current_worker
+
+from core.chat import ChatError, ChatSession, GenerationSettings, Reply, open_backend
+from core.metrics import ProcessSampler
+from tui.screens.base import StepScreen
+from tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
+from tui.widgets.message import ChatMessage
+from tui.widgets.metrics_panel import MetricsPanel
+
+POST_EVERY_S = 0.05  # batch streamed text: at most ~20 UI updates per second
+REFRESH_S = 0.5  # process figures on screen
+NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
+            "ONNX and checks it). Go back with ctrl+b.")
+
+
+class ChatScreen(StepScreen):
+    STEP_ID = "chat"
+    BINDINGS = [
+        Binding("escape", "stop", "Stop reply", id="chat-stop", priority=True),
+        Binding("ctrl+r", "new_chat", "New chat", id="chat-new"),
+        Binding("ctrl+s", "edit_settings", "Settings", id="chat-settings"),
+    ]
+    DEFAULT_CSS = """
+    ChatScreen #body { padding: 0 1; overflow-y: hidden; }
+    ChatScreen #chat-main { height: 1fr; }
+    ChatScreen #chat-left { width: 1fr; height: 1fr; }
+    ChatScreen #chat-bar { height: 3; }
+    ChatScreen #chat-bar RadioSet { width: auto; height: 3; border: none; padding: 0; }
+    ChatScreen #chat-bar RadioSet > RadioButton { width: auto; }
+    ChatScreen #chat-bar Button { min-width: 10; margin-left: 1; }
+    ChatScreen #chat-bar .spacer { width: 1fr; }
+    ChatScreen #conversation { height: 1fr; border: round $panel; padding: 0 1; }
+    ChatScreen #chat-status { height: 1; color: $text-muted; padding: 0 1; }
+    ChatScreen #chat-status.-error { color: $error; }
+    ChatScreen #prompt { margin: 0; }
+    """
+
+    class Chunk(Message):
+        """New reply text (batched) with the live figures."""
+
+        def __init__(self, text: str, tokens: int, tps: float | None, ttft: float | None) -> None:
+            self.text, self.tokens, self.tps, self.ttft = text, tokens, tps, ttft
+            super().__init__()
+
+    class Done(Message):
+        def __init__(self, reply: Reply | None, error: str = "", prompt: str = "") -> None:
+            self.reply, self.error, self.prompt = reply, error, prompt
+            super().__init__()
+
+    class Loaded(Message):
+        def __init__(self, backend: object | None, error: str = "") -> None:
+            self.backend, self.error = backend, error
+            super().__init__()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: ChatSession | None = None
+        self.backend_kind = "ort"
+        self.loaded_for: tuple | None = None
+        self.config = ChatConfig(None, GenerationSettings())
+        self.generating = False
+        self.replies = 0
+        self.cancel_event = threading.Event()
+        self.sampler = ProcessSampler(interval=0.25)
+        self.metrics_timer = None
+        self._reply_widget: ChatMessage | None = None
+        self._stream = None
+        self._live = (0, None, None)  # tokens, tps, ttft of the reply in progress
+        self._reset_after = False
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="chat-main"):
+            with Vertical(id="chat-left"):
+                with Horizontal(id="chat-bar"):
+                    with RadioSet(id="chat-backend"):
+                        yield RadioButton("onnxruntime-genai", value=True, id="backend-ort")
+                        yield RadioButton("Foundry Local", id="backend-foundry")
+                    yield Static(classes="spacer")
+                    yield Button("Settings", id="chat-settings-btn")
+                    yield Button("New chat", id="chat-new-btn")
+                    yield Button("Continue", id="chat-continue", variant="primary")
+                yield VerticalScroll(id="conversation")
+                yield Static("", id="chat-status", markup=False)
+                yield Input(placeholder="Ask something, Enter to send · Esc stops a reply",
+                            id="prompt")
+            yield MetricsPanel(id="metrics")
+
+    def on_mount(self) -> None:
+        self.query_one("#conversation", VerticalScroll).anchor()
+        self.sampler.start()
+        self.metrics_timer = self.set_interval(REFRESH_S, self.refresh_process)
+        self.prepare()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.prepare()
+
+    def on_unmount(self) -> None:
+        self.cancel_event.set()
+        self.sampler.stop()
+        if self.session is not None:
+            self.session.backend.close()
+
+    # -- model ---------------------------------------------------------------------------------
+
+    def _target(self) -> tuple[str, str | None, Path | None]:
+        state = self.app.state
+        if self.backend_kind == "foundry":
+            return "foundry", state.deployed_name, state.foundry_cache
+        return "ort", str(state.onnx_dir) if state.onnx_dir else None, None
+
+    def prepare(self) -> None:
+        """(Re)load the model when the state points at another one than the loaded one."""
+        state = self.app.state
+        foundry = self.query_one("#backend-foundry", RadioButton)
+        foundry.disabled = not state.deployed_name
+        foundry.tooltip = None if state.deployed_name else "The Deploy step makes this available."
+        if self.backend_kind == "foundry" and not state.deployed_name:
+            self.backend_kind = "ort"
+            self.query_one("#backend-ort", RadioButton).value = True
+        target = self._target()
+        if target == self.loaded_for:
+            return
+        if target[1] is None:
+            self.query_one("#conversation").border_title = "No model"
+            self.set_status(NO_MODEL, error=True)
+            self.query_one("#prompt", Input).disabled = True
+            return
+        if state.onnx_dir is not None and self.loaded_for is None:
+            self.config = ChatConfig(self.config.system_prompt,
+                                     GenerationSettings.from_model(state.onnx_dir))
+        self.loaded_for = target
+        self.query_one("#prompt", Input).disabled = True
+        name = Path(target[1]).name if target[0] == "ort" else target[1]
+        self.query_one("#conversation").border_title = f"{name} · {self._backend_title()}"
+        self.set_status(f"Loading {name} with {self._backend_title()}…")
+        self.load_backend(*target)
+
+    def _backend_title(self) -> str:
+        return "Foundry Local" if self.backend_kind == "foundry" else "onnxruntime-genai"
+
+    @work(thread=True, exclusive=True, group="chat-load")
+    def load_backend(self, kind: str, model: str, cache: Path | None) -> None:
+        old = self.session.backend if self.session is not None else None
+        if old is not None:
+            old.close()
+        try:
+            kw = {"cache_dir": cache} if cache else {}
+            backend = open_backend(kind, model, **kw)
+        except ChatError as e:
+            self.post_message(self.Loaded(None, str(e)))
+            return
+        self.post_message(self.Loaded(backend))
+
+    def on_chat_screen_loaded(self, message: Loaded) -> None:
+        if message.backend is None:
+            self.session = None
+            self.loaded_for = None
+            self.set_status(f"The model could not be loaded: {message.error}", error=True)
+            return
+        history = self.session.history if self.session is not None else []
+        self.session = ChatSession(message.backend, self.config.system_prompt,
+                                   self.config.settings)
+        self.session.history = history
+        prompt = self.query_one("#prompt", Input)
+        prompt.disabled = False
+        prompt.focus()
+        self.set_status(f"Ready: {self._backend_title()}, context "
+                        f"{message.backend.max_length} tokens. {self._settings_text()}")
+
+    def _settings_text(self) -> str:
+        s = self.config.settings
+        mode = "greedy" if s.greedy else f"temperature {s.temperature:g}, top_p {s.top_p:g}, " \
+                                         f"top_k {s.top_k}"
+        return f"{mode}, at most {s.max_tokens} tokens per reply"
+
+    @on(RadioSet.Changed, "#chat-backend")
+    def backend_changed(self, event: RadioSet.Changed) -> None:
+        kind = "foundry" if event.pressed.id == "backend-foundry" else "ort"
+        if kind == self.backend_kind:
+            return
+        self.cancel_event.set()
+        self.backend_kind = kind
+        self.prepare()
+
+    # -- conversation --------------------------------------------------------------------------
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#chat-status", Static)
+        status.set_class(error, "-error")
+        status.update(text)
+
+    @on(Input.Submitted, "#prompt")
+    async def send(self, event: Input.Submitted) -> None:
+        if self.generating:
+            self.set_status("A reply is still coming: wait, or press Esc to stop it.")
+            return
+        if self.session is None:
+            self.set_status("The model is not loaded yet.", error=True)
+            return
+        text = event.value
+        if not text.strip():
+            self.set_status("The message is empty: type a question first.", error=True)
+            return
+        event.input.clear()
+        conversation = self.query_one("#conversation", VerticalScroll)
+        await conversation.mount(ChatMessage("user", text))
+        reply = ChatMessage("assistant")
+        await conversation.mount(reply)
+        conversation.anchor()
+        self._reply_widget = reply
+        self._stream = Markdown.get_stream(reply.markdown)
+        self._live = (0, None, None)
+        self.generating = True
+        self.cancel_event = threading.Event()
+        self.set_status("Generating… (Esc stops)")
+        self.generate(text, self.cancel_event)
+
+    @work(thread=True, exclusive=True, group="chat")
+    def generate(self, text: str, cancel: threading.Event) -> None:
+        worker = get_current_worker()
+        session = self.session
+        pending: list[str] = []
+        count = 0
+        start = time.perf_counter()
+        first = last_post = 0.0
+
+        def on_text(piece: str) -> None:
+            nonlocal count, first, last_post
+            now = time.perf_counter()
+            count += 1
+            if count == 1:
+                first = now
+            pending.append(piece)
+            if worker.is_cancelled:
+                cancel.set()
+            if now - last_post >= POST_EVERY_S:
+                last_post = now
+                tps = (count - 1) / (now - first) if count > 1 and now > first else None
+                self.post_message(self.Chunk("".join(pending), count, tps, first - start))
+                pending.clear()
+
+        try:
+            reply = session.send(text, on_text=on_text, cancel=cancel)
+        except ChatError as e:
+            if pending:
+                self.post_message(self.Chunk("".join(pending), count, None, None))
+            self.post_message(self.Done(e.partial, str(e), text))
+            return
+        if pending:
+            self.post_message(self.Chunk("".join(pending), count, None, None))
+        self.post_message(self.Done(reply))
+
+    async def on_chat_screen_chunk(self, message: Chunk) -> None:
+        if self._stream is not None and message.text:
+            await self._stream.write(message.text)
+        if message.tps is not None or message.ttft is not None:
+            self._live = (message.tokens, message.tps, message.ttft)
+            self.query_one(MetricsPanel).set_reply(message.tps, message.ttft,
+                                                   record=message.tps is not None)
+
+    async def on_chat_screen_done(self, message: Done) -> None:
+        self.generating = False
+        widget = self._reply_widget
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if self._reset_after:
+            await self.action_new_chat()
+            return
+        reply = message.reply
+        if widget is not None:
+            if reply is not None:
+                # One full update after the stream fixes blocks streaming can leave half drawn.
+                await widget.markdown.update(reply.text)
+            if message.error:
+                widget.set_stats(message.error, error=True)
+            elif reply is not None:
+                widget.set_stats(reply.stats.summary())
+        if message.error:
+            self.set_status("The reply failed (see above); your message is back in the box.",
+                            error=True)
+            prompt = self.query_one("#prompt", Input)
+            if not prompt.value:
+                prompt.value = message.prompt
+            return
+        st = reply.stats
+        self.query_one(MetricsPanel).set_reply(st.decode_tps, st.ttft_s)
+        self.replies += 1
+        extra = f" ({st.trimmed_turns} oldest turn(s) left out to fit the context)" \
+            if st.trimmed_turns else ""
+        self.set_status(("Stopped." if st.stopped else "Ready.") + extra)
+        self.app.state.mark_done(
+            "chat", f"{self.replies} replies with {self.backend_kind}, last "
+                    f"{st.decode_tps:.1f} tok/s, TTFT {st.ttft_s * 1000:.0f} ms")
+
+    def refresh_process(self) -> None:
+        sample = self.sampler.latest()
+        if sample is None:
+            return
+        history = [s.rss for s in self.sampler.snapshot()[-120:]]
+        self.query_one(MetricsPanel).set_process(sample.rss, sample.cpu_percent, sample.peak_rss,
+                                                 sample.available, history)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.generating:
+            self.cancel_event.set()
+            self.set_status("Stopping…")
+
+    def cancel_work(self) -> None:
+        self.cancel_event.set()
+
+    @on(Button.Pressed, "#chat-new-btn")
+    async def action_new_chat(self) -> None:
+        if self.generating:  # stop the reply first; the chat is cleared when it has ended
+            self.cancel_event.set()
+            self._reset_after = True
+            self.set_status("Stopping the reply, then starting a new chat…")
+            return
+        self._reset_after = False
+        if self.session is not None:
+            self.session.reset()
+        await self.query_one("#conversation", VerticalScroll).remove_children()
+        self.query_one(MetricsPanel).clear_reply()
+        self.set_status("New chat." if self.session is not None else NO_MODEL,
+                        error=self.session is None)
+
+    @on(Button.Pressed, "#chat-settings-btn")
+    def action_edit_settings(self) -> None:
+        def apply(config: ChatConfig | None) -> None:
+            if config is None:
+                return
+            self.config = config
+            if self.session is not None:
+                self.session.system_prompt = config.system_prompt
+                self.session.settings = config.settings
+            self.set_status(f"Settings saved: {self._settings_text()}.")
+
+        self.app.push_screen(ChatSettingsScreen(self.config), apply)
+
+    @on(Button.Pressed, "#chat-continue")
+    def next_step(self) -> None:
+        self.app.action_next_step()

@@ -1,0 +1,103 @@
+"""A modal to edit the chat's system prompt and sampling parameters (validated fields)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.validation import Integer, Number
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from core.chat import GenerationSettings
+
+
+@dataclass
+class ChatConfig:
+    system_prompt: str | None
+    settings: GenerationSettings
+
+
+FIELDS = (
+    # name, caption, type, validator
+    ("max_tokens", "max tokens", "integer", Integer(1, 1_000_000)),
+    ("temperature", "temperature (0 = greedy)", "number", Number(0, 5)),
+    ("top_p", "top_p (0 < p ≤ 1)", "number", Number(0.000001, 1)),
+    ("top_k", "top_k", "integer", Integer(1, 100_000)),
+    ("repetition_penalty", "repetition penalty (1 = none)", "number", Number(0.1, 10)),
+)
+
+
+class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
+    DEFAULT_CSS = """
+    ChatSettingsScreen { align: center middle; }
+    ChatSettingsScreen > Vertical { width: 76; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2; }
+    ChatSettingsScreen TextArea { height: 5; }
+    ChatSettingsScreen #cs-grid { grid-size: 2; grid-columns: 32 1fr; height: auto;
+        grid-rows: 3; margin-top: 1; }
+    ChatSettingsScreen #cs-grid Label { padding: 1 0 0 0; }
+    ChatSettingsScreen #cs-error { color: $error; height: auto; }
+    ChatSettingsScreen #cs-buttons { height: auto; align-horizontal: right; }
+    ChatSettingsScreen #cs-buttons Button { margin-left: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, config: ChatConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("[b]Chat settings[/b]")
+            yield Label("System prompt (empty: the chat template's default)")
+            yield TextArea(self.config.system_prompt or "", id="cs-system")
+            with Grid(id="cs-grid"):
+                for name, caption, kind, validator in FIELDS:
+                    yield Label(caption)
+                    yield Input(str(getattr(self.config.settings, name)), type=kind,
+                                validators=[validator], id=f"cs-{name}",
+                                validate_on=["changed", "submitted"])
+            yield Static("", id="cs-error", markup=False)
+            with Horizontal(id="cs-buttons"):
+                yield Button("Cancel", id="cs-cancel")
+                yield Button("Save", id="cs-save", variant="primary")
+
+    def collect(self) -> ChatConfig:
+        """The edited configuration; ValueError with a message when a field is wrong."""
+        values = {}
+        for name, caption, kind, _ in FIELDS:
+            field = self.query_one(f"#cs-{name}", Input)
+            result = field.validate(field.value)
+            if result is not None and not result.is_valid:
+                raise ValueError(f"{caption}: {'; '.join(result.failure_descriptions)}")
+            try:
+                values[name] = int(field.value) if kind == "integer" else float(field.value)
+            except ValueError:
+                raise ValueError(f"{caption}: enter a number") from None
+        settings = GenerationSettings(**values).validate()
+        system = self.query_one("#cs-system", TextArea).text.strip() or None
+        return ChatConfig(system, settings)
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        v = event.validation_result
+        self.query_one("#cs-error", Static).update(
+            "" if v is None or v.is_valid else "; ".join(v.failure_descriptions))
+
+    @on(Button.Pressed, "#cs-save")
+    @on(Input.Submitted)
+    def save(self) -> None:
+        try:
+            config = self.collect()
+        except ValueError as e:
+            self.query_one("#cs-error", Static).update(str(e))
+            return
+        self.dismiss(config)
+
+    @on(Button.Pressed, "#cs-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

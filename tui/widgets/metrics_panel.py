@@ -1,0 +1,81 @@
+"""Live figures of a chat: tokens/s, time to first token, memory and CPU in large digits, with
+sparklines of tokens/s and memory over time."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Digits, Label, Sparkline, Static
+
+HISTORY = 120  # points per sparkline
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "--"
+    return f"{value:.{digits}f}"
+
+
+class MetricsPanel(Vertical):
+    DEFAULT_CSS = """
+    MetricsPanel { width: 36; height: 1fr; border: round $primary; padding: 0 1; }
+    MetricsPanel #m-grid { grid-size: 2; grid-gutter: 0 1; height: auto; }
+    MetricsPanel .figure { height: auto; }
+    MetricsPanel .caption { color: $text-muted; }
+    MetricsPanel Digits { width: auto; }
+    MetricsPanel Sparkline { height: 2; margin-bottom: 1; }
+    MetricsPanel #m-detail { color: $text-muted; height: auto; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tps_history: deque[float] = deque(maxlen=HISTORY)
+        self.border_title = "Metrics"
+
+    def compose(self) -> ComposeResult:
+        with Grid(id="m-grid"):
+            for key, caption in (("tps", "tokens/s"), ("ttft", "TTFT ms"), ("rss", "RSS MB"),
+                                 ("cpu", "CPU %")):
+                with Vertical(classes="figure"):
+                    yield Label(caption, classes="caption")
+                    yield Digits("--", id=f"m-{key}")
+        yield Label("tokens/s over time", classes="caption")
+        yield Sparkline([], id="spark-tps")
+        yield Label("memory (RSS) over time", classes="caption")
+        yield Sparkline([], id="spark-rss")
+        yield Static("", id="m-detail", markup=False)
+
+    def figure(self, key: str) -> str:
+        """The text shown by a figure ("tps", "ttft", "rss", "cpu")."""
+        return self.query_one(f"#m-{key}", Digits).value
+
+    def set_reply(self, tps: float | None, ttft_s: float | None, record: bool = True) -> None:
+        """Show a reply's decode rate and time to first token (live or final)."""
+        decimals = 1 if tps is not None and tps < 100 else 0
+        self.query_one("#m-tps", Digits).update(_fmt(tps, decimals))
+        self.query_one("#m-ttft", Digits).update(_fmt(None if ttft_s is None else ttft_s * 1000))
+        if record and tps is not None:
+            self.tps_history.append(tps)
+            self.query_one("#spark-tps", Sparkline).data = list(self.tps_history)
+
+    def set_process(self, rss: int | None, cpu: float | None, peak: int | None = None,
+                    available: int | None = None, rss_history: list[int] | None = None) -> None:
+        """Show the process figures (bytes, percent of one core)."""
+        mb = 2**20
+        self.query_one("#m-rss", Digits).update(_fmt(None if rss is None else rss / mb))
+        self.query_one("#m-cpu", Digits).update(_fmt(cpu))
+        parts = []
+        if peak is not None:
+            parts.append(f"peak RSS {peak / mb:.0f} MB")
+        if available is not None:
+            parts.append(f"free RAM {available / 2**30:.1f} GB")
+        self.query_one("#m-detail", Static).update(" · ".join(parts))
+        if rss_history is not None:
+            self.query_one("#spark-rss", Sparkline).data = [r / mb for r in rss_history]
+
+    def clear_reply(self) -> None:
+        self.tps_history.clear()
+        self.query_one("#spark-tps", Sparkline).data = []
+        self.set_reply(None, None, record=False)
