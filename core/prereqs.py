@@ -462,10 +462,11 @@ def parse_cache_location(text: str) -> Path | None:
             if isinstance(value, str) and _looks_like_path(value):
                 return Path(value).expanduser()
     for line in text.splitlines():
-        m = re.search(r"(?:^|[\s:'\"])([A-Za-z]:[\\/].*|~?/.*|\\\\.*)$", line.strip())
+        line = _URL_RE.sub(" ", line).strip()
+        m = re.search(r"(?:^|[\s:'\"])([A-Za-z]:[\\/].*|~?/.*|\\\\.*)$", line)
         if m:
             candidate = m.group(1).strip().strip("'\"").rstrip(".")
-            if candidate and "://" not in candidate:
+            if candidate:
                 return Path(candidate).expanduser()
     return None
 
@@ -515,26 +516,22 @@ def parse_server_status_json(text: str) -> tuple[bool | None, str | None] | None
     except ValueError:
         return None
     running: bool | None = None
-    endpoint: str | None = None
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, list):
             stack.extend(item)
-            continue
-        if not isinstance(item, dict):
-            continue
-        for key, value in item.items():
-            k = key.lower().replace("_", "")
-            if isinstance(value, (dict, list)):
-                stack.append(value)
-            elif k in ("running", "isrunning") and isinstance(value, bool):
-                running = value
-            elif k in ("status", "state") and isinstance(value, str) and running is None:
-                v = value.lower()
-                running = v in ("running", "started", "up", "ok", "healthy")
-            elif isinstance(value, str) and endpoint is None and _URL_RE.match(value):
-                endpoint = _base_url(value)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                k = key.lower().replace("_", "")
+                if isinstance(value, (dict, list)):
+                    stack.append(value)
+                elif k in ("running", "isrunning") and isinstance(value, bool):
+                    running = value
+                elif k in ("status", "state") and isinstance(value, str) and running is None:
+                    running = value.lower() in ("running", "started", "up", "ok", "healthy")
+    urls = [v for v in _walk_values(data) if isinstance(v, str) and _URL_RE.match(v)]
+    endpoint = _base_url(urls[0]) if urls else None
     if endpoint is not None and running is None:
         running = True
     return running, endpoint

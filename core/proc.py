@@ -40,6 +40,11 @@ class CommandResult:
     def output(self) -> str:
         return (self.stdout + "\n" + self.stderr).strip()
 
+    @property
+    def command(self) -> str:
+        """The command for messages: the program's name (not its full path) and arguments."""
+        return " ".join([os.path.basename(self.args[0]), *self.args[1:]]) if self.args else ""
+
     def describe(self) -> str:
         """One line saying what went wrong (or "ok"), e.g. for a check's `found` column."""
         if self.error:
@@ -47,7 +52,7 @@ class CommandResult:
         if self.returncode != 0:
             first = next((ln.strip() for ln in self.output.splitlines() if ln.strip()), "")
             tail = f": {first[:120]}" if first else ""
-            return f"`{' '.join(self.args)}` exited with code {self.returncode}{tail}"
+            return f"`{self.command}` exited with code {self.returncode}{tail}"
         return "ok"
 
 
@@ -109,10 +114,14 @@ def run_command(
             None,
             _decode(out),
             _decode(err),
-            error=f"`{' '.join(argv)}` did not answer within {timeout:g} s",
+            error=f"`{_name(argv)}` did not answer within {timeout:g} s",
             timed_out=True,
         )
     return CommandResult(argv, proc.returncode, _decode(out), _decode(err))
+
+
+def _name(argv: Sequence[str]) -> str:
+    return " ".join([os.path.basename(argv[0]), *argv[1:]])
 
 
 def _decode(data: bytes | None) -> str:
