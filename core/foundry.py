@@ -8,11 +8,27 @@ collide.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import tempfile
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core import paths
+from core.inference_model import (
+    InferenceModelError,
+    build_inference_model,
+    context_length,
+    inference_model_status,
+    write_inference_model,
+)
+from core.inference_model import validate_name as validate_name
 
 APP_NAME = "slm-wizard"
 
@@ -121,3 +137,434 @@ def load_foundry_model(cache_dir: Path, model_id: str) -> Any:
     except Exception as e:
         raise FoundryError(f"Foundry Local could not load {model_id}: {e}") from e
     return model
+
+
+# --- cache discovery -------------------------------------------------------------------------
+
+DEFAULT_CACHE = Path("~/.foundry/cache/models")  # documented default on Windows, macOS, Linux
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    path: Path
+    source: str  # "your choice", "foundry cache location", "documented default"
+
+
+def default_cache_dir() -> Path:
+    return DEFAULT_CACHE.expanduser()
+
+
+def find_cache_dir(override: Path | str | None = None, *, ask_cli: bool = True) -> CacheLocation:
+    """Where Foundry Local keeps models: the user's override, else what `foundry cache location`
+    says when the CLI exists, else the documented default `~/.foundry/cache/models`."""
+    if override:
+        return CacheLocation(Path(override).expanduser(), "your choice")
+    if ask_cli:
+        from core.prereqs import foundry_cli_info
+
+        info = foundry_cli_info()
+        if info.path and info.cache_dir:
+            return CacheLocation(info.cache_dir, "foundry cache location")
+    return CacheLocation(default_cache_dir(), "documented default")
+
+
+def custom_dir(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "custom"
+
+
+def target_dir(cache_dir: Path, name: str) -> Path:
+    return custom_dir(cache_dir) / validate_name(name)
+
+
+# --- the foundry CLI's cache listing ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class CachedModel:
+    alias: str
+    model_id: str
+
+
+_BOX = str.maketrans({c: " " for c in "│┃║|┆┊╎"})
+_RULE = re.compile(r"^[\s\-=+─━═┼╋╬┌┐└┘├┤┬┴╭╮╰╯┏┓┗┛┣┫┳┻|:]*$")
+
+
+def parse_cache_list(text: str) -> list[CachedModel]:
+    """Models in the output of `foundry cache ls` (old CLI: "Models cached on device:" then
+    `💾 alias   model-id` rows) or `foundry cache list` (new CLI: a table with Alias / Model ID
+    columns, possibly boxed, or JSON with `-o json`). Unknown lines are ignored."""
+    text = text.strip()
+    if text[:1] in "[{":
+        try:
+            return _parse_cache_json(json.loads(text))
+        except ValueError:
+            pass
+    models: list[CachedModel] = []
+    for raw in text.splitlines():
+        line = raw.translate(_BOX).replace("💾", " ").strip()
+        low = line.lower()
+        if not line or _RULE.match(line):
+            continue
+        if low.startswith(("models cached", "no models", "alias", "name ", "cache", "model id",
+                           "total", "found ")) or low.endswith(":"):
+            continue
+        cells = [c for c in re.split(r"\s{2,}|\t", line) if c.strip()]
+        if len(cells) == 1:
+            cells = line.split()
+        if not cells or not re.match(r"^[A-Za-z0-9][\w.\-:]*$", cells[0]):
+            continue
+        ids = [c for c in cells if ":" in c and re.match(r"^[\w.\-]+:\d+$", c)]
+        model_id = ids[0] if ids else (cells[1] if len(cells) > 1 else cells[0])
+        models.append(CachedModel(alias=cells[0], model_id=model_id.strip()))
+    return models
+
+
+def _parse_cache_json(data: Any) -> list[CachedModel]:
+    items = data
+    if isinstance(data, dict):
+        items = next((v for v in data.values() if isinstance(v, list)), [data])
+    out = []
+    for it in items if isinstance(items, list) else []:
+        if isinstance(it, str):
+            out.append(CachedModel(it.split(":")[0], it))
+        elif isinstance(it, dict):
+            low = {k.lower().replace("_", ""): v for k, v in it.items()}
+            mid = low.get("modelid") or low.get("id") or low.get("name")
+            alias = low.get("alias") or (str(mid).split(":")[0] if mid else None)
+            if mid:
+                out.append(CachedModel(str(alias), str(mid)))
+    return out
+
+
+def cli_cache_listing(timeout: float = 20.0) -> tuple[str, list[CachedModel]] | None:
+    """Run the CLI's cache listing (new `cache list`, else old `cache ls`); None without a CLI.
+    Returns (the command run, the parsed models)."""
+    from core.proc import run_command, which
+
+    exe = which("foundry")
+    if exe is None:
+        return None
+    for sub in ("list", "ls"):
+        res = run_command([exe, "cache", sub], timeout)
+        if res.ok:
+            return f"foundry cache {sub}", parse_cache_list(res.stdout)
+    raise FoundryError(f"`foundry cache list` / `foundry cache ls` failed: {res.describe()}")
+
+
+# --- deploy ----------------------------------------------------------------------------------
+
+STAGES = ("write", "copy", "register", "load", "answer")
+
+
+class TargetExists(FoundryError):
+    """The model is already installed (folder and/or registration): confirm to replace it."""
+
+    def __init__(self, message: str, target: Path, diff: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.target = target
+        self.diff = diff or []
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # "ok", "failed", "skipped"
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class DeployResult:
+    name: str
+    version: str
+    model_id: str  # "<name>:<version>"
+    cache_dir: Path
+    target: Path
+    stages: list[StageResult] = field(default_factory=list)
+    answer: str | None = None
+    cli_listing: list[str] | None = None  # model ids the CLI lists (None: no CLI)
+    run_command: str = ""
+    exported: bool = False  # Foundry Local not available: the folder is ready, nothing ran
+    instructions: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != "failed" for s in self.stages) and bool(self.stages)
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok, "name": self.name, "version": self.version, "model_id": self.model_id,
+            "cache_dir": str(self.cache_dir), "target": str(self.target),
+            "stages": [s.__dict__ for s in self.stages], "answer": self.answer,
+            "cli_listing": self.cli_listing, "run_command": self.run_command,
+            "exported": self.exported, "instructions": self.instructions,
+        }
+
+
+StageCallback = Callable[[str, str, str], None]  # (stage, status "running"/"ok"/..., detail)
+
+
+def _install_hint() -> str:
+    import sys
+
+    if sys.platform == "win32":
+        return "winget install Microsoft.FoundryLocal"
+    if sys.platform == "darwin":
+        return "brew tap microsoft/foundrylocal && brew install foundrylocal"
+    return ("pip install foundry-local-sdk==2.2.1 (the Python SDK carries the runtime), or the "
+            "Foundry Local CLI from https://github.com/microsoft/Foundry-Local/releases")
+
+
+def _check_writable(cache_dir: Path) -> Path:
+    """Create `<cache>/custom` and prove it takes files (FoundryError with a clear message)."""
+    custom = custom_dir(cache_dir)
+    try:
+        custom.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".slm-wizard-probe-", dir=custom)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise FoundryError(
+            f"The Foundry Local cache {cache_dir} is not writable ({e.strerror or e}). Choose "
+            "another cache folder (--cache-dir / the Cache field) or fix its permissions."
+        ) from e
+    return custom
+
+
+def _registered(catalog: Any, model_id: str) -> Any:
+    try:
+        return catalog.get_model_variant(model_id)
+    except Exception:
+        return None
+
+
+def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> int:
+    """Copy src into a temp folder inside `custom`, then rename it to target. Returns bytes."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=custom))
+    try:
+        shutil.rmtree(tmp)
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        if target.exists():
+            if not replace:
+                raise TargetExists(f"{target} already exists: confirm to replace it.", target)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=custom))
+            old.rmdir()
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                os.replace(old, target)  # put the previous model back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        return size
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def ask_model(model: Any, prompt: str, *, system: str | None = None, max_tokens: int = 32) -> str:
+    """One prompt through the Foundry Local runtime (a fresh ChatSession, greedy)."""
+    sdk = _sdk()
+    parts: list[str] = []
+    with sdk.ChatSession(model) as session:
+        session.set_options(sdk.RequestOptions(search=sdk.SearchOptions(
+            max_output_tokens=max_tokens, do_sample=False)))
+        session.set_streaming(True)
+        with sdk.Request() as request:
+            if system:
+                request.add_item(sdk.MessageItem(sdk.MessageRole.SYSTEM, system))
+            request.add_item(sdk.MessageItem(sdk.MessageRole.USER, prompt))
+            with session.process_streaming_request(request) as stream:
+                for item in stream:
+                    text = getattr(item, "text", None)
+                    if text:
+                        parts.append(text)
+    return "".join(parts)
+
+
+def preflight(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
+              cache_dir: Path, description: str = "") -> tuple[dict, Path]:
+    """Validate everything before anything is written: (inference_model.json data, target)."""
+    onnx_dir = Path(onnx_dir)
+    if not (onnx_dir / "genai_config.json").is_file():
+        raise FoundryError(f"{onnx_dir} is not a converted model folder (no genai_config.json): "
+                           "run the Convert step first.")
+    try:
+        data = build_inference_model(name, version, template, model_config, description,
+                                     context_length(onnx_dir))
+    except InferenceModelError as e:
+        raise FoundryError(str(e)) from e
+    return data, target_dir(cache_dir, data["Name"])
+
+
+def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
+           cache_dir: Path, replace: bool = False, on_stage: StageCallback | None = None, *,
+           description: str = "", prompt: str = "Hello!", system: str | None = None,
+           max_tokens: int = 32) -> DeployResult:
+    """Install a converted model into Foundry Local and prove it works.
+
+    Stages: write (inference_model.json into onnx_dir), copy (to `<cache>/custom/<name>` via a
+    temporary folder and a rename), register (`<name>:<version>` in the SDK's local catalog),
+    load, answer (one prompt). Raises TargetExists (before changing anything) when the folder,
+    the registration or a different inference_model.json exists and replace is False; raises
+    FoundryError for other problems found up front. A failing stage ends the run and is
+    recorded in the result (later stages are skipped).
+    """
+    emit = on_stage or (lambda *_: None)
+    onnx_dir, cache_dir = Path(onnx_dir), Path(cache_dir).expanduser().absolute()
+    data, target = preflight(onnx_dir, name, str(version), template, model_config, cache_dir,
+                             description)
+    name, version = data["Name"], data["Version"]
+    model_id = f"{name}:{version}"
+    result = DeployResult(name, version, model_id, cache_dir, target,
+                          run_command=f"foundry model run {name}")
+    have_sdk = sdk_available()
+    from core.proc import which
+
+    have_cli = which("foundry") is not None
+    custom = _check_writable(cache_dir)
+
+    # Everything that needs confirmation is found before anything changes.
+    catalog = local_catalog(cache_dir) if have_sdk else None
+    exists: list[str] = []
+    if target.exists():
+        exists.append(f"the folder {target}")
+    if catalog is not None and _registered(catalog, model_id) is not None:
+        exists.append(f"the registration {model_id}")
+    existing = inference_model_status(onnx_dir, data)
+    if existing.state in ("different", "corrupt"):
+        exists.append(f"a {existing.state} {onnx_dir / 'inference_model.json'}"
+                      + (f" ({existing.problem})" if existing.problem else ""))
+    if exists and not replace:
+        raise TargetExists(f"{' and '.join(exists)} already exist(s): confirm to replace.",
+                           target, existing.diff)
+
+    def stage(stage_name: str, fn: Callable[[], str]) -> bool:
+        emit(stage_name, "running", "")
+        t0 = time.perf_counter()
+        try:
+            detail = fn()
+        except Exception as e:  # recorded for the user; the result says which stage failed
+            msg = str(e) if isinstance(e, (FoundryError, InferenceModelError, OSError)) else \
+                f"{type(e).__name__}: {e}"
+            result.stages.append(StageResult(stage_name, "failed", msg,
+                                             time.perf_counter() - t0))
+            emit(stage_name, "failed", msg)
+            return False
+        result.stages.append(StageResult(stage_name, "ok", detail, time.perf_counter() - t0))
+        emit(stage_name, "ok", detail)
+        return True
+
+    def skip(stage_name: str, why: str) -> None:
+        result.stages.append(StageResult(stage_name, "skipped", why))
+        emit(stage_name, "skipped", why)
+
+    def do_write() -> str:
+        res = write_inference_model(onnx_dir, data, replace=replace)
+        how = "replaced" if res.diff else ("written" if res.written else "unchanged")
+        return f"{res.path} {how} ({name}, version {version})"
+
+    def do_copy() -> str:
+        if catalog is not None and _registered(catalog, model_id) is not None:
+            old = _registered(catalog, model_id)
+            try:
+                if old.is_loaded:
+                    old.unload()
+            except Exception:
+                pass
+            catalog.unregister_model(model_id)
+        size = _copy_atomically(onnx_dir, custom, target, replace)
+        return f"{target} ({size / 1e6:.1f} MB)"
+
+    def do_register() -> str:
+        sdk = _sdk()
+        with sdk.ModelInfoBuilder() as meta:
+            meta.set_string_property("task", "chat-completion")
+            model = catalog.register_model(str(target), model_id, meta)
+        listed = [m.id for m in catalog.list_models()]
+        if model_id not in listed:
+            raise FoundryError(f"{model_id} was registered but the local catalog does not list it")
+        return f"{model.id} in the local catalog ({len(listed)} model(s) listed)"
+
+    def do_load() -> str:
+        load_foundry_model(cache_dir, model_id)
+        return f"{model_id} loaded by the Foundry Local runtime"
+
+    def do_answer() -> str:
+        model = load_foundry_model(cache_dir, model_id)
+        result.answer = ask_model(model, prompt, system=system, max_tokens=max_tokens)
+        if not result.answer.strip():
+            raise FoundryError("the model answered nothing")
+        return f"{prompt!r} → {result.answer.strip()[:200]!r}"
+
+    ok = stage("write", do_write) and stage("copy", do_copy)
+    if not have_sdk:
+        for s in ("register", "load", "answer"):
+            skip(s, "foundry-local-sdk is not installed")
+    else:
+        for s, fn in (("register", do_register), ("load", do_load), ("answer", do_answer)):
+            if ok:
+                ok = stage(s, fn)
+            else:
+                skip(s, "an earlier stage failed")
+    if have_cli and ok:
+        def do_list() -> str:
+            listing = cli_cache_listing()
+            ids = [m.model_id for m in listing[1]] if listing else []
+            result.cli_listing = ids
+            if not any(i == model_id or i.split(":")[0] == name or m.alias == name
+                       for i, m in zip(ids, listing[1] if listing else [], strict=False)):
+                raise FoundryError(f"{listing[0] if listing else 'foundry cache'} does not list "
+                                   f"{name}")
+            return f"{listing[0]} lists {name}"
+
+        stage("list", do_list)
+    if not have_sdk and not have_cli:
+        result.exported = True
+        result.instructions = export_instructions(target, name, cache_dir)
+    return result
+
+
+def export_instructions(target: Path, name: str, cache_dir: Path) -> str:
+    return (
+        f"Foundry Local is not installed here, so the model was exported ready to use:\n"
+        f"  {target}\n"
+        f"1. Install Foundry Local: {_install_hint()}\n"
+        f"2. If its cache is not {cache_dir}, copy the folder into `<foundry cache location>/"
+        f"custom/{name}` (or run `foundry cache cd {cache_dir}`).\n"
+        f"3. Check that it is listed: `foundry cache list` (older CLIs: `foundry cache ls`).\n"
+        f"4. Run it: `foundry model run {name}`."
+    )
+
+
+def undeploy(name: str, version: str | int, cache_dir: Path) -> list[str]:
+    """Unload and unregister `<name>:<version>` and remove `<cache>/custom/<name>`.
+    Returns what was done; FoundryError when there was nothing to remove."""
+    name = validate_name(name)
+    model_id = f"{name}:{version}"
+    cache_dir = Path(cache_dir).expanduser()
+    done: list[str] = []
+    if sdk_available():
+        catalog = local_catalog(cache_dir)
+        model = _registered(catalog, model_id)
+        if model is not None:
+            try:
+                if model.is_loaded:
+                    model.unload()
+                    done.append(f"unloaded {model_id}")
+            except Exception:
+                pass
+            catalog.unregister_model(model_id)
+            done.append(f"unregistered {model_id}")
+    target = target_dir(cache_dir, name)
+    if target.is_dir():
+        try:
+            shutil.rmtree(target)
+        except OSError as e:
+            raise FoundryError(f"Cannot remove {target}: {e.strerror or e}") from e
+        done.append(f"removed {target}")
+    if not done:
+        raise FoundryError(f"{model_id} is not deployed in {cache_dir}.")
+    return done

@@ -1,0 +1,293 @@
+"""`inference_model.json`: build, validate, diff and write it (atomically, never silently over an
+existing file), and optionally copy the sampling values into genai_config.json's `search` section.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.templates import TemplateError, validate_template
+
+FILENAME = "inference_model.json"
+NAME_MAX = 64
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION_RE = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+
+
+class InferenceModelError(Exception):
+    """A problem with inference_model.json the user can act on."""
+
+
+class InferenceModelExists(InferenceModelError):
+    """The target already holds a different inference_model.json: `diff` shows what would change.
+    Call again with replace=True once the user confirmed."""
+
+    def __init__(self, path: Path, diff: list[str]) -> None:
+        super().__init__(f"{path} already exists with other content: confirm to replace it.")
+        self.path = path
+        self.diff = diff
+
+
+class CorruptInferenceModel(InferenceModelError):
+    """The existing inference_model.json is not valid JSON (or not an object): left untouched."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"The existing {path} is corrupt ({reason}); it was left untouched. "
+                         "Confirm to replace it (a copy is kept as inference_model.json.corrupt).")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    max_length: int = 2048
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.0
+
+
+def validate_name(name: object) -> str:
+    """A Foundry Local model name: letters, digits, '-', '_', '.', at most 64, no paths."""
+    if not isinstance(name, str) or not name.strip():
+        raise InferenceModelError("Name is empty: give the model a name such as 'my-model'.")
+    if name != name.strip():
+        raise InferenceModelError("Name must not start or end with spaces.")
+    if len(name) > NAME_MAX:
+        raise InferenceModelError(f"Name is {len(name)} characters long: at most {NAME_MAX}.")
+    if "/" in name or "\\" in name or os.path.isabs(name) or ".." in name:
+        raise InferenceModelError(
+            f"Name {name!r} looks like a path: no '/', '\\' or '..' (it becomes a folder name)."
+        )
+    if not _NAME_RE.match(name):
+        raise InferenceModelError(
+            f"Name {name!r} may hold only letters, digits, '-', '_' and '.', and must start with "
+            "a letter or digit."
+        )
+    return name
+
+
+def validate_version(version: object) -> str:
+    """Foundry Local ids are `<name>:<version>` with a non-negative integer version."""
+    v = str(version).strip() if isinstance(version, (str, int)) else ""
+    if not _VERSION_RE.match(v):
+        raise InferenceModelError(
+            f"Version {version!r} must be a whole number such as 1 (Foundry Local ids are "
+            "<name>:<version> with an integer version, no leading zeros)."
+        )
+    return v
+
+
+def context_length(onnx_dir: Path) -> int | None:
+    """`model.context_length` from genai_config.json, or None when unknown."""
+    try:
+        data = json.loads((Path(onnx_dir) / "genai_config.json").read_text(encoding="utf-8"))
+        n = data["model"]["context_length"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(n) if isinstance(n, int) and n > 0 else None
+
+
+def validate_model_config(cfg: dict | ModelConfig, ctx_len: int | None = None) -> ModelConfig:
+    d = asdict(cfg) if isinstance(cfg, ModelConfig) else dict(cfg)
+    problems: list[str] = []
+
+    def num(key: str, kind: type) -> float | None:
+        v = d.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            problems.append(f"{key} must be a number")
+            return None
+        if kind is int and (not float(v).is_integer()):
+            problems.append(f"{key} must be a whole number")
+            return None
+        return kind(v)
+
+    ml, t, p, rp = (num("max_length", int), num("temperature", float), num("top_p", float),
+                    num("repetition_penalty", float))
+    if ml is not None:
+        if ml < 1:
+            problems.append("max_length must be at least 1")
+        elif ctx_len is not None and ml > ctx_len:
+            problems.append(f"max_length {ml} exceeds the model's context length {ctx_len}")
+    if t is not None and not 0 < t <= 2:
+        problems.append(f"temperature {t} must be > 0 and <= 2")
+    if p is not None and not 0 < p <= 1:
+        problems.append(f"top_p {p} must be > 0 and <= 1")
+    if rp is not None and not 1.0 <= rp <= 2.0:
+        problems.append(f"repetition_penalty {rp} must be between 1.0 and 2.0")
+    unknown = sorted(set(d) - {"max_length", "temperature", "top_p", "repetition_penalty"})
+    if unknown:
+        problems.append(f"unknown ModelConfig keys: {', '.join(unknown)}")
+    if problems:
+        raise InferenceModelError("ModelConfig: " + "; ".join(problems) + ".")
+    return ModelConfig(int(ml), float(t), float(p), float(rp))  # type: ignore[arg-type]
+
+
+def build_inference_model(name: str, version: str | int, template: dict, model_config,
+                          description: str = "", ctx_len: int | None = None) -> dict:
+    """The validated inference_model.json content (raises InferenceModelError)."""
+    try:
+        tmpl = validate_template(template)
+    except TemplateError as e:
+        raise InferenceModelError(str(e)) from e
+    cfg = validate_model_config(model_config, ctx_len)
+    return {
+        "Name": validate_name(name),
+        "Description": str(description or ""),
+        "Version": validate_version(version),
+        "PromptTemplate": tmpl,
+        "ModelConfig": asdict(cfg),
+    }
+
+
+def validate_inference_model(data: object, ctx_len: int | None = None) -> dict:
+    """Validate a loaded inference_model.json (raises InferenceModelError)."""
+    if not isinstance(data, dict):
+        raise InferenceModelError("inference_model.json must hold a JSON object.")
+    missing = [k for k in ("Name", "PromptTemplate") if k not in data]
+    if missing:
+        raise InferenceModelError(f"inference_model.json misses {', '.join(missing)}.")
+    return build_inference_model(data["Name"], data.get("Version", "1"), data["PromptTemplate"],
+                                 data.get("ModelConfig", asdict(ModelConfig())),
+                                 data.get("Description", ""), ctx_len)
+
+
+def to_text(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def diff_text(old: str, new: str, path: str = FILENAME) -> list[str]:
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=f"{path} (now)",
+                                     tofile=f"{path} (new)", lineterm=""))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and os.replace (never half-written)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_existing(path: Path) -> tuple[str, dict] | None:
+    """(text, data) of an existing file, None when absent; CorruptInferenceModel when unreadable."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CorruptInferenceModel(path, str(e).split("\n")[0]) from e
+    if not isinstance(data, dict):
+        raise CorruptInferenceModel(path, "it is not a JSON object")
+    return text, data
+
+
+@dataclass
+class ExistingStatus:
+    state: str  # "absent", "same", "different", "corrupt"
+    diff: list[str]
+    problem: str = ""
+
+
+def inference_model_status(folder: Path, data: dict) -> ExistingStatus:
+    """Compare an existing `folder/inference_model.json` with `data` without writing."""
+    try:
+        existing = read_existing(Path(folder) / FILENAME)
+    except CorruptInferenceModel as e:
+        return ExistingStatus("corrupt", [], f"corrupt: {e.reason}")
+    if existing is None:
+        return ExistingStatus("absent", [])
+    new_text = to_text(data)
+    if existing[0] == new_text:
+        return ExistingStatus("same", [])
+    return ExistingStatus("different", diff_text(existing[0], new_text))
+
+
+@dataclass
+class WriteResult:
+    path: Path
+    written: bool  # False when the same content was already there
+    diff: list[str]  # changes against the previous file (empty for a new file)
+
+
+def write_inference_model(folder: Path, data: dict, *, replace: bool = False) -> WriteResult:
+    """Write `folder/inference_model.json` atomically.
+
+    An identical file is left as is. A different one raises InferenceModelExists (with the diff)
+    unless replace=True; a corrupt one raises CorruptInferenceModel unless replace=True (then a
+    copy is kept as inference_model.json.corrupt).
+    """
+    path = Path(folder) / FILENAME
+    new_text = to_text(data)
+    diff: list[str] = []
+    try:
+        existing = read_existing(path)
+    except CorruptInferenceModel:
+        if not replace:
+            raise
+        try:
+            old_bytes = path.read_bytes()
+            (path.parent / (FILENAME + ".corrupt")).write_bytes(old_bytes)
+        except OSError:
+            pass
+        existing = None
+    if existing is not None:
+        old_text, _ = existing
+        if old_text == new_text:
+            return WriteResult(path, False, [])
+        diff = diff_text(old_text, new_text)
+        if not replace:
+            raise InferenceModelExists(path, diff)
+    try:
+        atomic_write_text(path, new_text)
+    except OSError as e:
+        raise InferenceModelError(f"Cannot write {path}: {e.strerror or e}") from e
+    return WriteResult(path, True, diff)
+
+
+def search_defaults_diff(onnx_dir: Path, cfg: ModelConfig) -> tuple[dict, list[str]]:
+    """The genai_config.json with `search` carrying cfg's values, and the diff (no write)."""
+    path = Path(onnx_dir) / "genai_config.json"
+    try:
+        old_text = path.read_text(encoding="utf-8")
+        data = json.loads(old_text)
+    except (OSError, ValueError) as e:
+        raise InferenceModelError(f"Cannot read {path}: {e}") from e
+    search = data.setdefault("search", {})
+    search.update(max_length=cfg.max_length, temperature=cfg.temperature, top_p=cfg.top_p,
+                  repetition_penalty=cfg.repetition_penalty)
+    new_text = json.dumps(data, indent=4) + "\n"
+    return data, diff_text(old_text, new_text, "genai_config.json")
+
+
+def write_search_defaults(onnx_dir: Path, cfg: ModelConfig, *, consent: bool) -> list[str]:
+    """Copy the sampling values into genai_config.json's `search` section so every runtime uses
+    them. Needs the user's consent (consent=True); returns the diff. Note: onnxruntime-genai only
+    samples when `do_sample` is true; it is left as the model builder set it."""
+    cfg = validate_model_config(cfg, context_length(onnx_dir))
+    data, diff = search_defaults_diff(onnx_dir, cfg)
+    if not consent:
+        raise InferenceModelError("Writing genai_config.json search defaults needs consent.")
+    if diff:
+        try:
+            text = json.dumps(data, indent=4) + "\n"
+            atomic_write_text(Path(onnx_dir) / "genai_config.json", text)
+        except OSError as e:
+            raise InferenceModelError(f"Cannot write genai_config.json: {e}") from e
+    return diff
