@@ -202,8 +202,8 @@ class PrereqsScreen(StepScreen):
         cont.disabled = busy or not self.results or bool(blocking)
         reason = self.query_one("#prereq-reason", Static)
         if blocking and not busy:
-            names = ", ".join(f"{r.title} ({r.found})" for r in blocking)
-            text = f"Continue needs these fixed first: {names}."
+            names = "; ".join(f"{r.title}: {r.found}" for r in blocking)
+            text = f"Continue needs this fixed first: {names}."
             if prereqs.install_commands(self.results):
                 text += " \"Install missing packages\" can do it."
             reason.update(Text(text))

@@ -1,0 +1,199 @@
+"""The prerequisites screen: real checks, re-run, fix pane, install confirmation, Continue."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Log, Static, TextArea
+
+from core import prereqs
+from core.prereqs import CheckResult
+from core.state import WizardState
+from tests.helpers import wait_until
+from tui.app import WizardApp
+from tui.screens.prereqs import InstallConfirm, PrereqsScreen
+from tui.widgets.check_table import CheckTable
+
+SIZE = (100, 32)
+PY = "/usr/bin/python3"  # fixed text for the snapshot (no machine paths on screen)
+
+
+def fixed_results(olive: str = "fail") -> list[CheckResult]:
+    """A fixed, machine-independent set: one warning, and olive-ai missing (essential)."""
+    olive_result = (
+        CheckResult("package:olive-ai", "olive-ai", "fail", "not installed (converts)",
+                    "==0.13.0", f"{PY} -m pip install olive-ai==0.13.0", True,
+                    {"package": "olive-ai"})
+        if olive == "fail" else
+        CheckResult("package:olive-ai", "olive-ai", "pass", "0.13.0", "==0.13.0", "", True,
+                    {"package": "olive-ai"})
+    )
+    return [
+        CheckResult("python", "Python", "pass", f"3.11.7 ({PY})", ">= 3.10", "", True),
+        CheckResult("os", "Operating system", "pass", "Linux x86_64", "Windows, macOS or Linux"),
+        CheckResult("ram", "Memory (RAM)", "pass", "16.0 GB total, 12.0 GB available", ">= 8 GB"),
+        CheckResult("cmake", "CMake", "warn", "3.25.1, older than 3.31",
+                    ">= 3.31 (source builds only)",
+                    "Not needed now: onnxruntime-genai 0.14.1 is a prebuilt package. To update it: "
+                    f"{PY} -m pip install 'cmake>=3.31'"),
+        CheckResult("foundry", "Foundry Local", "pass", "CLI 0.8.117, service running; SDK 2.2.1",
+                    "foundry CLI or foundry-local-sdk", "",
+                    details={"cache_dir": "/home/u/.foundry/cache/models"}),
+        olive_result,
+        CheckResult("compat", "Toolchain compatibility", "skipped", "olive-ai not installed",
+                    "olive-ai 0.13 with onnxruntime-genai < 0.16", "", True),
+    ]
+
+
+class FakeChecks:
+    """Stands in for prereqs.run_checks: returns the queued result lists, counts calls."""
+
+    def __init__(self, *runs: list[CheckResult]) -> None:
+        self.runs = list(runs)
+        self.calls = 0
+
+    def __call__(self, **kwargs) -> list[CheckResult]:
+        self.calls += 1
+        return self.runs[min(self.calls, len(self.runs)) - 1]
+
+
+def screen_of(app: WizardApp) -> PrereqsScreen:
+    return app.get_screen("prereqs")
+
+
+def ready(app: WizardApp) -> bool:
+    s = app.screen
+    return isinstance(s, PrereqsScreen) and bool(s.results) and not s.checking
+
+
+async def test_real_checks_are_shown(tmp_path: Path) -> None:
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 20, "the checks")
+        screen = screen_of(app)
+        table = screen.query_one(CheckTable)
+        assert table.row_count == len(screen.results) >= 15
+        for row, result in enumerate(screen.results):
+            icon = table.get_row_at(row)[0].plain
+            assert icon == {"pass": "✔", "warn": "▲", "fail": "✖", "skipped": "–"}[result.status]
+            assert table.get_row_at(row)[1].plain == result.title
+        assert table.status_of("python") == "pass"
+        summary = str(screen.query_one("#prereq-summary", Static).content)
+        assert summary == prereqs.summary_line(screen.results)
+        blocked = bool(prereqs.blocking(screen.results))
+        assert screen.query_one("#continue", Button).disabled is blocked
+
+
+async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeChecks(fixed_results("fail"), fixed_results("pass"))
+    monkeypatch.setattr(prereqs, "run_checks", fake)
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the first run")
+        screen = screen_of(app)
+        table = screen.query_one(CheckTable)
+        assert table.status_of("package:olive-ai") == "fail"
+        assert screen.query_one("#continue", Button).disabled
+        reason = screen.query_one("#prereq-reason", Static)
+        assert not reason.has_class("hidden")
+        assert "olive-ai: not installed (converts)" in str(reason.content)
+        assert not screen.query_one("#install", Button).disabled
+
+        await pilot.press("down", "down", "down")  # CMake
+        fix = screen.query_one("#fix-text", TextArea)
+        assert fix.text == fixed_results()[3].fix
+        copied: list[str] = []
+        monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+        await pilot.press("c")
+        assert copied == [fixed_results()[3].fix]
+
+        await pilot.press("r")
+        await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 10, "the re-run")
+        await wait_until(pilot, lambda: table.status_of("package:olive-ai") == "pass", 10,
+                         "the new results")
+        assert table.current_result().id == "cmake"  # the cursor stayed on its check
+        assert not screen.query_one("#continue", Button).disabled
+        assert reason.has_class("hidden")
+        assert screen.query_one("#install", Button).disabled  # nothing missing any more
+
+
+async def test_install_confirmation_shows_the_command_and_can_be_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
+    started: list[object] = []
+    monkeypatch.setattr(prereqs, "install_packages", lambda *a, **k: started.append(a))
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        await pilot.click("#install")
+        await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
+        shown = app.screen.query_one("#install-commands", TextArea).text
+        assert shown == prereqs.format_command(prereqs.install_command())
+        assert shown.startswith(prereqs.format_command([sys.executable, "-m", "pip", "install"]))
+        assert "[all]" in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, PrereqsScreen), 5, "dismissal")
+        await pilot.pause()
+        assert started == []
+        assert screen_of(app).query_one("#install-pane").has_class("hidden")
+        assert not screen_of(app).installing
+
+
+async def test_failed_install_shows_pips_error_and_rechecks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeChecks(fixed_results("fail"))
+    monkeypatch.setattr(prereqs, "run_checks", fake)
+    script = ("import sys; print('Collecting olive-ai==0.13.0'); "
+              "print('ERROR: No matching distribution found for olive-ai==0.13.0'); sys.exit(1)")
+    monkeypatch.setattr(prereqs, "install_commands",
+                        lambda results: [[sys.executable, "-c", script]])
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        screen = screen_of(app)
+        await pilot.click("#install")
+        await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
+        await pilot.click("#confirm-install")
+        await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 20, "install + re-check")
+        status = str(screen.query_one("#install-status", Static).content)
+        assert "pip failed" in status
+        assert "ERROR: No matching distribution found for olive-ai==0.13.0" in status
+        log_text = "\n".join(screen.query_one("#install-log", Log).lines)
+        assert "Collecting olive-ai==0.13.0" in log_text
+        assert screen.query_one("#continue", Button).disabled  # still blocked
+
+
+async def test_continue_marks_the_step_done(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("pass")))
+    state = WizardState()
+    app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        await pilot.click("#continue")
+        await wait_until(pilot, lambda: app.current_step != "prereqs", 5, "the next step")
+        assert "prereqs" in state.done
+        assert state.notes["prereqs"] == "7 checks: 5 passed, 1 warning, 0 failed, 1 skipped"
+        assert state.foundry_cache == Path("/home/u/.foundry/cache/models")
+
+
+def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
+    # The step bar marks steps whose screens are not written yet: show the finished app's bar,
+    # so this snapshot does not change each time another step lands.
+    import tui.steps
+    import tui.widgets.step_bar
+
+    for module in (tui.steps, tui.widgets.step_bar):
+        monkeypatch.setattr(module, "is_available", lambda step_id: True, raising=False)
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+
+    async def run_before(pilot) -> None:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
