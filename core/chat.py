@@ -68,6 +68,9 @@ class GenerationSettings:
     top_p: float = 1.0
     top_k: int = 50
     repetition_penalty: float = 1.0
+    # No end of sequence before this many tokens (onnxruntime-genai only; benchmarks use it to
+    # time long replies). Foundry Local's API has no such option and ignores it.
+    min_tokens: int = 0
 
     def validate(self) -> GenerationSettings:
         checks = (
@@ -85,6 +88,12 @@ class GenerationSettings:
              f"repetition penalty must be from 0.1 to 10 (1 = none), not "
              f"{self.repetition_penalty!r}"),
         )
+        checks += (
+            (isinstance(self.min_tokens, int) and not isinstance(self.min_tokens, bool)
+             and 0 <= self.min_tokens <= self.max_tokens,
+             f"min tokens must be a whole number from 0 to max tokens ({self.max_tokens}), not "
+             f"{self.min_tokens!r}"),
+        )
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -96,23 +105,44 @@ class GenerationSettings:
 
     @classmethod
     def from_model(cls, model_dir: Path | str, max_tokens: int = 256) -> GenerationSettings:
-        """The sampling defaults of a converted folder (genai_config.json "search"), validated;
-        plain defaults where the file says nothing usable."""
-        try:
-            search = json.loads((Path(model_dir) / "genai_config.json").read_text("utf-8"))
-            search = search.get("search", {})
-        except (OSError, ValueError, AttributeError):
-            search = {}
+        """The sampling defaults of a converted folder, validated: inference_model.json's
+        ModelConfig when the Deploy step wrote one, else genai_config.json's "search" section;
+        plain defaults (greedy) where the files say nothing usable."""
+        folder = Path(model_dir)
         s = cls(max_tokens=max_tokens)
-        if search.get("do_sample"):
-            s.temperature = float(search.get("temperature", 1.0))
-        s.top_p = float(search.get("top_p", s.top_p))
-        s.top_k = int(search.get("top_k", s.top_k))
-        s.repetition_penalty = float(search.get("repetition_penalty", s.repetition_penalty))
+        search = _read_json(folder / "genai_config.json").get("search", {})
+        if isinstance(search, dict):
+            if search.get("do_sample"):
+                s.temperature = _as(float, search.get("temperature"), 1.0)
+            s.top_p = _as(float, search.get("top_p"), s.top_p)
+            s.top_k = _as(int, search.get("top_k"), s.top_k)
+            s.repetition_penalty = _as(float, search.get("repetition_penalty"),
+                                       s.repetition_penalty)
+        config = _read_json(folder / "inference_model.json").get("ModelConfig", {})
+        if isinstance(config, dict) and config:
+            s.temperature = _as(float, config.get("temperature"), s.temperature)
+            s.top_p = _as(float, config.get("top_p"), s.top_p)
+            s.repetition_penalty = _as(float, config.get("repetition_penalty"),
+                                       s.repetition_penalty)
         try:
             return s.validate()
         except ValueError:
             return cls(max_tokens=max_tokens)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _as(kind: type, value: object, default: Any) -> Any:
+    try:
+        return default if value is None or isinstance(value, bool) else kind(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _num(x: object) -> bool:
@@ -279,6 +309,7 @@ class OrtBackend:
                 params = og.GeneratorParams(self._model)
                 params.set_search_options(
                     max_length=n_prompt + budget,
+                    min_length=n_prompt + min(settings.min_tokens, budget),
                     do_sample=not settings.greedy,
                     temperature=settings.temperature if not settings.greedy else 1.0,
                     top_p=settings.top_p,
