@@ -438,7 +438,7 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
         exists.append(f"a {existing.state} {onnx_dir / 'inference_model.json'}"
                       + (f" ({existing.problem})" if existing.problem else ""))
     if exists and not replace:
-        raise TargetExists(f"{' and '.join(exists)} already exist(s): confirm to replace.",
+        raise TargetExists(f"Already there: {' and '.join(exists)}. Confirm to replace.",
                            target, existing.diff)
 
     def stage(stage_name: str, fn: Callable[[], str]) -> bool:
