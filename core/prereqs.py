@@ -213,9 +213,10 @@ def install_command() -> list[str]:
 
 
 def missing_packages(results: Sequence[CheckResult]) -> list[str]:
-    """Packages to install or change: failed package checks and failed compatibility checks."""
+    """Packages to install or change: missing ones, versions outside the project's range, and
+    failed compatibility checks. The project's extras install bring all of them in line."""
     names = [r.details["package"] for r in results if r.id.startswith("package:")
-             and r.status == "fail"]
+             and r.status in ("fail", "warn")]
     for r in results:
         if r.id == "compat" and r.status == "fail":
             names += [p for p in r.details.get("packages", []) if p not in names]

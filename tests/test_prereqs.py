@@ -360,6 +360,7 @@ def test_version_outside_the_range_warns(monkeypatch: pytest.MonkeyPatch) -> Non
     r = prereqs.check_package("transformers", "tokenizer", prereqs.project_requirements())
     assert r.status == "warn"
     assert r.found == "4.46.0, outside >=5.0,<6"
+    assert prereqs.missing_packages([r]) == ["transformers"]  # the extras install fixes it
 
 
 def test_missing_torch_installs_the_cpu_build_first(monkeypatch: pytest.MonkeyPatch) -> None:

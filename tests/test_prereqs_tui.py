@@ -197,3 +197,29 @@ def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.Monk
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_a_running_install_can_be_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeChecks(fixed_results("fail"))
+    monkeypatch.setattr(prereqs, "run_checks", fake)
+    script = "import time; print('Collecting olive-ai', flush=True); time.sleep(60)"
+    monkeypatch.setattr(prereqs, "install_commands",
+                        lambda results: [[sys.executable, "-c", script]])
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        screen = screen_of(app)
+        await pilot.click("#install")
+        await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
+        await pilot.click("#confirm-install")
+        log = screen.query_one("#install-log", Log)
+        await wait_until(pilot, lambda: "Collecting olive-ai" in log.lines, 10, "pip's output")
+        assert screen.installing
+        assert str(screen.query_one("#install", Button).label) == "Cancel install"
+        assert screen.query_one("#continue", Button).disabled
+        screen.query_one("#install-cancel", Button).press()
+        await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 15, "cancel + re-check")
+        assert "cancelled" in str(screen.query_one("#install-status", Static).content)
+        assert not screen.installing
+        assert str(screen.query_one("#install", Button).label) == "Install missing packages"

@@ -85,6 +85,8 @@ class PrereqsScreen(StepScreen):
     PrereqsScreen #copy-fix { margin-left: 1; }
     PrereqsScreen #install-pane { height: auto; margin-top: 1; }
     PrereqsScreen #install-status { height: auto; }
+    PrereqsScreen #install-progress-row { height: 1; }
+    PrereqsScreen #install-progress { width: 1fr; }
     PrereqsScreen #install-log { height: 12; border: round $primary; }
     """
 
@@ -130,7 +132,10 @@ class PrereqsScreen(StepScreen):
             yield Button("Copy fix", id="copy-fix")
         with Vertical(id="install-pane", classes="hidden"):
             yield Static("", id="install-status")
-            yield ProgressBar(total=None, show_eta=False, id="install-progress")
+            with Horizontal(id="install-progress-row"):
+                yield ProgressBar(total=None, show_eta=False, id="install-progress")
+                yield Button("Cancel install", id="install-cancel", variant="error",
+                             compact=True)
             yield Log(id="install-log", auto_scroll=True)
 
     def on_mount(self) -> None:
@@ -251,6 +256,12 @@ class PrereqsScreen(StepScreen):
     def recheck_pressed(self) -> None:
         self.action_recheck()
 
+    @on(Button.Pressed, "#install-cancel")
+    def install_cancel_pressed(self) -> None:
+        if self.installing:
+            self._cancel.set()
+            self.query_one("#install-status", Static).update("Cancelling…")
+
     @on(Button.Pressed, "#install")
     def install_pressed(self) -> None:
         if self.installing:
@@ -276,10 +287,11 @@ class PrereqsScreen(StepScreen):
         self.query_one("#install-log", Log).clear()
         bar = self.query_one("#install-progress", ProgressBar)
         bar.update(total=None, progress=0)
-        bar.remove_class("hidden")
+        self.query_one("#install-progress-row").remove_class("hidden")
         self.query_one("#install-status", Static).update(
             Text(f"Installing ({len(commands)} pip command{'s' if len(commands) > 1 else ''})…"))
         self._update_buttons()
+        self.call_after_refresh(pane.scroll_visible, animate=False)
         self.install_worker(commands, self._cancel)
 
     @work(thread=True, exclusive=True, group="prereqs-install")
@@ -294,8 +306,7 @@ class PrereqsScreen(StepScreen):
     def on_prereqs_screen_install_done(self, message: InstallDone) -> None:
         self.installing = False
         result = message.result
-        bar = self.query_one("#install-progress", ProgressBar)
-        bar.add_class("hidden")
+        self.query_one("#install-progress-row").add_class("hidden")
         status = self.query_one("#install-status", Static)
         if result.ok:
             status.update(Text("Installed. Checking again…", style="green"))
