@@ -1,0 +1,864 @@
+"""Convert a Hugging Face model to ONNX with Olive 0.13.0: options, checks, estimates, the run.
+
+What the installed toolchain (olive-ai 0.13.0 + onnxruntime-genai 0.14.1) really does, measured:
+- `olive auto-opt --use_model_builder` works for fp32 and int4 (block 32, symmetric, accuracy
+  level 4: it has no flags for those), and writes the model straight into --output_path.
+- int8 through the model builder fails (its builder has no int8: KeyError, "No output model
+  produced"). The config method builds fp32, then quantizes the weights to 8 bits with Olive's
+  OnnxBlockWiseRtnQuantization; that pass renames the graph output `logits` to `logits_Q8`,
+  which onnxruntime-genai cannot load, so a GraphSurgeries pass renames it back.
+- fp16 on CPUExecutionProvider: the pass is pruned ("FP16 is not supported on CPU"), Olive exits
+  0 and writes nothing. Refused here with the reason.
+- The ModelBuilder pass honours int4_block_size / int4_is_symmetric / int4_accuracy_level; the
+  guide's `quantization_config` block is ignored by Olive (it logs that and builds block 32).
+
+Olive runs as a subprocess in its own process group, in a temporary work folder next to the
+output (its .olive-cache and the builder's cache stay there and are removed), with CI=1 so its
+telemetry does not hold the process open for ~20 s offline. The model is written into that work
+folder and renamed into place at the end: no half-written output is ever left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.model_info import ModelFolderError, ModelInfo, fp32_size_bytes, inspect_model
+
+PRECISIONS = ("fp32", "fp16", "int8", "int4")
+METHODS = ("auto-opt", "config")
+BLOCK_SIZES = (16, 32, 64, 128, 256)
+ACCURACY_LEVELS = {1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}
+CPU_PROVIDER = "CPUExecutionProvider"
+# What each execution provider can run (the model builder's valid combinations).
+PROVIDER_PRECISIONS = {
+    "CPUExecutionProvider": ("fp32", "int8", "int4"),
+    "CUDAExecutionProvider": ("fp32", "fp16", "int4"),
+    "DmlExecutionProvider": ("fp16", "int4"),
+    "WebGpuExecutionProvider": ("int4",),
+}
+CONFIG_NAME = "finetuned_conversion_config.json"
+# Defaults of `olive auto-opt --use_model_builder` at int4 on CPU (it has no flags to change them).
+AUTO_OPT_INT4 = {"block_size": 32, "symmetric": True, "accuracy_level": 4}
+GUIDE_RATIOS = {"fp32": 1.0, "fp16": 0.5, "int8": 0.25, "int4": 0.125}
+PRECISION_HELP = {
+    "fp32": "Full precision: largest and slowest, the reference for quality.",
+    "fp16": "Half the size of fp32, but needs a GPU provider (CPU cannot run it).",
+    "int8": "8-bit weights: about a quarter of fp32, near-fp32 quality, faster on CPU.",
+    "int4": "4-bit weights: smallest and fastest on CPU, a small loss of quality.",
+}
+# ModelBuilder pass options of Olive 0.13.0, and where the guide's quantization_config keys go.
+MODEL_BUILDER_KEYS = frozenset({
+    "precision", "metadata_only", "search", "int4_accuracy_level", "int4_block_size",
+    "int4_is_symmetric", "int4_op_types_to_quantize", "int4_nodes_to_exclude", "int4_algo_config",
+    "use_qdq", "use_8bits_moe", "use_webgpu_fp32", "use_cuda_bf16", "include_hidden_states",
+    "exclude_embeds", "exclude_lm_head", "enable_cuda_graph", "extra_options",
+})
+PASS_ENTRY_KEYS = frozenset({"type", "config", "host", "evaluator"})
+QUANT_KEY_MAP = {"block_size": "int4_block_size", "is_symmetric": "int4_is_symmetric",
+                 "accuracy_level": "int4_accuracy_level", "symmetric": "int4_is_symmetric",
+                 "bits": "precision (\"int4\")", "algo": "int4_algo_config",
+                 "algorithm": "int4_algo_config"}
+FINISH_GRACE_S = 0.5  # after Olive's last line, before ending its telemetry wait
+CANCEL_GRACE_S = 1.2  # after SIGINT, before SIGKILL: cancel must finish within 2 s
+
+
+class ConvertError(Exception):
+    """A conversion problem with a message written for the user."""
+
+
+@dataclass
+class ConvertOptions:
+    model_dir: Path
+    output_dir: Path
+    precision: str = "int4"
+    method: str = "auto-opt"
+    device: str = "cpu"
+    provider: str = CPU_PROVIDER
+    block_size: int = 32
+    symmetric: bool = True
+    accuracy_level: int | None = None
+    log_level: int = 1
+    replace: bool = False
+
+    def __post_init__(self) -> None:
+        self.model_dir = Path(self.model_dir).expanduser()
+        self.output_dir = Path(self.output_dir).expanduser()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["model_dir"], d["output_dir"] = str(self.model_dir), str(self.output_dir)
+        return d
+
+
+@dataclass(frozen=True)
+class Issue:
+    level: str  # "error" | "warning"
+    field: str  # the option it is about: precision, method, output_dir, model, disk, ram, ...
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error"
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    precision: str
+    size_bytes: int  # the ONNX files on disk, for this model's tensors
+    ratio: float  # size_bytes / the fp32 weights ("Base")
+    guide_ratio: float  # the guide's rule of thumb: Base x 1 / 0.5 / 0.25 / 0.125
+    ram_bytes: int  # peak RAM while converting
+    cpu_ok: bool  # runs on CPUExecutionProvider
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ConvertEvent:
+    kind: str  # start | stage | log | done | error | cancelled
+    message: str
+    progress: float | None = None  # 0..1 when known
+    elapsed: float = 0.0
+
+
+@dataclass
+class ConvertResult:
+    ok: bool
+    output_dir: Path | None
+    log_path: Path | None
+    error: str = ""
+    verification: Any = None  # core.verify.Verification
+    elapsed_s: float = 0.0
+    command: str = ""
+    cancelled: bool = False
+    config_path: Path | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "output_dir": str(self.output_dir) if self.output_dir else None,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "error": self.error, "cancelled": self.cancelled,
+            "elapsed_s": round(self.elapsed_s, 2), "command": self.command,
+            "config_path": str(self.config_path) if self.config_path else None,
+            "issues": [asdict(i) for i in self.issues],
+            "verification": self.verification.to_dict() if self.verification else None,
+        }
+
+
+# ---------------------------------------------------------------- estimates
+
+def estimate(info: ModelInfo, block_size: int = 32, symmetric: bool = True) -> list[SizeEstimate]:
+    """Output size and conversion RAM per precision, from this model's own tensors.
+
+    int4 (model builder, CPU): layer and lm_head MatMuls at 4 bits + one fp32 scale per block
+    (+ a 4-bit zero point when asymmetric); the embedding stays fp32. int8 (our config): all
+    MatMuls and the embedding at 8 bits + scales (+ 8-bit zero points). Norms stay fp32. A tied
+    lm_head is written as its own MatMul, so it counts twice.
+    """
+    g = info.groups
+    base = fp32_size_bytes(info)
+    quantized = g.lm_head + g.linear
+    sizes = {
+        "fp32": 4 * (g.embedding + quantized + g.other),
+        "fp16": 2 * (g.embedding + quantized + g.other),
+        "int8": int((g.embedding + quantized) * (1 + (4 + (0 if symmetric else 1)) / block_size)
+                    + 4 * g.other),
+        "int4": int(quantized * (0.5 + (4 + (0 if symmetric else 0.5)) / block_size)
+                    + 4 * (g.embedding + g.other)),
+    }
+    # The builder stores the rotary cos/sin caches in fp32: context x head_dim x 4 bytes.
+    rotary = 0
+    if info.context_length and info.hidden_size and info.num_heads:
+        rotary = 4 * info.context_length * (info.hidden_size // info.num_heads)
+    sizes = {p: n + rotary for p, n in sizes.items()}
+    ram = 450_000_000 + 11 * base
+    out = []
+    for p in PRECISIONS:
+        cpu_ok = p in PROVIDER_PRECISIONS[CPU_PROVIDER]
+        out.append(SizeEstimate(
+            precision=p, size_bytes=sizes[p], ratio=sizes[p] / base if base else 0.0,
+            guide_ratio=GUIDE_RATIOS[p], ram_bytes=ram, cpu_ok=cpu_ok,
+            note=PRECISION_HELP[p] if cpu_ok else "needs a GPU provider: not runnable on CPU",
+        ))
+    return out
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# ---------------------------------------------------------------- validation
+
+def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue]:
+    """Errors stop the conversion; warnings are shown and the user decides."""
+    issues: list[Issue] = []
+
+    def error(fld: str, msg: str) -> None:
+        issues.append(Issue("error", fld, msg))
+
+    def warn(fld: str, msg: str) -> None:
+        issues.append(Issue("warning", fld, msg))
+
+    if opts.method not in METHODS:
+        error("method", f"Unknown method {opts.method!r}: use one of {', '.join(METHODS)}.")
+    if opts.precision not in PRECISIONS:
+        extra = " bf16 needs a GPU provider and has no CPU kernels." if opts.precision == "bf16" \
+            else ""
+        error("precision", f"Unknown precision {opts.precision!r}: use one of "
+                           f"{', '.join(PRECISIONS)}.{extra}")
+    if opts.provider not in PROVIDER_PRECISIONS:
+        error("provider", f"Unknown execution provider {opts.provider!r}: use one of "
+                          f"{', '.join(PROVIDER_PRECISIONS)}.")
+    elif opts.provider != CPU_PROVIDER or opts.device != "cpu":
+        error("provider", "slm-wizard converts for the CPU (device cpu, CPUExecutionProvider) and "
+                          "verifies the result by running it on this machine; other providers "
+                          "are not supported in this version.")
+    if opts.precision in ("fp16", "bf16") and opts.provider == CPU_PROVIDER:
+        error("precision",
+              f"{opts.precision} needs a GPU execution provider: on CPUExecutionProvider Olive "
+              "skips the pass (\"FP16 is not supported on CPU\"), exits 0 and writes nothing, and "
+              "an fp16 model would not run on CPU anyway. Choose int4 (smallest, fastest on "
+              "CPU), int8 or fp32.")
+    if opts.block_size not in BLOCK_SIZES:
+        error("block_size", f"Block size {opts.block_size} is not supported: use one of "
+                            f"{', '.join(map(str, BLOCK_SIZES))}.")
+    if opts.accuracy_level is not None and opts.accuracy_level not in ACCURACY_LEVELS:
+        error("accuracy_level", "Accuracy level must be 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8).")
+    if opts.log_level not in range(0, 5):
+        error("log_level", "Log level must be 0 (verbose) to 4 (critical only); 1 shows progress.")
+    if opts.method == "auto-opt":
+        if opts.precision == "int8":
+            error("method",
+                  "The one-command method cannot make int8 with Olive 0.13.0 and "
+                  "onnxruntime-genai 0.14.1 (its model builder has no int8 and Olive reports "
+                  "\"No output model produced\"). Choose the config-file method: it builds fp32 "
+                  "and quantizes the weights to 8 bits with Olive's RTN pass.")
+        elif opts.precision == "int4" and (
+            opts.block_size != AUTO_OPT_INT4["block_size"] or not opts.symmetric
+            or opts.accuracy_level not in (None, AUTO_OPT_INT4["accuracy_level"])
+        ):
+            error("method",
+                  "`olive auto-opt` has no flags for block size, symmetry or accuracy level: it "
+                  "always builds int4 block 32, symmetric, accuracy level 4. Choose the "
+                  "config-file method to get the options you set.")
+    if opts.precision in ("fp32", "fp16") and (opts.block_size != 32 or not opts.symmetric
+                                               or opts.accuracy_level is not None):
+        warn("precision", f"Block size, symmetry and accuracy level apply to int4/int8 only: "
+                          f"they are ignored at {opts.precision}.")
+
+    if info is not None:
+        if info.is_lora_adapter:
+            error("model", "The model folder holds a LoRA adapter, not a full model: merge it "
+                           "into its base model first (PEFT: merge_and_unload(), then "
+                           "save_pretrained) and convert the merged folder.")
+        if not info.builder_supported:
+            error("model", f"Architecture {info.architecture or '(none)'} is not supported by "
+                           "the ONNX model builder that Olive uses.")
+        if not any(f in info.tokenizer_files for f in ("tokenizer.json", "tokenizer.model",
+                                                        "vocab.json")):
+            error("model", "The model folder has no tokenizer (tokenizer.json): save it next to "
+                           "the model (tokenizer.save_pretrained(folder)).")
+        if info.needs_remote_code:
+            warn("model", "The model declares custom code (auto_map); it is not run, so the "
+                          "conversion may fail if the architecture needs it.")
+        if info.chat_template is None:
+            warn("model", "No chat template: the converted model will not know how to format "
+                          "chat prompts.")
+    issues.extend(_output_issues(opts))
+    if info is not None and opts.precision in PRECISIONS:
+        issues.extend(_resource_issues(opts, info))
+    return issues
+
+
+def _output_issues(opts: ConvertOptions) -> list[Issue]:
+    out = opts.output_dir
+    if not str(out).strip() or str(out) == ".":
+        return [Issue("error", "output_dir", "Enter an output folder.")]
+    out = out.resolve()
+    model = opts.model_dir.resolve()
+    if out == model or out in model.parents or model in out.parents:
+        return [Issue("error", "output_dir", "The output folder must not be the model folder, "
+                                             "inside it, or one of its parents.")]
+    if out.exists() and not out.is_dir():
+        return [Issue("error", "output_dir", f"{out} is a file: choose a folder.")]
+    if out.is_dir() and any(out.iterdir()):
+        if not opts.replace:
+            return [Issue("error", "output_dir",
+                          f"{out} already exists and is not empty: choose a new or empty folder, "
+                          "or confirm replacing its contents (--replace).")]
+        return [Issue("warning", "output_dir", f"{out} is not empty: its contents will be "
+                                               "replaced when the conversion succeeds.")]
+    anchor = out
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if not os.access(anchor, os.W_OK):
+        return [Issue("error", "output_dir", f"{anchor} is not writable.")]
+    return []
+
+
+def _resource_issues(opts: ConvertOptions, info: ModelInfo) -> list[Issue]:
+    issues = []
+    est = next(e for e in estimate(info, opts.block_size, opts.symmetric)
+               if e.precision == opts.precision)
+    anchor = opts.output_dir.resolve()
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    try:
+        free = shutil.disk_usage(anchor).free
+    except OSError:
+        free = None
+    # Olive keeps a copy of the output in its cache (in our work folder) next to the output.
+    need = 2 * est.size_bytes + 50_000_000
+    if free is not None:
+        if free < est.size_bytes + 10_000_000:
+            issues.append(Issue("error", "disk", f"Not enough disk space at {anchor}: "
+                                f"{human_bytes(free)} free, the {opts.precision} model needs "
+                                f"about {human_bytes(need)} while converting."))
+        elif free < need:
+            issues.append(Issue("warning", "disk", f"Disk space is tight at {anchor}: "
+                                f"{human_bytes(free)} free, about {human_bytes(need)} needed."))
+    try:
+        import psutil
+
+        mem = psutil.virtual_memory()
+        if est.ram_bytes > mem.total:
+            issues.append(Issue("error", "ram", f"Converting needs about "
+                                f"{human_bytes(est.ram_bytes)} of RAM (about 11x the fp32 "
+                                f"weights); this machine has {human_bytes(mem.total)}."))
+        elif est.ram_bytes > mem.available:
+            issues.append(Issue("warning", "ram", f"Converting needs about "
+                                f"{human_bytes(est.ram_bytes)} of RAM; "
+                                f"{human_bytes(mem.available)} is free now: close other programs."))
+    except ImportError:
+        pass
+    return issues
+
+
+# ---------------------------------------------------------------- commands and configs
+
+def auto_opt_args(opts: ConvertOptions) -> list[str]:
+    """The exact `olive auto-opt` command line (program name first), as a user would type it."""
+    return ["olive", "auto-opt", "--model_name_or_path", str(opts.model_dir),
+            "--device", opts.device, "--provider", opts.provider, "--use_model_builder",
+            "--precision", opts.precision, "--output_path", str(opts.output_dir),
+            "--log_level", str(opts.log_level)]
+
+
+def config_args(config_path: Path | str) -> list[str]:
+    return ["olive", "run", "--config", str(config_path)]
+
+
+def build_config(opts: ConvertOptions) -> dict[str, Any]:
+    """The `olive run` workflow: only ModelBuilder options Olive 0.13.0 really honours."""
+    builder: dict[str, Any] = {"type": "ModelBuilder", "precision": opts.precision}
+    passes: dict[str, Any] = {"builder": builder}
+    if opts.precision == "int4":
+        builder["int4_block_size"] = opts.block_size
+        builder["int4_is_symmetric"] = opts.symmetric
+        if opts.accuracy_level is not None:
+            builder["int4_accuracy_level"] = opts.accuracy_level
+    elif opts.precision == "int8":
+        builder["precision"] = "fp32"
+        rtn: dict[str, Any] = {"type": "OnnxBlockWiseRtnQuantization", "bits": 8,
+                               "block_size": opts.block_size, "is_symmetric": opts.symmetric}
+        if opts.accuracy_level is not None:
+            rtn["accuracy_level"] = opts.accuracy_level
+        passes["quantize_int8"] = rtn
+        # The RTN pass renames the graph output logits -> logits_Q8; onnxruntime-genai needs it.
+        passes["restore_logits_name"] = {
+            "type": "GraphSurgeries",
+            "surgeries": [{"surgeon": "RenameOutputs", "old_names": ["logits_Q8"],
+                           "new_names": ["logits"]}],
+        }
+    return {
+        "input_model": {"type": "HfModel", "model_path": str(opts.model_dir),
+                        "load_kwargs": {"trust_remote_code": False}},
+        "systems": {"local_system": {"type": "LocalSystem", "accelerators": [
+            {"device": opts.device, "execution_providers": [opts.provider]}]}},
+        "passes": passes,
+        "host": "local_system",
+        "target": "local_system",
+        "log_severity_level": opts.log_level,
+        "no_artifacts": True,
+        "output_dir": str(opts.output_dir),
+    }
+
+
+def write_config(opts: ConvertOptions, path: Path | str) -> Path:
+    path = Path(path)
+    _write_atomic(path, json.dumps(build_config(opts), indent=2) + "\n")
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def check_config_file(path: Path | str) -> list[str]:
+    """Problems in an Olive config file, above all keys Olive silently ignores (with the fix)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return [f"{path} cannot be read: {exc}"]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [f"{path} is not valid JSON: {exc}"]
+    if not isinstance(data, dict):
+        return [f"{path} is not a JSON object."]
+    found: list[str] = []
+    passes = data.get("passes")
+    if not isinstance(passes, dict) or not passes:
+        return found + ["No `passes`: Olive would not convert anything."]
+    for name, entry in passes.items():
+        entries = entry if isinstance(entry, list) else [entry]
+        for item in entries:
+            if isinstance(item, dict):
+                found.extend(_check_pass(name, item))
+    if "input_model" not in data:
+        found.append("No `input_model`: add {\"type\": \"HfModel\", \"model_path\": \"...\"}.")
+    return found
+
+
+def _check_pass(name: str, item: dict) -> list[str]:
+    if str(item.get("type", "")).lower() != "modelbuilder":
+        return []
+    options = dict(item.get("config") or {}) if isinstance(item.get("config"), dict) else {}
+    options.update({k: v for k, v in item.items() if k not in PASS_ENTRY_KEYS})
+    found = []
+    for key, value in options.items():
+        if key in MODEL_BUILDER_KEYS:
+            continue
+        if key == "quantization_config" and isinstance(value, dict):
+            fixes = ", ".join(f"\"{QUANT_KEY_MAP.get(k, k)}\": {json.dumps(v)}"
+                              for k, v in value.items())
+            found.append(f"Pass {name!r}: `quantization_config` is not a ModelBuilder option: "
+                         f"Olive ignores it (block 32, symmetric is built instead). Put the "
+                         f"options in the pass itself: {fixes}.")
+        else:
+            hint = f" Use {QUANT_KEY_MAP[key]!r}." if key in QUANT_KEY_MAP else ""
+            found.append(f"Pass {name!r}: Olive ignores the key {key!r}.{hint}")
+    precision = str(options.get("precision", "fp32")).lower()
+    if precision in ("fp16", "bf16"):
+        found.append(f"Pass {name!r}: precision {precision} does not run on CPU "
+                     "(Olive skips the pass and writes nothing there).")
+    elif precision == "int8":
+        found.append(f"Pass {name!r}: the model builder of onnxruntime-genai 0.14.1 has no "
+                     "int8: build fp32 and add an OnnxBlockWiseRtnQuantization pass with bits 8.")
+    bs = options.get("int4_block_size")
+    if bs is not None and bs not in BLOCK_SIZES:
+        found.append(f"Pass {name!r}: int4_block_size {bs} must be one of "
+                     f"{', '.join(map(str, BLOCK_SIZES))}.")
+    level = options.get("int4_accuracy_level")
+    if level is not None and level not in ACCURACY_LEVELS:
+        found.append(f"Pass {name!r}: int4_accuracy_level must be 1, 2, 3 or 4.")
+    return found
+
+
+def display_command(opts: ConvertOptions) -> str:
+    """The command shown to the user (copyable)."""
+    if opts.method == "config":
+        return shlex.join(config_args(CONFIG_NAME))
+    return shlex.join(auto_opt_args(opts))
+
+
+def default_output_dir(model_dir: Path, precision: str) -> Path:
+    from core.paths import data_dir
+
+    return data_dir() / "models" / f"{Path(model_dir).name}-{precision}"
+
+
+# ---------------------------------------------------------------- progress parsing
+
+_PASS_RE = re.compile(r"Running pass (\S+?):")
+_LAYER_RE = re.compile(r"Reading layer (\d+)")
+_TQDM_RE = re.compile(r"^Saving .*?:\s+(\d+)%\|")
+_SAVED_RE = re.compile(r"Model is saved at (.+)$")
+# Olive's last words: after these the output is complete (or definitely absent).
+_FINISHED_RE = re.compile(r"Model is saved at |Saved output model to |No output model produced")
+_ERRORISH_RE = re.compile(
+    r"\[ERROR\]|\] (?:FP16|BF16).*not supported|pruned due to|^\w*(?:Error|Exception): |"
+    r"No output model produced|is not supported"
+)
+
+
+class ProgressParser:
+    """Turns Olive's output lines into stage messages and a real progress fraction.
+
+    Bands: start-up 0-5 %, passes 5-95 % (the ModelBuilder pass weighs 10, others 1; inside it,
+    reading layers is 5-65 % of the pass and saving the tensors 70-98 %), saving 95-97 %.
+    """
+
+    def __init__(self, passes: list[str], num_layers: int | None) -> None:
+        self.passes = passes
+        self.num_layers = num_layers or 0
+        weights = [10.0 if p in ("builder", "model_builder") else 1.0 for p in passes] or [1.0]
+        total = sum(weights)
+        self.starts, acc = [], 0.0
+        for w in weights:
+            self.starts.append(acc / total)
+            acc += w
+        self.widths = [w / total for w in weights]
+        self.current = -1
+        self.progress = 0.0
+        self.reasons: list[str] = []
+        self.saved_at: str | None = None
+        self.no_output = False
+
+    def _at(self, within: float) -> float:
+        i = max(self.current, 0)
+        i = min(i, len(self.widths) - 1)
+        return 0.05 + 0.90 * (self.starts[i] + self.widths[i] * min(max(within, 0.0), 1.0))
+
+    def _set(self, value: float) -> float:
+        self.progress = max(self.progress, min(value, 1.0))
+        return self.progress
+
+    def feed(self, line: str) -> tuple[str | None, float]:
+        """(stage message or None, progress) for one output line."""
+        text = line.strip()
+        if _ERRORISH_RE.search(text):
+            self.reasons.append(re.sub(r"^\[[^\]]*\] \[\w+\] \[[^\]]*\] ", "", text))
+        if "No output model produced" in text:
+            self.no_output = True
+            return "Olive produced no output model", self.progress
+        m = _PASS_RE.search(text)
+        if m:
+            name = m.group(1)
+            self.current = self.passes.index(name) if name in self.passes else self.current + 1
+            return f"Running pass {name}", self._set(self._at(0.0))
+        if text.startswith("Loading HuggingFace model") or "Running workflow" in text:
+            return "Starting the workflow", self._set(0.04)
+        if text == "Reading embedding layer":
+            return "Reading the embedding layer", self._set(self._at(0.04))
+        m = _LAYER_RE.match(text)
+        if m:
+            i = int(m.group(1))
+            n = max(self.num_layers, i + 1)
+            return f"Reading layer {i + 1} of {n}", self._set(self._at(0.05 + 0.6 * (i + 1) / n))
+        if text in ("Reading final norm", "Reading LM head"):
+            return text, self._set(self._at(0.67))
+        if text.startswith("Saving ONNX model"):
+            return "Saving the ONNX model", self._set(self._at(0.70))
+        m = _TQDM_RE.match(text)
+        if m:
+            return None, self._set(self._at(0.70 + 0.28 * int(m.group(1)) / 100))
+        if text.startswith("Saving GenAI config"):
+            return "Saving the GenAI config and tokenizer", self._set(self._at(0.98))
+        if "Pass " in text and " finished in " in text:
+            return f"Pass {text.split('Pass ', 1)[1].split(':', 1)[0]} finished", \
+                self._set(self._at(1.0))
+        if "Saved output model to" in text:
+            return "Saving the output model", self._set(0.95)
+        m = _SAVED_RE.search(text)
+        if m:
+            self.saved_at = m.group(1).strip()
+            return "Olive finished", self._set(0.97)
+        return None, self.progress
+
+    def reason(self) -> str:
+        seen: list[str] = []
+        for r in self.reasons:
+            if r not in seen:
+                seen.append(r)
+        return " | ".join(seen[-4:])
+
+
+def pass_names(opts: ConvertOptions) -> list[str]:
+    if opts.method == "auto-opt":
+        return ["model_builder", "extract_adapters"]
+    return list(build_config(opts)["passes"])
+
+
+# ---------------------------------------------------------------- running
+
+def olive_env(work: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "CI": "1",  # Olive's telemetry otherwise holds the process ~20 s at exit offline
+        "ORT_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        # The builder's cache and Olive's build marker go here, not to ~/.cache/huggingface.
+        "HF_HUB_CACHE": str(work / "hf-cache"),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+    })
+    return env
+
+
+def _reader(stream, name: str, out: queue.Queue) -> None:
+    """Split a pipe on \\n and \\r (tqdm bars) and queue (name, line); (name, None) at the end."""
+    buf = b""
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        parts = re.split(rb"[\r\n]", buf)
+        buf = parts.pop()
+        for part in parts:
+            if part:
+                out.put((name, part.decode("utf-8", errors="replace")))
+    if buf:
+        out.put((name, buf.decode("utf-8", errors="replace")))
+    out.put((name, None))
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            if sig == signal.SIGINT:
+                proc.send_signal(signal.CTRL_BREAK_EVENT)
+            else:
+                proc.kill()
+        else:
+            os.killpg(proc.pid, sig)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _find_model_folder(root: Path) -> Path | None:
+    """The folder holding genai_config.json: `root` in Olive 0.13.0, a subfolder in others."""
+    if (root / "genai_config.json").is_file():
+        return root
+    if root.is_dir():
+        for p in sorted(root.rglob("genai_config.json"), key=lambda p: len(p.parts)):
+            return p.parent
+    return None
+
+
+def run_conversion(
+    opts: ConvertOptions,
+    on_event: Callable[[ConvertEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    verify: bool = True,
+    timeout_s: float = 6 * 3600,
+) -> ConvertResult:
+    """Run Olive for `opts`, stream its progress, move the model into place, verify it."""
+    t0 = time.monotonic()
+    emit_cb = on_event or (lambda _e: None)
+
+    def emit(kind: str, message: str, progress: float | None = None) -> None:
+        emit_cb(ConvertEvent(kind, message, progress, time.monotonic() - t0))
+
+    command = display_command(opts)
+    try:
+        info = inspect_model(opts.model_dir)
+    except ModelFolderError as exc:
+        emit("error", str(exc))
+        return ConvertResult(False, None, None, str(exc), command=command,
+                             elapsed_s=time.monotonic() - t0)
+    issues = validate_options(opts, info)
+    errors = [i.message for i in issues if i.is_error]
+    if errors:
+        msg = " ".join(errors)
+        emit("error", msg)
+        return ConvertResult(False, None, None, msg, command=command, issues=issues,
+                             elapsed_s=time.monotonic() - t0)
+
+    from core.paths import logs_dir
+
+    out = opts.output_dir.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.slm-wizard-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    staged = work / "output"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = logs_dir() / f"convert-{info.name}-{opts.precision}-{stamp}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    staged_opts = ConvertOptions(**{**opts.__dict__, "output_dir": staged})
+    config_path = None
+    if opts.method == "config":
+        run_cfg = write_config(staged_opts, work / CONFIG_NAME)
+        config_path = log_path.with_suffix(".config.json")
+        write_config(opts, config_path)  # the user's copy, with the real output folder
+        olive = ["run", "--config", str(run_cfg)]
+    else:
+        olive = auto_opt_args(staged_opts)[1:]
+    argv = [sys.executable, "-m", "olive", *olive]
+    result = ConvertResult(False, None, log_path, command=command, config_path=config_path,
+                           issues=issues)
+    parser = ProgressParser(pass_names(opts), info.num_layers)
+    emit("start", f"Starting Olive ({opts.method}, {opts.precision}): {command}", 0.0)
+    try:
+        with log_path.open("w", encoding="utf-8") as log:
+            log.write(f"# slm-wizard convert {json.dumps(opts.to_dict())}\n# {command}\n"
+                      f"# run as: {shlex.join(argv)} (cwd {work})\n")
+            code, stopped = _run_olive(argv, work, log, parser, emit, cancel, timeout_s)
+            log.write(f"# exit code {code}\n")
+        if stopped == "cancelled":
+            result.cancelled, result.error = True, "Cancelled: no output was kept."
+            emit("cancelled", result.error, None)
+            return result
+        if stopped == "timeout":
+            result.error = f"Olive did not finish within {timeout_s:.0f} s; it was stopped."
+            emit("error", result.error)
+            return result
+        model = _find_model_folder(staged)
+        if model is None:
+            why = parser.reason() or "no reason in its output"
+            result.error = (f"Olive exited with code {code} but produced no model "
+                            f"(no genai_config.json): {why}. Full log: {log_path}")
+            emit("error", result.error)
+            return result
+        if code != 0:
+            result.error = f"Olive exited with code {code}: {parser.reason()}. Full log: {log_path}"
+            emit("error", result.error)
+            return result
+        for leftover in model.glob("olive-cli-tmp-*"):  # auto-opt's temp folder, if cut short
+            _remove_tree(leftover)
+        _fix_paths(model, str(model), str(out))
+        _move_into_place(model, out, work)
+        result.output_dir = out
+    except OSError as exc:
+        result.error = f"Could not write the output: {exc}"
+        emit("error", result.error)
+        return result
+    finally:
+        _remove_tree(work)
+        result.elapsed_s = time.monotonic() - t0
+    if verify:
+        emit("stage", "Verifying the output (files, graph, a few generated tokens)", 0.97)
+        from core.verify import verify_output
+
+        result.verification = verify_output(out, opts, info=info)
+        if not result.verification.ok:
+            result.error = "Verification failed: " + "; ".join(result.verification.failures())
+    result.ok = not result.error
+    result.elapsed_s = time.monotonic() - t0
+    if result.ok:
+        emit("done", f"Converted to {opts.precision} in {result.elapsed_s:.1f} s: {out}", 1.0)
+    else:
+        emit("error", result.error, 1.0)
+    return result
+
+
+def _run_olive(argv, work, log, parser, emit, cancel, timeout_s) -> tuple[int | None, str]:
+    """Run Olive, feed every line to the log and the parser; return (exit code, stop reason)."""
+    kwargs: dict[str, Any] = (
+        {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+        else {"start_new_session": True}
+    )
+    proc = subprocess.Popen(argv, cwd=work, env=olive_env(work), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    lines: queue.Queue = queue.Queue()
+    threads = [threading.Thread(target=_reader, args=(s, n, lines), daemon=True)
+               for s, n in ((proc.stdout, "out"), (proc.stderr, "err"))]
+    for t in threads:
+        t.start()
+    open_streams, stopped = 2, ""
+    deadline = time.monotonic() + timeout_s
+    last_pct, last_stage = -1, ""
+    finished_at: float | None = None
+    while open_streams:
+        if not stopped and cancel is not None and cancel.is_set():
+            stopped = "cancelled"
+        elif not stopped and time.monotonic() > deadline:
+            stopped = "timeout"
+        elif finished_at is not None and time.monotonic() - finished_at > FINISH_GRACE_S:
+            # The model is saved; what is left is Olive's telemetry shutdown (2-4 s of waiting
+            # for callbacks that never come offline). End it instead of waiting.
+            stopped = "finished"
+        if stopped:
+            break
+        try:
+            name, line = lines.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if line is None:
+            open_streams -= 1
+            continue
+        stage, progress = parser.feed(line)
+        if finished_at is None and _FINISHED_RE.search(line):
+            finished_at = time.monotonic()
+        tqdm = bool(_TQDM_RE.match(line.strip()))
+        if tqdm:  # one line per tensor: log and show only when the percentage moves
+            pct = int(progress * 100)
+            if pct == last_pct:
+                continue
+            last_pct = pct
+        log.write(f"{'  ' if name == 'out' else '! '}{line}\n")
+        if stage and stage != last_stage:
+            last_stage = stage
+            emit("stage", stage, progress)
+        emit("log", line, progress)
+    if stopped == "finished":  # nothing left to save: SIGTERM ends it at once
+        _signal_group(proc, getattr(signal, "SIGTERM", signal.SIGINT))
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        log.write("# Olive's telemetry shutdown was cut short (the model was already saved)\n")
+        return 0, stopped
+    if stopped:
+        _signal_group(proc, signal.SIGINT)
+        try:
+            proc.wait(timeout=CANCEL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        # Olive's build marker, in case it reached the default hub cache anyway.
+        with contextlib.suppress(OSError):
+            (Path.home() / ".cache" / "huggingface" / "hub" / f".olive_build_{proc.pid}").unlink()
+        log.write(f"# stopped: {stopped}\n")
+        return proc.returncode, stopped
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        code = proc.wait(timeout=5)
+    return code, ""
+
+
+def _fix_paths(model: Path, old: str, new: str) -> None:
+    """Olive's model_config.json names the folder it wrote to; point it at the final folder."""
+    cfg = model / "model_config.json"
+    if cfg.is_file():
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = cfg.read_text(encoding="utf-8")
+            _write_atomic(cfg, text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
+
+
+def _move_into_place(model: Path, out: Path, work: Path) -> None:
+    """Rename the finished model to `out`; an existing (confirmed) `out` is swapped out first."""
+    if out.exists() or out.is_symlink():
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        else:
+            os.replace(out, work / "previous-output")
+    os.replace(model, out)

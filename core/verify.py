@@ -1,0 +1,233 @@
+"""Prove a converted model is what was asked: files, the ONNX graph's quantization, a generation.
+
+The graph is read with `onnx.load(path, load_external_data=False)` (no weights in memory): every
+MatMulNBits node gives its bits, block_size, accuracy_level and whether it has zero points
+(asymmetric). Those are compared with the options the user chose; any difference is listed as a
+mismatch, because Olive does not complain when it builds something else than asked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GraphQuant:
+    matmul_nbits: int  # quantized MatMul nodes
+    float_matmuls: int  # MatMul nodes left in float
+    bits: tuple[int, ...]
+    block_sizes: tuple[int, ...]
+    accuracy_levels: tuple[int, ...]
+    zero_points: bool | None  # True: asymmetric, False: symmetric, None: nothing quantized
+    gather_quantized: int  # embeddings quantized (GatherBlockQuantized)
+
+    def describe(self) -> str:
+        if not self.matmul_nbits:
+            return f"no quantized MatMul ({self.float_matmuls} float MatMul)"
+        sym = "asymmetric (zero points)" if self.zero_points else "symmetric (no zero points)"
+        return (f"{self.matmul_nbits} MatMulNBits: bits {_join(self.bits)}, block "
+                f"{_join(self.block_sizes)}, {sym}, accuracy level {_join(self.accuracy_levels)}")
+
+
+def _join(values: tuple[int, ...]) -> str:
+    return "/".join(map(str, values)) or "-"
+
+
+@dataclass
+class Verification:
+    folder: Path
+    checks: list[Check] = field(default_factory=list)
+    graph: GraphQuant | None = None
+    mismatches: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    estimate_bytes: int | None = None
+    sample: str = ""  # the generated text
+    tokens: int = 0
+    tokens_per_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks) and not self.mismatches
+
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok] + [
+            f"MISMATCH: {m}" for m in self.mismatches]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "folder": str(self.folder),
+            "checks": [asdict(c) for c in self.checks],
+            "graph": asdict(self.graph) if self.graph else None,
+            "graph_summary": self.graph.describe() if self.graph else None,
+            "mismatches": list(self.mismatches), "size_bytes": self.size_bytes,
+            "estimate_bytes": self.estimate_bytes, "sample": self.sample, "tokens": self.tokens,
+            "tokens_per_s": self.tokens_per_s,
+        }
+
+
+def inspect_graph(model_path: Path | str) -> GraphQuant:
+    """MatMulNBits attributes of an ONNX graph, without loading its weights."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    bits: set[int] = set()
+    blocks: set[int] = set()
+    levels: set[int] = set()
+    zp: set[bool] = set()
+    nbits = float_mm = gathers = 0
+    for node in model.graph.node:
+        if node.op_type == "MatMulNBits":
+            nbits += 1
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            bits.add(int(attrs.get("bits", 4)))
+            blocks.add(int(attrs.get("block_size", 0)))
+            levels.add(int(attrs.get("accuracy_level", 0)))
+            zp.add(len(node.input) > 3 and bool(node.input[3]))
+        elif node.op_type == "MatMul":
+            float_mm += 1
+        elif node.op_type == "GatherBlockQuantized":
+            gathers += 1
+    return GraphQuant(
+        matmul_nbits=nbits, float_matmuls=float_mm, bits=tuple(sorted(bits)),
+        block_sizes=tuple(sorted(blocks)), accuracy_levels=tuple(sorted(levels)),
+        zero_points=(any(zp) if zp else None), gather_quantized=gathers,
+    )
+
+
+def expected_graph(opts) -> dict[str, Any]:
+    """What the graph must show for these options (core.convert.ConvertOptions)."""
+    if opts.precision in ("fp32", "fp16"):
+        return {"quantized": False}
+    exp: dict[str, Any] = {"quantized": True, "bits": 4 if opts.precision == "int4" else 8,
+                           "block_size": opts.block_size, "zero_points": not opts.symmetric}
+    if opts.accuracy_level is not None:
+        exp["accuracy_level"] = opts.accuracy_level
+    if opts.method == "auto-opt" and opts.precision == "int4":
+        exp.update(block_size=32, zero_points=False, accuracy_level=4)
+    return exp
+
+
+def compare(graph: GraphQuant, opts) -> list[str]:
+    exp = expected_graph(opts)
+    out = []
+    if not exp["quantized"]:
+        if graph.matmul_nbits:
+            out.append(f"asked {opts.precision}, but the graph has {graph.matmul_nbits} "
+                       "quantized MatMulNBits nodes")
+        return out
+    if not graph.matmul_nbits:
+        return [f"asked {opts.precision}, but the graph has no quantized MatMul "
+                "(MatMulNBits): the model was not quantized"]
+    if graph.bits != (exp["bits"],):
+        out.append(f"asked {exp['bits']}-bit weights, the graph has bits {_join(graph.bits)}")
+    if graph.block_sizes != (exp["block_size"],):
+        out.append(f"asked block size {exp['block_size']}, the graph has "
+                   f"{_join(graph.block_sizes)}")
+    if graph.zero_points != exp["zero_points"]:
+        asked = "asymmetric (zero points)" if exp["zero_points"] else "symmetric"
+        got = "asymmetric (zero points)" if graph.zero_points else "symmetric (no zero points)"
+        out.append(f"asked {asked}, the graph is {got}")
+    if "accuracy_level" in exp and graph.accuracy_levels != (exp["accuracy_level"],):
+        out.append(f"asked accuracy level {exp['accuracy_level']}, the graph has "
+                   f"{_join(graph.accuracy_levels)}")
+    return out
+
+
+def _external_files(model_path: Path) -> set[str]:
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    names = set()
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            for entry in init.external_data:
+                if entry.key == "location":
+                    names.add(entry.value)
+    return names
+
+
+def model_size(folder: Path) -> int:
+    """Bytes of the ONNX graph and its external weights."""
+    return sum(p.stat().st_size for p in folder.iterdir()
+               if p.is_file() and (p.suffix in (".onnx", ".data") or p.name.endswith(".onnx.data")))
+
+
+def generate_sample(folder: Path, prompt: str = "Hello", max_new_tokens: int = 8) \
+        -> tuple[str, int, float]:
+    """Load with onnxruntime-genai and generate a few tokens greedily: (text, tokens, seconds)."""
+    import onnxruntime_genai as og
+
+    t0 = time.perf_counter()
+    model = og.Model(str(folder))
+    tokenizer = og.Tokenizer(model)
+    try:
+        text = tokenizer.apply_chat_template(
+            json.dumps([{"role": "user", "content": prompt}]), add_generation_prompt=True)
+    except Exception:  # no chat template: the raw prompt still proves the model runs
+        text = prompt
+    ids = tokenizer.encode(text)
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + max_new_tokens, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(ids)
+    out: list[int] = []
+    while not generator.is_done() and len(out) < max_new_tokens:
+        generator.generate_next_token()
+        out.append(int(generator.get_next_tokens()[0]))
+    return tokenizer.decode(out), len(out), time.perf_counter() - t0
+
+
+def verify_output(folder: Path | str, opts, info=None) -> Verification:
+    """Check a converted folder against the options it was made with."""
+    folder = Path(folder)
+    v = Verification(folder)
+    missing = [n for n in REQUIRED_FILES if not (folder / n).is_file()]
+    v.checks.append(Check("files", not missing,
+                          "genai_config.json, model.onnx and the tokenizer are present"
+                          if not missing else "missing: " + ", ".join(missing)))
+    model_path = folder / "model.onnx"
+    if model_path.is_file():
+        try:
+            ext = _external_files(model_path)
+            lost = sorted(n for n in ext if not (folder / n).is_file())
+            v.checks.append(Check("weights", not lost,
+                                  (f"external data: {', '.join(sorted(ext))}" if ext
+                                   else "weights inside model.onnx")
+                                  if not lost else "missing external data: " + ", ".join(lost)))
+            v.graph = inspect_graph(model_path)
+            v.mismatches = compare(v.graph, opts)
+            v.checks.append(Check("graph", not v.mismatches, v.graph.describe()))
+        except Exception as exc:  # a corrupt graph is a verification failure, not a crash
+            v.checks.append(Check("graph", False, f"model.onnx cannot be read: {exc}"))
+        v.size_bytes = model_size(folder)
+    if info is not None:
+        from core.convert import estimate
+
+        est = {e.precision: e for e in estimate(info, opts.block_size, opts.symmetric)}
+        if opts.precision in est:
+            v.estimate_bytes = est[opts.precision].size_bytes
+    if not missing:
+        try:
+            v.sample, v.tokens, seconds = generate_sample(folder)
+            v.tokens_per_s = v.tokens / seconds if seconds > 0 else None
+            v.checks.append(Check("generation", v.tokens > 0,
+                                  f"loads with onnxruntime-genai and generated {v.tokens} tokens: "
+                                  f"{v.sample!r}"))
+        except Exception as exc:
+            v.checks.append(Check("generation", False,
+                                  f"onnxruntime-genai could not run it: {exc}"))
+    return v
