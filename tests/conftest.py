@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,11 +22,11 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo model converted to INT4 ONNX once per session (onnxruntime-genai's builder)."""
+    """The demo model converted to INT4 ONNX once per session (Olive auto-opt, core.convert)."""
+    from core.convert import ConvertOptions, run_conversion
+
     out = tmp_path_factory.mktemp("demo-onnx-int4") / "model"
-    work = out.parent
-    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(demo_model),
-           "-o", str(out), "-p", "int4", "-e", "cpu", "-c", str(work / "cache")]
-    subprocess.run(cmd, check=True, cwd=work, capture_output=True, timeout=600)
+    result = run_conversion(ConvertOptions(demo_model, out, precision="int4", method="auto-opt"))
+    assert result.ok, result.error
     assert (out / "genai_config.json").is_file()
     return out
