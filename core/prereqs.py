@@ -291,11 +291,17 @@ def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
     if files:
         params = sum(safetensors_param_count(p) for p in files)
         return params * 4, f"{params / 1e6:,.1f} M parameters"
-    files = [p for pat in ("*.bin", "*.pt", "*.pth") for p in model_dir.glob(pat)]
-    if files:
-        size = sum(p.stat().st_size for p in files)
-        return size, "estimated from the weight files' size"
-    return None
+    # No safetensors (e.g. pytorch_model.bin): core.model_info estimates from config.json.
+    from core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
+
+    try:
+        info = inspect_model(model_dir)
+    except ModelFolderError:
+        return None
+    if not info.param_count:
+        return None
+    how = "" if info.param_count_exact else ", estimated from config.json"
+    return fp32_size_bytes(info), f"{info.param_count / 1e6:,.1f} M parameters{how}"
 
 
 # ------------------------------------------------------------------------------ the checks

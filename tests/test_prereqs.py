@@ -571,3 +571,15 @@ def test_check_table(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_bad_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--model", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_ram_need_without_safetensors_uses_the_config(tmp_path: Path) -> None:
+    config = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 896,
+              "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+              "num_key_value_heads": 2, "vocab_size": 151936, "tie_word_embeddings": True}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 16)
+    size = prereqs.model_fp32_bytes(tmp_path)
+    assert size is not None
+    assert 400e6 * 4 < size[0] < 600e6 * 4  # Qwen2.5-0.5B's shape: about 494 M parameters
+    assert size[1].endswith("estimated from config.json")
