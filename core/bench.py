@@ -279,11 +279,11 @@ def _measure_run(backend: Any, messages: list[dict[str, str]], settings: Any, *,
 def prompt_tokens_of(backend: Any, text: str) -> int:
     """Tokens the model sees for one user message `text` (chat template included).
 
-    Uses the backend's `count_prompt_tokens(messages)` when it has one, else a one-token
-    generation whose statistics report the prompt length.
+    Uses the backend's `count_tokens(messages)` when it has one, else a one-token generation
+    whose statistics report the prompt length.
     """
     messages = [{"role": "user", "content": text}]
-    counter = getattr(backend, "count_prompt_tokens", None)
+    counter = getattr(backend, "count_tokens", None)
     if callable(counter):
         return int(counter(messages))
     return int(backend.generate(messages, _settings(None, max_tokens=1)).stats.prompt_tokens)
@@ -317,15 +317,31 @@ def build_length_prompts(backend: Any, targets: Sequence[int],
                          cancel: threading.Event | None = None) -> list[tuple[int, str, int]]:
     """For each target, filler text whose prompt is about that many tokens: (target, text, n).
 
-    Calibrates tokens per word and the template's overhead on two texts, then corrects once
-    per target. Targets below the template's own overhead get a one-word text.
+    With the backend's tokenizer (`count_tokens`), the longest text not above the target is
+    found by bisection. Without it, tokens per word and the template's overhead are calibrated
+    on two texts, then each target is corrected once. Targets below the template's own
+    overhead get a one-word text.
     """
+    exact = callable(getattr(backend, "count_tokens", None))
+    out: list[tuple[int, str, int]] = []
+    if exact:
+        for target in targets:
+            if cancel is not None and cancel.is_set():
+                break
+            lo, hi = 1, max(2, 2 * target)
+            while lo < hi:  # largest word count whose prompt fits the target
+                mid = (lo + hi + 1) // 2
+                if prompt_tokens_of(backend, filler_text(mid)) <= target:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            out.append((target, filler_text(lo), prompt_tokens_of(backend, filler_text(lo))))
+        return out
     a_words, b_words = 4, 64
-    a, b = prompt_tokens_of(backend, filler_text(a_words)), prompt_tokens_of(
-        backend, filler_text(b_words))
+    a = prompt_tokens_of(backend, filler_text(a_words))
+    b = prompt_tokens_of(backend, filler_text(b_words))
     rate = max((b - a) / (b_words - a_words), 0.05)  # tokens per word
     overhead = a - rate * a_words
-    out = []
     for target in targets:
         if cancel is not None and cancel.is_set():
             break
@@ -334,10 +350,9 @@ def build_length_prompts(backend: Any, targets: Sequence[int],
         if words > 1 and abs(n - target) > max(2, 0.03 * target):
             words = max(1, words + round((target - n) / rate))
             n = prompt_tokens_of(backend, filler_text(words))
-            # Never overshoot the cap by correcting: step back until it fits.
-            while n > target and words > 1 and target > overhead + rate:
-                words = max(1, words - max(1, round((n - target) / rate)))
-                n = prompt_tokens_of(backend, filler_text(words))
+        while n > target and words > 1:  # never above the target (it may be the cap)
+            words = max(1, words - max(1, round((n - target) / rate)))
+            n = prompt_tokens_of(backend, filler_text(words))
         out.append((target, filler_text(words), n))
     return out
 
@@ -357,7 +372,9 @@ def run_benchmark(
     """Run the prompt set (`warmup` unmeasured rounds, then `repeats` rounds) and the sweep.
 
     `prompts=None` uses BUILTIN_PROMPTS; an empty sequence skips the prompt set. `lengths`
-    None or empty skips the input-length sweep.
+    None or empty skips the input-length sweep. Prompt-set replies end where the model ends
+    them; input-length runs generate exactly max_tokens (min_tokens = max_tokens) so their
+    decode rates compare.
     """
     if repeats < 1:
         raise BenchError("repetitions must be at least 1")
@@ -396,15 +413,20 @@ def run_benchmark(
         report(Progress("lengths", 0, len(plan) * repeats, "building prompts of each length"))
         built = build_length_prompts(backend, plan, cancel)
         done, total = 0, len(built) * repeats
+        # Same reply length at every input length, so decode rates compare like with like.
+        if hasattr(settings, "min_tokens"):
+            length_settings = _settings(settings, min_tokens=settings.max_tokens)
+        else:
+            length_settings = settings
         for target, text, n in built:
             runs = []
             messages = [{"role": "user", "content": text}]
             if warmup and not stopped():
-                backend.generate(messages, settings, cancel=cancel)
+                backend.generate(messages, length_settings, cancel=cancel)
             for _ in range(repeats):
                 if stopped():
                     break
-                run = _measure_run(backend, messages, settings, phase="lengths",
+                run = _measure_run(backend, messages, length_settings, phase="lengths",
                                    label=f"~{target} tokens", target=target, cancel=cancel)
                 runs.append(run)
                 result.runs.append(run)

@@ -7,8 +7,8 @@ size on disk, load time, TTFT, decode tokens/s, peak RSS, domain score, and agre
 (greedy replies compared token by token on the domain prompts).
 
 The recommendation follows from the numbers: the smallest variant (then the fastest) whose
-domain score stays within `score_tolerance` of fp32's and whose agreement with fp32 is at least
-`min_agreement`.
+domain score stays within `score_tolerance` of fp32's, whose agreement with fp32 is at least
+`min_agreement`, and which decodes at least about as fast as fp32.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ class VariantResult:
     error: str = ""
     convert_s: float | None = None
     size_bytes: int | None = None
+    embedding_bytes: int | None = None  # the token embedding table (a precision may keep fp32)
+    embedding_type: str = ""
     load_s: float | None = None
     ttft_s: float | None = None
     decode_tps: float | None = None
@@ -119,7 +121,8 @@ class SweepResult:
     def table(self) -> Table:
         base = self.variant("fp32")
         table = Table("variants", "Precision comparison",
-                      ["variant", "size (MB)", "size vs fp32", "guide", "load (s)", "TTFT (s)",
+                      ["variant", "size (MB)", "size vs fp32", "guide", "embeddings",
+                       "load (s)", "TTFT (s)",
                        "decode tok/s", "peak RSS (MB)", "domain score", "agreement",
                        "status"])
         for v in self.variants:
@@ -128,7 +131,8 @@ class SweepResult:
             nominal = NOMINAL_SIZE.get(v.precision)
             table.rows.append([
                 v.name, _round(v.size_bytes / 1e6 if v.size_bytes else None, 3),
-                _round(ratio, 3), nominal, _round(v.load_s, 3), _round(v.ttft_s, 4),
+                _round(ratio, 3), nominal, _embedding_cell(v), _round(v.load_s, 3),
+                _round(v.ttft_s, 4),
                 _round(v.decode_tps, 1), _round(v.peak_rss_mb, 1), _round(v.domain_score, 3),
                 _round(v.agreement, 3),
                 ("recommended" if v.name == self.recommended else "ok") if v.ok
@@ -140,12 +144,20 @@ class SweepResult:
         meta = {"model": self.model, "domain prompts": self.prompts,
                 "recommendation": self.recommendation, "elapsed (s)": round(self.elapsed_s, 1)}
         notes = ["size vs fp32 is measured on disk; 'guide' is the nominal ratio the guide gives",
+                 "embeddings: the element type of the token embedding table and its share of "
+                 "the size (kept in fp32 it weighs as much as many quantized layers)",
                  "agreement: mean share of each greedy reply's tokens that match fp32's "
                  "(common prefix over the longer reply)"]
         data = {"variants": [{k: val for k, val in asdict(v).items() if k != "replies"}
                              for v in self.variants],
                 "recommended": self.recommended}
         return Report("sweep", "Precision sweep", meta, [self.table()], notes, data)
+
+
+def _embedding_cell(v: VariantResult) -> str:
+    if not v.embedding_bytes or not v.size_bytes:
+        return ""
+    return f"{v.embedding_type} {v.embedding_bytes / v.size_bytes:.0%}"
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -158,6 +170,39 @@ def model_size(folder: Path) -> int:
     if not files:
         files = [f for f in Path(folder).rglob("*") if f.is_file()]
     return sum(f.stat().st_size for f in files)
+
+
+_DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
+                16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 1, 22: 1}  # 21/22: 4-bit, packed in uint8
+
+
+def embedding_share(folder: Path) -> tuple[int, str] | None:
+    """(bytes, element type) of the token embedding table(s) in model.onnx, or None.
+
+    Quantizers treat embeddings differently (onnxruntime-genai's int4 keeps them fp32, Olive's
+    int8 quantizes them), which explains sizes that stray from the nominal ratios.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return None
+    path = Path(folder) / "model.onnx"
+    if not path.is_file():
+        return None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # unreadable graph: leave the column empty
+        return None
+    total, kinds = 0, set()
+    for t in model.graph.initializer:
+        if "embed" not in t.name.lower():
+            continue
+        n = 1
+        for d in t.dims:
+            n *= d
+        total += n * _DTYPE_BYTES.get(t.data_type, 4)
+        kinds.add(onnx.TensorProto.DataType.Name(t.data_type).lower())
+    return (total, "/".join(sorted(kinds))) if total else None
 
 
 def prefix_agreement(a: Sequence[str], b: Sequence[str]) -> float:
@@ -184,26 +229,33 @@ def agreement(replies: Sequence[Sequence[str]],
 
 
 def recommend(variants: Sequence[VariantResult], *, score_tolerance: float = 0.05,
-              min_agreement: float = 0.9) -> tuple[str | None, str]:
-    """The smallest (then fastest) variant whose quality stays close to fp32, and why."""
+              min_agreement: float = 0.9, min_speed: float = 0.9) -> tuple[str | None, str]:
+    """The smallest (then fastest) variant that keeps fp32's quality and speed, and why.
+
+    Kept: domain score within `score_tolerance` of fp32's, agreement with fp32 at least
+    `min_agreement`, decode at least `min_speed` × fp32's (a quantization that makes the
+    model slower on this machine defeats its purpose). fp32 itself is always a candidate.
+    """
     done = [v for v in variants if v.ok and v.size_bytes]
     if not done:
         return None, "no variant could be measured: nothing to recommend"
     base = next((v for v in done if v.precision == "fp32"), None)
 
-    def quality_ok(v: VariantResult) -> tuple[bool, str]:
+    def verdict(v: VariantResult) -> str:
         if base is None or v is base:
-            return True, ""
+            return ""
         if v.domain_score is not None and base.domain_score is not None \
                 and v.domain_score < base.domain_score - score_tolerance:
-            return False, (f"domain score {v.domain_score:.0%} vs fp32 "
-                           f"{base.domain_score:.0%}")
+            return f"domain score {v.domain_score:.0%} vs fp32 {base.domain_score:.0%}"
         if v.agreement is not None and v.agreement < min_agreement:
-            return False, f"agreement with fp32 {v.agreement:.0%} < {min_agreement:.0%}"
-        return True, ""
+            return f"agreement with fp32 {v.agreement:.0%} < {min_agreement:.0%}"
+        if v.decode_tps and base.decode_tps and v.decode_tps < min_speed * base.decode_tps:
+            return (f"decodes slower than fp32 ({v.decode_tps:.0f} vs "
+                    f"{base.decode_tps:.0f} tok/s)")
+        return ""
 
-    verdicts = {v.name: quality_ok(v) for v in done}
-    fit = [v for v in done if verdicts[v.name][0]]
+    why_not = {v.name: verdict(v) for v in done}
+    fit = [v for v in done if not why_not[v.name]]
     best = min(fit, key=lambda v: (v.size_bytes, -(v.decode_tps or 0.0)))
     parts = [f"{best.name} ({best.description})"]
     if base is not None and best is not base:
@@ -218,9 +270,9 @@ def recommend(variants: Sequence[VariantResult], *, score_tolerance: float = 0.0
     elif best.decode_tps:
         parts.append(f"{best.decode_tps:.0f} tok/s")
     text = "Recommended: " + ", ".join(parts) + "."
-    rejected = [f"{name}: {why}" for name, (ok, why) in verdicts.items() if not ok]
+    rejected = [f"{name}: {why}" for name, why in why_not.items() if why]
     if rejected:
-        text += " Left out for quality: " + "; ".join(rejected) + "."
+        text += " Left out: " + "; ".join(rejected) + "."
     if base is None:
         text += " (no fp32 reference was measured: quality was not compared)"
     return best.name, text
@@ -245,17 +297,6 @@ def _peak_rss_mb() -> float:
     return peak / 2**20
 
 
-def reply_tokens(backend: Any, text: str) -> list[str]:
-    """The reply as tokens: the backend's tokenizer when it offers `encode`, else words."""
-    encode = getattr(backend, "encode", None)
-    if callable(encode):
-        try:
-            return [str(t) for t in encode(text)]
-        except Exception:  # a tokenizer that cannot encode its own output: compare words
-            pass
-    return text.split()
-
-
 def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
                     max_tokens: int = 64, say: Any = None) -> dict[str, Any]:
     """Load one converted model and measure it (runs in the child process)."""
@@ -278,11 +319,13 @@ def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
         bench = run_benchmark(backend, prompts, warmup=1, repeats=2, lengths=None,
                               settings=GenerationSettings(max_tokens=max_tokens))
         summary = bench.summary()
-        replies = [reply_tokens(backend, a.reply) for a in answers]
+        replies = [a.tokens for a in answers]
         if not cases:  # agreement on the built-in prompts, greedy
-            replies = [reply_tokens(backend, backend.generate(
-                [{"role": "user", "content": p["prompt"]}],
-                GenerationSettings(max_tokens=max_tokens)).text) for p in BUILTIN_PROMPTS]
+            for p in BUILTIN_PROMPTS:
+                pieces: list[str] = []
+                backend.generate([{"role": "user", "content": p["prompt"]}],
+                                 GenerationSettings(max_tokens=max_tokens), on_text=pieces.append)
+                replies.append(pieces)
     finally:
         close = getattr(backend, "close", None)
         if callable(close):
@@ -334,14 +377,18 @@ def run_sweep(
     domain_file: str | Path | None = None,
     max_prompts: int = 20,
     max_tokens: int = 64,
-    method: str | None = None,
+    method: str = "config",
     score_tolerance: float = 0.05,
     min_agreement: float = 0.9,
     measure_timeout_s: float = 1800.0,
     on_progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> SweepResult:
-    """Convert `model_dir` (a Hugging Face folder) to every variant, measure, compare."""
+    """Convert `model_dir` (a Hugging Face folder) to every variant, measure, compare.
+
+    `method` "config" (Olive's config-file method) is the one that builds every variant,
+    int8 and the int4 block/symmetry options included, so all rows are built the same way.
+    """
     from core.convert import ConvertOptions, run_conversion
     from core.model_info import ModelFolderError, check_model_folder
     from core.paths import data_dir
@@ -388,8 +435,7 @@ def run_sweep(
                                   "precision": variant.precision, "replace": True}
         if variant.precision == "int4":
             kwargs.update(block_size=variant.block_size, symmetric=variant.symmetric)
-        if method:
-            kwargs["method"] = method
+        kwargs["method"] = method
         t0 = time.perf_counter()
         converted = run_conversion(ConvertOptions(**kwargs), cancel=cancel)
         row.convert_s = time.perf_counter() - t0
@@ -399,6 +445,9 @@ def run_sweep(
         out = Path(converted.output_dir)
         row.output_dir = str(out)
         row.size_bytes = model_size(out)
+        emb = embedding_share(out)
+        if emb is not None:
+            row.embedding_bytes, row.embedding_type = emb
         report(Progress("sweep", 2 * i + 1, steps, f"{variant.name}: measuring"))
         try:
             m = _measure_in_child(out, domain, max_prompts, max_tokens,

@@ -54,7 +54,7 @@ def test_recommendation_follows_the_numbers():
     name, text = recommend(rows)
     assert name == "int4"
     assert "5.7× smaller than fp32" in text and "int4-b128-asym" in text
-    assert "Left out for quality" in text
+    assert "Left out" in text
     # When every quantized variant loses quality, fp32 it is.
     rows[1].domain_score, rows[2].agreement = 0.5, 0.2
     assert recommend(rows[:3])[0] == "fp32"
@@ -62,5 +62,10 @@ def test_recommendation_follows_the_numbers():
     tie = [_row("a", "int4", 700, 100, None, None), _row("b", "int4", 700, 150, None, None)]
     name, text = recommend(tie)
     assert name == "b" and "no fp32 reference" in text
+    # Smaller but slower than fp32: left out.
+    slow = [_row("fp32", "fp32", 4000, 100, 1.0, 1.0), _row("int8", "int8", 1000, 20, 1.0, 1.0),
+            _row("int4", "int4", 1200, 150, 1.0, 1.0)]
+    name, text = recommend(slow)
+    assert name == "int4" and "int8: decodes slower than fp32" in text
     failed = VariantResult("fp32", "fp32", "fp32", ok=False, error="boom")
     assert recommend([failed])[0] is None
