@@ -608,12 +608,14 @@ def check_foundry(timeout: float) -> CheckResult:
     else:
         parts.append("no foundry CLI on PATH")
     parts.append(f"SDK {sdk}" if sdk else "no foundry-local-sdk")
-    found = "; ".join(parts)
+    deploy_via = "cli" if cli.path and not cli.problem else "sdk" if sdk else "export"
+    found = "; ".join(parts) + {"cli": " (deploys with the CLI)", "sdk": " (deploys with the SDK)",
+                                "export": ""}[deploy_via]
     details = {
         "cli_path": cli.path, "cli_version": cli.version,
         "cache_dir": str(cli.cache_dir) if cli.cache_dir else None,
         "running": cli.running, "endpoint": cli.endpoint, "sdk_version": sdk,
-        "deploy_via": "cli" if cli.path and not cli.problem else "sdk" if sdk else "export",
+        "deploy_via": deploy_via,
     }
     sdk_fix = format_command(pip_install(f"foundry-local-sdk{sdk_spec}"))
     if not cli.path and not sdk:
@@ -633,7 +635,7 @@ def check_foundry(timeout: float) -> CheckResult:
                            details=details)
     fix = ""
     if cli.running is False:
-        fix = "foundry service start   (the deploy step can also start it)"
+        fix = "foundry service start   (newer CLI: foundry server start)"
     return CheckResult("foundry", "Foundry Local", "pass", found, required, fix, details=details)
 
 
