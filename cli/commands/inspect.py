@@ -1,0 +1,72 @@
+"""`slm-wizard inspect`: describe a model folder without loading its weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "inspect",
+        help="describe a Hugging Face model folder (architecture, size, tokenizer, template)",
+        description="Read config.json, the tokenizer files and the safetensors headers (no "
+        "weights are loaded): architecture, shape, exact parameter count, chat template, family, "
+        "whether the ONNX model builder supports it, and the converted size per precision. "
+        "Exit code 0 when the folder is a model, 1 when it cannot be used at all.",
+    )
+    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="the model folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def render(info, estimates) -> str:
+    from core.convert import human_bytes
+
+    count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
+    rows = [
+        ("folder", str(info.path)),
+        ("architecture", f"{info.architecture} (model_type {info.model_type}, "
+                         f"family {info.family})"),
+        ("shape", f"hidden {info.hidden_size}, layers {info.num_layers}, heads {info.num_heads} "
+                  f"(kv {info.num_kv_heads}), vocab {info.vocab_size}"),
+        ("context length", str(info.context_length)),
+        ("dtype", info.dtype),
+        ("parameters", count),
+        ("weights", ", ".join(info.weight_files) or "none"),
+        ("tokenizer", ", ".join(info.tokenizer_files) or "none"),
+        ("chat template", "yes" if info.chat_template else "no"),
+        ("model builder", "supported" if info.builder_supported else "NOT supported"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    lines += ["", "precision  size on disk  x fp32  guide  runs on CPU"]
+    for e in estimates:
+        lines.append(f"{e.precision:<9}  {human_bytes(e.size_bytes):>12}  {e.ratio:6.3f}  "
+                     f"{e.guide_ratio:5.3f}  {'yes' if e.cpu_ok else 'no (GPU only)'}")
+    if info.problems:
+        lines += ["", "Problems:"] + [f"  - {p}" for p in info.problems]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from core.convert import estimate
+    from core.model_info import ModelFolderError, inspect_model
+
+    try:
+        info = inspect_model(args.model_dir)
+    except ModelFolderError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    estimates = estimate(info)
+    if args.json:
+        data = {"ok": True, **info.to_dict(), "estimates": [asdict(e) for e in estimates]}
+        print(json.dumps(data, indent=2))
+    else:
+        print(render(info, estimates))
+    return 0
