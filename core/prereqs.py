@@ -173,11 +173,8 @@ def installed_version(dist_name: str) -> str | None:
 def project_requirements() -> dict[str, str]:
     """Version specifiers of the project's own dependencies and extras, by package name."""
     specs = dict(_FALLBACK_SPECS)
-    try:
-        requires = metadata.requires("slm-wizard") or []
-    except metadata.PackageNotFoundError:
-        return specs
-    for req in requires:
+    dist = _project_dist()
+    for req in (dist.requires or []) if dist is not None else []:
         m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;]*)", req)
         if m and m.group(3).strip():
             clauses = sorted(m.group(3).replace(" ", "").split(","), key=lambda c: c[0] != ">")
@@ -185,23 +182,29 @@ def project_requirements() -> dict[str, str]:
     return specs
 
 
+def _project_dist() -> metadata.Distribution | None:
+    """slm-wizard's installed metadata. A source folder's stale `*.egg-info` can shadow it when
+    Python runs from that folder, so the installed one (with direct_url.json) wins."""
+    dists = list(metadata.distributions(name="slm-wizard"))
+    installed = [d for d in dists if d.read_text("direct_url.json")]
+    return (installed or dists or [None])[0]
+
+
 def project_source_dir() -> Path | None:
     """The source folder when slm-wizard is installed editable (from direct_url.json), else None."""
-    for dist in metadata.distributions(name="slm-wizard"):
-        text = dist.read_text("direct_url.json")
-        if not text:
-            continue
-        try:
-            info = json.loads(text)
-        except ValueError:
-            continue
-        url = info.get("url", "")
-        if info.get("dir_info", {}).get("editable") and url.startswith("file:"):
-            path = unquote(urlparse(url).path)
-            if sys.platform == "win32" and re.match(r"/[A-Za-z]:", path):
-                path = path[1:]
-            return Path(path)
-    return None
+    dist = _project_dist()
+    text = dist.read_text("direct_url.json") if dist is not None else None
+    try:
+        info = json.loads(text) if text else {}
+    except ValueError:
+        return None
+    url = info.get("url", "")
+    if not (info.get("dir_info", {}).get("editable") and url.startswith("file:")):
+        return None
+    path = unquote(urlparse(url).path)
+    if sys.platform == "win32" and re.match(r"/[A-Za-z]:", path):
+        path = path[1:]
+    return Path(path)
 
 
 def install_command() -> list[str]:

@@ -146,7 +146,7 @@ class PrereqsScreen(StepScreen):
         self.query_one(CheckTable).focus()
 
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+        # (StepScreen's own handler runs too: Textual calls the handlers of every class.)
         model = getattr(self.app.state, "model_dir", None)
         if not self._given and self._checked_model != model and not self.installing:
             self.action_recheck()
