@@ -45,7 +45,7 @@ class ChatScreen(StepScreen):
     ChatScreen #chat-bar Button { min-width: 10; margin-left: 1; }
     ChatScreen #chat-bar .spacer { width: 1fr; }
     ChatScreen #conversation { height: 1fr; border: round $panel; padding: 0 1; }
-    ChatScreen #chat-status { height: 1; color: $text-muted; padding: 0 1; }
+    ChatScreen #chat-status { height: auto; max-height: 3; color: $text-muted; padding: 0 1; }
     ChatScreen #chat-status.-error { color: $error; }
     ChatScreen #prompt { margin: 0; }
     """
