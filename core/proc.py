@@ -172,37 +172,41 @@ def stream_command(
     kept: list[str] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     stop_reason = ""
-    polite_sent_at: float | None = None
-    finished_reading = False
-    while not finished_reading:
+    asked_at: float | None = None  # when we asked the program to stop
+    killed = False
+    exited_at: float | None = None
+    while True:
         try:
             line = lines.get(timeout=0.1)
         except queue.Empty:
-            line = ""
+            pass
         else:
-            if line is None:
-                finished_reading = True
-                continue
+            if line is None:  # end of output
+                break
             kept.append(line)
             del kept[:-keep_lines]
             on_line(line)
             continue
+        now = time.monotonic()
         if not stop_reason and cancel is not None and cancel.is_set():
             stop_reason = "cancelled"
-        if not stop_reason and deadline is not None and time.monotonic() > deadline:
+        if not stop_reason and deadline is not None and now > deadline:
             stop_reason = "timeout"
-        if stop_reason and polite_sent_at is None:
-            polite_sent_at = time.monotonic()
+        if stop_reason and asked_at is None:
+            asked_at = now
             if _WINDOWS:
                 with contextlib.suppress(OSError):
                     proc.send_signal(signal.CTRL_BREAK_EVENT)
             else:
-                _kill_group(proc, signal.SIGINT)
-        elif polite_sent_at is not None and time.monotonic() - polite_sent_at > 5.0:
+                _kill_group(proc, signal.SIGINT)  # like Ctrl+C: pip cleans up
+        elif asked_at is not None and not killed and now - asked_at > 5.0:
             _kill_group(proc)
-            polite_sent_at = float("inf")  # killed once; wait for the pipe to close
-        if proc.poll() is not None and polite_sent_at == float("inf"):
-            break
+            killed = True
+        if proc.poll() is not None:
+            exited_at = exited_at or now
+            if now - exited_at > 2.0:  # something it left behind holds the pipe open
+                _kill_group(proc)
+                break
     try:
         code = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -583,3 +583,17 @@ def test_ram_need_without_safetensors_uses_the_config(tmp_path: Path) -> None:
     assert size is not None
     assert 400e6 * 4 < size[0] < 600e6 * 4  # Qwen2.5-0.5B's shape: about 494 M parameters
     assert size[1].endswith("estimated from config.json")
+
+
+@posix_only
+def test_stream_command_timeout_and_leftovers(tmp_path: Path) -> None:
+    lines: list[str] = []
+    res = stream_command([sys.executable, "-c", "import time; time.sleep(30)"], lines.append,
+                         timeout=0.5)
+    assert res.timed_out and "stopped after 0.5 s" in res.error
+    # The program exits but leaves a child holding its output open: no hang, the child goes.
+    script = fake_program(tmp_path, "leaves", f"{SLEEP} 30 &\necho started\n")
+    start = time.monotonic()
+    res = stream_command([str(script)], lines.append)
+    assert time.monotonic() - start < 8
+    assert res.ok and res.stdout == "started"
