@@ -597,3 +597,14 @@ def test_stream_command_timeout_and_leftovers(tmp_path: Path) -> None:
     res = stream_command([str(script)], lines.append)
     assert time.monotonic() - start < 8
     assert res.ok and res.stdout == "started"
+
+
+def test_old_python_fails_and_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "version_info", SimpleNamespace(major=3, minor=9))
+    monkeypatch.setattr(prereqs.platform, "python_version", lambda: "3.9.18")
+    r = prereqs.check_python()
+    assert (r.status, r.blocks) == ("fail", True)
+    assert r.found.startswith("3.9.18 (")
+    assert "3.11" in r.fix
