@@ -1,0 +1,466 @@
+"""Convert: Olive options with their reasons, a live command preview, the run, the proof."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import (
+    Button,
+    DataTable,
+    Input,
+    Label,
+    Log,
+    ProgressBar,
+    Select,
+    Static,
+    Switch,
+    TextArea,
+)
+from textual.worker import Worker, WorkerState
+
+from core.convert import (
+    BLOCK_SIZES,
+    CONFIG_NAME,
+    ConvertEvent,
+    ConvertOptions,
+    ConvertResult,
+    build_config,
+    default_output_dir,
+    display_command,
+    estimate,
+    human_bytes,
+    validate_options,
+)
+from core.model_info import ModelFolderError, ModelInfo, inspect_model
+from tui.screens.base import StepScreen
+from tui.screens.confirm import ConfirmScreen
+
+HELP = {
+    "precision": "int4: smallest, fastest on CPU · int8: near-fp32 quality · fp32: the "
+                 "reference · fp16: GPU only",
+    "method": "auto-opt: one command (int4 block 32 symmetric, fp32) · config: a workflow "
+              "file with every builder option",
+    "block": "one scale per block of weights: smaller blocks are more accurate, a bit larger",
+    "accuracy": "int4 MatMul compute type on CPU: 4 (int8) is the fastest",
+    "symmetric": "off = asymmetric: a zero point per block, a bit more accurate and larger",
+    "output": "new or empty; a non-empty folder is replaced only after you confirm",
+}
+PRECISION_OPTIONS = [("int4 · 4-bit weights", "int4"), ("int8 · 8-bit weights", "int8"),
+                     ("fp32 · full precision", "fp32"), ("fp16 · GPU only (refused on CPU)",
+                                                         "fp16")]
+METHOD_OPTIONS = [("one command (olive auto-opt)", "auto-opt"),
+                  (f"config file ({CONFIG_NAME})", "config")]
+ACCURACY_OPTIONS = [("default (builder's choice)", 0), ("1 · fp32", 1), ("2 · fp16", 2),
+                    ("3 · bf16", 3), ("4 · int8", 4)]
+
+
+class OutputFolderValidator(Validator):
+    def validate(self, value: str) -> ValidationResult:
+        text = value.strip()
+        if not text:
+            return self.failure("Enter an output folder.")
+        path = Path(text).expanduser()
+        if path.exists() and not path.is_dir():
+            return self.failure(f"{path} is a file: choose a folder.")
+        return self.success()
+
+
+class ConvertScreen(StepScreen):
+    STEP_ID = "convert"
+    DEFAULT_CSS = """
+    ConvertScreen #convert-model { height: auto; margin-bottom: 1; }
+    ConvertScreen #convert-form { grid-size: 3; grid-columns: 15 34 1fr; grid-rows: auto;
+        grid-gutter: 0 1; height: auto; }
+    ConvertScreen #convert-form Label { text-style: bold; }
+    ConvertScreen #convert-form .help { margin-bottom: 1; }
+    ConvertScreen #convert-form .help { color: $text-muted; height: auto; }
+    ConvertScreen #convert-form Switch { width: auto; height: 1; border: none; padding: 0; }
+    ConvertScreen #convert-issues { height: auto; margin-top: 1; }
+    ConvertScreen #preview-head { height: auto; margin-top: 1; text-style: bold; }
+    ConvertScreen #preview-row { height: 8; }
+    ConvertScreen #preview { width: 1fr; height: 8; }
+    ConvertScreen #copy-preview { margin-left: 1; }
+    ConvertScreen #estimates { height: auto; max-height: 7; margin-top: 1; }
+    ConvertScreen #convert-actions { height: auto; margin-top: 1; }
+    ConvertScreen #convert-actions Button { margin-right: 1; }
+    ConvertScreen #run-pane { height: auto; margin-top: 1; }
+    ConvertScreen #run-row { height: 1; }
+    ConvertScreen #run-progress { width: 1fr; }
+    ConvertScreen #run-elapsed { width: 12; text-align: right; }
+    ConvertScreen #run-stage { height: auto; }
+    ConvertScreen #run-log { height: 10; border: round $primary; }
+    ConvertScreen #result-pane { height: auto; margin-top: 1; }
+    ConvertScreen #result-summary { height: auto; }
+    ConvertScreen #verification { height: auto; max-height: 8; }
+    """
+
+    class Progress(Message):
+        def __init__(self, event: ConvertEvent) -> None:
+            self.event = event
+            super().__init__()
+
+    class Finished(Message):
+        def __init__(self, result: ConvertResult) -> None:
+            self.result = result
+            super().__init__()
+
+    class Inspected(Message):
+        def __init__(self, info: ModelInfo | None, error: str) -> None:
+            self.info, self.error = info, error
+            super().__init__()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: ModelInfo | None = None
+        self.model_dir: Path | None = None
+        self.running = False
+        self.started_at = 0.0
+        self._cancel = threading.Event()
+        self._output_touched = False
+        self._setting_output = False
+        self.result: ConvertResult | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="convert-model")
+        with Grid(id="convert-form"):
+            yield Label("Precision")
+            yield Select(PRECISION_OPTIONS, value="int4", allow_blank=False, id="precision",
+                         compact=True)
+            yield Static(HELP["precision"], classes="help")
+            yield Label("Method")
+            yield Select(METHOD_OPTIONS, value="auto-opt", allow_blank=False, id="method",
+                         compact=True)
+            yield Static(HELP["method"], classes="help")
+            yield Label("Block size")
+            yield Select([(str(b), b) for b in BLOCK_SIZES], value=32, allow_blank=False,
+                         id="block-size", compact=True)
+            yield Static(HELP["block"], classes="help")
+            yield Label("Accuracy level")
+            yield Select(ACCURACY_OPTIONS, value=0, allow_blank=False, id="accuracy", compact=True)
+            yield Static(HELP["accuracy"], classes="help")
+            yield Label("Symmetric")
+            yield Switch(value=True, id="symmetric")
+            yield Static(HELP["symmetric"], classes="help")
+            yield Label("Output folder")
+            yield Input(id="output", validators=[OutputFolderValidator()],
+                        validate_on=["changed", "submitted"], compact=True)
+            yield Static(HELP["output"], classes="help")
+        yield Static("", id="convert-issues")
+        with Horizontal(id="convert-actions"):
+            yield Button("Run conversion", id="run", variant="primary", disabled=True)
+            yield Button("Cancel", id="cancel", variant="error", disabled=True)
+            yield Button("Continue", id="continue", variant="success", disabled=True)
+        with Vertical(id="run-pane", classes="hidden"):
+            with Horizontal(id="run-row"):
+                yield ProgressBar(total=100, show_eta=False, id="run-progress")
+                yield Static("", id="run-elapsed")
+            yield Static("", id="run-stage")
+            yield Log(id="run-log", auto_scroll=True)
+        with Vertical(id="result-pane", classes="hidden"):
+            yield Static("", id="result-summary")
+            vt = DataTable(id="verification", show_cursor=False)
+            vt.add_columns("check", "", "detail")
+            yield vt
+        yield Static("", id="preview-head")
+        with Horizontal(id="preview-row"):
+            yield TextArea("", read_only=True, soft_wrap=True, id="preview")
+            yield Button("Copy", id="copy-preview")
+        table = DataTable(id="estimates", show_cursor=False, zebra_stripes=True)
+        table.add_columns("precision", "size on disk", "× fp32 weights", "guide", "on CPU", "")
+        yield table
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self._tick)
+        self._load_model()
+
+    def on_screen_resume(self) -> None:
+        if not self.running and getattr(self.app.state, "model_dir", None) != self.model_dir:
+            self._load_model()
+
+    # ------------------------------------------------------------------ the model
+
+    def _load_model(self) -> None:
+        self.model_dir = self.app.state.model_dir
+        head = self.query_one("#convert-model", Static)
+        if self.model_dir is None:
+            self.info = None
+            head.update(Text("No model folder chosen yet: the Model step provides it "
+                             "(Back, ctrl+b).", style="bold red"))
+            self._refresh()
+            return
+        head.update(f"Inspecting {Path(self.model_dir).name}…")
+        self.inspect_worker(Path(self.model_dir))
+
+    @work(thread=True, exclusive=True, group="convert-inspect")
+    def inspect_worker(self, folder: Path) -> None:
+        try:
+            self.post_message(self.Inspected(inspect_model(folder), ""))
+        except ModelFolderError as exc:
+            self.post_message(self.Inspected(None, str(exc)))
+
+    def on_convert_screen_inspected(self, message: Inspected) -> None:
+        self.info = message.info
+        head = self.query_one("#convert-model", Static)
+        if message.info is None:
+            head.update(Text(f"The model folder cannot be used: {message.error} Choose another "
+                             "in the Model step.", style="red"))
+        else:
+            i = message.info
+            head.update(Text.assemble(
+                ("Model ", "bold"), (i.name, "bold cyan"),
+                f" · {i.architecture} · {i.param_count:,} parameters · fp32 weights "
+                f"{human_bytes(i.param_count * 4)}"))
+            if not self._output_touched:
+                self._set_default_output()
+        self._refresh()
+
+    def _set_default_output(self) -> None:
+        if self.model_dir is None:
+            return
+        precision = self.query_one("#precision", Select).value
+        value = str(default_output_dir(Path(self.model_dir), str(precision)))
+        field = self.query_one("#output", Input)
+        if field.value != value:
+            self._setting_output = True
+            field.value = value
+
+    # ------------------------------------------------------------------ the form
+
+    def options(self) -> ConvertOptions | None:
+        if self.model_dir is None:
+            return None
+        level = self.query_one("#accuracy", Select).value
+        return ConvertOptions(
+            model_dir=Path(self.model_dir),
+            output_dir=Path(self.query_one("#output", Input).value.strip() or "."),
+            precision=str(self.query_one("#precision", Select).value),
+            method=str(self.query_one("#method", Select).value),
+            block_size=int(self.query_one("#block-size", Select).value),
+            symmetric=self.query_one("#symmetric", Switch).value,
+            accuracy_level=int(level) if level else None,
+            replace=True,  # a non-empty folder is confirmed in a modal before the run
+        )
+
+    @on(Select.Changed)
+    def select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "precision" and not self._output_touched:
+            self._set_default_output()
+        if event.select.id == "precision" and event.value == "int8":
+            # Only the config method can make int8 with this Olive: pick it for the user.
+            self.query_one("#method", Select).value = "config"
+        self._refresh()
+
+    @on(Switch.Changed)
+    def switch_changed(self) -> None:
+        self._refresh()
+
+    @on(Input.Changed, "#output")
+    def output_changed(self) -> None:
+        if self._setting_output:
+            self._setting_output = False
+        else:
+            self._output_touched = True
+        self._refresh()
+
+    def _refresh(self) -> None:
+        opts = self.options()
+        quantized = str(self.query_one("#precision", Select).value) in ("int4", "int8")
+        for wid in ("#block-size", "#accuracy", "#symmetric"):
+            self.query_one(wid).disabled = not quantized or self.running
+        issues_box = self.query_one("#convert-issues", Static)
+        preview = self.query_one("#preview", TextArea)
+        if opts is None or self.info is None:
+            issues_box.update("")
+            preview.text = ""
+            self.query_one("#run", Button).disabled = True
+            return
+        issues = [i for i in validate_options(opts, self.info)
+                  if not (i.field == "output_dir" and i.level == "warning")]
+        out = opts.output_dir.expanduser()
+        lines = Text()
+        for i in issues:
+            style = "red" if i.is_error else "yellow"
+            lines.append(f"{'✖' if i.is_error else '⚠'} {i.message}\n", style=style)
+        if out.is_dir() and any(out.iterdir()):
+            lines.append(f"⚠ {out} is not empty: you will be asked before it is replaced.\n",
+                         style="yellow")
+        issues_box.update(lines)
+        if opts.method == "config":
+            self.query_one("#preview-head", Static).update(
+                f"Preview: {display_command(opts)}  (with this {CONFIG_NAME}:)")
+            preview.text = json.dumps(build_config(opts), indent=2)
+        else:
+            self.query_one("#preview-head", Static).update("Preview: the exact command")
+            preview.text = display_command(opts)
+        self._fill_estimates(opts)
+        self.query_one("#run", Button).disabled = self.running or any(i.is_error for i in issues)
+
+    def _fill_estimates(self, opts: ConvertOptions) -> None:
+        table = self.query_one("#estimates", DataTable)
+        table.clear()
+        if self.info is None:
+            return
+        for e in estimate(self.info, opts.block_size, opts.symmetric):
+            mark = "◀ chosen" if e.precision == opts.precision else ""
+            table.add_row(e.precision, human_bytes(e.size_bytes), f"{e.ratio:.3f}",
+                          f"Base × {e.guide_ratio:g}", "yes" if e.cpu_ok else "no (GPU)",
+                          mark)
+
+    @on(Button.Pressed, "#copy-preview")
+    def copy_preview(self) -> None:
+        self.app.copy_to_clipboard(self.query_one("#preview", TextArea).text)
+        self.notify("Copied to the clipboard.")
+
+    # ------------------------------------------------------------------ running
+
+    @on(Button.Pressed, "#run")
+    def run_pressed(self) -> None:
+        opts = self.options()
+        if opts is None or self.running:
+            return
+        out = opts.output_dir.expanduser()
+        if out.is_dir() and any(out.iterdir()):
+            self.app.push_screen(
+                ConfirmScreen("Replace the output folder?",
+                              f"{out} is not empty. Its contents will be replaced once the new "
+                              "model is converted and in place (nothing is removed if the "
+                              "conversion fails or is cancelled).",
+                              yes="Replace"),
+                lambda yes: self._start(opts) if yes else None)
+            return
+        self._start(opts)
+
+    def _start(self, opts: ConvertOptions) -> None:
+        self.running = True
+        self.result = None
+        self._cancel = threading.Event()
+        self.started_at = time.monotonic()
+        self.query_one("#run-pane").remove_class("hidden")
+        self.query_one("#result-pane").add_class("hidden")
+        self.query_one("#run-log", Log).clear()
+        self.query_one("#run-progress", ProgressBar).update(progress=0, total=100)
+        self.query_one("#run-stage", Static).update("Starting Olive…")
+        self._set_running_controls()
+        self.query_one("#run-pane").scroll_visible()
+        self.convert_worker(opts, self._cancel)
+
+    def _set_running_controls(self) -> None:
+        for wid in ("#precision", "#method", "#output", "#block-size", "#accuracy",
+                    "#symmetric"):
+            self.query_one(wid).disabled = self.running
+        self.query_one("#run", Button).disabled = self.running
+        self.query_one("#cancel", Button).disabled = not self.running
+        if not self.running:
+            self._refresh()
+
+    @work(thread=True, exclusive=True, group="convert-run")
+    def convert_worker(self, opts: ConvertOptions, cancel: threading.Event) -> None:
+        from core.convert import run_conversion
+
+        result = run_conversion(opts, lambda e: self.post_message(self.Progress(e)), cancel)
+        self.post_message(self.Finished(result))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        if self.running:
+            self._cancel.set()
+            self.query_one("#cancel", Button).disabled = True
+            self.query_one("#run-stage", Static).update("Cancelling…")
+
+    def on_convert_screen_progress(self, message: Progress) -> None:
+        e = message.event
+        if e.progress is not None:
+            self.query_one("#run-progress", ProgressBar).update(progress=e.progress * 100)
+        if e.kind == "log":
+            self.query_one("#run-log", Log).write_line(e.message)
+        else:
+            self.query_one("#run-stage", Static).update(Text(e.message))
+
+    def _tick(self) -> None:
+        if self.running:
+            self.query_one("#run-elapsed", Static).update(
+                f"{time.monotonic() - self.started_at:5.1f} s")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "convert-run" and event.state == WorkerState.ERROR:
+            self.post_message(self.Finished(ConvertResult(
+                False, None, None, f"The conversion could not run: {event.worker.error}")))
+        elif event.worker.group == "convert-inspect" and event.state == WorkerState.ERROR:
+            self.post_message(self.Inspected(None, str(event.worker.error)))
+
+    def on_convert_screen_finished(self, message: Finished) -> None:
+        r = self.result = message.result
+        self.running = False
+        self._set_running_controls()
+        self.query_one("#run-elapsed", Static).update(f"{r.elapsed_s:5.1f} s")
+        if r.ok:
+            self.query_one("#run-progress", ProgressBar).update(progress=100)
+        self._show_result(r)
+        if r.ok and r.output_dir is not None:
+            opts = self.options()
+            state = self.app.state
+            state.onnx_dir = r.output_dir
+            state.precision = opts.precision if opts else None
+            if opts is not None:
+                state.options["convert"] = {k: v for k, v in opts.to_dict().items()
+                                            if k not in ("replace",)}
+            state.figures["conversion time"] = f"{r.elapsed_s:.1f} s"
+            if r.verification is not None:
+                state.figures["ONNX size"] = human_bytes(r.verification.size_bytes)
+            state.mark_done("convert", f"{state.precision} via {opts.method if opts else '?'} "
+                                       f"→ {r.output_dir} (verified)")
+            self.query_one("#continue", Button).disabled = False
+            save = getattr(self.app, "save_progress", None)
+            if callable(save):
+                save()
+            self.query_one("#step-bar").refresh_steps()
+
+    def _show_result(self, r: ConvertResult) -> None:
+        pane = self.query_one("#result-pane")
+        pane.remove_class("hidden")
+        summary = Text()
+        if r.ok:
+            summary.append(f"✔ Converted and verified in {r.elapsed_s:.1f} s: {r.output_dir}\n",
+                           style="bold green")
+        elif r.cancelled:
+            summary.append("Cancelled: the partial output and Olive's leftovers were removed.\n",
+                           style="bold yellow")
+            self.query_one("#run-stage", Static).update("Cancelled.")
+        else:
+            summary.append(f"✖ {r.error}\n", style="bold red")
+        v = r.verification
+        if v is not None:
+            if v.mismatches:
+                summary.append("MISMATCH between what was asked and what was built:\n",
+                               style="bold red reverse")
+                for m in v.mismatches:
+                    summary.append(f"  • {m}\n", style="bold red")
+            if v.estimate_bytes:
+                summary.append(f"Size on disk {human_bytes(v.size_bytes)} "
+                               f"(estimated {human_bytes(v.estimate_bytes)}).\n")
+        if r.log_path:
+            summary.append(f"Full log: {r.log_path}\n", style="dim")
+        if r.config_path:
+            summary.append(f"Config file: {r.config_path}\n", style="dim")
+        self.query_one("#result-summary", Static).update(summary)
+        pane.scroll_visible()
+        table = self.query_one("#verification", DataTable)
+        table.clear()
+        if v is not None:
+            for c in v.checks:
+                table.add_row(c.name, Text("✔", style="green") if c.ok else
+                              Text("✖", style="bold red"), c.detail)
+        table.display = v is not None
+
+    @on(Button.Pressed, "#continue")
+    def continue_pressed(self) -> None:
+        self.app.action_next_step()

@@ -1,0 +1,218 @@
+"""Model: choose the folder (or the demo model) and see what it is before converting it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, DataTable, Input, Static
+from textual.worker import Worker, WorkerState
+
+from core.model_info import ModelFolderError, ModelInfo, check_model_folder
+from tui.screens.base import StepScreen
+
+INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.json, the weights "
+         "(safetensors) and the tokenizer. It is inspected without loading the weights.")
+
+
+class ModelFolderValidator(Validator):
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            check_model_folder(value)
+        except ModelFolderError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
+    from core.convert import human_bytes
+    from core.model_info import fp32_size_bytes
+
+    count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
+    return [
+        ("Architecture", f"{info.architecture or '?'} ({info.model_type or '?'})"),
+        ("Family", info.family),
+        ("Shape", f"hidden {info.hidden_size}, {info.num_layers} layers, {info.num_heads} heads "
+                  f"({info.num_kv_heads} KV), vocab {info.vocab_size}"),
+        ("Context length", str(info.context_length)),
+        ("Parameters", f"{count} · fp32 weights {human_bytes(fp32_size_bytes(info))} "
+                       f"· stored as {info.dtype}"),
+        ("Weights", ", ".join(info.weight_files) or "none"),
+        ("Tokenizer", ", ".join(info.tokenizer_files) or "none"),
+        ("Chat template", "yes" if info.chat_template else "no"),
+        ("Model builder", "supports this architecture" if info.builder_supported
+         else "does NOT support this architecture"),
+    ]
+
+
+def blocking_problems(info: ModelInfo) -> list[str]:
+    """What stops a conversion (the rest are warnings)."""
+    out = []
+    if info.is_lora_adapter:
+        out.append("LoRA adapter")
+    if not info.builder_supported:
+        out.append("unsupported architecture")
+    if not any(f in info.tokenizer_files for f in ("tokenizer.json", "tokenizer.model",
+                                                    "vocab.json")):
+        out.append("no tokenizer")
+    return out
+
+
+class ModelScreen(StepScreen):
+    STEP_ID = "model"
+    DEFAULT_CSS = """
+    ModelScreen #model-intro { color: $text-muted; margin-bottom: 1; }
+    ModelScreen #model-row { height: auto; }
+    ModelScreen #model-path { width: 1fr; }
+    ModelScreen #model-row Button { margin-left: 1; }
+    ModelScreen #model-error { height: auto; }
+    ModelScreen #model-info { height: auto; max-height: 12; margin-top: 1; }
+    ModelScreen #model-problems { height: auto; margin-top: 1; color: $warning; }
+    ModelScreen #model-actions { height: auto; margin-top: 1; }
+    ModelScreen #model-status { width: 1fr; height: 3; content-align: left middle;
+        padding-left: 1; }
+    """
+
+    class Inspected(Message):
+        def __init__(self, info: ModelInfo | None, error: str, is_demo: bool) -> None:
+            self.info, self.error, self.is_demo = info, error, is_demo
+            super().__init__()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: ModelInfo | None = None
+        self.is_demo = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(INTRO, id="model-intro")
+        with Horizontal(id="model-row"):
+            yield Input(placeholder="/path/to/your/fine-tuned-model", id="model-path",
+                        validators=[ModelFolderValidator()], validate_on=["submitted"])
+            yield Button("Inspect", id="inspect")
+            yield Button("Use the demo model", id="use-demo")
+        yield Static("", id="model-error", classes="error")
+        table = DataTable(id="model-info", show_cursor=False, zebra_stripes=True)
+        table.add_columns("", "")
+        yield table
+        yield Static("", id="model-problems")
+        with Horizontal(id="model-actions"):
+            yield Button("Continue", id="continue", variant="primary", disabled=True)
+            yield Static("", id="model-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#model-info", DataTable).display = False
+        state = self.app.state
+        if state.model_dir is not None:
+            self.query_one("#model-path", Input).value = str(state.model_dir)
+            self._start(str(state.model_dir), state.is_demo)
+
+    # ------------------------------------------------------------------ choosing
+
+    @on(Button.Pressed, "#inspect")
+    def inspect_pressed(self) -> None:
+        self._start(self.query_one("#model-path", Input).value, False)
+
+    @on(Input.Submitted, "#model-path")
+    def path_submitted(self, event: Input.Submitted) -> None:
+        self._start(event.value, False)
+
+    @on(Button.Pressed, "#use-demo")
+    def use_demo(self) -> None:
+        self._busy("Preparing the demo model (built once on this machine, then cached)…")
+        self.inspect_worker(None, True)
+
+    def _start(self, value: str, is_demo: bool) -> None:
+        try:
+            folder = check_model_folder(value)
+        except ModelFolderError as exc:
+            self._show_error(str(exc))
+            return
+        self._busy(f"Inspecting {folder}…")
+        self.inspect_worker(folder, is_demo)
+
+    def _busy(self, text: str) -> None:
+        self.query_one("#model-error", Static).update("")
+        self.query_one("#model-status", Static).update(text)
+        self.query_one("#continue", Button).disabled = True
+        self.query_one("#use-demo", Button).disabled = True
+
+    @work(thread=True, exclusive=True, group="model-inspect")
+    def inspect_worker(self, folder: Path | None, is_demo: bool) -> None:
+        from core.model_info import inspect_model
+
+        try:
+            if folder is None:
+                from core.demo import DemoError, build_demo_model
+
+                try:
+                    folder = build_demo_model()
+                except DemoError as exc:
+                    self.post_message(self.Inspected(None, f"Demo model: {exc}", True))
+                    return
+            info = inspect_model(folder)
+        except ModelFolderError as exc:
+            self.post_message(self.Inspected(None, str(exc), is_demo))
+            return
+        self.post_message(self.Inspected(info, "", is_demo))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "model-inspect" and event.state == WorkerState.ERROR:
+            self.post_message(self.Inspected(None, f"Inspection failed: {event.worker.error}",
+                                             False))
+
+    def on_model_screen_inspected(self, message: Inspected) -> None:
+        self.query_one("#use-demo", Button).disabled = False
+        if message.info is None:
+            self._show_error(message.error)
+            return
+        self.info, self.is_demo = message.info, message.is_demo
+        self.query_one("#model-path", Input).value = str(message.info.path)
+        self.query_one("#model-path", Input).remove_class("-invalid")
+        self._show_info(message.info)
+
+    def _show_error(self, text: str) -> None:
+        self.info = None
+        self.query_one("#model-error", Static).update(Text(text))
+        self.query_one("#model-path", Input).add_class("-invalid")
+        self.query_one("#model-status", Static).update("")
+        self.query_one("#model-info", DataTable).display = False
+        self.query_one("#model-problems", Static).update("")
+        self.query_one("#continue", Button).disabled = True
+
+    def _show_info(self, info: ModelInfo) -> None:
+        table = self.query_one("#model-info", DataTable)
+        table.clear()
+        for key, value in info_rows(info):
+            table.add_row(Text(key, style="bold"), value)
+        table.display = True
+        problems = "\n".join(f"⚠ {p}" for p in info.problems)
+        self.query_one("#model-problems", Static).update(Text(problems))
+        blocking = blocking_problems(info)
+        self.query_one("#continue", Button).disabled = bool(blocking)
+        status = (Text(f"Cannot be converted: {', '.join(blocking)}.", style="red") if blocking
+                  else Text(f"{info.name}: ready to convert.", style="green"))
+        self.query_one("#model-status", Static).update(status)
+
+    # ------------------------------------------------------------------ continue
+
+    @on(Button.Pressed, "#continue")
+    def continue_pressed(self) -> None:
+        if self.info is None:
+            return
+        state = self.app.state
+        folder = self.info.path
+        if state.model_dir is None or Path(state.model_dir).resolve() != folder:
+            # Another model: what later steps made for the previous one no longer applies.
+            state.onnx_dir, state.precision, state.deployed_name = None, None, None
+            for later in ("convert", "deploy", "chat", "validate", "summary"):
+                state.done.discard(later)
+                state.notes.pop(later, None)
+        state.model_dir, state.is_demo = folder, self.is_demo
+        state.mark_done("model", f"{self.info.name}: {self.info.architecture}, "
+                                 f"{self.info.param_count:,} parameters")
+        self.app.action_next_step()
