@@ -185,6 +185,7 @@ class CachedModel:
 
 
 _BOX = str.maketrans({c: " " for c in "│┃║|┆┊╎"})
+_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(:\d+)?$")
 _RULE = re.compile(r"^[\s\-=+─━═┼╋╬┌┐└┘├┤┬┴╭╮╰╯┏┓┗┛┣┫┳┻|:]*$")
 
 
@@ -207,14 +208,11 @@ def parse_cache_list(text: str) -> list[CachedModel]:
         if low.startswith(("models cached", "no models", "alias", "name ", "cache", "model id",
                            "total", "found ")) or low.endswith(":"):
             continue
-        cells = [c for c in re.split(r"\s{2,}|\t", line) if c.strip()]
-        if len(cells) == 1:
-            cells = line.split()
-        if not cells or not re.match(r"^[A-Za-z0-9][\w.\-:]*$", cells[0]):
+        cells = [c.strip() for c in re.split(r"\s{2,}|\t", line) if c.strip()]
+        # A model row has an alias and a model id column ("name:version" when versioned).
+        if len(cells) < 2 or not _ID.match(cells[0]) or not _ID.match(cells[1]):
             continue
-        ids = [c for c in cells if ":" in c and re.match(r"^[\w.\-]+:\d+$", c)]
-        model_id = ids[0] if ids else (cells[1] if len(cells) > 1 else cells[0])
-        models.append(CachedModel(alias=cells[0], model_id=model_id.strip()))
+        models.append(CachedModel(alias=cells[0], model_id=cells[1]))
     return models
 
 
