@@ -108,3 +108,107 @@ def test_default_report_dir_is_under_data_dir():
     assert folder.parent.name == "reports"
     assert folder.name.endswith("-my-model-v1")
     assert slug("") == "model"
+
+
+# --------------------------------------------------------------------- on the demo model (real)
+
+
+@pytest.fixture(scope="module")
+def backend(demo_onnx: Path):
+    from core.chat import open_backend
+
+    b = open_backend("ort", demo_onnx)
+    yield b
+    b.close()
+
+
+def test_benchmark_numbers_are_present_and_plausible(backend):
+    from core.bench import run_benchmark
+    from core.chat import GenerationSettings
+
+    seen = []
+    result = run_benchmark(backend, warmup=1, repeats=2, lengths=(16, 64, 256),
+                           settings=GenerationSettings(max_tokens=16), on_progress=seen.append)
+    prompt_runs = result.prompt_runs()
+    assert len(prompt_runs) == 2 * 4  # repeats x built-in prompts; the warm-up is not kept
+    for run in result.runs:
+        assert run.prompt_tokens > 0 and run.generated_tokens > 0
+        assert 0 < run.ttft_s < run.total_s
+        assert run.prefill_tps > 0 and run.peak_rss_mb > 10 and run.cpu_percent >= 0
+        if run.generated_tokens > 1:
+            assert run.decode_tps > 0
+    # The sweep: prompts of about the asked length (the template alone may exceed 16 tokens).
+    assert [p.target_tokens for p in result.lengths] == [16, 64, 256]
+    for p in result.lengths:
+        if p.target_tokens >= 64:
+            assert 0.9 * p.target_tokens <= p.prompt_tokens <= p.target_tokens
+        assert p.decode_tps is not None and p.decode_tps.n == 2 and p.decode_tps.mean > 0
+    length_runs = [r for r in result.runs if r.phase == "lengths"]
+    assert all(r.generated_tokens == 16 for r in length_runs)  # same reply length everywhere
+    summary = result.summary()
+    assert summary["ttft_s"].median < summary["total_s"].median
+    assert summary["decode_tps"].stdev >= 0
+    assert seen[-1].phase == "lengths" and seen[-1].done == seen[-1].total
+    assert {p.phase for p in seen} == {"prompts", "lengths"}
+
+
+def test_lengths_are_capped_by_max_length(demo_onnx: Path):
+    from core.bench import run_benchmark
+    from core.chat import GenerationSettings, open_backend
+
+    small = open_backend("ort", demo_onnx, max_length=200)
+    try:
+        result = run_benchmark(small, [], repeats=1, lengths=(16, 64, 1024),
+                               settings=GenerationSettings(max_tokens=8))
+    finally:
+        small.close()
+    assert result.skipped_lengths == [1024]
+    cap = 200 - 8 - 1
+    assert [p.target_tokens for p in result.lengths] == [16, 64, cap]
+    assert cap - 10 <= result.lengths[-1].prompt_tokens <= cap
+    assert not result.prompt_runs()
+    assert any("1024" in note for note in result.to_report().notes)
+
+
+def test_real_result_exports_parse_back(backend, tmp_path: Path):
+    from core.bench import run_benchmark
+    from core.chat import GenerationSettings
+
+    result = run_benchmark(backend, [{"prompt": "What is Lumo?"}], repeats=2, lengths=(32,),
+                           settings=GenerationSettings(max_tokens=8))
+    paths = export_report(result.to_report(), tmp_path / "r", model_name="demo")
+    obj = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert len(obj["data"]["runs"]) == len(result.runs) == 4
+    assert obj["tables"]["summary"]["rows"][0]["metric"] == "TTFT (s)"
+    runs_csv = next(p for p in paths.csv if p.name == "bench-runs.csv")
+    with runs_csv.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and all(float(r["decode tok/s"]) > 0 for r in rows)
+    tables = parse_markdown_tables(paths.markdown.read_text(encoding="utf-8"))
+    assert len(tables) == 3 and len(tables[2]) == 1 + 4  # header + one row per run
+
+
+def test_cli_bench_json_and_reports(demo_onnx: Path, tmp_path: Path, capsys):
+    from cli.main import main
+
+    code = main(["bench", str(demo_onnx), "--repeats", "1", "--warmup", "0", "--lengths", "16",
+                 "64", "--max-tokens", "8", "--json", "--report-dir", str(tmp_path / "rep")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    obj = json.loads(out.out)
+    assert len(obj["runs"]) == 4 + 2 and obj["report"]["folder"] == str(tmp_path / "rep")
+    assert Path(obj["report"]["markdown"]).is_file()
+    assert "[prompts 1/4]" in out.err  # progress goes to stderr
+
+
+def test_cli_bench_explains_bad_input(demo_onnx: Path, tmp_path: Path, capsys):
+    from cli.main import main
+
+    bad = tmp_path / "p.jsonl"
+    bad.write_text('{"question": "hi"}\n', encoding="utf-8")
+    assert main(["bench", str(demo_onnx), "--prompts", str(bad)]) == 2
+    assert 'line 1: each line needs a text field "prompt"' in capsys.readouterr().err
+    assert main(["bench", str(tmp_path), "--no-lengths"]) == 1
+    assert "no genai_config.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", str(demo_onnx), "--lengths", "-5"])
