@@ -96,7 +96,7 @@ class DeployScreen(StepScreen):
     DEFAULT_CSS = """
     DeployScreen #deploy-source { height: auto; }
     DeployScreen #tmpl-row { height: auto; margin-top: 1; }
-    DeployScreen #families { width: 36; height: 14; border: round $primary; }
+    DeployScreen #families { width: 36; height: 11; border: round $primary; }
     DeployScreen #tmpl-fields { width: 1fr; height: auto; padding-left: 1; }
     DeployScreen .field-row { height: 3; }
     DeployScreen .field-row Label { width: 12; padding-top: 1; }

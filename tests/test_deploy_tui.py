@@ -1,0 +1,143 @@
+"""The deploy step under Pilot: family detection, template preview and warnings, field validation,
+a real deployment into a temporary Foundry Local cache, the replace confirmation, and a snapshot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input, OptionList, Static
+
+from core.state import WizardState
+from tests.helpers import wait_until
+from tui.app import WizardApp
+
+SIZE = (100, 32)
+# A fixed path for the snapshot, so no temporary folder name shows on screen.
+SNAP_DIR = Path("/tmp/slm-wizard-snapshots/lumo-int4")
+
+
+def _text(screen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def _click(pilot, screen, selector: str) -> None:
+    screen.query_one(selector).scroll_visible(animate=False)
+    await pilot.pause()
+    await pilot.click(selector)
+
+
+@pytest.fixture
+def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "onnx"
+    shutil.copytree(demo_onnx, dst)
+    return dst
+
+
+async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_path: Path) -> None:
+    from core.demo import load_domain_eval
+
+    expected = load_domain_eval(demo_model / "domain_eval.jsonl")[0]["expected"]
+    cache = tmp_path / "cache"
+    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy,
+                        foundry_cache=cache)
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await pilot.pause()
+        families = screen.query_one("#families", OptionList)
+        assert families.highlighted == 0
+        assert "detected (high)" in str(families.get_option_at_index(0).prompt)
+        assert "matches the tokenizer" in _text(screen, "#mismatch")
+        assert screen.query_one("#name", Input).value == "lumo-demo"
+
+        # Another family's template: a visible mismatch warning with the differing lines.
+        families.highlighted = 2  # Phi-3
+        families.action_select()
+        await pilot.pause()
+        warning = _text(screen, "#mismatch")
+        assert "Mismatch" in warning and "-<|im_start|>user⏎" in warning
+        assert "<|user|>" in warning
+        families.highlighted = 0
+        families.action_select()
+        await pilot.pause()
+        assert "matches the tokenizer" in _text(screen, "#mismatch")
+
+        # Invalid fields block the deployment with a message per field.
+        prompt_field = screen.query_one("#tmpl-prompt", Input)
+        good_prompt = prompt_field.value
+        prompt_field.value = "<|im_start|>user\\n"
+        screen.query_one("#cfg-temperature", Input).value = "0"
+        screen.query_one("#name", Input).value = "../evil"
+        await _click(pilot, screen, "#deploy")
+        errors = _text(screen, "#field-errors")
+        assert "tmpl-prompt" in errors and "{Content}" in errors
+        assert "temperature must be > 0" in errors
+        assert "looks like a path" in errors
+        assert not cache.exists()
+
+        prompt_field.value = good_prompt
+        screen.query_one("#cfg-temperature", Input).value = "0.7"
+        screen.query_one("#name", Input).value = "lumo-demo"
+        await _click(pilot, screen, "#deploy")
+        await wait_until(pilot, lambda: "deploy" in app.state.done, 60, "the deployment")
+        await pilot.pause()
+        table = screen.query_one("#stages", DataTable)
+        assert [str(table.get_cell(k, "stage")) for k in
+                ("write", "copy", "register", "load", "answer")] == \
+            ["write", "copy", "register", "load", "answer"]
+        assert all(str(table.get_cell(k, "icon")) == "✓" for k in
+                   ("write", "copy", "register", "load", "answer"))
+        outcome = _text(screen, "#deploy-outcome")
+        assert expected in outcome and "foundry model run lumo-demo" in outcome
+        assert app.state.deployed_name == "lumo-demo:1"
+        assert app.state.foundry_cache == cache.absolute()
+        assert (cache / "custom" / "lumo-demo" / "inference_model.json").is_file()
+        assert not screen.query_one("#continue", Button).disabled
+
+        # Deploying again asks first; cancelling keeps the installed model.
+        before = (cache / "custom" / "lumo-demo" / "inference_model.json").stat().st_mtime_ns
+        await _click(pilot, screen, "#deploy")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
+                         "the confirmation")
+        dialog = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "Replace the existing model?" in dialog
+        assert "the registration lumo-demo:1" in dialog
+        await pilot.click("#no")
+        await wait_until(pilot, lambda: app.screen is screen, 10, "the deploy screen")
+        assert "existing model was kept" in _text(screen, "#deploy-outcome")
+        assert (cache / "custom" / "lumo-demo" / "inference_model.json").stat().st_mtime_ns \
+            == before
+
+        await _click(pilot, screen, "#continue")
+        await wait_until(pilot, lambda: app.current_step == "chat", 10, "the chat step")
+
+
+async def test_without_a_converted_model_the_step_says_where_it_comes_from(
+    tmp_path: Path,
+) -> None:
+    app = WizardApp(state=WizardState(), start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert "the Convert step provides" in _text(screen, "#deploy-source")
+        assert screen.query_one("#deploy", Button).disabled
+        assert "deploy" not in app.state.done
+
+
+def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+    if SNAP_DIR.exists():
+        shutil.rmtree(SNAP_DIR)
+    shutil.copytree(demo_onnx, SNAP_DIR)
+    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
+                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+
+    async def ready(pilot) -> None:
+        await wait_until(pilot, lambda: getattr(app.screen, "tokenizer_render", None)
+                         is not None, 30, "the preview")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
