@@ -111,6 +111,20 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
         assert (cache / "custom" / "lumo-demo" / "inference_model.json").stat().st_mtime_ns \
             == before
 
+        # Remove on request (after a confirmation).
+        await _click(pilot, screen, "#remove")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 10,
+                         "the removal confirmation")
+        await pilot.click("#yes")
+        await wait_until(pilot, lambda: "Removed" in _text(screen, "#deploy-outcome"), 30,
+                         "the removal")
+        assert not (cache / "custom" / "lumo-demo").exists()
+        assert app.state.deployed_name is None and "deploy" not in app.state.done
+        assert screen.query_one("#continue", Button).disabled
+
+        # Deploy again and move on to the chat step.
+        await _click(pilot, screen, "#deploy")
+        await wait_until(pilot, lambda: "deploy" in app.state.done, 60, "the redeployment")
         await _click(pilot, screen, "#continue")
         await wait_until(pilot, lambda: app.current_step == "chat", 10, "the chat step")
 

@@ -132,6 +132,11 @@ class DeployScreen(StepScreen):
             self.stage, self.status, self.detail = stage, status, detail
             super().__init__()
 
+    class RemoveDone(Message):
+        def __init__(self, done: list[str], error: str = "") -> None:
+            self.done, self.error = done, error
+            super().__init__()
+
     class DeployDone(Message):
         def __init__(self, result=None, error: str = "", exists=None) -> None:
             self.result, self.error, self.exists = result, error, exists
@@ -144,6 +149,7 @@ class DeployScreen(StepScreen):
         self.detected: tuple[str, float, list[str]] | None = None
         self.tokenizer_render: T.TokenizerRender | None = None
         self.deploying = False
+        self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
 
     # ------------------------------------------------------------------------- layout
 
@@ -193,6 +199,8 @@ class DeployScreen(StepScreen):
         with Horizontal(id="actions"):
             yield Button("Deploy", id="deploy", variant="primary")
             yield Button("Continue", id="continue", disabled=True)
+            yield Button("Remove from Foundry Local", id="remove", variant="error",
+                         disabled=True)
         yield DataTable(id="stages", show_cursor=False)
         yield Static("", id="deploy-outcome")
 
@@ -440,7 +448,9 @@ class DeployScreen(StepScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        if event.worker.group == "deploy-run":
+        if event.worker.group == "deploy-remove":
+            self.post_message(self.RemoveDone([], f"removal failed: {event.worker.error}"))
+        elif event.worker.group == "deploy-run":
             self.post_message(self.DeployDone(error=f"deployment failed: {event.worker.error}"))
         elif event.worker.group == "deploy-preview":
             self.post_message(self.PreviewReady(None, f"could not render: {event.worker.error}"))
@@ -476,6 +486,54 @@ class DeployScreen(StepScreen):
             outcome.update(Text(f"✗ {failed.stage if failed else 'a stage'} failed: "
                                 f"{failed.detail if failed else ''}", style="bold red"))
         self.query_one("#continue", Button).disabled = self.STEP_ID not in state.done
+        self.query_one("#remove", Button).disabled = not r.ok or r.exported
+        self.deployed = (r.name, r.version, r.cache_dir) if r.ok and not r.exported else None
+
+    # ------------------------------------------------------------------------- remove
+
+    @on(Button.Pressed, "#remove")
+    def remove_pressed(self) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if self.deployed is None:
+            return
+        name, version, cache = self.deployed
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.query_one("#remove", Button).disabled = True
+                self.run_remove(name, version, cache)
+
+        self.app.push_screen(ConfirmScreen(
+            "Remove the model from Foundry Local?",
+            Text(f"{name}:{version} will be unloaded and unregistered, and "
+                 f"{cache / 'custom' / name} deleted. The converted folder is kept."),
+            yes="Remove"), answered)
+
+    @work(thread=True, exclusive=True, group="deploy-remove")
+    def run_remove(self, name: str, version: str, cache: Path) -> None:
+        from core import foundry
+
+        try:
+            done = foundry.undeploy(name, version, cache)
+        except (foundry.FoundryError, InferenceModelError) as e:
+            self.post_message(self.RemoveDone([], str(e)))
+            return
+        self.post_message(self.RemoveDone(done))
+
+    def on_deploy_screen_remove_done(self, message: RemoveDone) -> None:
+        outcome = self.query_one("#deploy-outcome", Static)
+        if message.error:
+            outcome.update(Text(message.error, style="bold red"))
+            self.query_one("#remove", Button).disabled = False
+            return
+        self.deployed = None
+        state = self.app.state
+        state.deployed_name = None
+        state.done.discard(self.STEP_ID)
+        state.notes.pop(self.STEP_ID, None)
+        self.query_one("#continue", Button).disabled = True
+        outcome.update(Text("Removed: " + "; ".join(message.done) + ".", style="yellow"))
 
     def _confirm_replace(self, exists) -> None:
         from tui.screens.confirm import ConfirmScreen
