@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from core.validate import (
     DomainAnswer,
     DomainCase,
     ValidateError,
+    answer_domain,
     check_domain,
+    check_edge_cases,
     check_format,
+    check_leak,
     leak_growth,
     linear_fit,
     load_domain_cases,
@@ -121,3 +125,223 @@ def test_domain_and_format_checks_score_against_thresholds():
     result = check_format(shaped, 1.0)
     assert result.status == "fail" and result.measured == "50% (1/2)"
     assert any("not JSON" in line for line in result.evidence)
+
+
+# --------------------------------------------------------------------- on the demo model (real)
+
+
+@pytest.fixture(scope="module")
+def backend(demo_onnx: Path):
+    from core.chat import open_backend
+
+    b = open_backend("ort", demo_onnx)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def domain_cases(demo_model: Path) -> list[DomainCase]:
+    return load_domain_cases(demo_model / "domain_eval.jsonl")[:20]
+
+
+@pytest.fixture(scope="module")
+def untrained_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's exact shape and tokenizer with random weights, converted to int4."""
+    import shutil
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoConfig, Qwen2ForCausalLM
+
+    root = tmp_path_factory.mktemp("untrained")
+    hf = root / "hf"
+    shutil.copytree(demo_model, hf, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(AutoConfig.from_pretrained(hf, trust_remote_code=False))
+    model.save_pretrained(hf, safe_serialization=True)
+    out = root / "onnx"
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
+           str(out), "-p", "int4", "-e", "cpu", "-c", str(root / "cache")]
+    subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=300)
+    assert (out / "genai_config.json").is_file()
+    return out
+
+
+class LeakyBackend:
+    """A real backend that keeps 2 MB more memory on every call (a deliberate leak)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = "leaky"
+        self.max_length = inner.max_length
+        self.kept: list[bytearray] = []
+
+    def generate(self, messages, settings, *, on_text=None, cancel=None):
+        self.kept.append(bytearray(b"x" * (2 * 2**20)))  # written, so resident
+        return self.inner.generate(messages, settings, on_text=on_text, cancel=cancel)
+
+    def count_tokens(self, messages) -> int:
+        return self.inner.count_tokens(messages)
+
+    def close(self) -> None:
+        self.kept.clear()
+
+
+class HangingBackend:
+    """Ignores cancel for a while (a hang), or raises a bare error (a crash)."""
+
+    name, max_length = "broken", 512
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.release = threading.Event()
+
+    def generate(self, messages, settings, *, on_text=None, cancel=None):
+        if self.mode == "crash":
+            raise RuntimeError("segfault-ish")
+        self.release.wait(20)
+        raise RuntimeError("released")
+
+    def count_tokens(self, messages) -> int:
+        return 10
+
+    def close(self) -> None:
+        self.release.set()
+
+
+def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
+    answers = answer_domain(backend, domain_cases)
+    result = check_domain(answers, 0.8)
+    assert result.status == "pass", result.evidence
+    assert result.data["score"] >= 0.9 and result.data["total"] == 20
+    assert all(a.tokens and "".join(a.tokens) == a.reply for a in answers)
+
+
+def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_onnx,
+                                                                     domain_cases):
+    from core.chat import open_backend
+
+    untrained = open_backend("ort", untrained_onnx)
+    try:
+        result = check_domain(answer_domain(untrained, domain_cases), 0.8)
+    finally:
+        untrained.close()
+    assert result.status == "fail"
+    assert result.data["score"] < 0.2
+    assert any(line.startswith("✘") for line in result.evidence)
+
+
+def test_format_check_with_regex_and_schema(backend):
+    cases = [
+        parse_domain_case({"prompt": "How much does Lumo cost?", "expected": "129 euros",
+                           "format": r"[A-Z].*\b\d+ euros.*\."}, "t"),
+        parse_domain_case({"prompt": "What is Lumo?",
+                           "schema": {"type": "object", "required": ["answer"]}}, "t"),
+    ]
+    answers = answer_domain(backend, cases)
+    assert answers[0].correct and answers[0].format_problem is None
+    assert answers[1].correct is None and answers[1].format_problem.startswith("not JSON")
+    result = check_format(answers)
+    assert result.status == "fail" and result.measured == "50% (1/2)"
+
+
+def test_leak_check_passes_on_the_real_backend(backend):
+    samples = []
+    result = check_leak(backend, 24, threshold_mb_per_100=25, on_sample=samples.append)
+    assert result.status == "pass", result.evidence
+    assert len(samples) == 24 == len(result.data["rss_mb"])
+    assert abs(result.data["mb_per_100"]) < 25
+
+
+def test_leak_check_fails_on_a_backend_that_keeps_memory(backend):
+    leaky = LeakyBackend(backend)
+    try:
+        result = check_leak(leaky, 24, threshold_mb_per_100=25)
+    finally:
+        leaky.close()
+    assert result.status == "fail"
+    assert 150 < result.data["mb_per_100"] < 260  # 2 MB per generation is 200 MB per 100
+    assert result.data["r2"] > 0.9
+
+
+def test_every_edge_case_runs_without_a_crash(backend):
+    from core.validate import edge_cases
+
+    result = check_edge_cases(backend, timeout_s=30)
+    outcomes = {o["id"]: o for o in result.data["outcomes"]}
+    assert set(outcomes) == {c.id for c in edge_cases(backend.max_length)}
+    assert result.status == "pass", result.evidence
+    for o in outcomes.values():
+        assert o["outcome"] in ("reply", "message") and o["text"]
+    assert outcomes["empty"]["outcome"] == "message" and "empty" in outcomes["empty"]["text"]
+    assert outcomes["too_long"]["outcome"] == "message"
+    assert "too long" in outcomes["too_long"]["text"]
+    assert outcomes["bad_settings"]["outcome"] == "message"
+    assert outcomes["unicode"]["outcome"] == "reply"
+
+
+def test_edge_case_check_catches_crashes_and_hangs():
+    from core.chat import GenerationSettings
+    from core.validate import EdgeCase, run_edge_case
+
+    case = EdgeCase("raw", "raw", messages=(("user", "hi"),))
+    crash = run_edge_case(HangingBackend("crash"), case, GenerationSettings(), timeout_s=5)
+    assert crash.outcome == "crash" and "RuntimeError: segfault-ish" in crash.text
+    hanging = HangingBackend("hang")
+    try:
+        hung = run_edge_case(hanging, case, GenerationSettings(), timeout_s=0.3, grace_s=0.3)
+    finally:
+        hanging.close()
+    assert hung.outcome == "hang" and not hung.ok
+    result = check_edge_cases(HangingBackend("crash"), cases=[case], timeout_s=5)
+    assert result.status == "fail" and result.measured == "0/1 handled"
+
+
+def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_path: Path):
+    import csv
+    import json
+
+    from core.reports import export_report
+    from core.validate import run_checklist
+
+    result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(16, 128),
+                           repeats=1, model="demo")
+    assert [c.id for c in result.checks] == ["domain", "format", "leak", "consistency",
+                                             "edge_cases"]
+    statuses = {c.id: c.status for c in result.checks}
+    assert statuses == {"domain": "pass", "format": "skip", "leak": "pass",
+                        "consistency": "pass", "edge_cases": "pass"}, result.checks
+    assert result.passed and result.summary_line() == "4 passed, 0 failed, 1 skipped"
+    paths = export_report(result.to_report(), tmp_path)
+    obj = json.loads(paths.json.read_text(encoding="utf-8"))
+    assert obj["data"]["passed"] is True
+    assert [r["result"] for r in obj["tables"]["checks"]["rows"]] == [
+        "PASS", "SKIP", "PASS", "PASS", "PASS"]
+    with next(p for p in paths.csv if p.name == "validate-checks.csv").open(
+            encoding="utf-8", newline="") as f:
+        assert len(list(csv.reader(f))) == 1 + 5
+
+
+def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path, capsys):
+    import json
+
+    from cli.main import main
+
+    domain = str(demo_model / "domain_eval.jsonl")
+    code = main(["validate", str(demo_onnx), "--domain", domain, "--max-prompts", "10",
+                 "--soak", "10", "--lengths", "16", "64", "--repeats", "1", "--json",
+                 "--report-dir", str(tmp_path / "ok")])
+    out = capsys.readouterr()
+    assert code == 0, out.out
+    obj = json.loads(out.out)
+    assert obj["passed"] is True and (tmp_path / "ok" / "validate.md").is_file()
+    code = main(["validate", str(untrained_onnx), "--domain", domain, "--max-prompts", "10",
+                 "--checks", "domain", "--report-dir", str(tmp_path / "bad")])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "Answers its fine-tuned domain" in out.out and "FAIL" in out.out
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", str(demo_onnx), "--checks", "domain,nope"])
+    assert exc.value.code == 2
+    assert "unknown check(s) nope" in capsys.readouterr().err
