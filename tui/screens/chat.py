@@ -75,6 +75,7 @@ class ChatScreen(StepScreen):
         self.config = ChatConfig(None, GenerationSettings())
         self.generating = False
         self.replies = 0
+        self.last_reply: Reply | None = None
         self.cancel_event = threading.Event()
         self.sampler = ProcessSampler(interval=0.25)
         self.metrics_timer = None
@@ -302,6 +303,7 @@ class ChatScreen(StepScreen):
                 prompt.value = message.prompt
             return
         st = reply.stats
+        self.last_reply = reply
         self.query_one(MetricsPanel).set_reply(st.decode_tps, st.ttft_s)
         self.replies += 1
         extra = f" ({st.trimmed_turns} oldest turn(s) left out to fit the context)" \

@@ -1,0 +1,178 @@
+"""Chat speed: decode tokens/s through core/chat.py and through the Chat screen (headless
+run_test) versus a bare onnxruntime-genai loop on the same model and settings, and the CPU cost
+of the metrics sampler at 4 Hz.
+
+Goals: core/chat.py >= 0.98 of the bare loop, the screen >= 0.95, the sampler <= 1 % of a core.
+Models: the demo model (INT4) and a Qwen2.5-0.5B-shaped model with random weights (INT4, built
+once by bench/qwen_shape.py; skipped with a message if it cannot be built).
+
+Every run generates exactly N tokens (greedy, end of sequence suppressed with min_length), from
+the same prompt; runs alternate between the three ways and the median of each is compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROMPT = "What is Lumo?"
+SYSTEM = "You are the Lumo support assistant. Answer briefly."
+
+
+def _demo_onnx() -> Path:
+    from core.demo import build_demo_model
+    from core.paths import cache_dir
+
+    hf = build_demo_model()
+    out = cache_dir() / "bench-chat" / f"{hf.name}-int4"
+    if not (out / "genai_config.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
+               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
+    return out
+
+
+def bare_loop(model_dir: Path, n: int, og_model=None) -> float:
+    """Decode tokens/s of the plain streaming loop from onnxruntime-genai's examples."""
+    import onnxruntime_genai as og
+
+    model = og_model or og.Model(str(model_dir))
+    tok = og.Tokenizer(model)
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}]
+    ids = tok.encode(tok.apply_chat_template(json.dumps(messages), add_generation_prompt=True))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(ids) + n, min_length=len(ids) + n, do_sample=False)
+    gen = og.Generator(model, params)
+    stream = tok.create_stream()
+    gen.append_tokens(ids)
+    count, first, last = 0, 0.0, 0.0
+    while not gen.is_done():
+        gen.generate_next_token()
+        stream.decode(gen.get_next_tokens()[0])
+        last = time.perf_counter()
+        count += 1
+        if count == 1:
+            first = last
+    return (count - 1) / (last - first)
+
+
+def chat_core(backend, n: int) -> float:
+    from core.chat import ChatSession, GenerationSettings
+
+    session = ChatSession(backend, system_prompt=SYSTEM,
+                          settings=GenerationSettings(max_tokens=n, min_tokens=n))
+    parts: list[str] = []
+    reply = session.send(PROMPT, on_text=parts.append)
+    assert reply.stats.generated_tokens == n, reply.stats
+    return reply.stats.decode_tps
+
+
+class ScreenRunner:
+    """The Chat screen in a headless app, kept open across runs."""
+
+    def __init__(self, model_dir: Path, n: int) -> None:
+        self.model_dir, self.n = model_dir, n
+
+    async def run(self, rounds: int, between) -> list[float]:
+        from textual.widgets import Input
+
+        from core.chat import GenerationSettings
+        from core.state import WizardState
+        from tui.app import WizardApp
+
+        app = WizardApp(state=WizardState(onnx_dir=self.model_dir), start="chat")
+        rates: list[float] = []
+        async with app.run_test(size=(100, 32)) as pilot:
+            screen = app.screen
+            while screen.session is None:
+                await pilot.pause(0.05)
+            for _ in range(rounds):
+                between()
+                screen.session.reset()
+                screen.session.system_prompt = SYSTEM
+                screen.session.settings = GenerationSettings(max_tokens=self.n,
+                                                             min_tokens=self.n)
+                before = screen.replies
+                prompt = screen.query_one("#prompt", Input)
+                prompt.value = PROMPT
+                await prompt.action_submit()
+                while screen.replies == before:
+                    await asyncio.sleep(0.02)
+                stats = screen.last_reply.stats
+                assert stats.generated_tokens == self.n, stats
+                rates.append(stats.decode_tps)
+                await pilot.pause(0.1)
+        return rates
+
+
+def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
+    import onnxruntime_genai as og
+
+    from core.chat import open_backend
+
+    print(f"\n{label}: {model_dir}")
+    print(f"  {n} tokens per reply, greedy, {rounds} rounds alternating")
+    og_model = og.Model(str(model_dir))
+    backend = open_backend("ort", model_dir)
+    bare_loop(model_dir, min(n, 32), og_model)  # warm-up
+    chat_core(backend, min(n, 32))
+    bare: list[float] = []
+    core: list[float] = []
+
+    def one_round() -> None:
+        bare.append(bare_loop(model_dir, n, og_model))
+        core.append(chat_core(backend, n))
+
+    for _ in range(rounds):
+        one_round()
+    # The screen holds its own model; the bare loop runs between its replies for pairing.
+    screen = asyncio.run(ScreenRunner(model_dir, n).run(
+        rounds, lambda: bare.append(bare_loop(model_dir, n, og_model))))
+    backend.close()
+    b, c, s = statistics.median(bare), statistics.median(core), statistics.median(screen)
+    print(f"  bare onnxruntime-genai loop : {b:9.1f} tok/s (median of {len(bare)})")
+    print(f"  core/chat.py                : {c:9.1f} tok/s  ratio {c / b:.3f} (goal >= 0.98)")
+    print(f"  Chat screen (run_test)      : {s:9.1f} tok/s  ratio {s / b:.3f} (goal >= 0.95)")
+
+
+def sampler_cost(seconds: float = 10.0) -> None:
+    from core.metrics import ProcessSampler
+
+    sampler = ProcessSampler(interval=0.25)
+    t0 = time.perf_counter()
+    with sampler:
+        time.sleep(seconds)
+    wall = time.perf_counter() - t0
+    n = len(sampler.snapshot())
+    pct = 100 * sampler.own_cpu_s / wall
+    print(f"\nmetrics sampler at 4 Hz: {n} samples in {wall:.1f} s, its thread used "
+          f"{sampler.own_cpu_s * 1000:.1f} ms of CPU = {pct:.3f} % of a core (goal <= 1 %)")
+
+
+def main() -> None:
+    sampler_cost()
+    try:
+        demo = _demo_onnx()
+    except Exception as e:  # a bench reports, it does not crash the others
+        print(f"demo model unavailable, skipped: {e}")
+    else:
+        compare("demo model (INT4, ~1 M parameters)", demo, n=1000, rounds=7)
+    try:
+        from bench.qwen_shape import build_realistic_model
+
+        print("\nQwen2.5-0.5B shape: building or reusing the cached model…", flush=True)
+        big = build_realistic_model(lambda s: print(f"  {s}", flush=True))
+    except Exception as e:
+        print(f"Qwen2.5-0.5B-shaped model could not be built, skipped: {e}")
+        return
+    compare("Qwen2.5-0.5B shape (INT4, random weights)", big, n=128, rounds=5)
+
+
+if __name__ == "__main__":
+    main()
