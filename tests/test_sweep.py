@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import pytest
 
 from core.sweep import (
@@ -69,3 +73,53 @@ def test_recommendation_follows_the_numbers():
     assert name == "int4" and "int8: decodes slower than fp32" in text
     failed = VariantResult("fp32", "fp32", "fp32", ok=False, error="boom")
     assert recommend([failed])[0] is None
+
+
+# --------------------------------------------------------------------- on the demo model (real)
+
+
+def test_sweep_of_the_demo_via_the_cli(demo_model: Path, tmp_path: Path, capsys):
+    """fp32, int8, int4 converted with Olive and measured: a row each, sizes in order."""
+    from cli.main import main
+
+    code = main(["sweep", str(demo_model), "--precisions", "fp32,int8,int4", "--max-prompts",
+                 "5", "--output", str(tmp_path / "variants"), "--report-dir",
+                 str(tmp_path / "rep"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err[-2000:]
+    obj = json.loads(out.out)
+    rows = {v["name"]: v for v in obj["variants"]}
+    assert list(rows) == ["fp32", "int8", "int4"]
+    for v in rows.values():
+        assert v["ok"], v["error"]
+        assert v["load_s"] > 0 and v["ttft_s"] > 0 and v["decode_tps"] > 0
+        assert v["peak_rss_mb"] > 10
+        assert v["domain_score"] == 1.0  # the demo memorized its FAQ, at every precision
+        assert (tmp_path / "variants" / v["name"] / "genai_config.json").is_file()
+    assert rows["fp32"]["agreement"] == 1.0
+    assert rows["int8"]["agreement"] >= 0.9 and rows["int4"]["agreement"] >= 0.9
+    # On disk: fp32 is the largest. The quantized layers shrink in the expected order; the
+    # embedding table (int8 quantizes it, int4 keeps it fp32) decides the total between them.
+    size = {n: v["size_bytes"] for n, v in rows.items()}
+    layers = {n: v["size_bytes"] - (v["embedding_bytes"] or 0) for n, v in rows.items()}
+    assert size["fp32"] > size["int8"] and size["fp32"] > size["int4"]
+    assert layers["fp32"] > layers["int8"] > layers["int4"]
+    assert size["int8"] < 0.5 * size["fp32"] and size["int4"] < 0.5 * size["fp32"]
+    assert rows["int4"]["embedding_type"] == "float" and rows["fp32"]["embedding_type"] == "float"
+    assert obj["recommended"] in rows and obj["recommendation"].startswith("Recommended: ")
+    # The report parses back: a table row per precision.
+    report = json.loads((tmp_path / "rep" / "sweep.json").read_text(encoding="utf-8"))
+    assert [r["variant"] for r in report["tables"]["variants"]["rows"]] == list(rows)
+    with (tmp_path / "rep" / "sweep-variants.csv").open(encoding="utf-8", newline="") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == list(rows)
+    md = (tmp_path / "rep" / "sweep.md").read_text(encoding="utf-8")
+    assert sum(1 for line in md.splitlines() if line.startswith("| int")) == 2
+
+
+def test_sweep_cli_explains_bad_input(tmp_path: Path, capsys):
+    from cli.main import main
+
+    assert main(["sweep", str(tmp_path), "--precisions", "fp32,q4"]) == 2
+    assert "unknown precision 'q4'" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path), "--precisions", "fp32"]) == 2
+    assert "no config.json" in capsys.readouterr().err
