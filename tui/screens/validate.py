@@ -85,7 +85,8 @@ class ValidateScreen(StepScreen):
     ValidateScreen #val-model { height: auto; margin-bottom: 1; }
     ValidateScreen #val-model.-error { color: $error; }
     ValidateScreen #val-controls { height: 3; }
-    ValidateScreen #val-controls Checkbox { width: auto; border: none; padding: 0 1; }
+    ValidateScreen #val-controls Checkbox { width: auto; border: none; padding: 0 1;
+                                            margin-top: 1; }
     ValidateScreen #val-controls Select { width: 14; }
     ValidateScreen #val-controls Button { min-width: 8; margin-left: 1; }
     ValidateScreen #val-size-help { color: $text-muted; height: auto; padding: 0 1; }

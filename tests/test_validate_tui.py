@@ -1,0 +1,83 @@
+"""The Validate step in a headless app: a real benchmark and checklist on the demo model, the
+tables and plots they fill, the reports they write, and the screen without a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers import wait_until
+from textual.widgets import Button, Checkbox, DataTable, Select, Sparkline, Static
+
+from core.state import WizardState
+from tui.app import WizardApp
+from tui.screens.validate import NO_MODEL, ValidateScreen
+from tui.widgets.bar_plot import BarPlot, bar
+
+SIZE = (100, 32)
+
+
+def test_bar_scales_to_the_widest_value():
+    assert bar(10, 10, 8) == "█" * 8
+    assert bar(5, 10, 8) == "█" * 4
+    assert bar(1, 8, 1) == "▏"
+    assert bar(0, 10, 8) == "" and bar(3, 0, 8) == ""
+
+
+async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_onnx,
+                                                               tmp_path: Path):
+    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ValidateScreen)
+        assert str(demo_onnx) in str(screen.query_one("#val-model", Static).content)
+        assert screen.query_one("#run-sweep", Checkbox).value is False  # the sweep is opt-in
+        assert screen.query_one("#val-size", Select).value == "quick"
+        await pilot.click("#val-run")
+        await wait_until(pilot, lambda: "validate" in state.done, 120, "the run to finish")
+        await pilot.pause()
+
+        checks = screen.query_one("#checks-table", DataTable)
+        assert checks.row_count == 5
+        results = {checks.get_row_at(i)[0]: str(checks.get_row_at(i)[1]) for i in range(5)}
+        assert results["Answers its fine-tuned domain"] == "PASS"
+        assert results["No memory leak in prolonged use"] == "PASS"
+        assert results["Handles edge cases and invalid input"] == "PASS"
+        assert "What is Lumo?" in str(screen.query_one("#check-evidence", Static).content)
+        assert len(screen.query_one("#soak-spark", Sparkline).data) == 20  # quick: 20 generations
+
+        assert screen.query_one("#bench-table", DataTable).row_count == 6
+        assert screen.query_one("#lengths-table", DataTable).row_count == 3
+        plot = screen.query_one("#speed-plot", BarPlot)
+        assert len(plot.points) == 3 and all(v > 0 for _, v in plot.points)
+
+        report_dir = Path(state.options["validate"]["report_dir"])
+        for name in ("bench.md", "bench.json", "validate.md", "validate.json"):
+            assert (report_dir / name).is_file()
+        shown = str(screen.query_one("#val-reports", Static).content)
+        assert str(report_dir / "validate.md") in shown
+        data = json.loads((report_dir / "validate.json").read_text(encoding="utf-8"))
+        assert data["data"]["passed"] is True
+        assert "checklist: 4 passed, 0 failed, 1 skipped" in state.notes["validate"]
+        assert float(state.figures["decode tok/s (benchmark median)"]) > 0
+        assert screen.query_one("#val-run", Button).disabled is False
+
+
+async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Path):
+    app = WizardApp(state=WizardState(), start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        assert str(screen.query_one("#val-model", Static).content) == NO_MODEL
+        assert screen.query_one("#val-run", Button).disabled
+        assert screen.query_one("#run-sweep", Checkbox).disabled
+        await pilot.click("#val-run")
+        assert "validate" not in app.state.done
+
+
+def test_validate_snapshot(snap_compare, tmp_path: Path):
+    state = WizardState(model_dir=Path("/models/lumo-hf"), is_demo=True,
+                        onnx_dir=Path("/models/lumo-int4"))
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=SIZE)
