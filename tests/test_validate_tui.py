@@ -81,3 +81,32 @@ def test_validate_snapshot(snap_compare, tmp_path: Path):
                         onnx_dir=Path("/models/lumo-int4"))
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=SIZE)
+
+
+async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monkeypatch):
+    from tui.screens import validate as screen_module
+
+    quick = screen_module.SIZES["quick"]
+    small = screen_module.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
+    monkeypatch.setitem(screen_module.SIZES, "quick", small)
+    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        for box in ("#run-bench", "#run-checklist", "#run-sweep"):
+            await pilot.click(box)
+        assert screen.query_one("#run-sweep", Checkbox).value
+        assert not screen.query_one("#run-bench", Checkbox).value
+        await pilot.click("#val-run")
+        await wait_until(pilot, lambda: "validate" in state.done, 240, "the sweep to finish")
+        await pilot.pause()
+        table = screen.query_one("#sweep-table", DataTable)
+        assert table.row_count == 2
+        assert [table.get_row_at(i)[0] for i in range(2)] == ["fp32", "int4"]
+        assert float(table.get_row_at(0)[1]) > float(table.get_row_at(1)[1])  # size MB
+        reco = str(screen.query_one("#sweep-reco", Static).content)
+        assert reco.startswith("Recommended: ")
+        assert screen.query_one("#checks-table", DataTable).row_count == 0  # not run
+        assert "sweep:" in state.notes["validate"]
+        assert (Path(state.options["validate"]["report_dir"]) / "sweep.md").is_file()
+    assert quick.precisions == ("fp32", "int8", "int4")
