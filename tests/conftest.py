@@ -21,6 +21,14 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_model() -> Path:
+    """The demo model's Hugging Face folder, built once per session by core.demo (cached)."""
+    from core.demo import build_demo_model
+
+    return build_demo_model()
+
+
+@pytest.fixture(scope="session")
 def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model converted to INT4 ONNX once per session (Olive auto-opt, core.convert)."""
     from core.convert import ConvertOptions, run_conversion
