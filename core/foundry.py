@@ -340,7 +340,8 @@ def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> in
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=custom))
     try:
         shutil.rmtree(tmp)
-        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*", "__pycache__", "*.corrupt",
+                                                               "*.tmp"))
         size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
         if target.exists():
             if not replace:

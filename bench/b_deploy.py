@@ -1,0 +1,63 @@
+"""Deployment into Foundry Local: seconds per stage (write, copy, register, load, answer) for the
+demo model and for a Qwen2.5-0.5B-shaped INT4 model (built once by bench/qwen_shape.py; skipped
+with a message if it cannot be built), each into a fresh temporary cache. No goal: figures only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _demo_onnx() -> Path:
+    from core.demo import build_demo_model
+    from core.paths import cache_dir
+
+    hf = build_demo_model()
+    out = cache_dir() / "bench-deploy" / f"{hf.name}-int4"
+    if not (out / "genai_config.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
+               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
+    return out
+
+
+def _one(label: str, onnx: Path) -> None:
+    from core import foundry
+    from core.inference_model import ModelConfig, context_length
+    from core.templates import detect_family, template_for
+
+    with tempfile.TemporaryDirectory(prefix="slm-bench-deploy-") as tmp:
+        src = Path(tmp) / "onnx"
+        shutil.copytree(onnx, src)
+        fam = detect_family(src)[0]
+        ctx = context_length(src) or 2048
+        result = foundry.deploy(src, "bench-model", "1", template_for(fam),
+                                ModelConfig(max_length=min(2048, ctx)), Path(tmp) / "cache",
+                                prompt="What is Lumo?", max_tokens=16)
+        size = sum(f.stat().st_size for f in src.rglob("*") if f.is_file()) / 1e6
+        stages = "  ".join(f"{s.stage} {s.seconds:.2f}s" for s in result.stages)
+        total = sum(s.seconds for s in result.stages)
+        print(f"{label:<22} {size:8.1f} MB  {stages}  total {total:.2f}s  ok={result.ok}")
+        foundry.undeploy("bench-model", "1", Path(tmp) / "cache")
+        foundry.close_manager()
+
+
+def main() -> None:
+    _one("demo (int4)", _demo_onnx())
+    try:
+        from bench.qwen_shape import build_realistic_model
+
+        qwen = build_realistic_model()
+    except Exception as e:  # the bench goes on without the large model
+        print(f"qwen2.5-0.5b shape: skipped ({e})")
+        return
+    _one("qwen2.5-0.5b shape", qwen)
+
+
+if __name__ == "__main__":
+    main()
