@@ -212,3 +212,54 @@ def test_cli_bench_explains_bad_input(demo_onnx: Path, tmp_path: Path, capsys):
     assert "no genai_config.json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", str(demo_onnx), "--lengths", "-5"])
+
+
+class CountingBackend:
+    """No tokenizer to ask: the prompt length only shows in a reply's statistics
+    (a 20-token template plus 1.5 tokens per word)."""
+
+    name, max_length = "counting", 4096
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, messages, settings, *, on_text=None, cancel=None):
+        from core.chat import Reply
+        from core.metrics import ReplyStats
+
+        self.calls += 1
+        words = len(messages[-1]["content"].split())
+        prompt = 20 + int(words * 1.5)
+        n = settings.max_tokens
+        return Reply("x " * n, ReplyStats(prompt, n, 0.01, prompt / 0.01, 100.0,
+                                          0.01 + n / 100, False, "length"))
+
+
+def test_length_prompts_are_calibrated_without_a_tokenizer():
+    from core.bench import build_length_prompts
+
+    backend = CountingBackend()
+    built = build_length_prompts(backend, [16, 64, 256, 1000])
+    assert [t for t, _, _ in built] == [16, 64, 256, 1000]
+    small = built[0]
+    assert small[2] == 21 and len(small[1].split()) == 1  # below the template's own size
+    for target, _, n in built[1:]:
+        assert target - 3 <= n <= target
+    assert backend.calls <= 2 + 3 * 4
+
+
+def test_cancel_stops_the_benchmark_between_runs():
+    import threading
+
+    from core.bench import run_benchmark
+
+    cancel = threading.Event()
+
+    def progress(p) -> None:
+        if p.done == 3:
+            cancel.set()
+
+    result = run_benchmark(CountingBackend(), warmup=0, repeats=3, lengths=(64,),
+                           on_progress=progress, cancel=cancel)
+    assert result.cancelled and len(result.runs) == 3 and not result.lengths
+    assert any("cancelled" in note for note in result.to_report().notes)

@@ -345,3 +345,20 @@ def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path
         main(["validate", str(demo_onnx), "--checks", "domain,nope"])
     assert exc.value.code == 2
     assert "unknown check(s) nope" in capsys.readouterr().err
+
+
+def test_cancel_stops_the_checklist(backend, domain_cases):
+    from core.validate import run_checklist
+
+    cancel = threading.Event()
+
+    def progress(p) -> None:
+        if p.phase == "domain" and p.done == 3:
+            cancel.set()
+
+    result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(16,),
+                           on_progress=progress, cancel=cancel)
+    assert result.cancelled and not result.passed
+    assert [c.id for c in result.checks] == ["domain", "format"]
+    assert result.checks[0].data["total"] == 3
+    assert result.summary_line().endswith("(cancelled)")

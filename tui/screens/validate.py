@@ -477,6 +477,7 @@ class ValidateScreen(StepScreen):
             if decode:
                 points.append((f"{p.prompt_tokens} tok", decode))
         self.query_one("#speed-plot", BarPlot).set_points(points)
+        self.query_one("#val-tabs", TabbedContent).active = "tab-bench"
 
     def show_checklist(self, result: Any) -> None:
         table = self.query_one("#checks-table", DataTable)
@@ -526,6 +527,8 @@ class ValidateScreen(StepScreen):
             cells = [_num(values[k]) for k in keep[:-1]] + [Text(status, style=style)]
             table.add_row(*cells)
         self.query_one("#sweep-reco", Static).update(result.recommendation)
+        if self.query_one("#checks-table", DataTable).row_count == 0:
+            self.query_one("#val-tabs", TabbedContent).active = "tab-sweep"
 
 
 def _num(value: Any) -> str:
