@@ -45,11 +45,10 @@ from tui.screens.base import StepScreen
 from tui.screens.confirm import ConfirmScreen
 
 HELP = {
-    "precision": "int4: smallest, fastest on CPU · int8: near-fp32 quality · fp32: the "
-                 "reference · fp16: GPU only",
-    "method": "auto-opt: one command (int4 block 32 symmetric, fp32) · config: a workflow "
-              "file with every builder option",
-    "block": "one scale per block of weights: smaller blocks are more accurate, a bit larger",
+    "precision": "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU",
+    "method": "auto-opt: one command (int4 block 32 symmetric) · config: a file with every "
+              "option",
+    "block": "one scale per block: smaller blocks are more accurate and a bit larger",
     "accuracy": "int4 MatMul compute type on CPU: 4 (int8) is the fastest",
     "symmetric": "off = asymmetric: a zero point per block, a bit more accurate and larger",
     "output": "new or empty; a non-empty folder is replaced only after you confirm",
@@ -78,11 +77,10 @@ class ConvertScreen(StepScreen):
     STEP_ID = "convert"
     DEFAULT_CSS = """
     ConvertScreen #convert-model { height: auto; margin-bottom: 1; }
-    ConvertScreen #convert-form { grid-size: 3; grid-columns: 15 34 1fr; grid-rows: auto;
+    ConvertScreen #convert-form { grid-size: 3; grid-columns: 15 32 1fr; grid-rows: 2;
         grid-gutter: 0 1; height: auto; }
     ConvertScreen #convert-form Label { text-style: bold; }
-    ConvertScreen #convert-form .help { margin-bottom: 1; }
-    ConvertScreen #convert-form .help { color: $text-muted; height: auto; }
+    ConvertScreen #convert-form .help { color: $text-muted; height: 2; }
     ConvertScreen #convert-form Switch { width: auto; height: 1; border: none; padding: 0; }
     ConvertScreen #convert-issues { height: auto; margin-top: 1; }
     ConvertScreen #preview-head { height: auto; margin-top: 1; text-style: bold; }

@@ -1,0 +1,142 @@
+"""The Model and Convert screens, driven with Pilot (one real conversion) and a snapshot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
+
+from core.state import WizardState
+from tests.helpers import wait_until
+from tui.app import WizardApp
+
+SIZE = (100, 32)
+SNAP_DIR = Path("/tmp/slm-wizard-snapshots/convert")
+
+
+def _text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).content)
+
+
+async def _ready(pilot, app) -> None:
+    await wait_until(pilot, lambda: getattr(app.screen, "info", None) is not None, 30,
+                     "the model inspection")
+    await pilot.pause()
+
+
+async def test_convert_without_a_model_names_the_step_that_provides_it(tmp_path) -> None:
+    app = WizardApp(state=WizardState(), start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "the Model step provides it" in _text(app, "#convert-model")
+        assert app.screen.query_one("#run", Button).disabled
+
+
+async def test_form_refuses_fp16_and_picks_the_config_method_for_int8(demo_model, tmp_path):
+    state = WizardState(model_dir=demo_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot, app)
+        screen = app.screen
+        assert not screen.query_one("#run", Button).disabled
+        assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int4")
+        preview = screen.query_one("#preview", TextArea)
+        assert preview.text.startswith("olive auto-opt --model_name_or_path")
+        screen.query_one("#precision", Select).value = "fp16"
+        await pilot.pause()
+        assert "needs a GPU execution provider" in _text(app, "#convert-issues")
+        assert screen.query_one("#run", Button).disabled
+        screen.query_one("#precision", Select).value = "int8"
+        await pilot.pause()
+        assert screen.query_one("#method", Select).value == "config"
+        assert '"bits": 8' in preview.text and "OnnxBlockWiseRtnQuantization" in preview.text
+        assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int8")
+        assert not screen.query_one("#run", Button).disabled
+        screen.query_one("#method", Select).value = "auto-opt"
+        await pilot.pause()
+        assert "cannot make int8" in _text(app, "#convert-issues")
+        assert screen.query_one("#run", Button).disabled
+
+
+async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
+    out = tmp_path / "converted"
+    out.mkdir()
+    (out / "old.txt").write_text("an earlier run")
+    state = WizardState(model_dir=demo_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot, app)
+        screen = app.screen
+        screen.query_one("#output", Input).value = str(out)
+        await pilot.pause()
+        assert "is not empty" in _text(app, "#convert-issues")
+        screen.query_one("#run", Button).press()
+        await wait_until(pilot, lambda: app.screen.query("#yes"), 10, "the confirmation")
+        await pilot.click("#yes")
+        await wait_until(pilot, lambda: screen.running, 10, "the run to start")
+        assert not screen.query_one("#cancel", Button).disabled
+        await wait_until(pilot, lambda: not screen.running, 240, "the conversion")
+        result = screen.result
+        assert result is not None and result.ok, result.error if result else None
+        assert not (out / "old.txt").exists() and (out / "genai_config.json").is_file()
+        assert state.onnx_dir == out and state.precision == "int4"
+        assert "convert" in state.done
+        assert "Converted and verified" in _text(app, "#result-summary")
+        table = screen.query_one("#verification", DataTable)
+        checks = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert checks == ["files", "weights", "graph", "generation"]
+        assert "Reading layer" in "\n".join(screen.query_one("#run-log").lines) or \
+            screen.query_one("#run-log").line_count > 0
+        assert not screen.query_one("#continue", Button).disabled
+
+
+async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
+    state = WizardState()
+    app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#model-path", Input).value = str(tmp_path / "missing")
+        await pilot.click("#inspect")
+        await pilot.pause()
+        assert "does not exist" in _text(app, "#model-error")
+        assert screen.query_one("#continue", Button).disabled
+        await pilot.click("#use-demo")
+        await wait_until(pilot, lambda: screen.info is not None, 120, "the demo inspection")
+        await pilot.pause()
+        assert screen.info.path == demo_model.resolve()
+        table = screen.query_one("#model-info", DataTable)
+        rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
+                for i in range(table.row_count)}
+        assert rows["Architecture"].startswith("Qwen2ForCausalLM")
+        assert f"{screen.info.param_count:,}" in rows["Parameters"]
+        assert "ready to convert" in _text(app, "#model-status")
+        await pilot.click("#continue")
+        await wait_until(pilot, lambda: app.current_step == "convert", 10, "the Convert step")
+        assert state.model_dir == demo_model.resolve() and state.is_demo
+        assert "model" in state.done
+
+
+@pytest.fixture
+def snap_model(demo_model: Path) -> Path:
+    """The demo model at a fixed path, so the snapshot shows no temporary folder."""
+    model = SNAP_DIR / "lumo-faq"
+    if SNAP_DIR.exists():
+        shutil.rmtree(SNAP_DIR)
+    shutil.copytree(demo_model, model)
+    yield model
+    shutil.rmtree(SNAP_DIR, ignore_errors=True)
+
+
+def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -> None:
+    state = WizardState(model_dir=snap_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+
+    async def ready(pilot) -> None:
+        await _ready(pilot, app)
+        app.screen.query_one("#output", Input).value = str(SNAP_DIR / "out" / "lumo-faq-int4")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
