@@ -92,6 +92,28 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         assert not screen.query_one("#continue", Button).disabled
 
 
+async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> None:
+    out = tmp_path / "cancelled"
+    state = WizardState(model_dir=demo_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot, app)
+        screen = app.screen
+        screen.query_one("#output", Input).value = str(out)
+        await pilot.pause()
+        screen.query_one("#run", Button).press()
+        bar = screen.query_one("#run-progress")
+        await wait_until(pilot, lambda: bar.progress >= 5, 120, "Olive's first pass")
+        screen.query_one("#cancel", Button).press()
+        await wait_until(pilot, lambda: not screen.running, 30, "the cancel")
+        assert screen.result is not None and screen.result.cancelled
+        assert "Cancelled" in _text(app, "#result-summary")
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if "slm-wizard" in p.name]  # no work folder
+        assert state.onnx_dir is None and "convert" not in state.done
+        assert not screen.query_one("#run", Button).disabled  # ready to run again
+
+
 async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
     state = WizardState()
     app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
