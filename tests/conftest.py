@@ -21,8 +21,11 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_model() -> Path:
-    """The demo model's Hugging Face folder, built once per session by core.demo (cached)."""
+def demo_model(isolated_dirs: Path) -> Path:
+    """The demo model's Hugging Face folder, built once per session by core.demo (cached).
+
+    It lands in <session temp>/cache/demo-<hash> (SLM_WIZARD_CACHE_DIR set by isolated_dirs).
+    """
     from core.demo import build_demo_model
 
     return build_demo_model()

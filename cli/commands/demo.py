@@ -1,0 +1,47 @@
+"""`slm-wizard demo`: build the embedded demo model (a tiny Qwen2 trained offline in seconds)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "demo",
+        help="build the demo model: a tiny Qwen2 trained offline on a fictional product FAQ",
+        description="Train the embedded demo model (about 0.6 M parameters, a few tens of "
+        "seconds on 2 CPU cores, nothing downloaded): a Hugging Face folder that memorizes the "
+        "FAQ of Lumo, a fictional smart bike lock, with a domain_eval.jsonl to validate it "
+        "after conversion. A finished build is cached and reused. Prints the folder on stdout.",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where to write the model (default: <cache dir>/demo-<recipe hash>; "
+        "the cache dir is SLM_WIZARD_CACHE_DIR or the platform's)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even if DIR already holds this demo model, and replace DIR's contents "
+        "even if it is not a demo model",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.demo import DemoError, build_demo_model
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        folder = build_demo_model(args.out, force=args.force, progress=progress)
+    except DemoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(folder)
+    return 0
