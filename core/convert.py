@@ -695,13 +695,19 @@ def run_conversion(
     from core.paths import logs_dir
 
     out = opts.output_dir.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.slm-wizard-{uuid.uuid4().hex[:8]}"
-    work.mkdir()
-    staged = work / "output"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = logs_dir() / f"convert-{info.name}-{opts.precision}-{stamp}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work.mkdir()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"Cannot prepare the output folder or the log: {exc}"
+        emit("error", msg)
+        return ConvertResult(False, None, None, msg, command=command, issues=issues,
+                             elapsed_s=time.monotonic() - t0)
+    staged = work / "output"
     staged_opts = ConvertOptions(**{**opts.__dict__, "output_dir": staged})
     config_path = None
     if opts.method == "config":
