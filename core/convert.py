@@ -317,41 +317,70 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
     return []
 
 
-def _resource_issues(opts: ConvertOptions, info: ModelInfo) -> list[Issue]:
-    issues = []
+@dataclass(frozen=True)
+class Resources:
+    """What a conversion needs versus what this machine has free now (None: unknown)."""
+
+    disk_needed: int
+    disk_free: int | None
+    disk_at: Path
+    ram_needed: int
+    ram_free: int | None
+    ram_total: int | None
+
+    def describe(self, with_free: bool = True) -> str:
+        def free(n: int | None) -> str:
+            if not with_free:
+                return ""
+            return " (free: unknown)" if n is None else f" ({human_bytes(n)} free)"
+
+        return (f"needs about {human_bytes(self.ram_needed)} of RAM{free(self.ram_free)} "
+                f"and {human_bytes(self.disk_needed)} of disk{free(self.disk_free)}")
+
+
+def resources(opts: ConvertOptions, info: ModelInfo) -> Resources:
     est = next(e for e in estimate(info, opts.block_size, opts.symmetric)
                if e.precision == opts.precision)
-    anchor = opts.output_dir.resolve()
+    anchor = opts.output_dir.expanduser().resolve()
     while not anchor.exists() and anchor != anchor.parent:
         anchor = anchor.parent
     try:
-        free = shutil.disk_usage(anchor).free
+        disk_free: int | None = shutil.disk_usage(anchor).free
     except OSError:
-        free = None
-    # Olive keeps a copy of the output in its cache (in our work folder) next to the output.
-    need = 2 * est.size_bytes + 50_000_000
-    if free is not None:
-        if free < est.size_bytes + 10_000_000:
-            issues.append(Issue("error", "disk", f"Not enough disk space at {anchor}: "
-                                f"{human_bytes(free)} free, the {opts.precision} model needs "
-                                f"about {human_bytes(need)} while converting."))
-        elif free < need:
-            issues.append(Issue("warning", "disk", f"Disk space is tight at {anchor}: "
-                                f"{human_bytes(free)} free, about {human_bytes(need)} needed."))
+        disk_free = None
+    ram_free = ram_total = None
     try:
         import psutil
 
         mem = psutil.virtual_memory()
-        if est.ram_bytes > mem.total:
-            issues.append(Issue("error", "ram", f"Converting needs about "
-                                f"{human_bytes(est.ram_bytes)} of RAM (about 11x the fp32 "
-                                f"weights); this machine has {human_bytes(mem.total)}."))
-        elif est.ram_bytes > mem.available:
-            issues.append(Issue("warning", "ram", f"Converting needs about "
-                                f"{human_bytes(est.ram_bytes)} of RAM; "
-                                f"{human_bytes(mem.available)} is free now: close other programs."))
+        ram_free, ram_total = mem.available, mem.total
     except ImportError:
         pass
+    # Olive keeps a copy of the output in its cache (in our work folder) next to the output.
+    return Resources(2 * est.size_bytes + 50_000_000, disk_free, anchor, est.ram_bytes,
+                     ram_free, ram_total)
+
+
+def _resource_issues(opts: ConvertOptions, info: ModelInfo) -> list[Issue]:
+    issues = []
+    r = resources(opts, info)
+    if r.disk_free is not None:
+        if r.disk_free < r.disk_needed // 2:
+            issues.append(Issue("error", "disk", f"Not enough disk space at {r.disk_at}: "
+                                f"{human_bytes(r.disk_free)} free, the {opts.precision} model "
+                                f"needs about {human_bytes(r.disk_needed)} while converting."))
+        elif r.disk_free < r.disk_needed:
+            issues.append(Issue("warning", "disk", f"Disk space is tight at {r.disk_at}: "
+                                f"{human_bytes(r.disk_free)} free, about "
+                                f"{human_bytes(r.disk_needed)} needed."))
+    if r.ram_total is not None and r.ram_needed > r.ram_total:
+        issues.append(Issue("error", "ram", f"Converting needs about "
+                            f"{human_bytes(r.ram_needed)} of RAM (about 11x the fp32 weights); "
+                            f"this machine has {human_bytes(r.ram_total)}."))
+    elif r.ram_free is not None and r.ram_needed > r.ram_free:
+        issues.append(Issue("warning", "ram", f"Converting needs about "
+                            f"{human_bytes(r.ram_needed)} of RAM; {human_bytes(r.ram_free)} is "
+                            "free now: close other programs."))
     return issues
 
 

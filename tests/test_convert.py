@@ -292,6 +292,10 @@ def test_cli_dry_run(demo_model: Path, tmp_path: Path, capsys) -> None:
     assert data["config"]["passes"]["builder"]["int4_block_size"] == 128
     assert data["command"] == "olive run --config finetuned_conversion_config.json"
     assert not out.exists()
+    res = data["resources"]
+    fp32_bytes = inspect_model(demo_model).param_count * 4
+    assert res["ram_needed"] >= 11 * fp32_bytes and res["ram_free"] > 0
+    assert res["disk_needed"] > data["estimates"][-1]["size_bytes"] and res["disk_free"] > 0
     assert main(["convert", str(demo_model), "--output", str(out), "--precision", "fp16",
                  "--dry-run", "--json"]) == 2
     data = json.loads(capsys.readouterr().out)

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from dataclasses import asdict
 
-    from core.convert import build_config, display_command, estimate, validate_options
+    from core.convert import build_config, display_command, estimate, resources, validate_options
     from core.model_info import ModelFolderError, inspect_model
 
     try:
@@ -103,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
     errors = [i for i in issues if i.is_error]
     if args.dry_run:
         config = build_config(opts) if opts.method == "config" else None
+        res = resources(opts, info) if opts.precision in ("fp32", "int8", "int4") else None
         data = {"ok": not errors, "options": opts.to_dict(), "command": display_command(opts),
                 "config": config, "issues": [asdict(i) for i in issues],
+                "resources": ({**asdict(res), "disk_at": str(res.disk_at)} if res else None),
                 "estimates": [asdict(e) for e in estimate(info, opts.block_size, opts.symmetric)]}
         if args.json:
             print(json.dumps(data, indent=2))
@@ -116,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(config, indent=2))
             print()
             print(render(info, estimate(info, opts.block_size, opts.symmetric)))
+            if res is not None:
+                print(f"\nThis conversion {res.describe()}.")
             for i in issues:
                 print(f"{i.level}: {i.message}")
         return 2 if errors else 0

@@ -38,6 +38,7 @@ from core.convert import (
     display_command,
     estimate,
     human_bytes,
+    resources,
     validate_options,
 )
 from core.model_info import ModelFolderError, ModelInfo, inspect_model
@@ -291,6 +292,10 @@ class ConvertScreen(StepScreen):
         if out.is_dir() and any(out.iterdir()):
             lines.append(f"⚠ {out} is not empty: you will be asked before it is replaced.\n",
                          style="yellow")
+        if opts.precision in ("fp32", "int8", "int4"):
+            # Free amounts appear in a warning only when they fall short.
+            needs = resources(opts, self.info).describe(with_free=False)
+            lines.append(f"This conversion {needs}.", style="dim")
         issues_box.update(lines)
         if opts.method == "config":
             self.query_one("#preview-head", Static).update(
