@@ -8,6 +8,7 @@ collide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -466,19 +467,17 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
         return f"{res.path} {how} ({name}, version {version})"
 
     def do_copy() -> str:
-        if catalog is not None and _registered(catalog, model_id) is not None:
-            old = _registered(catalog, model_id)
-            try:
-                if old.is_loaded:
-                    old.unload()
-            except Exception:
-                pass
-            catalog.unregister_model(model_id)
         size = _copy_atomically(onnx_dir, custom, target, replace)
         return f"{target} ({size / 1e6:.1f} MB)"
 
     def do_register() -> str:
         sdk = _sdk()
+        old = _registered(catalog, model_id)
+        if old is not None:  # replacing (confirmed): the new files are already in place
+            with contextlib.suppress(Exception):
+                if old.is_loaded:
+                    old.unload()
+            catalog.unregister_model(model_id)
         with sdk.ModelInfoBuilder() as meta:
             meta.set_string_property("task", "chat-completion")
             model = catalog.register_model(str(target), model_id, meta)
@@ -549,12 +548,10 @@ def undeploy(name: str, version: str | int, cache_dir: Path) -> list[str]:
         catalog = local_catalog(cache_dir)
         model = _registered(catalog, model_id)
         if model is not None:
-            try:
+            with contextlib.suppress(Exception):
                 if model.is_loaded:
                     model.unload()
                     done.append(f"unloaded {model_id}")
-            except Exception:
-                pass
             catalog.unregister_model(model_id)
             done.append(f"unregistered {model_id}")
     target = target_dir(cache_dir, name)
