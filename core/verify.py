@@ -39,7 +39,8 @@ class GraphQuant:
             return f"no quantized MatMul ({self.float_matmuls} float MatMul)"
         sym = "asymmetric (zero points)" if self.zero_points else "symmetric (no zero points)"
         return (f"{self.matmul_nbits} MatMulNBits: bits {_join(self.bits)}, block "
-                f"{_join(self.block_sizes)}, {sym}, accuracy level {_join(self.accuracy_levels)}")
+                f"{_join(self.block_sizes)}, {sym}, accuracy level "
+                f"{_join(self.accuracy_levels) if any(self.accuracy_levels) else 'unset'}")
 
 
 def _join(values: tuple[int, ...]) -> str:

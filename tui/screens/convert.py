@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -61,6 +62,9 @@ METHOD_OPTIONS = [("one command (olive auto-opt)", "auto-opt"),
                   (f"config file ({CONFIG_NAME})", "config")]
 ACCURACY_OPTIONS = [("default (builder's choice)", 0), ("1 · fp32", 1), ("2 · fp16", 2),
                     ("3 · bf16", 3), ("4 · int8", 4)]
+
+
+_LOG_PREFIX = re.compile(r"^\[[\d\- :,]+\] \[(\w+)\] \[[^\]]*\] ")
 
 
 class OutputFolderValidator(Validator):
@@ -163,12 +167,12 @@ class ConvertScreen(StepScreen):
                 yield ProgressBar(total=100, show_eta=False, id="run-progress")
                 yield Static("", id="run-elapsed")
             yield Static("", id="run-stage")
-            yield Log(id="run-log", auto_scroll=True)
         with Vertical(id="result-pane", classes="hidden"):
             yield Static("", id="result-summary")
             vt = DataTable(id="verification", show_cursor=False)
             vt.add_columns("check", "", "detail")
             yield vt
+        yield Log(id="run-log", auto_scroll=True, classes="hidden")
         yield Static("", id="preview-head")
         with Horizontal(id="preview-row"):
             yield TextArea("", read_only=True, soft_wrap=True, id="preview")
@@ -289,7 +293,10 @@ class ConvertScreen(StepScreen):
         for i in issues:
             style = "red" if i.is_error else "yellow"
             lines.append(f"{'✖' if i.is_error else '⚠'} {i.message}\n", style=style)
-        if out.is_dir() and any(out.iterdir()):
+        if self.result is not None and self.result.ok and out == self.result.output_dir:
+            lines.append("The model converted above is in this folder: running again asks "
+                         "before replacing it.\n", style="green")
+        elif out.is_dir() and any(out.iterdir()):
             lines.append(f"⚠ {out} is not empty: you will be asked before it is replaced.\n",
                          style="yellow")
         if opts.precision in ("fp32", "int8", "int4"):
@@ -348,6 +355,7 @@ class ConvertScreen(StepScreen):
         self._cancel = threading.Event()
         self.started_at = time.monotonic()
         self.query_one("#run-pane").remove_class("hidden")
+        self.query_one("#run-log").remove_class("hidden")
         self.query_one("#result-pane").add_class("hidden")
         self.query_one("#run-log", Log).clear()
         self.query_one("#run-progress", ProgressBar).update(progress=0, total=100)
@@ -383,8 +391,8 @@ class ConvertScreen(StepScreen):
         e = message.event
         if e.progress is not None:
             self.query_one("#run-progress", ProgressBar).update(progress=e.progress * 100)
-        if e.kind == "log":
-            self.query_one("#run-log", Log).write_line(e.message)
+        if e.kind == "log":  # without Olive's "[time] [LEVEL] [file:line:function]" prefix
+            self.query_one("#run-log", Log).write_line(_LOG_PREFIX.sub(r"\1 ", e.message))
         else:
             self.query_one("#run-stage", Static).update(Text(e.message))
 
