@@ -267,6 +267,14 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
         warn("precision", f"Block size, symmetry and accuracy level apply to int4/int8 only: "
                           f"they are ignored at {opts.precision}.")
 
+    import importlib.util
+
+    for module, package in (("olive", "olive-ai==0.13.0"),
+                            ("onnxruntime_genai", "onnxruntime-genai==0.14.1")):
+        if importlib.util.find_spec(module) is None:
+            error("toolchain", f"{package} is not installed in this Python ({sys.executable}): "
+                               "install it with the Prerequisites step or "
+                               "pip install 'slm-wizard[all]'.")
     if info is not None:
         if info.is_lora_adapter:
             error("model", "The model folder holds a LoRA adapter, not a full model: merge it "
@@ -560,6 +568,7 @@ class ProgressParser:
         self.reasons: list[str] = []
         self.saved_at: str | None = None
         self.no_output = False
+        self.tail: list[str] = []  # the last plain lines: the reason when nothing else says
 
     def _at(self, within: float) -> float:
         i = max(self.current, 0)
@@ -573,6 +582,8 @@ class ProgressParser:
     def feed(self, line: str) -> tuple[str | None, float]:
         """(stage message or None, progress) for one output line."""
         text = line.strip()
+        if text and not _TQDM_RE.match(text):
+            self.tail = [*self.tail[-2:], text]
         if _ERRORISH_RE.search(text):
             self.reasons.append(re.sub(r"^\[[^\]]*\] \[\w+\] \[[^\]]*\] ", "", text))
         if "No output model produced" in text:
@@ -614,7 +625,7 @@ class ProgressParser:
 
     def reason(self) -> str:
         seen: list[str] = []
-        for r in self.reasons:
+        for r in self.reasons or self.tail:
             if r not in seen:
                 seen.append(r)
         return " | ".join(seen[-4:])

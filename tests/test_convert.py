@@ -244,6 +244,16 @@ def test_validation_rules(demo_model: Path, tmp_path: Path) -> None:
     assert any(i.is_error for i in validate_options(replace, info))  # a parent of the model
 
 
+def test_missing_olive_is_named(demo_model: Path, tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "olive" else real(name, *a))
+    result = run_conversion(ConvertOptions(demo_model, tmp_path / "o"))
+    assert not result.ok and "olive-ai==0.13.0 is not installed" in result.error
+
+
 def test_auto_opt_args_and_configs(demo_model: Path, tmp_path: Path) -> None:
     opts = ConvertOptions(demo_model, tmp_path / "out", precision="int4")
     assert auto_opt_args(opts) == [
