@@ -327,3 +327,19 @@ def test_progress_parser_on_builder_output() -> None:
     assert values == sorted(values) and 0 < values[3] < values[4] < values[6] < values[-1]
     assert parser.feed("Reading layer 1")[0] == "Reading layer 2 of 4"
     assert parser.saved_at == "/out"
+
+
+def test_model_folder_found_in_a_subfolder_and_swapped_in(tmp_path: Path) -> None:
+    staged = tmp_path / "work" / "output"
+    (staged / "model").mkdir(parents=True)
+    (staged / "model" / "genai_config.json").write_text("{}")
+    (staged / "footprint.json").write_text("{}")
+    found = convert._find_model_folder(staged)
+    assert found == staged / "model"
+    assert convert._find_model_folder(tmp_path / "empty") is None
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    convert._move_into_place(found, out, tmp_path / "work")
+    assert sorted(p.name for p in out.iterdir()) == ["genai_config.json"]
+    assert (tmp_path / "work" / "previous-output" / "old.txt").is_file()  # removed with work
