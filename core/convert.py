@@ -748,12 +748,16 @@ def run_conversion(
         return ConvertResult(False, None, None, msg, command=command, issues=issues,
                              elapsed_s=time.monotonic() - t0)
     staged = work / "output"
-    staged_opts = ConvertOptions(**{**opts.__dict__, "output_dir": staged})
+    # Olive runs in the work folder: every path it gets must be absolute.
+    staged_opts = ConvertOptions(**{**opts.__dict__, "output_dir": staged,
+                                    "model_dir": info.path})
     config_path = None
     if opts.method == "config":
         run_cfg = write_config(staged_opts, work / CONFIG_NAME)
         config_path = log_path.with_suffix(".config.json")
-        write_config(opts, config_path)  # the user's copy, with the real output folder
+        # The user's copy, with the real output folder.
+        write_config(ConvertOptions(**{**opts.__dict__, "output_dir": out,
+                                       "model_dir": info.path}), config_path)
         olive = ["run", "--config", str(run_cfg)]
     else:
         olive = auto_opt_args(staged_opts)[1:]
