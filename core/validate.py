@@ -309,12 +309,12 @@ def answer_domain(backend: Any, cases: Sequence[DomainCase], *, settings: Any | 
             answers.append(DomainAnswer(case.prompt, "", case.expected,
                                         False if case.scored else None,
                                         "no reply" if has_format else None, has_format, str(exc)))
-            continue
-        answers.append(DomainAnswer(
-            case.prompt, text, case.expected or case.expected_regex,
-            matches_expected(case, text) if case.scored else None,
-            format_problem(case, text), has_format, tokens=pieces,
-        ))
+        else:
+            answers.append(DomainAnswer(
+                case.prompt, text, case.expected or case.expected_regex,
+                matches_expected(case, text) if case.scored else None,
+                format_problem(case, text), has_format, tokens=pieces,
+            ))
         if on_progress:
             on_progress(Progress("domain", i, len(cases), _short(case.prompt)))
     return answers
