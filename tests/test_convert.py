@@ -142,10 +142,14 @@ def test_int8_by_config_is_8bit_streams_progress_and_answers(int8, faq) -> None:
     _answers_well(result.output_dir, faq)
 
 
-def test_fp32_through_the_cli(demo_model: Path, tmp_path: Path, capsys, faq) -> None:
+def test_fp32_through_the_cli(demo_model: Path, tmp_path: Path, capsys, faq,
+                              monkeypatch) -> None:
+    import shutil
+
+    shutil.copytree(demo_model, tmp_path / "hf")
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user types them
     out = tmp_path / "fp32"
-    code = main(["convert", str(demo_model), "--output", str(out), "--precision", "fp32",
-                 "--json"])
+    code = main(["convert", "hf", "--output", "fp32", "--precision", "fp32", "--json"])
     captured = capsys.readouterr()
     data = json.loads(captured.out)
     assert code == 0 and data["ok"], data
