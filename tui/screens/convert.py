@@ -306,10 +306,12 @@ class ConvertScreen(StepScreen):
         issues_box.update(lines)
         if opts.method == "config":
             self.query_one("#preview-head", Static).update(
-                f"Preview: {display_command(opts)}  (with this {CONFIG_NAME}:)")
+                f"Preview: {display_command(opts)}, with this file:")
+            preview.soft_wrap = False  # keep the JSON's indentation
             preview.text = json.dumps(build_config(opts), indent=2)
         else:
             self.query_one("#preview-head", Static).update("Preview: the exact command")
+            preview.soft_wrap = True
             preview.text = display_command(opts)
         self._fill_estimates(opts)
         self.query_one("#run", Button).disabled = self.running or any(i.is_error for i in issues)
