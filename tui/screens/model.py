@@ -96,7 +96,7 @@ class ModelScreen(StepScreen):
             yield Button("Inspect", id="inspect")
             yield Button("Use the demo model", id="use-demo")
         yield Static("", id="model-error", classes="error")
-        table = DataTable(id="model-info", show_cursor=False, zebra_stripes=True)
+        table = DataTable(id="model-info", show_cursor=False, show_header=False, zebra_stripes=True)
         table.add_columns("", "")
         yield table
         yield Static("", id="model-problems")
