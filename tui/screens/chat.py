@@ -22,7 +22,9 @@ from tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 from tui.widgets.message import ChatMessage
 from tui.widgets.metrics_panel import MetricsPanel
 
-POST_EVERY_S = 0.05  # batch streamed text: at most ~20 UI updates per second
+# Streamed text is batched: the first token at once, then at most 10 UI updates per second.
+# Every update costs the UI thread Python time, and the generating thread needs the GIL too.
+POST_EVERY_S = 0.1
 REFRESH_S = 0.5  # process figures on screen
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
@@ -45,7 +47,7 @@ class ChatScreen(StepScreen):
     ChatScreen #chat-bar Button { min-width: 10; margin-left: 1; }
     ChatScreen #chat-bar .spacer { width: 1fr; }
     ChatScreen #conversation { height: 1fr; border: round $panel; padding: 0 1; }
-    ChatScreen #chat-status { height: auto; max-height: 3; color: $text-muted; padding: 0 1; }
+    ChatScreen #chat-status { height: 2; color: $text-muted; padding: 0 1; }
     ChatScreen #chat-status.-error { color: $error; }
     ChatScreen #prompt { margin: 0; }
     """
@@ -206,7 +208,7 @@ class ChatScreen(StepScreen):
     def set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#chat-status", Static)
         status.set_class(error, "-error")
-        status.update(text)
+        status.update(text, layout=False)  # fixed height: no relayout of the screen
 
     @on(Input.Submitted, "#prompt")
     async def send(self, event: Input.Submitted) -> None:
@@ -232,7 +234,9 @@ class ChatScreen(StepScreen):
         self.generating = True
         self.cancel_event = threading.Event()
         self.set_status("Generating… (Esc stops)")
-        self.generate(text, self.cancel_event)
+        # Start once the new messages are laid out: that layout is the heaviest UI work of a
+        # reply, and done during generation it would hold the GIL the generator needs.
+        self.call_after_refresh(self.generate, text, self.cancel_event)
 
     @work(thread=True, exclusive=True, group="chat")
     def generate(self, text: str, cancel: threading.Event) -> None:
@@ -252,7 +256,7 @@ class ChatScreen(StepScreen):
             pending.append(piece)
             if worker.is_cancelled:
                 cancel.set()
-            if now - last_post >= POST_EVERY_S:
+            if count == 1 or now - last_post >= POST_EVERY_S:
                 last_post = now
                 tps = (count - 1) / (now - first) if count > 1 and now > first else None
                 self.post_message(self.Chunk("".join(pending), count, tps, first - start))
@@ -274,8 +278,7 @@ class ChatScreen(StepScreen):
             await self._stream.write(message.text)
         if message.tps is not None or message.ttft is not None:
             self._live = (message.tokens, message.tps, message.ttft)
-            self.query_one(MetricsPanel).set_reply(message.tps, message.ttft,
-                                                   record=message.tps is not None)
+            self.query_one(MetricsPanel).set_reply(message.tps, message.ttft, record=False)
 
     async def on_chat_screen_done(self, message: Done) -> None:
         self.generating = False
@@ -314,12 +317,15 @@ class ChatScreen(StepScreen):
                     f"{st.decode_tps:.1f} tok/s, TTFT {st.ttft_s * 1000:.0f} ms")
 
     def refresh_process(self) -> None:
+        panel = self.query_one(MetricsPanel)
+        if self.generating and self._live[1] is not None:
+            panel.record_tps(self._live[1])  # tokens/s over time, twice a second
         sample = self.sampler.latest()
         if sample is None:
             return
         history = [s.rss for s in self.sampler.snapshot()[-120:]]
-        self.query_one(MetricsPanel).set_process(sample.rss, sample.cpu_percent, sample.peak_rss,
-                                                 sample.available, history)
+        panel.set_process(sample.rss, sample.cpu_percent, sample.peak_rss, sample.available,
+                          history)
 
     # -- actions -------------------------------------------------------------------------------
 

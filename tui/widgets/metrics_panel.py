@@ -24,9 +24,9 @@ class MetricsPanel(Vertical):
     MetricsPanel #m-grid { grid-size: 2; grid-gutter: 0 1; height: auto; }
     MetricsPanel .figure { height: auto; }
     MetricsPanel .caption { color: $text-muted; }
-    MetricsPanel Digits { width: auto; }
+    MetricsPanel Digits { width: 1fr; }
     MetricsPanel Sparkline { height: 2; margin-bottom: 1; }
-    MetricsPanel #m-detail { color: $text-muted; height: auto; }
+    MetricsPanel #m-detail { color: $text-muted; height: 2; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -57,8 +57,12 @@ class MetricsPanel(Vertical):
         self.query_one("#m-tps", Digits).update(_fmt(tps, decimals))
         self.query_one("#m-ttft", Digits).update(_fmt(None if ttft_s is None else ttft_s * 1000))
         if record and tps is not None:
-            self.tps_history.append(tps)
-            self.query_one("#spark-tps", Sparkline).data = list(self.tps_history)
+            self.record_tps(tps)
+
+    def record_tps(self, tps: float) -> None:
+        """Add a point to the tokens/s sparkline."""
+        self.tps_history.append(tps)
+        self.query_one("#spark-tps", Sparkline).data = list(self.tps_history)
 
     def set_process(self, rss: int | None, cpu: float | None, peak: int | None = None,
                     available: int | None = None, rss_history: list[int] | None = None) -> None:
@@ -71,7 +75,7 @@ class MetricsPanel(Vertical):
             parts.append(f"peak RSS {peak / mb:.0f} MB")
         if available is not None:
             parts.append(f"free RAM {available / 2**30:.1f} GB")
-        self.query_one("#m-detail", Static).update(" · ".join(parts))
+        self.query_one("#m-detail", Static).update(" · ".join(parts), layout=False)
         if rss_history is not None:
             self.query_one("#spark-rss", Sparkline).data = [r / mb for r in rss_history]
 
