@@ -18,7 +18,12 @@ and other Unicode pass unchanged.
 
 Token counts: the ort backend counts the generator's tokens. The foundry backend counts streamed
 chunks that carry text (the SDK streams one chunk per token and its OpenAI-style chunks carry no
-usage), and its prompt tokens come from the SDK's preflight of the same request.
+usage), and its prompt tokens come from the SDK's preflight of the same request. Foundry's native
+runtime generates on its own thread and queues the chunks, so its times are those at which the
+chunks reach Python: with a tiny model the runtime runs ahead and decode tokens/s is inflated.
+
+Threads: onnxruntime-genai 0.14 keeps the GIL during each `generate_next_token()`, so any Python
+work on other threads (a UI) runs between tokens and adds to the decode time.
 
 onnxruntime_genai and foundry_local_sdk are imported inside the functions that use them.
 """
