@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import mmap
 import threading
 from pathlib import Path
 
@@ -175,16 +176,22 @@ class LeakyBackend:
         self.inner = inner
         self.name = "leaky"
         self.max_length = inner.max_length
-        self.kept: list[bytearray] = []
+        self.kept: list[mmap.mmap] = []
 
     def generate(self, messages, settings, *, on_text=None, cancel=None):
-        self.kept.append(bytearray(b"x" * (2 * 2**20)))  # written, so resident
+        # Fresh pages from the OS, written so they are resident: malloc could instead reuse
+        # free heap memory left by earlier tests, which would not show in RSS.
+        block = mmap.mmap(-1, 2 * 2**20)
+        block.write(b"x" * (2 * 2**20))
+        self.kept.append(block)
         return self.inner.generate(messages, settings, on_text=on_text, cancel=cancel)
 
     def count_tokens(self, messages) -> int:
         return self.inner.count_tokens(messages)
 
     def close(self) -> None:
+        for block in self.kept:
+            block.close()
         self.kept.clear()
 
 

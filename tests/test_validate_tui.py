@@ -76,6 +76,21 @@ async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Pat
         assert "validate" not in app.state.done
 
 
+async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path):
+    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
+                        deployed_name="lumo:1")
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        runtime = screen.query_one("#val-backend", Select)
+        assert [v for _, v in screen.runtime_options] == ["ort", "foundry"]
+        assert runtime.value == "ort"
+        runtime.value = "foundry"
+        await pilot.pause()
+        assert runtime.value == "foundry"
+
+
 def test_validate_snapshot(snap_compare, tmp_path: Path):
     state = WizardState(model_dir=Path("/models/lumo-hf"), is_demo=True,
                         onnx_dir=Path("/models/lumo-int4"))

@@ -75,6 +75,9 @@ class RunPlan:
     size: RunSize
     report_dir: Path
     domain_file: Path | None = None
+    backend: str = "ort"  # "ort": the converted folder; "foundry": the deployed model
+    deployed_name: str | None = None
+    foundry_cache: Path | None = None
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,6 +93,9 @@ class ValidateScreen(StepScreen):
     ValidateScreen #val-controls Select { width: 14; }
     ValidateScreen #val-controls Button { min-width: 8; margin-left: 1; }
     ValidateScreen #val-size-help { color: $text-muted; height: auto; padding: 0 1; }
+    ValidateScreen #val-runtime-row { height: 3; }
+    ValidateScreen #val-runtime-row Label { padding: 1 1 0 1; }
+    ValidateScreen #val-backend { width: 30; }
     ValidateScreen .phase-row { height: 1; }
     ValidateScreen .phase-row Label { width: 11; }
     ValidateScreen .phase-row ProgressBar { width: 34; }
@@ -142,6 +148,7 @@ class ValidateScreen(StepScreen):
         self.soak_values: list[float] = []
         self.reports: dict[str, Path] = {}
         self.last_summary = ""
+        self.runtime_options: list[tuple[str, str]] = [("onnxruntime-genai", "ort")]
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -156,6 +163,10 @@ class ValidateScreen(StepScreen):
             yield Button("Run", id="val-run", variant="primary")
             yield Button("Cancel", id="val-cancel", disabled=True)
             yield Button("Continue", id="val-continue")
+        with Horizontal(id="val-runtime-row"):
+            yield Label("Benchmark and checklist run on")
+            yield Select([("onnxruntime-genai", "ort")], value="ort", allow_blank=False,
+                         id="val-backend")
         yield Static(SIZES["quick"].describe(), id="val-size-help", markup=False)
         with Vertical(id="val-progress"):
             for phase in PHASES:
@@ -214,6 +225,15 @@ class ValidateScreen(StepScreen):
             label.update(f"Model: {state.onnx_dir}{source}")
         for phase in ("bench", "checklist"):
             self.query_one(f"#run-{phase}", Checkbox).disabled = state.onnx_dir is None
+        runtime = self.query_one("#val-backend", Select)
+        options = [("onnxruntime-genai", "ort")]
+        if state.deployed_name:
+            options.append((f"Foundry Local ({state.deployed_name})", "foundry"))
+        if options != self.runtime_options:
+            current = runtime.value
+            self.runtime_options = options
+            runtime.set_options(options)
+            runtime.value = current if current in {v for _, v in options} else "ort"
         sweep = self.query_one("#run-sweep", Checkbox)
         sweep.disabled = state.model_dir is None
         sweep.tooltip = NO_SOURCE if state.model_dir is None else None
@@ -269,7 +289,9 @@ class ValidateScreen(StepScreen):
         name = (state.onnx_dir or state.model_dir or Path("model")).name
         plan = RunPlan(state.onnx_dir, state.model_dir, phases, self.run_size,
                        default_report_dir(name),
-                       find_domain_file(state.onnx_dir, state.model_dir))
+                       find_domain_file(state.onnx_dir, state.model_dir),
+                       str(self.query_one("#val-backend", Select).value),
+                       state.deployed_name, state.foundry_cache)
         self.cancel_event = threading.Event()
         self.running = True
         self.reports.clear()
@@ -300,7 +322,11 @@ class ValidateScreen(StepScreen):
 
                 current = "bench" if "bench" in plan.phases else "checklist"
                 self.post_message(self.PhaseProgress(current, None, "loading the model…"))
-                backend = open_backend("ort", plan.onnx_dir)
+                if plan.backend == "foundry" and plan.deployed_name:
+                    kw = {"cache_dir": plan.foundry_cache} if plan.foundry_cache else {}
+                    backend = open_backend("foundry", plan.deployed_name, **kw)
+                else:
+                    backend = open_backend("ort", plan.onnx_dir)
                 try:
                     if "bench" in plan.phases and not cancel.is_set():
                         current = "bench"
@@ -434,7 +460,7 @@ class ValidateScreen(StepScreen):
         self.last_summary = summary
         state = self.app.state
         options = {"report_dir": str(plan.report_dir), "size": plan.size.title.lower(),
-                   "phases": list(plan.phases)}
+                   "phases": list(plan.phases), "backend": plan.backend}
         state.options["validate"] = options
         bench = plan.results.get("bench")
         if bench is not None:
