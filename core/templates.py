@@ -295,55 +295,78 @@ class TokenizerRender:
     messages: list[dict[str, str]] = field(default_factory=list)  # what was actually rendered
 
 
-def _render_og(model_dir: Path, messages: list[dict[str, str]]) -> str:
+def _og_renderer(model_dir: Path):
     import onnxruntime_genai as og
 
-    model = og.Model(str(model_dir))
-    tokenizer = og.Tokenizer(model)
-    payload = json.dumps(messages)
-    try:
-        return tokenizer.apply_chat_template(payload, add_generation_prompt=True)
-    except Exception:
-        tmpl = chat_template_text(model_dir)
-        if not tmpl:
-            raise
-        return tokenizer.apply_chat_template(payload, template_str=tmpl,
-                                             add_generation_prompt=True)
+    tokenizer = og.Tokenizer(og.Model(str(model_dir)))
+
+    def render(messages: list[dict[str, str]]) -> str:
+        payload = json.dumps(messages)
+        try:
+            return tokenizer.apply_chat_template(payload, add_generation_prompt=True)
+        except Exception:
+            tmpl = chat_template_text(model_dir)
+            if not tmpl:
+                raise
+            return tokenizer.apply_chat_template(payload, template_str=tmpl,
+                                                 add_generation_prompt=True)
+
+    return render
 
 
-def _render_hf(model_dir: Path, messages: list[dict[str, str]]) -> str:
+def _hf_renderer(model_dir: Path):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
-    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def render(messages: list[dict[str, str]]) -> str:
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    return render
 
 
 def render_tokenizer_template(model_dir: Path, messages=SAMPLE_CONVERSATION) -> TokenizerRender:
     """Render with the model's own chat template: onnxruntime-genai for a converted folder
-    (genai_config.json), transformers for a Hugging Face folder. A template that refuses the
-    system role is rendered again without it (noted)."""
+    (genai_config.json), transformers for a Hugging Face folder or when onnxruntime-genai cannot
+    load the model here (e.g. an fp16 model on CPU). A template that refuses the system role is
+    rendered again without it (noted)."""
     model_dir = Path(model_dir)
     if not chat_template_text(model_dir):
         raise TemplateError(f"{model_dir} has no chat template (chat_template.jinja or "
                             "tokenizer_config.json 'chat_template'): nothing to compare with.")
-    converted = (model_dir / "genai_config.json").is_file()
-    render = _render_og if converted else _render_hf
-    engine = "onnxruntime-genai" if converted else "transformers"
-    msgs = [dict(m) for m in messages]
     notes: list[str] = []
+    render = None
+    engine = "transformers"
+    if (model_dir / "genai_config.json").is_file():
+        try:
+            render, engine = _og_renderer(model_dir), "onnxruntime-genai"
+        except Exception as e:
+            notes.append(f"onnxruntime-genai could not load the model ({_first_line(e)}); "
+                         "rendered with transformers")
     try:
-        text = render(model_dir, msgs)
+        render = render or _hf_renderer(model_dir)
+    except Exception as e:
+        raise TemplateError(f"The tokenizer could not be loaded: {_first_line(e)}") from e
+    msgs = [dict(m) for m in messages]
+    try:
+        text = render(msgs)
     except Exception as e:
         if not any(m["role"] == "system" for m in msgs):
-            raise TemplateError(f"The tokenizer's chat template failed: {e}") from e
-        notes.append(f"the tokenizer's template refuses a system message ({e}); "
+            raise TemplateError(f"The tokenizer's chat template failed: {_first_line(e)}") from e
+        notes.append(f"the tokenizer's template refuses a system message ({_first_line(e)}); "
                      "compared without it")
         msgs = [m for m in msgs if m["role"] != "system"]
         try:
-            text = render(model_dir, msgs)
+            text = render(msgs)
         except Exception as e2:
-            raise TemplateError(f"The tokenizer's chat template failed: {e2}") from e2
+            raise TemplateError(
+                f"The tokenizer's chat template failed: {_first_line(e2)}") from e2
     return TokenizerRender(text=text, engine=engine, notes=notes, messages=msgs)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def diff_lines(expected: str, actual: str, *, a_name: str = "tokenizer",

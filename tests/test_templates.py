@@ -205,3 +205,19 @@ def test_demo_model_is_chatml_and_matches_through_onnxruntime_genai(demo_onnx: P
     render = T.render_tokenizer_template(demo_onnx, no_system)
     assert render.text.startswith("<|im_start|>system\n")
     assert T.diff_lines(render.text, T.render_prompt_template(T.template_for("qwen"), no_system))
+
+
+def test_unloadable_converted_model_falls_back_to_transformers(demo_onnx: Path,
+                                                               tmp_path: Path) -> None:
+    # Like an fp16 model on a CPU-only machine: onnxruntime-genai cannot load it, the template
+    # can still be checked with the tokenizer files next to it.
+    folder = tmp_path / "no-weights"
+    folder.mkdir()
+    for name in ("genai_config.json", "tokenizer.json", "tokenizer_config.json",
+                 "chat_template.jinja"):
+        if (demo_onnx / name).is_file():
+            (folder / name).write_bytes((demo_onnx / name).read_bytes())
+    check = T.check_template(folder, T.template_for("qwen"), "qwen")
+    assert check.engine == "transformers"
+    assert check.matches, "\n".join(check.diff)
+    assert any("onnxruntime-genai could not load the model" in w for w in check.warnings)
