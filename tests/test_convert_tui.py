@@ -74,7 +74,8 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         assert "is not empty" in _text(app, "#convert-issues")
         screen.query_one("#run", Button).press()
         await wait_until(pilot, lambda: app.screen.query("#yes"), 10, "the confirmation")
-        await pilot.click("#yes")
+        await pilot.pause()
+        app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: screen.result is not None, 240, "the conversion")
         result = screen.result
         assert result is not None and result.ok, result.error if result else None
