@@ -250,6 +250,32 @@ def test_validation_rules(demo_model: Path, tmp_path: Path) -> None:
     assert any(i.is_error for i in validate_options(replace, info))  # a parent of the model
 
 
+def test_disk_and_ram_shortages_warn_or_refuse(demo_model, tmp_path, monkeypatch) -> None:
+    import collections
+    import shutil
+
+    import psutil
+
+    info = inspect_model(demo_model)
+    opts = ConvertOptions(demo_model, tmp_path / "o")
+    need = convert.resources(opts, info)
+    usage = collections.namedtuple("usage", "total used free")
+    mem = collections.namedtuple("mem", "total available")
+
+    def issues(free_disk: int, total_ram: int, free_ram: int) -> dict[str, str]:
+        monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 0, free_disk))
+        monkeypatch.setattr(psutil, "virtual_memory", lambda: mem(total_ram, free_ram))
+        return {i.field: i.level for i in validate_options(opts, info)
+                if i.field in ("disk", "ram")}
+
+    plenty = 10**12
+    assert issues(plenty, plenty, plenty) == {}
+    assert issues(need.disk_needed - 1, plenty, plenty) == {"disk": "warning"}
+    assert issues(need.disk_needed // 4, plenty, plenty) == {"disk": "error"}
+    assert issues(plenty, plenty, need.ram_needed - 1) == {"ram": "warning"}
+    assert issues(plenty, need.ram_needed - 1, 0) == {"ram": "error"}
+
+
 def test_missing_olive_is_named(demo_model: Path, tmp_path: Path, monkeypatch) -> None:
     import importlib.util
 
