@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
         "existing model is replaced only with --replace. Exit code 0 on success, 1 when a stage "
         "failed or confirmation is needed, 2 on bad input.",
     )
-    add_template_args(p)
+    add_template_args(p, "the converted ONNX folder (holding genai_config.json)")
     p.add_argument("--name", required=True, help="the model name in Foundry Local")
     p.add_argument("--version", default="1", help="an integer version (default: 1)")
     p.add_argument("--description", default="", help="a one-line description")

@@ -24,12 +24,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def add_template_args(p: argparse.ArgumentParser) -> None:
+def add_template_args(p: argparse.ArgumentParser,
+                      folder_help: str = "a converted ONNX folder (or a Hugging Face folder)"
+                      ) -> None:
     """Options shared with `deploy`."""
     from core.templates import FAMILIES  # light: no heavy imports
 
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR",
-                   help="a converted ONNX folder (or a Hugging Face folder)")
+    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help=folder_help)
     p.add_argument("--family", choices=sorted(FAMILIES),
                    help="the model family (default: detected)")
     p.add_argument("--prompt-template", type=Path, metavar="FILE",
