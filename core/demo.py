@@ -8,7 +8,7 @@ Reworded questions get fluent nonsense; this is a test subject, not an assistant
 Nothing is downloaded: the byte-level BPE tokenizer is trained on the FAQ itself, with exactly
 the normalizer and pre-tokenizer that transformers' `Qwen2Tokenizer` (and the ONNX builder after
 it) imposes on a qwen2 model, so token ids stay identical after conversion. Builds are
-deterministic (fixed seeds, 2 threads, deterministic algorithms) and cached by recipe hash.
+deterministic (fixed seeds, 1 thread, deterministic algorithms) and cached by recipe hash.
 
 torch, transformers, tokenizers and safetensors are imported inside the functions that use them.
 """
@@ -42,6 +42,10 @@ QWEN2_SPLIT_REGEX = (
 )
 
 # Everything that shapes the model besides the FAQ, the system prompt and the template.
+# Measured: plain AdamW at lr 3e-3 reached 90-100 % exact answers depending on the seed; with
+# betas (0.9, 0.95), gradient clipping and lr 5e-3, 300 steps gave 100 % on every seed tried.
+# One thread: the weights are byte-identical with 1 or 2, and on a busy 2-core machine 2 threads
+# spin: 100 steps took 130-270 s with 2 threads against 8.5 s with 1.
 RECIPE: dict[str, Any] = {
     "vocab_size": 1024,
     "hidden_size": 128,
@@ -54,10 +58,12 @@ RECIPE: dict[str, Any] = {
     "tie_word_embeddings": True,
     "steps": 300,
     "batch_size": 16,
-    "learning_rate": 3e-3,
+    "learning_rate": 5e-3,
+    "adam_betas": [0.9, 0.95],
+    "grad_clip": 1.0,
     "warmup_steps": 20,
     "seed": 1234,
-    "threads": 2,
+    "threads": 1,
 }
 
 # ChatML, shaped like Qwen2.5's template (which onnxruntime-genai and Foundry Local render):
@@ -271,15 +277,25 @@ def _train_tokenizer(texts: list[str]) -> Any:
     return tok
 
 
-def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
+@contextlib.contextmanager
+def _torch_settings() -> Iterator[None]:
+    """RECIPE's thread count and deterministic algorithms, restored afterwards (global state)."""
     import torch
 
-    started = time.monotonic()
-    faq = _read_faq()
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(RECIPE["threads"])
     torch.use_deterministic_algorithms(True)
     try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
+    started = time.monotonic()
+    faq = _read_faq()
+    with _torch_settings():
         say(f"training the tokenizer on {len(faq)} FAQ pairs")
         texts = [DEMO_SYSTEM_PROMPT, "system", "user", "assistant"]
         texts += [t for row in faq for t in (row["prompt"], row["expected"])]
@@ -288,9 +304,6 @@ def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
         model = _train_model(tok, faq, say)
         say("saving the model")
         _save(folder, model, tok, faq)
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
     marker = {
         "format": MARKER_FORMAT,
         "recipe_hash": wanted_hash,
@@ -340,7 +353,9 @@ def _train_model(tok: Any, faq: list[dict[str, str]], say: Progress) -> Any:
     n_params = sum(p.numel() for p in model.parameters())
     say(f"training a Qwen2 model of {n_params / 1e6:.2f} M parameters, {r['steps']} steps")
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=r["learning_rate"], weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=r["learning_rate"], betas=tuple(r["adam_betas"]), weight_decay=0.0
+    )
     steps, warmup = r["steps"], r["warmup_steps"]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / steps)
@@ -358,6 +373,7 @@ def _train_model(tok: Any, faq: list[dict[str, str]], say: Progress) -> Any:
         # Right padding needs no attention mask: causal attention never looks ahead.
         loss = model(input_ids=ids, labels=labels).loss
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), r["grad_clip"])
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -480,7 +496,7 @@ def greedy_answers(
             tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         )
     answers: list[str] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), _torch_settings():
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True)
             out = model.generate(
