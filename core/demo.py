@@ -205,7 +205,7 @@ def build_demo_model(
     """
     say = progress or (lambda _line: None)
     wanted = recipe_hash()
-    out = Path(out).expanduser() if out is not None else default_demo_dir()
+    out = Path(os.path.abspath(Path(out).expanduser() if out is not None else default_demo_dir()))
     if not force and out.exists():
         if _is_complete(out, wanted):
             say(f"demo model already built: {out}")
