@@ -382,6 +382,10 @@ class ConvertScreen(StepScreen):
         result = run_conversion(opts, lambda e: self.post_message(self.Progress(e)), cancel)
         self.post_message(self.Finished(result))
 
+    def cancel_work(self) -> None:
+        """Called by the app when the user quits: stop Olive and remove partial output."""
+        self._cancel.set()
+
     @on(Button.Pressed, "#cancel")
     def cancel_pressed(self) -> None:
         if self.running:

@@ -256,6 +256,10 @@ class PrereqsScreen(StepScreen):
     def recheck_pressed(self) -> None:
         self.action_recheck()
 
+    def cancel_work(self) -> None:
+        """Called by the app when the user quits: stop a running pip install."""
+        self._cancel.set()
+
     @on(Button.Pressed, "#install-cancel")
     def install_cancel_pressed(self) -> None:
         if self.installing:

@@ -272,6 +272,10 @@ class ValidateScreen(StepScreen):
     def continue_pressed(self) -> None:
         self.app.action_next_step()
 
+    def cancel_work(self) -> None:
+        """Called by the app when the user quits."""
+        self.cancel_event.set()
+
     @on(Button.Pressed, "#val-cancel")
     def cancel_pressed(self) -> None:
         self.cancel_event.set()

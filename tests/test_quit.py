@@ -1,0 +1,41 @@
+"""Quitting while work runs asks first, then cancels the work cleanly (no partial output)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from core.state import WizardState
+from tests.helpers import wait_until
+from tui.app import WizardApp
+from tui.screens.confirm import ConfirmScreen
+
+
+async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out-int4"
+    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="convert",
+                    config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: not screen.query_one("#run").disabled, 60, "the form")
+        screen.query_one("#output").value = str(out)
+        await pilot.pause()
+        screen.query_one("#run").press()
+        await wait_until(pilot, lambda: screen.running, 30, "the conversion to start")
+
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the question")
+        await pilot.click("#no")  # keep working: nothing is cancelled
+        await pilot.pause()
+        assert screen.running and not screen._cancel.is_set()
+
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the question")
+        await pilot.click("#yes")
+    # The worker finishes its clean-up within a few seconds of the app's exit.
+    deadline = time.monotonic() + 15
+    while any(tmp_path.iterdir()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp sibling left either
