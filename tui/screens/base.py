@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Static
 
 from tui.widgets.step_bar import StepBar
 
@@ -20,8 +20,13 @@ class StepScreen(Screen):
         Binding("ctrl+n", "app.next_step", "Next", id="next"),
     ]
 
+    DEFAULT_CSS = """
+    #title-bar { height: 1; background: $panel; color: $foreground; text-align: center; }
+    """
+
     def compose(self) -> ComposeResult:
-        yield Header()
+        # A plain title line: Textual's Header adds a clock and races with fast screen switches.
+        yield Static(f"[b]{self.app.title}[/b] · {self.app.sub_title}", id="title-bar")
         yield StepBar(self.STEP_ID, id="step-bar")
         with VerticalScroll(id="body"):
             yield from self.compose_body()
