@@ -29,3 +29,9 @@ def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
     state.figures["decode tokens/s"] = "412.0"
     app = WizardApp(state=state, start="summary", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=(100, 44))
+
+
+def test_model_step_snapshot(snap_compare, tmp_path: Path) -> None:
+    """The Model step before a folder is chosen."""
+    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=SIZE)
