@@ -75,6 +75,7 @@ QUANT_KEY_MAP = {"block_size": "int4_block_size", "is_symmetric": "int4_is_symme
                  "bits": "precision (\"int4\")", "algo": "int4_algo_config",
                  "algorithm": "int4_algo_config"}
 FINISH_GRACE_S = 0.5  # after Olive's last line, before ending its telemetry wait
+DOMAIN_EVAL = "domain_eval.jsonl"
 CANCEL_GRACE_S = 1.2  # after SIGINT, before SIGKILL: cancel must finish within 2 s
 
 
@@ -794,6 +795,10 @@ def run_conversion(
         for leftover in model.glob("olive-cli-tmp-*"):  # auto-opt's temp folder, if cut short
             _remove_tree(leftover)
         _fix_paths(model, str(model), str(out))
+        # The model's own evaluation set (the demo ships one) travels with it, so validation
+        # of the converted folder finds it.
+        if (info.path / DOMAIN_EVAL).is_file() and not (model / DOMAIN_EVAL).exists():
+            shutil.copy2(info.path / DOMAIN_EVAL, model / DOMAIN_EVAL)
         _move_into_place(model, out, work)
         result.output_dir = out
     except OSError as exc:

@@ -375,3 +375,11 @@ def test_model_folder_found_in_a_subfolder_and_swapped_in(tmp_path: Path) -> Non
     convert._move_into_place(found, out, tmp_path / "work")
     assert sorted(p.name for p in out.iterdir()) == ["genai_config.json"]
     assert (tmp_path / "work" / "previous-output" / "old.txt").is_file()  # removed with work
+
+
+def test_the_models_domain_set_travels_with_the_conversion(demo_model: Path, demo_onnx: Path):
+    copied = demo_onnx / "domain_eval.jsonl"
+    assert copied.read_bytes() == (demo_model / "domain_eval.jsonl").read_bytes()
+    from core.validate import find_domain_file
+
+    assert find_domain_file(demo_onnx) == copied

@@ -126,5 +126,8 @@ def run(args: argparse.Namespace) -> int:
             print(result.instructions)
         elif result.ok:
             print(f"Deployed {result.model_id} to {result.target}")
-            print(f"Run it with: {result.run_command}")
+            if result.cli_listing is not None:
+                print(f"Run it with: {result.run_command}")
+            else:
+                print(f"No foundry CLI here; where it is installed, run: {result.run_command}")
     return 0 if result.ok else 1

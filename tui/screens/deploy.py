@@ -474,7 +474,8 @@ class DeployScreen(StepScreen):
         elif r.ok:
             lines = [f"✓ {r.model_id} is installed in Foundry Local and answered:",
                      f"  {(r.answer or '').strip()}",
-                     f"Run it from a terminal: {r.run_command}"]
+                     f"Run it from a terminal: {r.run_command}" if r.cli_listing is not None
+                     else f"Where the foundry CLI is installed, run: {r.run_command}"]
             if r.cli_listing is not None:
                 lines.append(f"foundry cache listing: {', '.join(r.cli_listing)}")
             outcome.update(Text("\n".join(lines), style="green"))
