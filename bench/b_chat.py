@@ -15,27 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from bench._common import demo_onnx
 
 PROMPT = "What is Lumo?"
 SYSTEM = "You are the Lumo support assistant. Answer briefly."
 
-
-def _demo_onnx() -> Path:
-    from core.demo import build_demo_model
-    from core.paths import cache_dir
-
-    hf = build_demo_model()
-    out = cache_dir() / "bench-chat" / f"{hf.name}-int4"
-    if not (out / "genai_config.json").is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
-               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
-        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
-    return out
 
 
 def bare_loop(model_dir: Path, n: int, og_model=None) -> float:
@@ -159,7 +146,7 @@ def sampler_cost(seconds: float = 10.0) -> None:
 def main() -> None:
     sampler_cost()
     try:
-        demo = _demo_onnx()
+        demo = demo_onnx("chat")
     except Exception as e:  # a bench reports, it does not crash the others
         print(f"demo model unavailable, skipped: {e}")
     else:

@@ -6,24 +6,10 @@ with a message if it cannot be built), each into a fresh temporary cache. No goa
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-
-def _demo_onnx() -> Path:
-    from core.demo import build_demo_model
-    from core.paths import cache_dir
-
-    hf = build_demo_model()
-    out = cache_dir() / "bench-deploy" / f"{hf.name}-int4"
-    if not (out / "genai_config.json").is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
-               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
-        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
-    return out
+from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path) -> None:
@@ -48,7 +34,7 @@ def _one(label: str, onnx: Path) -> None:
 
 
 def main() -> None:
-    _one("demo (int4)", _demo_onnx())
+    _one("demo (int4)", demo_onnx("deploy"))
     try:
         from bench.qwen_shape import build_realistic_model
 

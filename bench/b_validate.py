@@ -6,25 +6,10 @@ and what measuring costs (the per-run sampler). No goal: figures to set threshol
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
-
-def _demo_onnx() -> Path:
-    import subprocess
-
-    from core.demo import build_demo_model
-    from core.paths import cache_dir
-
-    hf = build_demo_model()
-    out = cache_dir() / "bench-validate" / f"{hf.name}-int4"
-    if not (out / "genai_config.json").is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
-               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
-        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
-    return out
+from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path, soak: int) -> None:
@@ -67,7 +52,7 @@ def _meter_cost() -> None:
 
 def main() -> None:
     _meter_cost()
-    _one("demo (0.66 M params, int4)", _demo_onnx(), soak=100)
+    _one("demo (0.66 M params, int4)", demo_onnx("validate"), soak=100)
     try:
         from bench.qwen_shape import build_realistic_model
 

@@ -11,7 +11,6 @@ Prompts: `BUILTIN_PROMPTS`, or a JSONL file with one object per line: `prompt` (
 
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
@@ -193,19 +192,11 @@ def _r(stats: Stats | None, attr: str) -> float | None:
 
 def load_prompts(path: str | Path) -> list[dict[str, str]]:
     """Prompts from a JSONL file: objects with `prompt` and optional `system` (or bare strings)."""
+    from core.jsonl import read_jsonl
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"cannot read the prompt file {path}: {exc}") from exc
     prompts: list[dict[str, str]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+    for number, obj in read_jsonl(path, BenchError, "prompt file"):
         if isinstance(obj, str):
             obj = {"prompt": obj}
         if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str) \

@@ -129,19 +129,11 @@ def default_demo_dir() -> Path:
 
 def load_domain_eval(path: Path) -> list[dict]:
     """Rows of a domain eval JSONL file: `prompt`, `expected` and optional `system` (strings)."""
+    from core.jsonl import read_jsonl
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DemoError(f"cannot read the domain eval file {path}: {exc}") from exc
     rows: list[dict] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DemoError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+    for number, obj in read_jsonl(path, DemoError, "domain eval file"):
         if not (
             isinstance(obj, dict)
             and isinstance(obj.get("prompt"), str)

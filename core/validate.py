@@ -136,19 +136,11 @@ def parse_domain_case(obj: Any, where: str) -> DomainCase:
 
 
 def load_domain_cases(path: str | Path) -> list[DomainCase]:
+    from core.jsonl import read_jsonl
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidateError(f"cannot read the domain file {path}: {exc}") from exc
     cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidateError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+    for number, obj in read_jsonl(path, ValidateError, "domain file"):
         cases.append(parse_domain_case(obj, f"{path}, line {number}"))
     if not cases:
         raise ValidateError(f"the domain file {path} holds no prompts")

@@ -1,0 +1,22 @@
+"""Shared set-up for the benchmarks (not a benchmark itself: `make bench` runs only b_*.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def demo_onnx(tag: str) -> Path:
+    """The demo model converted to INT4 by onnxruntime-genai's builder, cached per benchmark."""
+    from core.demo import build_demo_model
+    from core.paths import cache_dir
+
+    hf = build_demo_model()
+    out = cache_dir() / f"bench-{tag}" / f"{hf.name}-int4"
+    if not (out / "genai_config.json").is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
+               str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
+        subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
+    return out
