@@ -64,7 +64,14 @@ async def _ask_demo_question(pilot) -> None:
     await _settle(pilot, lambda: not screen.generating, timeout=60)
 
 
-BEFORE = {"chat": _ask_demo_question}
+async def _run_quick_checks(pilot) -> None:
+    """Validate: the quick benchmark and checklist, so the tables and plots are filled."""
+    app = pilot.app
+    app.screen.query_one("#val-run").press()
+    await _settle(pilot, lambda: "validate" in app.state.done, timeout=300)
+
+
+BEFORE = {"chat": _ask_demo_question, "validate": _run_quick_checks}
 
 
 async def render_all(out_dir: Path) -> list[Path]:
