@@ -9,24 +9,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from core.model_info import ModelFolderError, ModelInfo, check_model_folder
 from tui.screens.base import StepScreen
+from tui.validators import ModelFolderValidator
 
 INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.json, the weights "
          "(safetensors) and the tokenizer. It is inspected without loading the weights.")
-
-
-class ModelFolderValidator(Validator):
-    def validate(self, value: str) -> ValidationResult:
-        try:
-            check_model_folder(value)
-        except ModelFolderError as exc:
-            return self.failure(str(exc))
-        return self.success()
 
 
 def info_rows(info: ModelInfo) -> list[tuple[str, str]]:

@@ -8,12 +8,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Log, Static
 
 from core.model_info import ModelFolderError, check_model_folder
 from tui.screens.base import StepScreen
 from tui.steps import STEP_IDS, step
+from tui.validators import ModelFolderValidator
 
 INTRO = """\
 [b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
@@ -27,15 +27,6 @@ benchmark and the quality checklist
 
 New here? Start with the demo model: a tiny model fine-tuned on a fictional product's FAQ, built \
 on this machine in seconds, with no download."""
-
-
-class ModelFolderValidator(Validator):
-    def validate(self, value: str) -> ValidationResult:
-        try:
-            check_model_folder(value)
-        except ModelFolderError as exc:
-            return self.failure(str(exc))
-        return self.success()
 
 
 class WelcomeScreen(StepScreen):
