@@ -90,3 +90,15 @@ async def test_steps_without_input_say_which_step_provides_it(tmp_path: Path) ->
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ == "WelcomeScreen"
+
+
+async def test_enter_on_the_first_screen_takes_the_demo_path(tmp_path: Path,
+                                                             demo_model: Path) -> None:
+    """A newcomer who just presses Enter gets the demo model (focus starts on that button)."""
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "use-demo"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_step == "prereqs", 120, "the demo model")
+        assert app.state.model_dir == demo_model and app.state.is_demo

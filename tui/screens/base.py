@@ -28,7 +28,9 @@ class StepScreen(Screen):
         # A plain title line: Textual's Header adds a clock and races with fast screen switches.
         yield Static(f"[b]{self.app.title}[/b] · {self.app.sub_title}", id="title-bar")
         yield StepBar(self.STEP_ID, id="step-bar")
-        with VerticalScroll(id="body"):
+        body = VerticalScroll(id="body")
+        body.can_focus = False  # keys go to the step's first control, not to the scroll area
+        with body:
             yield from self.compose_body()
         yield Footer()
 

@@ -31,6 +31,7 @@ on this machine in seconds, with no download."""
 
 class WelcomeScreen(StepScreen):
     STEP_ID = "welcome"
+    AUTO_FOCUS = "#resume, #use-demo"  # Enter starts the newcomer's path at once
 
     class DemoProgress(Message):
         def __init__(self, line: str) -> None:
