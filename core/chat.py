@@ -229,6 +229,14 @@ def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> 
     return out
 
 
+def _check_settings(settings: GenerationSettings) -> None:
+    """Sampling values are checked before a backend sees them (out-of-range ones pass silently)."""
+    try:
+        settings.validate()
+    except ValueError as e:
+        raise ChatError(str(e)) from e
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
@@ -290,10 +298,7 @@ class OrtBackend:
     def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
                  on_text: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None) -> Reply:
-        try:
-            settings.validate()
-        except ValueError as e:
-            raise ChatError(str(e)) from e
+        _check_settings(settings)
         og = self._og
         with self._lock:
             if self._model is None:
@@ -410,10 +415,7 @@ class FoundryBackend:
     def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
                  on_text: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None) -> Reply:
-        try:
-            settings.validate()
-        except ValueError as e:
-            raise ChatError(str(e)) from e
+        _check_settings(settings)
         safe = _safe_messages(messages, self._pattern)
         with self._lock:
             if self._model is None:
