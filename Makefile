@@ -42,7 +42,7 @@ bench: $(VENV)/.stamp-dev
 	$(PY) -m bench
 
 screenshots: $(VENV)/.stamp-dev
-	$(PY) -m tui.screenshots screenshots
+	$(PY) -m slm_wizard.tui.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

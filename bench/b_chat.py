@@ -50,7 +50,7 @@ def bare_loop(model_dir: Path, n: int, og_model=None) -> float:
 
 
 def chat_core(backend, n: int) -> float:
-    from core.chat import ChatSession, GenerationSettings
+    from slm_wizard.core.chat import ChatSession, GenerationSettings
 
     session = ChatSession(backend, system_prompt=SYSTEM,
                           settings=GenerationSettings(max_tokens=n, min_tokens=n))
@@ -69,9 +69,9 @@ class ScreenRunner:
     async def run(self, rounds: int, between) -> list[float]:
         from textual.widgets import Input
 
-        from core.chat import GenerationSettings
-        from core.state import WizardState
-        from tui.app import WizardApp
+        from slm_wizard.core.chat import GenerationSettings
+        from slm_wizard.core.state import WizardState
+        from slm_wizard.tui.app import WizardApp
 
         app = WizardApp(state=WizardState(onnx_dir=self.model_dir), start="chat")
         rates: list[float] = []
@@ -101,7 +101,7 @@ class ScreenRunner:
 def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
     import onnxruntime_genai as og
 
-    from core.chat import open_backend
+    from slm_wizard.core.chat import open_backend
 
     print(f"\n{label}: {model_dir}")
     print(f"  {n} tokens per reply, greedy, {rounds} rounds alternating")
@@ -130,7 +130,7 @@ def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
 
 
 def sampler_cost(seconds: float = 10.0) -> None:
-    from core.metrics import ProcessSampler
+    from slm_wizard.core.metrics import ProcessSampler
 
     sampler = ProcessSampler(interval=0.25)
     t0 = time.perf_counter()

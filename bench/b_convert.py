@@ -59,7 +59,7 @@ def _wizard(model: Path, work: Path) -> float:
 
 
 def _cancel_latency(model: Path, work: Path) -> float:
-    from core.convert import ConvertOptions, run_conversion
+    from slm_wizard.core.convert import ConvertOptions, run_conversion
 
     cancel = threading.Event()
     asked: list[float] = []
@@ -77,7 +77,7 @@ def _cancel_latency(model: Path, work: Path) -> float:
 
 
 def main() -> None:
-    from core.demo import build_demo_model
+    from slm_wizard.core.demo import build_demo_model
 
     model = build_demo_model()
     # Logs and configs of these runs go to a throwaway data folder, not the user's.

@@ -13,9 +13,9 @@ from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path) -> None:
-    from core import foundry
-    from core.inference_model import ModelConfig, context_length
-    from core.templates import detect_family, template_for
+    from slm_wizard.core import foundry
+    from slm_wizard.core.inference_model import ModelConfig, context_length
+    from slm_wizard.core.templates import detect_family, template_for
 
     with tempfile.TemporaryDirectory(prefix="slm-bench-deploy-") as tmp:
         src = Path(tmp) / "onnx"

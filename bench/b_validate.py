@@ -13,9 +13,9 @@ from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path, soak: int) -> None:
-    from core.bench import run_benchmark
-    from core.chat import GenerationSettings, open_backend
-    from core.validate import run_checklist
+    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.chat import GenerationSettings, open_backend
+    from slm_wizard.core.validate import run_checklist
 
     t0 = time.perf_counter()
     backend = open_backend("ort", onnx)
@@ -40,7 +40,7 @@ def _one(label: str, onnx: Path, soak: int) -> None:
 
 
 def _meter_cost() -> None:
-    from core.bench import _Meter
+    from slm_wizard.core.bench import _Meter
 
     n = 200
     t0 = time.perf_counter()

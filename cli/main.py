@@ -14,7 +14,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from core import __version__
+from slm_wizard.core import __version__
 
 # The order in which the steps appear in `--help` (the guide's order).
 ORDER = ("check", "inspect", "convert", "template", "deploy", "chat", "bench", "validate", "sweep",
@@ -22,11 +22,11 @@ ORDER = ("check", "inspect", "convert", "template", "deploy", "chat", "bench", "
 
 
 def _command_modules() -> list:
-    from cli import commands
+    from slm_wizard.cli import commands
 
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
-    return [importlib.import_module(f"cli.commands.{n}") for n in names]
+    return [importlib.import_module(f"slm_wizard.cli.commands.{n}") for n in names]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,10 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_dir:
         os.environ["SLM_WIZARD_CONFIG_DIR"] = args.config_dir
     if args.command is None:
-        from tui.app import run_app
+        from slm_wizard.tui.app import run_app
 
         return run_app()
-    module = importlib.import_module(f"cli.commands.{args.command}")
+    module = importlib.import_module(f"slm_wizard.cli.commands.{args.command}")
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.metrics import ReplyClock, ReplyStats
+from slm_wizard.core.metrics import ReplyClock, ReplyStats
 
 __all__ = [
     "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "OrtBackend",
@@ -366,7 +366,7 @@ class FoundryBackend:
 
     def __init__(self, model_id: str, *, cache_dir: Path | str | None = None,
                  max_length: int | None = None) -> None:
-        from core import foundry
+        from slm_wizard.core import foundry
 
         model_id = str(model_id).strip()
         if not model_id:
@@ -475,7 +475,7 @@ class FoundryBackend:
 
 
 def _default_foundry_cache() -> Path:
-    from core import foundry
+    from slm_wizard.core import foundry
 
     fn = getattr(foundry, "default_cache_dir", None)
     if callable(fn):

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.model_info import ModelFolderError, ModelInfo, fp32_size_bytes, inspect_model
+from slm_wizard.core.model_info import ModelFolderError, ModelInfo, fp32_size_bytes, inspect_model
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 METHODS = ("auto-opt", "config")
@@ -528,7 +528,7 @@ def display_command(opts: ConvertOptions) -> str:
 
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
-    from core.paths import data_dir
+    from slm_wizard.core.paths import data_dir
 
     return data_dir() / "models" / f"{Path(model_dir).name}-{precision}"
 
@@ -733,7 +733,7 @@ def run_conversion(
         return ConvertResult(False, None, None, msg, command=command, issues=issues,
                              elapsed_s=time.monotonic() - t0)
 
-    from core.paths import logs_dir
+    from slm_wizard.core.paths import logs_dir
 
     out = opts.output_dir.resolve()
     work = out.parent / f".{out.name}.slm-wizard-{uuid.uuid4().hex[:8]}"
@@ -810,7 +810,7 @@ def run_conversion(
         result.elapsed_s = time.monotonic() - t0
     if verify:
         emit("stage", "Verifying the output (files, graph, a few generated tokens)", 0.97)
-        from core.verify import verify_output
+        from slm_wizard.core.verify import verify_output
 
         result.verification = verify_output(out, opts, info=info)
         if not result.verification.ok:

@@ -122,14 +122,14 @@ def recipe_hash() -> str:
 
 def default_demo_dir() -> Path:
     """`<cache>/demo-<recipe_hash>`; `<cache>` is $SLM_WIZARD_CACHE_DIR or the platform's."""
-    from core.paths import cache_dir
+    from slm_wizard.core.paths import cache_dir
 
     return cache_dir() / f"demo-{recipe_hash()}"
 
 
 def load_domain_eval(path: Path) -> list[dict]:
     """Rows of a domain eval JSONL file: `prompt`, `expected` and optional `system` (strings)."""
-    from core.jsonl import read_jsonl
+    from slm_wizard.core.fileio import read_jsonl
 
     path = Path(path)
     rows: list[dict] = []

@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths
-from core.inference_model import (
+from slm_wizard.core import paths
+from slm_wizard.core.inference_model import (
     InferenceModelError,
     build_inference_model,
     context_length,
     inference_model_status,
     write_inference_model,
 )
-from core.inference_model import validate_name as validate_name
+from slm_wizard.core.inference_model import validate_name as validate_name
 
 APP_NAME = "slm-wizard"
 
@@ -161,7 +161,7 @@ def find_cache_dir(override: Path | str | None = None, *, ask_cli: bool = True) 
     if override:
         return CacheLocation(Path(override).expanduser(), "your choice")
     if ask_cli:
-        from core.prereqs import foundry_cli_info
+        from slm_wizard.core.prereqs import foundry_cli_info
 
         info = foundry_cli_info()
         if info.path and info.cache_dir:
@@ -237,7 +237,7 @@ def _parse_cache_json(data: Any) -> list[CachedModel]:
 def cli_cache_listing(timeout: float = 20.0) -> tuple[str, list[CachedModel]] | None:
     """Run the CLI's cache listing (new `cache list`, else old `cache ls`); None without a CLI.
     Returns (the command run, the parsed models)."""
-    from core.proc import run_command, which
+    from slm_wizard.core.proc import run_command, which
 
     exe = which("foundry")
     if exe is None:
@@ -421,7 +421,7 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
     result = DeployResult(name, version, model_id, cache_dir, target,
                           run_command=f"foundry model run {name}")
     have_sdk = sdk_available()
-    from core.proc import which
+    from slm_wizard.core.proc import which
 
     have_cli = which("foundry") is not None
     custom = _check_writable(cache_dir)

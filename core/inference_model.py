@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.templates import TemplateError, validate_template
+from slm_wizard.core.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
 NAME_MAX = 64

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from core.proc import CommandResult, run_command, stream_command, which
+from slm_wizard.core.proc import CommandResult, run_command, stream_command, which
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
         params = sum(safetensors_param_count(p) for p in files)
         return params * 4, f"{params / 1e6:,.1f} M parameters"
     # No safetensors (e.g. pytorch_model.bin): core.model_info estimates from config.json.
-    from core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
+    from slm_wizard.core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
 
     try:
         info = inspect_model(model_dir)
@@ -384,7 +384,7 @@ def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
 
 
 def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
-    from core.paths import data_dir
+    from slm_wizard.core.paths import data_dir
 
     target = Path(output_dir) if output_dir is not None else data_dir()
     probe = target.expanduser().absolute()

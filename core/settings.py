@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.paths import config_dir
-from core.state import WizardState
+from slm_wizard.core.fileio import write_bytes_atomic
+from slm_wizard.core.paths import config_dir
+from slm_wizard.core.record import RecordError, RunRecord
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,10 +26,13 @@ FILENAME = "settings.toml"
 MAX_RECENT = 10
 
 
+SCHEMA = 2  # the settings file's layout; an older or newer one is moved aside, never misread
+
+
 @dataclass
 class Settings:
     recent: list[str] = field(default_factory=list)  # model folders, newest first
-    projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # model folder -> progress
+    projects: dict[str, RunRecord] = field(default_factory=dict)  # model folder -> run record
     theme: str = ""
 
 
@@ -37,108 +40,76 @@ def settings_path(folder: Path | None = None) -> Path:
     return (folder or config_dir()) / FILENAME
 
 
+def _parse(data: dict[str, Any]) -> Settings:
+    schema = data.get("schema")
+    if schema != SCHEMA:
+        raise RecordError(f"it was written with another layout (schema {schema!r}, this version "
+                          f"reads schema {SCHEMA})")
+    recent = data.get("recent", [])
+    if not isinstance(recent, list) or not all(isinstance(p, str) for p in recent):
+        raise RecordError("recent: expected a list of folder paths")
+    theme = data.get("theme", "")
+    if not isinstance(theme, str):
+        raise RecordError(f"theme: expected text, found {type(theme).__name__}")
+    projects_in = data.get("projects", {})
+    if not isinstance(projects_in, dict):
+        raise RecordError("projects: expected a table")
+    projects = {str(k): RunRecord.from_dict(v, f"projects.{k!r}") for k, v in projects_in.items()}
+    return Settings(recent=list(recent), projects=projects, theme=theme)
+
+
 def load_settings(folder: Path | None = None) -> tuple[Settings, str | None]:
-    """Read the settings; returns (settings, notice) where notice tells of a recovery."""
+    """Read the settings; returns (settings, notice) where notice tells of a recovery.
+
+    A file that cannot be read, does not parse, has another schema or a value of the wrong type
+    is moved aside (never deleted) and fresh settings start; the notice says where it went.
+    """
     path = settings_path(folder)
     if not path.exists():
         return Settings(), None
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        settings = Settings(
-            recent=[str(p) for p in data.get("recent", [])],
-            projects={str(k): dict(v) for k, v in data.get("projects", {}).items()},
-            theme=str(data.get("theme", "")),
-        )
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError, ValueError,
-            AttributeError) as exc:
+        return _parse(data), None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecordError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             os.replace(path, aside)
             where = f"it was moved to {aside}"
         except OSError:
             where = "it could not be moved aside and will be overwritten on the next save"
-        return Settings(), f"The settings file {path} could not be read ({exc}); {where}. " \
+        return Settings(), f"The settings file {path} could not be used ({exc}); {where}. " \
                           "Starting with fresh settings."
-    return settings, None
 
 
 def save_settings(settings: Settings, folder: Path | None = None) -> Path:
     import tomli_w
 
-    path = settings_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"recent": settings.recent[:MAX_RECENT], "projects": settings.projects}
+    payload: dict[str, Any] = {
+        "schema": SCHEMA,
+        "recent": settings.recent[:MAX_RECENT],
+        "projects": {k: r.to_dict() for k, r in settings.projects.items()},
+    }
     if settings.theme:
         payload["theme"] = settings.theme
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            tomli_w.dump(payload, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(settings_path(folder), tomli_w.dumps(payload).encode("utf-8"))
 
 
-def _opt(value: Path | str | None) -> str:
-    return "" if value is None else str(value)
-
-
-def _tomlable(value: Any) -> Any:
-    """TOML has no null and no paths: drop None, write paths as text."""
-    if isinstance(value, dict):
-        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple, set)):
-        return [_tomlable(v) for v in value if v is not None]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def remember(settings: Settings, state: WizardState, step: str) -> None:
-    """Record the state's progress for its model folder (in memory; call save_settings after)."""
-    if state.model_dir is None:
+def remember(settings: Settings, record: RunRecord, step: str) -> None:
+    """Keep the record of its model folder (in memory; call save_settings after)."""
+    if record.model_dir is None:
         return
-    key = str(state.model_dir)
+    key = str(record.model_dir)
+    record.last_step = step
     settings.recent = [key] + [p for p in settings.recent if p != key][: MAX_RECENT - 1]
-    settings.projects[key] = {
-        "last_step": step,
-        "is_demo": state.is_demo,
-        "onnx_dir": _opt(state.onnx_dir),
-        "precision": state.precision or "",
-        "deployed_name": state.deployed_name or "",
-        "foundry_cache": _opt(state.foundry_cache),
-        "done": sorted(state.done),
-        "notes": dict(state.notes),
-        "options": _tomlable(dict(state.options)),
-        "figures": dict(state.figures),
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
+    settings.projects[key] = record
 
 
-def restore(settings: Settings, model_dir: str) -> tuple[WizardState, str]:
-    """Rebuild the state saved for model_dir; returns (state, last step reached)."""
-    p = settings.projects.get(model_dir, {})
-
-    def path(key: str) -> Path | None:
-        value = p.get(key) or ""
-        return Path(value) if value else None
-
-    state = WizardState(
-        model_dir=Path(model_dir),
-        is_demo=bool(p.get("is_demo", False)),
-        onnx_dir=path("onnx_dir"),
-        precision=p.get("precision") or None,
-        deployed_name=p.get("deployed_name") or None,
-        foundry_cache=path("foundry_cache"),
-        done=set(p.get("done", [])),
-        notes={str(k): str(v) for k, v in p.get("notes", {}).items()},
-        options=dict(p.get("options", {})),
-        figures={str(k): str(v) for k, v in p.get("figures", {}).items()},
-    )
-    # Outputs that vanished since are not offered as done.
-    if state.onnx_dir is not None and not (state.onnx_dir / "genai_config.json").is_file():
-        state.onnx_dir = None
-        state.done.discard("convert")
-    return state, str(p.get("last_step", "welcome"))
+def restore(settings: Settings, model_dir: str) -> tuple[RunRecord, str]:
+    """The record saved for model_dir (outputs that vanished are forgotten) and its last step."""
+    saved = settings.projects.get(model_dir)
+    if saved is None:
+        return RunRecord(model_dir=Path(model_dir)), "welcome"
+    record = RunRecord.from_dict(saved.to_dict())  # a copy: the saved one stays as it was
+    record.model_dir = Path(model_dir)
+    record.drop_vanished()
+    return record, record.last_step

@@ -1,13 +1,15 @@
-"""What a wizard run did, and the headless commands that reproduce it."""
+"""What a wizard run did, and the headless commands that reproduce it (from the run record)."""
 
 from __future__ import annotations
 
 import shlex
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.state import WizardState
+from slm_wizard.core.record import STEP_IDS, RunRecord, reproduce_commands
+
+__all__ = ["FileItem", "as_shell", "figures", "files_written", "folder_size",
+           "reproduce_commands"]
 
 
 @dataclass(frozen=True)
@@ -28,63 +30,29 @@ def _item(label: str, path: Path | None) -> FileItem | None:
     return FileItem(label, path, size)
 
 
-def deployed_folder(state: WizardState) -> Path | None:
-    if not (state.deployed_name and state.foundry_cache):
-        return None
-    name = state.deployed_name.split(":", 1)[0]
-    return state.foundry_cache / "custom" / name
+def files_written(record: RunRecord) -> list[FileItem]:
+    """The files each step recorded, in step order, that still exist (with their sizes)."""
+    items: list[FileItem] = []
+    seen: set[Path] = set()
+    if record.model_dir is not None and (item := _item("Model (Hugging Face)", record.model_dir)):
+        items.append(item)
+        seen.add(record.model_dir)
+    for step in STEP_IDS:
+        rec = record.steps.get(step)
+        if rec is None:
+            continue
+        for label, path in rec.files.items():
+            p = Path(path)
+            if p not in seen and (item := _item(label, p)):
+                items.append(item)
+                seen.add(p)
+    return items
 
 
-def files_written(state: WizardState) -> list[FileItem]:
-    deployed = deployed_folder(state)
-    reports = state.options.get("validate", {}) if isinstance(state.options.get("validate"),
-                                                                dict) else {}
-    candidates = [
-        ("Model (Hugging Face)", state.model_dir),
-        ("Converted ONNX model", state.onnx_dir),
-        ("Deployed model folder", deployed),
-        ("inference_model.json", deployed / "inference_model.json" if deployed else None),
-        ("Validation report", Path(reports["report_dir"]) if reports.get("report_dir") else None),
-    ]
-    return [item for label, path in candidates if (item := _item(label, path))]
-
-
-def reproduce_commands(state: WizardState) -> list[list[str]]:
-    """Argument lists of the headless commands that redo this run."""
-    cmds: list[list[str]] = [["slm-wizard", "check"]]
-    if state.model_dir is None:
-        return cmds
-    if state.is_demo:
-        cmds.append(["slm-wizard", "demo"])
-    opts = state.options.get("convert")
-    opts = opts if isinstance(opts, dict) else {}
-    if state.onnx_dir is not None:
-        convert = ["slm-wizard", "convert", str(state.model_dir), "--output", str(state.onnx_dir),
-                   "--precision", str(opts.get("precision") or state.precision or "int4")]
-        if opts.get("method"):
-            convert += ["--method", str(opts["method"])]
-        if (opts.get("precision") or state.precision) == "int4":
-            if opts.get("block_size"):
-                convert += ["--block-size", str(opts["block_size"])]
-            if "symmetric" in opts:
-                convert.append("--symmetric" if opts["symmetric"] else "--asymmetric")
-            if opts.get("accuracy_level"):
-                convert += ["--accuracy-level", str(opts["accuracy_level"])]
-        cmds.append(convert)
-    if state.deployed_name and state.onnx_dir is not None:
-        name, _, version = state.deployed_name.partition(":")
-        deploy = ["slm-wizard", "deploy", str(state.onnx_dir), "--name", name]
-        if version:
-            deploy += ["--version", version]
-        if state.foundry_cache:
-            deploy += ["--cache-dir", str(state.foundry_cache)]
-        cmds.append(deploy)
-    if state.onnx_dir is not None:
-        cmds.append(["slm-wizard", "chat", str(state.onnx_dir)])
-        cmds.append(["slm-wizard", "validate", str(state.onnx_dir)])
-    if state.deployed_name and shutil.which("foundry"):
-        cmds.append(["foundry", "model", "run", state.deployed_name.split(":", 1)[0]])
-    return cmds
+def figures(record: RunRecord) -> list[tuple[str, str, str]]:
+    """(step, figure, value) for every figure any step measured, in step order."""
+    return [(step, name, value) for step in STEP_IDS if (rec := record.steps.get(step))
+            for name, value in rec.figures.items()]
 
 
 def as_shell(cmds: list[list[str]]) -> str:

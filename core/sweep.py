@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.bench import Progress, ProgressFn
-from core.reports import Report, Table, slug
+from slm_wizard.core.bench import Progress, ProgressFn
+from slm_wizard.core.reports import Report, Table, slug
 
 DEFAULT_VARIANTS: tuple[str, ...] = ("fp32", "int8", "int4", "int4-b128-asym")
 # The guide's nominal size of each precision relative to the full-precision model.
@@ -300,9 +300,9 @@ def _peak_rss_mb() -> float:
 def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
                     max_tokens: int = 64, say: Any = None) -> dict[str, Any]:
     """Load one converted model and measure it (runs in the child process)."""
-    from core.bench import BUILTIN_PROMPTS, run_benchmark
-    from core.chat import GenerationSettings, open_backend
-    from core.validate import answer_domain, check_domain, load_domain_cases
+    from slm_wizard.core.bench import BUILTIN_PROMPTS, run_benchmark
+    from slm_wizard.core.chat import GenerationSettings, open_backend
+    from slm_wizard.core.validate import answer_domain, check_domain, load_domain_cases
 
     say = say or (lambda text: None)
     t0 = time.perf_counter()
@@ -343,9 +343,9 @@ def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
 def _measure_in_child(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
                       max_tokens: int, say: Any, cancel: threading.Event | None,
                       timeout_s: float) -> dict[str, Any]:
-    from core.proc import stream_command
+    from slm_wizard.core.proc import stream_command
 
-    args = [sys.executable, "-m", "core.sweep", "measure", str(onnx_dir),
+    args = [sys.executable, "-m", "slm_wizard.core.sweep", "measure", str(onnx_dir),
             "--max-prompts", str(max_prompts), "--max-tokens", str(max_tokens)]
     if domain_file:
         args += ["--domain", str(domain_file)]
@@ -389,9 +389,9 @@ def run_sweep(
     `method` "config" (Olive's config-file method) is the one that builds every variant,
     int8 and the int4 block/symmetry options included, so all rows are built the same way.
     """
-    from core.convert import ConvertOptions, run_conversion
-    from core.model_info import ModelFolderError, check_model_folder
-    from core.paths import data_dir
+    from slm_wizard.core.convert import ConvertOptions, run_conversion
+    from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+    from slm_wizard.core.paths import data_dir
 
     try:
         model_dir = check_model_folder(model_dir)
@@ -409,7 +409,7 @@ def run_sweep(
     if domain is None and (model_dir / "domain_eval.jsonl").is_file():
         domain = model_dir / "domain_eval.jsonl"
     if domain is not None:
-        from core.validate import ValidateError, load_domain_cases
+        from slm_wizard.core.validate import ValidateError, load_domain_cases
 
         try:
             n_prompts = len(load_domain_cases(domain)[:max_prompts])

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.bench import (
+from slm_wizard.core.bench import (
     DEFAULT_LENGTHS,
     BenchResult,
     Progress,
@@ -38,7 +38,7 @@ from core.bench import (
     run_benchmark,
     summarize,
 )
-from core.reports import Report, Table
+from slm_wizard.core.reports import Report, Table
 
 CHECK_IDS = ("domain", "format", "leak", "consistency", "edge_cases")
 CHECK_TITLES = {
@@ -136,7 +136,7 @@ def parse_domain_case(obj: Any, where: str) -> DomainCase:
 
 
 def load_domain_cases(path: str | Path) -> list[DomainCase]:
-    from core.jsonl import read_jsonl
+    from slm_wizard.core.fileio import read_jsonl
 
     path = Path(path)
     cases = []
@@ -275,7 +275,7 @@ def domain_settings(settings: Any | None = None, max_tokens: int = 128) -> Any:
     """Greedy settings for scoring answers (temperature 0)."""
     from dataclasses import replace
 
-    from core.chat import GenerationSettings
+    from slm_wizard.core.chat import GenerationSettings
 
     base = settings if settings is not None else GenerationSettings(max_tokens=max_tokens)
     return replace(base, temperature=0.0)
@@ -285,7 +285,7 @@ def answer_domain(backend: Any, cases: Sequence[DomainCase], *, settings: Any | 
                   on_progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None) -> list[DomainAnswer]:
     """Ask every domain prompt (greedy) and judge the replies."""
-    from core.chat import ChatError
+    from slm_wizard.core.chat import ChatError
 
     settings = domain_settings(settings)
     answers = []
@@ -403,7 +403,7 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
     """Soak: `generations` replies, RSS after each; linear fit over the steady part."""
     from dataclasses import replace
 
-    from core.chat import GenerationSettings
+    from slm_wizard.core.chat import GenerationSettings
 
     title, limit = CHECK_TITLES["leak"], f"< {threshold_mb_per_100:g} MB per 100 generations"
     if generations < 8:
@@ -533,7 +533,7 @@ def run_edge_case(backend: Any, case: EdgeCase, settings: Any, timeout_s: float 
     """Run one case in a thread: cancelled after timeout_s; a hang if it ignores the cancel."""
     from dataclasses import replace
 
-    from core.chat import ChatError, ChatSession
+    from slm_wizard.core.chat import ChatError, ChatSession
 
     cancel = threading.Event()
     box: dict[str, Any] = {}
@@ -588,7 +588,7 @@ def check_edge_cases(backend: Any, *, settings: Any | None = None, timeout_s: fl
                      cases: Sequence[EdgeCase] | None = None,
                      on_progress: ProgressFn | None = None,
                      cancel: threading.Event | None = None) -> CheckResult:
-    from core.chat import GenerationSettings
+    from slm_wizard.core.chat import GenerationSettings
 
     settings = settings if settings is not None else GenerationSettings(max_tokens=32)
     cases = list(cases) if cases is not None else edge_cases(getattr(backend, "max_length", None))
@@ -679,7 +679,7 @@ def run_checklist(
     cancel: threading.Event | None = None,
 ) -> ChecklistResult:
     """Run the chosen checks in order; a check that cannot run is skipped with the reason."""
-    from core.chat import GenerationSettings
+    from slm_wizard.core.chat import GenerationSettings
 
     unknown = [c for c in checks if c not in CHECK_IDS]
     if unknown:

@@ -216,7 +216,7 @@ def verify_output(folder: Path | str, opts, info=None) -> Verification:
             v.checks.append(Check("graph", False, f"model.onnx cannot be read: {exc}"))
         v.size_bytes = model_size(folder)
     if info is not None:
-        from core.convert import estimate
+        from slm_wizard.core.convert import estimate
 
         est = {e.precision: e for e in estimate(info, opts.block_size, opts.symmetric)}
         if opts.precision in est:

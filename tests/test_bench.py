@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import (
+from slm_wizard.core.bench import (
     BenchError,
     filler_text,
     load_prompts,
     plan_lengths,
     summarize,
 )
-from core.reports import Report, Table, default_report_dir, export_report, slug
+from slm_wizard.core.reports import Report, Table, default_report_dir, export_report, slug
 
 
 def test_summarize_matches_textbook_values():
@@ -115,7 +115,7 @@ def test_default_report_dir_is_under_data_dir():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from core.chat import open_backend
+    from slm_wizard.core.chat import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -123,8 +123,8 @@ def backend(demo_onnx: Path):
 
 
 def test_benchmark_numbers_are_present_and_plausible(backend):
-    from core.bench import run_benchmark
-    from core.chat import GenerationSettings
+    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.chat import GenerationSettings
 
     seen = []
     result = run_benchmark(backend, warmup=1, repeats=2, lengths=(16, 64, 256),
@@ -153,8 +153,8 @@ def test_benchmark_numbers_are_present_and_plausible(backend):
 
 
 def test_lengths_are_capped_by_max_length(demo_onnx: Path):
-    from core.bench import run_benchmark
-    from core.chat import GenerationSettings, open_backend
+    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.chat import GenerationSettings, open_backend
 
     small = open_backend("ort", demo_onnx, max_length=200)
     try:
@@ -171,8 +171,8 @@ def test_lengths_are_capped_by_max_length(demo_onnx: Path):
 
 
 def test_real_result_exports_parse_back(backend, tmp_path: Path):
-    from core.bench import run_benchmark
-    from core.chat import GenerationSettings
+    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.chat import GenerationSettings
 
     result = run_benchmark(backend, [{"prompt": "What is Lumo?"}], repeats=2, lengths=(32,),
                            settings=GenerationSettings(max_tokens=8))
@@ -189,7 +189,7 @@ def test_real_result_exports_parse_back(backend, tmp_path: Path):
 
 
 def test_cli_bench_json_and_reports(demo_onnx: Path, tmp_path: Path, capsys):
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     code = main(["bench", str(demo_onnx), "--repeats", "1", "--warmup", "0", "--lengths", "16",
                  "64", "--max-tokens", "8", "--json", "--report-dir", str(tmp_path / "rep")])
@@ -202,7 +202,7 @@ def test_cli_bench_json_and_reports(demo_onnx: Path, tmp_path: Path, capsys):
 
 
 def test_cli_bench_explains_bad_input(demo_onnx: Path, tmp_path: Path, capsys):
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     bad = tmp_path / "p.jsonl"
     bad.write_text('{"question": "hi"}\n', encoding="utf-8")
@@ -224,8 +224,8 @@ class CountingBackend:
         self.calls = 0
 
     def generate(self, messages, settings, *, on_text=None, cancel=None):
-        from core.chat import Reply
-        from core.metrics import ReplyStats
+        from slm_wizard.core.chat import Reply
+        from slm_wizard.core.metrics import ReplyStats
 
         self.calls += 1
         words = len(messages[-1]["content"].split())
@@ -236,7 +236,7 @@ class CountingBackend:
 
 
 def test_length_prompts_are_calibrated_without_a_tokenizer():
-    from core.bench import build_length_prompts
+    from slm_wizard.core.bench import build_length_prompts
 
     backend = CountingBackend()
     built = build_length_prompts(backend, [16, 64, 256, 1000])
@@ -251,7 +251,7 @@ def test_length_prompts_are_calibrated_without_a_tokenizer():
 def test_cancel_stops_the_benchmark_between_runs():
     import threading
 
-    from core.bench import run_benchmark
+    from slm_wizard.core.bench import run_benchmark
 
     cancel = threading.Event()
 

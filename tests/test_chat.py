@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from core.chat import (
+from slm_wizard.cli.main import main
+from slm_wizard.core.chat import (
     ZWSP,
     ChatError,
     ChatSession,
@@ -20,7 +20,7 @@ from core.chat import (
     neutralize_special_tokens,
     open_backend,
 )
-from core.demo import load_domain_eval
+from slm_wizard.core.demo import load_domain_eval
 
 GREEDY = GenerationSettings(max_tokens=64)
 
@@ -42,9 +42,9 @@ def ort(demo_onnx: Path):
 @pytest.fixture(scope="module")
 def foundry_id(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The demo model deployed with core.foundry.deploy into a temporary Foundry Local cache."""
-    from core import foundry
-    from core.inference_model import ModelConfig
-    from core.templates import template_for
+    from slm_wizard.core import foundry
+    from slm_wizard.core.inference_model import ModelConfig
+    from slm_wizard.core.templates import template_for
 
     root = tmp_path_factory.mktemp("foundry-chat")
     src = root / "onnx"

@@ -10,14 +10,14 @@ import pytest
 from helpers import wait_until
 from textual.widgets import Input, RadioButton, Static, TextArea
 
-from core.chat import GenerationSettings
-from core.demo import load_domain_eval
-from core.state import WizardState
-from tui.app import WizardApp
-from tui.screens.chat import NO_MODEL, ChatScreen
-from tui.widgets.chat_settings import ChatSettingsScreen
-from tui.widgets.message import ChatMessage
-from tui.widgets.metrics_panel import MetricsPanel
+from slm_wizard.core.chat import GenerationSettings
+from slm_wizard.core.demo import load_domain_eval
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.screens.chat import NO_MODEL, ChatScreen
+from slm_wizard.tui.widgets.chat_settings import ChatSettingsScreen
+from slm_wizard.tui.widgets.message import ChatMessage
+from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
 
 SIZE = (100, 32)
 
@@ -165,9 +165,9 @@ async def test_settings_modal_validates_and_applies(demo_onnx) -> None:
 
 
 async def test_switch_to_foundry_and_answer(demo_onnx, domain, tmp_path) -> None:
-    from core import foundry
-    from core.inference_model import ModelConfig
-    from core.templates import template_for
+    from slm_wizard.core import foundry
+    from slm_wizard.core.inference_model import ModelConfig
+    from slm_wizard.core.templates import template_for
 
     src = tmp_path / "onnx"
     shutil.copytree(demo_onnx, src)

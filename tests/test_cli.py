@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from cli.main import main
-from core import __version__
+from slm_wizard.cli.main import main
+from slm_wizard.core import __version__
 
 HEAVY = ("torch", "transformers", "olive", "onnxruntime", "onnxruntime_genai", "foundry_local_sdk",
          "textual")
@@ -33,7 +33,7 @@ def test_help_lists_subcommands(capsys) -> None:
 def test_help_and_version_do_not_import_heavy_libraries() -> None:
     code = (
         "import sys\n"
-        "from cli.main import main\n"
+        "from slm_wizard.cli.main import main\n"
         "for argv in (['--version'], ['--help']):\n"
         "    try:\n"
         "        main(argv)\n"
@@ -49,9 +49,9 @@ def test_help_and_version_do_not_import_heavy_libraries() -> None:
 
 def test_core_does_not_load_textual() -> None:
     code = (
-        "import sys, pkgutil, importlib, core\n"
+        "import sys, pkgutil, importlib, slm_wizard.core as core\n"
         "for m in pkgutil.iter_modules(core.__path__):\n"
-        "    importlib.import_module('core.' + m.name)\n"
+        "    importlib.import_module('slm_wizard.core.' + m.name)\n"
         "print('textual' in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

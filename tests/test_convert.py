@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import core.convert as convert
-from cli.main import main
-from core.convert import (
+import slm_wizard.core.convert as convert
+from slm_wizard.cli.main import main
+from slm_wizard.core.convert import (
     ConvertOptions,
     ProgressParser,
     auto_opt_args,
@@ -21,9 +21,9 @@ from core.convert import (
     validate_options,
     write_config,
 )
-from core.demo import load_domain_eval
-from core.model_info import inspect_model
-from core.verify import verify_output
+from slm_wizard.core.demo import load_domain_eval
+from slm_wizard.core.model_info import inspect_model
+from slm_wizard.core.verify import verify_output
 
 pytestmark = pytest.mark.slow
 
@@ -162,7 +162,7 @@ def test_fp32_through_the_cli(demo_model: Path, tmp_path: Path, capsys, faq,
 
 def test_size_on_disk_is_close_to_the_estimate(demo_onnx, block128, int8, demo_model) -> None:
     info = inspect_model(demo_model)
-    from core.verify import model_size
+    from slm_wizard.core.verify import model_size
 
     est = {e.precision: e.size_bytes for e in estimate(info)}
     assert abs(model_size(demo_onnx) - est["int4"]) / est["int4"] < 0.1
@@ -380,6 +380,6 @@ def test_model_folder_found_in_a_subfolder_and_swapped_in(tmp_path: Path) -> Non
 def test_the_models_domain_set_travels_with_the_conversion(demo_model: Path, demo_onnx: Path):
     copied = demo_onnx / "domain_eval.jsonl"
     assert copied.read_bytes() == (demo_model / "domain_eval.jsonl").read_bytes()
-    from core.validate import find_domain_file
+    from slm_wizard.core.validate import find_domain_file
 
     assert find_domain_file(demo_onnx) == copied

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
-from core.state import WizardState
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
-from tui.app import WizardApp
 
 SIZE = (100, 32)
 SNAP_DIR = Path("/tmp/slm-wizard-snapshots/convert")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import core.demo as demo
-from core.demo import (
+import slm_wizard.core.demo as demo
+from slm_wizard.core.demo import (
     DEMO_FAQ_PATH,
     DEMO_SYSTEM_PROMPT,
     MARKER_NAME,
@@ -31,7 +31,7 @@ HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
 
 def test_importing_demo_and_its_command_loads_no_heavy_library() -> None:
     code = (
-        "import sys, core.demo, cli.commands.demo; "
+        "import sys, slm_wizard.core.demo, slm_wizard.cli.commands.demo; "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -231,7 +231,7 @@ def test_load_domain_eval_errors(tmp_path: Path) -> None:
 
 
 def test_cli_demo_command(demo_model: Path, tmp_path: Path, capsys) -> None:
-    from cli.commands import demo as command
+    from slm_wizard.cli.commands import demo as command
 
     assert command.run(argparse.Namespace(out=demo_model, force=False)) == 0
     out, err = capsys.readouterr()

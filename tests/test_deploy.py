@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import foundry
-from core import inference_model as im
-from core.templates import template_for
+from slm_wizard.core import foundry
+from slm_wizard.core import inference_model as im
+from slm_wizard.core.templates import template_for
 
 CFG = im.ModelConfig(max_length=256, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
 
@@ -32,7 +32,7 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def faq_row(demo_model: Path) -> dict:
-    from core.demo import load_domain_eval
+    from slm_wizard.core.demo import load_domain_eval
 
     return load_domain_eval(demo_model / "domain_eval.jsonl")[0]
 
@@ -415,7 +415,7 @@ def test_with_the_cli_the_cache_listing_shows_the_model(
 
 def test_cli_deploy_json_and_remove(onnx_copy: Path, tmp_path: Path, no_cli: None,
                                     capsys: pytest.CaptureFixture) -> None:
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     cache = tmp_path / "cache"
     rc = main(["deploy", str(onnx_copy), "--name", "cli-model", "--cache-dir", str(cache),
@@ -444,7 +444,7 @@ def test_cli_deploy_json_and_remove(onnx_copy: Path, tmp_path: Path, no_cli: Non
 ])
 def test_cli_deploy_refuses_bad_input(onnx_copy: Path, tmp_path: Path, argv: list[str],
                                       message: str, capsys: pytest.CaptureFixture) -> None:
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     rc = main(["deploy", str(onnx_copy), "--cache-dir", str(tmp_path / "c"), *argv])
     assert rc == 2
@@ -453,7 +453,7 @@ def test_cli_deploy_refuses_bad_input(onnx_copy: Path, tmp_path: Path, argv: lis
 
 
 def test_cli_template(demo_onnx: Path, capsys: pytest.CaptureFixture) -> None:
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     assert main(["template", str(demo_onnx), "--show"]) == 0
     out = capsys.readouterr().out

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, Static
 
-from core.state import WizardState
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
-from tui.app import WizardApp
 
 SIZE = (100, 32)
 # A fixed path for the snapshot, so no temporary folder name shows on screen.
@@ -36,7 +36,7 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 
 
 async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_path: Path) -> None:
-    from core.demo import load_domain_eval
+    from slm_wizard.core.demo import load_domain_eval
 
     expected = load_domain_eval(demo_model / "domain_eval.jsonl")[0]["expected"]
     cache = tmp_path / "cache"

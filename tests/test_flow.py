@@ -12,9 +12,9 @@ from pathlib import Path
 
 from textual.widgets import Button
 
-from core.settings import load_settings
+from slm_wizard.core.settings import load_settings
+from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
-from tui.app import WizardApp
 
 SIZE = (120, 40)
 

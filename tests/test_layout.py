@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.state import WizardState
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.steps import STEPS
 from tests.helpers import wait_until
-from tui.app import WizardApp
-from tui.steps import STEPS
 
 
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from core import metrics
-from core.metrics import ProcessSampler, ReplyClock
+from slm_wizard.core import metrics
+from slm_wizard.core.metrics import ProcessSampler, ReplyClock
 
 
 def test_reply_clock_splits_ttft_and_decode(monkeypatch) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
+from slm_wizard.cli.main import main
+from slm_wizard.core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
 
 
 @pytest.fixture

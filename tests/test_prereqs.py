@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from core import prereqs
-from core.proc import run_command, stream_command
+from slm_wizard.cli.main import main
+from slm_wizard.core import prereqs
+from slm_wizard.core.proc import run_command, stream_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP = "/usr/bin/sleep" if Path("/usr/bin/sleep").exists() else "/bin/sleep"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Log, Static, TextArea
 
-from core import prereqs
-from core.prereqs import CheckResult
-from core.state import WizardState
+from slm_wizard.core import prereqs
+from slm_wizard.core.prereqs import CheckResult
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
+from slm_wizard.tui.widgets.check_table import CheckTable
 from tests.helpers import wait_until
-from tui.app import WizardApp
-from tui.screens.prereqs import InstallConfirm, PrereqsScreen
-from tui.widgets.check_table import CheckTable
 
 SIZE = (100, 32)
 PY = "/usr/bin/python3"  # fixed text for the snapshot (no machine paths on screen)
@@ -184,10 +184,10 @@ def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
     # The step bar marks steps whose screens are not written yet: show the finished app's bar,
     # so this snapshot does not change each time another step lands.
-    import tui.steps
-    import tui.widgets.step_bar
+    import slm_wizard.tui.steps
+    import slm_wizard.tui.widgets.step_bar
 
-    for module in (tui.steps, tui.widgets.step_bar):
+    for module in (slm_wizard.tui.steps, slm_wizard.tui.widgets.step_bar):
         monkeypatch.setattr(module, "is_available", lambda step_id: True, raising=False)
     app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
 

@@ -6,10 +6,10 @@ import asyncio
 import time
 from pathlib import Path
 
-from core.state import WizardState
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.screens.confirm import ConfirmScreen
 from tests.helpers import wait_until
-from tui.app import WizardApp
-from tui.screens.confirm import ConfirmScreen
 
 
 async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_path: Path) -> None:

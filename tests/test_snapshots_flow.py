@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.state import WizardState
-from tui.app import WizardApp
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
 
 SIZE = (100, 32)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from cli.main import build_parser
-from core.state import WizardState
-from core.summary import as_shell, files_written, reproduce_commands
-from tui.app import WizardApp
+from slm_wizard.cli.main import build_parser
+from slm_wizard.core.state import WizardState
+from slm_wizard.core.summary import as_shell, files_written, reproduce_commands
+from slm_wizard.tui.app import WizardApp
 
 
 def _state(tmp_path: Path) -> WizardState:

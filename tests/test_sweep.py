@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.sweep import (
+from slm_wizard.core.sweep import (
     SweepError,
     VariantResult,
     agreement,
@@ -80,7 +80,7 @@ def test_recommendation_follows_the_numbers():
 
 def test_sweep_of_the_demo_via_the_cli(demo_model: Path, tmp_path: Path, capsys):
     """fp32, int8, int4 converted with Olive and measured: a row each, sizes in order."""
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     code = main(["sweep", str(demo_model), "--precisions", "fp32,int8,int4", "--max-prompts",
                  "5", "--output", str(tmp_path / "variants"), "--report-dir",
@@ -117,7 +117,7 @@ def test_sweep_of_the_demo_via_the_cli(demo_model: Path, tmp_path: Path, capsys)
 
 
 def test_sweep_cli_explains_bad_input(tmp_path: Path, capsys):
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     assert main(["sweep", str(tmp_path), "--precisions", "fp32,q4"]) == 2
     assert "unknown precision 'q4'" in capsys.readouterr().err

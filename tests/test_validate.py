@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.validate import (
+from slm_wizard.core.validate import (
     DomainAnswer,
     DomainCase,
     ValidateError,
@@ -133,7 +133,7 @@ def test_domain_and_format_checks_score_against_thresholds():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from core.chat import open_backend
+    from slm_wizard.core.chat import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -227,7 +227,7 @@ def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
 
 def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_onnx,
                                                                      domain_cases):
-    from core.chat import open_backend
+    from slm_wizard.core.chat import open_backend
 
     untrained = open_backend("ort", untrained_onnx)
     try:
@@ -273,7 +273,7 @@ def test_leak_check_fails_on_a_backend_that_keeps_memory(backend):
 
 
 def test_every_edge_case_runs_without_a_crash(backend):
-    from core.validate import edge_cases
+    from slm_wizard.core.validate import edge_cases
 
     result = check_edge_cases(backend, timeout_s=30)
     outcomes = {o["id"]: o for o in result.data["outcomes"]}
@@ -289,8 +289,8 @@ def test_every_edge_case_runs_without_a_crash(backend):
 
 
 def test_edge_case_check_catches_crashes_and_hangs():
-    from core.chat import GenerationSettings
-    from core.validate import EdgeCase, run_edge_case
+    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.validate import EdgeCase, run_edge_case
 
     case = EdgeCase("raw", "raw", messages=(("user", "hi"),))
     crash = run_edge_case(HangingBackend("crash"), case, GenerationSettings(), timeout_s=5)
@@ -309,8 +309,8 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
     import csv
     import json
 
-    from core.reports import export_report
-    from core.validate import run_checklist
+    from slm_wizard.core.reports import export_report
+    from slm_wizard.core.validate import run_checklist
 
     result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(16, 128),
                            repeats=1, model="demo")
@@ -333,7 +333,7 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
 def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path, capsys):
     import json
 
-    from cli.main import main
+    from slm_wizard.cli.main import main
 
     domain = str(demo_model / "domain_eval.jsonl")
     code = main(["validate", str(demo_onnx), "--domain", domain, "--max-prompts", "10",
@@ -355,7 +355,7 @@ def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path
 
 
 def test_cancel_stops_the_checklist(backend, domain_cases):
-    from core.validate import run_checklist
+    from slm_wizard.core.validate import run_checklist
 
     cancel = threading.Event()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from helpers import wait_until
 from textual.widgets import Button, Checkbox, DataTable, Select, Sparkline, Static
 
-from core.state import WizardState
-from tui.app import WizardApp
-from tui.screens.validate import NO_MODEL, ValidateScreen
-from tui.widgets.bar_plot import BarPlot, bar
+from slm_wizard.core.state import WizardState
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.screens.validate import NO_MODEL, ValidateScreen
+from slm_wizard.tui.widgets.bar_plot import BarPlot, bar
 
 SIZE = (100, 32)
 
@@ -99,7 +99,7 @@ def test_validate_snapshot(snap_compare, tmp_path: Path):
 
 
 async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monkeypatch):
-    from tui.screens import validate as screen_module
+    from slm_wizard.tui.screens import validate as screen_module
 
     quick = screen_module.SIZES["quick"]
     small = screen_module.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.settings import load_settings
+from slm_wizard.core.settings import load_settings
+from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
-from tui.app import WizardApp
 
 
 def _hf_folder(tmp_path: Path) -> Path:

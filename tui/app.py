@@ -10,9 +10,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.settings import Settings, load_settings, remember, restore, save_settings
-from core.state import WizardState
-from tui.steps import STEP_IDS, STEPS, is_available, missing_input, step
+from slm_wizard.core.record import StepRecord
+from slm_wizard.core.settings import Settings, load_settings, remember, restore, save_settings
+from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import Status
+from slm_wizard.tui.steps import STEP_IDS, STEPS, is_available, missing_input, step
+from slm_wizard.tui.widgets.step_bar import StepBar
 
 
 class WizardApp(App):
@@ -59,7 +62,7 @@ class WizardApp(App):
             if is_available(step_id):
                 screen = getattr(importlib.import_module(s.module), s.cls)()
             else:
-                from tui.screens.coming import ComingScreen
+                from slm_wizard.tui.screens.coming import ComingScreen
 
                 screen = ComingScreen(s.id, s.title)
             self.install_screen(screen, name=step_id)
@@ -93,18 +96,45 @@ class WizardApp(App):
         if i > 0:
             self.goto(STEP_IDS[i - 1])
 
-    def choose_model(self, folder: Path, is_demo: bool) -> None:
-        if self.state.model_dir != folder:
-            self.state = WizardState(model_dir=folder, is_demo=is_demo)
-            for s in STEP_IDS:  # screens of another model's run start afresh
-                if s != self.current_step and self.is_screen_installed(s):
-                    self.uninstall_screen(s)
-        self.state.mark_done("welcome", f"model: {folder}")
+    def record_step(self, rec: StepRecord) -> StepRecord:
+        """Put a step runner's record into the run record, save it and refresh the step bar.
+
+        Screens call this when their runner finished (whatever button then moves on), so the
+        step bar, Summary, resume and the reproduce commands show what really ran."""
+        self.state.record(rec)
+        self.save_progress()
+        for bar in self.screen.query(StepBar):
+            bar.refresh_steps()
+        return rec
+
+    def set_model(self, folder: Path, is_demo: bool) -> bool:
+        """Make `folder` the run's model; a different folder starts a new run record.
+
+        Returns True when the model changed (the other steps' screens then start afresh)."""
+        if self.state.model_dir == folder and self.state.is_demo == is_demo:
+            return False
+        self.state = WizardState(model_dir=folder, is_demo=is_demo)
+        for s in STEP_IDS:  # screens of another model's run start afresh
+            if s != self.current_step and self.is_screen_installed(s):
+                self.uninstall_screen(s)
+        return True
+
+    def choose_model(self, folder: Path, is_demo: bool, rec: StepRecord | None = None) -> None:
+        self.set_model(folder, is_demo)
+        self.record_step(rec or StepRecord(
+            "welcome", Status.OK, f"model: {folder}",
+            options={"model_dir": str(folder), "demo": is_demo},
+            command=["slm-wizard", "demo"] if is_demo else []))
         self.notify(f"{folder}", title="Model chosen")
         self.goto("prereqs")
 
     def resume(self, model_dir: str) -> None:
-        state, last = restore(self.settings, model_dir)
+        try:
+            state, last = restore(self.settings, model_dir)
+        except ValueError as exc:  # a record that does not read back: start this model afresh
+            self.notify(f"The saved progress of {model_dir} could not be used ({exc}).",
+                        title="Not resumed", severity="warning")
+            state, last = WizardState(model_dir=Path(model_dir)), "welcome"
         self.state = state
         for s in STEP_IDS:
             if s != self.current_step and self.is_screen_installed(s):
@@ -123,7 +153,7 @@ class WizardApp(App):
     # -- help, palette, quit -----------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from slm_wizard.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -147,7 +177,7 @@ class WizardApp(App):
         if not busy:
             self.exit()
             return
-        from tui.screens.confirm import ConfirmScreen
+        from slm_wizard.tui.screens.confirm import ConfirmScreen
 
         def answer(yes: bool | None) -> None:
             if yes:

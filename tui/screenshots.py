@@ -41,9 +41,9 @@ async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[N
 
 def prepare(work: Path) -> dict[str, object]:
     """Demo model, its INT4 conversion and a deployment: the state behind the later screens."""
-    from core.convert import ConvertOptions, run_conversion
-    from core.demo import build_demo_model
-    from core.paths import cache_dir
+    from slm_wizard.core.convert import ConvertOptions, run_conversion
+    from slm_wizard.core.demo import build_demo_model
+    from slm_wizard.core.paths import cache_dir
 
     demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
     onnx = cache_dir() / "screenshots" / "lumo-int4"
@@ -75,9 +75,9 @@ BEFORE = {"chat": _ask_demo_question, "validate": _run_quick_checks}
 
 
 async def render_all(out_dir: Path) -> list[Path]:
-    from core.state import WizardState
-    from tui.app import WizardApp
-    from tui.steps import STEPS
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+    from slm_wizard.tui.steps import STEPS
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

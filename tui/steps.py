@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slm_wizard.core.record import STEP_TITLES
+
 
 @dataclass(frozen=True)
 class Step:
@@ -13,15 +15,10 @@ class Step:
     cls: str
 
 
-STEPS: tuple[Step, ...] = (
-    Step("welcome", "Welcome", "tui.screens.welcome", "WelcomeScreen"),
-    Step("prereqs", "Prerequisites", "tui.screens.prereqs", "PrereqsScreen"),
-    Step("model", "Model", "tui.screens.model", "ModelScreen"),
-    Step("convert", "Convert", "tui.screens.convert", "ConvertScreen"),
-    Step("deploy", "Deploy", "tui.screens.deploy", "DeployScreen"),
-    Step("chat", "Chat", "tui.screens.chat", "ChatScreen"),
-    Step("validate", "Validate", "tui.screens.validate", "ValidateScreen"),
-    Step("summary", "Summary", "tui.screens.summary", "SummaryScreen"),
+# The steps and their titles come from the run record (core.record); here, where each screen is.
+STEPS: tuple[Step, ...] = tuple(
+    Step(sid, title, f"slm_wizard.tui.screens.{sid}", f"{sid.capitalize()}Screen")
+    for sid, title in STEP_TITLES.items()
 )
 STEP_IDS = tuple(s.id for s in STEPS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.validation import ValidationResult, Validator
 
-from core.model_info import ModelFolderError, check_model_folder
+from slm_wizard.core.model_info import ModelFolderError, check_model_folder
 
 
 class ModelFolderValidator(Validator):

@@ -43,7 +43,7 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 
 def open_backend_or_fail(args: argparse.Namespace) -> Any:
     """The backend, or None after printing why it could not open."""
-    from core.chat import ChatError, open_backend
+    from slm_wizard.core.chat import ChatError, open_backend
 
     err(f"loading {args.model} ({args.backend})…")
     try:
@@ -83,7 +83,7 @@ def write_report(report: Any, args: argparse.Namespace, model_name: str) -> Any:
     """Export the report (Markdown, JSON, CSV); None (and a message) if it cannot be written."""
     from pathlib import Path
 
-    from core.reports import export_report
+    from slm_wizard.core.reports import export_report
 
     try:
         paths = export_report(report, Path(args.report_dir) if args.report_dir else None,

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.commands._validate_common import (
+from slm_wizard.cli.commands._validate_common import (
     add_backend_args,
     add_report_args,
     err,
@@ -47,8 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.bench import DEFAULT_LENGTHS, BenchError, load_prompts, run_benchmark
-    from core.chat import ChatError, GenerationSettings
+    from slm_wizard.core.bench import DEFAULT_LENGTHS, BenchError, load_prompts, run_benchmark
+    from slm_wizard.core.chat import ChatError, GenerationSettings
 
     settings = GenerationSettings(max_tokens=args.max_tokens)
     try:

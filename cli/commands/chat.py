@@ -57,8 +57,8 @@ def _figures(reply, sample) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.chat import ChatError, ChatSession, GenerationSettings, open_backend
-    from core.metrics import ProcessSampler
+    from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings, open_backend
+    from slm_wizard.core.metrics import ProcessSampler
 
     settings = GenerationSettings(max_tokens=args.max_tokens, temperature=args.temperature)
     try:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _repl(session, backend, sampler, stream, as_json: bool) -> int:
-    from core.chat import ChatError
+    from slm_wizard.core.chat import ChatError
 
     interactive = sys.stdin.isatty()
     if interactive:

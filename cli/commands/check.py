@@ -49,7 +49,7 @@ def render_table(results) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.prereqs import run_checks, summary_line
+    from slm_wizard.core.prereqs import run_checks, summary_line
 
     if args.min_ram_gb <= 0:
         print("--min-ram-gb must be a positive number of GB", file=sys.stderr)
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     model = args.model
     if model is not None:
-        from core.model_info import ModelFolderError, check_model_folder
+        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
 
         try:
             model = check_model_folder(model)

@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
 
 
 def _options(args):
-    from core.convert import ConvertOptions, default_output_dir
+    from slm_wizard.core.convert import ConvertOptions, default_output_dir
 
     method = args.method
     if method is None:
@@ -67,7 +67,7 @@ def _options(args):
 
 
 def _check_config(args) -> int:
-    from core.convert import check_config_file
+    from slm_wizard.core.convert import check_config_file
 
     found = check_config_file(args.check_config)
     if args.json:
@@ -88,8 +88,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from dataclasses import asdict
 
-    from core.convert import build_config, display_command, estimate, resources, validate_options
-    from core.model_info import ModelFolderError, inspect_model
+    from slm_wizard.core.convert import (
+        build_config,
+        display_command,
+        estimate,
+        resources,
+        validate_options,
+    )
+    from slm_wizard.core.model_info import ModelFolderError, inspect_model
 
     try:
         info = inspect_model(args.model_dir)
@@ -111,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(data, indent=2))
         else:
-            from cli.commands.inspect import render
+            from slm_wizard.cli.commands.inspect import render
 
             print(data["command"])
             if config is not None:
@@ -142,7 +148,7 @@ def _run_with_ctrl_c(opts):
     """Run in a thread so that Ctrl-C cancels Olive cleanly (it runs in its own session)."""
     import threading
 
-    from core.convert import run_conversion
+    from slm_wizard.core.convert import run_conversion
 
     cancel = threading.Event()
     box: list = []
@@ -166,7 +172,7 @@ def _run_with_ctrl_c(opts):
 
 
 def render_result(result) -> str:
-    from core.convert import human_bytes
+    from slm_wizard.core.convert import human_bytes
 
     lines = [f"{'OK' if result.ok else 'FAILED'}: {result.output_dir or '-'} "
              f"({result.elapsed_s:.1f} s)"]

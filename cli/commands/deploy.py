@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
-    from cli.commands.template import add_template_args
+    from slm_wizard.cli.commands.template import add_template_args
 
     p = subparsers.add_parser(
         "deploy",
@@ -51,9 +51,9 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cli.commands.template import resolve_template
-    from core import foundry
-    from core.inference_model import (
+    from slm_wizard.cli.commands.template import resolve_template
+    from slm_wizard.core import foundry
+    from slm_wizard.core.inference_model import (
         InferenceModelError,
         ModelConfig,
         context_length,
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         validate_version,
         write_search_defaults,
     )
-    from core.templates import TemplateError
+    from slm_wizard.core.templates import TemplateError
 
     loc = foundry.find_cache_dir(args.cache_dir)
     if args.remove:

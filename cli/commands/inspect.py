@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def render(info, estimates) -> str:
-    from core.convert import human_bytes
+    from slm_wizard.core.convert import human_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     rows = [
@@ -53,8 +53,8 @@ def render(info, estimates) -> str:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from core.convert import estimate
-    from core.model_info import ModelFolderError, inspect_model
+    from slm_wizard.core.convert import estimate
+    from slm_wizard.core.model_info import ModelFolderError, inspect_model
 
     try:
         info = inspect_model(args.model_dir)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.commands._validate_common import err, progress_printer, report_json, text_table
+from slm_wizard.cli.commands._validate_common import err, progress_printer, report_json, text_table
 
 DEFAULT = "fp32,int8,int4,int4-b128-asym"
 
@@ -43,8 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.reports import export_report
-    from core.sweep import SweepError, parse_variants, run_sweep
+    from slm_wizard.core.reports import export_report
+    from slm_wizard.core.sweep import SweepError, parse_variants, run_sweep
 
     try:
         variants = parse_variants(args.precisions)

@@ -28,7 +28,7 @@ def add_template_args(p: argparse.ArgumentParser,
                       folder_help: str = "a converted ONNX folder (or a Hugging Face folder)"
                       ) -> None:
     """Options shared with `deploy`."""
-    from core.templates import FAMILIES  # light: no heavy imports
+    from slm_wizard.core.templates import FAMILIES  # light: no heavy imports
 
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help=folder_help)
     p.add_argument("--family", choices=sorted(FAMILIES),
@@ -39,7 +39,12 @@ def add_template_args(p: argparse.ArgumentParser,
 
 def resolve_template(args: argparse.Namespace) -> tuple[str, dict, dict]:
     """(family id, template, detection info). Raises TemplateError / OSError for bad input."""
-    from core.templates import TemplateError, detect_family, template_for, validate_template
+    from slm_wizard.core.templates import (
+        TemplateError,
+        detect_family,
+        template_for,
+        validate_template,
+    )
 
     fam, conf, reasons = detect_family(args.model_dir)
     info = {"detected": fam, "confidence": conf, "reasons": reasons}
@@ -55,7 +60,7 @@ def resolve_template(args: argparse.Namespace) -> tuple[str, dict, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.templates import TemplateError, check_template, confidence_label
+    from slm_wizard.core.templates import TemplateError, check_template, confidence_label
 
     if not args.model_dir.is_dir():
         print(f"{args.model_dir} is not a folder", file=sys.stderr)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.commands._validate_common import (
+from slm_wizard.cli.commands._validate_common import (
     add_backend_args,
     add_report_args,
     err,
@@ -70,9 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.bench import DEFAULT_LENGTHS, BenchError
-    from core.chat import ChatError
-    from core.validate import (
+    from slm_wizard.core.bench import DEFAULT_LENGTHS, BenchError
+    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.validate import (
         Thresholds,
         ValidateError,
         find_domain_file,

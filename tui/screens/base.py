@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.widgets.step_bar import StepBar
+from slm_wizard.tui.widgets.step_bar import StepBar
 
 
 class StepScreen(Screen):

@@ -15,12 +15,12 @@ from textual.message import Message
 from textual.widgets import Button, Input, Markdown, RadioButton, RadioSet, Static
 from textual.worker import get_current_worker
 
-from core.chat import ChatError, ChatSession, GenerationSettings, Reply, open_backend
-from core.metrics import ProcessSampler
-from tui.screens.base import StepScreen
-from tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
-from tui.widgets.message import ChatMessage
-from tui.widgets.metrics_panel import MetricsPanel
+from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings, Reply, open_backend
+from slm_wizard.core.metrics import ProcessSampler
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
+from slm_wizard.tui.widgets.message import ChatMessage
+from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
 
 # Streamed text is batched: the first token at once, then at most 10 UI updates per second.
 # Every update costs the UI thread Python time, and the generating thread needs the GIL too.

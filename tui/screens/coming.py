@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from tui.screens.base import StepScreen
+from slm_wizard.tui.screens.base import StepScreen
 
 
 class ComingScreen(StepScreen):

@@ -28,7 +28,7 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from core.convert import (
+from slm_wizard.core.convert import (
     BLOCK_SIZES,
     CONFIG_NAME,
     ConvertEvent,
@@ -42,9 +42,9 @@ from core.convert import (
     resources,
     validate_options,
 )
-from core.model_info import ModelFolderError, ModelInfo, inspect_model
-from tui.screens.base import StepScreen
-from tui.screens.confirm import ConfirmScreen
+from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.screens.confirm import ConfirmScreen
 
 HELP = {
     "precision": "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU",
@@ -377,7 +377,7 @@ class ConvertScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="convert-run")
     def convert_worker(self, opts: ConvertOptions, cancel: threading.Event) -> None:
-        from core.convert import run_conversion
+        from slm_wizard.core.convert import run_conversion
 
         result = run_conversion(opts, lambda e: self.post_message(self.Progress(e)), cancel)
         self.post_message(self.Finished(result))

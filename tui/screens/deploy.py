@@ -16,15 +16,15 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionLis
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from core import templates as T
-from core.inference_model import (
+from slm_wizard.core import templates as T
+from slm_wizard.core.inference_model import (
     InferenceModelError,
     ModelConfig,
     context_length,
     validate_name,
     validate_version,
 )
-from tui.screens.base import StepScreen
+from slm_wizard.tui.screens.base import StepScreen
 
 STAGE_ICON = {"running": "…", "ok": "✓", "failed": "✗", "skipped": "–"}
 
@@ -346,7 +346,7 @@ class DeployScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="deploy-cache")
     def find_cache(self) -> None:
-        from core.foundry import find_cache_dir
+        from slm_wizard.core.foundry import find_cache_dir
 
         loc = find_cache_dir()
         self.post_message(self.CacheFound(loc.path, loc.source))
@@ -409,8 +409,8 @@ class DeployScreen(StepScreen):
     @work(thread=True, exclusive=True, group="deploy-run")
     def run_deploy(self, onnx_dir: Path, template: dict, cfg: ModelConfig, ident: dict,
                    replace: bool) -> None:
-        from core import foundry
-        from core.inference_model import write_search_defaults
+        from slm_wizard.core import foundry
+        from slm_wizard.core.inference_model import write_search_defaults
 
         def on_stage(stage: str, status: str, detail: str) -> None:
             self.post_message(self.StageUpdate(stage, status, detail))
@@ -494,7 +494,7 @@ class DeployScreen(StepScreen):
 
     @on(Button.Pressed, "#remove")
     def remove_pressed(self) -> None:
-        from tui.screens.confirm import ConfirmScreen
+        from slm_wizard.tui.screens.confirm import ConfirmScreen
 
         if self.deployed is None:
             return
@@ -513,7 +513,7 @@ class DeployScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="deploy-remove")
     def run_remove(self, name: str, version: str, cache: Path) -> None:
-        from core import foundry
+        from slm_wizard.core import foundry
 
         try:
             done = foundry.undeploy(name, version, cache)
@@ -537,7 +537,7 @@ class DeployScreen(StepScreen):
         outcome.update(Text("Removed: " + "; ".join(message.done) + ".", style="yellow"))
 
     def _confirm_replace(self, exists) -> None:
-        from tui.screens.confirm import ConfirmScreen
+        from slm_wizard.tui.screens.confirm import ConfirmScreen
 
         detail = "\n".join(exists.diff[:30]) if exists.diff else ""
 

@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from tui.steps import STEPS
+from slm_wizard.tui.steps import STEPS
 
 HELP = """\
 # slm-wizard help

@@ -12,17 +12,17 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from core.model_info import ModelFolderError, ModelInfo, check_model_folder
-from tui.screens.base import StepScreen
-from tui.validators import ModelFolderValidator
+from slm_wizard.core.model_info import ModelFolderError, ModelInfo, check_model_folder
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.validators import ModelFolderValidator
 
 INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.json, the weights "
          "(safetensors) and the tokenizer. It is inspected without loading the weights.")
 
 
 def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
-    from core.convert import human_bytes
-    from core.model_info import fp32_size_bytes
+    from slm_wizard.core.convert import human_bytes
+    from slm_wizard.core.model_info import fp32_size_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     return [
@@ -134,11 +134,11 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="model-inspect")
     def inspect_worker(self, folder: Path | None, is_demo: bool) -> None:
-        from core.model_info import inspect_model
+        from slm_wizard.core.model_info import inspect_model
 
         try:
             if folder is None:
-                from core.demo import DemoError, build_demo_model
+                from slm_wizard.core.demo import DemoError, build_demo_model
 
                 try:
                     folder = build_demo_model()

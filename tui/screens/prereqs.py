@@ -16,10 +16,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Log, ProgressBar, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from core import prereqs
-from core.proc import CommandResult
-from tui.screens.base import StepScreen
-from tui.widgets.check_table import STATUS_STYLE, CheckTable
+from slm_wizard.core import prereqs
+from slm_wizard.core.proc import CommandResult
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.widgets.check_table import STATUS_STYLE, CheckTable
 
 INTRO = "Checked on this machine. Select a row for its fix; only a failed essential check blocks."
 

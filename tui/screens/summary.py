@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button, DataTable, Static, TextArea
 
-from core.summary import as_shell, files_written, reproduce_commands
-from tui.screens.base import StepScreen
-from tui.steps import STEPS
+from slm_wizard.core.status import ICON
+from slm_wizard.core.summary import as_shell, figures, files_written, reproduce_commands
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.steps import STEPS
 
 
 def _size(n: int | None) -> str:
@@ -53,8 +54,9 @@ class SummaryScreen(StepScreen):
         steps.clear(columns=True)
         steps.add_columns("Step", "Status", "Result")
         for s in STEPS[:-1]:
-            status = "✔ done" if s.id in state.done else "– not done"
-            steps.add_row(s.title, status, state.notes.get(s.id, ""))
+            rec = state.get(s.id)
+            status = f"{ICON[rec.status]} {rec.status.value}" if rec else "– not run"
+            steps.add_row(s.title, status, rec.outcome if rec else "")
         files = self.query_one("#files", DataTable)
         files.clear(columns=True)
         files.add_columns("What", "Path", "Size")
@@ -63,13 +65,14 @@ class SummaryScreen(StepScreen):
             files.add_row(item.label, str(item.path), _size(item.size_bytes))
         if not items:
             files.add_row("(none yet)", "", "")
-        figures = self.query_one("#figures", DataTable)
-        figures.clear(columns=True)
-        figures.add_columns("Figure", "Value")
-        for name, value in state.figures.items():
-            figures.add_row(name, value)
-        if not state.figures:
-            figures.add_row("(none yet)", "chat or validate to measure")
+        table = self.query_one("#figures", DataTable)
+        table.clear(columns=True)
+        table.add_columns("Step", "Figure", "Value")
+        measured = figures(state)
+        for step_id, name, value in measured:
+            table.add_row(step_id, name, value)
+        if not measured:
+            table.add_row("", "(none yet)", "chat or validate to measure")
         self.query_one("#commands", TextArea).text = as_shell(reproduce_commands(state))
 
     @on(Button.Pressed, "#copy")

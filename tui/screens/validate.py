@@ -31,8 +31,8 @@ from textual.widgets import (
     TabPane,
 )
 
-from tui.screens.base import StepScreen
-from tui.widgets.bar_plot import BarPlot
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.widgets.bar_plot import BarPlot
 
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
@@ -286,8 +286,8 @@ class ValidateScreen(StepScreen):
         phases = self._chosen_phases()
         if not phases or self.running:
             return
-        from core.reports import default_report_dir
-        from core.validate import find_domain_file
+        from slm_wizard.core.reports import default_report_dir
+        from slm_wizard.core.validate import find_domain_file
 
         state = self.app.state
         name = (state.onnx_dir or state.model_dir or Path("model")).name
@@ -322,7 +322,7 @@ class ValidateScreen(StepScreen):
         current = "bench"
         try:
             if "bench" in plan.phases or "checklist" in plan.phases:
-                from core.chat import open_backend
+                from slm_wizard.core.chat import open_backend
 
                 current = "bench" if "bench" in plan.phases else "checklist"
                 self.post_message(self.PhaseProgress(current, None, "loading the model…"))
@@ -348,13 +348,13 @@ class ValidateScreen(StepScreen):
         self.post_message(self.Finished(plan, cancel.is_set()))
 
     def _export(self, report: Any, plan: RunPlan) -> Any:
-        from core.reports import export_report
+        from slm_wizard.core.reports import export_report
 
         return export_report(report, plan.report_dir)
 
     def _run_bench(self, backend: Any, plan: RunPlan, cancel: threading.Event) -> None:
-        from core.bench import run_benchmark
-        from core.chat import GenerationSettings
+        from slm_wizard.core.bench import run_benchmark
+        from slm_wizard.core.chat import GenerationSettings
 
         def progress(p: Any) -> None:
             # Two parts: the prompt set (first half of the bar), the length sweep (second half).
@@ -371,7 +371,7 @@ class ValidateScreen(StepScreen):
         self.post_message(self.PhaseDone("bench", result, paths))
 
     def _run_checklist(self, backend: Any, plan: RunPlan, cancel: threading.Event) -> None:
-        from core.validate import load_domain_cases, run_checklist
+        from slm_wizard.core.validate import load_domain_cases, run_checklist
 
         cases = load_domain_cases(plan.domain_file) if plan.domain_file else []
         if plan.size.max_prompts is not None:
@@ -392,7 +392,7 @@ class ValidateScreen(StepScreen):
         self.post_message(self.PhaseDone("checklist", result, paths))
 
     def _run_sweep(self, plan: RunPlan, cancel: threading.Event) -> None:
-        from core.sweep import run_sweep
+        from slm_wizard.core.sweep import run_sweep
 
         def progress(p: Any) -> None:
             self.post_message(self.PhaseProgress("sweep", p.done / p.total if p.total else None,
@@ -487,7 +487,7 @@ class ValidateScreen(StepScreen):
         self.set_status(("Done with failures: " if failed else "Done: ") + summary, error=failed)
 
     def show_bench(self, result: Any) -> None:
-        from core.bench import METRIC_TITLES
+        from slm_wizard.core.bench import METRIC_TITLES
 
         table = self.query_one("#bench-table", DataTable)
         table.clear()
@@ -590,17 +590,17 @@ def _summary(results: dict[str, Any]) -> str:
 
 def _explain(exc: BaseException) -> str:
     """A user-facing line for a failure; unexpected ones get their traceback in the log file."""
-    from core.bench import BenchError
-    from core.chat import ChatError
-    from core.sweep import SweepError
-    from core.validate import ValidateError
+    from slm_wizard.core.bench import BenchError
+    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.sweep import SweepError
+    from slm_wizard.core.validate import ValidateError
 
     if isinstance(exc, (ChatError, BenchError, ValidateError, SweepError)):
         return str(exc)
     if isinstance(exc, OSError):
         return f"a file could not be written or read: {exc}"
     try:
-        from core.paths import logs_dir
+        from slm_wizard.core.paths import logs_dir
 
         log = logs_dir() / "validate-errors.log"
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Log, Static
 
-from core.model_info import ModelFolderError, check_model_folder
-from tui.screens.base import StepScreen
-from tui.steps import STEP_IDS, step
-from tui.validators import ModelFolderValidator
+from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.steps import STEP_IDS, step
+from slm_wizard.tui.validators import ModelFolderValidator
 
 INTRO = """\
 [b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
@@ -92,7 +92,7 @@ class WelcomeScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="demo")
     def build_demo(self) -> None:
-        from core.demo import DemoError, build_demo_model
+        from slm_wizard.core.demo import DemoError, build_demo_model
 
         try:
             path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)))

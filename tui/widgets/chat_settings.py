@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.validation import Integer, Number
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from core.chat import GenerationSettings
+from slm_wizard.core.chat import GenerationSettings
 
 
 @dataclass

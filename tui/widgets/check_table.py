@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from core.prereqs import CheckResult
+from slm_wizard.core.prereqs import CheckResult
 
 STATUS_STYLE = {
     "pass": ("✔", "green"),

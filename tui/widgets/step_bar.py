@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.steps import STEPS, is_available
+from slm_wizard.tui.steps import STEPS, is_available
 
 
 class StepBar(Static):
@@ -25,7 +25,6 @@ class StepBar(Static):
 
     def _build(self, short: bool) -> Text:
         state = getattr(self.app, "state", None)
-        done_ids = state.done if state is not None else set()
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, s in enumerate(STEPS, start=1):
             if i > 1:
@@ -33,8 +32,12 @@ class StepBar(Static):
             label = f"{i} {s.title}" if not short or s.id == self.current else f"{i}"
             if s.id == self.current:
                 text.append(f"● {label} ", style="bold reverse")
-            elif s.id in done_ids:
-                text.append(f"✔ {label}", style="green")
+            elif state is not None and (status := state.status_of(s.id)) is not None:
+                # What the run record says: done, done with warnings, failed, skipped.
+                icon, style = {"ok": ("✔", "green"), "warn": ("!", "yellow"),
+                               "fail": ("✗", "red"), "skip": ("–", "dim")}.get(
+                                   status.value, ("○", ""))
+                text.append(f"{icon} {label}", style=style)
             elif not is_available(s.id):
                 text.append(f"{label} (coming)" if not short else f"· {label}",
                             style="dim italic")

@@ -1,0 +1,89 @@
+"""Reading and writing files: one atomic writer, one JSON reader, one JSONL reader.
+
+Every file the wizard writes goes through `write_text_atomic` (a temporary file in the same folder,
+then a rename), so a crash or a full disk never leaves a half-written file in place. Files get the
+mode the user's umask gives (mkstemp's 0600 is widened), like any file an editor would write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file and a rename; nothing is left on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path, error: type[Exception] = ValueError, what: str = "file") -> Any:
+    """The parsed JSON of `path`; raises `error` naming `what`, the file and the problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise error(f"the {what} {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read the {what} {path}: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"the {what} {path} is not valid JSON (line {exc.lineno}: {exc.msg})") \
+            from exc
+
+
+def read_json_object(path: str | Path, error: type[Exception] = ValueError,
+                     what: str = "file") -> dict[str, Any]:
+    """Like read_json, but the top level must be an object."""
+    data = read_json(path, error, what)
+    if not isinstance(data, dict):
+        raise error(f"the {what} {path} must hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def read_jsonl(path: str | Path, error: type[Exception], what: str) -> list[tuple[int, Any]]:
+    """(line number, value) for each non-blank line; raises `error` naming `what` and the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read the {what} {path}: {exc}") from exc
+    rows: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise error(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+    return rows

@@ -1,0 +1,107 @@
+"""One status vocabulary and one check-result type for every step.
+
+Prerequisites, conversion verification, deployment stages and the quality checklist all report a
+list of `CheckResult`s with a `Status`; the screens and the CLI show them the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    """What came of a check or a step. The values are what JSON, TOML and reports hold."""
+
+    OK = "ok"  # done and as required (a checklist item: passed)
+    WARN = "warn"  # done, but with something the user should know
+    FAIL = "fail"  # not as required, or it failed
+    SKIP = "skip"  # not run (the reason is in the result)
+    RUNNING = "running"  # under way (progress reports only)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object) -> Status:
+        """A Status from its value; older words ("pass", "failed", "skipped") are accepted."""
+        if isinstance(value, Status):
+            return value
+        word = str(value).strip().lower()
+        word = {"pass": "ok", "passed": "ok", "failed": "fail", "skipped": "skip",
+                "warning": "warn", "error": "fail"}.get(word, word)
+        try:
+            return cls(word)
+        except ValueError:
+            raise ValueError(f"unknown status {value!r}; expected one of "
+                             f"{', '.join(s.value for s in cls)}") from None
+
+    @property
+    def finished_well(self) -> bool:
+        """Done, with or without a warning."""
+        return self in (Status.OK, Status.WARN)
+
+
+ICON = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "–",
+        Status.RUNNING: "…"}
+WORD = {Status.OK: "OK", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "SKIP",
+        Status.RUNNING: "RUNNING"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what it found against what is required, and the exact fix when it fails."""
+
+    id: str
+    title: str
+    status: Status
+    found: str = ""  # what was found or measured
+    required: str = ""  # what is needed, or the threshold
+    fix: str = ""  # the exact fix for this system ("" when there is nothing to do)
+    essential: bool = False  # a failed essential check blocks the step
+    evidence: tuple[str, ...] = ()  # lines that show how `found` was measured
+    data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status.parse(self.status))
+        object.__setattr__(self, "evidence", tuple(self.evidence))
+
+    @property
+    def ok(self) -> bool:
+        return self.status.finished_well
+
+    @property
+    def blocks(self) -> bool:
+        return self.essential and self.status == Status.FAIL
+
+    @property
+    def passed(self) -> bool | None:
+        """None when skipped, else whether it passed (warnings pass)."""
+        return None if self.status == Status.SKIP else self.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["evidence"] = list(self.evidence)
+        return d
+
+
+def counts(results: list[CheckResult] | tuple[CheckResult, ...]) -> dict[str, int]:
+    out = {s.value: 0 for s in Status if s != Status.RUNNING}
+    for r in results:
+        out[r.status.value] = out.get(r.status.value, 0) + 1
+    return out
+
+
+def overall(results: list[CheckResult] | tuple[CheckResult, ...]) -> Status:
+    """FAIL if any failed, WARN if any warned, SKIP if all skipped (or none), else OK."""
+    statuses = {r.status for r in results}
+    if Status.FAIL in statuses:
+        return Status.FAIL
+    if Status.WARN in statuses:
+        return Status.WARN
+    if not statuses or statuses == {Status.SKIP}:
+        return Status.SKIP
+    return Status.OK
