@@ -9,9 +9,7 @@ collide.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core import paths
+from slm_wizard.core.foundry_cli import cli_cache_listing
 from slm_wizard.core.inference_model import (
     InferenceModelError,
     build_inference_model,
@@ -161,7 +160,7 @@ def find_cache_dir(override: Path | str | None = None, *, ask_cli: bool = True) 
     if override:
         return CacheLocation(Path(override).expanduser(), "your choice")
     if ask_cli:
-        from slm_wizard.core.prereqs import foundry_cli_info
+        from slm_wizard.core.foundry_cli import foundry_cli_info
 
         info = foundry_cli_info()
         if info.path and info.cache_dir:
@@ -175,78 +174,6 @@ def custom_dir(cache_dir: Path) -> Path:
 
 def target_dir(cache_dir: Path, name: str) -> Path:
     return custom_dir(cache_dir) / validate_name(name)
-
-
-# --- the foundry CLI's cache listing ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class CachedModel:
-    alias: str
-    model_id: str
-
-
-_BOX = str.maketrans({c: " " for c in "│┃║|┆┊╎"})
-_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(:\d+)?$")
-_RULE = re.compile(r"^[\s\-=+─━═┼╋╬┌┐└┘├┤┬┴╭╮╰╯┏┓┗┛┣┫┳┻|:]*$")
-
-
-def parse_cache_list(text: str) -> list[CachedModel]:
-    """Models in the output of `foundry cache ls` (old CLI: "Models cached on device:" then
-    `💾 alias   model-id` rows) or `foundry cache list` (new CLI: a table with Alias / Model ID
-    columns, possibly boxed, or JSON with `-o json`). Unknown lines are ignored."""
-    text = text.strip()
-    if text[:1] in "[{":
-        try:
-            return _parse_cache_json(json.loads(text))
-        except ValueError:
-            pass
-    models: list[CachedModel] = []
-    for raw in text.splitlines():
-        line = raw.translate(_BOX).replace("💾", " ").strip()
-        low = line.lower()
-        if not line or _RULE.match(line):
-            continue
-        if low.startswith(("models cached", "no models", "alias", "name ", "cache", "model id",
-                           "total", "found ")) or low.endswith(":"):
-            continue
-        cells = [c.strip() for c in re.split(r"\s{2,}|\t", line) if c.strip()]
-        # A model row has an alias and a model id column ("name:version" when versioned).
-        if len(cells) < 2 or not _ID.match(cells[0]) or not _ID.match(cells[1]):
-            continue
-        models.append(CachedModel(alias=cells[0], model_id=cells[1]))
-    return models
-
-
-def _parse_cache_json(data: Any) -> list[CachedModel]:
-    items = data
-    if isinstance(data, dict):
-        items = next((v for v in data.values() if isinstance(v, list)), [data])
-    out = []
-    for it in items if isinstance(items, list) else []:
-        if isinstance(it, str):
-            out.append(CachedModel(it.split(":")[0], it))
-        elif isinstance(it, dict):
-            low = {k.lower().replace("_", ""): v for k, v in it.items()}
-            mid = low.get("modelid") or low.get("id") or low.get("name")
-            alias = low.get("alias") or (str(mid).split(":")[0] if mid else None)
-            if mid:
-                out.append(CachedModel(str(alias), str(mid)))
-    return out
-
-
-def cli_cache_listing(timeout: float = 20.0) -> tuple[str, list[CachedModel]] | None:
-    """Run the CLI's cache listing (new `cache list`, else old `cache ls`); None without a CLI.
-    Returns (the command run, the parsed models)."""
-    from slm_wizard.core.proc import run_command, which
-
-    exe = which("foundry")
-    if exe is None:
-        return None
-    for sub in ("list", "ls"):
-        res = run_command([exe, "cache", sub], timeout)
-        if res.ok:
-            return f"foundry cache {sub}", parse_cache_list(res.stdout)
-    raise FoundryError(f"`foundry cache list` / `foundry cache ls` failed: {res.describe()}")
 
 
 # --- deploy ----------------------------------------------------------------------------------

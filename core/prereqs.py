@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from slm_wizard.core.foundry_cli import foundry_cli_info
 from slm_wizard.core.proc import CommandResult, run_command, stream_command, which
+from slm_wizard.core.versions import find_version, satisfies, version_tuple
 
 log = logging.getLogger(__name__)
 
@@ -102,61 +104,6 @@ def pip_install(*args: str) -> list[str]:
     return [sys.executable, "-m", "pip", "install", *args]
 
 
-_VERSION_RE = re.compile(r"(?<![\w.])v?(\d+)\.(\d+)(?:\.(\d+))?((?:[-+.]?[A-Za-z0-9]+)*)")
-
-
-def find_version(text: str) -> str | None:
-    """The first version-like token in `text` ("3.31.0-rc2", "0.8.117+67073234e7", "3.25")."""
-    for line in text.splitlines():
-        if "version" in line.lower():
-            m = _VERSION_RE.search(line)
-            if m:
-                return m.group(0).lstrip("v")
-    m = _VERSION_RE.search(text)
-    return m.group(0).lstrip("v") if m else None
-
-
-def version_tuple(version: str) -> tuple[int, ...] | None:
-    """The numeric release part: "3.31.0-rc2" -> (3, 31, 0); None if there is none."""
-    m = re.match(r"\s*v?(\d+(?:\.\d+)*)", version)
-    return tuple(int(x) for x in m.group(1).split(".")) if m else None
-
-
-def _pad(a: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return a + (0,) * (n - len(a))
-
-
-def satisfies(version: str, spec: str) -> bool | None:
-    """Whether `version` meets a requirement like ">=5.0,<6" or "==0.13.0" (None: unreadable).
-
-    Release numbers only (a pre-release counts as its release): enough to say "0.18 is not 0.14".
-    """
-    have = version_tuple(version)
-    if have is None:
-        return None
-    for clause in filter(None, (c.strip() for c in spec.split(","))):
-        m = re.fullmatch(r"(===|==|!=|~=|>=|<=|>|<)\s*([\w.*+!-]+)", clause)
-        if not m:
-            return None
-        op, want_text = m.groups()
-        if want_text.endswith(".*") and op in ("==", "!="):
-            prefix = version_tuple(want_text[:-2]) or ()
-            same = have[: len(prefix)] == prefix
-            if same != (op == "=="):
-                return False
-            continue
-        want = version_tuple(want_text)
-        if want is None:
-            return None
-        n = max(len(have), len(want))
-        a, b = _pad(have, n), _pad(want, n)
-        ok = {
-            "==": a == b, "===": a == b, "!=": a != b, ">=": a >= b, "<=": a <= b, ">": a > b,
-            "<": a < b, "~=": a >= b and have[: len(want) - 1] == want[:-1],
-        }[op]
-        if not ok:
-            return False
-    return True
 
 
 def _norm(name: str) -> str:
@@ -449,138 +396,6 @@ def check_cmake(timeout: float) -> CheckResult:
         return CheckResult("cmake", "CMake", "pass", shown, required, details=details)
     return CheckResult("cmake", "CMake", "warn", f"{shown}, older than 3.31", required, fix,
                        details=details)
-
-
-# ---------------------------------------------------------------------- Foundry Local CLI
-
-
-@dataclass(frozen=True)
-class FoundryCliInfo:
-    path: str | None  # None: no `foundry` on PATH
-    version: str | None = None
-    cache_dir: Path | None = None
-    running: bool | None = None  # the service/server; None when unknown
-    endpoint: str | None = None
-    problem: str = ""  # what went wrong while asking the CLI ("" when nothing did)
-
-
-def parse_cache_location(text: str) -> Path | None:
-    """The cache folder in `foundry cache location` output (any format: find a path)."""
-    with contextlib.suppress(ValueError):
-        data = json.loads(text)
-        for value in _walk_values(data):
-            if isinstance(value, str) and _looks_like_path(value):
-                return Path(value).expanduser()
-    for line in text.splitlines():
-        line = _URL_RE.sub(" ", line).strip()
-        m = re.search(r"(?:^|[\s:'\"])([A-Za-z]:[\\/].*|~?/.*|\\\\.*)$", line)
-        if m:
-            candidate = m.group(1).strip().strip("'\"").rstrip(".")
-            if candidate:
-                return Path(candidate).expanduser()
-    return None
-
-
-def _looks_like_path(value: str) -> bool:
-    return bool(re.match(r"([A-Za-z]:[\\/]|~?/|\\\\)", value)) and "://" not in value
-
-
-def _walk_values(data):
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from _walk_values(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _walk_values(value)
-    else:
-        yield data
-
-
-_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
-
-
-def _base_url(url: str) -> str:
-    p = urlparse(url.rstrip(".,;"))
-    return f"{p.scheme}://{p.netloc}"
-
-
-def parse_service_status(text: str) -> tuple[bool | None, str | None]:
-    """(running, endpoint) from the old CLI's `foundry service status` text."""
-    low = text.lower()
-    running: bool | None = None
-    if "not running" in low or "🔴" in text or "stopped" in low:
-        running = False
-    elif "is running" in low or "🟢" in text:
-        running = True
-    m = _URL_RE.search(text)
-    return running, (_base_url(m.group(0)) if m else None)
-
-
-def parse_server_status_json(text: str) -> tuple[bool | None, str | None] | None:
-    """(running, endpoint) from the new CLI's `foundry server status -o json`; None if not JSON."""
-    start = text.find("{")
-    if start < 0:
-        return None
-    try:
-        data = json.loads(text[start:])
-    except ValueError:
-        return None
-    running: bool | None = None
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            for key, value in item.items():
-                k = key.lower().replace("_", "")
-                if isinstance(value, (dict, list)):
-                    stack.append(value)
-                elif k in ("running", "isrunning") and isinstance(value, bool):
-                    running = value
-                elif k in ("status", "state") and isinstance(value, str) and running is None:
-                    running = value.lower() in ("running", "started", "up", "ok", "healthy")
-    urls = [v for v in _walk_values(data) if isinstance(v, str) and _URL_RE.match(v)]
-    endpoint = _base_url(urls[0]) if urls else None
-    if endpoint is not None and running is None:
-        running = True
-    return running, endpoint
-
-
-def foundry_cli_info(timeout: float = 5.0) -> FoundryCliInfo:
-    """Ask the `foundry` CLI for its version, cache folder and service status (old or new CLI)."""
-    path = which("foundry")
-    if path is None:
-        return FoundryCliInfo(None)
-    res = run_command([path, "--version"], timeout)
-    if not res.ok:
-        return FoundryCliInfo(path, problem=res.describe())
-    version = find_version(res.output)
-    problem = "" if version else f"unreadable version: {res.output[:60]!r}"
-
-    def cache() -> tuple[Path | None, str]:
-        r = run_command([path, "cache", "location"], timeout)
-        return (parse_cache_location(r.output), "") if r.ok else (None, r.describe())
-
-    def status() -> tuple[bool | None, str | None, str]:
-        r = run_command([path, "server", "status", "-o", "json"], timeout)
-        parsed = parse_server_status_json(r.stdout) if r.ok else None
-        if parsed is not None:
-            return (*parsed, "")
-        if r.timed_out:
-            return None, None, r.describe()
-        r = run_command([path, "service", "status"], timeout)
-        running, endpoint = parse_service_status(r.output)
-        if running is None and not r.ok:
-            return None, None, r.describe()
-        return running, endpoint, ""
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        f_cache, f_status = pool.submit(cache), pool.submit(status)
-        cache_dir, cache_problem = f_cache.result()
-        running, endpoint, status_problem = f_status.result()
-    problem = "; ".join(p for p in (problem, cache_problem, status_problem) if p)
-    return FoundryCliInfo(path, version, cache_dir, running, endpoint, problem)
 
 
 def _foundry_cli_fix() -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import foundry
+from slm_wizard.core import foundry, foundry_cli
 from slm_wizard.core import inference_model as im
 from slm_wizard.core.templates import template_for
 
@@ -247,14 +247,14 @@ CACHE_LIST_JSON = json.dumps({"models": [
 
 @pytest.mark.parametrize("text", [NEW_CACHE_LIST, NEW_CACHE_LIST_PLAIN, CACHE_LIST_JSON])
 def test_parse_new_cache_list(text: str) -> None:
-    assert foundry.parse_cache_list(text) == [
-        foundry.CachedModel("phi-4-mini", "Phi-4-mini-instruct-generic-cpu:4"),
-        foundry.CachedModel("lumo-demo", "lumo-demo:1"),
+    assert foundry_cli.parse_cache_list(text) == [
+        foundry_cli.CachedModel("phi-4-mini", "Phi-4-mini-instruct-generic-cpu:4"),
+        foundry_cli.CachedModel("lumo-demo", "lumo-demo:1"),
     ]
 
 
 def test_parse_old_cache_ls() -> None:
-    assert [(m.alias, m.model_id) for m in foundry.parse_cache_list(OLD_CACHE_LS)] == [
+    assert [(m.alias, m.model_id) for m in foundry_cli.parse_cache_list(OLD_CACHE_LS)] == [
         ("phi-4-mini", "Phi-4-mini-instruct-generic-cpu:4"),
         ("qwen2.5-0.5b", "qwen2.5-0.5b-instruct-generic-cpu:3"),
         ("lumo-demo", "lumo-demo:1"),
@@ -263,7 +263,7 @@ def test_parse_old_cache_ls() -> None:
 
 @pytest.mark.parametrize("text", ["No models cached on device", "", "Models cached on device:\n"])
 def test_parse_empty_listings(text: str) -> None:
-    assert foundry.parse_cache_list(text) == []
+    assert foundry_cli.parse_cache_list(text) == []
 
 
 # --------------------------------------------------------------------------- cache discovery

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
-from slm_wizard.core import prereqs
+from slm_wizard.core import foundry_cli, prereqs
 from slm_wizard.core.proc import run_command, stream_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +197,7 @@ esac
 @posix_only
 def test_foundry_old_cli(fake_path: Path) -> None:
     fake_program(fake_path, "foundry", old_foundry())
-    info = prereqs.foundry_cli_info(timeout=5)
+    info = foundry_cli.foundry_cli_info(timeout=5)
     assert info.version == "0.8.117+67073234e7"
     assert info.cache_dir == Path("/home/u/.foundry/cache/models")
     assert (info.running, info.endpoint, info.problem) == (True, "http://localhost:5273", "")
@@ -210,7 +210,7 @@ def test_foundry_old_cli(fake_path: Path) -> None:
 @posix_only
 def test_foundry_new_cli(fake_path: Path) -> None:
     fake_program(fake_path, "foundry", NEW_FOUNDRY)
-    info = prereqs.foundry_cli_info(timeout=5)
+    info = foundry_cli.foundry_cli_info(timeout=5)
     assert info.version == "1.0.3"
     assert str(info.cache_dir) == "C:\\Users\\Jo Smith\\.foundry\\cache"
     assert (info.running, info.endpoint) == (True, "http://127.0.0.1:51234")
@@ -219,7 +219,7 @@ def test_foundry_new_cli(fake_path: Path) -> None:
 @posix_only
 def test_foundry_service_stopped(fake_path: Path) -> None:
     fake_program(fake_path, "foundry", old_foundry("🔴 Model management service is not running!"))
-    info = prereqs.foundry_cli_info(timeout=5)
+    info = foundry_cli.foundry_cli_info(timeout=5)
     assert info.running is False
     r = prereqs.check_foundry(timeout=5)
     assert r.status == "pass"
@@ -260,7 +260,7 @@ def test_foundry_neither_cli_nor_sdk(fake_path: Path, monkeypatch: pytest.Monkey
     ],
 )
 def test_parse_cache_location(text, expected) -> None:
-    got = prereqs.parse_cache_location(text)
+    got = foundry_cli.parse_cache_location(text)
     if expected is None:
         assert got is None
     else:
@@ -277,7 +277,7 @@ def test_parse_cache_location(text, expected) -> None:
     ],
 )
 def test_parse_service_status(text, expected) -> None:
-    assert prereqs.parse_service_status(text) == expected
+    assert foundry_cli.parse_service_status(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ def test_parse_service_status(text, expected) -> None:
     ],
 )
 def test_parse_server_status_json(text, expected) -> None:
-    assert prereqs.parse_server_status_json(text) == expected
+    assert foundry_cli.parse_server_status_json(text) == expected
 
 
 # --------------------------------------------------------------- versions and specifiers
