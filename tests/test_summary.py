@@ -6,7 +6,9 @@ import shlex
 from pathlib import Path
 
 from slm_wizard.cli.main import build_parser
+from slm_wizard.core.record import StepRecord
 from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import Status
 from slm_wizard.core.summary import as_shell, files_written, reproduce_commands
 from slm_wizard.tui.app import WizardApp
 
@@ -23,10 +25,22 @@ def _state(tmp_path: Path) -> WizardState:
     (cache / "custom" / "lumo" / "inference_model.json").write_text("{}")
     state = WizardState(model_dir=model, onnx_dir=onnx, precision="int4",
                         deployed_name="lumo:1", foundry_cache=cache)
-    state.options["convert"] = {"precision": "int4", "method": "config", "block_size": 128,
-                                "symmetric": False}
-    state.mark_done("convert", "int4, 1.2 MB, verified")
-    state.figures["decode tokens/s"] = "410.2"
+    state.record(StepRecord(
+        "convert", Status.OK, "int4, 1.2 MB, verified",
+        options={"precision": "int4", "method": "config", "block_size": 128, "symmetric": False},
+        files={"Converted ONNX model": str(onnx)},
+        command=["slm-wizard", "convert", str(model), "--output", str(onnx), "--precision",
+                 "int4", "--method", "config", "--block-size", "128", "--asymmetric"]))
+    state.record(StepRecord(
+        "deploy", Status.OK, "lumo:1 answered",
+        files={"Deployed model folder": str(cache / "custom" / "lumo"),
+               "inference_model.json": str(cache / "custom" / "lumo" / "inference_model.json")},
+        command=["slm-wizard", "deploy", str(onnx), "--name", "lumo", "--version", "1",
+                 "--cache-dir", str(cache)]))
+    state.record(StepRecord("chat", Status.OK, "1 reply (onnxruntime-genai)",
+                            figures={"decode tokens/s": "410.2"}))
+    state.record(StepRecord("validate", Status.FAIL, "checklist: 1 failed",
+                            command=["slm-wizard", "validate", str(onnx)]))
     return state
 
 
@@ -46,7 +60,11 @@ def test_commands_reproduce_the_options(tmp_path: Path) -> None:
             args = parser.parse_args(cmd[1:])
             assert args.command == cmd[1]
     text = as_shell(cmds)
-    assert shlex.split(text.splitlines()[0].rstrip(" &")) == ["slm-wizard", "check"]
+    assert shlex.split(text.splitlines()[0].rstrip(" &")) == convert
+    # Only finished steps are reproduced: the failed validation is not offered as a recipe.
+    assert not any(c[1] == "validate" for c in cmds)
+    # A step without a command (this chat record) adds nothing.
+    assert len(cmds) == 2
 
 
 def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
@@ -54,7 +72,9 @@ def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
     items = {i.label: i for i in files_written(state)}
     assert items["Converted ONNX model"].size_bytes >= 2048
     assert items["inference_model.json"].path.name == "inference_model.json"
-    state.onnx_dir = tmp_path / "gone"
+    (state.onnx_dir / "model.onnx").unlink()
+    (state.onnx_dir / "genai_config.json").unlink()
+    state.onnx_dir.rmdir()
     assert "Converted ONNX model" not in {i.label for i in files_written(state)}
 
 
@@ -68,4 +88,8 @@ async def test_summary_screen_shows_the_run(tmp_path: Path) -> None:
         files = app.screen.query_one("#files")
         assert files.row_count == 4
         figures = app.screen.query_one("#figures")
-        assert figures.get_row_at(0) == ["decode tokens/s", "410.2"]
+        assert figures.get_row_at(0) == ["chat", "decode tokens/s", "410.2"]
+        steps = app.screen.query_one("#steps")
+        rows = {steps.get_row_at(i)[0]: steps.get_row_at(i)[1] for i in range(steps.row_count)}
+        assert rows["Convert"].endswith("ok") and rows["Validate"].endswith("fail")
+        assert rows["Prerequisites"] == "– not run"
