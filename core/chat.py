@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from slm_wizard.core.fileio import read_json_object
 from slm_wizard.core.metrics import ReplyClock, ReplyStats
 
 __all__ = [
@@ -136,11 +137,11 @@ class GenerationSettings:
 
 
 def _read_json(path: Path) -> dict:
+    """The JSON object in `path`, or {} when it is missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
+        return read_json_object(path)
+    except ValueError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _as(kind: type, value: object, default: Any) -> Any:
@@ -189,16 +190,16 @@ def special_token_strings(model_dir: Path | str) -> list[str]:
     folder = Path(model_dir)
     found: set[str] = set()
     try:
-        data = json.loads((folder / "tokenizer.json").read_text("utf-8"))
+        data = _read_json(folder / "tokenizer.json")
         found.update(t["content"] for t in data.get("added_tokens", []) if t.get("special"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         pass
     try:
-        cfg = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+        cfg = _read_json(folder / "tokenizer_config.json")
         for t in (cfg.get("added_tokens_decoder") or {}).values():
             if isinstance(t, dict) and t.get("special"):
                 found.add(str(t.get("content", "")))
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (TypeError, AttributeError):
         pass
     return sorted((s for s in found if len(s) >= 2), key=len, reverse=True)
 
