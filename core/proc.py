@@ -1,8 +1,9 @@
 """Run external programs: argument lists (never a shell string), always a timeout, never a raise.
 
 `run_command` captures a short command's output (`cmake --version`, `foundry ...`);
-`stream_command` runs a long one (pip) line by line and can be cancelled. Both start the program
-in its own process group, so a timeout or a cancel also ends whatever it started.
+`stream_command` runs a long one (pip, Olive) line by line and can be cancelled. Both start the
+program the same way (`_spawn`): in its own process group, so a timeout or a cancel also ends
+whatever it started.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class CommandResult:
     error: str = ""  # "" when the program ran; else why not, written for the user
     timed_out: bool = False
     cancelled: bool = False
+    cut_short: bool = False  # ended by us after it said its work was done (see stream_command)
+    pid: int | None = None  # the program's process id (and process group id)
 
     @property
     def ok(self) -> bool:
@@ -56,19 +59,53 @@ class CommandResult:
         return "ok"
 
 
-def _popen_kwargs() -> dict:
-    if _WINDOWS:
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
+def _spawn(
+    argv: tuple[str, ...],
+    *,
+    cwd: str | os.PathLike | None,
+    env: dict[str, str] | None,
+    merge_stderr: bool,
+) -> subprocess.Popen | CommandResult:
+    """Start `argv` in its own process group with no stdin and piped output.
+
+    Returns the process, or a CommandResult saying why it could not start."""
+    group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if _WINDOWS
+             else {"start_new_session": True})
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            **group,
+        )
+    except OSError as exc:
+        return CommandResult(argv, None, error=_start_error(argv, exc))
 
 
 def _kill_group(proc: subprocess.Popen, sig: int | None = None) -> None:
-    """End the program and everything it started (its process group)."""
+    """End the program and everything it started (its process group); SIGKILL by default."""
     with contextlib.suppress(OSError):
         if _WINDOWS:
             proc.kill()
         else:
             os.killpg(proc.pid, sig if sig is not None else signal.SIGKILL)
+
+
+def _interrupt_group(proc: subprocess.Popen) -> None:
+    """Ask the program's process group to stop, like Ctrl+C (it may clean up)."""
+    if _WINDOWS:
+        with contextlib.suppress(OSError):
+            proc.send_signal(signal.CTRL_BREAK_EVENT)
+    else:
+        _kill_group(proc, signal.SIGINT)
+
+
+def _terminate_group(proc: subprocess.Popen) -> None:
+    """End the program's process group at once, without its Ctrl+C handling."""
+    _kill_group(proc, None if _WINDOWS else signal.SIGTERM)
 
 
 def _start_error(args: Sequence[str], exc: OSError) -> str:
@@ -88,18 +125,9 @@ def run_command(
 ) -> CommandResult:
     """Run `args` and capture its output. Missing, failing or hanging programs give a result."""
     argv = tuple(str(a) for a in args)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            **_popen_kwargs(),
-        )
-    except OSError as exc:
-        return CommandResult(argv, None, error=_start_error(argv, exc))
+    proc = _spawn(argv, cwd=cwd, env=env, merge_stderr=False)
+    if isinstance(proc, CommandResult):
+        return proc
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -116,8 +144,9 @@ def run_command(
             _decode(err),
             error=f"`{_name(argv)}` did not answer within {timeout:g} s",
             timed_out=True,
+            pid=proc.pid,
         )
-    return CommandResult(argv, proc.returncode, _decode(out), _decode(err))
+    return CommandResult(argv, proc.returncode, _decode(out), _decode(err), pid=proc.pid)
 
 
 def _name(argv: Sequence[str]) -> str:
@@ -126,6 +155,32 @@ def _name(argv: Sequence[str]) -> str:
 
 def _decode(data: bytes | None) -> str:
     return (data or b"").decode("utf-8", errors="replace")
+
+
+def _split_lines(stream, out: queue.Queue[str | None], split_cr: bool) -> None:
+    """Queue every line of `stream`, then None. Progress bars end their updates with a carriage
+    return: with `split_cr` each update is a line, else only the line's last state is kept."""
+    buf = b""
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        *complete, buf = buf.split(b"\n")
+        for raw in complete:
+            _queue_line(_decode(raw).rstrip("\r"), out, split_cr)
+    if buf:
+        _queue_line(_decode(buf).rstrip("\r"), out, split_cr)
+    out.put(None)
+
+
+def _queue_line(text: str, out: queue.Queue[str | None], split_cr: bool) -> None:
+    if not split_cr:
+        out.put(text.split("\r")[-1])
+        return
+    for part in text.split("\r"):
+        if part:
+            out.put(part)
 
 
 def stream_command(
@@ -137,37 +192,30 @@ def stream_command(
     cwd: str | os.PathLike | None = None,
     env: dict[str, str] | None = None,
     keep_lines: int = 200,
+    grace: float = 5.0,
+    split_cr: bool = False,
+    finished: Callable[[str], bool] | None = None,
+    finish_grace: float = 0.5,
 ) -> CommandResult:
     """Run `args`, calling `on_line` for every output line (stdout and stderr merged).
 
-    `cancel` (set from another thread) ends the program: first politely (SIGINT / CTRL_BREAK),
-    then for good after 5 s. The result's stdout holds the last `keep_lines` lines.
+    `cancel` (set from another thread) or the `timeout` ends the program: first politely (SIGINT
+    / CTRL_BREAK, so it can clean up), then for good (SIGKILL of its process group) after `grace`
+    seconds. The result's stdout holds the last `keep_lines` lines.
+
+    `finished(line)` may say that a line is the program's last useful word (Olive's "Model is
+    saved at ..."): if the program has not exited `finish_grace` s later, its process group is
+    ended with SIGTERM and the result is marked `cut_short` (its exit code is then 0: its work
+    was done; what was cut is only its shutdown).
     """
     argv = tuple(str(a) for a in args)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            **_popen_kwargs(),
-        )
-    except OSError as exc:
-        return CommandResult(argv, None, error=_start_error(argv, exc))
+    proc = _spawn(argv, cwd=cwd, env=env, merge_stderr=True)
+    if isinstance(proc, CommandResult):
+        return proc
 
     lines: queue.Queue[str | None] = queue.Queue()
-
-    def reader() -> None:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            # Progress bars end lines with carriage returns: keep the last state of the line.
-            text = _decode(raw).rstrip("\r\n").split("\r")[-1]
-            lines.put(text)
-        lines.put(None)
-
-    thread = threading.Thread(target=reader, daemon=True)
+    thread = threading.Thread(target=_split_lines, args=(proc.stdout, lines, split_cr),
+                              daemon=True)
     thread.start()
     kept: list[str] = []
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -175,34 +223,39 @@ def stream_command(
     asked_at: float | None = None  # when we asked the program to stop
     killed = False
     exited_at: float | None = None
+    finished_at: float | None = None
+    cut_short = False
     while True:
         try:
             line = lines.get(timeout=0.1)
         except queue.Empty:
-            pass
+            idle = True
         else:
             if line is None:  # end of output
                 break
+            idle = False
             kept.append(line)
             del kept[:-keep_lines]
             on_line(line)
-            continue
+            if finished_at is None and finished is not None and finished(line):
+                finished_at = time.monotonic()
         now = time.monotonic()
         if not stop_reason and cancel is not None and cancel.is_set():
             stop_reason = "cancelled"
         if not stop_reason and deadline is not None and now > deadline:
             stop_reason = "timeout"
+        if (not stop_reason and finished_at is not None and now - finished_at > finish_grace
+                and proc.poll() is None):
+            cut_short = True
+            _terminate_group(proc)
+            break
         if stop_reason and asked_at is None:
             asked_at = now
-            if _WINDOWS:
-                with contextlib.suppress(OSError):
-                    proc.send_signal(signal.CTRL_BREAK_EVENT)
-            else:
-                _kill_group(proc, signal.SIGINT)  # like Ctrl+C: pip cleans up
-        elif asked_at is not None and not killed and now - asked_at > 5.0:
+            _interrupt_group(proc)
+        elif asked_at is not None and not killed and now - asked_at > grace:
             _kill_group(proc)
             killed = True
-        if proc.poll() is not None:
+        if idle and proc.poll() is not None:
             exited_at = exited_at or now
             if now - exited_at > 2.0:  # something it left behind holds the pipe open
                 _kill_group(proc)
@@ -214,12 +267,15 @@ def stream_command(
         code = proc.wait()
     text = "\n".join(kept)
     if stop_reason == "cancelled":
-        return CommandResult(argv, None, text, error="cancelled", cancelled=True)
+        return CommandResult(argv, None, text, error="cancelled", cancelled=True, pid=proc.pid)
     if stop_reason == "timeout":
         return CommandResult(
-            argv, None, text, error=f"stopped after {timeout:g} s without finishing", timed_out=True
+            argv, None, text, error=f"stopped after {timeout:g} s without finishing",
+            timed_out=True, pid=proc.pid,
         )
-    return CommandResult(argv, code, text)
+    if cut_short:
+        return CommandResult(argv, 0, text, cut_short=True, pid=proc.pid)
+    return CommandResult(argv, code, text, pid=proc.pid)
 
 
 def which(*names: str) -> str | None:
