@@ -1,0 +1,357 @@
+"""The Chat step's runner: open a chat backend, send a prompt, measure the reply.
+
+- `Options`: the backend ("ort" on a converted folder, "foundry" on a deployed model id and its
+  cache folder), the generation settings, the system prompt and, for a one-shot run, the prompt.
+  `argv()` is always the ONE-SHOT headless command (`slm-wizard chat MODEL --prompt ...`), never
+  the interactive form, which waits for input.
+- `open_backend(options)` opens a backend the caller keeps over many replies (the Chat screen,
+  the CLI's line-based chat); `new_session(options, backend)` starts a conversation on it.
+- `run(options, ...)`: one prompt, one reply, the backend closed again (the CLI's `--prompt`).
+- `Result`: the reply, its figures and the backend that produced it.
+- `ChatLog`: the replies of a chat, possibly from both backends. Its record counts replies per
+  backend and labels each figure with the backend that measured it; the record's command is the
+  one-shot chat of the first prompt, with the backend and settings that answered it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from slm_wizard.core.chat import (
+    BACKENDS,
+    ChatBackend,
+    ChatError,
+    ChatSession,
+    GenerationSettings,
+    Reply,
+    clean_user_text,
+)
+from slm_wizard.core.chat import open_backend as _open_backend
+from slm_wizard.core.metrics import ProcessSample, ReplyStats
+from slm_wizard.core.record import RunRecord, StepRecord
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import ProgressFn
+
+__all__ = [
+    "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
+    "new_session", "open_backend", "options_for", "result_of", "run", "to_record",
+]
+
+DEFAULT_BACKEND = "ort"
+BACKEND_TITLES = {"ort": "onnxruntime-genai", "foundry": "Foundry Local"}
+_DEFAULTS = GenerationSettings()
+# Generation settings: Options field -> the headless command's flag.
+SETTING_FLAGS = {
+    "max_tokens": "--max-tokens",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "top_k": "--top-k",
+    "repetition_penalty": "--repetition-penalty",
+    "min_tokens": "--min-tokens",
+}
+
+
+class ChatInputError(ValueError):
+    """Options that cannot run (bad settings, empty prompt, unknown backend), for the user."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that decides what a chat runs. Defaults are the headless command's."""
+
+    model: str  # converted ONNX folder (ort) or Foundry Local model id name:version (foundry)
+    backend: str = DEFAULT_BACKEND
+    cache_dir: str | None = None  # Foundry Local model cache (foundry; None: Foundry's own)
+    max_tokens: int = _DEFAULTS.max_tokens
+    temperature: float = _DEFAULTS.temperature
+    top_p: float = _DEFAULTS.top_p
+    top_k: int = _DEFAULTS.top_k
+    repetition_penalty: float = _DEFAULTS.repetition_penalty
+    min_tokens: int = _DEFAULTS.min_tokens
+    system: str | None = None  # system prompt (None: the chat template's default)
+    prompt: str | None = None  # the message of a one-shot run
+
+    @classmethod
+    def of(cls, backend: str, model: str | Path, settings: GenerationSettings, *,
+           cache_dir: str | Path | None = None, system: str | None = None,
+           prompt: str | None = None) -> Options:
+        """Options from a backend, its model and a chat's current settings."""
+        return cls(model=str(model), backend=backend,
+                   cache_dir=str(cache_dir) if cache_dir and backend == "foundry" else None,
+                   system=system or None, prompt=prompt,
+                   **{name: getattr(settings, name) for name in SETTING_FLAGS})
+
+    @property
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings(**{name: getattr(self, name) for name in SETTING_FLAGS})
+
+    @property
+    def title(self) -> str:
+        return BACKEND_TITLES.get(self.backend, self.backend)
+
+    def with_prompt(self, prompt: str | None) -> Options:
+        return replace(self, prompt=prompt)
+
+    def validate(self, *, one_shot: bool = False) -> Options:
+        """Raise ChatInputError when these options cannot run; `one_shot` needs a prompt."""
+        if self.backend not in BACKENDS:
+            raise ChatInputError(f"unknown backend {self.backend!r}: choose one of "
+                                 f"{', '.join(BACKENDS)}")
+        if not str(self.model).strip():
+            raise ChatInputError("give the converted ONNX folder (ort) or the Foundry Local "
+                                 "model id name:version (foundry)")
+        try:
+            self.settings.validate()
+        except ValueError as e:
+            raise ChatInputError(str(e)) from None
+        if self.prompt is not None and not clean_user_text(self.prompt):
+            raise ChatInputError("the prompt is empty: give the message to send.")
+        if one_shot and self.prompt is None:
+            raise ChatInputError("a one-shot chat needs the prompt to send.")
+        return self
+
+    def argv(self) -> list[str]:
+        """The one-shot headless command that sends `prompt` with exactly these options."""
+        if self.prompt is None:
+            raise ChatInputError("a one-shot chat needs the prompt to send.")
+        cmd = ["slm-wizard", "chat", str(self.model)]
+        if self.backend != DEFAULT_BACKEND:
+            cmd += ["--backend", self.backend]
+        if self.backend == "foundry" and self.cache_dir:
+            cmd += ["--cache-dir", str(self.cache_dir)]
+        cmd += ["--prompt", self.prompt]
+        if self.system:
+            cmd += ["--system", self.system]
+        defaults = {f.name: f.default for f in fields(Options)}
+        for name, flag in SETTING_FLAGS.items():
+            value = getattr(self, name)
+            if value != defaults[name]:
+                cmd += [flag, str(value)]
+        return cmd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def default_settings(onnx_dir: Path | str | None) -> GenerationSettings:
+    """The chat's starting settings: the converted folder's own (Deploy's ModelConfig, or
+    genai_config.json's search section), else the defaults."""
+    if onnx_dir is None:
+        return GenerationSettings()
+    return GenerationSettings.from_model(onnx_dir, max_tokens=_DEFAULTS.max_tokens)
+
+
+def options_for(record: RunRecord, backend: str,
+                settings: GenerationSettings | None = None) -> Options | None:
+    """The chat options for a run's current model on `backend` (None: nothing to chat with
+    yet). `settings` default to the converted folder's own."""
+    if settings is None:
+        settings = default_settings(record.onnx_dir)
+    if backend == "foundry":
+        if not record.deployed_name:
+            return None
+        return Options.of("foundry", record.deployed_name, settings,
+                          cache_dir=record.foundry_cache)
+    if record.onnx_dir is None:
+        return None
+    return Options.of("ort", record.onnx_dir, settings)
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def open_backend(options: Options) -> ChatBackend:
+    """Open the backend of `options` (kept open by the caller; close it when done).
+
+    Raises ChatInputError for options that cannot run, ChatError when the model does not load."""
+    options.validate()
+    kw: dict[str, Any] = {}
+    if options.backend == "foundry" and options.cache_dir:
+        kw["cache_dir"] = Path(options.cache_dir)
+    return _open_backend(options.backend, options.model, **kw)
+
+
+def new_session(options: Options, backend: ChatBackend) -> ChatSession:
+    """A conversation on `backend` with the options' system prompt and settings."""
+    return ChatSession(backend, system_prompt=options.system, settings=options.settings)
+
+
+@dataclass
+class Result:
+    """One reply (or why there is none), with its figures and the backend that produced it."""
+
+    status: Status
+    backend: str  # "ort" or "foundry": the backend that answered (or failed)
+    text: str = ""
+    stats: ReplyStats | None = None
+    sample: ProcessSample | None = None  # this process's memory right after the reply
+    error: str = ""
+
+    @property
+    def title(self) -> str:
+        return BACKEND_TITLES.get(self.backend, self.backend)
+
+    def summary(self) -> str:
+        """One line: tokens, tok/s, TTFT, total, and memory when it was measured."""
+        if self.stats is None:
+            return self.error
+        line = self.stats.summary()
+        if self.sample is not None:
+            line += (f" · RSS {self.sample.rss / 2**20:.0f} MB "
+                     f"(peak {self.sample.peak_rss / 2**20:.0f} MB)")
+        return line
+
+    def figures(self) -> dict[str, str]:
+        """This reply's figures, each labelled with the backend that measured it."""
+        if self.stats is None:
+            return {}
+        st, who = self.stats, self.title
+        out = {
+            f"decode ({who})": f"{st.decode_tps:.1f} tok/s",
+            f"TTFT ({who})": f"{st.ttft_s * 1000:.0f} ms",
+            f"prefill ({who})": f"{st.prefill_tps:.1f} tok/s",
+            f"reply tokens ({who})": str(st.generated_tokens),
+        }
+        if self.sample is not None:
+            out[f"RSS ({who})"] = f"{self.sample.rss / 2**20:.0f} MB"
+            out[f"peak RSS ({who})"] = f"{self.sample.peak_rss / 2**20:.0f} MB"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `--json` output: text, backend, stats, and memory when it was measured."""
+        out: dict[str, Any] = {"text": self.text, "backend": self.backend,
+                               "stats": self.stats.to_dict() if self.stats else None}
+        if self.error:
+            out["status"] = self.status.value
+            out["error"] = self.error
+        if self.sample is not None:
+            out["rss_bytes"] = self.sample.rss
+            out["peak_rss_bytes"] = self.sample.peak_rss
+            out["available_bytes"] = self.sample.available
+        return out
+
+
+def _sample() -> ProcessSample | None:
+    from slm_wizard.core.metrics import ProcessSampler
+
+    try:
+        return ProcessSampler(interval=1.0).sample_now()
+    except Exception:  # psutil missing or the process not readable: no memory figures
+        return None
+
+
+def result_of(backend: str, reply: Reply, *, sample: ProcessSample | None = None,
+              measure: bool = True) -> Result:
+    """The Result of a reply from `backend`; memory is sampled now unless given or `measure`
+    is off. A reply the user stopped is a warning, any other a success."""
+    if sample is None and measure:
+        sample = _sample()
+    status = Status.WARN if reply.stats.stopped else Status.OK
+    return Result(status, backend, reply.text, reply.stats, sample)
+
+
+def failure_of(backend: str, error: ChatError | str) -> Result:
+    """The Result of a reply that failed (with what was generated before the failure)."""
+    partial = error.partial if isinstance(error, ChatError) else None
+    return Result(Status.FAIL, backend, partial.text if partial else "",
+                  partial.stats if partial else None, None, str(error))
+
+
+def run(options: Options, *, on_progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        on_text: Callable[[str], None] | None = None) -> Result:
+    """One-shot chat: open the backend, send `options.prompt`, close the backend.
+
+    `on_progress(text)` says what is happening; `on_text(piece)` gets the reply as it streams;
+    `cancel` stops the reply between two tokens. Raises ChatInputError for options that cannot
+    run; a load or generation failure is a FAIL result with the message."""
+    options.validate(one_shot=True)
+    if on_progress is not None:
+        on_progress(f"loading {options.model} ({options.backend})…")
+    try:
+        backend = open_backend(options)
+    except ChatError as e:
+        return failure_of(options.backend, e)
+    try:
+        session = new_session(options, backend)
+        try:
+            reply = session.send(options.prompt or "", on_text=on_text, cancel=cancel)
+        except ChatError as e:
+            return failure_of(backend.name, e)
+        return result_of(backend.name, reply)
+    finally:
+        backend.close()
+
+
+# --- the record ------------------------------------------------------------------------------
+
+@dataclass
+class ChatLog:
+    """The replies of a chat, in order, each with the options that produced it."""
+
+    replies: list[tuple[Options, Result]] = field(default_factory=list)
+
+    def add(self, options: Options, result: Result) -> ChatLog:
+        """Log a reply; `options.prompt` is the message that was sent."""
+        self.replies.append((options, result))
+        return self
+
+    def answered(self) -> list[tuple[Options, Result]]:
+        return [(o, r) for o, r in self.replies if r.status.finished_well]
+
+    def counts(self) -> dict[str, int]:
+        """Replies per backend that produced them, in order of first use."""
+        out: dict[str, int] = {}
+        for _, r in self.answered():
+            out[r.backend] = out.get(r.backend, 0) + 1
+        return out
+
+    def to_record(self) -> StepRecord:
+        answered = self.answered()
+        if not answered:
+            if not self.replies:
+                return StepRecord("chat", Status.SKIP, "no reply yet")
+            options, result = self.replies[-1]
+            return StepRecord("chat", Status.FAIL, f"no reply: {result.error}",
+                              options=options.to_dict())
+        first_options, first = answered[0]
+        counts = self.counts()
+        total = sum(counts.values())
+        per = ", ".join(f"{n} with {BACKEND_TITLES.get(b, b)}" for b, n in counts.items())
+        outcome = (f"{total} {'reply' if total == 1 else 'replies'}"
+                   + (f" with {first.title}" if len(counts) == 1 else f": {per}"))
+        _, last = answered[-1]
+        if last.stats is not None:
+            outcome += (f"; last {last.stats.decode_tps:.1f} tok/s, TTFT "
+                        f"{last.stats.ttft_s * 1000:.0f} ms ({last.title})")
+        figures: dict[str, str] = {}
+        files: dict[str, str] = {}
+        for backend, n in counts.items():
+            title = BACKEND_TITLES.get(backend, backend)
+            figures[f"replies ({title})"] = str(n)
+            # The last reply of each backend gives its figures.
+            o, r = [(o, r) for o, r in answered if r.backend == backend][-1]
+            figures.update(r.figures())
+            if backend == "ort":
+                files[f"Chat model ({title})"] = o.model
+            elif o.cache_dir:
+                files[f"Foundry Local cache ({title})"] = o.cache_dir
+        stopped = sum(1 for _, r in answered if r.stats is not None and r.stats.stopped)
+        failed = len(self.replies) - len(answered)
+        notes = []
+        if stopped:
+            notes.append(f"{stopped} {'reply' if stopped == 1 else 'replies'} stopped by the user")
+        if failed:
+            notes.append(f"{failed} {'reply' if failed == 1 else 'replies'} failed")
+        options = first_options.to_dict()
+        options["backends"] = list(counts)
+        return StepRecord("chat", Status.OK, outcome, options=options, files=files,
+                          figures=figures, command=first_options.argv(), notes=notes)
+
+
+def to_record(options: Options, result: Result) -> StepRecord:
+    """The run record of a one-shot chat."""
+    return ChatLog().add(options, result).to_record()
