@@ -26,7 +26,7 @@ def _one(label: str, onnx: Path) -> None:
                                 ModelConfig(max_length=min(2048, ctx)), Path(tmp) / "cache",
                                 prompt="What is Lumo?", max_tokens=16)
         size = sum(f.stat().st_size for f in src.rglob("*") if f.is_file()) / 1e6
-        stages = "  ".join(f"{s.stage} {s.seconds:.2f}s" for s in result.stages)
+        stages = "  ".join(f"{s.id} {s.seconds:.2f}s" for s in result.stages)
         total = sum(s.seconds for s in result.stages)
         print(f"{label:<22} {size:8.1f} MB  {stages}  total {total:.2f}s  ok={result.ok}")
         foundry.undeploy("bench-model", "1", Path(tmp) / "cache")

@@ -29,6 +29,7 @@ from slm_wizard.core.inference_model import (
     write_inference_model,
 )
 from slm_wizard.core.inference_model import validate_name as validate_name
+from slm_wizard.core.status import CheckResult, Status
 
 APP_NAME = "slm-wizard"
 
@@ -190,12 +191,10 @@ class TargetExists(FoundryError):
         self.diff = diff or []
 
 
-@dataclass
-class StageResult:
-    stage: str
-    status: str  # "ok", "failed", "skipped"
-    detail: str
-    seconds: float = 0.0
+def stage_result(stage: str, status: Status, detail: str, seconds: float = 0.0) -> CheckResult:
+    """A deployment stage as a check: id and title are the stage, `found` is what it did."""
+    return CheckResult(id=stage, title=stage, status=status, found=detail, essential=True,
+                       seconds=seconds)
 
 
 @dataclass
@@ -205,7 +204,7 @@ class DeployResult:
     model_id: str  # "<name>:<version>"
     cache_dir: Path
     target: Path
-    stages: list[StageResult] = field(default_factory=list)
+    stages: list[CheckResult] = field(default_factory=list)
     answer: str | None = None
     cli_listing: list[str] | None = None  # model ids the CLI lists (None: no CLI)
     run_command: str = ""
@@ -214,19 +213,19 @@ class DeployResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.status != "failed" for s in self.stages) and bool(self.stages)
+        return all(s.status != Status.FAIL for s in self.stages) and bool(self.stages)
 
     def to_dict(self) -> dict:
         return {
             "ok": self.ok, "name": self.name, "version": self.version, "model_id": self.model_id,
             "cache_dir": str(self.cache_dir), "target": str(self.target),
-            "stages": [s.__dict__ for s in self.stages], "answer": self.answer,
+            "stages": [s.to_dict() for s in self.stages], "answer": self.answer,
             "cli_listing": self.cli_listing, "run_command": self.run_command,
             "exported": self.exported, "instructions": self.instructions,
         }
 
 
-StageCallback = Callable[[str, str, str], None]  # (stage, status "running"/"ok"/..., detail)
+StageCallback = Callable[[str, Status, str], None]  # (stage, status (RUNNING first), detail)
 
 
 def _install_hint() -> str:
@@ -369,24 +368,25 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
                            target, existing.diff)
 
     def stage(stage_name: str, fn: Callable[[], str]) -> bool:
-        emit(stage_name, "running", "")
+        emit(stage_name, Status.RUNNING, "")
         t0 = time.perf_counter()
         try:
             detail = fn()
         except Exception as e:  # recorded for the user; the result says which stage failed
             msg = str(e) if isinstance(e, (FoundryError, InferenceModelError, OSError)) else \
                 f"{type(e).__name__}: {e}"
-            result.stages.append(StageResult(stage_name, "failed", msg,
-                                             time.perf_counter() - t0))
-            emit(stage_name, "failed", msg)
+            result.stages.append(stage_result(stage_name, Status.FAIL, msg,
+                                              time.perf_counter() - t0))
+            emit(stage_name, Status.FAIL, msg)
             return False
-        result.stages.append(StageResult(stage_name, "ok", detail, time.perf_counter() - t0))
-        emit(stage_name, "ok", detail)
+        result.stages.append(stage_result(stage_name, Status.OK, detail,
+                                          time.perf_counter() - t0))
+        emit(stage_name, Status.OK, detail)
         return True
 
     def skip(stage_name: str, why: str) -> None:
-        result.stages.append(StageResult(stage_name, "skipped", why))
-        emit(stage_name, "skipped", why)
+        result.stages.append(stage_result(stage_name, Status.SKIP, why))
+        emit(stage_name, Status.SKIP, why)
 
     def do_write() -> str:
         res = write_inference_model(onnx_dir, data, replace=replace)

@@ -4,15 +4,15 @@ existing file), and optionally copy the sampling values into genai_config.json's
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from slm_wizard.core.fileio import read_json_object, write_text_atomic
 from slm_wizard.core.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
@@ -45,12 +45,79 @@ class CorruptInferenceModel(InferenceModelError):
         self.reason = reason
 
 
+DEFAULT_MAX_LENGTH = 2048  # ModelConfig max_length unless the context is shorter
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    max_length: int = 2048
+    max_length: int = DEFAULT_MAX_LENGTH
     temperature: float = 0.7
     top_p: float = 0.9
     repetition_penalty: float = 1.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of one ModelConfig field (`hi` None: the model's context length)."""
+
+    lo: float
+    hi: float | None
+    lo_open: bool = False
+    integer: bool = False
+
+
+# The one place the ModelConfig bounds live: the CLI, the runner and the screen's fields use them
+# through `validate_config_field` / `validate_model_config`.
+BOUNDS: dict[str, Bound] = {
+    "max_length": Bound(1, None, integer=True),
+    "temperature": Bound(0, 2, lo_open=True),
+    "top_p": Bound(0, 1, lo_open=True),
+    "repetition_penalty": Bound(1.0, 2.0),
+}
+
+
+def default_max_length(ctx_len: int | None) -> int:
+    """ModelConfig max_length by default: 2048, or the context length when that is shorter."""
+    return min(DEFAULT_MAX_LENGTH, ctx_len or DEFAULT_MAX_LENGTH)
+
+
+def _field_problem(key: str, value: object, ctx_len: int | None) -> tuple[float | None, str]:
+    """(the value as a number, "") or (None, what is wrong with it)."""
+    b = BOUNDS[key]
+    if isinstance(value, str):
+        try:
+            value = int(value) if b.integer else float(value)
+        except ValueError:
+            return None, f"{key} must be {'a whole number' if b.integer else 'a number'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{key} must be a number"
+    if b.integer and not float(value).is_integer():
+        return None, f"{key} must be a whole number"
+    x = int(value) if b.integer else float(value)
+    if b.integer and b.hi is None:
+        if x < b.lo:
+            return None, f"{key} must be at least {b.lo:g}"
+        if ctx_len is not None and x > ctx_len:
+            return None, f"{key} {x} exceeds the model's context length {ctx_len}"
+        return x, ""
+    hi = b.hi if b.hi is not None else float("inf")
+    if not (x > b.lo if b.lo_open else x >= b.lo) or x > hi:
+        lo = f"> {b.lo:g}" if b.lo_open else f">= {b.lo:g}"
+        if not b.lo_open:
+            return None, f"{key} must be between {b.lo:g} and {hi:g} (found {x:g})"
+        return None, f"{key} must be {lo} and <= {hi:g} (found {x:g})"
+    return x, ""
+
+
+def validate_config_field(key: str, value: object, ctx_len: int | None = None) -> float:
+    """One ModelConfig field (a number or the text of an input field) within its bounds.
+    Returns the number; raises InferenceModelError with a message naming the field."""
+    if key not in BOUNDS:
+        raise InferenceModelError(f"unknown ModelConfig key: {key}")
+    x, problem = _field_problem(key, value, ctx_len)
+    if problem:
+        raise InferenceModelError(problem + ".")
+    return x  # type: ignore[return-value]
 
 
 def validate_name(name: object) -> str:
@@ -87,46 +154,32 @@ def validate_version(version: object) -> str:
 def context_length(onnx_dir: Path) -> int | None:
     """`model.context_length` from genai_config.json, or None when unknown."""
     try:
-        data = json.loads((Path(onnx_dir) / "genai_config.json").read_text(encoding="utf-8"))
+        data = read_json_object(Path(onnx_dir) / "genai_config.json")
         n = data["model"]["context_length"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return int(n) if isinstance(n, int) and n > 0 else None
 
 
-def validate_model_config(cfg: dict | ModelConfig, ctx_len: int | None = None) -> ModelConfig:
+def validate_model_config(cfg: dict[str, Any] | ModelConfig,
+                          ctx_len: int | None = None) -> ModelConfig:
+    """Every ModelConfig field within its bounds (all problems in one InferenceModelError)."""
     d = asdict(cfg) if isinstance(cfg, ModelConfig) else dict(cfg)
     problems: list[str] = []
-
-    def num(key: str, kind: type) -> float | None:
-        v = d.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            problems.append(f"{key} must be a number")
-            return None
-        if kind is int and (not float(v).is_integer()):
-            problems.append(f"{key} must be a whole number")
-            return None
-        return kind(v)
-
-    ml, t, p, rp = (num("max_length", int), num("temperature", float), num("top_p", float),
-                    num("repetition_penalty", float))
-    if ml is not None:
-        if ml < 1:
-            problems.append("max_length must be at least 1")
-        elif ctx_len is not None and ml > ctx_len:
-            problems.append(f"max_length {ml} exceeds the model's context length {ctx_len}")
-    if t is not None and not 0 < t <= 2:
-        problems.append(f"temperature {t} must be > 0 and <= 2")
-    if p is not None and not 0 < p <= 1:
-        problems.append(f"top_p {p} must be > 0 and <= 1")
-    if rp is not None and not 1.0 <= rp <= 2.0:
-        problems.append(f"repetition_penalty {rp} must be between 1.0 and 2.0")
-    unknown = sorted(set(d) - {"max_length", "temperature", "top_p", "repetition_penalty"})
+    values: dict[str, float] = {}
+    for key in BOUNDS:
+        x, problem = _field_problem(key, d.get(key), ctx_len)
+        if problem:
+            problems.append(problem)
+        else:
+            values[key] = x  # type: ignore[assignment]
+    unknown = sorted(set(d) - set(BOUNDS))
     if unknown:
         problems.append(f"unknown ModelConfig keys: {', '.join(unknown)}")
     if problems:
         raise InferenceModelError("ModelConfig: " + "; ".join(problems) + ".")
-    return ModelConfig(int(ml), float(t), float(p), float(rp))  # type: ignore[arg-type]
+    return ModelConfig(int(values["max_length"]), float(values["temperature"]),
+                       float(values["top_p"]), float(values["repetition_penalty"]))
 
 
 def build_inference_model(name: str, version: str | int, template: dict, model_config,
@@ -165,22 +218,6 @@ def to_text(data: dict) -> str:
 def diff_text(old: str, new: str, path: str = FILENAME) -> list[str]:
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=f"{path} (now)",
                                      tofile=f"{path} (new)", lineterm=""))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def read_existing(path: Path) -> tuple[str, dict] | None:
@@ -255,7 +292,7 @@ def write_inference_model(folder: Path, data: dict, *, replace: bool = False) ->
         if not replace:
             raise InferenceModelExists(path, diff)
     try:
-        atomic_write_text(path, new_text)
+        write_text_atomic(path, new_text)
     except OSError as e:
         raise InferenceModelError(f"Cannot write {path}: {e.strerror or e}") from e
     return WriteResult(path, True, diff)
@@ -287,7 +324,7 @@ def write_search_defaults(onnx_dir: Path, cfg: ModelConfig, *, consent: bool) ->
     if diff:
         try:
             text = json.dumps(data, indent=4) + "\n"
-            atomic_write_text(Path(onnx_dir) / "genai_config.json", text)
+            write_text_atomic(Path(onnx_dir) / "genai_config.json", text)
         except OSError as e:
             raise InferenceModelError(f"Cannot write genai_config.json: {e}") from e
     return diff

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slm_wizard.core.fileio import read_json_object
+
 PLACEHOLDER = "{Content}"
 KEYS = ("system", "user", "assistant", "prompt")
 
@@ -171,11 +173,11 @@ def validate_template(template: object) -> dict[str, str]:
 # --- detection --------------------------------------------------------------------------------
 
 def _read_json(path: Path) -> dict:
+    """The JSON object in `path`, or {} when it is missing or unreadable (detection goes on)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json_object(path)
+    except ValueError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def chat_template_text(model_dir: Path) -> str:

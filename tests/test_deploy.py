@@ -14,6 +14,7 @@ import pytest
 
 from slm_wizard.core import foundry, foundry_cli
 from slm_wizard.core import inference_model as im
+from slm_wizard.core.status import CheckResult, Status
 from slm_wizard.core.templates import template_for
 
 CFG = im.ModelConfig(max_length=256, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
@@ -297,8 +298,9 @@ def test_deploy_register_load_answer_and_undeploy(
         max_tokens=64,
     )
     assert result.ok, result.stages
-    assert [(s.stage, s.status) for s in result.stages] == [(s, "ok") for s in foundry.STAGES]
-    assert seen == [x for s in foundry.STAGES for x in ((s, "running"), (s, "ok"))]
+    assert [(s.id, s.status) for s in result.stages] == [(s, Status.OK) for s in foundry.STAGES]
+    assert all(isinstance(s, CheckResult) for s in result.stages)
+    assert seen == [x for s in foundry.STAGES for x in ((s, Status.RUNNING), (s, Status.OK))]
     assert result.model_id == "lumo-demo:1"
     assert result.run_command == "foundry model run lumo-demo"
     target = cache / "custom" / "lumo-demo"
@@ -389,9 +391,9 @@ def test_without_foundry_local_the_folder_is_exported(
     result = foundry.deploy(onnx_copy, "lumo-demo", "2", template_for("qwen"), CFG,
                             tmp_path / "cache")
     assert result.exported
-    assert [(s.stage, s.status) for s in result.stages] == [
-        ("write", "ok"), ("copy", "ok"), ("register", "skipped"), ("load", "skipped"),
-        ("answer", "skipped")]
+    assert [(s.id, s.status) for s in result.stages] == [
+        ("write", Status.OK), ("copy", Status.OK), ("register", Status.SKIP),
+        ("load", Status.SKIP), ("answer", Status.SKIP)]
     assert (result.target / "inference_model.json").is_file()
     assert "Install Foundry Local" in result.instructions
     assert "foundry model run lumo-demo" in result.instructions
@@ -406,7 +408,7 @@ def test_with_the_cli_the_cache_listing_shows_the_model(
     result = foundry.deploy(onnx_copy, "lumo-demo", "1", template_for("qwen"), CFG, loc.path,
                             prompt=faq_row["prompt"], system=faq_row["system"])
     assert result.ok, result.stages
-    assert result.stages[-1].stage == "list" and result.stages[-1].status == "ok"
+    assert result.stages[-1].id == "list" and result.stages[-1].status == Status.OK
     assert result.cli_listing == ["lumo-demo:1"]
 
 
