@@ -7,8 +7,10 @@ programs run with a timeout and without a shell (core.proc), so a hung `foundry`
 nothing here imports the toolchain, except onnxruntime to list its execution providers.
 
 `install_commands()` / `install_packages()` install the project's own extras into the running
-interpreter. `foundry_cli_info()` and the small `parse_*` functions read the Foundry Local CLI
-(old and new output formats) and can be reused by the deployment step.
+interpreter. The Foundry Local CLI is found and read by core.foundry_cli. The step runner that
+the wizard and `slm-wizard check` share is core.steps.prereqs.
+
+Every check reports a core.status.CheckResult (status OK/WARN/FAIL/SKIP, details in `data`).
 """
 
 from __future__ import annotations
@@ -28,17 +30,17 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from slm_wizard.core.foundry_cli import foundry_cli_info
 from slm_wizard.core.proc import CommandResult, run_command, stream_command, which
+from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.status import counts as status_counts
 from slm_wizard.core.versions import find_version, satisfies, version_tuple
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("pass", "warn", "fail", "skipped")
 MIN_PYTHON = (3, 10)
 MIN_CMAKE = (3, 31)
 RAM_FACTOR = 11  # conversion peak RAM / FP32 weight size (measured, see TOOLCHAIN-NOTES)
@@ -69,25 +71,6 @@ _FALLBACK_SPECS = {
 }
 # Install torch's CPU build first (as `make run` does): a bare torch requirement pulls CUDA.
 TORCH_PIN = "torch==2.13.0"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    id: str
-    title: str
-    status: str  # one of STATUSES
-    found: str
-    required: str
-    fix: str = ""  # the exact fix for this system ("" when there is nothing to do)
-    essential: bool = False  # a failed essential check blocks the wizard
-    details: dict = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def blocks(self) -> bool:
-        return self.essential and self.status == "fail"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -165,11 +148,11 @@ def install_command() -> list[str]:
 def missing_packages(results: Sequence[CheckResult]) -> list[str]:
     """Packages to install or change: missing ones, versions outside the project's range, and
     failed compatibility checks. The project's extras install bring all of them in line."""
-    names = [r.details["package"] for r in results if r.id.startswith("package:")
-             and r.status in ("fail", "warn")]
+    names = [r.data["package"] for r in results if r.id.startswith("package:")
+             and r.status in (Status.FAIL, Status.WARN)]
     for r in results:
-        if r.id == "compat" and r.status == "fail":
-            names += [p for p in r.details.get("packages", []) if p not in names]
+        if r.id == "compat" and r.status == Status.FAIL:
+            names += [p for p in r.data.get("packages", []) if p not in names]
     return names
 
 
@@ -266,7 +249,7 @@ def check_python() -> CheckResult:
     found = f"{platform.python_version()} ({sys.executable})"
     required = f">= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
     if (v.major, v.minor) >= MIN_PYTHON:
-        return CheckResult("python", "Python", "pass", found, required, essential=True)
+        return CheckResult("python", "Python", Status.OK, found, required, essential=True)
     if sys.platform == "win32":
         fix = "winget install Python.Python.3.11, then recreate the environment with it"
     elif sys.platform == "darwin":
@@ -274,7 +257,7 @@ def check_python() -> CheckResult:
     else:
         fix = "Install Python 3.11 (e.g. sudo apt install python3.11 python3.11-venv), then " \
               "recreate the environment: python3.11 -m venv .venv"
-    return CheckResult("python", "Python", "fail", found, required, fix, essential=True)
+    return CheckResult("python", "Python", Status.FAIL, found, required, fix, essential=True)
 
 
 def check_os() -> CheckResult:
@@ -285,15 +268,15 @@ def check_os() -> CheckResult:
     arm = machine in ("arm64", "aarch64")
     details = {"system": system, "machine": machine, "release": platform.release()}
     if system == "Windows" and (x64 or arm) or system == "Darwin" and arm:
-        status, fix = "pass", ""
+        status, fix = Status.OK, ""
     elif system == "Linux" and x64:
-        status, fix = "pass", ""
+        status, fix = Status.OK, ""
         found += " (Foundry Local runs on Linux too)"
     else:
-        status = "warn"
+        status = Status.WARN
         fix = ("Foundry Local may not run on this system: convert here, then copy the exported "
                "folder to a supported machine to deploy it.")
-    return CheckResult("os", "Operating system", status, found, required, fix, details=details)
+    return CheckResult("os", "Operating system", status, found, required, fix, data=details)
 
 
 def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
@@ -318,16 +301,16 @@ def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
     if need is not None and need > mem.total:
         fix = (f"Converting this model peaks near {_gb(need)}, more than this machine has: "
                "convert on a machine with more RAM, or choose a smaller model.")
-        return CheckResult("ram", "Memory (RAM)", "fail", found, required, fix, details=details)
+        return CheckResult("ram", "Memory (RAM)", Status.FAIL, found, required, fix, data=details)
     if need is not None and need > mem.available:
         fix = (f"Converting this model peaks near {_gb(need)} but only {_gb(mem.available)} is "
                "free: close other programs before converting.")
-        return CheckResult("ram", "Memory (RAM)", "warn", found, required, fix, details=details)
+        return CheckResult("ram", "Memory (RAM)", Status.WARN, found, required, fix, data=details)
     if mem.total < min_ram_gb * GB or mem.available < min_ram_gb * GB:
         fix = (f"The guide asks for {min_ram_gb:g} GB available. Small models (like the demo) "
                "still work; close other programs before converting a larger one.")
-        return CheckResult("ram", "Memory (RAM)", "warn", found, required, fix, details=details)
-    return CheckResult("ram", "Memory (RAM)", "pass", found, required, details=details)
+        return CheckResult("ram", "Memory (RAM)", Status.WARN, found, required, fix, data=details)
+    return CheckResult("ram", "Memory (RAM)", Status.OK, found, required, data=details)
 
 
 def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
@@ -351,8 +334,8 @@ def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
     if usage.free < need:
         fix = (f"Free at least {_gb(need - usage.free)} on that disk, or choose another output "
                "folder (slm-wizard convert --output DIR).")
-        return CheckResult("disk", "Disk space", "fail", found, how, fix, details=details)
-    return CheckResult("disk", "Disk space", "pass", found, how, details=details)
+        return CheckResult("disk", "Disk space", Status.FAIL, found, how, fix, data=details)
+    return CheckResult("disk", "Disk space", Status.OK, found, how, data=details)
 
 
 def _cmake_fix() -> str:
@@ -377,25 +360,26 @@ def check_cmake(timeout: float) -> CheckResult:
     fix = f"{why} To install or update it: {_cmake_fix()}"
     path = which("cmake", "cmake3")
     if path is None:
-        return CheckResult("cmake", "CMake", "warn", "not found on PATH", required, fix,
-                           details={"path": None})
+        return CheckResult("cmake", "CMake", Status.WARN, "not found on PATH", required, fix,
+                           data={"path": None})
     name = Path(path).name
     details: dict = {"path": path}
     res = run_command([path, "--version"], timeout)
     if not res.ok:
-        return CheckResult("cmake", "CMake", "warn", res.describe(), required, fix,
-                           details=details)
+        return CheckResult("cmake", "CMake", Status.WARN, res.describe(), required, fix,
+                           data=details)
     version = find_version(res.output)
     if version is None:
         first = res.output.splitlines()[0][:60] if res.output else "(no output)"
-        return CheckResult("cmake", "CMake", "warn", f"unreadable version from {name}: {first!r}",
-                           required, fix, details=details)
+        return CheckResult("cmake", "CMake", Status.WARN,
+                           f"unreadable version from {name}: {first!r}", required, fix,
+                           data=details)
     details["version"] = version
     shown = version if name.lower() in ("cmake", "cmake.exe") else f"{version} ({name})"
     if (version_tuple(version) or ())[:2] >= MIN_CMAKE:
-        return CheckResult("cmake", "CMake", "pass", shown, required, details=details)
-    return CheckResult("cmake", "CMake", "warn", f"{shown}, older than 3.31", required, fix,
-                       details=details)
+        return CheckResult("cmake", "CMake", Status.OK, shown, required, data=details)
+    return CheckResult("cmake", "CMake", Status.WARN, f"{shown}, older than 3.31", required, fix,
+                       data=details)
 
 
 def _foundry_cli_fix() -> str:
@@ -439,22 +423,22 @@ def check_foundry(timeout: float) -> CheckResult:
     if not cli.path and not sdk:
         fix = (f"{sdk_fix}   (or install the CLI: {_foundry_cli_fix()}). Without Foundry Local the "
                "demo path still works; deployment then exports a folder instead.")
-        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
-                           details=details)
+        return CheckResult("foundry", "Foundry Local", Status.WARN, found, required, fix,
+                           data=details)
     if cli.path and cli.problem:
         via = "deployment will use the SDK" if sdk else "deployment will export a folder instead"
         fix = (f"The foundry CLI did not answer properly ({cli.problem}); {via}. "
                "Check it with: foundry --version")
-        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
-                           details=details)
+        return CheckResult("foundry", "Foundry Local", Status.WARN, found, required, fix,
+                           data=details)
     if sdk and sdk_spec and satisfies(sdk, sdk_spec) is False and not cli.path:
         fix = f"{sdk_fix}   (this project was built against foundry-local-sdk{sdk_spec})"
-        return CheckResult("foundry", "Foundry Local", "warn", found, required, fix,
-                           details=details)
+        return CheckResult("foundry", "Foundry Local", Status.WARN, found, required, fix,
+                           data=details)
     fix = ""
     if cli.running is False:
         fix = "foundry service start   (newer CLI: foundry server start)"
-    return CheckResult("foundry", "Foundry Local", "pass", found, required, fix, details=details)
+    return CheckResult("foundry", "Foundry Local", Status.OK, found, required, fix, data=details)
 
 
 def check_package(name: str, purpose: str, specs: dict[str, str]) -> CheckResult:
@@ -468,12 +452,12 @@ def check_package(name: str, purpose: str, specs: dict[str, str]) -> CheckResult
     if name == "torch":
         fix += "   (the CPU build first; a bare `torch` can pull a multi-GB CUDA build)"
     if version is None:
-        return CheckResult(cid, title, "fail", f"not installed ({purpose})", required, fix,
-                           essential=True, details=details)
+        return CheckResult(cid, title, Status.FAIL, f"not installed ({purpose})", required, fix,
+                           essential=True, data=details)
     if spec and satisfies(version, spec) is False:
-        return CheckResult(cid, title, "warn", f"{version}, outside {spec}", required, fix,
-                           essential=True, details=details)
-    return CheckResult(cid, title, "pass", version, required, essential=True, details=details)
+        return CheckResult(cid, title, Status.WARN, f"{version}, outside {spec}", required, fix,
+                           essential=True, data=details)
+    return CheckResult(cid, title, Status.OK, version, required, essential=True, data=details)
 
 
 def check_compat() -> CheckResult:
@@ -484,7 +468,7 @@ def check_compat() -> CheckResult:
     if olive is None or og is None:
         missing = " and ".join(n for n, v in (("olive-ai", olive), ("onnxruntime-genai", og))
                                if v is None)
-        return CheckResult("compat", "Toolchain compatibility", "skipped",
+        return CheckResult("compat", "Toolchain compatibility", Status.SKIP,
                            f"{missing} not installed", required, essential=True)
     found = f"olive-ai {olive} + onnxruntime-genai {og}"
     olive_v, og_v = version_tuple(olive) or (), version_tuple(og) or ()
@@ -492,14 +476,14 @@ def check_compat() -> CheckResult:
         fix = format_command(pip_install("onnxruntime-genai==0.14.1"))
         found += (": Olive's ModelBuilder pass fails at every precision (ModuleNotFoundError: "
                   "onnxruntime_genai.models.quantized_model) and ignores the int4 options")
-        return CheckResult("compat", "Toolchain compatibility", "fail", found, required, fix,
-                           essential=True, details={"packages": ["onnxruntime-genai"]})
+        return CheckResult("compat", "Toolchain compatibility", Status.FAIL, found, required, fix,
+                           essential=True, data={"packages": ["onnxruntime-genai"]})
     if olive_v[:2] == (0, 13) and installed_version("requests") is None:
         fix = format_command(pip_install("requests>=2.31"))
         found += ", requests missing: olive-ai 0.13 imports it without declaring it (olive crashes)"
-        return CheckResult("compat", "Toolchain compatibility", "fail", found, required, fix,
-                           essential=True, details={"packages": ["requests"]})
-    return CheckResult("compat", "Toolchain compatibility", "pass", found, required,
+        return CheckResult("compat", "Toolchain compatibility", Status.FAIL, found, required, fix,
+                           essential=True, data={"packages": ["requests"]})
+    return CheckResult("compat", "Toolchain compatibility", Status.OK, found, required,
                        essential=True)
 
 
@@ -513,23 +497,23 @@ def execution_providers() -> list[str]:
 def check_providers() -> CheckResult:
     required = "CPU (CUDA, DirectML... optional)"
     if installed_version("onnxruntime") is None:
-        return CheckResult("providers", "Execution providers", "skipped",
+        return CheckResult("providers", "Execution providers", Status.SKIP,
                            "onnxruntime not installed", required)
     try:
         providers = execution_providers()
     except Exception as exc:  # a broken native library: say so, do not crash
-        return CheckResult("providers", "Execution providers", "fail",
+        return CheckResult("providers", "Execution providers", Status.FAIL,
                            f"onnxruntime does not load: {type(exc).__name__}: {exc}", required,
                            format_command(pip_install("--force-reinstall", "onnxruntime")),
-                           details={"providers": []})
+                           data={"providers": []})
     short = ", ".join(p.removesuffix("ExecutionProvider") for p in providers) or "none"
     details = {"providers": providers}
     if "CPUExecutionProvider" not in providers:
-        return CheckResult("providers", "Execution providers", "warn", short, required,
+        return CheckResult("providers", "Execution providers", Status.WARN, short, required,
                            "onnxruntime without its CPU provider is unusual: reinstall it",
-                           details=details)
-    return CheckResult("providers", "Execution providers", "pass", short, required,
-                       details=details)
+                           data=details)
+    return CheckResult("providers", "Execution providers", Status.OK, short, required,
+                       data=details)
 
 
 # ------------------------------------------------------------------------------- run them
@@ -563,8 +547,9 @@ def run_checks(
             return fn()
         except Exception as exc:  # a bug in a check must not hide the others
             log.exception("check %s crashed", cid)
-            return CheckResult(cid, title, "warn", f"could not check: {type(exc).__name__}: {exc}",
-                               "", "This is a bug in slm-wizard; the log file has the details.")
+            return CheckResult(cid, title, Status.WARN,
+                               f"could not check: {type(exc).__name__}: {exc}", "",
+                               "This is a bug in slm-wizard; the log file has the details.")
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="prereq") as pool:
         futures = [pool.submit(guarded, cid, title, fn) for cid, title, fn in jobs]
@@ -572,7 +557,8 @@ def run_checks(
 
 
 def counts(results: Sequence[CheckResult]) -> dict[str, int]:
-    return {s: sum(r.status == s for r in results) for s in STATUSES}
+    """How many checks ended in each status, keyed by the status value ("ok", "warn", ...)."""
+    return status_counts(list(results))
 
 
 def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
@@ -582,6 +568,7 @@ def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
 
 def summary_line(results: Sequence[CheckResult]) -> str:
     c = counts(results)
-    warnings = f"{c['warn']} warning" + ("" if c["warn"] == 1 else "s")
-    text = f"{len(results)} checks: {c['pass']} passed, {warnings}, {c['fail']} failed"
-    return text + (f", {c['skipped']} skipped" if c["skipped"] else "")
+    ok, warn, fail, skip = (c[s.value] for s in (Status.OK, Status.WARN, Status.FAIL, Status.SKIP))
+    warnings = f"{warn} warning" + ("" if warn == 1 else "s")
+    text = f"{len(results)} checks: {ok} passed, {warnings}, {fail} failed"
+    return text + (f", {skip} skipped" if skip else "")

@@ -18,12 +18,14 @@ import pytest
 from slm_wizard.cli.main import main
 from slm_wizard.core import foundry_cli, prereqs
 from slm_wizard.core.proc import run_command, stream_command
+from slm_wizard.core.status import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP = "/usr/bin/sleep" if Path("/usr/bin/sleep").exists() else "/bin/sleep"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="fake programs are sh scripts")
 FIELDS = {"id": str, "title": str, "status": str, "found": str, "required": str, "fix": str,
-          "essential": bool, "details": dict}
+          "essential": bool, "evidence": list, "data": dict, "seconds": float}
+STATUSES = {s.value for s in Status if s != Status.RUNNING}
 
 
 def fake_program(folder: Path, name: str, body: str) -> Path:
@@ -71,18 +73,18 @@ def test_real_detection_on_this_machine() -> None:
     assert ids[:6] == ["python", "os", "ram", "disk", "cmake", "foundry"]
     assert ids[-2:] == ["compat", "providers"]
     assert {f"package:{n}" for n, _ in prereqs.PACKAGES} <= set(ids)
-    assert all(r.status in prereqs.STATUSES for r in results)
-    assert by_id(results, "python").status == "pass"
+    assert all(r.status in STATUSES for r in results)
+    assert by_id(results, "python").status == Status.OK
     assert sys.executable in by_id(results, "python").found
     for name, _ in prereqs.PACKAGES:
         r = by_id(results, f"package:{name}")
         assert r.essential
         assert r.found == metadata.version(name)
-    assert "CPUExecutionProvider" in by_id(results, "providers").details["providers"]
+    assert "CPUExecutionProvider" in by_id(results, "providers").data["providers"]
     ram = by_id(results, "ram")
     import psutil
 
-    assert ram.details["total_bytes"] == psutil.virtual_memory().total
+    assert ram.data["total_bytes"] == psutil.virtual_memory().total
     # Same order twice (concurrent, but stable).
     assert [r.id for r in prereqs.run_checks()] == ids
 
@@ -90,7 +92,7 @@ def test_real_detection_on_this_machine() -> None:
 def test_this_venv_is_known_good() -> None:
     """olive-ai 0.13.0 + onnxruntime-genai 0.14.1 is the working pair pinned by the project."""
     compat = prereqs.check_compat()
-    assert compat.status == "pass", compat.found
+    assert compat.status == Status.OK, compat.found
     assert "0.14.1" in compat.found
 
 
@@ -118,9 +120,9 @@ def test_core_does_not_load_textual_or_the_toolchain() -> None:
     [
         ("cmake", "cmake version 3.25.1\n\nCMake suite maintained by Kitware", "warn",
          "3.25.1, older than 3.31"),
-        ("cmake", "cmake version 3.31.0-rc2\n", "pass", "3.31.0-rc2"),
-        ("cmake", "cmake version 4.1.2\n", "pass", "4.1.2"),
-        ("cmake3", "cmake3 version 3.31.6\n", "pass", "3.31.6 (cmake3)"),
+        ("cmake", "cmake version 3.31.0-rc2\n", Status.OK, "3.31.0-rc2"),
+        ("cmake", "cmake version 4.1.2\n", Status.OK, "4.1.2"),
+        ("cmake3", "cmake3 version 3.31.6\n", Status.OK, "3.31.6 (cmake3)"),
         ("cmake3", "cmake3 version 3.17.5\n", "warn", "3.17.5 (cmake3), older than 3.31"),
     ],
 )
@@ -202,8 +204,8 @@ def test_foundry_old_cli(fake_path: Path) -> None:
     assert info.cache_dir == Path("/home/u/.foundry/cache/models")
     assert (info.running, info.endpoint, info.problem) == (True, "http://localhost:5273", "")
     r = prereqs.check_foundry(timeout=5)
-    assert r.status == "pass"
-    assert r.details["deploy_via"] == "cli"
+    assert r.status == Status.OK
+    assert r.data["deploy_via"] == "cli"
     assert "CLI 0.8.117" in r.found and "running at http://localhost:5273" in r.found
 
 
@@ -222,7 +224,7 @@ def test_foundry_service_stopped(fake_path: Path) -> None:
     info = foundry_cli.foundry_cli_info(timeout=5)
     assert info.running is False
     r = prereqs.check_foundry(timeout=5)
-    assert r.status == "pass"
+    assert r.status == Status.OK
     assert r.fix.startswith("foundry service start")
 
 
@@ -234,7 +236,7 @@ def test_foundry_hanging_gives_a_warning_fast(fake_path: Path) -> None:
     assert time.monotonic() - start < 5
     assert r.status == "warn"
     assert "did not answer within 1 s" in r.found
-    assert r.details["deploy_via"] == "sdk"  # the SDK is installed in this venv
+    assert r.data["deploy_via"] == "sdk"  # the SDK is installed in this venv
 
 
 def test_foundry_neither_cli_nor_sdk(fake_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,7 +245,7 @@ def test_foundry_neither_cli_nor_sdk(fake_path: Path, monkeypatch: pytest.Monkey
                         lambda n: None if n == "foundry-local-sdk" else real(n))
     r = prereqs.check_foundry(timeout=5)
     assert r.status == "warn" and not r.essential
-    assert r.details["deploy_via"] == "export"
+    assert r.data["deploy_via"] == "export"
     assert "foundry-local-sdk==2.2.1" in r.fix
     assert "export" in r.fix
 
@@ -391,7 +393,7 @@ def test_olive_without_requests_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_compat_skipped_without_olive(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_versions(monkeypatch, olive_ai=None)
     r = prereqs.check_compat()
-    assert (r.status, r.found, r.blocks) == ("skipped", "olive-ai not installed", False)
+    assert (r.status, r.found, r.blocks) == (Status.SKIP, "olive-ai not installed", False)
 
 
 def test_nothing_to_install_when_all_pass() -> None:
@@ -432,9 +434,9 @@ def test_ram_need_from_the_model(tmp_path: Path) -> None:
     write_safetensors(tmp_path / "model-00001-of-00002.safetensors", {"w": [1000, 1000]})
     write_safetensors(tmp_path / "model-00002-of-00002.safetensors", {"v": [500, 1000]})
     r = prereqs.check_ram(tmp_path, 8.0)
-    assert r.details["model_need_bytes"] == 1_500_000 * 4 * 11
+    assert r.data["model_need_bytes"] == 1_500_000 * 4 * 11
     assert "this model: ~0.1 GB" in r.required
-    assert r.status == "pass"
+    assert r.status == Status.OK
 
 
 def test_ram_fails_for_a_model_too_big_for_this_machine(tmp_path: Path) -> None:
@@ -453,15 +455,15 @@ def test_ram_floor_warns(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_corrupt_safetensors_does_not_crash(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"\xff" * 4)
     r = prereqs.check_ram(tmp_path, 8.0)
-    assert r.status in ("pass", "warn")
-    assert "too short" in r.details["model_error"]
+    assert r.status in (Status.OK, "warn")
+    assert "too short" in r.data["model_error"]
 
 
 def test_disk_walks_up_to_an_existing_folder(tmp_path: Path) -> None:
     r = prereqs.check_disk(tmp_path / "not" / "yet" / "there", None)
-    assert r.status == "pass"
+    assert r.status == Status.OK
     assert str(tmp_path / "not" / "yet" / "there") in r.found
-    assert r.details["free_bytes"] > 0
+    assert r.data["free_bytes"] > 0
 
 
 def test_a_crashing_check_becomes_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -540,7 +542,7 @@ def test_check_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
         assert set(obj) == set(FIELDS)
         for key, kind in FIELDS.items():
             assert isinstance(obj[key], kind), (obj["id"], key)
-        assert obj["status"] in prereqs.STATUSES
+        assert obj["status"] in STATUSES
     assert code == (1 if any(o["status"] == "fail" for o in data) else 0)
 
 
@@ -608,3 +610,45 @@ def test_old_python_fails_and_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (r.status, r.blocks) == ("fail", True)
     assert r.found.startswith("3.9.18 (")
     assert "3.11" in r.fix
+
+
+# ------------------------------------------------------------------------ the step runner
+
+
+def test_step_options_argv_and_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core.steps import prereqs as step
+
+    assert step.Options().argv() == ["slm-wizard", "check"]
+    opts = step.Options(model_dir=tmp_path / "m", output_dir=tmp_path / "o", min_ram_gb=4,
+                        timeout=2.5)
+    assert opts.argv() == ["slm-wizard", "check", "--model", str(tmp_path / "m"),
+                           "--output-dir", str(tmp_path / "o"), "--min-ram-gb", "4",
+                           "--timeout", "2.5"]
+    fixed = [prereqs.CheckResult("python", "Python", Status.OK, "3.11", ">= 3.10",
+                                 essential=True),
+             prereqs.CheckResult("cmake", "CMake", Status.WARN, "not found on PATH", ">= 3.31",
+                                 "pip install cmake"),
+             prereqs.CheckResult("foundry", "Foundry Local", Status.OK, "CLI 0.8", "",
+                                 data={"cache_dir": str(tmp_path / "cache")})]
+    seen: list[str] = []
+    monkeypatch.setattr(prereqs, "run_checks", lambda **kw: seen.append(kw) or list(fixed))
+    result = step.run(step.Options(), on_progress=seen.append)
+    assert seen[0] == "Checking prerequisites…"
+    assert seen[1] == {"output_dir": None, "model_dir": None, "min_ram_gb": 8.0, "timeout": 5.0}
+    assert result.status == Status.WARN and not result.failed and not result.blocking
+    assert result.foundry_cache == tmp_path / "cache"
+    rec = step.to_record(step.Options(), result)
+    assert (rec.step, rec.status, rec.command) == ("prereqs", Status.WARN, ["slm-wizard", "check"])
+    assert rec.outcome == "3 checks: 2 passed, 1 warning, 0 failed"
+    assert rec.notes == ["CMake: not found on PATH"]
+    assert rec.done  # warnings do not stop the wizard
+
+
+def test_step_refuses_bad_options(tmp_path: Path) -> None:
+    from slm_wizard.core.steps import prereqs as step
+
+    for opts, message in ((step.Options(min_ram_gb=0), "--min-ram-gb must be a positive"),
+                          (step.Options(timeout=-1), "--timeout must be a positive"),
+                          (step.Options(model_dir=tmp_path / "nope"), "--model: ")):
+        with pytest.raises(step.PrereqsInputError, match=message):
+            step.run(opts)

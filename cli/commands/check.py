@@ -7,10 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-ICONS = {"pass": "ok", "warn": "WARN", "fail": "FAIL", "skipped": "skip"}
+from slm_wizard.core.status import Status
+
+ICONS = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
 
 
 def add_parser(subparsers) -> None:
+    from slm_wizard.core.steps.prereqs import DEFAULT_MIN_RAM_GB, DEFAULT_TIMEOUT
+
     p = subparsers.add_parser(
         "check",
         help="check Python, RAM, disk, CMake, Foundry Local and the Python packages",
@@ -19,14 +23,15 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true",
                    help="print a JSON list, one object per check")
-    p.add_argument("--min-ram-gb", type=float, default=8.0, metavar="N",
-                   help="RAM floor in GB (default: 8)")
+    p.add_argument("--min-ram-gb", type=float, default=DEFAULT_MIN_RAM_GB,
+                   metavar="N", help=f"RAM floor in GB (default: {DEFAULT_MIN_RAM_GB:g})")
     p.add_argument("--model", type=Path, metavar="DIR",
                    help="a model folder: also check the RAM and disk its conversion needs")
     p.add_argument("--output-dir", type=Path, metavar="DIR",
                    help="where outputs will go (for the disk space check; default: the data dir)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                   help="seconds each external command (cmake, foundry) may take (default: 5)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help="seconds each external command (cmake, foundry) may take "
+                   f"(default: {DEFAULT_TIMEOUT:g})")
 
 
 def render_table(results) -> str:
@@ -39,7 +44,7 @@ def render_table(results) -> str:
         found = row[2] if len(row[2]) <= widths[2] else row[2][: widths[2] - 1] + "…"
         lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {found:<{widths[2]}}  "
                      f"{row[3]}".rstrip())
-    fixes = [r for r in results if r.fix and r.status != "pass"]
+    fixes = [r for r in results if r.fix and r.status != Status.OK]
     if fixes:
         lines.append("")
         lines.append("How to fix:")
@@ -49,30 +54,20 @@ def render_table(results) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.prereqs import run_checks, summary_line
+    from slm_wizard.core.steps import prereqs as step
 
-    if args.min_ram_gb <= 0:
-        print("--min-ram-gb must be a positive number of GB", file=sys.stderr)
+    options = step.Options(model_dir=args.model, output_dir=args.output_dir,
+                           min_ram_gb=args.min_ram_gb, timeout=args.timeout)
+    quiet = args.json
+    try:
+        result = step.run(options, on_progress=None if quiet else
+                          lambda line: print(line, file=sys.stderr, flush=True))
+    except step.PrereqsInputError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    if args.timeout <= 0:
-        print("--timeout must be a positive number of seconds", file=sys.stderr)
-        return 2
-    model = args.model
-    if model is not None:
-        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
-
-        try:
-            model = check_model_folder(model)
-        except ModelFolderError as exc:
-            print(f"--model: {exc}", file=sys.stderr)
-            return 2
-    if not args.json:
-        print("Checking prerequisites…", file=sys.stderr)
-    results = run_checks(output_dir=args.output_dir, model_dir=model,
-                         min_ram_gb=args.min_ram_gb, timeout=args.timeout)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(json.dumps([c.to_dict() for c in result.checks], indent=2))
     else:
-        print(render_table(results))
-        print(f"\n{summary_line(results)}")
-    return 1 if any(r.status == "fail" for r in results) else 0
+        print(render_table(result.checks))
+        print(f"\n{result.summary}")
+    return 1 if result.failed else 0

@@ -51,22 +51,18 @@ def render(info, estimates) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from slm_wizard.core.convert import estimate
-    from slm_wizard.core.model_info import ModelFolderError, inspect_model
+    from slm_wizard.core.model_info import ModelFolderError
+    from slm_wizard.core.steps import inspect as step
 
     try:
-        info = inspect_model(args.model_dir)
+        result = step.run(step.Options(args.model_dir))
     except ModelFolderError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    estimates = estimate(info)
     if args.json:
-        data = {"ok": True, **info.to_dict(), "estimates": [asdict(e) for e in estimates]}
-        print(json.dumps(data, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(render(info, estimates))
+        print(render(result.info, result.estimates))
     return 0

@@ -1,0 +1,136 @@
+"""The Prerequisites step: run every check (core.prereqs) with one set of options.
+
+Shared by the wizard's Prerequisites screen and `slm-wizard check`. The defaults (RAM floor,
+command timeout) live in `Options`; `Options.argv()` is the `slm-wizard check ...` command that
+runs the same checks headless. core.prereqs is imported when the checks run (the CLI reads the
+defaults here at start-up).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slm_wizard.core.record import StepRecord
+from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.steps import ProgressFn
+
+STEP = "prereqs"
+DEFAULT_MIN_RAM_GB = 8.0
+DEFAULT_TIMEOUT = 5.0
+
+
+class PrereqsInputError(ValueError):
+    """Options the checks cannot run with (the message names the option)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the checks look at: the model folder and output folder they size, and the bounds."""
+
+    model_dir: Path | None = None  # also check the RAM and disk its conversion needs
+    output_dir: Path | None = None  # where outputs go (disk space); None: the data folder
+    min_ram_gb: float = DEFAULT_MIN_RAM_GB
+    timeout: float = DEFAULT_TIMEOUT  # seconds each external command (cmake, foundry) may take
+
+    def argv(self) -> list[str]:
+        """The headless command that runs these checks."""
+        args = ["slm-wizard", "check"]
+        if self.model_dir is not None:
+            args += ["--model", str(self.model_dir)]
+        if self.output_dir is not None:
+            args += ["--output-dir", str(self.output_dir)]
+        if self.min_ram_gb != DEFAULT_MIN_RAM_GB:
+            args += ["--min-ram-gb", f"{self.min_ram_gb:g}"]
+        if self.timeout != DEFAULT_TIMEOUT:
+            args += ["--timeout", f"{self.timeout:g}"]
+        return args
+
+    def checked(self) -> Options:
+        """These options with the model folder resolved; raises PrereqsInputError when unusable."""
+        if not self.min_ram_gb > 0:
+            raise PrereqsInputError("--min-ram-gb must be a positive number of GB")
+        if not self.timeout > 0:
+            raise PrereqsInputError("--timeout must be a positive number of seconds")
+        if self.model_dir is None:
+            return self
+        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+
+        try:
+            folder = check_model_folder(self.model_dir)
+        except ModelFolderError as exc:
+            raise PrereqsInputError(f"--model: {exc}") from None
+        return Options(folder, self.output_dir, self.min_ram_gb, self.timeout)
+
+
+@dataclass
+class Result:
+    """Every check, in a fixed order."""
+
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        """FAIL when an essential check failed (the step blocks), WARN when anything else did
+        not pass, else OK."""
+        if self.blocking:
+            return Status.FAIL
+        if any(c.status in (Status.FAIL, Status.WARN) for c in self.checks):
+            return Status.WARN
+        return Status.OK
+
+    @property
+    def failed(self) -> bool:
+        """A check failed (essential or not): `slm-wizard check` then exits 1."""
+        return any(c.status == Status.FAIL for c in self.checks)
+
+    @property
+    def blocking(self) -> list[CheckResult]:
+        from slm_wizard.core.prereqs import blocking
+
+        return blocking(self.checks)
+
+    @property
+    def summary(self) -> str:
+        from slm_wizard.core.prereqs import summary_line
+
+        return summary_line(self.checks)
+
+    def check(self, check_id: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    @property
+    def foundry_cache(self) -> Path | None:
+        """The Foundry Local cache folder the foundry check found, if any."""
+        foundry = self.check("foundry")
+        cache = foundry.data.get("cache_dir") if foundry is not None else None
+        return Path(cache) if cache else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "summary": self.summary,
+                "checks": [c.to_dict() for c in self.checks]}
+
+
+def run(options: Options, *, on_progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None) -> Result:
+    """Run every check (concurrently). Raises PrereqsInputError for unusable options."""
+    from slm_wizard.core.prereqs import run_checks
+
+    opts = options.checked()
+    if on_progress is not None:
+        on_progress("Checking prerequisites…")
+    checks = run_checks(output_dir=opts.output_dir, model_dir=opts.model_dir,
+                        min_ram_gb=opts.min_ram_gb, timeout=opts.timeout)
+    return Result(checks)
+
+
+def to_record(options: Options, result: Result) -> StepRecord:
+    notes = [f"{c.title}: {c.found}" for c in result.checks
+             if c.status in (Status.FAIL, Status.WARN)]
+    return StepRecord(
+        STEP, result.status, result.summary,
+        options={"model_dir": options.model_dir, "output_dir": options.output_dir,
+                 "min_ram_gb": options.min_ram_gb, "timeout": options.timeout},
+        command=options.argv(), notes=notes)
