@@ -1,5 +1,9 @@
 """`slm-wizard chat`: chat with a converted model (onnxruntime-genai) or a deployed one (Foundry
-Local). With --prompt: one reply streamed to stdout, then its figures. Without: a REPL on stdin."""
+Local). With --prompt: one reply streamed to stdout, then its figures. Without: a REPL on stdin.
+
+Arguments become the Chat step's Options (core.steps.chat, where every default lives); the
+one-shot form calls the step's `run`, the line-based chat keeps one backend open for its replies.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ import argparse
 import json
 import sys
 
+from slm_wizard.core.chat import BACKENDS
+from slm_wizard.core.steps import chat as step
+
 REPL_HELP = """commands: /reset (new chat), /system TEXT (set the system prompt; empty clears it),
           /stats (figures of the last reply), /help, /quit (or end of input)"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    d = step.Options
     p = subparsers.add_parser(
         "chat",
         help="chat with a converted or deployed model, with tokens/s, TTFT and memory",
@@ -22,87 +30,84 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("model", metavar="MODEL_DIR",
                    help="converted ONNX folder (ort) or Foundry Local model id (foundry)")
-    p.add_argument("--backend", choices=("ort", "foundry"), default="ort",
-                   help="runtime: onnxruntime-genai on the folder, or Foundry Local (default: ort)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="runtime: onnxruntime-genai on the folder, or Foundry Local "
+                   f"(default: {d.backend})")
     p.add_argument("--prompt", metavar="TEXT", help="send one message, print the reply, exit")
     p.add_argument("--system", metavar="TEXT", help="system prompt (default: the template's)")
-    p.add_argument("--max-tokens", type=int, default=256, metavar="N",
-                   help="most tokens per reply (default 256)")
-    p.add_argument("--temperature", type=float, default=0.0, metavar="T",
-                   help="sampling temperature, 0 = greedy (default 0)")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help=f"most tokens per reply (default {d.max_tokens})")
+    p.add_argument("--temperature", type=float, metavar="T",
+                   help=f"sampling temperature, 0 = greedy (default {d.temperature:g})")
+    p.add_argument("--top-p", type=float, metavar="P",
+                   help=f"nucleus sampling: keep tokens up to this probability mass "
+                   f"(default {d.top_p:g})")
+    p.add_argument("--top-k", type=int, metavar="K",
+                   help=f"sample among the K likeliest tokens (default {d.top_k})")
+    p.add_argument("--repetition-penalty", type=float, metavar="R",
+                   help=f"1 = none (default {d.repetition_penalty:g}; onnxruntime-genai only)")
+    p.add_argument("--min-tokens", type=int, metavar="N",
+                   help=f"no end of sequence before N tokens (default {d.min_tokens}; "
+                   "onnxruntime-genai only)")
     p.add_argument("--json", action="store_true", help="print the reply and figures as JSON")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="Foundry Local model cache (foundry backend; default: Foundry's)")
     return p
 
 
+def options_from(args: argparse.Namespace) -> step.Options:
+    """The step's Options from the arguments; what was not given keeps the step's default."""
+    given = {name: getattr(args, name) for name in (
+        "backend", "cache_dir", "system", "prompt", *step.SETTING_FLAGS)}
+    return step.Options(model=args.model, **{k: v for k, v in given.items() if v is not None})
+
+
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _result(reply, backend, sample) -> dict:
-    out = {"text": reply.text, "backend": backend.name, "stats": reply.stats.to_dict()}
-    if sample is not None:
-        out["rss_bytes"] = sample.rss
-        out["peak_rss_bytes"] = sample.peak_rss
-        out["available_bytes"] = sample.available
-    return out
-
-
-def _figures(reply, sample) -> str:
-    line = reply.stats.summary()
-    if sample is not None:
-        line += f" · RSS {sample.rss / 2**20:.0f} MB (peak {sample.peak_rss / 2**20:.0f} MB)"
-    return f"[{line}]"
+def _stream(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings, open_backend
-    from slm_wizard.core.metrics import ProcessSampler
-
-    settings = GenerationSettings(max_tokens=args.max_tokens, temperature=args.temperature)
+    options = options_from(args)
     try:
-        settings.validate()
-    except ValueError as e:
+        options.validate(one_shot=args.prompt is not None)
+    except step.ChatInputError as e:
         _err(f"error: {e}")
         return 2
-    if args.prompt is not None and not args.prompt.strip():
-        _err("error: --prompt is empty: give the message to send.")
-        return 2
-    _err(f"loading {args.model} ({args.backend})…")
+    if args.prompt is None:
+        return _repl(options, args.json)
+    result = step.run(options, on_progress=_err, on_text=None if args.json else _stream)
+    if result.error:
+        _err(f"error: {result.error}")
+        return 1
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print()
+        print(f"[{result.summary()}]")
+    return 0
+
+
+def _repl(options: step.Options, as_json: bool) -> int:
+    from slm_wizard.core.chat import ChatError
+
+    _err(f"loading {options.model} ({options.backend})…")
     try:
-        kw = {"cache_dir": args.cache_dir} if args.cache_dir else {}
-        backend = open_backend(args.backend, args.model, **kw)
+        backend = step.open_backend(options)
     except ChatError as e:
         _err(f"error: {e}")
         return 1
-    sampler = ProcessSampler(interval=0.25)
-    session = ChatSession(backend, system_prompt=args.system, settings=settings)
-
-    def stream(piece: str) -> None:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-
     try:
-        if args.prompt is not None:
-            try:
-                reply = session.send(args.prompt, on_text=None if args.json else stream)
-            except ChatError as e:
-                _err(f"error: {e}")
-                return 1
-            sample = sampler.sample_now()
-            if args.json:
-                print(json.dumps(_result(reply, backend, sample), ensure_ascii=False, indent=2))
-            else:
-                print()
-                print(_figures(reply, sample))
-            return 0
-        return _repl(session, backend, sampler, stream, args.json)
+        return _loop(step.new_session(options, backend), backend, as_json)
     finally:
         backend.close()
 
 
-def _repl(session, backend, sampler, stream, as_json: bool) -> int:
+def _loop(session, backend, as_json: bool) -> int:
     from slm_wizard.core.chat import ChatError
 
     interactive = sys.stdin.isatty()
@@ -127,7 +132,8 @@ def _repl(session, backend, sampler, stream, as_json: bool) -> int:
             _err("[new chat]")
             continue
         if command == "/stats":
-            _err(_figures(last, sampler.sample_now()) if last else "[no reply yet]")
+            _err(f"[{step.result_of(backend.name, last).summary()}]" if last
+                 else "[no reply yet]")
             continue
         if command.startswith("/system"):
             session.system_prompt = command[len("/system"):].strip() or None
@@ -139,16 +145,16 @@ def _repl(session, backend, sampler, stream, as_json: bool) -> int:
         if not command:
             continue
         try:
-            last = session.send(text, on_text=None if as_json else stream)
+            last = session.send(text, on_text=None if as_json else _stream)
         except ChatError as e:
             _err(f"error: {e}")
             continue
         except KeyboardInterrupt:
             _err("\n[stopped]")
             continue
-        sample = sampler.sample_now()
+        result = step.result_of(backend.name, last)
         if as_json:
-            print(json.dumps(_result(last, backend, sample), ensure_ascii=False), flush=True)
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
         else:
             print(flush=True)
-            _err(_figures(last, sample))
+            _err(f"[{result.summary()}]")
