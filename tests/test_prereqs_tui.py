@@ -9,8 +9,8 @@ import pytest
 from textual.widgets import Button, Log, Static, TextArea
 
 from slm_wizard.core import prereqs
-from slm_wizard.core.prereqs import CheckResult
 from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import CheckResult, Status
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
@@ -25,24 +25,24 @@ def fixed_results(olive: str = "fail") -> list[CheckResult]:
     olive_result = (
         CheckResult("package:olive-ai", "olive-ai", "fail", "not installed (converts)",
                     "==0.13.0", f"{PY} -m pip install olive-ai==0.13.0", True,
-                    {"package": "olive-ai"})
+                    data={"package": "olive-ai"})
         if olive == "fail" else
-        CheckResult("package:olive-ai", "olive-ai", "pass", "0.13.0", "==0.13.0", "", True,
-                    {"package": "olive-ai"})
+        CheckResult("package:olive-ai", "olive-ai", "ok", "0.13.0", "==0.13.0", "", True,
+                    data={"package": "olive-ai"})
     )
     return [
-        CheckResult("python", "Python", "pass", f"3.11.7 ({PY})", ">= 3.10", "", True),
-        CheckResult("os", "Operating system", "pass", "Linux x86_64", "Windows, macOS or Linux"),
-        CheckResult("ram", "Memory (RAM)", "pass", "16.0 GB total, 12.0 GB available", ">= 8 GB"),
+        CheckResult("python", "Python", "ok", f"3.11.7 ({PY})", ">= 3.10", "", True),
+        CheckResult("os", "Operating system", "ok", "Linux x86_64", "Windows, macOS or Linux"),
+        CheckResult("ram", "Memory (RAM)", "ok", "16.0 GB total, 12.0 GB available", ">= 8 GB"),
         CheckResult("cmake", "CMake", "warn", "3.25.1, older than 3.31",
                     ">= 3.31 (source builds only)",
                     "Not needed now: onnxruntime-genai 0.14.1 is a prebuilt package. To update it: "
                     f"{PY} -m pip install 'cmake>=3.31'"),
-        CheckResult("foundry", "Foundry Local", "pass", "CLI 0.8.117, service running; SDK 2.2.1",
+        CheckResult("foundry", "Foundry Local", "ok", "CLI 0.8.117, service running; SDK 2.2.1",
                     "foundry CLI or foundry-local-sdk", "",
-                    details={"cache_dir": "/home/u/.foundry/cache/models"}),
+                    data={"cache_dir": "/home/u/.foundry/cache/models"}),
         olive_result,
-        CheckResult("compat", "Toolchain compatibility", "skipped", "olive-ai not installed",
+        CheckResult("compat", "Toolchain compatibility", "skip", "olive-ai not installed",
                     "olive-ai 0.13 with onnxruntime-genai < 0.16", "", True),
     ]
 
@@ -77,9 +77,10 @@ async def test_real_checks_are_shown(tmp_path: Path) -> None:
         assert table.row_count == len(screen.results) >= 15
         for row, result in enumerate(screen.results):
             icon = table.get_row_at(row)[0].plain
-            assert icon == {"pass": "✔", "warn": "▲", "fail": "✖", "skipped": "–"}[result.status]
+            assert icon == {Status.OK: "✔", Status.WARN: "▲", Status.FAIL: "✖",
+                            Status.SKIP: "–"}[result.status]
             assert table.get_row_at(row)[1].plain == result.title
-        assert table.status_of("python") == "pass"
+        assert table.status_of("python") == Status.OK
         summary = str(screen.query_one("#prereq-summary", Static).content)
         assert summary == prereqs.summary_line(screen.results)
         blocked = bool(prereqs.blocking(screen.results))
@@ -88,7 +89,7 @@ async def test_real_checks_are_shown(tmp_path: Path) -> None:
 
 async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeChecks(fixed_results("fail"), fixed_results("pass"))
+    fake = FakeChecks(fixed_results("fail"), fixed_results(Status.OK))
     monkeypatch.setattr(prereqs, "run_checks", fake)
     app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -112,7 +113,7 @@ async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
 
         await pilot.press("r")
         await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 10, "the re-run")
-        await wait_until(pilot, lambda: table.status_of("package:olive-ai") == "pass", 10,
+        await wait_until(pilot, lambda: table.status_of("package:olive-ai") == Status.OK, 10,
                          "the new results")
         assert table.current_result().id == "cmake"  # the cursor stayed on its check
         assert not screen.query_one("#continue", Button).disabled
@@ -168,7 +169,7 @@ async def test_failed_install_shows_pips_error_and_rechecks(
 
 async def test_continue_marks_the_step_done(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("pass")))
+    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results(Status.OK)))
     state = WizardState()
     app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -176,7 +177,9 @@ async def test_continue_marks_the_step_done(tmp_path: Path,
         await pilot.click("#continue")
         await wait_until(pilot, lambda: app.current_step != "prereqs", 5, "the next step")
         assert "prereqs" in state.done
-        assert state.notes["prereqs"] == "7 checks: 5 passed, 1 warning, 0 failed, 1 skipped"
+        rec = state.steps["prereqs"]
+        assert rec.outcome == "7 checks: 5 passed, 1 warning, 0 failed, 1 skipped"
+        assert rec.command == ["slm-wizard", "check"]
         assert state.foundry_cache == Path("/home/u/.foundry/cache/models")
 
 
@@ -223,3 +226,46 @@ async def test_a_running_install_can_be_cancelled(
         assert "cancelled" in str(screen.query_one("#install-status", Static).content)
         assert not screen.installing
         assert str(screen.query_one("#install", Button).label) == "Install missing packages"
+
+
+async def test_checks_are_recorded_when_they_finish(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctrl+n after the checks (no Continue pressed): the step bar and record say it ran."""
+    monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
+    state = WizardState()
+    app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        await wait_until(pilot, lambda: "prereqs" in state.steps, 5, "the record")
+        rec = state.steps["prereqs"]
+        assert rec.status == Status.FAIL and not rec.done  # olive-ai missing blocks
+        assert rec.outcome == "7 checks: 4 passed, 1 warning, 1 failed, 1 skipped"
+        assert state.foundry_cache == Path("/home/u/.foundry/cache/models")
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: app.current_step == "model", 5, "the Model step")
+        assert app.state.steps["prereqs"] is rec
+
+
+async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+
+    def checks(**kwargs) -> list[CheckResult]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return fixed_results("pass")
+
+    monkeypatch.setattr(prereqs, "run_checks", checks)
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        summary = screen.query_one("#prereq-summary", Static)
+        await wait_until(pilot, lambda: "boom" in str(summary.content), 10, "the error")
+        assert "could not run: RuntimeError: boom" in str(summary.content)
+        assert "Press r to re-check" in str(summary.content)
+        assert app.is_running and app.screen is screen and not screen.checking
+        assert "prereqs" not in app.state.steps
+        await pilot.press("r")
+        await wait_until(pilot, lambda: ready(app), 10, "the re-check")
+        assert app.is_running and app.state.steps["prereqs"].done

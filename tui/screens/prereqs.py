@@ -18,6 +18,8 @@ from textual.worker import Worker, WorkerState
 
 from slm_wizard.core import prereqs
 from slm_wizard.core.proc import CommandResult
+from slm_wizard.core.status import CheckResult
+from slm_wizard.core.steps import prereqs as step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.check_table import STATUS_STYLE, CheckTable
 
@@ -91,8 +93,9 @@ class PrereqsScreen(StepScreen):
     """
 
     class ChecksDone(Message):
-        def __init__(self, results: list[prereqs.CheckResult], run: int) -> None:
-            self.results = results
+        def __init__(self, options: step.Options, result: step.Result, run: int) -> None:
+            self.options = options
+            self.result = result
             self.run = run
             super().__init__()
 
@@ -106,10 +109,10 @@ class PrereqsScreen(StepScreen):
             self.result = result
             super().__init__()
 
-    def __init__(self, results: Sequence[prereqs.CheckResult] | None = None) -> None:
+    def __init__(self, results: Sequence[CheckResult] | None = None) -> None:
         """`results`: show these instead of running the checks at first (tests, snapshots)."""
         super().__init__()
-        self.results: list[prereqs.CheckResult] = list(results or [])
+        self.results: list[CheckResult] = list(results or [])
         self._given = results is not None
         self._run = 0
         self.checking = False
@@ -164,28 +167,38 @@ class PrereqsScreen(StepScreen):
         self._update_buttons()
         self.run_checks_worker(self._run, self._checked_model)
 
-    @work(thread=True, exclusive=True, group="prereqs-checks")
+    @work(thread=True, exclusive=True, group="prereqs-checks", exit_on_error=False)
     def run_checks_worker(self, run: int, model_dir) -> None:
-        results = prereqs.run_checks(model_dir=model_dir)
-        self.post_message(self.ChecksDone(results, run))
+        options = step.Options(model_dir=model_dir)
+        result = step.run(options)
+        self.post_message(self.ChecksDone(options, result, run))
 
     def on_prereqs_screen_checks_done(self, message: ChecksDone) -> None:
         if message.run != self._run:
             return  # a newer run is on its way
         self.checking = False
-        self._show(message.results)
+        self._show(message.result.checks)
+        # The step's record comes from its runner: ctrl+n after the checks shows it done.
+        state = self.app.state
+        if state.foundry_cache is None and message.result.foundry_cache is not None:
+            state.foundry_cache = message.result.foundry_cache
+        self.app.record_step(step.to_record(message.options, message.result))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "prereqs-checks" and event.state == WorkerState.ERROR:
             self.checking = False
-            self.query_one("#prereq-summary", Static).update(
-                Text(f"The checks could not run: {event.worker.error}", style="red"))
+            error = event.worker.error
+            text = str(error) if isinstance(error, step.PrereqsInputError) else \
+                f"{type(error).__name__}: {error}"
+            self.query_one("#prereq-summary", Static).update(Text(
+                f"The checks could not run: {text}. Press r to re-check; the log file has "
+                "the details.", style="red"))
             self._update_buttons()
         elif event.worker.group == "prereqs-install" and event.state == WorkerState.ERROR:
             self.post_message(self.InstallDone(CommandResult(
                 (), None, error=f"the installation could not run: {event.worker.error}")))
 
-    def _show(self, results: Sequence[prereqs.CheckResult]) -> None:
+    def _show(self, results: Sequence[CheckResult]) -> None:
         self.results = list(results)
         table = self.query_one(CheckTable)
         table.show_results(self.results)
@@ -224,7 +237,7 @@ class PrereqsScreen(StepScreen):
     def row_highlighted(self) -> None:
         self._show_fix(self.query_one(CheckTable).current_result())
 
-    def _show_fix(self, result: prereqs.CheckResult | None) -> None:
+    def _show_fix(self, result: CheckResult | None) -> None:
         head = self.query_one("#fix-head", Static)
         area = self.query_one("#fix-text", TextArea)
         if result is None:
@@ -298,7 +311,7 @@ class PrereqsScreen(StepScreen):
         self.call_after_refresh(pane.scroll_visible, animate=False)
         self.install_worker(commands, self._cancel)
 
-    @work(thread=True, exclusive=True, group="prereqs-install")
+    @work(thread=True, exclusive=True, group="prereqs-install", exit_on_error=False)
     def install_worker(self, commands: list[list[str]], cancel: threading.Event) -> None:
         result = prereqs.install_packages(
             commands, lambda line: self.post_message(self.InstallLine(line)), cancel)
@@ -326,13 +339,4 @@ class PrereqsScreen(StepScreen):
     def continue_pressed(self) -> None:
         if prereqs.blocking(self.results) or not self.results:
             return
-        state = self.app.state
-        foundry = next((r for r in self.results if r.id == "foundry"), None)
-        if foundry is not None and state.foundry_cache is None:
-            cache = foundry.details.get("cache_dir")
-            if cache:
-                from pathlib import Path
-
-                state.foundry_cache = Path(cache)
-        state.mark_done(self.STEP_ID, prereqs.summary_line(self.results))
         self.app.action_next_step()

@@ -7,18 +7,19 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from slm_wizard.core.prereqs import CheckResult
+from slm_wizard.core.status import CheckResult, Status
 
 STATUS_STYLE = {
-    "pass": ("✔", "green"),
-    "warn": ("▲", "yellow"),
-    "fail": ("✖", "bold red"),
-    "skipped": ("–", "dim"),
+    Status.OK: ("✔", "green"),
+    Status.WARN: ("▲", "yellow"),
+    Status.FAIL: ("✖", "bold red"),
+    Status.SKIP: ("–", "dim"),
+    Status.RUNNING: ("…", "dim"),
 }
 
 
-def status_text(status: str) -> Text:
-    icon, style = STATUS_STYLE.get(status, ("?", ""))
+def status_text(status: Status) -> Text:
+    icon, style = STATUS_STYLE.get(Status.parse(status), ("?", ""))
     return Text(icon, style=style)
 
 
@@ -51,7 +52,7 @@ class CheckTable(DataTable):
         self.results = list(results)
         self.clear()
         for r in self.results:
-            title = Text(r.title, style="bold" if r.status == "fail" else "")
+            title = Text(r.title, style="bold" if r.status == Status.FAIL else "")
             # Text, not str: a str cell is read as markup and "[all]" would vanish.
             self.add_row(status_text(r.status), title, Text(_clip(r.found, self.found_width)),
                          Text(_clip(r.required, self.required_width)), key=r.id)
@@ -64,5 +65,5 @@ class CheckTable(DataTable):
             return None
         return self.results[self.cursor_row]
 
-    def status_of(self, check_id: str) -> str | None:
+    def status_of(self, check_id: str) -> Status | None:
         return next((r.status for r in self.results if r.id == check_id), None)
