@@ -12,10 +12,13 @@ What the installed toolchain (olive-ai 0.13.0 + onnxruntime-genai 0.14.1) really
 - The ModelBuilder pass honours int4_block_size / int4_is_symmetric / int4_accuracy_level; the
   guide's `quantization_config` block is ignored by Olive (it logs that and builds block 32).
 
-Olive runs as a subprocess in its own process group, in a temporary work folder next to the
-output (its .olive-cache and the builder's cache stay there and are removed), with CI=1 so its
-telemetry does not hold the process open for ~20 s offline. The model is written into that work
-folder and renamed into place at the end: no half-written output is ever left behind.
+Olive runs through core.proc.stream_command (the one subprocess runner): in its own process
+group, in a temporary work folder next to the output (its .olive-cache and the builder's cache
+stay there and are removed), with CI=1 so its telemetry does not hold the process open for ~20 s
+offline. Even so, after its "Model is saved at ..." line Olive waits 2-4 s for telemetry
+callbacks that never come offline: it is ended FINISH_GRACE_S after that line (the model is
+complete by then). The model is written into that work folder and renamed into place at the
+end: no half-written output is ever left behind.
 """
 
 from __future__ import annotations
@@ -23,12 +26,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import re
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -38,7 +38,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.fileio import read_json, write_text_atomic
 from slm_wizard.core.model_info import ModelFolderError, ModelInfo, fp32_size_bytes, inspect_model
+from slm_wizard.core.proc import stream_command
+from slm_wizard.core.verify import Verification, verify_output
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 METHODS = ("auto-opt", "config")
@@ -56,6 +59,13 @@ CONFIG_NAME = "finetuned_conversion_config.json"
 # Defaults of `olive auto-opt --use_model_builder` at int4 on CPU (it has no flags to change them).
 AUTO_OPT_INT4 = {"block_size": 32, "symmetric": True, "accuracy_level": 4}
 GUIDE_RATIOS = {"fp32": 1.0, "fp16": 0.5, "int8": 0.25, "int4": 0.125}
+# The precisions in the order a user is offered them, with a short label each.
+PRECISION_CHOICES = (
+    ("int4", "4-bit weights"),
+    ("int8", "8-bit weights"),
+    ("fp32", "full precision"),
+    ("fp16", "GPU only (refused on CPU)"),
+)
 PRECISION_HELP = {
     "fp32": "Full precision: largest and slowest, the reference for quality.",
     "fp16": "Half the size of fp32, but needs a GPU provider (CPU cannot run it).",
@@ -143,7 +153,7 @@ class ConvertResult:
     output_dir: Path | None
     log_path: Path | None
     error: str = ""
-    verification: Any = None  # core.verify.Verification
+    verification: Verification | None = None
     elapsed_s: float = 0.0
     command: str = ""
     cancelled: bool = False
@@ -445,30 +455,18 @@ def build_config(opts: ConvertOptions) -> dict[str, Any]:
 
 def write_config(opts: ConvertOptions, path: Path | str) -> Path:
     path = Path(path)
-    _write_atomic(path, json.dumps(build_config(opts), indent=2) + "\n")
-    return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    write_text_atomic(path, json.dumps(build_config(opts), indent=2) + "\n")
+    return path
 
 
 def check_config_file(path: Path | str) -> list[str]:
     """Problems in an Olive config file, above all keys Olive silently ignores (with the fix)."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        return [f"{path} cannot be read: {exc}"]
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return [f"{path} is not valid JSON: {exc}"]
+        data = read_json(path, what="Olive config file")
+    except ValueError as exc:
+        return [str(exc)]
     if not isinstance(data, dict):
         return [f"{path} is not a JSON object."]
     found: list[str] = []
@@ -525,6 +523,15 @@ def display_command(opts: ConvertOptions) -> str:
     if opts.method == "config":
         return shlex.join(config_args(CONFIG_NAME))
     return shlex.join(auto_opt_args(opts))
+
+
+def choose_method(precision: str, block_size: int = 32, symmetric: bool = True,
+                  accuracy_level: int | None = None) -> str:
+    """auto-opt when the one command can build what is asked, else the config-file method."""
+    simple = precision in ("fp32", "fp16") or (
+        precision == "int4" and block_size == AUTO_OPT_INT4["block_size"] and symmetric
+        and accuracy_level in (None, AUTO_OPT_INT4["accuracy_level"]))
+    return "auto-opt" if simple else "config"
 
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
@@ -656,35 +663,6 @@ def olive_env(work: Path) -> dict[str, str]:
     return env
 
 
-def _reader(stream, name: str, out: queue.Queue) -> None:
-    """Split a pipe on \\n and \\r (tqdm bars) and queue (name, line); (name, None) at the end."""
-    buf = b""
-    while True:
-        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-        if not chunk:
-            break
-        buf += chunk
-        parts = re.split(rb"[\r\n]", buf)
-        buf = parts.pop()
-        for part in parts:
-            if part:
-                out.put((name, part.decode("utf-8", errors="replace")))
-    if buf:
-        out.put((name, buf.decode("utf-8", errors="replace")))
-    out.put((name, None))
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        if sys.platform == "win32":
-            if sig == signal.SIGINT:
-                proc.send_signal(signal.CTRL_BREAK_EVENT)
-            else:
-                proc.kill()
-        else:
-            os.killpg(proc.pid, sig)
-
-
 def _remove_tree(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -781,6 +759,10 @@ def run_conversion(
             result.error = f"Olive did not finish within {timeout_s:.0f} s; it was stopped."
             emit("error", result.error)
             return result
+        if stopped == "error":
+            result.error = f"Olive could not run: {parser.reason()}. Full log: {log_path}"
+            emit("error", result.error)
+            return result
         model = _find_model_folder(staged)
         if model is None:
             why = parser.reason() or "no reason in its output"
@@ -810,9 +792,9 @@ def run_conversion(
         result.elapsed_s = time.monotonic() - t0
     if verify:
         emit("stage", "Verifying the output (files, graph, a few generated tokens)", 0.97)
-        from slm_wizard.core.verify import verify_output
-
-        result.verification = verify_output(out, opts, info=info)
+        est = {e.precision: e for e in estimate(info, opts.block_size, opts.symmetric)}
+        result.verification = verify_output(
+            out, opts, est[opts.precision].size_bytes if opts.precision in est else None)
         if not result.verification.ok:
             result.error = "Verification failed: " + "; ".join(result.verification.failures())
     result.ok = not result.error
@@ -824,80 +806,49 @@ def run_conversion(
     return result
 
 
-def _run_olive(argv, work, log, parser, emit, cancel, timeout_s) -> tuple[int | None, str]:
-    """Run Olive, feed every line to the log and the parser; return (exit code, stop reason)."""
-    kwargs: dict[str, Any] = (
-        {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
-        else {"start_new_session": True}
-    )
-    proc = subprocess.Popen(argv, cwd=work, env=olive_env(work), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-    lines: queue.Queue = queue.Queue()
-    threads = [threading.Thread(target=_reader, args=(s, n, lines), daemon=True)
-               for s, n in ((proc.stdout, "out"), (proc.stderr, "err"))]
-    for t in threads:
-        t.start()
-    open_streams, stopped = 2, ""
-    deadline = time.monotonic() + timeout_s
-    last_pct, last_stage = -1, ""
-    finished_at: float | None = None
-    while open_streams:
-        if not stopped and cancel is not None and cancel.is_set():
-            stopped = "cancelled"
-        elif not stopped and time.monotonic() > deadline:
-            stopped = "timeout"
-        elif finished_at is not None and time.monotonic() - finished_at > FINISH_GRACE_S:
-            # The model is saved; what is left is Olive's telemetry shutdown (2-4 s of waiting
-            # for callbacks that never come offline). End it instead of waiting.
-            stopped = "finished"
-        if stopped:
-            break
-        try:
-            name, line = lines.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if line is None:
-            open_streams -= 1
-            continue
+def _run_olive(argv: list[str], work: Path, log, parser: ProgressParser,
+               emit: Callable[..., None], cancel: threading.Event | None,
+               timeout_s: float) -> tuple[int | None, str]:
+    """Run Olive with core.proc, feed every line to the log and the parser.
+
+    Returns (exit code, stop reason: "" | "finished" | "cancelled" | "timeout" | "error")."""
+    last = {"pct": -1, "stage": ""}
+
+    def on_line(line: str) -> None:
         stage, progress = parser.feed(line)
-        if finished_at is None and _FINISHED_RE.search(line):
-            finished_at = time.monotonic()
-        tqdm = bool(_TQDM_RE.match(line.strip()))
-        if tqdm:  # one line per tensor: log and show only when the percentage moves
+        if _TQDM_RE.match(line.strip()):  # one line per tensor: log and show only new percents
             pct = int(progress * 100)
-            if pct == last_pct:
-                continue
-            last_pct = pct
-        log.write(f"{'  ' if name == 'out' else '! '}{line}\n")
-        if stage and stage != last_stage:
-            last_stage = stage
+            if pct == last["pct"]:
+                return
+            last["pct"] = pct
+        log.write(f"  {line}\n")
+        if stage and stage != last["stage"]:
+            last["stage"] = stage
             emit("stage", stage, progress)
         emit("log", line, progress)
-    if stopped == "finished":  # nothing left to save: SIGTERM ends it at once
-        _signal_group(proc, getattr(signal, "SIGTERM", signal.SIGINT))
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+
+    res = stream_command(
+        argv, on_line, cancel=cancel, timeout=timeout_s, cwd=work, env=olive_env(work),
+        keep_lines=50, grace=CANCEL_GRACE_S, split_cr=True,
+        finished=lambda line: bool(_FINISHED_RE.search(line)), finish_grace=FINISH_GRACE_S,
+    )
+    if res.cut_short:
         log.write("# Olive's telemetry shutdown was cut short (the model was already saved)\n")
-        return 0, stopped
-    if stopped:
-        _signal_group(proc, signal.SIGINT)
-        try:
-            proc.wait(timeout=CANCEL_GRACE_S)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        return 0, "finished"
+    if res.cancelled or res.timed_out:
         # Olive's build marker, in case it reached the default hub cache anyway.
-        with contextlib.suppress(OSError):
-            (Path.home() / ".cache" / "huggingface" / "hub" / f".olive_build_{proc.pid}").unlink()
+        if res.pid is not None:
+            with contextlib.suppress(OSError):
+                (Path.home() / ".cache" / "huggingface" / "hub" / f".olive_build_{res.pid}"
+                 ).unlink()
+        stopped = "cancelled" if res.cancelled else "timeout"
         log.write(f"# stopped: {stopped}\n")
-        return proc.returncode, stopped
-    try:
-        code = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
-        code = proc.wait(timeout=5)
-    return code, ""
+        return None, stopped
+    if res.error:  # Olive could not start
+        log.write(f"# {res.error}\n")
+        parser.reasons.append(res.error)
+        return None, "error"
+    return res.returncode, ""
 
 
 def _fix_paths(model: Path, old: str, new: str) -> None:
@@ -906,7 +857,7 @@ def _fix_paths(model: Path, old: str, new: str) -> None:
     if cfg.is_file():
         with contextlib.suppress(OSError, UnicodeDecodeError):
             text = cfg.read_text(encoding="utf-8")
-            _write_atomic(cfg, text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
+            write_text_atomic(cfg, text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
 
 
 def _move_into_place(model: Path, out: Path, work: Path) -> None:

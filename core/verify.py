@@ -4,6 +4,10 @@ The graph is read with `onnx.load(path, load_external_data=False)` (no weights i
 MatMulNBits node gives its bits, block_size, accuracy_level and whether it has zero points
 (asymmetric). Those are compared with the options the user chose; any difference is listed as a
 mismatch, because Olive does not complain when it builds something else than asked.
+
+This module does not import core.convert (convert imports it): the options are read by their
+attributes (precision, method, block_size, symmetric, accuracy_level), and the size estimate is
+given by the caller.
 """
 
 from __future__ import annotations
@@ -14,14 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.status import CheckResult, Status
+
 REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json")
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
+CHECK_TITLES = {
+    "files": "Files",
+    "weights": "Weights",
+    "graph": "Graph quantization",
+    "generation": "Generation",
+}
+
+
+def _check(check_id: str, ok: bool, found: str, required: str, fix: str = "") -> CheckResult:
+    return CheckResult(check_id, CHECK_TITLES[check_id], Status.OK if ok else Status.FAIL,
+                       found=found, required=required, fix="" if ok else fix, essential=True)
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,7 @@ def _join(values: tuple[int, ...]) -> str:
 @dataclass
 class Verification:
     folder: Path
-    checks: list[Check] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
     graph: GraphQuant | None = None
     mismatches: list[str] = field(default_factory=list)
     size_bytes: int = 0
@@ -64,13 +76,13 @@ class Verification:
         return all(c.ok for c in self.checks) and not self.mismatches
 
     def failures(self) -> list[str]:
-        return [f"{c.name}: {c.detail}" for c in self.checks if not c.ok] + [
+        return [f"{c.id}: {c.found}" for c in self.checks if not c.ok] + [
             f"MISMATCH: {m}" for m in self.mismatches]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok, "folder": str(self.folder),
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks],
             "graph": asdict(self.graph) if self.graph else None,
             "graph_summary": self.graph.describe() if self.graph else None,
             "mismatches": list(self.mismatches), "size_bytes": self.size_bytes,
@@ -110,7 +122,7 @@ def inspect_graph(model_path: Path | str) -> GraphQuant:
 
 
 def expected_graph(opts) -> dict[str, Any]:
-    """What the graph must show for these options (core.convert.ConvertOptions)."""
+    """What the graph must show for these options (a core.convert.ConvertOptions)."""
     if opts.precision in ("fp32", "fp16"):
         return {"quantized": False}
     exp: dict[str, Any] = {"quantized": True, "bits": 4 if opts.precision == "int4" else 8,
@@ -192,43 +204,64 @@ def generate_sample(folder: Path, prompt: str = "Hello", max_new_tokens: int = 8
     return tokenizer.decode(out), len(out), time.perf_counter() - t0
 
 
-def verify_output(folder: Path | str, opts, info=None) -> Verification:
-    """Check a converted folder against the options it was made with."""
+def describe_expected(opts) -> str:
+    """What the graph must show, in words (the `required` column of the graph check)."""
+    exp = expected_graph(opts)
+    if not exp["quantized"]:
+        return f"{opts.precision}: no quantized MatMul"
+    sym = "asymmetric (zero points)" if exp["zero_points"] else "symmetric (no zero points)"
+    level = f", accuracy level {exp['accuracy_level']}" if "accuracy_level" in exp else ""
+    return f"{exp['bits']}-bit MatMulNBits, block {exp['block_size']}, {sym}{level}"
+
+
+def verify_output(folder: Path | str, opts, estimate_bytes: int | None = None) -> Verification:
+    """Check a converted folder against the options it was made with.
+
+    `estimate_bytes` (core.convert.estimate for these options) is kept to compare with the size
+    on disk."""
     folder = Path(folder)
-    v = Verification(folder)
+    v = Verification(folder, estimate_bytes=estimate_bytes)
     missing = [n for n in REQUIRED_FILES if not (folder / n).is_file()]
-    v.checks.append(Check("files", not missing,
-                          "genai_config.json, model.onnx and the tokenizer are present"
-                          if not missing else "missing: " + ", ".join(missing)))
+    v.checks.append(_check(
+        "files", not missing,
+        "genai_config.json, model.onnx and the tokenizer are present" if not missing
+        else "missing: " + ", ".join(missing),
+        ", ".join(REQUIRED_FILES), "Convert again: the output folder is incomplete."))
     model_path = folder / "model.onnx"
     if model_path.is_file():
+        required = describe_expected(opts)
         try:
             ext = _external_files(model_path)
             lost = sorted(n for n in ext if not (folder / n).is_file())
-            v.checks.append(Check("weights", not lost,
-                                  (f"external data: {', '.join(sorted(ext))}" if ext
-                                   else "weights inside model.onnx")
-                                  if not lost else "missing external data: " + ", ".join(lost)))
+            v.checks.append(_check(
+                "weights", not lost,
+                (f"external data: {', '.join(sorted(ext))}" if ext
+                 else "weights inside model.onnx") if not lost
+                else "missing external data: " + ", ".join(lost),
+                "every external data file of model.onnx",
+                "Convert again: weight files are missing."))
             v.graph = inspect_graph(model_path)
             v.mismatches = compare(v.graph, opts)
-            v.checks.append(Check("graph", not v.mismatches, v.graph.describe()))
+            v.checks.append(_check(
+                "graph", not v.mismatches, v.graph.describe(), required,
+                "Convert with the config-file method, which passes every option to Olive."))
         except Exception as exc:  # a corrupt graph is a verification failure, not a crash
-            v.checks.append(Check("graph", False, f"model.onnx cannot be read: {exc}"))
+            v.checks.append(_check("graph", False, f"model.onnx cannot be read: {exc}",
+                                   required, "Convert again: model.onnx is damaged."))
         v.size_bytes = model_size(folder)
-    if info is not None:
-        from slm_wizard.core.convert import estimate
-
-        est = {e.precision: e for e in estimate(info, opts.block_size, opts.symmetric)}
-        if opts.precision in est:
-            v.estimate_bytes = est[opts.precision].size_bytes
     if not missing:
         try:
             v.sample, v.tokens, seconds = generate_sample(folder)
             v.tokens_per_s = v.tokens / seconds if seconds > 0 else None
-            v.checks.append(Check("generation", v.tokens > 0,
-                                  f"loads with onnxruntime-genai and generated {v.tokens} tokens: "
-                                  f"{v.sample!r}"))
+            v.checks.append(_check(
+                "generation", v.tokens > 0,
+                f"loads with onnxruntime-genai and generated {v.tokens} tokens: {v.sample!r}",
+                "loads with onnxruntime-genai and generates tokens",
+                "See the conversion log; check onnxruntime-genai==0.14.1 is installed."))
         except Exception as exc:
-            v.checks.append(Check("generation", False,
-                                  f"onnxruntime-genai could not run it: {exc}"))
+            v.checks.append(_check("generation", False,
+                                   f"onnxruntime-genai could not run it: {exc}",
+                                   "loads with onnxruntime-genai and generates tokens",
+                                   "Check onnxruntime-genai==0.14.1 is installed (Prerequisites "
+                                   "step), then convert again."))
     return v

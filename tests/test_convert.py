@@ -93,7 +93,7 @@ def int8(demo_model: Path, tmp_path_factory) -> tuple[convert.ConvertResult, lis
 def test_int4_auto_opt_is_block32_symmetric_and_answers(demo_onnx: Path, demo_model: Path,
                                                           faq) -> None:
     opts = ConvertOptions(demo_model, demo_onnx, precision="int4", method="auto-opt")
-    v = verify_output(demo_onnx, opts, info=inspect_model(demo_model))
+    v = verify_output(demo_onnx, opts)
     assert v.ok, v.failures()
     nodes = _matmulnbits(demo_onnx)
     assert nodes and all(a["bits"] == 4 and a["block_size"] == 32 for a, _ in nodes)
