@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -29,10 +30,12 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.convert import (
+    ACCURACY_LEVELS,
     BLOCK_SIZES,
     CONFIG_NAME,
+    METHODS,
+    PRECISION_CHOICES,
     ConvertEvent,
-    ConvertOptions,
     ConvertResult,
     build_config,
     default_output_dir,
@@ -43,6 +46,8 @@ from slm_wizard.core.convert import (
     validate_options,
 )
 from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.paths import logs_dir
+from slm_wizard.core.steps import convert as convert_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
 
@@ -55,13 +60,13 @@ HELP = {
     "symmetric": "off = asymmetric: a zero point per block, a bit more accurate and larger",
     "output": "new or empty; a non-empty folder is replaced only after you confirm",
 }
-PRECISION_OPTIONS = [("int4 · 4-bit weights", "int4"), ("int8 · 8-bit weights", "int8"),
-                     ("fp32 · full precision", "fp32"), ("fp16 · GPU only (refused on CPU)",
-                                                         "fp16")]
-METHOD_OPTIONS = [("one command (olive auto-opt)", "auto-opt"),
-                  (f"config file ({CONFIG_NAME})", "config")]
-ACCURACY_OPTIONS = [("default (builder's choice)", 0), ("1 · fp32", 1), ("2 · fp16", 2),
-                    ("3 · bf16", 3), ("4 · int8", 4)]
+PRECISION_OPTIONS = [(f"{p} · {label}", p) for p, label in PRECISION_CHOICES]
+METHOD_LABELS = {"auto-opt": "one command (olive auto-opt)",
+                 "config": f"config file ({CONFIG_NAME})"}
+METHOD_OPTIONS = [(METHOD_LABELS.get(m, m), m) for m in METHODS]
+ACCURACY_OPTIONS = [("default (builder's choice)", 0),
+                    *((f"{n} · {kind}", n) for n, kind in ACCURACY_LEVELS.items())]
+log = logging.getLogger(__name__)
 
 
 _LOG_PREFIX = re.compile(r"^\[[\d\- :,]+\] \[(\w+)\] \[[^\]]*\] ")
@@ -112,7 +117,7 @@ class ConvertScreen(StepScreen):
             super().__init__()
 
     class Finished(Message):
-        def __init__(self, result: ConvertResult) -> None:
+        def __init__(self, result: convert_step.Result) -> None:
             self.result = result
             super().__init__()
 
@@ -130,13 +135,15 @@ class ConvertScreen(StepScreen):
         self._cancel = threading.Event()
         self._output_touched = False
         self._setting_output = False
-        self.result: ConvertResult | None = None
+        self._run_options: convert_step.Options | None = None
+        self.result: convert_step.Result | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="convert-model")
         with Grid(id="convert-form"):
             yield Label("Precision")
-            yield Select(PRECISION_OPTIONS, value="int4", allow_blank=False, id="precision",
+            yield Select(PRECISION_OPTIONS, value=convert_step.DEFAULT_PRECISION,
+                         allow_blank=False, id="precision",
                          compact=True)
             yield Static(HELP["precision"], classes="help")
             yield Label("Method")
@@ -144,7 +151,8 @@ class ConvertScreen(StepScreen):
                          compact=True)
             yield Static(HELP["method"], classes="help")
             yield Label("Block size")
-            yield Select([(str(b), b) for b in BLOCK_SIZES], value=32, allow_blank=False,
+            yield Select([(str(b), b) for b in BLOCK_SIZES],
+                         value=convert_step.DEFAULT_BLOCK_SIZE, allow_blank=False,
                          id="block-size", compact=True)
             yield Static(HELP["block"], classes="help")
             yield Label("Accuracy level")
@@ -203,7 +211,7 @@ class ConvertScreen(StepScreen):
         head.update(f"Inspecting {Path(self.model_dir).name}…")
         self.inspect_worker(Path(self.model_dir))
 
-    @work(thread=True, exclusive=True, group="convert-inspect")
+    @work(thread=True, exclusive=True, group="convert-inspect", exit_on_error=False)
     def inspect_worker(self, folder: Path) -> None:
         try:
             self.post_message(self.Inspected(inspect_model(folder), ""))
@@ -238,11 +246,12 @@ class ConvertScreen(StepScreen):
 
     # ------------------------------------------------------------------ the form
 
-    def options(self) -> ConvertOptions | None:
+    def options(self) -> convert_step.Options | None:
+        """The step's options as the form shows them (method and output folder explicit)."""
         if self.model_dir is None:
             return None
         level = self.query_one("#accuracy", Select).value
-        return ConvertOptions(
+        return convert_step.Options(
             model_dir=Path(self.model_dir),
             output_dir=Path(self.query_one("#output", Input).value.strip() or "."),
             precision=str(self.query_one("#precision", Select).value),
@@ -275,7 +284,8 @@ class ConvertScreen(StepScreen):
         self._refresh()
 
     def _refresh(self) -> None:
-        opts = self.options()
+        step_opts = self.options()
+        opts = step_opts.resolved() if step_opts is not None else None
         quantized = str(self.query_one("#precision", Select).value) in ("int4", "int8")
         for wid in ("#block-size", "#accuracy", "#symmetric"):
             self.query_one(wid).disabled = not quantized or self.running
@@ -316,7 +326,7 @@ class ConvertScreen(StepScreen):
         self._fill_estimates(opts)
         self.query_one("#run", Button).disabled = self.running or any(i.is_error for i in issues)
 
-    def _fill_estimates(self, opts: ConvertOptions) -> None:
+    def _fill_estimates(self, opts) -> None:
         table = self.query_one("#estimates", DataTable)
         table.clear()
         if self.info is None:
@@ -351,9 +361,10 @@ class ConvertScreen(StepScreen):
             return
         self._start(opts)
 
-    def _start(self, opts: ConvertOptions) -> None:
+    def _start(self, opts: convert_step.Options) -> None:
         self.running = True
         self.result = None
+        self._run_options = opts
         self._cancel = threading.Event()
         self.started_at = time.monotonic()
         self.query_one("#run-pane").remove_class("hidden")
@@ -375,11 +386,10 @@ class ConvertScreen(StepScreen):
         if not self.running:
             self._refresh()
 
-    @work(thread=True, exclusive=True, group="convert-run")
-    def convert_worker(self, opts: ConvertOptions, cancel: threading.Event) -> None:
-        from slm_wizard.core.convert import run_conversion
-
-        result = run_conversion(opts, lambda e: self.post_message(self.Progress(e)), cancel)
+    @work(thread=True, exclusive=True, group="convert-run", exit_on_error=False)
+    def convert_worker(self, opts: convert_step.Options, cancel: threading.Event) -> None:
+        result = convert_step.run(opts, on_progress=lambda e: self.post_message(self.Progress(e)),
+                                  cancel=cancel)
         self.post_message(self.Finished(result))
 
     def cancel_work(self) -> None:
@@ -408,45 +418,50 @@ class ConvertScreen(StepScreen):
                 f"{time.monotonic() - self.started_at:5.1f} s")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "convert-run" and event.state == WorkerState.ERROR:
-            self.post_message(self.Finished(ConvertResult(
-                False, None, None, f"The conversion could not run: {event.worker.error}")))
-        elif event.worker.group == "convert-inspect" and event.state == WorkerState.ERROR:
-            self.post_message(self.Inspected(None, str(event.worker.error)))
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "convert-run":
+            if isinstance(error, convert_step.ConvertRefused):
+                text = f"The options were refused: {error}"
+            else:
+                log.error("the conversion worker failed", exc_info=error)
+                text = (f"The conversion could not run: {error}. Nothing was written to the "
+                        f"output folder. Check the options and run it again; if it fails again, "
+                        f"the conversion logs are in {logs_dir()}.")
+            self.post_message(self.Finished(convert_step.result_of(
+                ConvertResult(False, None, None, text))))
+        elif event.worker.group == "convert-inspect":
+            log.error("the model inspection failed", exc_info=error)
+            self.post_message(self.Inspected(None, f"{error}."))
 
     def on_convert_screen_finished(self, message: Finished) -> None:
         r = self.result = message.result
+        opts = self._run_options
         self.running = False
         self._set_running_controls()
-        self.query_one("#run-elapsed", Static).update(f"{r.elapsed_s:5.1f} s")
+        self.query_one("#run-elapsed", Static).update(f"{r.conversion.elapsed_s:5.1f} s")
         if r.ok:
             self.query_one("#run-progress", ProgressBar).update(progress=100)
         self._show_result(r)
+        if opts is None or r.cancelled:
+            return
+        state = self.app.state
         if r.ok and r.output_dir is not None:
-            opts = self.options()
-            state = self.app.state
             state.onnx_dir = r.output_dir
-            state.precision = opts.precision if opts else None
-            if opts is not None:
-                state.options["convert"] = {k: v for k, v in opts.to_dict().items()
-                                            if k not in ("replace",)}
-            state.figures["conversion time"] = f"{r.elapsed_s:.1f} s"
-            if r.verification is not None:
-                state.figures["ONNX size"] = human_bytes(r.verification.size_bytes)
-            state.mark_done("convert", f"{state.precision} via {opts.method if opts else '?'} "
-                                       f"→ {r.output_dir} (verified)")
+            state.precision = opts.precision
             self.query_one("#continue", Button).disabled = False
-            save = getattr(self.app, "save_progress", None)
-            if callable(save):
-                save()
-            self.query_one("#step-bar").refresh_steps()
+        elif state.is_done("convert"):
+            return  # an earlier conversion's output is still in place: keep its record
+        self.app.record_step(convert_step.to_record(opts, r))
 
-    def _show_result(self, r: ConvertResult) -> None:
+    def _show_result(self, r: convert_step.Result) -> None:
         pane = self.query_one("#result-pane")
         pane.remove_class("hidden")
         summary = Text()
+        c = r.conversion
         if r.ok:
-            summary.append(f"✔ Converted and verified in {r.elapsed_s:.1f} s: {r.output_dir}\n",
+            summary.append(f"✔ Converted and verified in {c.elapsed_s:.1f} s: {r.output_dir}\n",
                            style="bold green")
         elif r.cancelled:
             summary.append("Cancelled: the partial output and Olive's leftovers were removed.\n",
@@ -454,7 +469,7 @@ class ConvertScreen(StepScreen):
             self.query_one("#run-stage", Static).update("Cancelled.")
         else:
             summary.append(f"✖ {r.error}\n", style="bold red")
-        v = r.verification
+        v = c.verification
         if v is not None:
             if v.mismatches:
                 summary.append("MISMATCH between what was asked and what was built:\n",
@@ -464,19 +479,18 @@ class ConvertScreen(StepScreen):
             if v.estimate_bytes:
                 summary.append(f"Size on disk {human_bytes(v.size_bytes)} "
                                f"(estimated {human_bytes(v.estimate_bytes)}).\n")
-        if r.log_path:
-            summary.append(f"Full log: {r.log_path}\n", style="dim")
-        if r.config_path:
-            summary.append(f"Config file: {r.config_path}\n", style="dim")
+        if c.log_path:
+            summary.append(f"Full log: {c.log_path}\n", style="dim")
+        if c.config_path:
+            summary.append(f"Config file: {c.config_path}\n", style="dim")
         self.query_one("#result-summary", Static).update(summary)
         pane.scroll_visible()
         table = self.query_one("#verification", DataTable)
         table.clear()
-        if v is not None:
-            for c in v.checks:
-                table.add_row(c.name, Text("✔", style="green") if c.ok else
-                              Text("✖", style="bold red"), c.detail)
-        table.display = v is not None
+        for check in r.checks:
+            table.add_row(check.id, Text("✔", style="green") if check.ok else
+                          Text("✖", style="bold red"), check.found)
+        table.display = bool(r.checks)
 
     @on(Button.Pressed, "#continue")
     def continue_pressed(self) -> None:

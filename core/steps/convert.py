@@ -1,0 +1,225 @@
+"""The Convert step: Olive to ONNX, then the proof (files, graph quantization, a generation).
+
+Shared by the Convert screen and `slm-wizard convert`. The precisions, methods, block sizes and
+defaults are core.convert's; `Options.argv()` is the headless command that runs these options.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from slm_wizard.core.convert import (
+    PRECISIONS,
+    ConvertEvent,
+    ConvertOptions,
+    ConvertResult,
+    Issue,
+    choose_method,
+    default_output_dir,
+    human_bytes,
+    run_conversion,
+    validate_options,
+)
+from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.record import StepRecord
+from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.steps import ProgressFn
+
+STEP = "convert"
+DEFAULT_PRECISION = "int4"
+DEFAULT_BLOCK_SIZE = 32
+DEFAULT_LOG_LEVEL = 1
+
+
+class ConvertRefused(ValueError):
+    """The options or the model folder are refused before anything runs (the CLI exits 2)."""
+
+    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = list(issues or [])
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that decides what a conversion does.
+
+    `output_dir` None means the default folder for the model and precision; `method` None means
+    auto-opt when it can build what is asked, else the config-file method (`resolved()`)."""
+
+    model_dir: Path
+    output_dir: Path | None = None
+    precision: str = DEFAULT_PRECISION
+    method: str | None = None
+    block_size: int = DEFAULT_BLOCK_SIZE
+    symmetric: bool = True
+    accuracy_level: int | None = None
+    log_level: int = DEFAULT_LOG_LEVEL
+    replace: bool = False  # replace a non-empty output folder (after success)
+    verify: bool = True  # check the output after the conversion
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_dir", Path(self.model_dir))
+        if self.output_dir is not None:
+            object.__setattr__(self, "output_dir", Path(self.output_dir))
+
+    @property
+    def chosen_method(self) -> str:
+        return self.method or choose_method(self.precision, self.block_size, self.symmetric,
+                                            self.accuracy_level)
+
+    @property
+    def chosen_output(self) -> Path:
+        return self.output_dir or default_output_dir(self.model_dir, self.precision)
+
+    def resolved(self) -> ConvertOptions:
+        """The conversion's options with the method and output folder chosen."""
+        return ConvertOptions(
+            model_dir=self.model_dir, output_dir=self.chosen_output, precision=self.precision,
+            method=self.chosen_method, block_size=self.block_size, symmetric=self.symmetric,
+            accuracy_level=self.accuracy_level, log_level=self.log_level, replace=self.replace)
+
+    def argv(self) -> list[str]:
+        """The headless command that runs exactly these options."""
+        args = ["slm-wizard", "convert", str(self.model_dir)]
+        if self.output_dir is not None:
+            args += ["--output", str(self.output_dir)]
+        args += ["--precision", self.precision]
+        if self.method is not None:
+            args += ["--method", self.method]
+        args += ["--block-size", str(self.block_size),
+                 "--symmetric" if self.symmetric else "--asymmetric"]
+        if self.accuracy_level is not None:
+            args += ["--accuracy-level", str(self.accuracy_level)]
+        if self.log_level != DEFAULT_LOG_LEVEL:
+            args += ["--log-level", str(self.log_level)]
+        if self.replace:
+            args.append("--replace")
+        if not self.verify:
+            args.append("--no-verify")
+        return args
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run of these options would do, before it runs (the dry run shows it)."""
+
+    options: Options
+    conversion: ConvertOptions  # method and output folder chosen
+    info: ModelInfo
+    issues: list[Issue]
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+
+def plan(options: Options) -> Plan:
+    """Inspect the model and check the options; raises ConvertRefused for a bad model folder."""
+    try:
+        info = inspect_model(options.model_dir)
+    except ModelFolderError as exc:
+        raise ConvertRefused(str(exc)) from exc
+    conversion = options.resolved()
+    return Plan(options, conversion, info, validate_options(conversion, info))
+
+
+@dataclass
+class Result:
+    """A conversion's outcome: the Olive run (`conversion`) and its verification checks."""
+
+    status: Status
+    conversion: ConvertResult
+    checks: list[CheckResult] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.conversion.ok
+
+    @property
+    def cancelled(self) -> bool:
+        return self.conversion.cancelled
+
+    @property
+    def error(self) -> str:
+        return self.conversion.error
+
+    @property
+    def output_dir(self) -> Path | None:
+        return self.conversion.output_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.conversion.to_dict(), "status": self.status.value,
+                "files": dict(self.files), "figures": dict(self.figures)}
+
+
+def result_of(conversion: ConvertResult) -> Result:
+    """The step's Result for a finished conversion."""
+    v = conversion.verification
+    if conversion.ok:
+        status = Status.OK
+    elif conversion.cancelled:
+        status = Status.SKIP
+    else:
+        status = Status.FAIL
+    files: dict[str, str] = {}
+    if conversion.output_dir is not None:
+        files["onnx"] = str(conversion.output_dir)
+    if conversion.config_path is not None:
+        files["config"] = str(conversion.config_path)
+    if conversion.log_path is not None:
+        files["log"] = str(conversion.log_path)
+    figures = {"conversion time": f"{conversion.elapsed_s:.1f} s"}
+    if v is not None:
+        figures["ONNX size"] = human_bytes(v.size_bytes)
+        if v.estimate_bytes:
+            figures["estimated size"] = human_bytes(v.estimate_bytes)
+        if v.tokens_per_s:
+            figures["verification tokens/s"] = f"{v.tokens_per_s:.1f}"
+    return Result(status, conversion, list(v.checks) if v is not None else [], files, figures)
+
+
+def run(options: Options, *, on_progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None) -> Result:
+    """Convert and verify. Progress: ConvertEvent objects; refused input raises ConvertRefused."""
+    p = plan(options)
+    if p.errors:
+        raise ConvertRefused(" ".join(i.message for i in p.errors), p.issues)
+
+    def progress(event: ConvertEvent) -> None:
+        if on_progress is not None:
+            on_progress(event)
+
+    conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify)
+    return result_of(conversion)
+
+
+def to_record(options: Options, result: Result) -> StepRecord:
+    """The run record's entry: the options that ran, the output, the checks' outcome."""
+    c = result.conversion
+    if result.ok:
+        outcome = (f"{options.precision} via {options.chosen_method} → {c.output_dir}"
+                   + (" (verified)" if c.verification is not None else ""))
+    elif result.cancelled:
+        outcome = "cancelled: no output was kept"
+    else:
+        outcome = f"failed: {c.error}"
+    notes = [f"{i.level}: {i.message}" for i in c.issues if not i.is_error]
+    return StepRecord(step=STEP, status=result.status, outcome=outcome,
+                      options=options.to_dict(), files=dict(result.files),
+                      figures=dict(result.figures), command=options.argv(), notes=notes)
+
+
+__all__ = ["PRECISIONS", "ConvertRefused", "Options", "Plan", "Result", "plan", "result_of",
+           "run", "to_record"]
