@@ -10,18 +10,17 @@ writes, into one folder (by default `<data_dir>/reports/<timestamp>-<model>/`):
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from slm_wizard.core.fileio import write_text_atomic  # the one atomic writer (kept importable here)
 
 
 @dataclass
@@ -70,20 +69,6 @@ def default_report_dir(model_name: str, when: float | None = None) -> Path:
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
     return data_dir() / "reports" / f"{stamp}-{slug(model_name)}"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` through a temp file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _cell(value: Any) -> str:

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from slm_wizard.core.bench import (
     summarize,
 )
 from slm_wizard.core.reports import Report, Table
+from slm_wizard.core.status import CheckResult, Status
 
 CHECK_IDS = ("domain", "format", "leak", "consistency", "edge_cases")
 CHECK_TITLES = {
@@ -48,7 +49,10 @@ CHECK_TITLES = {
     "consistency": "Consistent speed across input lengths",
     "edge_cases": "Handles edge cases and invalid input",
 }
-PASS, FAIL, SKIP = "pass", "fail", "skip"
+# The checklist's words for the shared statuses (reports and tables say PASS/FAIL/SKIP).
+LABEL = {Status.OK: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "SKIP",
+         Status.RUNNING: "RUNNING"}
+PASS, FAIL, SKIP = Status.OK, Status.FAIL, Status.SKIP
 
 
 class ValidateError(ValueError):
@@ -65,20 +69,12 @@ class Thresholds:
     edge_timeout_s: float = 60.0  # per edge case; the case is cancelled after it
 
 
-@dataclass
-class CheckResult:
-    id: str
-    title: str
-    status: str  # pass, fail or skip
-    threshold: str
-    measured: str
-    evidence: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool | None:
-        return None if self.status == SKIP else self.status == PASS
+def _check(check_id: str, status: Status, required: str, found: str,
+           evidence: Sequence[str] = (), data: dict[str, Any] | None = None,
+           seconds: float = 0.0, fix: str = "") -> CheckResult:
+    """A checklist item as the shared check-result type (required = the threshold)."""
+    return CheckResult(check_id, CHECK_TITLES[check_id], status, found=found, required=required,
+                       fix=fix, evidence=tuple(evidence), data=data or {}, seconds=seconds)
 
 
 # ----------------------------------------------------------------------------- domain + format
@@ -273,8 +269,6 @@ class DomainAnswer:
 
 def domain_settings(settings: Any | None = None, max_tokens: int = 128) -> Any:
     """Greedy settings for scoring answers (temperature 0)."""
-    from dataclasses import replace
-
     from slm_wizard.core.chat import GenerationSettings
 
     base = settings if settings is not None else GenerationSettings(max_tokens=max_tokens)
@@ -314,34 +308,33 @@ def answer_domain(backend: Any, cases: Sequence[DomainCase], *, settings: Any | 
 
 def check_domain(answers: Sequence[DomainAnswer], threshold: float = 0.8) -> CheckResult:
     scored = [a for a in answers if a.correct is not None]
-    title = CHECK_TITLES["domain"]
     limit = f"score ≥ {threshold:.0%}"
     if not scored:
-        return CheckResult("domain", title, SKIP, limit, "no domain prompts",
-                           ["give a domain file (JSONL with prompt and expected)"])
+        return _check("domain", SKIP, limit, "no domain prompts",
+                      ["give a domain file (JSONL with prompt and expected)"],
+                      fix="give a domain file: --domain FILE (JSONL with prompt and expected)")
     right = sum(1 for a in scored if a.correct)
     score = right / len(scored)
     evidence = [f"{'✔' if a.correct else '✘'} {_short(a.prompt)} → {_short(a.reply or a.error)}"
                 for a in scored]
-    return CheckResult("domain", title, PASS if score >= threshold else FAIL, limit,
-                       f"{score:.0%} ({right}/{len(scored)})", evidence,
-                       {"score": score, "right": right, "total": len(scored)})
+    return _check("domain", PASS if score >= threshold else FAIL, limit,
+                  f"{score:.0%} ({right}/{len(scored)})", evidence,
+                  {"score": score, "right": right, "total": len(scored)})
 
 
 def check_format(answers: Sequence[DomainAnswer], threshold: float = 1.0) -> CheckResult:
     shaped = [a for a in answers if a.has_format]
-    title = CHECK_TITLES["format"]
     limit = f"≥ {threshold:.0%} of replies match"
     if not shaped:
-        return CheckResult("format", title, SKIP, limit, "no prompt declares a format",
-                           ['add "format" (regex) or "schema" (JSON schema) to domain lines'])
+        return _check("format", SKIP, limit, "no prompt declares a format",
+                      ['add "format" (regex) or "schema" (JSON schema) to domain lines'])
     good = sum(1 for a in shaped if a.format_problem is None)
     share = good / len(shaped)
     evidence = [f"{'✔' if a.format_problem is None else '✘'} {_short(a.prompt)}"
                 + (f": {a.format_problem}" if a.format_problem else "") for a in shaped]
-    return CheckResult("format", title, PASS if share >= threshold else FAIL, limit,
-                       f"{share:.0%} ({good}/{len(shaped)})", evidence,
-                       {"share": share, "good": good, "total": len(shaped)})
+    return _check("format", PASS if share >= threshold else FAIL, limit,
+                  f"{share:.0%} ({good}/{len(shaped)})", evidence,
+                  {"share": share, "good": good, "total": len(shaped)})
 
 
 # ----------------------------------------------------------------------------- memory leak
@@ -401,11 +394,9 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
                on_sample: Callable[[float], None] | None = None,
                cancel: threading.Event | None = None) -> CheckResult:
     """Soak: `generations` replies, RSS after each; linear fit over the steady part."""
-    from dataclasses import replace
-
     from slm_wizard.core.chat import GenerationSettings
 
-    title, limit = CHECK_TITLES["leak"], f"< {threshold_mb_per_100:g} MB per 100 generations"
+    limit = (f"< {threshold_mb_per_100:g} MB per 100 generations")
     if generations < 8:
         raise ValidateError("the soak needs at least 8 generations to fit a trend")
     settings = settings if settings is not None else GenerationSettings(max_tokens=16)
@@ -425,8 +416,8 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
             on_progress(Progress("leak", i, generations, f"RSS {samples[-1]:.0f} MB"))
     seconds = time.perf_counter() - started
     if len(samples) < 8:
-        return CheckResult("leak", title, SKIP, limit, f"only {len(samples)} generations ran",
-                           data={"rss_mb": samples}, seconds=seconds)
+        return _check("leak", SKIP, limit, f"only {len(samples)} generations ran",
+                      data={"rss_mb": samples}, seconds=seconds)
     growth, start, fit = leak_growth(samples, warmup_fraction)
     evidence = [
         f"{len(samples)} generations; warm-up dropped: first {start}",
@@ -434,10 +425,10 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
         f"{samples[-1]:.1f} MB at the end (peak {max(samples):.1f} MB)",
         f"linear fit: {fit.slope * 1024:.1f} KB per generation (R² {fit.r2:.2f})",
     ]
-    return CheckResult("leak", title, PASS if growth < threshold_mb_per_100 else FAIL, limit,
-                       f"{growth:+.1f} MB per 100 generations", evidence,
-                       {"rss_mb": samples, "steady_start": start, "mb_per_100": growth,
-                        "slope_mb": fit.slope, "r2": fit.r2}, seconds)
+    return _check("leak", PASS if growth < threshold_mb_per_100 else FAIL, limit,
+                  f"{growth:+.1f} MB per 100 generations", evidence,
+                  {"rss_mb": samples, "steady_start": start, "mb_per_100": growth,
+                   "slope_mb": fit.slope, "r2": fit.r2}, seconds)
 
 
 # ----------------------------------------------------------------------------- consistency
@@ -448,14 +439,13 @@ def check_consistency(bench: BenchResult, threshold_ratio: float = 2.0,
     """Decode speed across the input-length sweep: the fastest / slowest median under a ratio,
     or the slowest length still at least `floor_tps` (a slow-down nobody can notice: tiny
     models spend most of their time in attention at long inputs)."""
-    title = CHECK_TITLES["consistency"]
     limit = f"fastest / slowest ≤ {threshold_ratio:g}, or slowest ≥ {floor_tps:g} tok/s"
     points = [(p.prompt_tokens, p.decode_tps.median) for p in bench.lengths
               if p.decode_tps is not None and p.decode_tps.median > 0]
     if len(points) < 2:
-        return CheckResult("consistency", title, SKIP, limit,
-                           "fewer than two input lengths produced a decode rate",
-                           data={"points": points})
+        return _check("consistency", SKIP, limit,
+                      "fewer than two input lengths produced a decode rate",
+                      data={"points": points})
     speeds = [s for _, s in points]
     ratio = max(speeds) / min(speeds)
     stats = summarize(speeds)
@@ -466,9 +456,9 @@ def check_consistency(bench: BenchResult, threshold_ratio: float = 2.0,
     if ratio > threshold_ratio and passed:
         evidence.append(f"the ratio is above {threshold_ratio:g}, but even the slowest length "
                         f"decodes at {min(speeds):.0f} tok/s (≥ {floor_tps:g})")
-    return CheckResult("consistency", title, PASS if passed else FAIL, limit,
-                       f"{ratio:.2f}× ({min(speeds):.1f}–{max(speeds):.1f} tok/s)", evidence,
-                       {"points": points, "ratio": ratio, "cv": cv})
+    return _check("consistency", PASS if passed else FAIL, limit,
+                  f"{ratio:.2f}× ({min(speeds):.1f}–{max(speeds):.1f} tok/s)", evidence,
+                  {"points": points, "ratio": ratio, "cv": cv})
 
 
 # ----------------------------------------------------------------------------- edge cases
@@ -531,8 +521,6 @@ class EdgeOutcome:
 def run_edge_case(backend: Any, case: EdgeCase, settings: Any, timeout_s: float = 60.0,
                   grace_s: float = 10.0) -> EdgeOutcome:
     """Run one case in a thread: cancelled after timeout_s; a hang if it ignores the cancel."""
-    from dataclasses import replace
-
     from slm_wizard.core.chat import ChatError, ChatSession
 
     cancel = threading.Event()
@@ -601,15 +589,15 @@ def check_edge_cases(backend: Any, *, settings: Any | None = None, timeout_s: fl
         if on_progress:
             on_progress(Progress("edge_cases", i, len(cases), case.title))
     ok = sum(1 for o in outcomes if o.ok)
-    title, limit = CHECK_TITLES["edge_cases"], f"no crash, no hang (each < {timeout_s:g} s)"
+    limit = f"no crash, no hang (each < {timeout_s:g} s)"
     if not outcomes:
-        return CheckResult("edge_cases", title, SKIP, limit, "cancelled before any case ran")
+        return _check("edge_cases", SKIP, limit, "cancelled before any case ran")
     evidence = [f"{'✔' if o.ok else '✘'} {o.title}: {o.outcome}: {_short(o.text, 70)}"
                 for o in outcomes]
-    return CheckResult("edge_cases", title, PASS if ok == len(outcomes) else FAIL, limit,
-                       f"{ok}/{len(outcomes)} handled", evidence,
-                       {"outcomes": [asdict(o) for o in outcomes]},
-                       time.perf_counter() - started)
+    return _check("edge_cases", PASS if ok == len(outcomes) else FAIL, limit,
+                  f"{ok}/{len(outcomes)} handled", evidence,
+                  {"outcomes": [asdict(o) for o in outcomes]},
+                  time.perf_counter() - started)
 
 
 # ----------------------------------------------------------------------------- the checklist
@@ -644,7 +632,7 @@ class ChecklistResult:
         table = Table("checks", "Quality checklist",
                       ["check", "result", "measured", "threshold", "seconds"])
         for c in self.checks:
-            table.rows.append([c.title, c.status.upper(), c.measured, c.threshold,
+            table.rows.append([c.title, LABEL[c.status], c.found, c.required,
                                round(c.seconds, 2)])
         return table
 
@@ -658,7 +646,7 @@ class ChecklistResult:
             tables += [t for t in self.bench.tables() if t.key == "lengths"]
         meta = {"model": self.model, "backend": self.backend, "result": self.summary_line(),
                 "elapsed (s)": round(self.elapsed_s, 2)}
-        data = {"checks": [asdict(c) for c in self.checks],
+        data = {"checks": [c.to_dict() for c in self.checks],
                 "thresholds": asdict(self.thresholds), "passed": self.passed}
         return Report("validate", "Quality checklist", meta, tables, data=data)
 
@@ -699,7 +687,7 @@ def run_checklist(
         took = time.perf_counter() - t0
         if "domain" in checks:
             result.checks.append(check_domain(answers, t.domain_score))
-            result.checks[-1].seconds = took
+            result.checks[-1] = replace(result.checks[-1], seconds=took)
         if "format" in checks:
             result.checks.append(check_format(answers, t.format_score))
     if "leak" in checks and not stopped():
@@ -714,7 +702,7 @@ def run_checklist(
                                      on_progress=on_progress, cancel=cancel)
         result.checks.append(check_consistency(result.bench, t.speed_ratio,
                                                 t.speed_floor_tps))
-        result.checks[-1].seconds = time.perf_counter() - t0
+        result.checks[-1] = replace(result.checks[-1], seconds=time.perf_counter() - t0)
     if "edge_cases" in checks and not stopped():
         result.checks.append(check_edge_cases(backend, timeout_s=t.edge_timeout_s,
                                               on_progress=on_progress, cancel=cancel))

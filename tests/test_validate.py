@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from slm_wizard.core.status import CheckResult, Status
 from slm_wizard.core.validate import (
     DomainAnswer,
     DomainCase,
@@ -117,14 +118,16 @@ def test_domain_and_format_checks_score_against_thresholds():
         return DomainAnswer("q", "r", "e", ok, fmt, has_format)
 
     answers = [answer(True)] * 4 + [answer(False)]
-    assert check_domain(answers, 0.8).status == "pass"
-    assert check_domain(answers, 0.81).status == "fail"
-    assert check_domain(answers, 0.8).measured == "80% (4/5)"
-    assert check_domain([answer(None, None, True)]).status == "skip"
-    assert check_format(answers).status == "skip"
+    assert check_domain(answers, 0.8).status == Status.OK
+    assert check_domain(answers, 0.81).status == Status.FAIL
+    assert check_domain(answers, 0.8).found == "80% (4/5)"
+    skipped = check_domain([answer(None, None, True)])
+    assert skipped.status == Status.SKIP and isinstance(skipped, CheckResult)
+    assert skipped.passed is None and "--domain" in skipped.fix
+    assert check_format(answers).status == Status.SKIP
     shaped = [answer(None, None, True), answer(None, "not JSON", True)]
     result = check_format(shaped, 1.0)
-    assert result.status == "fail" and result.measured == "50% (1/2)"
+    assert result.status == Status.FAIL and result.found == "50% (1/2)"
     assert any("not JSON" in line for line in result.evidence)
 
 
@@ -220,7 +223,7 @@ class HangingBackend:
 def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
     answers = answer_domain(backend, domain_cases)
     result = check_domain(answers, 0.8)
-    assert result.status == "pass", result.evidence
+    assert result.status == Status.OK, result.evidence
     assert result.data["score"] >= 0.9 and result.data["total"] == 20
     assert all(a.tokens and "".join(a.tokens) == a.reply for a in answers)
 
@@ -234,7 +237,7 @@ def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_o
         result = check_domain(answer_domain(untrained, domain_cases), 0.8)
     finally:
         untrained.close()
-    assert result.status == "fail"
+    assert result.status == Status.FAIL
     assert result.data["score"] < 0.2
     assert any(line.startswith("✘") for line in result.evidence)
 
@@ -250,13 +253,13 @@ def test_format_check_with_regex_and_schema(backend):
     assert answers[0].correct and answers[0].format_problem is None
     assert answers[1].correct is None and answers[1].format_problem.startswith("not JSON")
     result = check_format(answers)
-    assert result.status == "fail" and result.measured == "50% (1/2)"
+    assert result.status == Status.FAIL and result.found == "50% (1/2)"
 
 
 def test_leak_check_passes_on_the_real_backend(backend):
     samples = []
     result = check_leak(backend, 24, threshold_mb_per_100=25, on_sample=samples.append)
-    assert result.status == "pass", result.evidence
+    assert result.status == Status.OK, result.evidence
     assert len(samples) == 24 == len(result.data["rss_mb"])
     assert abs(result.data["mb_per_100"]) < 25
 
@@ -267,7 +270,7 @@ def test_leak_check_fails_on_a_backend_that_keeps_memory(backend):
         result = check_leak(leaky, 24, threshold_mb_per_100=25)
     finally:
         leaky.close()
-    assert result.status == "fail"
+    assert result.status == Status.FAIL
     assert 150 < result.data["mb_per_100"] < 260  # 2 MB per generation is 200 MB per 100
     assert result.data["r2"] > 0.9
 
@@ -278,7 +281,7 @@ def test_every_edge_case_runs_without_a_crash(backend):
     result = check_edge_cases(backend, timeout_s=30)
     outcomes = {o["id"]: o for o in result.data["outcomes"]}
     assert set(outcomes) == {c.id for c in edge_cases(backend.max_length)}
-    assert result.status == "pass", result.evidence
+    assert result.status == Status.OK, result.evidence
     for o in outcomes.values():
         assert o["outcome"] in ("reply", "message") and o["text"]
     assert outcomes["empty"]["outcome"] == "message" and "empty" in outcomes["empty"]["text"]
@@ -302,7 +305,7 @@ def test_edge_case_check_catches_crashes_and_hangs():
         hanging.close()
     assert hung.outcome == "hang" and not hung.ok
     result = check_edge_cases(HangingBackend("crash"), cases=[case], timeout_s=5)
-    assert result.status == "fail" and result.measured == "0/1 handled"
+    assert result.status == Status.FAIL and result.found == "0/1 handled"
 
 
 def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_path: Path):
@@ -317,8 +320,8 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
     assert [c.id for c in result.checks] == ["domain", "format", "leak", "consistency",
                                              "edge_cases"]
     statuses = {c.id: c.status for c in result.checks}
-    assert statuses == {"domain": "pass", "format": "skip", "leak": "pass",
-                        "consistency": "pass", "edge_cases": "pass"}, result.checks
+    assert statuses == {"domain": Status.OK, "format": Status.SKIP, "leak": Status.OK,
+                        "consistency": Status.OK, "edge_cases": Status.OK}, result.checks
     assert result.passed and result.summary_line() == "4 passed, 0 failed, 1 skipped"
     paths = export_report(result.to_report(), tmp_path)
     obj = json.loads(paths.json.read_text(encoding="utf-8"))
