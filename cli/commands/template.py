@@ -1,5 +1,5 @@
 """`slm-wizard template`: detect the model family, pick its PromptTemplate and compare it with the
-tokenizer's own chat template (headless part of the deploy step)."""
+tokenizer's own chat template (headless part of the deploy step; core.steps.template runs it)."""
 
 from __future__ import annotations
 
@@ -37,54 +37,33 @@ def add_template_args(p: argparse.ArgumentParser,
                    help="a JSON file with system/user/assistant/prompt (overrides --family)")
 
 
-def resolve_template(args: argparse.Namespace) -> tuple[str, dict, dict]:
-    """(family id, template, detection info). Raises TemplateError / OSError for bad input."""
-    from slm_wizard.core.templates import (
-        TemplateError,
-        detect_family,
-        template_for,
-        validate_template,
-    )
+def options_from_args(args: argparse.Namespace):
+    """The step's Options from parsed arguments."""
+    from slm_wizard.core.steps.template import Options
 
-    fam, conf, reasons = detect_family(args.model_dir)
-    info = {"detected": fam, "confidence": conf, "reasons": reasons}
-    if args.prompt_template:
-        try:
-            data = json.loads(args.prompt_template.read_text(encoding="utf-8"))
-        except ValueError as e:
-            raise TemplateError(f"{args.prompt_template} is not valid JSON: {e}") from e
-        data = data.get("PromptTemplate", data) if isinstance(data, dict) else data
-        return "custom", validate_template(data), info
-    chosen = args.family or fam
-    return chosen, template_for(chosen), info
+    return Options(args.model_dir, args.family, args.prompt_template)
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.templates import TemplateError, check_template, confidence_label
+    from slm_wizard.core.steps import template as step
+    from slm_wizard.core.templates import confidence_label
 
-    if not args.model_dir.is_dir():
-        print(f"{args.model_dir} is not a folder", file=sys.stderr)
-        return 2
     try:
-        family, template, info = resolve_template(args)
-    except (TemplateError, OSError) as e:
+        result = step.run(options_from_args(args))
+    except step.TemplateInputError as e:
         print(str(e), file=sys.stderr)
         return 2
-    check = check_template(args.model_dir, template, family)
+    check = result.check
+    assert check is not None
     if args.json:
-        print(json.dumps({
-            **info, "family": family, "prompt_template": template,
-            "matches": check.matches, "engine": check.engine, "warnings": check.warnings,
-            "prompt_template_render": check.prompt_template_text,
-            "tokenizer_render": check.tokenizer_text, "diff": check.diff,
-        }, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(f"Detected family: {info['detected']} (confidence "
-              f"{confidence_label(info['confidence'])}, {info['confidence']:.2f})")
-        for r in info["reasons"]:
+        print(f"Detected family: {result.detected} (confidence "
+              f"{confidence_label(result.confidence)}, {result.confidence:.2f})")
+        for r in result.reasons:
             print(f"  - {r}")
-        print(f"PromptTemplate ({family}):")
-        print(json.dumps(template, indent=2, ensure_ascii=False))
+        print(f"PromptTemplate ({result.family}):")
+        print(json.dumps(result.template, indent=2, ensure_ascii=False))
         if args.show:
             print("\n--- rendered with the PromptTemplate ---")
             print(check.prompt_template_text)
@@ -98,4 +77,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"OK: the PromptTemplate matches the tokenizer's chat template ({check.engine}).")
         for w in check.warnings:
             print(f"WARNING: {w}", file=sys.stderr)
-    return 0 if check.matches else 1
+    return 0 if result.matches else 1

@@ -1,0 +1,210 @@
+"""The template and deploy step runners: one test prompt, one set of ModelConfig bounds, options
+that round-trip through the headless command, and a record that keeps the cache and model id."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from slm_wizard.cli.main import build_parser
+from slm_wizard.core import foundry
+from slm_wizard.core import inference_model as im
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import deploy as deploy_step
+from slm_wizard.core.steps import template as template_step
+from slm_wizard.core.templates import template_for
+
+
+@pytest.fixture
+def onnx_dir(tmp_path: Path) -> Path:
+    """A folder that looks converted (genai_config.json of a Qwen2 model, context 512)."""
+    folder = tmp_path / "model-onnx"
+    folder.mkdir()
+    (folder / "genai_config.json").write_text(json.dumps(
+        {"model": {"type": "qwen2", "context_length": 512}}))
+    return folder
+
+
+def _parse_deploy(argv: list[str]) -> deploy_step.Options:
+    from slm_wizard.cli.commands.deploy import options_from_args
+
+    assert argv[:2] == ["slm-wizard", "deploy"]
+    return options_from_args(build_parser().parse_args(argv[1:]))
+
+
+def _parse_template(argv: list[str]) -> template_step.Options:
+    from slm_wizard.cli.commands.template import options_from_args
+
+    assert argv[:2] == ["slm-wizard", "template"]
+    return options_from_args(build_parser().parse_args(argv[1:]))
+
+
+# --------------------------------------------------------------------------- the test prompt
+
+
+def test_test_prompt_is_the_first_domain_eval_prompt_next_to_the_model(onnx_dir: Path) -> None:
+    (onnx_dir / "domain_eval.jsonl").write_text(
+        "\n" + json.dumps({"prompt": "What is Lumo?", "expected": "x", "system": "Be brief."})
+        + "\n" + json.dumps({"prompt": "Second?", "expected": "y"}) + "\n")
+    assert deploy_step.choose_test_prompt(onnx_dir) == ("What is Lumo?", "Be brief.")
+
+
+@pytest.mark.parametrize("content", [None, "{broken", json.dumps({"expected": "no prompt"})])
+def test_without_a_usable_domain_eval_the_prompt_is_neutral(onnx_dir: Path,
+                                                            content: str | None) -> None:
+    if content is not None:
+        (onnx_dir / "domain_eval.jsonl").write_text(content + "\n")
+    assert deploy_step.choose_test_prompt(onnx_dir) == (deploy_step.NEUTRAL_PROMPT, None)
+
+
+def test_the_cli_default_prompt_is_the_core_choice(onnx_dir: Path) -> None:
+    (onnx_dir / "domain_eval.jsonl").write_text(json.dumps({"prompt": "Hi Lumo", "expected": "x"}))
+    opts = _parse_deploy(["slm-wizard", "deploy", str(onnx_dir), "--name", "m",
+                          "--cache-dir", "/tmp/c"])
+    assert opts.prompt is None
+    resolved = opts.resolved()
+    assert (resolved.prompt, resolved.system) == ("Hi Lumo", None)
+    assert resolved.family == "qwen" and resolved.max_length == 512  # context < 2048
+    assert resolved.cache_dir == Path("/tmp/c")
+
+
+# --------------------------------------------------------------------------- ModelConfig bounds
+
+
+@pytest.mark.parametrize("key, value, ctx, message", [
+    ("max_length", "0", None, "max_length must be at least 1"),
+    ("max_length", "600", 512, "exceeds the model's context length 512"),
+    ("max_length", "1.5", None, "whole number"),
+    ("temperature", "0", None, "temperature must be > 0 and <= 2"),
+    ("temperature", "abc", None, "temperature must be a number"),
+    ("top_p", "1.01", None, "top_p must be > 0 and <= 1"),
+    ("repetition_penalty", "0.5", None, "repetition_penalty must be between 1 and 2"),
+])
+def test_one_field_is_checked_by_the_core_validator(key: str, value: str, ctx: int | None,
+                                                    message: str) -> None:
+    with pytest.raises(im.InferenceModelError, match=message):
+        im.validate_config_field(key, value, ctx)
+
+
+def test_field_bounds_agree_with_the_whole_config_validator() -> None:
+    assert im.validate_config_field("temperature", "2") == 2.0
+    assert im.validate_config_field("max_length", "512", 512) == 512
+    assert im.validate_config_field("repetition_penalty", 1) == 1.0
+    assert im.default_max_length(None) == im.DEFAULT_MAX_LENGTH == im.ModelConfig().max_length
+    assert im.default_max_length(300) == 300 and im.default_max_length(10_000) == 2048
+
+
+# --------------------------------------------------------------------------- argv round trips
+
+
+@pytest.mark.parametrize("opts", [
+    deploy_step.Options(Path("/m/onnx"), "lumo-demo"),
+    deploy_step.Options(Path("/m/onnx"), "lumo-demo", "3", Path("/c/cache"), family="llama3",
+                        description="-a description with --dashes", max_length=256,
+                        temperature=0.2, top_p=1.0, repetition_penalty=1.1,
+                        search_defaults=True, prompt="--what is Lumo?", system="Be brief.",
+                        max_tokens=16, replace=True),
+    deploy_step.Options(Path("/m/onnx"), "x", cache_dir=Path("/c"),
+                        prompt_template=Path("/m/onnx/custom.json"), prompt="Hello!"),
+    deploy_step.Options(Path("/m/onnx"), "x", "2", Path("/c"), remove=True),
+])
+def test_deploy_argv_parses_back_to_the_same_options(opts: deploy_step.Options) -> None:
+    assert _parse_deploy(opts.argv()) == opts
+
+
+@pytest.mark.parametrize("opts", [
+    template_step.Options(Path("/m/onnx")),
+    template_step.Options(Path("/m/onnx"), family="phi3"),
+    template_step.Options(Path("/m/onnx"), prompt_template=Path("/t.json")),
+])
+def test_template_argv_parses_back_to_the_same_options(opts: template_step.Options) -> None:
+    assert _parse_template(opts.argv()) == opts
+
+
+def test_resolved_deploy_options_round_trip_too(onnx_dir: Path) -> None:
+    opts = deploy_step.Options(onnx_dir, "m", cache_dir=onnx_dir.parent / "cache").resolved()
+    argv = opts.argv()
+    assert "--family=qwen" in argv and f"--prompt={deploy_step.NEUTRAL_PROMPT}" in argv
+    assert argv[argv.index("--cache-dir") + 1] == str(onnx_dir.parent / "cache")
+    assert _parse_deploy(argv) == opts
+
+
+# --------------------------------------------------------------------------- the template step
+
+
+def test_a_custom_template_is_saved_next_to_the_model_and_named_by_file(onnx_dir: Path) -> None:
+    qwen = template_for("qwen")
+    assert template_step.choice_for(onnx_dir, qwen, "qwen") == ("qwen", None)
+    edited = {**qwen, "system": "<|im_start|>system\n{Content}<|im_end|>\n\n"}
+    family, path = template_step.choice_for(onnx_dir, edited, "qwen")
+    assert family is None and path is not None and path.parent == onnx_dir
+    assert path.name.startswith(".")  # left out of the copy into the Foundry cache
+    result = template_step.resolve(template_step.Options(onnx_dir, prompt_template=path))
+    assert result.family == "custom" and result.template == edited
+
+
+def test_template_step_refuses_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(template_step.TemplateInputError, match="is not a folder"):
+        template_step.run(template_step.Options(tmp_path / "missing"))
+    bad = tmp_path / "t.json"
+    bad.write_text('{"system": "no placeholder"}')
+    with pytest.raises(template_step.TemplateInputError, match="PromptTemplate"):
+        template_step.run(template_step.Options(tmp_path, prompt_template=bad))
+    assert isinstance(template_step.TemplateInputError("x"), ValueError)
+
+
+# --------------------------------------------------------------------------- run and record
+
+
+def test_deploy_refuses_bad_input_before_writing(onnx_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for opts, message in [
+        (deploy_step.Options(tmp_path, "m", cache_dir=cache), "not a converted model"),
+        (deploy_step.Options(onnx_dir, "../m", cache_dir=cache), "looks like a path"),
+        (deploy_step.Options(onnx_dir, "m", cache_dir=cache, max_length=4096),
+         "context length 512"),
+        (deploy_step.Options(onnx_dir, "m", cache_dir=cache, top_p=0), "top_p"),
+    ]:
+        with pytest.raises(deploy_step.DeployInputError, match=message):
+            deploy_step.run(opts)
+    assert not cache.exists() and not (onnx_dir / "inference_model.json").exists()
+
+
+def _fake_deploy(opts: deploy_step.Options) -> foundry.DeployResult:
+    assert opts.cache_dir is not None
+    dep = foundry.DeployResult(opts.name, opts.version, f"{opts.name}:{opts.version}",
+                               opts.cache_dir, opts.cache_dir / "custom" / opts.name,
+                               run_command=f"foundry model run {opts.name}")
+    dep.stages = [foundry.stage_result(s, Status.OK, "done", 0.5) for s in foundry.STAGES]
+    return dep
+
+
+def test_the_record_keeps_the_chosen_cache_the_model_id_and_the_command(onnx_dir: Path,
+                                                                        tmp_path: Path) -> None:
+    cache = tmp_path / "my cache"
+    opts = deploy_step.Options(onnx_dir, "lumo", "2", cache, family="qwen").resolved()
+    result = deploy_step.Result(opts, Status.OK, family="qwen", deploy=_fake_deploy(opts))
+    rec = deploy_step.to_record(opts, result)
+    assert rec.step == "deploy" and rec.status == Status.OK and rec.done
+    assert rec.options["cache_dir"] == cache and rec.options["model_id"] == "lumo:2"
+    assert rec.files["cache"] == str(cache)
+    assert rec.figures["answer (s)"] == "0.50"
+    # The reproduce command replaces what this run installed instead of asking.
+    assert _parse_deploy(rec.command) == replace(opts, replace=True)
+    saved = rec.to_dict()
+    assert saved["options"]["cache_dir"] == str(cache)  # TOML-ready: the path as text
+
+    failed = deploy_step.Result(opts, Status.FAIL, error="load failed: no")
+    rec = deploy_step.to_record(opts, failed)
+    assert rec.status == Status.FAIL and not rec.command and "load failed" in rec.outcome
+
+
+def test_template_step_record_does_not_claim_a_deployment(onnx_dir: Path) -> None:
+    opts = template_step.Options(onnx_dir, family="qwen")
+    result = template_step.resolve(opts)
+    rec = template_step.to_record(opts, result)
+    assert rec.step == "deploy" and not rec.done
+    assert rec.command == ["slm-wizard", "template", str(onnx_dir), "--family=qwen"]
