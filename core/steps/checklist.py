@@ -1,0 +1,429 @@
+"""Step runner: the quality checklist, and the Validate step's plan (what runs, how big).
+
+`Options` is one `slm-wizard validate` run. `ValidatePlan` is what the wizard's Validate step runs:
+the chosen phases (benchmark, checklist, sweep) at one of the `SIZES`, each phase as its own
+runner's Options, so the step's record holds the exact headless commands that redo it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slm_wizard.core.bench import DEFAULT_LENGTHS, BenchError, Progress
+from slm_wizard.core.record import StepRecord
+from slm_wizard.core.reports import ReportPaths
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import bench as bench_step
+from slm_wizard.core.steps.bench import (
+    BACKENDS,
+    MeasureError,
+    backend_argv,
+    export,
+    open_measured_backend,
+    report_files,
+    report_json,
+)
+from slm_wizard.core.validate import (
+    CHECK_IDS,
+    ChecklistResult,
+    Thresholds,
+    ValidateError,
+    find_domain_file,
+    load_domain_cases,
+    run_checklist,
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the checklist runs: the model, the checks, their sizes and thresholds."""
+
+    model: str  # the converted ONNX folder (ort) or the Foundry Local model id (foundry)
+    backend: str = "ort"
+    cache_dir: str | None = None
+    domain_file: str | None = None  # None: <model>/domain_eval.jsonl when there is one (ort)
+    max_prompts: int | None = None  # the first N domain prompts (None: all)
+    soak: int = 100  # generations in the memory soak
+    checks: tuple[str, ...] = CHECK_IDS
+    lengths: tuple[int, ...] = DEFAULT_LENGTHS  # input lengths of the consistency check
+    repeats: int = 2
+    min_score: float = 0.8
+    max_leak: float = 25.0  # MB per 100 generations
+    max_speed_ratio: float = 2.0
+    edge_timeout: float = 60.0  # seconds per edge case
+    report_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", str(self.model))
+        object.__setattr__(self, "checks", tuple(self.checks))
+        object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
+        for name in ("min_score", "max_leak", "max_speed_ratio", "edge_timeout"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("cache_dir", "domain_file", "report_dir"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, None if value in (None, "") else str(value))
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(domain_score=self.min_score, leak_mb_per_100=self.max_leak,
+                          speed_ratio=self.max_speed_ratio, edge_timeout_s=self.edge_timeout)
+
+    def validate(self) -> None:
+        """ValidateError (a message for the user) when an option is out of bounds."""
+        if self.backend not in BACKENDS:
+            raise ValidateError(f"unknown backend {self.backend!r}: choose "
+                                f"{' or '.join(BACKENDS)}")
+        unknown = [c for c in self.checks if c not in CHECK_IDS]
+        if unknown or not self.checks:
+            raise ValidateError(f"unknown check(s) {', '.join(unknown) or '(none)'}: choose "
+                                f"from {', '.join(CHECK_IDS)}")
+        if not 0.0 <= self.min_score <= 1.0:
+            raise ValidateError("--min-score is a share from 0 to 1, e.g. 0.8")
+        if self.soak < 8 and "leak" in self.checks:
+            raise ValidateError("--soak needs at least 8 generations to fit a trend")
+        if self.repeats < 1:
+            raise ValidateError("--repeats must be at least 1")
+        if any(n <= 0 for n in self.lengths):
+            raise ValidateError("input lengths must be positive")
+
+    def domain_path(self) -> Path | None:
+        """The domain file this run uses: the one given, else the model folder's own."""
+        if self.domain_file:
+            return Path(self.domain_file)
+        return find_domain_file(Path(self.model)) if self.backend == "ort" else None
+
+    def argv(self) -> list[str]:
+        """The headless command that runs exactly these options."""
+        out = ["slm-wizard", "validate", self.model, *backend_argv(self.backend, self.cache_dir)]
+        if self.domain_file:
+            out += ["--domain", self.domain_file]
+        if self.max_prompts is not None:
+            out += ["--max-prompts", str(self.max_prompts)]
+        out += ["--soak", str(self.soak), "--checks", ",".join(self.checks)]
+        if self.lengths:
+            out += ["--lengths", *map(str, self.lengths)]
+        out += ["--repeats", str(self.repeats), "--min-score", str(self.min_score),
+                "--max-leak", str(self.max_leak), "--max-speed-ratio", str(self.max_speed_ratio),
+                "--edge-timeout", str(self.edge_timeout)]
+        if self.report_dir:
+            out += ["--report-dir", self.report_dir]
+        return out
+
+
+@dataclass
+class Result:
+    status: Status
+    checklist: ChecklistResult
+    report: ReportPaths | None = None
+    report_error: str = ""
+    domain_file: str | None = None
+    prompts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[Any]:
+        return self.checklist.checks
+
+    def figures(self) -> dict[str, str]:
+        return {"quality checklist": self.checklist.summary_line()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.checklist.passed, "summary": self.checklist.summary_line(),
+                "checks": [c.to_dict() for c in self.checklist.checks],
+                "report": report_json(self.report)}
+
+
+def run(options: Options, *, on_progress: ProgressFn | None = None,
+        on_sample: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None, backend: Any | None = None) -> Result:
+    """Run the checklist. ValidateError: bad options or domain file (before anything runs);
+    MeasureError: the model did not load or a generation failed. `on_sample` gets the RSS (MB)
+    after each soak generation; `backend`: an already open backend to use."""
+    from slm_wizard.core.chat import ChatError
+
+    options.validate()
+    note = on_progress or (lambda p: None)
+    notes: list[str] = []
+    domain = options.domain_path()
+    cases = []
+    wants_domain = bool({"domain", "format"} & set(options.checks))
+    if domain is not None and wants_domain:
+        cases = load_domain_cases(domain)
+        if options.max_prompts:
+            cases = cases[: options.max_prompts]
+        note(Progress("note", 0, 0, f"domain prompts: {len(cases)} from {domain}"))
+    elif wants_domain:
+        notes.append("no domain file (--domain FILE, or domain_eval.jsonl in MODEL_DIR): the "
+                     "domain and format checks are skipped")
+        note(Progress("note", 0, 0, f"note: {notes[-1]}"))
+    own = backend is None
+    if own:
+        backend = open_measured_backend(options.backend, options.model, options.cache_dir,
+                                        on_progress)
+    try:
+        result = run_checklist(backend, domain_cases=cases, soak=options.soak,
+                               lengths=options.lengths, repeats=options.repeats,
+                               checks=options.checks, thresholds=options.thresholds,
+                               model=options.model, on_progress=on_progress,
+                               on_sample=on_sample, cancel=cancel)
+    except (ValidateError, BenchError, ChatError) as exc:
+        raise MeasureError(str(exc)) from exc
+    finally:
+        if own:
+            backend.close()
+    paths, problem = export(result.to_report(), options.report_dir, options.model)
+    if problem:
+        notes.append(problem)
+    status = (Status.SKIP if result.cancelled else Status.FAIL if not result.passed
+              else Status.WARN if problem else Status.OK)
+    return Result(status, result, paths, problem, str(domain) if domain else None, len(cases),
+                  notes)
+
+
+def to_record(options: Options, result: Result) -> StepRecord:
+    return StepRecord("validate", result.status, "checklist: " + result.checklist.summary_line(),
+                      options=asdict(options), files=report_files("checklist", result.report),
+                      figures=result.figures(), command=options.argv(), notes=result.notes)
+
+
+# ----------------------------------------------------------------------------- the Validate step
+
+
+PHASES = ("bench", "checklist", "sweep")
+PHASE_TITLES = {"bench": "Benchmark", "checklist": "Checklist", "sweep": "Sweep"}
+CHECKLIST_STEPS = ("domain", "leak", "lengths", "edge_cases")  # the checklist's progress phases
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """How big the Validate step's run is."""
+
+    title: str
+    repeats: int
+    lengths: tuple[int, ...]
+    soak: int
+    max_prompts: int | None  # domain prompts (None: all)
+    precisions: tuple[str, ...]
+
+    def describe(self) -> str:
+        prompts = "all" if self.max_prompts is None else f"{self.max_prompts}"
+        return (f"{self.repeats} repetitions · input lengths {', '.join(map(str, self.lengths))}"
+                f" · soak {self.soak} generations · {prompts} domain prompts · sweep "
+                f"{', '.join(self.precisions)}")
+
+
+SIZES: dict[str, RunSize] = {
+    "quick": RunSize("Quick", 2, (16, 64, 256), 20, 20, ("fp32", "int8", "int4")),
+    "standard": RunSize("Standard", 3, (16, 64, 256, 1024), 100, None,
+                        ("fp32", "int8", "int4", "int4-b128-asym")),
+    "thorough": RunSize("Thorough", 5, (16, 64, 256, 1024, 2048), 300, None,
+                        ("fp32", "int8", "int4", "int4-b32-asym", "int4-b128", "int4-b128-asym")),
+}
+DEFAULT_SIZE = "quick"
+SWEEP_MAX_PROMPTS = 20  # domain prompts per sweep variant when the size says "all"
+BENCH_MAX_TOKENS = 64
+
+
+class PlanError(ValueError):
+    """The Validate step cannot run what was chosen (no model, unknown size); for the user."""
+
+
+@dataclass(frozen=True)
+class ValidatePlan:
+    """The Validate step's run: phases at one size, each phase as its runner's Options."""
+
+    phases: tuple[str, ...]
+    size: str
+    bench: bench_step.Options | None = None
+    checklist: Options | None = None
+    sweep: Any | None = None  # core.steps.sweep.Options
+
+    def options_of(self, phase: str) -> Any:
+        return getattr(self, phase)
+
+    def commands(self) -> list[list[str]]:
+        """The headless commands that redo this plan, in order."""
+        return [self.options_of(p).argv() for p in self.phases]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "phases": list(self.phases),
+                **{p: asdict(self.options_of(p)) for p in self.phases}}
+
+
+def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
+              backend: str = "ort", report_dir: str | Path | None = None) -> ValidatePlan:
+    """The plan for a run record (its converted model, source, deployment) and the choices."""
+    from slm_wizard.core.reports import default_report_dir
+    from slm_wizard.core.steps import sweep as sweep_step
+
+    if size not in SIZES:
+        raise PlanError(f"unknown size {size!r}: choose {', '.join(SIZES)}")
+    chosen = tuple(p for p in PHASES if p in phases)
+    if not chosen:
+        raise PlanError("choose at least one of the benchmark, the checklist and the sweep")
+    s = SIZES[size]
+    onnx_dir, model_dir = record.onnx_dir, record.model_dir
+    if {"bench", "checklist"} & set(chosen) and onnx_dir is None:
+        raise PlanError("no converted model yet: the Convert step provides it")
+    if "sweep" in chosen and model_dir is None:
+        raise PlanError("the sweep converts the Hugging Face model: choose one in the Model step")
+    name = Path(onnx_dir or model_dir or "model").name
+    report = str(report_dir or default_report_dir(name))
+    domain = find_domain_file(onnx_dir, model_dir)
+    domain_text = str(domain) if domain else None
+    if backend == "foundry" and record.deployed_name:
+        model, cache = record.deployed_name, (str(record.foundry_cache)
+                                              if record.foundry_cache else None)
+    else:
+        backend, model, cache = "ort", str(onnx_dir), None
+    plan: dict[str, Any] = {}
+    if "bench" in chosen:
+        plan["bench"] = bench_step.Options(model, backend, cache, repeats=s.repeats, warmup=1,
+                                           lengths=s.lengths, max_tokens=BENCH_MAX_TOKENS,
+                                           report_dir=report)
+    if "checklist" in chosen:
+        plan["checklist"] = Options(model, backend, cache, domain_file=domain_text,
+                                    max_prompts=s.max_prompts, soak=s.soak, lengths=s.lengths,
+                                    repeats=s.repeats, report_dir=report)
+    if "sweep" in chosen:
+        plan["sweep"] = sweep_step.Options(str(model_dir), s.precisions, domain_file=domain_text,
+                                           max_prompts=s.max_prompts or SWEEP_MAX_PROMPTS,
+                                           report_dir=report)
+    return ValidatePlan(chosen, size, **plan)
+
+
+def phase_fraction(phase: str, p: Progress) -> float | None:
+    """How far a phase is (0..1) from its runner's progress report; None when unknown."""
+    if p.phase in ("load", "note"):
+        return None
+    part = p.done / p.total if p.total else 0.0
+    if phase == "bench":  # the prompt set is the first half, the length sweep the second
+        return ((0 if p.phase == "prompts" else 1) + part) / 2
+    if phase == "checklist":
+        step = CHECKLIST_STEPS.index(p.phase) if p.phase in CHECKLIST_STEPS else 0
+        return (step + part) / len(CHECKLIST_STEPS)
+    return part if p.total else None
+
+
+@dataclass
+class PlanResult:
+    plan: ValidatePlan
+    results: dict[str, Any] = field(default_factory=dict)  # phase -> its runner's Result
+    failed: str | None = None  # the phase that failed
+    error: str = ""  # why, for the user
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        parts = []
+        if "bench" in self.results:
+            parts.append(self.results["bench"].summary_line())
+        if "checklist" in self.results:
+            parts.append("checklist: " + self.results["checklist"].checklist.summary_line())
+        if "sweep" in self.results:
+            parts.append(f"sweep: {self.results['sweep'].sweep.recommended or 'no'} recommended")
+        return " · ".join(parts)
+
+    @property
+    def status(self) -> Status:
+        if self.failed:
+            return Status.FAIL
+        statuses = [r.status for r in self.results.values()]
+        if self.cancelled or not statuses:
+            return Status.SKIP
+        for s in (Status.FAIL, Status.WARN, Status.SKIP):
+            if s in statuses:
+                return s
+        return Status.OK
+
+
+PhaseProgressFn = Callable[[str, "float | None", str], Any]
+
+
+def run_plan(plan: ValidatePlan, *, on_progress: PhaseProgressFn | None = None,
+             on_sample: Callable[[float], None] | None = None,
+             on_phase_done: Callable[[str, Any], Any] | None = None,
+             cancel: threading.Event | None = None) -> PlanResult:
+    """Run the plan's phases in order (the benchmark and the checklist share one loaded model).
+
+    Expected failures (bad input, a model that does not load) end the run and are reported in
+    the result; anything else is a bug and propagates. `on_progress(phase, fraction, text)`."""
+    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.steps import sweep as sweep_step
+    from slm_wizard.core.sweep import SweepError
+
+    cancel = cancel or threading.Event()
+    out = PlanResult(plan)
+    show = on_progress or (lambda phase, fraction, text: None)
+
+    def progress_of(phase: str) -> ProgressFn:
+        return lambda p: show(phase, phase_fraction(phase, p), p.text if p.phase in (
+            "load", "note", "sweep") else f"{p.phase}: {p.text}")
+
+    def done(phase: str, result: Any) -> None:
+        out.results[phase] = result
+        if on_phase_done is not None:
+            on_phase_done(phase, result)
+
+    current = plan.phases[0]
+    try:
+        measured = [p for p in ("bench", "checklist") if p in plan.phases]
+        if measured:
+            current = measured[0]
+            first = plan.options_of(current)
+            backend = open_measured_backend(first.backend, first.model, first.cache_dir,
+                                            progress_of(current))
+            try:
+                if plan.bench is not None and not cancel.is_set():
+                    current = "bench"
+                    done("bench", bench_step.run(plan.bench, on_progress=progress_of("bench"),
+                                                 cancel=cancel, backend=backend))
+                if plan.checklist is not None and not cancel.is_set():
+                    current = "checklist"
+                    done("checklist", run(plan.checklist, on_progress=progress_of("checklist"),
+                                          on_sample=on_sample, cancel=cancel, backend=backend))
+            finally:
+                backend.close()
+        if plan.sweep is not None and not cancel.is_set():
+            current = "sweep"
+            done("sweep", sweep_step.run(plan.sweep, on_progress=progress_of("sweep"),
+                                         cancel=cancel))
+    except (MeasureError, ValidateError, BenchError, SweepError, ChatError) as exc:
+        out.failed, out.error = current, str(exc)
+    except OSError as exc:
+        out.failed, out.error = current, f"a file could not be written or read: {exc}"
+    out.cancelled = cancel.is_set()
+    return out
+
+
+def plan_record(result: PlanResult) -> StepRecord:
+    """The Validate step's record: the plan's options, the reports, the figures, the commands
+    (the main one, the checklist's when it ran, in `command`; all of them in options)."""
+    plan = result.plan
+    files: dict[str, str] = {}
+    figures: dict[str, str] = {}
+    notes: list[str] = []
+    for phase in plan.phases:
+        r = result.results.get(phase)
+        if r is None:
+            continue
+        files.update(report_files(PHASE_TITLES[phase].lower(), r.report))
+        figures.update(r.figures())
+        notes += r.notes
+    if result.failed:
+        notes.append(f"{PHASE_TITLES[result.failed]} failed: {result.error}")
+    report_dir = next((o.report_dir for o in (plan.options_of(p) for p in plan.phases)
+                       if o.report_dir), None)
+    if report_dir:
+        files["report folder"] = report_dir
+    ran = [p for p in plan.phases if p in result.results]
+    commands = [plan.options_of(p).argv() for p in ran]
+    main = next((plan.options_of(p).argv() for p in ("checklist", "bench", "sweep") if p in ran),
+                [])
+    options = plan.to_dict() | {"report_dir": report_dir, "commands": commands}
+    return StepRecord("validate", result.status, result.summary(), options=options, files=files,
+                      figures=figures, command=main, notes=notes)
