@@ -38,7 +38,8 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_path: Path) -> None:
     from slm_wizard.core.demo import load_domain_eval
 
-    expected = load_domain_eval(demo_model / "domain_eval.jsonl")[0]["expected"]
+    first = load_domain_eval(demo_model / "domain_eval.jsonl")[0]
+    expected = first["expected"]
     cache = tmp_path / "cache"
     state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy,
                         foundry_cache=cache)
@@ -94,6 +95,13 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
         assert expected in outcome and "foundry model run lumo-demo" in outcome
         assert app.state.deployed_name == "lumo-demo:1"
         assert app.state.foundry_cache == cache.absolute()
+        # The run record keeps the cache folder, the model id and the exact headless command.
+        rec = app.state.get("deploy")
+        assert rec is not None and rec.done
+        assert rec.options["cache_dir"] == cache and rec.options["model_id"] == "lumo-demo:1"
+        assert rec.command[:3] == ["slm-wizard", "deploy", str(onnx_copy)]
+        assert "--cache-dir" in rec.command and "--family=qwen" in rec.command
+        assert f"--prompt={first['prompt']}" in rec.command
         assert (cache / "custom" / "lumo-demo" / "inference_model.json").is_file()
         assert not screen.query_one("#continue", Button).disabled
 
@@ -138,6 +146,30 @@ async def test_without_a_converted_model_the_step_says_where_it_comes_from(
         screen = app.screen
         assert "the Convert step provides" in _text(screen, "#deploy-source")
         assert screen.query_one("#deploy", Button).disabled
+        assert "deploy" not in app.state.done
+
+
+async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from slm_wizard.core.steps import deploy as deploy_step
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(deploy_step, "run", boom)
+    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await _click(pilot, screen, "#deploy")
+        await wait_until(pilot, lambda: "boom" in _text(screen, "#deploy-outcome"), 30,
+                         "the error on screen")
+        assert app.is_running and app.screen is screen
+        outcome = _text(screen, "#deploy-outcome")
+        assert "RuntimeError" in outcome and "try again" in outcome
+        assert not screen.query_one("#deploy", Button).disabled  # it can be tried again
         assert "deploy" not in app.state.done
 
 

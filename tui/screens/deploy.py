@@ -18,15 +18,21 @@ from textual.worker import Worker, WorkerState
 
 from slm_wizard.core import templates as T
 from slm_wizard.core.inference_model import (
+    BOUNDS,
     InferenceModelError,
     ModelConfig,
     context_length,
+    default_max_length,
+    validate_config_field,
     validate_name,
     validate_version,
 )
+from slm_wizard.core.status import ICON, Status
+from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.tui.screens.base import StepScreen
 
-STAGE_ICON = {"running": "…", "ok": "✓", "failed": "✗", "skipped": "–"}
+STAGE_ICON = ICON  # one status vocabulary: the stages show core.status's icons
+STAGE_STYLE = {Status.OK: "green", Status.FAIL: "red", Status.SKIP: "dim", Status.WARN: "yellow"}
 
 
 def escape(value: str) -> str:
@@ -56,25 +62,19 @@ class PlaceholderOnce(Validator):
         return self.failure(f"must hold {T.PLACEHOLDER} exactly once (found {n})")
 
 
-class Range(Validator):
-    """A number within bounds; `lo_open` excludes the lower bound. `hi` may be a callable."""
+class ConfigField(Validator):
+    """A ModelConfig field, checked by core.inference_model's own validator (one set of bounds);
+    `ctx` gives the model's context length (max_length's upper bound)."""
 
-    def __init__(self, label: str, lo: float, hi, *, lo_open: bool = False,
-                 integer: bool = False) -> None:
+    def __init__(self, key: str, ctx) -> None:
         super().__init__()
-        self.label, self.lo, self.hi, self.lo_open, self.integer = label, lo, hi, lo_open, integer
+        self.key, self.ctx = key, ctx
 
     def validate(self, value: str) -> ValidationResult:
         try:
-            x = int(value) if self.integer else float(value)
-        except ValueError:
-            kind = "a whole number" if self.integer else "a number"
-            return self.failure(f"{self.label} must be {kind}")
-        hi = self.hi() if callable(self.hi) else self.hi
-        low_ok = x > self.lo if self.lo_open else x >= self.lo
-        if not low_ok or x > hi:
-            lo = f"> {self.lo:g}" if self.lo_open else f">= {self.lo:g}"
-            return self.failure(f"{self.label} must be {lo} and <= {hi:g}")
+            validate_config_field(self.key, value.strip(), self.ctx())
+        except InferenceModelError as e:
+            return self.failure(str(e).rstrip("."))
         return self.success()
 
 
@@ -128,18 +128,19 @@ class DeployScreen(StepScreen):
             super().__init__()
 
     class StageUpdate(Message):
-        def __init__(self, stage: str, status: str, detail: str) -> None:
+        def __init__(self, stage: str, status: Status, detail: str) -> None:
             self.stage, self.status, self.detail = stage, status, detail
             super().__init__()
 
     class RemoveDone(Message):
-        def __init__(self, done: list[str], error: str = "") -> None:
-            self.done, self.error = done, error
+        def __init__(self, done: list[str], error: str = "",
+                     result: deploy_step.Result | None = None) -> None:
+            self.done, self.error, self.result = done, error, result
             super().__init__()
 
     class DeployDone(Message):
-        def __init__(self, result=None, error: str = "", exists=None) -> None:
-            self.result, self.error, self.exists = result, error, exists
+        def __init__(self, result: deploy_step.Result | None = None, error: str = "") -> None:
+            self.result, self.error = result, error
             super().__init__()
 
     def __init__(self) -> None:
@@ -150,6 +151,7 @@ class DeployScreen(StepScreen):
         self.tokenizer_render: T.TokenizerRender | None = None
         self.deploying = False
         self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
+        self.family_id = "qwen"  # the family whose preset the fields were last filled with
 
     # ------------------------------------------------------------------------- layout
 
@@ -170,23 +172,21 @@ class DeployScreen(StepScreen):
             yield Static("", id="preview-template", classes="preview")
             yield Static("", id="preview-tokenizer", classes="preview")
         yield Static("", id="mismatch")
+        defaults = ModelConfig()
         with Horizontal(id="cfg-row"):
-            for key, default, v in (
-                ("max_length", "2048", Range("max_length", 1, self._ctx_limit, integer=True)),
-                ("temperature", "0.7", Range("temperature", 0, 2, lo_open=True)),
-                ("top_p", "0.9", Range("top_p", 0, 1, lo_open=True)),
-                ("repetition_penalty", "1.0", Range("repetition_penalty", 1.0, 2.0)),
-            ):
+            for key in BOUNDS:
                 with Vertical(classes="cfg"):
                     yield Label(key)
-                    yield Input(default, id=f"cfg-{key}", validators=[v])
+                    yield Input(str(getattr(defaults, key)), id=f"cfg-{key}",
+                                validators=[ConfigField(key, lambda: self.ctx_len)])
         with Horizontal(id="id-row"):
             with Vertical(classes="cfg"):
                 yield Label("Name")
                 yield Input("", id="name", validators=[CheckedBy(validate_name)])
             with Vertical(classes="cfg"):
                 yield Label("Version")
-                yield Input("1", id="version", validators=[CheckedBy(validate_version)])
+                yield Input(deploy_step.Options(Path("."), "").version, id="version",
+                            validators=[CheckedBy(validate_version)])
             with Vertical(classes="cfg"):
                 yield Label("Description")
                 yield Input("", id="description")
@@ -203,9 +203,6 @@ class DeployScreen(StepScreen):
                          disabled=True)
         yield DataTable(id="stages", show_cursor=False)
         yield Static("", id="deploy-outcome")
-
-    def _ctx_limit(self) -> float:
-        return float(self.ctx_len) if self.ctx_len else float("inf")
 
     def on_mount(self) -> None:
         table = self.query_one("#stages", DataTable)
@@ -245,14 +242,15 @@ class DeployScreen(StepScreen):
         self.query_one("#detect-note", Static).update(Text(
             f"Detected {T.FAMILIES[fam].title} with {T.confidence_label(conf)} confidence: "
             + "; ".join(reasons) + "."))
-        if self.ctx_len:
-            self.query_one("#cfg-max_length", Input).value = str(min(2048, self.ctx_len))
+        self.query_one("#cfg-max_length", Input).value = str(default_max_length(self.ctx_len))
         name = self.query_one("#name", Input)
         if not name.value:
-            name.value = _suggest_name(self.onnx_dir, state)
+            name.value = deploy_step.suggest_name(self.onnx_dir, state.model_dir, state.is_demo)
         cache = self.query_one("#cache-dir", Input)
-        if state.foundry_cache:
-            cache.value = str(state.foundry_cache)
+        rec = state.get(self.STEP_ID)
+        chosen = state.foundry_cache or (rec.options.get("cache_dir") if rec else None)
+        if chosen:  # the folder the user chose before (kept in the run record)
+            cache.value = str(chosen)
         elif not cache.value:
             self.find_cache()
         self._apply_family(fam)
@@ -265,6 +263,7 @@ class DeployScreen(StepScreen):
     def _apply_family(self, family_id: str) -> None:
         families = self.query_one("#families", OptionList)
         families.highlighted = list(T.FAMILIES).index(family_id)
+        self.family_id = family_id
         if family_id != "custom":
             for key, value in T.template_for(family_id).items():
                 self.query_one(f"#tmpl-{key}", Input).value = escape(value)
@@ -289,7 +288,7 @@ class DeployScreen(StepScreen):
         if event.input.id and event.input.id.startswith("tmpl-"):
             self._show_preview()
 
-    @work(thread=True, exclusive=True, group="deploy-preview")
+    @work(thread=True, exclusive=True, group="deploy-preview", exit_on_error=False)
     def render_tokenizer(self, onnx_dir: Path) -> None:
         try:
             render = T.render_tokenizer_template(onnx_dir)
@@ -344,11 +343,9 @@ class DeployScreen(StepScreen):
 
     # ------------------------------------------------------------------------- cache
 
-    @work(thread=True, exclusive=True, group="deploy-cache")
+    @work(thread=True, exclusive=True, group="deploy-cache", exit_on_error=False)
     def find_cache(self) -> None:
-        from slm_wizard.core.foundry import find_cache_dir
-
-        loc = find_cache_dir()
+        loc = deploy_step.cache_location()
         self.post_message(self.CacheFound(loc.path, loc.source))
 
     def on_deploy_screen_cache_found(self, message: CacheFound) -> None:
@@ -358,8 +355,9 @@ class DeployScreen(StepScreen):
 
     # ------------------------------------------------------------------------- deploy
 
-    def _collect(self) -> tuple[dict, ModelConfig, dict] | None:
-        """Validate every field; show the problems and return None if any."""
+    def _collect(self, replace: bool) -> tuple[deploy_step.Options, dict[str, str]] | None:
+        """Validate every field; show the problems and return None if any. Else the step's
+        options (template choice still to settle: see run_deploy) and the edited template."""
         errors: list[str] = []
         for inp in self.query(Input):
             if inp.validators:
@@ -370,24 +368,29 @@ class DeployScreen(StepScreen):
         if not cache:
             errors.append("cache-dir: choose the Foundry Local cache folder")
         box = self.query_one("#field-errors", Static)
-        if errors:
+        if errors or self.onnx_dir is None:
             box.update(Text("\n".join(errors)))
             return None
         box.update("")
-        cfg = ModelConfig(
-            int(self.query_one("#cfg-max_length", Input).value),
-            float(self.query_one("#cfg-temperature", Input).value),
-            float(self.query_one("#cfg-top_p", Input).value),
-            float(self.query_one("#cfg-repetition_penalty", Input).value),
+
+        def cfg(key: str) -> str:
+            return self.query_one(f"#cfg-{key}", Input).value.strip()
+
+        opts = deploy_step.Options(
+            onnx_dir=self.onnx_dir,
+            name=self.query_one("#name", Input).value,
+            version=self.query_one("#version", Input).value.strip(),
+            cache_dir=Path(cache).expanduser(),
+            family=self.family_id,
+            description=self.query_one("#description", Input).value,
+            max_length=int(cfg("max_length")),
+            temperature=float(cfg("temperature")),
+            top_p=float(cfg("top_p")),
+            repetition_penalty=float(cfg("repetition_penalty")),
+            search_defaults=self.query_one("#search-defaults", Checkbox).value,
+            replace=replace,
         )
-        ident = {
-            "name": self.query_one("#name", Input).value,
-            "version": self.query_one("#version", Input).value,
-            "description": self.query_one("#description", Input).value,
-            "cache_dir": Path(cache).expanduser(),
-            "search_defaults": self.query_one("#search-defaults", Checkbox).value,
-        }
-        return self.current_template(), cfg, ident
+        return opts, self.current_template()
 
     @on(Button.Pressed, "#deploy")
     def deploy_pressed(self) -> None:
@@ -396,49 +399,42 @@ class DeployScreen(StepScreen):
     def start_deploy(self, replace: bool) -> None:
         if self.deploying or self.onnx_dir is None:
             return
-        collected = self._collect()
+        collected = self._collect(replace)
         if collected is None:
             return
-        template, cfg, ident = collected
         self.deploying = True
         self.query_one("#deploy", Button).disabled = True
         self.query_one("#stages", DataTable).clear()
         self.query_one("#deploy-outcome", Static).update("")
-        self.run_deploy(self.onnx_dir, template, cfg, ident, replace)
+        self.run_deploy(*collected)
 
-    @work(thread=True, exclusive=True, group="deploy-run")
-    def run_deploy(self, onnx_dir: Path, template: dict, cfg: ModelConfig, ident: dict,
-                   replace: bool) -> None:
-        from slm_wizard.core import foundry
-        from slm_wizard.core.inference_model import write_search_defaults
+    @work(thread=True, exclusive=True, group="deploy-run", exit_on_error=False)
+    def run_deploy(self, opts: deploy_step.Options, template: dict[str, str]) -> None:
+        """The deploy step's runner, as `slm-wizard deploy` runs it. A template edited away from
+        the family's preset is saved next to the model and named with --prompt-template."""
+        from dataclasses import replace
 
-        def on_stage(stage: str, status: str, detail: str) -> None:
-            self.post_message(self.StageUpdate(stage, status, detail))
+        from slm_wizard.core.steps import template as template_step
 
-        prompt, system = _test_prompt(onnx_dir, self.app.state)
+        family, custom = template_step.choice_for(opts.onnx_dir, template, opts.family)
+        opts = replace(opts, family=family, prompt_template=custom)
+
+        def on_progress(stage: str, status: Status, detail: str) -> None:
+            if stage != deploy_step.INFO:
+                self.post_message(self.StageUpdate(stage, status, detail))
+
         try:
-            result = foundry.deploy(onnx_dir, ident["name"], ident["version"], template, cfg,
-                                    ident["cache_dir"], replace=replace, on_stage=on_stage,
-                                    description=ident["description"], prompt=prompt,
-                                    system=system)
-        except foundry.TargetExists as e:
-            self.post_message(self.DeployDone(exists=e))
-            return
-        except (foundry.FoundryError, InferenceModelError) as e:
+            result = deploy_step.run(opts, on_progress=on_progress)
+        except (deploy_step.DeployInputError, template_step.TemplateInputError) as e:
             self.post_message(self.DeployDone(error=str(e)))
             return
-        if ident["search_defaults"] and result.ok:
-            try:
-                write_search_defaults(onnx_dir, cfg, consent=True)
-            except InferenceModelError as e:
-                on_stage("search defaults", "failed", str(e))
         self.post_message(self.DeployDone(result))
 
     def on_deploy_screen_stage_update(self, message: StageUpdate) -> None:
         table = self.query_one("#stages", DataTable)
-        row = Text(message.detail or ("running…" if message.status == "running" else ""))
-        style = {"ok": "green", "failed": "red", "skipped": "dim"}.get(message.status, "")
-        icon = Text(STAGE_ICON.get(message.status, "?"), style=style)
+        row = Text(message.detail or ("running…" if message.status == Status.RUNNING else ""))
+        icon = Text(STAGE_ICON.get(message.status, "?"),
+                    style=STAGE_STYLE.get(message.status, ""))
         if message.stage in table.rows:
             table.update_cell(message.stage, "icon", icon)
             table.update_cell(message.stage, "result", row)
@@ -446,31 +442,42 @@ class DeployScreen(StepScreen):
             table.add_row(icon, message.stage, row, key=message.stage)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """An unexpected failure in a worker is shown here; the wizard keeps running."""
         if event.state != WorkerState.ERROR:
             return
+        err = event.worker.error
+        what = f"{type(err).__name__}: {err}" if err is not None else "unknown error"
+        hint = " The details are in the log file; check the fields and try again."
         if event.worker.group == "deploy-remove":
-            self.post_message(self.RemoveDone([], f"removal failed: {event.worker.error}"))
+            self.post_message(self.RemoveDone([], f"Removal failed unexpectedly ({what})."
+                                              + hint))
         elif event.worker.group == "deploy-run":
-            self.post_message(self.DeployDone(error=f"deployment failed: {event.worker.error}"))
+            self.post_message(self.DeployDone(
+                error=f"Deployment failed unexpectedly ({what}).{hint}"))
         elif event.worker.group == "deploy-preview":
-            self.post_message(self.PreviewReady(None, f"could not render: {event.worker.error}"))
+            self.post_message(self.PreviewReady(None, f"could not render ({what})"))
+        elif event.worker.group == "deploy-cache":
+            self.query_one("#field-errors", Static).update(Text(
+                f"Could not find the Foundry Local cache ({what}): type the cache folder.",
+                style="bold red"))
 
     def on_deploy_screen_deploy_done(self, message: DeployDone) -> None:
         self.deploying = False
-        self.query_one("#deploy", Button).disabled = False
+        self.query_one("#deploy", Button).disabled = self.onnx_dir is None
         outcome = self.query_one("#deploy-outcome", Static)
-        if message.exists is not None:
-            self._confirm_replace(message.exists)
+        res = message.result
+        if res is not None and res.exists is not None:
+            self._confirm_replace(res.exists)
             return
-        if message.result is None:
-            outcome.update(Text(message.error, style="bold red"))
+        if res is None or res.deploy is None:
+            outcome.update(Text(message.error or res.error if res else message.error,
+                                style="bold red"))
             return
-        r = message.result
+        r = res.deploy
         state = self.app.state
         if r.exported:
             outcome.update(Text(r.instructions, style="yellow"))
             state.foundry_cache = r.cache_dir
-            state.mark_done(self.STEP_ID, f"exported {r.target} (Foundry Local not installed)")
         elif r.ok:
             lines = [f"✓ {r.model_id} is installed in Foundry Local and answered:",
                      f"  {(r.answer or '').strip()}",
@@ -481,12 +488,10 @@ class DeployScreen(StepScreen):
             outcome.update(Text("\n".join(lines), style="green"))
             state.deployed_name = r.model_id
             state.foundry_cache = r.cache_dir
-            state.mark_done(self.STEP_ID, f"{r.model_id} deployed to Foundry Local")
         else:
-            failed = next((s for s in r.stages if s.status == "failed"), None)
-            outcome.update(Text(f"✗ {failed.stage if failed else 'a stage'} failed: "
-                                f"{failed.detail if failed else ''}", style="bold red"))
-        self.query_one("#continue", Button).disabled = self.STEP_ID not in state.done
+            outcome.update(Text(f"✗ {res.error}", style="bold red"))
+        self.app.record_step(deploy_step.to_record(res.options, res))
+        self.query_one("#continue", Button).disabled = not state.is_done(self.STEP_ID)
         self.query_one("#remove", Button).disabled = not r.ok or r.exported
         self.deployed = (r.name, r.version, r.cache_dir) if r.ok and not r.exported else None
 
@@ -496,14 +501,15 @@ class DeployScreen(StepScreen):
     def remove_pressed(self) -> None:
         from slm_wizard.tui.screens.confirm import ConfirmScreen
 
-        if self.deployed is None:
+        if self.deployed is None or self.onnx_dir is None:
             return
         name, version, cache = self.deployed
+        opts = deploy_step.Options(self.onnx_dir, name, version, cache_dir=cache, remove=True)
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.query_one("#remove", Button).disabled = True
-                self.run_remove(name, version, cache)
+                self.run_remove(opts)
 
         self.app.push_screen(ConfirmScreen(
             "Remove the model from Foundry Local?",
@@ -511,16 +517,10 @@ class DeployScreen(StepScreen):
                  f"{cache / 'custom' / name} deleted. The converted folder is kept."),
             yes="Remove"), answered)
 
-    @work(thread=True, exclusive=True, group="deploy-remove")
-    def run_remove(self, name: str, version: str, cache: Path) -> None:
-        from slm_wizard.core import foundry
-
-        try:
-            done = foundry.undeploy(name, version, cache)
-        except (foundry.FoundryError, InferenceModelError) as e:
-            self.post_message(self.RemoveDone([], str(e)))
-            return
-        self.post_message(self.RemoveDone(done))
+    @work(thread=True, exclusive=True, group="deploy-remove", exit_on_error=False)
+    def run_remove(self, opts: deploy_step.Options) -> None:
+        result = deploy_step.run(opts)
+        self.post_message(self.RemoveDone(result.removed, result.error, result))
 
     def on_deploy_screen_remove_done(self, message: RemoveDone) -> None:
         outcome = self.query_one("#deploy-outcome", Static)
@@ -531,8 +531,8 @@ class DeployScreen(StepScreen):
         self.deployed = None
         state = self.app.state
         state.deployed_name = None
-        state.done.discard(self.STEP_ID)
-        state.notes.pop(self.STEP_ID, None)
+        if message.result is not None:
+            self.app.record_step(deploy_step.to_record(message.result.options, message.result))
         self.query_one("#continue", Button).disabled = True
         outcome.update(Text("Removed: " + "; ".join(message.done) + ".", style="yellow"))
 
@@ -556,26 +556,3 @@ class DeployScreen(StepScreen):
     def continue_pressed(self) -> None:
         self.app.action_next_step()
 
-
-def _suggest_name(onnx_dir: Path, state) -> str:
-    import re
-
-    base = "lumo-demo" if getattr(state, "is_demo", False) else (
-        Path(state.model_dir).name if getattr(state, "model_dir", None) else onnx_dir.name)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "my-model"
-    return name[:64]
-
-
-def _test_prompt(onnx_dir: Path, state) -> tuple[str, str | None]:
-    """The demo model is asked one of its own FAQ questions; other models get a greeting."""
-    import json
-
-    for folder in (getattr(state, "model_dir", None), onnx_dir):
-        if folder and (Path(folder) / "domain_eval.jsonl").is_file():
-            try:
-                first = (Path(folder) / "domain_eval.jsonl").read_text().splitlines()[0]
-                row = json.loads(first)
-                return str(row["prompt"]), row.get("system")
-            except (OSError, ValueError, KeyError, IndexError):
-                break
-    return "Hello! Who are you?", None
