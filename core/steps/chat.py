@@ -38,7 +38,7 @@ from slm_wizard.core.steps import ProgressFn
 
 __all__ = [
     "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
-    "new_session", "open_backend", "options_for", "result_of", "run", "to_record",
+    "failure_of", "new_session", "open_backend", "options_for", "result_of", "run", "to_record",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -253,9 +253,10 @@ def result_of(backend: str, reply: Reply, *, sample: ProcessSample | None = None
     return Result(status, backend, reply.text, reply.stats, sample)
 
 
-def failure_of(backend: str, error: ChatError | str) -> Result:
+def failure_of(backend: str, error: ChatError | str, partial: Reply | None = None) -> Result:
     """The Result of a reply that failed (with what was generated before the failure)."""
-    partial = error.partial if isinstance(error, ChatError) else None
+    if partial is None and isinstance(error, ChatError):
+        partial = error.partial
     return Result(Status.FAIL, backend, partial.text if partial else "",
                   partial.stats if partial else None, None, str(error))
 

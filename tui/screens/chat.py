@@ -1,8 +1,13 @@
 """Chat: talk to the converted model (onnxruntime-genai) or the deployed one (Foundry Local) and
-watch tokens/s, time to first token, memory and CPU live."""
+watch tokens/s, time to first token, memory and CPU live.
+
+What runs comes from the Chat step's runner (core.steps.chat): the options of the run's model on
+the chosen backend, the backend it opens, and the record of the replies (which counts replies per
+backend), put into the run record after each reply."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -13,10 +18,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Markdown, RadioButton, RadioSet, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
-from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings, Reply, open_backend
+from slm_wizard.core.chat import ChatBackend, ChatError, ChatSession, Reply
 from slm_wizard.core.metrics import ProcessSampler
+from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 from slm_wizard.tui.widgets.message import ChatMessage
@@ -28,6 +34,7 @@ POST_EVERY_S = 0.1
 REFRESH_S = 0.5  # process figures on screen
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
+log = logging.getLogger(__name__)
 
 
 class ChatScreen(StepScreen):
@@ -36,6 +43,7 @@ class ChatScreen(StepScreen):
         Binding("escape", "stop", "Stop reply", id="chat-stop", priority=True),
         Binding("ctrl+r", "new_chat", "New chat", id="chat-new"),
         Binding("ctrl+s", "edit_settings", "Settings", id="chat-settings"),
+        Binding("ctrl+l", "reload", "Load again", id="chat-reload", show=False),
     ]
     DEFAULT_CSS = """
     ChatScreen #body { padding: 0 1; overflow-y: hidden; }
@@ -60,24 +68,32 @@ class ChatScreen(StepScreen):
             super().__init__()
 
     class Done(Message):
-        def __init__(self, reply: Reply | None, error: str = "", prompt: str = "") -> None:
-            self.reply, self.error, self.prompt = reply, error, prompt
+        """A reply ended (`error`: it failed), for the message `prompt` sent with `options`."""
+
+        def __init__(self, reply: Reply | None, error: str = "", prompt: str = "",
+                     options: chat_step.Options | None = None) -> None:
+            self.reply, self.error, self.prompt, self.options = reply, error, prompt, options
             super().__init__()
 
     class Loaded(Message):
-        def __init__(self, backend: object | None, error: str = "") -> None:
-            self.backend, self.error = backend, error
+        def __init__(self, backend: ChatBackend | None, error: str = "",
+                     options: chat_step.Options | None = None) -> None:
+            self.backend, self.error, self.options = backend, error, options
             super().__init__()
 
     def __init__(self) -> None:
         super().__init__()
         self.session: ChatSession | None = None
         self.backend_kind = "ort"
-        self.loaded_for: tuple | None = None
-        self.config = ChatConfig(None, GenerationSettings())
+        self.loaded_for: tuple | None = None  # (backend, model, cache) loaded or loading
+        self.session_options: chat_step.Options | None = None  # what `session` was opened with
+        self.config = ChatConfig(None, chat_step.default_settings(None))
         self.generating = False
         self.replies = 0
         self.last_reply: Reply | None = None
+        self._defaults_from: Path | None = None  # the folder `config`'s settings came from
+        self.chat_log = chat_step.ChatLog()  # every reply of this screen, for the run record
+        self._sending: tuple[str, chat_step.Options | None] = ("", None)
         self.cancel_event = threading.Event()
         self.sampler = ProcessSampler(interval=0.25)
         self.metrics_timer = None
@@ -123,11 +139,8 @@ class ChatScreen(StepScreen):
 
     # -- model ---------------------------------------------------------------------------------
 
-    def _target(self) -> tuple[str, str | None, Path | None]:
-        state = self.app.state
-        if self.backend_kind == "foundry":
-            return "foundry", state.deployed_name, state.foundry_cache
-        return "ort", str(state.onnx_dir) if state.onnx_dir else None, None
+    def _target(self) -> chat_step.Options | None:
+        return chat_step.options_for(self.app.state, self.backend_kind, self.config.settings)
 
     def prepare(self) -> None:
         """(Re)load the model when the state points at another one than the loaded one."""
@@ -138,50 +151,56 @@ class ChatScreen(StepScreen):
         if self.backend_kind == "foundry" and not state.deployed_name:
             self.backend_kind = "ort"
             self.query_one("#backend-ort", RadioButton).value = True
+        if state.onnx_dir is not None and state.onnx_dir != self._defaults_from:
+            # A converted folder's own sampling settings, once per folder.
+            self._defaults_from = state.onnx_dir
+            self.config = ChatConfig(self.config.system_prompt,
+                                     chat_step.default_settings(state.onnx_dir))
         target = self._target()
-        if target == self.loaded_for:
+        key = (target.backend, target.model, target.cache_dir) if target else None
+        if key is not None and key == self.loaded_for:
             return
-        if target[1] is None:
+        if target is None:
             self.query_one("#conversation").border_title = "No model"
             self.set_status(NO_MODEL, error=True)
             self.query_one("#prompt", Input).disabled = True
             return
-        if state.onnx_dir is not None and self.loaded_for is None:
-            self.config = ChatConfig(self.config.system_prompt,
-                                     GenerationSettings.from_model(state.onnx_dir))
-        self.loaded_for = target
+        self.loaded_for = key
         self.query_one("#prompt", Input).disabled = True
-        name = Path(target[1]).name if target[0] == "ort" else target[1]
+        name = Path(target.model).name if target.backend == "ort" else target.model
         self.query_one("#conversation").border_title = f"{name} · {self._backend_title()}"
         self.set_status(f"Loading {name} with {self._backend_title()}…")
-        self.load_backend(*target)
+        self.load_backend(target)
 
     def _backend_title(self) -> str:
         return "Foundry Local" if self.backend_kind == "foundry" else "onnxruntime-genai"
 
-    @work(thread=True, exclusive=True, group="chat-load")
-    def load_backend(self, kind: str, model: str, cache: Path | None) -> None:
+    @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False)
+    def load_backend(self, options: chat_step.Options) -> None:
         old = self.session.backend if self.session is not None else None
         if old is not None:
             old.close()
         try:
-            kw = {"cache_dir": cache} if cache else {}
-            backend = open_backend(kind, model, **kw)
-        except ChatError as e:
-            self.post_message(self.Loaded(None, str(e)))
+            backend = chat_step.open_backend(options)
+        except (ChatError, chat_step.ChatInputError) as e:
+            self.post_message(self.Loaded(None, str(e), options))
             return
-        self.post_message(self.Loaded(backend))
+        self.post_message(self.Loaded(backend, options=options))
 
     def on_chat_screen_loaded(self, message: Loaded) -> None:
         if message.backend is None:
             self.session = None
+            self.session_options = None
             self.loaded_for = None
-            self.set_status(f"The model could not be loaded: {message.error}", error=True)
+            self.set_status(f"The model could not be loaded: {message.error}. Press ctrl+l to "
+                            "load it again, switch the backend, or go back (ctrl+b) to fix the "
+                            "model.", error=True)
             return
         history = self.session.history if self.session is not None else []
         self.session = ChatSession(message.backend, self.config.system_prompt,
                                    self.config.settings)
         self.session.history = history
+        self.session_options = message.options
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         prompt.focus()
@@ -215,13 +234,19 @@ class ChatScreen(StepScreen):
         if self.generating:
             self.set_status("A reply is still coming: wait, or press Esc to stop it.")
             return
-        if self.session is None:
+        if self.session is None or self.session_options is None:
             self.set_status("The model is not loaded yet.", error=True)
             return
         text = event.value
         if not text.strip():
             self.set_status("The message is empty: type a question first.", error=True)
             return
+        session, loaded = self.session, self.session_options
+        # The options this reply runs with: the loaded backend, the chat's current settings.
+        options = chat_step.Options.of(
+            session.backend.name, loaded.model, session.settings, cache_dir=loaded.cache_dir,
+            system=session.system_prompt, prompt=text)
+        self._sending = (text, options)
         event.input.clear()
         conversation = self.query_one("#conversation", VerticalScroll)
         await conversation.mount(ChatMessage("user", text))
@@ -236,10 +261,11 @@ class ChatScreen(StepScreen):
         self.set_status("Generating… (Esc stops)")
         # Start once the new messages are laid out: that layout is the heaviest UI work of a
         # reply, and done during generation it would hold the GIL the generator needs.
-        self.call_after_refresh(self.generate, text, self.cancel_event)
+        self.call_after_refresh(self.generate, text, self.cancel_event, options)
 
-    @work(thread=True, exclusive=True, group="chat")
-    def generate(self, text: str, cancel: threading.Event) -> None:
+    @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
+    def generate(self, text: str, cancel: threading.Event,
+                 options: chat_step.Options | None = None) -> None:
         worker = get_current_worker()
         session = self.session
         pending: list[str] = []
@@ -267,11 +293,28 @@ class ChatScreen(StepScreen):
         except ChatError as e:
             if pending:
                 self.post_message(self.Chunk("".join(pending), count, None, None))
-            self.post_message(self.Done(e.partial, str(e), text))
+            self.post_message(self.Done(e.partial, str(e), text, options))
             return
         if pending:
             self.post_message(self.Chunk("".join(pending), count, None, None))
-        self.post_message(self.Done(reply))
+        self.post_message(self.Done(reply, prompt=text, options=options))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """An unexpected failure of a worker is shown here; the app keeps running."""
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        error = worker.error
+        log.error("chat worker %s failed", worker.name, exc_info=error)
+        what = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
+        if worker.group == "chat-load":
+            self.post_message(self.Loaded(None, f"unexpected error ({what})",
+                                          self._target()))
+        elif worker.group == "chat":
+            text, options = self._sending
+            self.post_message(self.Done(None, f"Unexpected error ({what}). Send the message "
+                                        "again, start a new chat (ctrl+r) or switch the "
+                                        "backend.", text, options))
 
     async def on_chat_screen_chunk(self, message: Chunk) -> None:
         if self._stream is not None and message.text:
@@ -286,6 +329,7 @@ class ChatScreen(StepScreen):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+        self._log_reply(message)
         if self._reset_after:
             await self.action_new_chat()
             return
@@ -312,9 +356,21 @@ class ChatScreen(StepScreen):
         extra = f" ({st.trimmed_turns} oldest turn(s) left out to fit the context)" \
             if st.trimmed_turns else ""
         self.set_status(("Stopped." if st.stopped else "Ready.") + extra)
-        self.app.state.mark_done(
-            "chat", f"{self.replies} replies with {self.backend_kind}, last "
-                    f"{st.decode_tps:.1f} tok/s, TTFT {st.ttft_s * 1000:.0f} ms")
+
+    def _log_reply(self, message: Done) -> None:
+        """Put the reply into the chat's log and the chat's record into the run record."""
+        options = message.options
+        if options is None:
+            return
+        if message.error:
+            result = chat_step.failure_of(options.backend, message.error, message.reply)
+        elif message.reply is not None:
+            result = chat_step.result_of(options.backend, message.reply,
+                                         sample=self.sampler.latest(), measure=False)
+        else:
+            return
+        self.chat_log.add(options, result)
+        self.app.record_step(self.chat_log.to_record())
 
     def refresh_process(self) -> None:
         panel = self.query_one(MetricsPanel)
@@ -336,6 +392,14 @@ class ChatScreen(StepScreen):
 
     def cancel_work(self) -> None:
         self.cancel_event.set()
+
+    def action_reload(self) -> None:
+        """Load the model again (after a failure, or to start from a fresh backend)."""
+        if self.generating:
+            self.set_status("A reply is still coming: wait, or press Esc to stop it.")
+            return
+        self.loaded_for = None
+        self.prepare()
 
     @on(Button.Pressed, "#chat-new-btn")
     async def action_new_chat(self) -> None:
