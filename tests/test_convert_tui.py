@@ -113,6 +113,52 @@ async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> Non
         assert not screen.query_one("#run", Button).disabled  # ready to run again
 
 
+async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
+        demo_model, tmp_path, monkeypatch) -> None:
+    from slm_wizard.core.steps import convert as convert_step
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(convert_step, "run", boom)
+    state = WizardState(model_dir=demo_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot, app)
+        screen = app.screen
+        screen.query_one("#output", Input).value = str(tmp_path / "out")
+        await pilot.pause()
+        screen.query_one("#run", Button).press()
+        await wait_until(pilot, lambda: screen.result is not None, 30, "the failure")
+        await pilot.pause()
+        assert app.is_running and app.screen is screen
+        summary = _text(app, "#result-summary")
+        assert "The conversion could not run: boom" in summary
+        assert "run it again" in summary
+        assert not screen.running and not screen.query_one("#run", Button).disabled
+        assert screen.query_one("#continue", Button).disabled
+        assert state.onnx_dir is None and "convert" in state.steps
+        assert not state.is_done("convert")
+        assert not (tmp_path / "out").exists()
+
+
+async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeypatch) -> None:
+    import slm_wizard.tui.screens.convert as screen_module
+
+    def boom(folder):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(screen_module, "inspect_model", boom)
+    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="convert",
+                    config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "boom" in _text(app, "#convert-model"), 30,
+                         "the inspection error")
+        assert app.is_running
+        assert "Choose another in the Model step" in _text(app, "#convert-model")
+        assert app.screen.query_one("#run", Button).disabled
+
+
 async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
     state = WizardState()
     app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")

@@ -1,0 +1,181 @@
+"""The Convert step runner (core/steps/convert.py) and the one subprocess runner (core/proc.py),
+without running Olive."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from slm_wizard.cli.commands.convert import options_from_args
+from slm_wizard.cli.main import build_parser
+from slm_wizard.core.convert import ConvertResult, choose_method, default_output_dir
+from slm_wizard.core.proc import stream_command
+from slm_wizard.core.record import reproduce_commands
+from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.steps import convert as step
+from slm_wizard.core.verify import Verification, verify_output
+
+
+def _parsed(argv: list[str]) -> step.Options:
+    assert argv[:2] == ["slm-wizard", "convert"]
+    return options_from_args(build_parser().parse_args(argv[1:]))
+
+
+@pytest.mark.parametrize("options", [
+    step.Options(Path("/models/m")),
+    step.Options(Path("/models/m"), Path("/out/m-int8"), precision="int8", method="config",
+                 block_size=128, symmetric=False, accuracy_level=4, replace=True),
+    step.Options(Path("rel/m"), Path("out dir/x"), precision="fp32", method="auto-opt",
+                 log_level=3, verify=False),
+    step.Options(Path("/m"), precision="int4", block_size=64, accuracy_level=1),
+])
+def test_argv_parsed_by_the_cli_gives_the_same_options(options: step.Options) -> None:
+    argv = options.argv()
+    assert _parsed(argv) == options
+    assert _parsed(argv).argv() == argv
+
+
+def test_argv_names_every_option_that_decides_the_run() -> None:
+    opts = step.Options(Path("/m"), Path("/o"), precision="int8", method="config",
+                        block_size=64, symmetric=False, accuracy_level=2, replace=True)
+    assert opts.argv() == ["slm-wizard", "convert", "/m", "--output", "/o", "--precision",
+                           "int8", "--method", "config", "--block-size", "64", "--asymmetric",
+                           "--accuracy-level", "2", "--replace"]
+
+
+def test_defaults_and_the_method_choice_live_in_core() -> None:
+    parsed = _parsed(["slm-wizard", "convert", "/m"])
+    assert parsed == step.Options(Path("/m"))
+    assert parsed.precision == "int4" and parsed.block_size == 32 and parsed.symmetric
+    assert parsed.chosen_method == "auto-opt"
+    assert parsed.chosen_output == default_output_dir(Path("/m"), "int4")
+    assert step.Options(Path("/m"), block_size=128).chosen_method == "config"
+    assert step.Options(Path("/m"), precision="int8").chosen_method == "config"
+    assert choose_method("int4", 32, True, 4) == "auto-opt"
+    assert choose_method("int4", 32, False) == "config"
+    resolved = step.Options(Path("/m"), Path("/o"), precision="int8").resolved()
+    assert (resolved.method, resolved.output_dir, resolved.precision) == (
+        "config", Path("/o"), "int8")
+
+
+def test_refused_input_raises_a_value_error(demo_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(step.ConvertRefused, match="does not exist") as info:
+        step.run(step.Options(tmp_path / "missing", tmp_path / "o"))
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(step.ConvertRefused, match="needs a GPU execution provider") as info:
+        step.run(step.Options(demo_model, tmp_path / "o", precision="fp16"))
+    assert any(i.field == "precision" for i in info.value.issues)
+    assert not (tmp_path / "o").exists()
+
+
+def test_result_and_record_of_a_verified_conversion(tmp_path: Path) -> None:
+    opts = step.Options(Path("/m"), tmp_path / "out", precision="int4", method="auto-opt",
+                        replace=True)
+    checks = [CheckResult("files", "Files", Status.OK, found="present"),
+              CheckResult("graph", "Graph quantization", Status.OK, found="4-bit")]
+    v = Verification(tmp_path / "out", checks=checks, size_bytes=3 * 1024 * 1024,
+                     estimate_bytes=3 * 1024 * 1024)
+    conv = ConvertResult(True, tmp_path / "out", tmp_path / "c.log", verification=v,
+                         elapsed_s=12.34, command="olive auto-opt ...")
+    result = step.result_of(conv)
+    assert result.status == Status.OK and result.ok and result.checks == checks
+    assert result.files == {"onnx": str(tmp_path / "out"), "log": str(tmp_path / "c.log")}
+    assert result.figures["conversion time"] == "12.3 s"
+    assert result.figures["ONNX size"] == "3.0 MB"
+    data = result.to_dict()
+    assert data["status"] == "ok" and data["verification"]["checks"][0]["status"] == "ok"
+    rec = step.to_record(opts, result)
+    assert rec.step == "convert" and rec.status == Status.OK and rec.done
+    assert rec.command == opts.argv()
+    assert rec.options["precision"] == "int4" and rec.options["model_dir"] == "/m"
+    state = WizardState(model_dir=Path("/m"))
+    state.record(rec)
+    assert reproduce_commands(state) == [opts.argv()]
+    assert "convert" in state.done
+
+
+def test_failed_and_cancelled_results() -> None:
+    failed = step.result_of(ConvertResult(False, None, None, "Olive exited with code 1"))
+    assert failed.status == Status.FAIL and failed.error.startswith("Olive exited")
+    cancelled = step.result_of(ConvertResult(False, None, None, "Cancelled", cancelled=True))
+    assert cancelled.status == Status.SKIP and cancelled.cancelled
+    rec = step.to_record(step.Options(Path("/m")), failed)
+    assert not rec.done and rec.outcome.startswith("failed:")
+
+
+def test_verification_of_an_incomplete_folder_uses_check_results(tmp_path: Path) -> None:
+    opts = step.Options(Path("/m"), tmp_path, precision="int4").resolved()
+    v = verify_output(tmp_path, opts, estimate_bytes=1000)
+    assert not v.ok and v.estimate_bytes == 1000
+    assert [c.id for c in v.checks] == ["files"]
+    files = v.checks[0]
+    assert isinstance(files, CheckResult) and files.status == Status.FAIL and files.essential
+    assert "missing: genai_config.json" in files.found and files.fix
+    assert v.failures()[0].startswith("files: missing")
+
+
+def test_core_convert_and_verify_do_not_import_each_other() -> None:
+    code = ("import sys; import slm_wizard.core.verify; "
+            "assert 'slm_wizard.core.convert' not in sys.modules, 'verify imports convert'; "
+            "import slm_wizard.core.steps.convert; "
+            "assert 'textual' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    source = Path(step.__file__).parents[1] / "verify.py"
+    assert "core.convert import" not in source.read_text()
+
+
+# ------------------------------------------------------------------ the subprocess runner
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-u", "-c", code]
+
+
+def test_stream_splits_progress_bars_only_when_asked() -> None:
+    code = "import sys; sys.stdout.write('a 10%\\ra 50%\\ra 100%\\nnext\\n')"
+    seen: list[str] = []
+    assert stream_command(_python(code), seen.append, split_cr=True).ok
+    assert seen == ["a 10%", "a 50%", "a 100%", "next"]
+    seen.clear()
+    assert stream_command(_python(code), seen.append).ok
+    assert seen == ["a 100%", "next"]
+
+
+def test_stream_cuts_a_program_short_after_its_last_useful_line() -> None:
+    code = "import time; print('Model is saved at /x', flush=True); time.sleep(30)"
+    t0 = time.monotonic()
+    res = stream_command(_python(code), lambda line: None,
+                         finished=lambda line: line.startswith("Model is saved"),
+                         finish_grace=0.3)
+    assert time.monotonic() - t0 < 10
+    assert res.cut_short and res.ok and res.returncode == 0 and res.pid
+    assert "Model is saved at /x" in res.stdout
+
+
+def test_stream_cancel_kills_a_program_that_ignores_ctrl_c_after_the_grace() -> None:
+    code = ("import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)")
+    cancel = threading.Event()
+
+    def on_line(line: str) -> None:
+        if line == "ready":
+            cancel.set()
+
+    t0 = time.monotonic()
+    res = stream_command(_python(code), on_line, cancel=cancel, grace=0.5)
+    took = time.monotonic() - t0
+    assert res.cancelled and not res.ok and res.returncode is None
+    assert took < 5, took
+
+
+def test_stream_timeout_and_a_missing_program() -> None:
+    res = stream_command(_python("import time; time.sleep(30)"), lambda line: None,
+                         timeout=0.5, grace=0.5)
+    assert res.timed_out and "stopped after 0.5 s" in res.error
+    missing = stream_command(["/no/such/program-xyz"], lambda line: None)
+    assert not missing.ok and "was not found" in missing.error
