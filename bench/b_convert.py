@@ -8,7 +8,7 @@ The demo model (built once, cached) is converted to int4 three ways, alternating
           place, then verified: graph read + a short generation).
 Printed: the median wall time of each and the ratios wizard/plain and wizard/plain+CI (goal:
 < 1: the wizard's checks cost less than the idle time it removes), and the cancel latency
-(from the cancel request to run_conversion returning, goal < 2 s).
+(from the cancel request to the Convert step runner returning, goal < 2 s).
 """
 
 from __future__ import annotations
@@ -49,17 +49,18 @@ def _plain(model: Path, work: Path, ci: bool) -> float:
 
 
 def _wizard(model: Path, work: Path) -> float:
+    from slm_wizard.core.steps.convert import Options
+
     exe = Path(sys.executable).with_name("slm-wizard")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "cli"]
-    cmd += ["convert", str(model), "--output", str(work / "out"), "--precision", "int4",
-            "--json"]
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "slm_wizard.cli"]
+    cmd += [*Options(model, work / "out", precision="int4").argv()[1:], "--json"]
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=work, capture_output=True, timeout=900, check=True)
     return time.perf_counter() - t0
 
 
 def _cancel_latency(model: Path, work: Path) -> float:
-    from slm_wizard.core.convert import ConvertOptions, run_conversion
+    from slm_wizard.core.steps import convert as step
 
     cancel = threading.Event()
     asked: list[float] = []
@@ -69,7 +70,7 @@ def _cancel_latency(model: Path, work: Path) -> float:
             asked.append(time.perf_counter())
             cancel.set()
 
-    result = run_conversion(ConvertOptions(model, work / "out"), on_event, cancel)
+    result = step.run(step.Options(model, work / "out"), on_progress=on_event, cancel=cancel)
     done = time.perf_counter()
     if not result.cancelled or (work / "out").exists():
         raise RuntimeError("the cancelled run left an output or was not cancelled")
