@@ -1,4 +1,4 @@
-"""Shared by the bench, validate and sweep commands: progress lines, text tables, reports."""
+"""Shared by the bench, validate and sweep commands: argument parsing and printing."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def lengths_arg(text: str) -> list[int]:
     return out
 
 
+def flat_lengths(groups: list[list[int]] | None) -> tuple[int, ...] | None:
+    """`--lengths 16,64 256` as (16, 64, 256); None when the flag was not given."""
+    return None if groups is None else tuple(n for group in groups for n in group)
+
+
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("ort", "foundry"), default="ort",
                    help="runtime: onnxruntime-genai on the folder, or Foundry Local (MODEL_DIR is "
@@ -41,25 +46,23 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
                    help="print the full result as JSON on stdout (progress stays on stderr)")
 
 
-def open_backend_or_fail(args: argparse.Namespace) -> Any:
-    """The backend, or None after printing why it could not open."""
-    from slm_wizard.core.chat import ChatError, open_backend
-
-    err(f"loading {args.model} ({args.backend})…")
-    try:
-        kw = {"cache_dir": args.cache_dir} if getattr(args, "cache_dir", None) else {}
-        return open_backend(args.backend, args.model, **kw)
-    except ChatError as e:
-        err(f"error: {e}")
-        return None
-
-
 def progress_printer() -> Any:
-    """An on_progress callback printing one line per update to stderr (each phase's last)."""
+    """An on_progress callback printing one line per update to stderr."""
     def show(p: Any) -> None:
+        if p.phase in ("load", "note"):
+            err(p.text)
+            return
         total = f"/{p.total}" if p.total else ""
         err(f"[{p.phase} {p.done}{total}] {p.text}")
     return show
+
+
+def print_report(result: Any) -> None:
+    """Where the report went, or why it could not be written (stderr)."""
+    if result.report is not None:
+        err(f"report: {result.report.markdown} (+ .json, .csv) in {result.report.folder}")
+    elif result.report_error:
+        err(f"warning: {result.report_error}")
 
 
 def text_table(columns: list[str], rows: list[list[Any]]) -> str:
@@ -77,26 +80,3 @@ def text_table(columns: list[str], rows: list[list[Any]]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
               for r in cells]
     return "\n".join(lines)
-
-
-def write_report(report: Any, args: argparse.Namespace, model_name: str) -> Any:
-    """Export the report (Markdown, JSON, CSV); None (and a message) if it cannot be written."""
-    from pathlib import Path
-
-    from slm_wizard.core.reports import export_report
-
-    try:
-        paths = export_report(report, Path(args.report_dir) if args.report_dir else None,
-                              model_name=model_name)
-    except OSError as e:
-        err(f"warning: the report could not be written: {e}")
-        return None
-    err(f"report: {paths.markdown} (+ .json, .csv) in {paths.folder}")
-    return paths
-
-
-def report_json(paths: Any) -> dict[str, Any] | None:
-    if paths is None:
-        return None
-    return {"folder": str(paths.folder), "markdown": str(paths.markdown),
-            "json": str(paths.json), "csv": [str(p) for p in paths.csv]}

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from slm_wizard.cli.commands._validate_common import err, progress_printer, report_json, text_table
-
-DEFAULT = "fp32,int8,int4,int4-b128-asym"
+from slm_wizard.cli.commands._validate_common import (
+    err,
+    print_report,
+    progress_printer,
+    text_table,
+)
+from slm_wizard.core.steps import sweep as step
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    d = step.Options("")
+    default = ",".join(d.precisions)
     p = subparsers.add_parser(
         "sweep",
         help="convert to fp32/int8/int4 and compare the variants measured on this machine",
@@ -22,18 +27,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "symmetric) and int4-b<block>[-asym], e.g. int4-b128-asym.",
     )
     p.add_argument("model", metavar="MODEL_DIR", help="the Hugging Face model folder")
-    p.add_argument("--precisions", default=DEFAULT, metavar="LIST",
-                   help=f"comma-separated variants (default: {DEFAULT})")
+    p.add_argument("--precisions", default=default, metavar="LIST",
+                   help=f"comma-separated variants (default: {default})")
     p.add_argument("--domain", metavar="FILE",
                    help="domain prompts (JSONL) for the score and the agreement with fp32 "
                    "(default: MODEL_DIR/domain_eval.jsonl if present, else built-in prompts)")
-    p.add_argument("--max-prompts", type=int, default=20, metavar="N",
-                   help="domain prompts per variant (default 20)")
+    p.add_argument("--max-prompts", type=int, default=d.max_prompts, metavar="N",
+                   help=f"domain prompts per variant (default {d.max_prompts})")
     p.add_argument("--output", metavar="DIR",
                    help="where the variants go, one sub-folder each (default: "
                    "<data dir>/sweeps/<time>-<model>/)")
-    p.add_argument("--method", choices=("config", "auto-opt"), default="config",
-                   help="Olive method (default config: the one that builds every variant)")
+    p.add_argument("--method", choices=step.METHODS, default=d.method,
+                   help=f"Olive method (default {d.method}: the one that builds every variant)")
     p.add_argument("--report-dir", metavar="DIR",
                    help="where the Markdown, JSON and CSV reports go (default: "
                    "<data dir>/reports/<time>-<model>/)")
@@ -42,40 +47,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.reports import export_report
-    from slm_wizard.core.sweep import SweepError, parse_variants, run_sweep
+def options_from_args(args: argparse.Namespace) -> step.Options:
+    return step.Options(args.model, args.precisions, domain_file=args.domain,
+                        max_prompts=args.max_prompts, output=args.output, method=args.method,
+                        report_dir=args.report_dir)
 
+
+def run(args: argparse.Namespace) -> int:
+    from slm_wizard.core.sweep import SweepError
+
+    options = options_from_args(args)
     try:
-        variants = parse_variants(args.precisions)
+        result = step.run(options, on_progress=progress_printer())
     except SweepError as e:
         err(f"error: {e}")
         return 2
-    if args.max_prompts < 1:
-        err("error: --max-prompts must be at least 1")
-        return 2
-    try:
-        result = run_sweep(args.model, variants, output_root=args.output,
-                           domain_file=args.domain, max_prompts=args.max_prompts,
-                           method=args.method, on_progress=progress_printer())
-    except SweepError as e:
-        err(f"error: {e}")
-        return 2
-    report = result.to_report()
-    try:
-        paths = export_report(report, Path(args.report_dir) if args.report_dir else None,
-                              model_name=Path(result.model).name)
-        err(f"report: {paths.markdown} (+ .json, .csv) in {paths.folder}")
-    except OSError as e:
-        err(f"warning: the report could not be written: {e}")
-        paths = None
-    failed = [v for v in result.variants if not v.ok]
+    print_report(result)
     if args.json:
-        out = report.data | {"recommendation": result.recommendation,
-                             "report": report_json(paths)}
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        table = result.table()
+        table = result.sweep.table()
         print(text_table(table.columns, table.rows))
-        print(f"\n{result.recommendation}")
-    return 1 if failed or not result.variants else 0
+        print(f"\n{result.sweep.recommendation}")
+    return 1 if result.failed or not result.sweep.variants else 0
