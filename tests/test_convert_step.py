@@ -85,7 +85,8 @@ def test_result_and_record_of_a_verified_conversion(tmp_path: Path) -> None:
                          elapsed_s=12.34, command="olive auto-opt ...")
     result = step.result_of(conv)
     assert result.status == Status.OK and result.ok and result.checks == checks
-    assert result.files == {"onnx": str(tmp_path / "out"), "log": str(tmp_path / "c.log")}
+    assert result.files == {step.FILE_ONNX: str(tmp_path / "out"),
+                            step.FILE_LOG: str(tmp_path / "c.log")}
     assert result.figures["conversion time"] == "12.3 s"
     assert result.figures["ONNX size"] == "3.0 MB"
     data = result.to_dict()

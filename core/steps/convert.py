@@ -32,6 +32,10 @@ STEP = "convert"
 DEFAULT_PRECISION = "int4"
 DEFAULT_BLOCK_SIZE = 32
 DEFAULT_LOG_LEVEL = 1
+# Labels of the files a conversion writes (the Summary shows them).
+FILE_ONNX = "Converted ONNX model"
+FILE_CONFIG = "Olive config file"
+FILE_LOG = "Conversion log"
 
 
 class ConvertRefused(ValueError):
@@ -175,11 +179,11 @@ def result_of(conversion: ConvertResult) -> Result:
         status = Status.FAIL
     files: dict[str, str] = {}
     if conversion.output_dir is not None:
-        files["onnx"] = str(conversion.output_dir)
+        files[FILE_ONNX] = str(conversion.output_dir)
     if conversion.config_path is not None:
-        files["config"] = str(conversion.config_path)
+        files[FILE_CONFIG] = str(conversion.config_path)
     if conversion.log_path is not None:
-        files["log"] = str(conversion.log_path)
+        files[FILE_LOG] = str(conversion.log_path)
     figures = {"conversion time": f"{conversion.elapsed_s:.1f} s"}
     if v is not None:
         figures["ONNX size"] = human_bytes(v.size_bytes)
