@@ -231,14 +231,9 @@ def inspect_model(path: str | Path) -> ModelInfo:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelFolderError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{path} cannot be read: {exc}") from exc
+    from slm_wizard.core.fileio import read_json
+
+    return read_json(path, ModelFolderError, "model file")
 
 
 def _int(value: Any) -> int | None:
@@ -285,14 +280,20 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, str, int, int]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFolderError(f"{path} is not a valid safetensors file (unreadable header).") \
             from exc
+    bad = ModelFolderError(f"{path} is not a valid safetensors file (malformed header).")
+    if not isinstance(header, dict):
+        raise bad
     out = []
     for name, meta in header.items():
         if name == "__metadata__" or not isinstance(meta, dict):
             continue
         shape = meta.get("shape") or []
+        if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise bad
         count = 1
         for dim in shape:
-            count *= int(dim)
+            count *= dim
         out.append((name, str(meta.get("dtype", "")), count, len(shape)))
     return out
 

@@ -77,6 +77,11 @@ def test_config_estimate_matches_the_exact_count(model_copy: Path) -> None:
     (lambda d: (d / "model.safetensors").write_bytes(struct.pack("<Q", 10) + b"not json!!"),
      "not a valid safetensors file"),
     (lambda d: (d / "config.json").write_text("{}"), "neither `model_type` nor `architectures`"),
+    # Malformed headers (a list; a shape that is not numbers) once raised TypeError/ValueError.
+    (lambda d: (d / "model.safetensors").write_bytes(struct.pack("<Q", 2) + b"[]"),
+     "malformed header"),
+    (lambda d: (d / "model.safetensors").write_bytes(
+        struct.pack("<Q", 27) + b'{"w": {"shape": ["x", 2]}}'), "malformed header"),
 ])
 def test_fatal_problems_have_specific_messages(model_copy: Path, break_it, message) -> None:
     break_it(model_copy)
@@ -147,3 +152,22 @@ def test_cli_inspect_json_and_errors(demo_model: Path, tmp_path: Path, capsys) -
     assert "Qwen2ForCausalLM" in capsys.readouterr().out
     assert main(["inspect", str(tmp_path)]) == 1
     assert "has no config.json" in capsys.readouterr().err
+
+
+def test_inspect_step_runner(demo_model: Path, tmp_path: Path) -> None:
+    from slm_wizard.core.status import Status
+    from slm_wizard.core.steps import inspect as step
+
+    opts = step.Options(demo_model)
+    assert opts.argv() == ["slm-wizard", "inspect", str(demo_model)]
+    seen: list[str] = []
+    result = step.run(opts, on_progress=seen.append)
+    assert seen == [f"Inspecting {demo_model}…"]
+    assert result.status == Status.OK and result.blocking == []
+    assert [e.precision for e in result.estimates] == ["fp32", "fp16", "int8", "int4"]
+    rec = step.to_record(opts, result)
+    assert (rec.step, rec.status, rec.command) == ("model", Status.OK, opts.argv())
+    assert rec.figures["parameters"] == f"{result.info.param_count:,}"
+    assert rec.files["model"] == str(demo_model)
+    with pytest.raises(ModelFolderError, match="does not exist"):
+        step.run(step.Options(tmp_path / "nope"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from rich.text import Text
@@ -13,8 +14,14 @@ from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.model_info import ModelFolderError, ModelInfo, check_model_folder
+from slm_wizard.core.record import StepRecord
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import inspect as step
+from slm_wizard.core.steps.inspect import blocking_problems
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.validators import ModelFolderValidator
+
+log = logging.getLogger(__name__)
 
 INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.json, the weights "
          "(safetensors) and the tokenizer. It is inspected without loading the weights.")
@@ -41,19 +48,6 @@ def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
     ]
 
 
-def blocking_problems(info: ModelInfo) -> list[str]:
-    """What stops a conversion (the rest are warnings)."""
-    out = []
-    if info.is_lora_adapter:
-        out.append("LoRA adapter")
-    if not info.builder_supported:
-        out.append("unsupported architecture")
-    if not any(f in info.tokenizer_files for f in ("tokenizer.json", "tokenizer.model",
-                                                    "vocab.json")):
-        out.append("no tokenizer")
-    return out
-
-
 class ModelScreen(StepScreen):
     STEP_ID = "model"
     DEFAULT_CSS = """
@@ -70,14 +64,20 @@ class ModelScreen(StepScreen):
     """
 
     class Inspected(Message):
-        def __init__(self, info: ModelInfo | None, error: str, is_demo: bool) -> None:
-            self.info, self.error, self.is_demo = info, error, is_demo
+        """An inspection ended: `result` when it worked, else `error` (and the folder if known)."""
+
+        def __init__(self, run: int, folder: Path | None, is_demo: bool,
+                     result: step.Result | None = None, error: str = "") -> None:
+            self.run, self.folder, self.is_demo = run, folder, is_demo
+            self.result, self.error = result, error
             super().__init__()
 
     def __init__(self) -> None:
         super().__init__()
         self.info: ModelInfo | None = None
         self.is_demo = False
+        self._run = 0
+        self._pending: tuple[Path | None, bool] = (None, False)  # what the worker inspects
 
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="model-intro")
@@ -115,7 +115,7 @@ class ModelScreen(StepScreen):
     @on(Button.Pressed, "#use-demo")
     def use_demo(self) -> None:
         self._busy("Preparing the demo model (built once on this machine, then cached)…")
-        self.inspect_worker(None, True)
+        self._launch(None, True)
 
     def _start(self, value: str, is_demo: bool) -> None:
         try:
@@ -124,7 +124,12 @@ class ModelScreen(StepScreen):
             self._show_error(str(exc))
             return
         self._busy(f"Inspecting {folder}…")
-        self.inspect_worker(folder, is_demo)
+        self._launch(folder, is_demo)
+
+    def _launch(self, folder: Path | None, is_demo: bool) -> None:
+        self._run += 1
+        self._pending = (folder, is_demo)
+        self.inspect_worker(self._run, folder, is_demo)
 
     def _busy(self, text: str) -> None:
         self.query_one("#model-error", Static).update("")
@@ -132,39 +137,64 @@ class ModelScreen(StepScreen):
         self.query_one("#continue", Button).disabled = True
         self.query_one("#use-demo", Button).disabled = True
 
-    @work(thread=True, exclusive=True, group="model-inspect")
-    def inspect_worker(self, folder: Path | None, is_demo: bool) -> None:
-        from slm_wizard.core.model_info import inspect_model
+    @work(thread=True, exclusive=True, group="model-inspect", exit_on_error=False)
+    def inspect_worker(self, run: int, folder: Path | None, is_demo: bool) -> None:
+        if folder is None:
+            from slm_wizard.core.demo import DemoError, build_demo_model
 
+            try:
+                folder = build_demo_model()
+            except DemoError as exc:
+                self.post_message(self.Inspected(run, None, True, error=f"Demo model: {exc}"))
+                return
+            self._pending = (folder, True)
         try:
-            if folder is None:
-                from slm_wizard.core.demo import DemoError, build_demo_model
-
-                try:
-                    folder = build_demo_model()
-                except DemoError as exc:
-                    self.post_message(self.Inspected(None, f"Demo model: {exc}", True))
-                    return
-            info = inspect_model(folder)
+            result = step.run(step.Options(folder))
         except ModelFolderError as exc:
-            self.post_message(self.Inspected(None, str(exc), is_demo))
+            self.post_message(self.Inspected(run, folder, is_demo, error=str(exc)))
             return
-        self.post_message(self.Inspected(info, "", is_demo))
+        self.post_message(self.Inspected(run, folder, is_demo, result=result))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "model-inspect" and event.state == WorkerState.ERROR:
-            self.post_message(self.Inspected(None, f"Inspection failed: {event.worker.error}",
-                                             False))
+            error = event.worker.error
+            log.error("inspecting %s failed", self._pending[0], exc_info=error)
+            folder, is_demo = self._pending
+            self.post_message(self.Inspected(
+                self._run, folder, is_demo,
+                error=f"Inspection failed: {type(error).__name__}: {error}. The folder could not "
+                      "be read as a model: check its config.json and weight files, or choose "
+                      "another folder. The log file has the details."))
 
     def on_model_screen_inspected(self, message: Inspected) -> None:
+        if message.run != self._run:
+            return  # a newer inspection is on its way
         self.query_one("#use-demo", Button).disabled = False
-        if message.info is None:
+        if message.folder is not None and self.app.screen is self:
+            self._adopt(message)
+        if message.result is None:
             self._show_error(message.error)
             return
-        self.info, self.is_demo = message.info, message.is_demo
-        self.query_one("#model-path", Input).value = str(message.info.path)
+        info = message.result.info
+        self.info, self.is_demo = info, message.is_demo
+        self.query_one("#model-path", Input).value = str(info.path)
         self.query_one("#model-path", Input).remove_class("-invalid")
-        self._show_info(message.info)
+        self._show_info(info)
+
+    def _adopt(self, message: Inspected) -> None:
+        """The inspected folder becomes the run's model (ctrl+n goes on with it, never with the
+        previous one), and the inspection is recorded."""
+        state = self.app.state
+        folder = message.result.info.path if message.result is not None else message.folder
+        same = state.model_dir is not None and Path(state.model_dir).resolve() == folder
+        self.app.set_model(folder, message.is_demo or (same and state.is_demo))
+        if message.result is not None:
+            rec = step.to_record(step.Options(folder), message.result)
+        else:
+            rec = StepRecord(step.STEP, Status.FAIL, message.error,
+                             options={"model_dir": folder}, files={"model": str(folder)},
+                             command=step.Options(folder).argv())
+        self.app.record_step(rec)
 
     def _show_error(self, text: str) -> None:
         self.info = None
@@ -193,17 +223,6 @@ class ModelScreen(StepScreen):
 
     @on(Button.Pressed, "#continue")
     def continue_pressed(self) -> None:
-        if self.info is None:
+        if self.info is None or blocking_problems(self.info):
             return
-        state = self.app.state
-        folder = self.info.path
-        if state.model_dir is None or Path(state.model_dir).resolve() != folder:
-            # Another model: what later steps made for the previous one no longer applies.
-            state.onnx_dir, state.precision, state.deployed_name = None, None, None
-            for later in ("convert", "deploy", "chat", "validate", "summary"):
-                state.done.discard(later)
-                state.notes.pop(later, None)
-        state.model_dir, state.is_demo = folder, self.is_demo
-        state.mark_done("model", f"{self.info.name}: {self.info.architecture}, "
-                                 f"{self.info.param_count:,} parameters")
-        self.app.action_next_step()
+        self.app.action_next_step()  # the model and its record were set when it was inspected
