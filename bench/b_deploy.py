@@ -14,22 +14,22 @@ from bench._common import demo_onnx
 
 def _one(label: str, onnx: Path) -> None:
     from slm_wizard.core import foundry
-    from slm_wizard.core.inference_model import ModelConfig, context_length
-    from slm_wizard.core.templates import detect_family, template_for
+    from slm_wizard.core.steps import deploy as deploy_step
 
     with tempfile.TemporaryDirectory(prefix="slm-bench-deploy-") as tmp:
         src = Path(tmp) / "onnx"
         shutil.copytree(onnx, src)
-        fam = detect_family(src)[0]
-        ctx = context_length(src) or 2048
-        result = foundry.deploy(src, "bench-model", "1", template_for(fam),
-                                ModelConfig(max_length=min(2048, ctx)), Path(tmp) / "cache",
-                                prompt="What is Lumo?", max_tokens=16)
+        result = deploy_step.run(deploy_step.Options(
+            src, "bench-model", cache_dir=Path(tmp) / "cache", prompt="What is Lumo?",
+            max_tokens=16))
+        stages_run = result.deploy.stages if result.deploy else []
         size = sum(f.stat().st_size for f in src.rglob("*") if f.is_file()) / 1e6
-        stages = "  ".join(f"{s.id} {s.seconds:.2f}s" for s in result.stages)
-        total = sum(s.seconds for s in result.stages)
-        print(f"{label:<22} {size:8.1f} MB  {stages}  total {total:.2f}s  ok={result.ok}")
-        foundry.undeploy("bench-model", "1", Path(tmp) / "cache")
+        stages = "  ".join(f"{s.id} {s.seconds:.2f}s" for s in stages_run)
+        total = sum(s.seconds for s in stages_run)
+        print(f"{label:<22} {size:8.1f} MB  {stages}  total {total:.2f}s  ok={result.ok}"
+              + (f"  ({result.error})" if result.error else ""))
+        if result.ok:
+            foundry.undeploy("bench-model", "1", Path(tmp) / "cache")
         foundry.close_manager()
 
 

@@ -4,6 +4,7 @@ existing file), and optionally copy the sampling values into genai_config.json's
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import read_json_object, write_text_atomic
+from slm_wizard.core.fileio import read_json_object, write_bytes_atomic, write_text_atomic
 from slm_wizard.core.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
@@ -278,11 +279,8 @@ def write_inference_model(folder: Path, data: dict, *, replace: bool = False) ->
     except CorruptInferenceModel:
         if not replace:
             raise
-        try:
-            old_bytes = path.read_bytes()
-            (path.parent / (FILENAME + ".corrupt")).write_bytes(old_bytes)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # the copy is a courtesy; the replace goes on
+            write_bytes_atomic(path.parent / (FILENAME + ".corrupt"), path.read_bytes())
         existing = None
     if existing is not None:
         old_text, _ = existing

@@ -173,6 +173,23 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         assert "deploy" not in app.state.done
 
 
+async def test_resume_shows_the_cache_folder_the_run_record_kept(
+    onnx_copy: Path, tmp_path: Path,
+) -> None:
+    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.status import Status
+
+    chosen = tmp_path / "my-foundry-cache"
+    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state.record(StepRecord("deploy", Status.OK, "m:1 deployed",
+                            options={"cache_dir": str(chosen), "model_id": "m:1"}))
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        assert screen.query_one("#cache-dir", Input).value == str(chosen)
+
+
 def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
