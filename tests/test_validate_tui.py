@@ -35,7 +35,7 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         assert screen.query_one("#run-sweep", Checkbox).value is False  # the sweep is opt-in
         assert screen.query_one("#val-size", Select).value == "quick"
         await pilot.click("#val-run")
-        await wait_until(pilot, lambda: "validate" in state.done, 120, "the run to finish")
+        await wait_until(pilot, lambda: "validate" in app.state.done, 120, "the run to finish")
         await pilot.pause()
 
         checks = screen.query_one("#checks-table", DataTable)
@@ -52,15 +52,24 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         plot = screen.query_one("#speed-plot", BarPlot)
         assert len(plot.points) == 3 and all(v > 0 for _, v in plot.points)
 
-        report_dir = Path(state.options["validate"]["report_dir"])
+        rec = app.state.steps["validate"]
+        report_dir = Path(rec.options["report_dir"])
         for name in ("bench.md", "bench.json", "validate.md", "validate.json"):
             assert (report_dir / name).is_file()
         shown = str(screen.query_one("#val-reports", Static).content)
         assert str(report_dir / "validate.md") in shown
         data = json.loads((report_dir / "validate.json").read_text(encoding="utf-8"))
         assert data["data"]["passed"] is True
-        assert "checklist: 4 passed, 0 failed, 1 skipped" in state.notes["validate"]
-        assert float(state.figures["decode tok/s (benchmark median)"]) > 0
+        assert "checklist: 4 passed, 0 failed, 1 skipped" in rec.outcome
+        assert float(rec.figures["decode tok/s (benchmark median)"]) > 0
+        assert rec.files["checklist report"] == str(report_dir / "validate.md")
+        # the record holds the exact headless commands of what ran, with the quick sizes
+        bench_cmd, validate_cmd = rec.options["commands"]
+        assert rec.command == validate_cmd
+        assert validate_cmd[:3] == ["slm-wizard", "validate", str(demo_onnx)]
+        assert validate_cmd[validate_cmd.index("--soak") + 1] == "20"
+        assert validate_cmd[validate_cmd.index("--max-prompts") + 1] == "20"
+        assert bench_cmd[:3] == ["slm-wizard", "bench", str(demo_onnx)]
         assert screen.query_one("#val-run", Button).disabled is False
 
 
@@ -99,11 +108,11 @@ def test_validate_snapshot(snap_compare, tmp_path: Path):
 
 
 async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monkeypatch):
-    from slm_wizard.tui.screens import validate as screen_module
+    from slm_wizard.core.steps import checklist as plan_step
 
-    quick = screen_module.SIZES["quick"]
-    small = screen_module.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
-    monkeypatch.setitem(screen_module.SIZES, "quick", small)
+    quick = plan_step.SIZES["quick"]
+    small = plan_step.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
+    monkeypatch.setitem(plan_step.SIZES, "quick", small)
     state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -113,7 +122,8 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         assert screen.query_one("#run-sweep", Checkbox).value
         assert not screen.query_one("#run-bench", Checkbox).value
         await pilot.click("#val-run")
-        await wait_until(pilot, lambda: "validate" in state.done, 240, "the sweep to finish")
+        await wait_until(pilot, lambda: "validate" in app.state.done, 240,
+                         "the sweep to finish")
         await pilot.pause()
         table = screen.query_one("#sweep-table", DataTable)
         assert table.row_count == 2
@@ -122,6 +132,46 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         reco = str(screen.query_one("#sweep-reco", Static).content)
         assert reco.startswith("Recommended: ")
         assert screen.query_one("#checks-table", DataTable).row_count == 0  # not run
-        assert "sweep:" in state.notes["validate"]
-        assert (Path(state.options["validate"]["report_dir"]) / "sweep.md").is_file()
+        rec = app.state.steps["validate"]
+        assert "sweep:" in rec.outcome
+        assert (Path(rec.options["report_dir"]) / "sweep.md").is_file()
+        assert rec.command[:3] == ["slm-wizard", "sweep", str(demo_model)]
+        assert rec.command[rec.command.index("--precisions") + 1] == "fp32,int4"
     assert quick.precisions == ("fp32", "int8", "int4")
+
+
+async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path: Path,
+                                                                       monkeypatch):
+    from slm_wizard.core.steps import checklist as plan_step
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(plan_step, "run_plan", boom)
+    state = WizardState(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.click("#val-run")
+        status = screen.query_one("#val-status", Static)
+        await wait_until(pilot, lambda: "boom" in str(status.content), 30, "the error")
+        assert app.is_running and app.screen is screen
+        assert "RuntimeError: boom" in str(status.content) and status.has_class("-error")
+        assert screen.query_one("#val-run", Button).disabled is False  # it can run again
+        assert "validate" not in app.state.steps
+
+
+async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
+    (tmp_path / "onnx").mkdir()
+    state = WizardState(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.click("#val-run")
+        await wait_until(pilot, lambda: "validate" in app.state.steps, 60, "the record")
+        await pilot.pause()
+        rec = app.state.steps["validate"]
+        assert rec.status.value == "fail" and "validate" not in app.state.done
+        status = screen.query_one("#val-status", Static)
+        assert str(status.content).startswith("Benchmark failed: ")
+        assert app.is_running

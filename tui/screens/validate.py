@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,55 +29,19 @@ from textual.widgets import (
     TabbedContent,
     TabPane,
 )
+from textual.worker import Worker, WorkerState
 
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import checklist as plan_step
+from slm_wizard.core.steps.checklist import PHASE_TITLES, PHASES, SIZES, PlanResult, ValidatePlan
+from slm_wizard.core.validate import LABEL
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot
 
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
 NO_SOURCE = "The precision sweep converts the Hugging Face model: choose one in the Model step."
-PHASES = ("bench", "checklist", "sweep")
-PHASE_TITLES = {"bench": "Benchmark", "checklist": "Checklist", "sweep": "Sweep"}
-CHECKLIST_STEPS = ("domain", "leak", "lengths", "edge_cases")  # core progress phases, in order
-
-
-@dataclass(frozen=True)
-class RunSize:
-    title: str
-    repeats: int
-    lengths: tuple[int, ...]
-    soak: int
-    max_prompts: int | None  # domain prompts (None: all)
-    precisions: tuple[str, ...]
-
-    def describe(self) -> str:
-        prompts = "all" if self.max_prompts is None else f"{self.max_prompts}"
-        return (f"{self.repeats} repetitions · input lengths {', '.join(map(str, self.lengths))}"
-                f" · soak {self.soak} generations · {prompts} domain prompts · sweep "
-                f"{', '.join(self.precisions)}")
-
-
-SIZES: dict[str, RunSize] = {
-    "quick": RunSize("Quick", 2, (16, 64, 256), 20, 20, ("fp32", "int8", "int4")),
-    "standard": RunSize("Standard", 3, (16, 64, 256, 1024), 100, None,
-                        ("fp32", "int8", "int4", "int4-b128-asym")),
-    "thorough": RunSize("Thorough", 5, (16, 64, 256, 1024, 2048), 300, None,
-                        ("fp32", "int8", "int4", "int4-b32-asym", "int4-b128", "int4-b128-asym")),
-}
-
-
-@dataclass
-class RunPlan:
-    onnx_dir: Path | None
-    model_dir: Path | None
-    phases: tuple[str, ...]
-    size: RunSize
-    report_dir: Path
-    domain_file: Path | None = None
-    backend: str = "ort"  # "ort": the converted folder; "foundry": the deployed model
-    deployed_name: str | None = None
-    foundry_cache: Path | None = None
-    results: dict[str, Any] = field(default_factory=dict)
+STATUS_STYLE = {Status.OK: "bold green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
 
 
 class ValidateScreen(StepScreen):
@@ -137,8 +100,8 @@ class ValidateScreen(StepScreen):
             super().__init__()
 
     class Finished(Message):
-        def __init__(self, plan: RunPlan, cancelled: bool) -> None:
-            self.plan, self.cancelled = plan, cancelled
+        def __init__(self, result: PlanResult) -> None:
+            self.result = result
             super().__init__()
 
     def __init__(self) -> None:
@@ -254,9 +217,13 @@ class ValidateScreen(StepScreen):
                      and not self.query_one(f"#run-{p}", Checkbox).disabled)
 
     @property
-    def run_size(self) -> RunSize:
-        value = self.query_one("#val-size", Select).value
-        return SIZES.get(str(value), SIZES["quick"])
+    def size_key(self) -> str:
+        value = str(self.query_one("#val-size", Select).value)
+        return value if value in SIZES else plan_step.DEFAULT_SIZE
+
+    @property
+    def run_size(self) -> plan_step.RunSize:
+        return SIZES[self.size_key]
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -286,16 +253,12 @@ class ValidateScreen(StepScreen):
         phases = self._chosen_phases()
         if not phases or self.running:
             return
-        from slm_wizard.core.reports import default_report_dir
-        from slm_wizard.core.validate import find_domain_file
-
-        state = self.app.state
-        name = (state.onnx_dir or state.model_dir or Path("model")).name
-        plan = RunPlan(state.onnx_dir, state.model_dir, phases, self.run_size,
-                       default_report_dir(name),
-                       find_domain_file(state.onnx_dir, state.model_dir),
-                       str(self.query_one("#val-backend", Select).value),
-                       state.deployed_name, state.foundry_cache)
+        try:
+            plan = plan_step.make_plan(self.app.state, phases, self.size_key,
+                                       str(self.query_one("#val-backend", Select).value))
+        except plan_step.PlanError as exc:
+            self.set_status(f"Cannot run: {exc}.", error=True)
+            return
         self.cancel_event = threading.Event()
         self.running = True
         self.reports.clear()
@@ -309,6 +272,13 @@ class ValidateScreen(StepScreen):
         self._sync_buttons()
         self.run_plan(plan)
 
+    def _ready_again(self) -> None:
+        self.running = False
+        for phase in ("bench", "checklist"):
+            self.query_one(f"#run-{phase}", Checkbox).disabled = self.app.state.onnx_dir is None
+        self.query_one("#run-sweep", Checkbox).disabled = self.app.state.model_dir is None
+        self._sync_buttons()
+
     def set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#val-status", Static)
         status.update(text)
@@ -316,94 +286,30 @@ class ValidateScreen(StepScreen):
 
     # -- the work (a thread) -----------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="validate")
-    def run_plan(self, plan: RunPlan) -> None:
-        cancel = self.cancel_event
-        current = "bench"
-        try:
-            if "bench" in plan.phases or "checklist" in plan.phases:
-                from slm_wizard.core.chat import open_backend
+    @work(thread=True, exclusive=True, group="validate", exit_on_error=False)
+    def run_plan(self, plan: ValidatePlan) -> None:
+        """Run the plan through core's runner; each phase's result is shown as it lands."""
+        result = plan_step.run_plan(
+            plan,
+            on_progress=lambda phase, fraction, text: self.post_message(
+                self.PhaseProgress(phase, fraction, text)),
+            on_sample=lambda mb: self.post_message(self.SoakSample(mb)),
+            on_phase_done=lambda phase, r: self.post_message(
+                self.PhaseDone(phase, r, r.report)),
+            cancel=self.cancel_event,
+        )
+        if result.failed:
+            self.post_message(self.PhaseFailed(result.failed, result.error))
+        self.post_message(self.Finished(result))
 
-                current = "bench" if "bench" in plan.phases else "checklist"
-                self.post_message(self.PhaseProgress(current, None, "loading the model…"))
-                if plan.backend == "foundry" and plan.deployed_name:
-                    kw = {"cache_dir": plan.foundry_cache} if plan.foundry_cache else {}
-                    backend = open_backend("foundry", plan.deployed_name, **kw)
-                else:
-                    backend = open_backend("ort", plan.onnx_dir)
-                try:
-                    if "bench" in plan.phases and not cancel.is_set():
-                        current = "bench"
-                        self._run_bench(backend, plan, cancel)
-                    if "checklist" in plan.phases and not cancel.is_set():
-                        current = "checklist"
-                        self._run_checklist(backend, plan, cancel)
-                finally:
-                    backend.close()
-            if "sweep" in plan.phases and not cancel.is_set():
-                current = "sweep"
-                self._run_sweep(plan, cancel)
-        except Exception as exc:  # every failure becomes a message on screen, never a traceback
-            self.post_message(self.PhaseFailed(current, _explain(exc)))
-        self.post_message(self.Finished(plan, cancel.is_set()))
-
-    def _export(self, report: Any, plan: RunPlan) -> Any:
-        from slm_wizard.core.reports import export_report
-
-        return export_report(report, plan.report_dir)
-
-    def _run_bench(self, backend: Any, plan: RunPlan, cancel: threading.Event) -> None:
-        from slm_wizard.core.bench import run_benchmark
-        from slm_wizard.core.chat import GenerationSettings
-
-        def progress(p: Any) -> None:
-            # Two parts: the prompt set (first half of the bar), the length sweep (second half).
-            part = 0 if p.phase == "prompts" else 1
-            frac = (part + (p.done / p.total if p.total else 0)) / 2
-            self.post_message(self.PhaseProgress("bench", frac, f"{p.phase}: {p.text}"))
-
-        result = run_benchmark(backend, None, warmup=1, repeats=plan.size.repeats,
-                               settings=GenerationSettings(max_tokens=64),
-                               lengths=plan.size.lengths, model=str(plan.onnx_dir),
-                               on_progress=progress, cancel=cancel)
-        paths = self._export(result.to_report(), plan)
-        plan.results["bench"] = result
-        self.post_message(self.PhaseDone("bench", result, paths))
-
-    def _run_checklist(self, backend: Any, plan: RunPlan, cancel: threading.Event) -> None:
-        from slm_wizard.core.validate import load_domain_cases, run_checklist
-
-        cases = load_domain_cases(plan.domain_file) if plan.domain_file else []
-        if plan.size.max_prompts is not None:
-            cases = cases[: plan.size.max_prompts]
-
-        def progress(p: Any) -> None:
-            step = CHECKLIST_STEPS.index(p.phase) if p.phase in CHECKLIST_STEPS else 0
-            frac = (step + (p.done / p.total if p.total else 0)) / len(CHECKLIST_STEPS)
-            self.post_message(self.PhaseProgress("checklist", frac, f"{p.phase}: {p.text}"))
-
-        result = run_checklist(backend, domain_cases=cases, soak=plan.size.soak,
-                               lengths=plan.size.lengths, repeats=plan.size.repeats,
-                               model=str(plan.onnx_dir), on_progress=progress,
-                               on_sample=lambda mb: self.post_message(self.SoakSample(mb)),
-                               cancel=cancel)
-        paths = self._export(result.to_report(), plan)
-        plan.results["checklist"] = result
-        self.post_message(self.PhaseDone("checklist", result, paths))
-
-    def _run_sweep(self, plan: RunPlan, cancel: threading.Event) -> None:
-        from slm_wizard.core.sweep import run_sweep
-
-        def progress(p: Any) -> None:
-            self.post_message(self.PhaseProgress("sweep", p.done / p.total if p.total else None,
-                                                 p.text))
-
-        result = run_sweep(plan.model_dir, plan.size.precisions, domain_file=plan.domain_file,
-                           max_prompts=plan.size.max_prompts or 20, on_progress=progress,
-                           cancel=cancel)
-        paths = self._export(result.to_report(), plan)
-        plan.results["sweep"] = result
-        self.post_message(self.PhaseDone("sweep", result, paths))
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """An unexpected failure in the worker: shown here, the app keeps running."""
+        if event.worker.group != "validate" or event.state != WorkerState.ERROR:
+            return
+        self._ready_again()
+        self.set_status(f"The run stopped: {_explain(event.worker.error)}. Check the model "
+                        "(Convert step) and run again; the tables show what finished before.",
+                        error=True)
 
     # -- results on screen ----------------------------------------------------------------------
 
@@ -429,15 +335,15 @@ class ValidateScreen(StepScreen):
         phase, result = message.phase, message.result
         self.query_one(f"#bar-{phase}", ProgressBar).update(progress=100)
         if phase == "bench":
-            self.show_bench(result)
-            self.query_one("#text-bench", Static).update(_bench_line(result))
+            self.show_bench(result.bench)
+            self.query_one("#text-bench", Static).update(result.summary_line())
         elif phase == "checklist":
-            self.show_checklist(result)
-            self.query_one("#text-checklist", Static).update(result.summary_line())
+            self.show_checklist(result.checklist)
+            self.query_one("#text-checklist", Static).update(result.checklist.summary_line())
         else:
-            self.show_sweep(result)
+            self.show_sweep(result.sweep)
             self.query_one("#text-sweep", Static).update(
-                f"recommended: {result.recommended or 'none'}")
+                f"recommended: {result.sweep.recommended or 'none'}")
         if message.report is not None:
             self.reports[phase] = message.report.markdown
             self.query_one("#val-reports", Static).update(
@@ -449,42 +355,18 @@ class ValidateScreen(StepScreen):
         self.set_status(f"{PHASE_TITLES[message.phase]} failed: {message.error}", error=True)
 
     def on_validate_screen_finished(self, message: Finished) -> None:
-        self.running = False
-        for phase in ("bench", "checklist"):
-            self.query_one(f"#run-{phase}", Checkbox).disabled = self.app.state.onnx_dir is None
-        self.query_one("#run-sweep", Checkbox).disabled = self.app.state.model_dir is None
-        self._sync_buttons()
-        plan = message.plan
-        if message.cancelled:
+        self._ready_again()
+        result = message.result
+        if result.cancelled:
             self.set_status("Cancelled: the tables show what finished before.")
             return
-        if not plan.results:
-            return
-        summary = _summary(plan.results)
-        self.last_summary = summary
-        state = self.app.state
-        options = {"report_dir": str(plan.report_dir), "size": plan.size.title.lower(),
-                   "phases": list(plan.phases), "backend": plan.backend}
-        state.options["validate"] = options
-        bench = plan.results.get("bench")
-        if bench is not None:
-            s = bench.summary()
-            if s["decode_tps"]:
-                state.figures["decode tok/s (benchmark median)"] = f"{s['decode_tps'].median:.1f}"
-            if s["ttft_s"]:
-                state.figures["TTFT (benchmark median)"] = f"{s['ttft_s'].median * 1000:.0f} ms"
-            if s["peak_rss_mb"]:
-                state.figures["peak RSS (benchmark)"] = f"{s['peak_rss_mb'].max:.0f} MB"
-        checklist = plan.results.get("checklist")
-        if checklist is not None:
-            state.figures["quality checklist"] = checklist.summary_line()
-        sweep = plan.results.get("sweep")
-        if sweep is not None and sweep.recommended:
-            state.figures["recommended precision"] = sweep.recommended
-        state.mark_done(self.STEP_ID, summary)
-        self.query_one("#step-bar").refresh_steps()
-        failed = checklist is not None and not checklist.passed
-        self.set_status(("Done with failures: " if failed else "Done: ") + summary, error=failed)
+        record = self.app.record_step(plan_step.plan_record(result))
+        self.last_summary = record.outcome
+        if result.failed:
+            return  # the failure is on screen (PhaseFailed)
+        failed = record.status == Status.FAIL
+        self.set_status(("Done with failures: " if failed else "Done: ") + record.outcome,
+                        error=failed)
 
     def show_bench(self, result: Any) -> None:
         from slm_wizard.core.bench import METRIC_TITLES
@@ -513,14 +395,14 @@ class ValidateScreen(StepScreen):
         table = self.query_one("#checks-table", DataTable)
         table.clear()
         for c in result.checks:
-            style = {"pass": "bold green", "fail": "bold red"}.get(c.status, "dim")
-            table.add_row(c.title, Text(c.status.upper(), style=style), c.measured, c.threshold,
+            style = STATUS_STYLE.get(c.status, "dim")
+            table.add_row(c.title, Text(LABEL[c.status], style=style), c.found, c.required,
                           key=c.id)
         self._checks = {c.id: c for c in result.checks}
         leak = result.check("leak")
         if leak is not None and leak.data.get("rss_mb"):
             self._show_soak(leak.data["rss_mb"])
-        first = next((c for c in result.checks if c.status == "fail"), None) or \
+        first = next((c for c in result.checks if c.status == Status.FAIL), None) or \
             (result.checks[0] if result.checks else None)
         if first is not None:
             self._show_evidence(first.id)
@@ -540,6 +422,8 @@ class ValidateScreen(StepScreen):
         text = f"{check.title}:\n" + "\n".join(f"  {line}" for line in lines)
         if more > 0:
             text += f"\n  … {more} more in the report"
+        if check.fix:
+            text += f"\n  fix: {check.fix}"
         self.query_one("#check-evidence", Static).update(text)
 
     def show_sweep(self, result: Any) -> None:
@@ -567,25 +451,6 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
     return str(value)
-
-
-def _bench_line(result: Any) -> str:
-    s = result.summary()
-    if not s["decode_tps"]:
-        return "no runs finished"
-    return (f"decode {s['decode_tps'].median:.1f} tok/s · TTFT {s['ttft_s'].median * 1000:.0f} ms"
-            f" (medians of {s['decode_tps'].n} runs)")
-
-
-def _summary(results: dict[str, Any]) -> str:
-    parts = []
-    if "bench" in results:
-        parts.append(_bench_line(results["bench"]))
-    if "checklist" in results:
-        parts.append("checklist: " + results["checklist"].summary_line())
-    if "sweep" in results:
-        parts.append(f"sweep: {results['sweep'].recommended or 'no'} recommended")
-    return " · ".join(parts)
 
 
 def _explain(exc: BaseException) -> str:
