@@ -135,6 +135,16 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
         await wait_until(pilot, lambda: "deploy" in app.state.done, 60, "the redeployment")
         await _click(pilot, screen, "#continue")
         await wait_until(pilot, lambda: app.current_step == "chat", 10, "the chat step")
+        command = app.state.get("deploy").command
+
+    # The recorded command, run headless, deploys the same model id into the same cache.
+    from slm_wizard.cli.main import main
+    from slm_wizard.core import foundry
+
+    assert main(command[1:]) == 0
+    assert "lumo-demo:1" in [m.id for m in foundry.local_catalog(cache).list_models()]
+    saved = (cache / "custom" / "lumo-demo" / "inference_model.json").read_text()
+    assert '"Name": "lumo-demo"' in saved and "<|im_start|>" in saved
 
 
 async def test_without_a_converted_model_the_step_says_where_it_comes_from(
