@@ -24,7 +24,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from slm_wizard.core.fileio import write_json_atomic
+
+if TYPE_CHECKING:
+    from slm_wizard.core.record import StepRecord
 
 DEMO_VERSION = "1"
 DEMO_SYSTEM_PROMPT = "You are the Lumo support assistant. Answer briefly."
@@ -163,9 +168,11 @@ def render_chat(messages: list[dict[str, str]], add_generation_prompt: bool = Fa
 
 
 def _read_marker(folder: Path) -> dict | None:
+    from slm_wizard.core.fileio import read_json
+
     try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        marker = read_json(folder / MARKER_NAME)
+    except ValueError:
         return None
     return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
 
@@ -302,7 +309,7 @@ def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
         "demo_version": DEMO_VERSION,
         "build_seconds": round(time.monotonic() - started, 1),
     }
-    (folder / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(folder / MARKER_NAME, marker)
 
 
 def _model_config() -> Any:
@@ -426,8 +433,8 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
         "eos_token": IM_END,
         "pad_token": ENDOFTEXT,
     }
-    _write_json(folder / "tokenizer_config.json", tokenizer_config)
-    _write_json(folder / "special_tokens_map.json", special_map)
+    write_json_atomic(folder / "tokenizer_config.json", tokenizer_config)
+    write_json_atomic(folder / "special_tokens_map.json", special_map)
     (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
     with (folder / "domain_eval.jsonl").open("w", encoding="utf-8", newline="\n") as f:
         for row in faq:
@@ -464,8 +471,21 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def demo_command(out: Path | None = None, force: bool = False) -> list[str]:
+    """The headless command that builds (or finds, cached) the demo model."""
+    return ["slm-wizard", "demo", *(["--out", str(out)] if out is not None else []),
+            *(["--force"] if force else [])]
+
+
+def demo_record(folder: Path, out: Path | None = None, seconds: float | None = None) -> StepRecord:
+    """The Welcome step's record when the user chose the demo model built into `folder`."""
+    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.status import Status
+
+    figures = {"build time": f"{seconds:.1f} s"} if seconds is not None else {}
+    return StepRecord("welcome", Status.OK, f"demo model: {folder}",
+                      options={"model_dir": folder, "demo": True, "out": out},
+                      files={"model": str(folder)}, figures=figures, command=demo_command(out))
 
 
 def greedy_answers(

@@ -255,3 +255,15 @@ def test_cli_main_parses_demo(demo_model: Path) -> None:
         [sys.executable, "-m", "cli", "demo", "--help"], capture_output=True, text=True, env=env
     ).stdout
     assert "--force" in help_text and "--out" in help_text
+
+
+def test_demo_command_and_record(tmp_path: Path) -> None:
+    from slm_wizard.core.status import Status
+
+    assert demo.demo_command() == ["slm-wizard", "demo"]
+    assert demo.demo_command(tmp_path, force=True) == ["slm-wizard", "demo", "--out",
+                                                       str(tmp_path), "--force"]
+    rec = demo.demo_record(tmp_path / "m", seconds=12.34)
+    assert (rec.step, rec.status, rec.command) == ("welcome", Status.OK, ["slm-wizard", "demo"])
+    assert rec.figures == {"build time": "12.3 s"} and rec.files["model"] == str(tmp_path / "m")
+    assert rec.to_dict()["options"] == {"model_dir": str(tmp_path / "m"), "demo": True}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from slm_wizard.core.settings import load_settings
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
@@ -53,7 +55,7 @@ async def test_open_folder_moves_on_and_is_remembered(tmp_path: Path) -> None:
     settings, notice = load_settings(cfg)
     assert notice is None
     assert settings.recent == [str(folder.resolve())]
-    assert settings.projects[str(folder.resolve())]["last_step"] == "prereqs"
+    assert settings.projects[str(folder.resolve())].last_step == "prereqs"
 
     # A second instance offers to resume and lands on the step reached.
     app2 = WizardApp(config_dir=cfg)
@@ -71,7 +73,8 @@ async def test_corrupt_settings_are_moved_aside(tmp_path: Path) -> None:
     app = WizardApp(config_dir=cfg)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
-        assert any("could not be read" in n.message for n in app._notifications)
+        assert any("could not be used" in n.message and "moved to" in n.message
+                   for n in app._notifications)
         assert not app.screen.query("#resume")
     aside = list(cfg.glob("settings.toml.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_text() == "recent = [unclosed"
@@ -102,3 +105,40 @@ async def test_enter_on_the_first_screen_takes_the_demo_path(tmp_path: Path,
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.current_step == "prereqs", 120, "the demo model")
         assert app.state.model_dir == demo_model and app.state.is_demo
+        rec = app.state.steps["welcome"]
+        assert rec.done and rec.command == ["slm-wizard", "demo"]
+        assert rec.files["model"] == str(demo_model) and rec.figures["build time"].endswith(" s")
+
+
+async def test_a_crash_while_building_the_demo_is_shown(
+        tmp_path: Path, demo_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected failure of the demo build stays on the screen; the app keeps running, a
+    second try works, and Resume afterwards still works."""
+    import slm_wizard.core.demo as demo
+
+    real = demo.build_demo_model
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(demo, "build_demo_model", boom)
+    cfg = tmp_path / "cfg"
+    app = WizardApp(config_dir=cfg)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.click("#use-demo")
+        error = app.screen.query_one("#path-error")
+        await wait_until(pilot, lambda: "boom" in str(error.content), 30, "the error")
+        assert "Could not build the demo model: RuntimeError: boom" in str(error.content)
+        assert "try again" in str(error.content)
+        assert app.is_running and app.current_step == "welcome"
+        assert not app.screen.query_one("#use-demo").disabled
+        monkeypatch.setattr(demo, "build_demo_model", real)
+        await pilot.click("#use-demo")
+        await wait_until(pilot, lambda: app.current_step == "prereqs", 120, "the demo model")
+        assert app.state.steps["welcome"].command == ["slm-wizard", "demo"]
+    app2 = WizardApp(config_dir=cfg)
+    async with app2.run_test(size=(100, 32)) as pilot:
+        await pilot.click("#resume")
+        await wait_until(pilot, lambda: app2.current_step == "prereqs", 10, "resume")
+        assert app2.state.model_dir == demo_model and app2.state.is_demo
+        assert app2.state.steps["welcome"].command == ["slm-wizard", "demo"]

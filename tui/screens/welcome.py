@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Log, Static
+from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.model_info import ModelFolderError, check_model_folder
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.steps import STEP_IDS, step
 from slm_wizard.tui.validators import ModelFolderValidator
+
+logger = logging.getLogger(__name__)
 
 INTRO = """\
 [b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
@@ -39,9 +45,10 @@ class WelcomeScreen(StepScreen):
             super().__init__()
 
     class DemoReady(Message):
-        def __init__(self, path: Path | None, error: str = "") -> None:
+        def __init__(self, path: Path | None, error: str = "", seconds: float = 0.0) -> None:
             self.path = path
             self.error = error
+            self.seconds = seconds
             super().__init__()
 
     def compose_body(self) -> ComposeResult:
@@ -73,7 +80,8 @@ class WelcomeScreen(StepScreen):
         folder = settings.recent[0]
         if not Path(folder).is_dir():
             return None
-        last = str(settings.projects.get(folder, {}).get("last_step", "prereqs"))
+        record = settings.projects.get(folder)
+        last = record.last_step if record is not None else "prereqs"
         return folder, step(last).title if last in STEP_IDS else "Prerequisites"
 
     @on(Button.Pressed, "#resume")
@@ -90,16 +98,23 @@ class WelcomeScreen(StepScreen):
         log.write_line("Preparing the demo model (built once, then cached)…")
         self.build_demo()
 
-    @work(thread=True, exclusive=True, group="demo")
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def build_demo(self) -> None:
         from slm_wizard.core.demo import DemoError, build_demo_model
 
+        started = time.monotonic()
         try:
             path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)))
         except DemoError as exc:
             self.post_message(self.DemoReady(None, str(exc)))
             return
-        self.post_message(self.DemoReady(path))
+        self.post_message(self.DemoReady(path, seconds=time.monotonic() - started))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "demo" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            logger.error("building the demo model failed", exc_info=error)
+            self.post_message(self.DemoReady(None, f"{type(error).__name__}: {error}"))
 
     def on_welcome_screen_demo_progress(self, message: DemoProgress) -> None:
         self.query_one("#demo-log", Log).write_line(message.line)
@@ -107,11 +122,20 @@ class WelcomeScreen(StepScreen):
     def on_welcome_screen_demo_ready(self, message: DemoReady) -> None:
         self.query_one("#use-demo", Button).disabled = False
         log = self.query_one("#demo-log", Log)
+        error = self.query_one("#path-error", Static)
         if message.path is None:
-            log.write_line(f"Could not build the demo model: {message.error}")
+            text = (f"Could not build the demo model: {message.error}. Press \"Use the demo "
+                    "model\" to try again, or open your own model folder; the log file has the "
+                    "details.")
+            log.write_line(text)
+            error.update(Text(text))
             return
+        error.update("")
         log.write_line(f"Demo model ready: {message.path}")
-        self.app.choose_model(message.path, is_demo=True)
+        from slm_wizard.core.demo import demo_record
+
+        self.app.choose_model(message.path, is_demo=True,
+                              rec=demo_record(message.path, seconds=message.seconds))
 
     @on(Button.Pressed, "#open-folder")
     def open_pressed(self) -> None:
