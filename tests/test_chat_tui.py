@@ -13,6 +13,8 @@ from textual.widgets import Input, RadioButton, Static, TextArea
 from slm_wizard.core.chat import GenerationSettings
 from slm_wizard.core.demo import load_domain_eval
 from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import Status
+from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.chat import NO_MODEL, ChatScreen
 from slm_wizard.tui.widgets.chat_settings import ChatSettingsScreen
@@ -78,6 +80,13 @@ async def test_question_streams_answer_and_moves_metrics(demo_onnx, domain) -> N
         await wait_until(pilot, lambda: panel.figure("rss") != "--", 5, "process figures")
         assert float(panel.figure("rss")) > 10
         assert "chat" in app.state.done
+        rec = app.state.get("chat")
+        assert rec.outcome.startswith("1 reply with onnxruntime-genai")
+        # Reproduce: the one-shot command of this prompt, never the interactive chat.
+        assert rec.command[:3] == ["slm-wizard", "chat", str(demo_onnx)]
+        assert rec.command[rec.command.index("--prompt") + 1] == row["prompt"]
+        assert rec.command[rec.command.index("--system") + 1] == row["system"]
+        assert "--backend" not in rec.command
         # New chat clears the conversation and the history; the figures history restarts.
         await pilot.press("ctrl+r")
         await pilot.pause()
@@ -178,6 +187,8 @@ async def test_switch_to_foundry_and_answer(demo_onnx, domain, tmp_path) -> None
     app = make_app(demo_onnx, deployed_name=result.model_id, foundry_cache=tmp_path / "cache")
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
+        screen.session.system_prompt = row["system"]
+        await ask(pilot, screen, row["prompt"], 1)  # a first reply from onnxruntime-genai
         first = screen.session.backend
         radio = screen.query_one("#backend-foundry", RadioButton)
         assert not radio.disabled
@@ -186,9 +197,99 @@ async def test_switch_to_foundry_and_answer(demo_onnx, domain, tmp_path) -> None
                          and screen.session.backend is not first, 60, "Foundry Local to load")
         assert screen.session.backend.name == "foundry"
         screen.session.system_prompt = row["system"]
-        await ask(pilot, screen, row["prompt"], 1)
+        await pilot.press("ctrl+r")  # a new chat (the tiny model answers best without history)
+        await ask(pilot, screen, row["prompt"], 2)
         assert messages(screen)[-1].markdown.source.strip() == row["expected"]
         assert "lumo-chat-tui:1" in screen.query_one("#conversation").border_title
+        # The record tells which backend gave which reply (a known bug said "2 with foundry").
+        rec = app.state.get("chat")
+        assert rec.outcome.startswith(
+            "2 replies: 1 with onnxruntime-genai, 1 with Foundry Local"), rec.outcome
+        assert rec.figures["replies (onnxruntime-genai)"] == "1"
+        assert rec.figures["replies (Foundry Local)"] == "1"
+        assert "decode (onnxruntime-genai)" in rec.figures
+        assert "decode (Foundry Local)" in rec.figures
+        assert rec.command[:3] == ["slm-wizard", "chat", str(demo_onnx)]  # the first reply's
+        assert "--backend" not in rec.command
+        # A reply after the switch back is counted with onnxruntime-genai again.
+        second = screen.session.backend
+        await pilot.click("#backend-ort")
+        await wait_until(pilot, lambda: screen.session is not None
+                         and screen.session.backend is not second, 60, "ort to load again")
+        await pilot.press("ctrl+r")
+        await ask(pilot, screen, row["prompt"], 3)
+        assert messages(screen)[-1].markdown.source.strip() == row["expected"]
+        rec = app.state.get("chat")
+        assert rec.outcome.startswith(
+            "3 replies: 2 with onnxruntime-genai, 1 with Foundry Local"), rec.outcome
+
+
+async def test_open_failure_is_shown_and_loading_again_works(demo_onnx, domain,
+                                                              monkeypatch) -> None:
+    real = chat_step.open_backend
+    calls: list[chat_step.Options] = []
+
+    def flaky(options):
+        calls.append(options)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(options)
+
+    monkeypatch.setattr(chat_step, "open_backend", flaky)
+    app = make_app(demo_onnx)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        status = screen.query_one("#chat-status", Static)
+        await wait_until(pilot, lambda: "boom" in str(status.content), 30, "the failure shown")
+        assert app.is_running and app.screen is screen
+        assert status.has_class("-error") and "ctrl+l" in str(status.content)
+        assert screen.session is None and screen.query_one("#prompt", Input).disabled
+        await pilot.press("ctrl+l")
+        screen = await loaded(pilot)
+        assert len(calls) == 2
+        row = domain[0]
+        screen.session.system_prompt = row["system"]
+        await ask(pilot, screen, row["prompt"], 1)
+        assert messages(screen)[-1].markdown.source.strip() == row["expected"]
+        assert app.state.get("chat").status == Status.OK
+
+
+async def test_generate_failure_is_shown_and_another_reply_works(demo_onnx, domain) -> None:
+    app = make_app(demo_onnx)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        backend = screen.session.backend
+
+        def boom(*args, **kw):
+            del backend.generate  # only once: the next reply uses the real method
+            raise RuntimeError("boom")
+
+        backend.generate = boom
+        row = domain[0]
+        screen.session.system_prompt = row["system"]
+        prompt = screen.query_one("#prompt", Input)
+        prompt.focus()
+        await pilot.press(*row["prompt"])
+        await pilot.press("enter")
+        status = screen.query_one("#chat-status", Static)
+        await wait_until(pilot, lambda: not screen.generating
+                         and "failed" in str(status.content), 30, "the failure shown")
+        await pilot.pause()
+        assert app.is_running and app.screen is screen and status.has_class("-error")
+        failed = messages(screen)[-1]
+        assert "RuntimeError: boom" in failed.stats_text
+        assert prompt.value == row["prompt"]  # the message is back in the box
+        assert screen.session.history == [] and screen.replies == 0
+        assert app.state.get("chat").status == Status.FAIL
+        # Another reply is possible.
+        await prompt.action_submit()
+        await wait_until(pilot, lambda: not screen.generating and screen.replies >= 1, 60,
+                         "the reply")
+        await pilot.pause()
+        assert messages(screen)[-1].markdown.source.strip() == row["expected"]
+        rec = app.state.get("chat")
+        assert rec.status == Status.OK and rec.outcome.startswith("1 reply with")
+        assert "1 reply failed" in rec.notes
 
 
 def test_snapshot_before_any_reply(demo_onnx, snap_compare) -> None:
