@@ -81,9 +81,10 @@ def test_sampler_rejects_bad_arguments(kw) -> None:
 
 
 def test_core_chat_and_metrics_import_light() -> None:
-    code = ("import sys, core.chat, core.metrics\n"
+    code = ("import sys, slm_wizard.core.chat, slm_wizard.core.metrics\n"
+            "import slm_wizard.core.steps.chat\n"
             "bad = [m for m in ('textual', 'onnxruntime_genai', 'foundry_local_sdk', 'psutil',\n"
-            "       'tui', 'cli') if m in sys.modules]\n"
+            "       'slm_wizard.tui', 'slm_wizard.cli') if m in sys.modules]\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, env=dict(os.environ), check=True).stdout.strip()
