@@ -182,8 +182,12 @@ async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None
         assert "ready to convert" in _text(app, "#model-status")
         await pilot.click("#continue")
         await wait_until(pilot, lambda: app.current_step == "convert", 10, "the Convert step")
-        assert state.model_dir == demo_model.resolve() and state.is_demo
-        assert "model" in state.done
+        # Another model starts a new run record (app.set_model): read the app's record.
+        assert app.state is not state
+        assert app.state.model_dir == demo_model.resolve() and app.state.is_demo
+        assert "model" in app.state.done
+        await _ready(pilot, app)  # the Convert step took the new model
+        assert app.screen.model_dir == demo_model.resolve()
 
 
 @pytest.fixture
