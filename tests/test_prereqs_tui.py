@@ -257,7 +257,12 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         return fixed_results("pass")
 
     monkeypatch.setattr(prereqs, "run_checks", checks)
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "qwen2"}')
+    cfg = tmp_path / "cfg"
+    app = WizardApp(state=WizardState(model_dir=model.resolve()), start="prereqs",
+                    config_dir=cfg)
     async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
         summary = screen.query_one("#prereq-summary", Static)
@@ -269,3 +274,12 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         await pilot.press("r")
         await wait_until(pilot, lambda: ready(app), 10, "the re-check")
         assert app.is_running and app.state.steps["prereqs"].done
+        assert app.state.steps["prereqs"].command == ["slm-wizard", "check", "--model",
+                                                      str(model.resolve())]
+    # Resume afterwards: the saved run comes back with its prerequisites record.
+    app2 = WizardApp(config_dir=cfg)
+    async with app2.run_test(size=SIZE) as pilot:
+        await pilot.click("#resume")
+        await wait_until(pilot, lambda: app2.current_step == "prereqs" and ready(app2), 10,
+                         "resume")
+        assert app2.state.model_dir == model.resolve() and app2.state.steps["prereqs"].done
