@@ -101,12 +101,12 @@ class ScreenRunner:
 def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
     import onnxruntime_genai as og
 
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.steps import chat as step
 
     print(f"\n{label}: {model_dir}")
     print(f"  {n} tokens per reply, greedy, {rounds} rounds alternating")
     og_model = og.Model(str(model_dir))
-    backend = open_backend("ort", model_dir)
+    backend = step.open_backend(step.Options(str(model_dir)))  # as the CLI and the screen do
     bare_loop(model_dir, min(n, 32), og_model)  # warm-up
     chat_core(backend, min(n, 32))
     bare: list[float] = []

@@ -370,7 +370,11 @@ class ChatScreen(StepScreen):
         else:
             return
         self.chat_log.add(options, result)
-        self.app.record_step(self.chat_log.to_record())
+        try:
+            self.app.record_step(self.chat_log.to_record())
+        except Exception as e:  # a bug: the chat goes on, the record misses this reply
+            log.exception("the chat's record could not be saved")
+            self.notify(f"This reply could not be recorded: {e}", severity="warning")
 
     def refresh_process(self) -> None:
         panel = self.query_one(MetricsPanel)
