@@ -13,16 +13,22 @@ from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path, soak: int) -> None:
-    from slm_wizard.core.bench import run_benchmark
-    from slm_wizard.core.chat import GenerationSettings, open_backend
-    from slm_wizard.core.validate import run_checklist
+    """Through the same step runners as the wizard and the CLI (one loaded model shared)."""
+    import tempfile
+
+    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.steps import bench as bench_step
+    from slm_wizard.core.steps import checklist as checklist_step
+    from slm_wizard.core.validate import LABEL
 
     t0 = time.perf_counter()
     backend = open_backend("ort", onnx)
     print(f"{label}: loaded in {time.perf_counter() - t0:.2f} s (max_length {backend.max_length})")
+    reports = tempfile.mkdtemp(prefix="b_validate-")
     try:
-        bench = run_benchmark(backend, warmup=1, repeats=2, lengths=(16, 64, 256, 1024),
-                              settings=GenerationSettings(max_tokens=32))
+        opts = bench_step.Options(str(onnx), repeats=2, lengths=(16, 64, 256, 1024),
+                                  max_tokens=32, report_dir=reports)
+        bench = bench_step.run(opts, backend=backend).bench
         s = bench.summary()
         print(f"  prompt set: TTFT median {s['ttft_s'].median * 1000:.1f} ms, decode median "
               f"{s['decode_tps'].median:.1f} tok/s (stdev {s['decode_tps'].stdev:.1f}), "
@@ -31,10 +37,12 @@ def _one(label: str, onnx: Path, soak: int) -> None:
             print(f"  {p.prompt_tokens:5d} prompt tokens: TTFT {p.ttft_s.median * 1000:7.1f} ms, "
                   f"decode {p.decode_tps.median:8.1f} tok/s")
         print(f"  benchmark: {bench.elapsed_s:.1f} s")
-        result = run_checklist(backend, soak=soak, lengths=(16, 1024), repeats=1,
-                               checks=("leak", "consistency", "edge_cases"))
+        copts = checklist_step.Options(str(onnx), soak=soak, lengths=(16, 1024), repeats=1,
+                                       checks=("leak", "consistency", "edge_cases"),
+                                       report_dir=reports)
+        result = checklist_step.run(copts, backend=backend).checklist
         for c in result.checks:
-            print(f"  {c.id:12s} {c.status:4s} {c.measured:40s} {c.seconds:6.1f} s")
+            print(f"  {c.id:12s} {LABEL[c.status]:4s} {c.found:40s} {c.seconds:6.1f} s")
     finally:
         backend.close()
 
