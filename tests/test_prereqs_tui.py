@@ -283,3 +283,26 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         await wait_until(pilot, lambda: app2.current_step == "prereqs" and ready(app2), 10,
                          "resume")
         assert app2.state.model_dir == model.resolve() and app2.state.steps["prereqs"].done
+
+
+async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeChecks(fixed_results("fail"))
+    monkeypatch.setattr(prereqs, "run_checks", fake)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(prereqs, "install_packages", boom)
+    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        screen = screen_of(app)
+        await pilot.click("#install")
+        await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
+        await pilot.click("#confirm-install")
+        await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 20, "the re-check")
+        status = str(screen.query_one("#install-status", Static).content)
+        assert "pip failed" in status and "the installation could not run: boom" in status
+        assert app.is_running and app.screen is screen and not screen.installing
+        assert not screen.query_one("#install", Button).disabled  # the user can try again
