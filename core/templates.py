@@ -149,6 +149,15 @@ def template_for(family_id: str) -> dict[str, str]:
     return dict(family(family_id).template)
 
 
+def field_problem(key: str, value: object) -> str:
+    """What is wrong with one PromptTemplate field ("" when nothing): the rule the whole-template
+    check and the Deploy screen's fields share."""
+    if not isinstance(value, str):
+        return f"'{key}' is missing"
+    n = value.count(PLACEHOLDER)
+    return "" if n == 1 else f"'{key}' must hold {PLACEHOLDER} exactly once (found {n})"
+
+
 def validate_template(template: object) -> dict[str, str]:
     """Return the template as a plain dict, or raise TemplateError naming what is wrong."""
     if not isinstance(template, dict):
@@ -156,12 +165,9 @@ def validate_template(template: object) -> dict[str, str]:
                             "prompt.")
     problems = []
     for key in KEYS:
-        value = template.get(key)
-        if not isinstance(value, str):
-            problems.append(f"'{key}' is missing")
-        elif value.count(PLACEHOLDER) != 1:
-            n = value.count(PLACEHOLDER)
-            problems.append(f"'{key}' must hold {PLACEHOLDER} exactly once (found {n})")
+        problem = field_problem(key, template.get(key))
+        if problem:
+            problems.append(problem)
     extra = sorted(set(template) - set(KEYS))
     if extra:
         problems.append(f"unknown keys: {', '.join(map(str, extra))}")

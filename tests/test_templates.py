@@ -221,3 +221,11 @@ def test_unloadable_converted_model_falls_back_to_transformers(demo_onnx: Path,
     assert check.engine == "transformers"
     assert check.matches, "\n".join(check.diff)
     assert any("onnxruntime-genai could not load the model" in w for w in check.warnings)
+
+
+def test_one_field_rule_for_the_screen_and_the_whole_template() -> None:
+    assert T.field_problem("user", "<|user|>{Content}") == ""
+    assert "exactly once (found 2)" in T.field_problem("user", "{Content}{Content}")
+    assert "missing" in T.field_problem("user", None)
+    with pytest.raises(T.TemplateError, match=r"'prompt' must hold \{Content\} exactly once"):
+        T.validate_template({**T.template_for("qwen"), "prompt": "no placeholder"})

@@ -54,12 +54,16 @@ def unescape(value: str) -> str:
     return "".join(out)
 
 
-class PlaceholderOnce(Validator):
+class TemplateField(Validator):
+    """A PromptTemplate field, checked by core.templates' own rule."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
     def validate(self, value: str) -> ValidationResult:
-        n = unescape(value).count(T.PLACEHOLDER)
-        if n == 1:
-            return self.success()
-        return self.failure(f"must hold {T.PLACEHOLDER} exactly once (found {n})")
+        problem = T.field_problem(self.key, unescape(value))
+        return self.failure(problem) if problem else self.success()
 
 
 class ConfigField(Validator):
@@ -165,7 +169,7 @@ class DeployScreen(StepScreen):
                 for key in T.KEYS:
                     with Horizontal(classes="field-row"):
                         yield Label(key)
-                        yield Input(id=f"tmpl-{key}", validators=[PlaceholderOnce()],
+                        yield Input(id=f"tmpl-{key}", validators=[TemplateField(key)],
                                     valid_empty=False)
         yield Static("", id="detect-note")
         with Horizontal(id="preview-row"):
