@@ -45,8 +45,8 @@ from slm_wizard.core.metrics import ReplyClock, ReplyStats
 
 __all__ = [
     "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "OrtBackend",
-    "FoundryBackend", "Reply", "ReplyStats", "neutralize_special_tokens", "clean_user_text",
-    "open_backend",
+    "FoundryBackend", "Reply", "ReplyStats", "SETTING_BOUNDS", "neutralize_special_tokens",
+    "clean_user_text", "open_backend",
 ]
 
 ZWSP = "\u200b"
@@ -65,6 +65,26 @@ class ChatError(Exception):
         self.partial = partial
 
 
+# The allowed range of each sampling setting: name -> (whole number, lowest, highest, lowest
+# allowed). `GenerationSettings.validate` checks them; the Chat screen's settings form shows them.
+SETTING_BOUNDS: dict[str, tuple[bool, float, float, bool]] = {
+    "max_tokens": (True, 1, 1_000_000, True),
+    "temperature": (False, 0.0, 5.0, True),
+    "top_p": (False, 0.0, 1.0, False),
+    "top_k": (True, 1, 100_000, True),
+    "repetition_penalty": (False, 0.1, 10.0, True),
+}
+
+
+def _whole(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _within(x: float, name: str) -> bool:
+    _, low, high, low_ok = SETTING_BOUNDS[name]
+    return (low <= x if low_ok else low < x) and x <= high
+
+
 @dataclass
 class GenerationSettings:
     """Sampling settings; `validate()` raises ValueError with a message for the user."""
@@ -79,24 +99,25 @@ class GenerationSettings:
     min_tokens: int = 0
 
     def validate(self) -> GenerationSettings:
+        b = SETTING_BOUNDS
         checks = (
-            (isinstance(self.max_tokens, int) and not isinstance(self.max_tokens, bool)
-             and 1 <= self.max_tokens <= 1_000_000,
-             f"max tokens must be a whole number from 1 to 1000000, not {self.max_tokens!r}"),
-            (_num(self.temperature) and 0.0 <= self.temperature <= 5.0,
-             f"temperature must be from 0 (greedy) to 5, not {self.temperature!r}"),
-            (_num(self.top_p) and 0.0 < self.top_p <= 1.0,
-             f"top_p must be above 0 and at most 1, not {self.top_p!r}"),
-            (isinstance(self.top_k, int) and not isinstance(self.top_k, bool)
-             and 1 <= self.top_k <= 100_000,
-             f"top_k must be a whole number from 1 to 100000, not {self.top_k!r}"),
-            (_num(self.repetition_penalty) and 0.1 <= self.repetition_penalty <= 10.0,
-             f"repetition penalty must be from 0.1 to 10 (1 = none), not "
-             f"{self.repetition_penalty!r}"),
-        )
-        checks += (
-            (isinstance(self.min_tokens, int) and not isinstance(self.min_tokens, bool)
-             and 0 <= self.min_tokens <= self.max_tokens,
+            (_whole(self.max_tokens) and _within(self.max_tokens, "max_tokens"),
+             f"max tokens must be a whole number from {b['max_tokens'][1]} to "
+             f"{b['max_tokens'][2]}, not {self.max_tokens!r}"),
+            (_num(self.temperature) and _within(self.temperature, "temperature"),
+             f"temperature must be from {b['temperature'][1]:g} (greedy) to "
+             f"{b['temperature'][2]:g}, not {self.temperature!r}"),
+            (_num(self.top_p) and _within(self.top_p, "top_p"),
+             f"top_p must be above {b['top_p'][1]:g} and at most {b['top_p'][2]:g}, not "
+             f"{self.top_p!r}"),
+            (_whole(self.top_k) and _within(self.top_k, "top_k"),
+             f"top_k must be a whole number from {b['top_k'][1]} to {b['top_k'][2]}, not "
+             f"{self.top_k!r}"),
+            (_num(self.repetition_penalty)
+             and _within(self.repetition_penalty, "repetition_penalty"),
+             f"repetition penalty must be from {b['repetition_penalty'][1]:g} to "
+             f"{b['repetition_penalty'][2]:g} (1 = none), not {self.repetition_penalty!r}"),
+            (_whole(self.min_tokens) and 0 <= self.min_tokens <= self.max_tokens,
              f"min tokens must be a whole number from 0 to max tokens ({self.max_tokens}), not "
              f"{self.min_tokens!r}"),
         )

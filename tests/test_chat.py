@@ -228,6 +228,27 @@ def test_settings_are_validated(field, value, words) -> None:
         s.validate()
 
 
+@pytest.mark.parametrize("name", ["max_tokens", "temperature", "top_p", "top_k",
+                                  "repetition_penalty"])
+def test_settings_bounds_are_the_ones_validate_and_the_form_use(name) -> None:
+    from slm_wizard.core.chat import SETTING_BOUNDS
+    from slm_wizard.tui.widgets.chat_settings import FIELDS
+
+    whole, low, high, low_ok = SETTING_BOUNDS[name]
+    step = 1 if whole else 0.01
+    GenerationSettings(**{name: high}).validate()
+    with pytest.raises(ValueError):
+        GenerationSettings(**{name: high + step}).validate()
+    if low_ok:
+        GenerationSettings(**{name: low}).validate()
+    with pytest.raises(ValueError):
+        GenerationSettings(**{name: low if not low_ok else low - step}).validate()
+    validator = next(f[3] for f in FIELDS if f[0] == name)
+    assert validator.validate(str(high)).is_valid
+    assert not validator.validate(str(high + step)).is_valid
+    assert not validator.validate(str(low - step)).is_valid
+
+
 def test_bad_settings_are_a_chat_error(ort) -> None:
     session = ChatSession(ort, settings=GenerationSettings(top_p=2.0))
     with pytest.raises(ChatError, match="top_p"):

@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.validation import Integer, Number
+from textual.validation import Integer, Number, Validator
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from slm_wizard.core.chat import GenerationSettings
+from slm_wizard.core.chat import SETTING_BOUNDS, GenerationSettings
 
 
 @dataclass
@@ -21,13 +21,21 @@ class ChatConfig:
     settings: GenerationSettings
 
 
+def _field(name: str, caption: str) -> tuple[str, str, str, Validator]:
+    """A settings field checked as it is typed, within core's bounds (core checks again)."""
+    whole, low, high, low_ok = SETTING_BOUNDS[name]
+    if whole:
+        return name, caption, "integer", Integer(int(low), int(high))
+    return name, caption, "number", Number(low if low_ok else low + 1e-6, high)
+
+
 FIELDS = (
     # name, caption, type, validator
-    ("max_tokens", "max tokens", "integer", Integer(1, 1_000_000)),
-    ("temperature", "temperature (0 = greedy)", "number", Number(0, 5)),
-    ("top_p", "top_p (0 < p ≤ 1)", "number", Number(0.000001, 1)),
-    ("top_k", "top_k", "integer", Integer(1, 100_000)),
-    ("repetition_penalty", "repetition penalty (1 = none)", "number", Number(0.1, 10)),
+    _field("max_tokens", "max tokens"),
+    _field("temperature", "temperature (0 = greedy)"),
+    _field("top_p", "top_p (0 < p ≤ 1)"),
+    _field("top_k", "top_k"),
+    _field("repetition_penalty", "repetition penalty (1 = none)"),
 )
 
 
