@@ -164,3 +164,30 @@ def test_a_failed_plan_is_recorded_as_failed_with_what_to_do(tmp_path: Path):
     assert record.command == []  # nothing ran: nothing to reproduce
     rec.record(record)
     assert RunRecord.from_dict(rec.to_dict()).steps["validate"].notes == record.notes
+
+
+def test_the_recorded_command_reruns_the_same_checklist_headless(demo_model: Path,
+                                                                  demo_onnx: Path,
+                                                                  tmp_path: Path, capsys):
+    """What the Validate step ran and what its reproduce command runs: the same checks, the
+    same domain prompts and sizes, the same outcome."""
+    import json
+
+    from slm_wizard.cli.main import main
+
+    rec = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    plan = checklist.make_plan(rec, ("checklist",), "quick", report_dir=tmp_path / "wizard")
+    done = checklist.run_plan(plan)
+    assert done.failed is None, done.error
+    record = checklist.plan_record(done)
+    assert record.status == Status.OK and record.options["commands"] == [record.command]
+    ran = done.results["checklist"]
+    command = [*record.command[1:]]
+    command[command.index("--report-dir") + 1] = str(tmp_path / "again")
+    code = main([*command, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["passed"] is True
+    again = {c["id"]: (c["status"], c["data"].get("total")) for c in out["checks"]}
+    assert again == {c.id: (c.status.value, c.data.get("total")) for c in ran.checks}
+    assert again["domain"][1] == ran.prompts == 20  # the quick size's 20 domain prompts
+    assert (tmp_path / "again" / "validate.md").is_file()
