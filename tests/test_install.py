@@ -35,6 +35,11 @@ def test_the_wheel_holds_only_the_namespace(wheel: Path) -> None:
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"slm_wizard"}
     assert "slm_wizard/tui/app.tcss" in names
+    # Every module of the three folders is in the wheel (a subpackage missing from the
+    # package list would only show up on a user's machine).
+    for folder in ("core", "tui", "cli"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert f"slm_wizard/{path.relative_to(ROOT).as_posix()}" in names, path
     assert "slm_wizard/core/data/demo_faq.jsonl" in names
 
 
