@@ -183,6 +183,49 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         assert "deploy" not in app.state.done
 
 
+async def test_an_edited_template_is_deployed_as_a_custom_template_file(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from slm_wizard.core import foundry
+    from slm_wizard.core.status import Status
+    from slm_wizard.core.steps import deploy as deploy_step
+    from slm_wizard.core.steps import template as template_step
+
+    ran: list[deploy_step.Options] = []
+
+    def fake_run(opts, *, on_progress=None, cancel=None):
+        ran.append(opts)
+        opts = opts.resolved()
+        dep = foundry.DeployResult(opts.name, opts.version, f"{opts.name}:{opts.version}",
+                                   opts.cache_dir, opts.cache_dir / "custom" / opts.name)
+        dep.stages = [foundry.stage_result(s, Status.OK, "done") for s in foundry.STAGES]
+        dep.answer = "hi"
+        return deploy_step.Result(opts, Status.OK, family="custom", deploy=dep)
+
+    monkeypatch.setattr(deploy_step, "run", fake_run)
+    cache = tmp_path / "chosen"
+    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        screen.query_one("#cache-dir", Input).value = str(cache)
+        screen.query_one("#tmpl-system", Input).value = "<|im_start|>system\\n{Content}\\n"
+        screen.query_one("#cfg-temperature", Input).value = "0.3"
+        await pilot.pause()
+        screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, lambda: "deploy" in app.state.done, 30, "the recorded step")
+        opts = ran[0]
+        assert opts.family is None and opts.prompt_template is not None
+        assert opts.temperature == 0.3 and opts.cache_dir == cache
+        saved = template_step.load_template_file(opts.prompt_template)
+        assert saved["system"] == "<|im_start|>system\n{Content}\n"
+        rec = app.state.get("deploy")
+        assert f"--prompt-template={opts.prompt_template}" in rec.command
+        assert rec.options["cache_dir"] == cache
+        assert app.state.foundry_cache == cache and app.state.deployed_name.endswith(":1")
+
+
 async def test_resume_shows_the_cache_folder_the_run_record_kept(
     onnx_copy: Path, tmp_path: Path,
 ) -> None:
