@@ -233,7 +233,7 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(
     from slm_wizard.core.status import Status
 
     chosen = tmp_path / "my-foundry-cache"
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, deployed_name="m:1")
     state.record(StepRecord("deploy", Status.OK, "m:1 deployed",
                             options={"cache_dir": str(chosen), "model_id": "m:1"}))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
@@ -241,6 +241,10 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(
         screen = app.screen
         await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
         assert screen.query_one("#cache-dir", Input).value == str(chosen)
+        # The recorded deployment can be continued from or removed.
+        assert not screen.query_one("#continue", Button).disabled
+        assert not screen.query_one("#remove", Button).disabled
+        assert screen.deployed == ("m", "1", chosen)
 
 
 def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:

@@ -255,6 +255,12 @@ class DeployScreen(StepScreen):
         chosen = state.foundry_cache or (rec.options.get("cache_dir") if rec else None)
         if chosen:  # the folder the user chose before (kept in the run record)
             cache.value = str(chosen)
+        if rec is not None and rec.done and state.deployed_name and chosen \
+                and ":" in state.deployed_name:  # resumed after a deployment: it can be removed
+            name_, version = state.deployed_name.split(":", 1)
+            self.deployed = (name_, version, Path(chosen))
+            self.query_one("#remove", Button).disabled = False
+            self.query_one("#continue", Button).disabled = False
         elif not cache.value:
             self.find_cache()
         self._apply_family(fam)
