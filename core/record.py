@@ -70,6 +70,7 @@ class StepRecord:
     files: dict[str, str] = field(default_factory=dict)  # label -> path written or used
     figures: dict[str, str] = field(default_factory=dict)  # label -> value with its unit
     command: list[str] = field(default_factory=list)  # the headless command that redoes it
+    more_commands: list[list[str]] = field(default_factory=list)  # when one is not enough
     notes: list[str] = field(default_factory=list)  # overrides and warnings the user accepted
     when: str = field(default_factory=_now)
 
@@ -84,7 +85,8 @@ class StepRecord:
         return tomlable({
             "step": self.step, "status": self.status.value, "outcome": self.outcome,
             "options": self.options, "files": self.files, "figures": self.figures,
-            "command": self.command, "notes": self.notes, "when": self.when,
+            "command": self.command, "more_commands": self.more_commands,
+            "notes": self.notes, "when": self.when,
         })
 
     @classmethod
@@ -103,15 +105,20 @@ class StepRecord:
         notes = _expect(d.get("notes", []), list, f"{where}.notes")
         for key, value in {**files, **figures}.items():
             _expect(value, str, f"{where}.files/figures.{key}")
+        more = _expect(d.get("more_commands", []), list, f"{where}.more_commands")
         for i, part in enumerate(command):
             _expect(part, str, f"{where}.command[{i}]")
+        for i, cmd in enumerate(more):
+            for j, part in enumerate(_expect(cmd, list, f"{where}.more_commands[{i}]")):
+                _expect(part, str, f"{where}.more_commands[{i}][{j}]")
         for i, note in enumerate(notes):
             _expect(note, str, f"{where}.notes[{i}]")
         return cls(
             step=step, status=status,
             outcome=_expect(d.get("outcome", ""), str, f"{where}.outcome"),
             options=dict(_expect(d.get("options", {}), dict, f"{where}.options")),
-            files=dict(files), figures=dict(figures), command=list(command), notes=list(notes),
+            files=dict(files), figures=dict(figures), command=list(command),
+            more_commands=[list(c) for c in more], notes=list(notes),
             when=_expect(d.get("when", ""), str, f"{where}.when"),
         )
 
@@ -222,6 +229,9 @@ def reproduce_commands(record: RunRecord) -> list[list[str]]:
     cmds: list[list[str]] = []
     for step in STEP_IDS:
         rec = record.steps.get(step)
-        if rec is not None and rec.done and rec.command and rec.command not in cmds:
-            cmds.append(list(rec.command))
+        if rec is None or not rec.done:
+            continue
+        for cmd in (rec.command, *rec.more_commands):
+            if cmd and cmd not in cmds:
+                cmds.append(list(cmd))
     return cmds

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slm_wizard.core.record import StepRecord
 from slm_wizard.core.state import WizardState
+from slm_wizard.core.status import Status
 from slm_wizard.tui.app import WizardApp
 
 SIZE = (100, 32)
@@ -22,11 +24,16 @@ def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
     state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
                         precision="int4", deployed_name="lumo:1",
                         foundry_cache=Path("/home/me/.foundry/cache/models"))
-    state.options["convert"] = {"precision": "int4", "method": "auto-opt", "block_size": 32,
-                                "symmetric": True}
-    state.mark_done("welcome", "model: /models/lumo-hf")
-    state.mark_done("convert", "int4 · 1.4 MB · verified (MatMulNBits 4-bit, block 32)")
-    state.figures["decode tokens/s"] = "412.0"
+    convert = ["slm-wizard", "convert", "/models/lumo-hf", "--output", "/models/lumo-int4",
+               "--precision", "int4", "--method", "auto-opt", "--block-size", "32", "--symmetric"]
+    state.record(StepRecord("welcome", Status.OK, "model: /models/lumo-hf"))
+    state.record(StepRecord("convert", Status.OK,
+                            "int4 · 1.4 MB · verified (MatMulNBits 4-bit, block 32)",
+                            options={"precision": "int4", "block_size": 32}, command=convert))
+    state.record(StepRecord("chat", Status.OK, "1 reply with onnxruntime-genai",
+                            figures={"decode tok/s (onnxruntime-genai)": "412.0"},
+                            command=["slm-wizard", "chat", "/models/lumo-int4", "--prompt",
+                                     "Who makes Lumo?"]))
     app = WizardApp(state=state, start="summary", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=(100, 44))
 

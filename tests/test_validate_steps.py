@@ -182,8 +182,8 @@ def test_the_recorded_command_reruns_the_same_checklist_headless(demo_model: Pat
     record = checklist.plan_record(done)
     assert record.status == Status.OK and record.options["commands"] == [record.command]
     ran = done.results["checklist"]
-    command = [*record.command[1:]]
-    command[command.index("--report-dir") + 1] = str(tmp_path / "again")
+    assert "--report-dir" not in record.command  # a rerun never overwrites the wizard's report
+    command = [*record.command[1:], "--report-dir", str(tmp_path / "again")]
     code = main([*command, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["passed"] is True

@@ -65,7 +65,7 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         assert rec.files["checklist report"] == str(report_dir / "validate.md")
         # the record holds the exact headless commands of what ran, with the quick sizes
         bench_cmd, validate_cmd = rec.options["commands"]
-        assert rec.command == validate_cmd
+        assert [rec.command, *rec.more_commands] == [bench_cmd, validate_cmd]
         assert validate_cmd[:3] == ["slm-wizard", "validate", str(demo_onnx)]
         assert validate_cmd[validate_cmd.index("--soak") + 1] == "20"
         assert validate_cmd[validate_cmd.index("--max-prompts") + 1] == "20"

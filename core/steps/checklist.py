@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -424,9 +424,10 @@ def plan_record(result: PlanResult) -> StepRecord:
     if report_dir:
         files["report folder"] = report_dir
     ran = [p for p in plan.phases if p in result.results]
-    commands = [plan.options_of(p).argv() for p in ran]
-    main = next((plan.options_of(p).argv() for p in ("checklist", "bench", "sweep") if p in ran),
-                [])
+    # The commands that redo each phase, without the report folder: a rerun writes a new
+    # report beside the wizard's instead of overwriting it.
+    commands = [replace(plan.options_of(p), report_dir=None).argv() for p in ran]
     options = plan.to_dict() | {"report_dir": report_dir, "commands": commands}
     return StepRecord("validate", result.status, result.summary(), options=options, files=files,
-                      figures=figures, command=main, notes=notes)
+                      figures=figures, command=commands[0] if commands else [],
+                      more_commands=commands[1:], notes=notes)
