@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slm_wizard.core.fileio import write_json_atomic
+from slm_wizard.core.fileio import swap_folder_in, write_json_atomic
 
 if TYPE_CHECKING:
     from slm_wizard.core.record import StepRecord
@@ -224,19 +224,10 @@ def build_demo_model(
     try:
         tmp.mkdir()
         _build_into(tmp, wanted, say)
-        if out.exists() or out.is_symlink():
-            if not force and _is_complete(out, wanted):  # another process finished first
-                return out
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-            try:
-                os.replace(tmp, out)
-            except OSError:
-                os.replace(old, out)
-                raise
-            _remove(old)
-        else:
-            os.replace(tmp, out)
+        # Another process may have finished first: keep its complete model.
+        if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
+            return out
+        swap_folder_in(tmp, out)
     except OSError as exc:
         raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
     finally:

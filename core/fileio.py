@@ -87,3 +87,26 @@ def read_jsonl(path: str | Path, error: type[Exception], what: str) -> list[tupl
         except json.JSONDecodeError as exc:
             raise error(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
     return rows
+
+
+def swap_folder_in(new: Path, target: Path) -> None:
+    """Put the finished folder `new` at `target` by renames (same file system), replacing what is
+    there; if the last rename fails, the previous `target` is put back. The caller confirmed the
+    replacement; the previous folder is removed only once the new one is in place."""
+    import shutil
+    import uuid
+
+    if not (target.exists() or target.is_symlink()):
+        os.replace(new, target)
+        return
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except OSError:
+        os.replace(old, target)  # put the previous folder back
+        raise
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)

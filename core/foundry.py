@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core import paths
+from slm_wizard.core.fileio import swap_folder_in
 from slm_wizard.core.foundry_cli import cli_cache_listing
 from slm_wizard.core.inference_model import (
     InferenceModelError,
@@ -270,20 +271,9 @@ def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> in
         shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*", "__pycache__", "*.corrupt",
                                                                "*.tmp"))
         size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
-        if target.exists():
-            if not replace:
-                raise TargetExists(f"{target} already exists: confirm to replace it.", target)
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=custom))
-            old.rmdir()
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                os.replace(old, target)  # put the previous model back
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        if target.exists() and not replace:
+            raise TargetExists(f"{target} already exists: confirm to replace it.", target)
+        swap_folder_in(tmp, target)
         return size
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
