@@ -10,10 +10,8 @@ Domain file (JSONL, one object per line; the demo model ships `domain_eval.jsonl
 - `expected_regex` (text): a Python regular expression searched in the reply;
 - `system` (text): a system message sent before the prompt;
 - `format` (text): a regular expression the whole reply (trimmed) must match;
-- `schema` (object): a JSON schema; the reply must be JSON valid against it (the `jsonschema`
-  package is used when installed, else a subset: type, properties, required, items, enum,
-  const, minLength, maxLength, minimum, maximum, pattern, additionalProperties, minItems,
-  maxItems).
+- `schema` (object): a JSON schema; the reply must be JSON valid against it (checked with the
+  `jsonschema` package, the whole of JSON Schema).
 A line without `expected`/`expected_regex` counts only for the format check.
 """
 
@@ -180,78 +178,17 @@ def format_problem(case: DomainCase, reply: str) -> str | None:
     return None
 
 
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-
-
 def schema_problem(value: Any, schema: dict[str, Any], where: str = "$") -> str | None:
-    """The first way `value` breaks `schema` (jsonschema if installed, else a subset)."""
-    try:
-        import jsonschema  # optional, not a dependency
-    except ImportError:
-        return _subset_problem(value, schema, where)
+    """The first way `value` breaks `schema` (the `jsonschema` package, a dependency)."""
+    import jsonschema
+
     try:
         jsonschema.validate(value, schema)
     except jsonschema.ValidationError as exc:
-        return f"{exc.json_path}: {exc.message}"
+        path = exc.json_path.replace("$", where, 1)
+        return f"{path}: {exc.message}"
     except jsonschema.SchemaError as exc:
         return f"the schema itself is invalid: {exc.message}"
-    return None
-
-
-def _subset_problem(value: Any, schema: dict[str, Any], where: str) -> str | None:
-    kind = schema.get("type")
-    if kind is not None:
-        kinds = kind if isinstance(kind, list) else [kind]
-        if not any(_TYPES.get(k, lambda v: False)(value) for k in kinds):
-            return f"{where}: expected {' or '.join(kinds)}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{where}: not one of {schema['enum']}"
-    if "const" in schema and value != schema["const"]:
-        return f"{where}: must be {schema['const']!r}"
-    if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            return f"{where}: shorter than {schema['minLength']}"
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            return f"{where}: longer than {schema['maxLength']}"
-        if "pattern" in schema and re.search(schema["pattern"], value) is None:
-            return f"{where}: does not match /{schema['pattern']}/"
-    if _TYPES["number"](value):
-        if "minimum" in schema and value < schema["minimum"]:
-            return f"{where}: below {schema['minimum']}"
-        if "maximum" in schema and value > schema["maximum"]:
-            return f"{where}: above {schema['maximum']}"
-    if isinstance(value, dict):
-        for name in schema.get("required", []):
-            if name not in value:
-                return f"{where}: missing {name!r}"
-        props = schema.get("properties", {})
-        for name, sub in props.items():
-            if name in value:
-                problem = _subset_problem(value[name], sub, f"{where}.{name}")
-                if problem:
-                    return problem
-        if schema.get("additionalProperties") is False:
-            extra = sorted(set(value) - set(props))
-            if extra:
-                return f"{where}: unexpected {', '.join(extra)}"
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            return f"{where}: fewer than {schema['minItems']} items"
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            return f"{where}: more than {schema['maxItems']} items"
-        if isinstance(schema.get("items"), dict):
-            for i, item in enumerate(value):
-                problem = _subset_problem(item, schema["items"], f"{where}[{i}]")
-                if problem:
-                    return problem
     return None
 
 
