@@ -48,8 +48,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_path_action(action: argparse.Action) -> bool:
+    """An argument that names a file or folder (type Path, or a DIR/FILE metavar)."""
+    from pathlib import Path
+
+    metavar = action.metavar if isinstance(action.metavar, str) else ""
+    return action.type is Path or metavar.endswith(("DIR", "FILE", "OUT"))
+
+
+def empty_path_argument(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The name of the first path argument given as an empty text, else None.
+
+    An empty path is refused everywhere: `Path("")` is the current folder, so `--out ""` would
+    otherwise mean "here" (and `--force` would empty it)."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    argv = list(argv)
+    if sub is None or not argv or argv[0] not in sub.choices:
+        return None
+    cmd: argparse.ArgumentParser = sub.choices[argv[0]]
+    by_option = {o: a for a in cmd._actions for o in a.option_strings}
+    positionals = [a for a in cmd._actions if not a.option_strings]
+    position = 0
+    tokens = argv[1:]
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("-") and token != "-" and len(token) > 1:
+            name, eq, value = token.partition("=")
+            action = by_option.get(name)
+            takes_value = action is not None and action.nargs != 0
+            if action is not None and eq and takes_value and not value.strip() \
+                    and _is_path_action(action):
+                return name
+            if takes_value and not eq:
+                if i + 1 < len(tokens) and not tokens[i + 1].strip() and _is_path_action(action):
+                    return name
+                i += 1  # skip the option's value
+        else:
+            if position < len(positionals):
+                action = positionals[position]
+                if not token.strip() and _is_path_action(action):
+                    return action.metavar if isinstance(action.metavar, str) else action.dest
+                position += 1
+        i += 1
+    return None
+
+
+def _log_to_file() -> None:
+    """Log records (tracebacks of bugs included) go to the log file, never to the terminal."""
+    import logging
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    try:
+        from slm_wizard.core.paths import logs_dir
+
+        folder = logs_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(folder / "cli.log", encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    empty = empty_path_argument(parser, _after_global(argv))
+    if ("--config-dir" in argv[:-1] and not argv[argv.index("--config-dir") + 1].strip()) \
+            or "--config-dir=" in argv:
+        empty = "--config-dir"
+    if empty is not None:
+        print(f"error: {empty}: the path is empty: give a folder or file name (an empty path "
+              "is never read as the current folder)", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.config_dir:
         os.environ["SLM_WIZARD_CONFIG_DIR"] = args.config_dir
@@ -58,11 +133,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app()
     module = importlib.import_module(f"slm_wizard.cli.commands.{args.command}")
+    _log_to_file()
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
+              file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line here, the traceback in the log file
+        import logging
+
+        logging.getLogger("slm_wizard.cli").exception("%s failed", args.command)
+        from slm_wizard.core.paths import logs_dir
+
+        print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
+              f"is a bug in slm-wizard, details are in {logs_dir() / 'cli.log'}", file=sys.stderr)
+        return 1
+
+
+def _after_global(argv: list[str]) -> list[str]:
+    """argv from the subcommand on (the global --config-dir DIR skipped)."""
+    out = list(argv)
+    while out and out[0].startswith("--config-dir"):
+        out = out[1:] if "=" in out[0] else out[2:]
+    return out
 
 
 if __name__ == "__main__":

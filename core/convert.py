@@ -32,7 +32,6 @@ import shutil
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +45,9 @@ from slm_wizard.core.verify import Verification, verify_output
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 METHODS = ("auto-opt", "config")
 BLOCK_SIZES = (16, 32, 64, 128, 256)
+# int4_algo_config of the onnxruntime-genai 0.14.1 builder (Olive's ModelBuilder passes it on).
+INT4_ALGOS = ("default", "rtn", "rtn_last", "k_quant", "k_quant_mixed", "k_quant_last")
+INT4_OP_TYPES = ("MatMul", "Gather", "Gemm")
 ACCURACY_LEVELS = {1: "fp32", 2: "fp16", 3: "bf16", 4: "int8"}
 CPU_PROVIDER = "CPUExecutionProvider"
 # What each execution provider can run (the model builder's valid combinations).
@@ -106,14 +108,25 @@ class ConvertOptions:
     accuracy_level: int | None = None
     log_level: int = 1
     replace: bool = False
+    # int4 builder options (config method only; None: the builder's default). See INT4_ALGOS.
+    int4_algo: str | None = None
+    int4_op_types: tuple[str, ...] | None = None  # e.g. ("MatMul", "Gather"): embedding too
+    shared_embeddings: bool | None = None  # tied models: one quantized table for both
+    # A LoRA adapter converted beside the base model (`model_dir`): auto-opt -a, which writes
+    # adapter_weights.onnx_adapter next to the base model (core.adapter).
+    adapter_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.model_dir = Path(self.model_dir).expanduser()
         self.output_dir = Path(self.output_dir).expanduser()
+        if self.adapter_dir is not None:
+            self.adapter_dir = Path(self.adapter_dir).expanduser()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["model_dir"], d["output_dir"] = str(self.model_dir), str(self.output_dir)
+        if self.adapter_dir is not None:
+            d["adapter_dir"] = str(self.adapter_dir)
         return d
 
 
@@ -256,6 +269,16 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
                             f"{', '.join(map(str, BLOCK_SIZES))}.")
     if opts.accuracy_level is not None and opts.accuracy_level not in ACCURACY_LEVELS:
         error("accuracy_level", "Accuracy level must be 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8).")
+    if opts.int4_algo is not None and opts.int4_algo not in INT4_ALGOS:
+        error("int4_algo", f"Unknown int4 algorithm {opts.int4_algo!r}: use one of "
+                           f"{', '.join(INT4_ALGOS)}.")
+    if opts.int4_op_types is not None and (
+            not opts.int4_op_types or any(t not in INT4_OP_TYPES for t in opts.int4_op_types)):
+        error("int4_op_types", f"int4 op types must be among {', '.join(INT4_OP_TYPES)}.")
+    if opts.method == "auto-opt" and (opts.int4_algo is not None or opts.int4_op_types is not None
+                                      or opts.shared_embeddings is not None):
+        error("method", "`olive auto-opt` has no flags for the int4 algorithm, op types or "
+                        "shared embeddings: choose the config-file method.")
     if opts.log_level not in range(0, 5):
         error("log_level", "Log level must be 0 (verbose) to 4 (critical only); 1 shows progress.")
     if opts.method == "auto-opt":
@@ -273,6 +296,10 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
                   "`olive auto-opt` has no flags for block size, symmetry or accuracy level: it "
                   "always builds int4 block 32, symmetric, accuracy level 4. Choose the "
                   "config-file method to get the options you set.")
+    if opts.adapter_dir is not None and opts.method != "auto-opt":
+        error("method", "A LoRA adapter kept separate (adapter mode) is converted with `olive "
+                        "auto-opt -a`: int4 block 32 symmetric or fp32 only. For int8 or other "
+                        "int4 options, merge the adapter (--adapter-mode merge).")
     if opts.precision in ("fp32", "fp16") and (opts.block_size != 32 or not opts.symmetric
                                                or opts.accuracy_level is not None):
         warn("precision", f"Block size, symmetry and accuracy level apply to int4/int8 only: "
@@ -321,11 +348,17 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
                                              "inside it, or one of its parents.")]
     if out.exists() and not out.is_dir():
         return [Issue("error", "output_dir", f"{out} is a file: choose a folder.")]
-    if out.is_dir() and any(out.iterdir()):
-        if not opts.replace:
-            return [Issue("error", "output_dir",
-                          f"{out} already exists and is not empty: choose a new or empty folder, "
-                          "or confirm replacing its contents (--replace).")]
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        return [Issue("error", "output_dir", f"{above} is a file, so no folder can be created "
+                                             f"inside it: choose another output folder.")]
+    from slm_wizard.core.owned import FolderRefused, check_replaceable
+
+    try:
+        replacing = check_replaceable(out, opts.replace)
+    except FolderRefused as exc:
+        return [Issue("error", "output_dir", str(exc))]
+    if replacing:
         return [Issue("warning", "output_dir", f"{out} is not empty: its contents will be "
                                                "replaced when the conversion succeeds.")]
     anchor = out
@@ -407,7 +440,8 @@ def _resource_issues(opts: ConvertOptions, info: ModelInfo) -> list[Issue]:
 
 def auto_opt_args(opts: ConvertOptions) -> list[str]:
     """The exact `olive auto-opt` command line (program name first), as a user would type it."""
-    return ["olive", "auto-opt", "--model_name_or_path", str(opts.model_dir),
+    adapter = ["--adapter_path", str(opts.adapter_dir)] if opts.adapter_dir is not None else []
+    return ["olive", "auto-opt", "--model_name_or_path", str(opts.model_dir), *adapter,
             "--device", opts.device, "--provider", opts.provider, "--use_model_builder",
             "--precision", opts.precision, "--output_path", str(opts.output_dir),
             "--log_level", str(opts.log_level)]
@@ -426,6 +460,12 @@ def build_config(opts: ConvertOptions) -> dict[str, Any]:
         builder["int4_is_symmetric"] = opts.symmetric
         if opts.accuracy_level is not None:
             builder["int4_accuracy_level"] = opts.accuracy_level
+        if opts.int4_algo is not None:
+            builder["int4_algo_config"] = opts.int4_algo
+        if opts.int4_op_types is not None:
+            builder["int4_op_types_to_quantize"] = list(opts.int4_op_types)
+        if opts.shared_embeddings is not None:
+            builder["extra_options"] = {"shared_embeddings": opts.shared_embeddings}
     elif opts.precision == "int8":
         builder["precision"] = "fp32"
         rtn: dict[str, Any] = {"type": "OnnxBlockWiseRtnQuantization", "bits": 8,
@@ -477,10 +517,24 @@ def check_config_file(path: Path | str) -> list[str]:
         entries = entry if isinstance(entry, list) else [entry]
         for item in entries:
             if isinstance(item, dict):
-                found.extend(_check_pass(name, item))
+                problem = _pass_schema_problem(path, name, item)
+                found.extend([problem] if problem else _check_pass(name, item))
     if "input_model" not in data:
         found.append("No `input_model`: add {\"type\": \"HfModel\", \"model_path\": \"...\"}.")
     return found
+
+
+def _pass_schema_problem(path: Path, name: str, item: dict) -> str | None:
+    """A ModelBuilder pass's options against their declared schema (types and ranges)."""
+    from slm_wizard.core.schema import MODEL_BUILDER_PASS, SchemaError, check
+
+    if str(item.get("type", "")).lower() != "modelbuilder":
+        return None
+    try:
+        check(item, MODEL_BUILDER_PASS, f"{path}: passes.{name}")
+    except SchemaError as exc:
+        return str(exc)
+    return None
 
 
 def _check_pass(name: str, item: dict) -> list[str]:
@@ -711,10 +765,13 @@ def run_conversion(
         return ConvertResult(False, None, None, msg, command=command, issues=issues,
                              elapsed_s=time.monotonic() - t0)
 
+    from slm_wizard.core.owned import clean_leftovers, temp_sibling, write_marker
     from slm_wizard.core.paths import logs_dir
 
     out = opts.output_dir.resolve()
-    work = out.parent / f".{out.name}.slm-wizard-{uuid.uuid4().hex[:8]}"
+    for left in clean_leftovers(out.parent, out.name, "slm-wizard"):
+        emit("stage", f"Removed {left}, the work folder of an interrupted conversion.")
+    work = temp_sibling(out, "slm-wizard")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = logs_dir() / f"convert-{info.name}-{opts.precision}-{stamp}.log"
     try:
@@ -776,12 +833,18 @@ def run_conversion(
             return result
         for leftover in model.glob("olive-cli-tmp-*"):  # auto-opt's temp folder, if cut short
             _remove_tree(leftover)
+        if opts.adapter_dir is not None and not any(model.glob("*.onnx_adapter")):
+            result.error = ("Olive wrote the base model but no .onnx_adapter file: the adapter "
+                            f"was not converted. Full log: {log_path}")
+            emit("error", result.error)
+            return result
         _fix_paths(model, str(model), str(out))
         # The model's own evaluation set (the demo ships one) travels with it, so validation
         # of the converted folder finds it.
         if (info.path / DOMAIN_EVAL).is_file() and not (model / DOMAIN_EVAL).exists():
             shutil.copy2(info.path / DOMAIN_EVAL, model / DOMAIN_EVAL)
         _move_into_place(model, out, work)
+        write_marker(out, "convert")
         result.output_dir = out
     except OSError as exc:
         result.error = f"Could not write the output: {exc}"
@@ -833,7 +896,7 @@ def _run_olive(argv: list[str], work: Path, log, parser: ProgressParser,
         finished=lambda line: bool(_FINISHED_RE.search(line)), finish_grace=FINISH_GRACE_S,
     )
     if res.cut_short:
-        log.write("# Olive's telemetry shutdown was cut short (the model was already saved)\n")
+        log.write("# Olive printed its final line; its shutdown was cut short\n")
         return 0, "finished"
     if res.cancelled or res.timed_out:
         # Olive's build marker, in case it reached the default hub cache anyway.

@@ -106,6 +106,10 @@ class DemoError(Exception):
     """A demo build or a domain eval file problem, with a message written for users."""
 
 
+class DemoRefused(DemoError):
+    """The demo build refuses its input (an empty path, a folder it may not replace)."""
+
+
 def _read_faq() -> list[dict[str, str]]:
     return load_domain_eval(DEMO_FAQ_PATH)
 
@@ -202,20 +206,29 @@ def build_demo_model(
     `force`). A non-empty folder that is not a demo build is refused unless `force`, which
     replaces it. The build happens in a temporary sibling folder moved into place at the end.
     """
+    from slm_wizard.core.owned import FolderRefused, check_replaceable, clean_leftovers
+
     say = progress or (lambda _line: None)
     wanted = recipe_hash()
+    if out is not None and not str(out).strip():
+        raise DemoRefused("--out: the path is empty: give a folder name")
+    user_named = out is not None
     out = Path(os.path.abspath(Path(out).expanduser() if out is not None else default_demo_dir()))
-    if not force and out.exists():
-        if _is_complete(out, wanted):
+    if out.exists() or out.is_symlink():
+        if not force and _is_complete(out, wanted):
             say(f"demo model already built: {out}")
             return out
         if not out.is_dir():
-            raise DemoError(f"{out} is a file; the demo model needs a folder there")
-        if _read_marker(out) is None and any(out.iterdir()):
-            raise DemoError(
-                f"{out} is not empty and does not hold a demo model; choose a new or empty "
-                "folder, or force the build to replace its contents"
-            )
+            raise DemoRefused(f"{out} is a file; the demo model needs a folder there")
+        # A folder the user named is replaced only with --force and this tool's marker; the
+        # default cache folder (ours) is rebuilt when it holds an older demo build.
+        if user_named or _read_marker(out) is None:
+            try:
+                check_replaceable(out, force, flag="--force")
+            except FolderRefused as exc:
+                raise DemoRefused(str(exc)) from None
+    for left in clean_leftovers(out.parent, out.name, "tmp"):
+        say(f"removed {left}, left by an interrupted demo build")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -263,14 +263,54 @@ def _registered(catalog: Any, model_id: str) -> Any:
         return None
 
 
-def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> int:
-    """Copy src into a temp folder inside `custom`, then rename it to target. Returns bytes."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=custom))
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _disk_full_message(src: Path, custom: Path) -> str:
+    need = _folder_bytes(src)
     try:
-        shutil.rmtree(tmp)
-        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*", "__pycache__", "*.corrupt",
-                                                               "*.tmp"))
-        size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
+        free = shutil.disk_usage(custom).free
+    except OSError:
+        free = 0
+    return (f"The disk holding {custom} is full: the model needs {need / 1e6:.0f} MB, "
+            f"{free / 1e6:.0f} MB are free. Free some space or choose another cache folder "
+            "(--cache-dir); nothing was installed.")
+
+
+def _copy_error(exc: BaseException, src: Path, custom: Path) -> FoundryError:
+    """A copy failure as one sentence (shutil.Error carries a list of (src, dst, why))."""
+    import errno
+
+    if isinstance(exc, shutil.Error):
+        rows = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+        whys = [str(r[2]) for r in rows if isinstance(r, tuple) and len(r) == 3]
+        if any("No space left" in w or "[Errno 28]" in w for w in whys):
+            return FoundryError(_disk_full_message(src, custom))
+        first = rows[0] if rows and isinstance(rows[0], tuple) and len(rows[0]) == 3 else None
+        detail = f"{first[0]}: {first[2]}" if first else str(exc)
+        return FoundryError(f"Could not copy the model into {custom} ({len(rows) or 1} file(s) "
+                            f"failed, first: {detail}); nothing was installed.")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FoundryError(_disk_full_message(src, custom))
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return FoundryError(f"Could not copy the model into {custom}: {why}; nothing was installed.")
+
+
+def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> int:
+    """Copy src into a temp folder inside `custom` (named after this process, so that a later
+    run removes it if this one is killed), then rename it to target. Returns bytes."""
+    from slm_wizard.core.owned import temp_sibling, write_marker
+
+    tmp = temp_sibling(target, "partial")
+    try:
+        try:
+            shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(
+                ".*", "__pycache__", "*.corrupt", "*.tmp"))
+            write_marker(tmp, "deploy")
+        except (shutil.Error, OSError) as exc:
+            raise _copy_error(exc, src, custom) from None
+        size = _folder_bytes(tmp)
         if target.exists() and not replace:
             raise TargetExists(f"{target} already exists: confirm to replace it.", target)
         swap_folder_in(tmp, target)
@@ -278,6 +318,54 @@ def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> in
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_onnx_folder(onnx_dir: Path) -> list[str]:
+    """What makes `onnx_dir` unusable as a Foundry Local model (empty when it is fine): checked
+    before anything is copied or registered. genai_config.json must parse and fit its schema,
+    the decoder's ONNX file must exist and parse, and its external data must be complete."""
+    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.schema import GENAI_CONFIG, SchemaError, check_file
+
+    onnx_dir = Path(onnx_dir)
+    cfg_path = onnx_dir / "genai_config.json"
+    try:
+        cfg = check_file(read_json(cfg_path, FoundryError, "genai_config.json"), GENAI_CONFIG,
+                         cfg_path)
+    except (FoundryError, SchemaError) as e:
+        return [str(e)]
+    decoder = cfg["model"].get("decoder") or {}
+    name = decoder.get("filename") or "model.onnx"
+    onnx = onnx_dir / name
+    if not onnx.is_file():
+        return [f"{onnx} is missing (genai_config.json names it as the model): convert again."]
+    if onnx.stat().st_size == 0:
+        return [f"{onnx} is empty: convert again."]
+    try:
+        import onnx as onnx_lib
+    except ImportError:  # the converter is not installed: the size check above must do
+        return []
+    try:
+        proto = onnx_lib.load(str(onnx), load_external_data=False)
+    except Exception as e:  # a truncated or corrupt protobuf
+        return [f"{onnx} is not a readable ONNX model ({type(e).__name__}): the file is "
+                "truncated or corrupt; convert again."]
+    sizes: dict[str, int] = {}
+    for tensor in proto.graph.initializer:
+        if tensor.data_location != onnx_lib.TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        end = int(info.get("offset", 0) or 0) + int(info.get("length", 0) or 0)
+        loc = info.get("location", "")
+        sizes[loc] = max(sizes.get(loc, 0), end)
+    for loc, end in sizes.items():
+        data = onnx_dir / loc
+        if not data.is_file():
+            return [f"{data} is missing (the ONNX model keeps its weights there): convert again."]
+        if data.stat().st_size < end:
+            return [f"{data} is truncated ({data.stat().st_size} of {end} bytes): convert "
+                    "again."]
+    return []
 
 
 def ask_model(model: Any, prompt: str, *, system: str | None = None, max_tokens: int = 32) -> str:
@@ -307,6 +395,9 @@ def preflight(onnx_dir: Path, name: str, version: str, template: dict, model_con
     if not (onnx_dir / "genai_config.json").is_file():
         raise FoundryError(f"{onnx_dir} is not a converted model folder (no genai_config.json): "
                            "run the Convert step first.")
+    problems = check_onnx_folder(onnx_dir)
+    if problems:
+        raise FoundryError(f"{onnx_dir} cannot be deployed: {problems[0]}")
     try:
         data = build_inference_model(name, version, template, model_config, description,
                                      context_length(onnx_dir))
@@ -319,6 +410,34 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
            cache_dir: Path, replace: bool = False, on_stage: StageCallback | None = None, *,
            description: str = "", prompt: str = "Hello!", system: str | None = None,
            max_tokens: int = 32) -> DeployResult:
+    """`_deploy` under a lock per model name (a second deployment of the same name at the same
+    time is refused), after removing the leftovers (partial copies) of an interrupted one."""
+    from slm_wizard.core.owned import Busy, RunLock, clean_leftovers
+
+    emit = on_stage or (lambda *_: None)
+    cache = Path(cache_dir).expanduser().absolute()
+    name = validate_name(name)
+    custom = _check_writable(cache)
+    lock = RunLock(custom, name, "deploy", f"A deployment of {name} into {cache}")
+    try:
+        lock.__enter__()
+    except Busy as e:
+        raise FoundryError(str(e)) from None
+    try:
+        for left in clean_leftovers(custom, name, "partial") + clean_leftovers(custom, name,
+                                                                                "old"):
+            emit("info", Status.OK, f"Removed {left}, left by an interrupted deployment.")
+        return _deploy(onnx_dir, name, version, template, model_config, cache, replace,
+                       on_stage, description=description, prompt=prompt, system=system,
+                       max_tokens=max_tokens)
+    finally:
+        lock.__exit__()
+
+
+def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
+            cache_dir: Path, replace: bool = False, on_stage: StageCallback | None = None, *,
+            description: str = "", prompt: str = "Hello!", system: str | None = None,
+            max_tokens: int = 32) -> DeployResult:
     """Install a converted model into Foundry Local and prove it works.
 
     Stages: write (inference_model.json into onnx_dir), copy (to `<cache>/custom/<name>` via a
@@ -414,6 +533,7 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
             raise FoundryError("the model answered nothing")
         return f"{prompt!r} → {result.answer.strip()[:200]!r}"
 
+    copied_new = not target.exists()
     ok = stage("write", do_write) and stage("copy", do_copy)
     if not have_sdk:
         for s in ("register", "load", "answer"):
@@ -422,6 +542,8 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
         for s, fn in (("register", do_register), ("load", do_load), ("answer", do_answer)):
             if ok:
                 ok = stage(s, fn)
+                if not ok and s in ("register", "load"):
+                    _roll_back(result, catalog, model_id, target if copied_new else None, emit)
             else:
                 skip(s, "an earlier stage failed")
     if have_cli and ok:
@@ -442,6 +564,30 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
     return result
 
 
+def _roll_back(result: DeployResult, catalog: Any, model_id: str, copied: Path | None,
+               emit: StageCallback) -> None:
+    """After a failed register/load: unregister `model_id` and remove the folder this run
+    copied, so nothing broken stays installed; the failed stage's text says what was undone."""
+    from dataclasses import replace as dc_replace
+
+    undone: list[str] = []
+    if _registered(catalog, model_id) is not None:
+        try:
+            catalog.unregister_model(model_id)
+            undone.append(f"unregistered {model_id}")
+        except Exception as e:  # noqa: BLE001 - say it, keep going
+            undone.append(f"could not unregister {model_id} ({e})")
+    if copied is not None and copied.is_dir():
+        shutil.rmtree(copied, ignore_errors=True)
+        undone.append(f"removed {copied}")
+    if not undone:
+        return
+    text = "rolled back: " + ", ".join(undone)
+    last = result.stages[-1]
+    result.stages[-1] = dc_replace(last, found=f"{last.found} ({text})")
+    emit("info", Status.WARN, f"Deployment {text}.")
+
+
 def export_instructions(target: Path, name: str, cache_dir: Path) -> str:
     return (
         f"Foundry Local is not installed here, so the model was exported ready to use:\n"
@@ -454,30 +600,72 @@ def export_instructions(target: Path, name: str, cache_dir: Path) -> str:
     )
 
 
+def _folder_version(target: Path) -> str | None:
+    """The Version in `<target>/inference_model.json`, None when unreadable."""
+    from slm_wizard.core.fileio import read_json
+
+    try:
+        data = read_json(target / "inference_model.json")
+    except ValueError:
+        return None
+    v = data.get("Version") if isinstance(data, dict) else None
+    return str(v) if v is not None else None
+
+
+def _other_versions(catalog: Any, name: str, model_id: str) -> list[str]:
+    """Registered ids `<name>:<other version>` (they share `<cache>/custom/<name>`)."""
+    ids: set[str] = set()
+    with contextlib.suppress(Exception):
+        model = catalog.get_model(name)
+        for v in (getattr(model, "variants", None) or []) if model is not None else []:
+            ids.add(v.id)
+    with contextlib.suppress(Exception):
+        ids.update(m.id for m in catalog.list_models())
+    return sorted(i for i in ids if i.split(":")[0] == name and i != model_id)
+
+
 def undeploy(name: str, version: str | int, cache_dir: Path) -> list[str]:
-    """Unload and unregister `<name>:<version>` and remove `<cache>/custom/<name>`.
-    Returns what was done; FoundryError when there was nothing to remove."""
+    """Remove exactly `<name>:<version>`: unload and unregister it, and remove
+    `<cache>/custom/<name>` only when no other registered version uses it and the folder holds
+    this version. Returns what was done; FoundryError when `<name>:<version>` is not deployed."""
+    from slm_wizard.core.inference_model import validate_version
+
     name = validate_name(name)
+    version = validate_version(version)
     model_id = f"{name}:{version}"
     cache_dir = Path(cache_dir).expanduser()
+    target = target_dir(cache_dir, name)
+    held = _folder_version(target) if target.is_dir() else None
     done: list[str] = []
+    others: list[str] = []
+    registered = False
     if sdk_available():
         catalog = local_catalog(cache_dir)
         model = _registered(catalog, model_id)
+        others = _other_versions(catalog, name, model_id)
         if model is not None:
+            registered = True
             with contextlib.suppress(Exception):
                 if model.is_loaded:
                     model.unload()
                     done.append(f"unloaded {model_id}")
             catalog.unregister_model(model_id)
             done.append(f"unregistered {model_id}")
-    target = target_dir(cache_dir, name)
+    if not registered and held != version:
+        what = f"the folder {target} holds {name}:{held}" if held else \
+            f"no folder {target}" if not target.is_dir() else f"{target} names no version"
+        listed = f"; registered: {', '.join(others)}" if others else ""
+        raise FoundryError(f"{model_id} is not deployed in {cache_dir} ({what}{listed}); "
+                           "nothing was removed.")
     if target.is_dir():
-        try:
-            shutil.rmtree(target)
-        except OSError as e:
-            raise FoundryError(f"Cannot remove {target}: {e.strerror or e}") from e
-        done.append(f"removed {target}")
-    if not done:
-        raise FoundryError(f"{model_id} is not deployed in {cache_dir}.")
+        if others:
+            done.append(f"kept {target}: {', '.join(others)} still use(s) it")
+        elif held is not None and held != version:
+            done.append(f"kept {target}: it holds {name}:{held}")
+        else:
+            try:
+                shutil.rmtree(target)
+            except OSError as e:
+                raise FoundryError(f"Cannot remove {target}: {e.strerror or e}") from e
+            done.append(f"removed {target}")
     return done

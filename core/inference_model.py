@@ -144,6 +144,8 @@ def validate_name(name: object) -> str:
 def validate_version(version: object) -> str:
     """Foundry Local ids are `<name>:<version>` with a non-negative integer version."""
     v = str(version).strip() if isinstance(version, (str, int)) else ""
+    if v.isdigit() and len(v) > 9 and not v.startswith("0"):
+        raise InferenceModelError(f"Version {version!r} is too large: at most 999999999.")
     if not _VERSION_RE.match(v):
         raise InferenceModelError(
             f"Version {version!r} must be a whole number such as 1 (Foundry Local ids are "

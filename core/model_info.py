@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.schema import HF_CONFIG, SAFETENSORS_HEADER, SchemaError, check_file
+
 
 class ModelFolderError(ValueError):
     """The folder cannot be used as a model; the message says why, for the user."""
@@ -103,8 +105,11 @@ class ModelInfo:
         }
 
 
-def check_model_folder(path: str | Path) -> Path:
-    """Return the resolved folder if it looks like a Hugging Face model, else raise."""
+def check_model_folder(path: str | Path, *, allow_adapter: bool = False) -> Path:
+    """Return the resolved folder if it looks like a Hugging Face model, else raise.
+
+    `allow_adapter`: a LoRA adapter folder (adapter_config.json, no config.json) is accepted too
+    (core.adapter reads it; converting it needs its base model's folder)."""
     text = str(path).strip()
     if not text:
         raise ModelFolderError("Enter the path of a model folder.")
@@ -117,6 +122,8 @@ def check_model_folder(path: str | Path) -> Path:
         )
     if not (folder / "config.json").is_file():
         if (folder / "adapter_config.json").is_file():
+            if allow_adapter:
+                return folder.resolve()
             raise ModelFolderError(_lora_message(folder))
         raise ModelFolderError(
             f"{folder} has no config.json: it is not a Hugging Face model folder."
@@ -126,9 +133,10 @@ def check_model_folder(path: str | Path) -> Path:
 
 def _lora_message(folder: Path) -> str:
     return (
-        f"{folder} holds a LoRA adapter (adapter_config.json), not a full model: merge the "
-        "adapter into its base model first (PEFT: model.merge_and_unload(), then "
-        "save_pretrained) and open the merged folder."
+        f"{folder} holds a LoRA adapter (adapter_config.json), not a full model: convert it "
+        f"with its base model's folder (`slm-wizard convert {folder} --base BASE_DIR` merges it "
+        "with PEFT merge_and_unload, or --adapter-mode adapter keeps it separate); "
+        f"`slm-wizard inspect {folder}` shows what it needs."
     )
 
 
@@ -141,8 +149,7 @@ def inspect_model(path: str | Path) -> ModelInfo:
     """Read a model folder's description; raise ModelFolderError when it cannot be used at all."""
     folder = check_model_folder(path)
     config = _read_json(folder / "config.json")
-    if not isinstance(config, dict):
-        raise ModelFolderError(f"{folder / 'config.json'} is not a JSON object.")
+    _check_schema(config, HF_CONFIG, folder / "config.json")
     text_cfg = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
 
     def get(*keys: str) -> Any:
@@ -236,6 +243,14 @@ def _read_json(path: Path) -> Any:
     return read_json(path, ModelFolderError, "model file")
 
 
+def _check_schema(data: Any, schema: dict[str, Any], path: Path) -> None:
+    """The declared schema of a model file; ModelFolderError naming the file, key, expectation."""
+    try:
+        check_file(data, schema, path)
+    except SchemaError as exc:
+        raise ModelFolderError(str(exc)) from None
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -280,21 +295,28 @@ def _safetensors_tensors(path: Path) -> list[tuple[str, str, int, int]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFolderError(f"{path} is not a valid safetensors file (unreadable header).") \
             from exc
-    bad = ModelFolderError(f"{path} is not a valid safetensors file (malformed header).")
-    if not isinstance(header, dict):
-        raise bad
+    try:
+        check_file(header, SAFETENSORS_HEADER, f"{path} (safetensors header)")
+    except SchemaError as exc:
+        raise ModelFolderError(f"{exc}: the file is not a valid safetensors file; re-save the "
+                               "model.") from None
     out = []
+    data_end = 0
     for name, meta in header.items():
-        if name == "__metadata__" or not isinstance(meta, dict):
+        if name == "__metadata__":
             continue
-        shape = meta.get("shape") or []
-        if not isinstance(shape, list) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise bad
+        shape = meta["shape"]
+        offsets = meta.get("data_offsets")
+        if offsets:
+            data_end = max(data_end, offsets[1])
         count = 1
         for dim in shape:
             count *= dim
         out.append((name, str(meta.get("dtype", "")), count, len(shape)))
+    if 8 + size + data_end > path.stat().st_size:
+        raise ModelFolderError(
+            f"{path} is truncated: its header describes {8 + size + data_end} bytes, the file "
+            f"has {path.stat().st_size}. Copy or save the model again.")
     return out
 
 

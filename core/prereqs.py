@@ -24,7 +24,6 @@ import platform
 import re
 import shlex
 import shutil
-import struct
 import subprocess
 import sys
 import threading
@@ -58,6 +57,7 @@ PACKAGES: tuple[tuple[str, str], ...] = (
     ("onnxruntime", "ONNX Runtime"),
     ("numpy", "arrays for all of the above"),
     ("torch", "loads the weights during conversion"),
+    ("peft", "merges and converts LoRA adapters"),
 )
 # Used when the project's own metadata cannot be read (running from a bare source folder).
 _FALLBACK_SPECS = {
@@ -67,6 +67,7 @@ _FALLBACK_SPECS = {
     "transformers": ">=5.0,<6",
     "onnx": ">=1.17",
     "torch": ">=2.4",
+    "peft": "==0.21.2",
     "foundry-local-sdk": "==2.2.1",
 }
 # Install torch's CPU build first (as `make run` does): a bare torch requirement pulls CUDA.
@@ -198,24 +199,11 @@ def pip_error(result: CommandResult) -> str:
 
 
 def safetensors_param_count(path: Path) -> int:
-    """Number of parameters in one .safetensors file, from its header (no weights read)."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) != 8:
-            raise ValueError(f"{path.name} is too short to be a safetensors file")
-        (size,) = struct.unpack("<Q", head)
-        if size > 100 * 1024 * 1024:
-            raise ValueError(f"{path.name} has an implausible header size")
-        header = json.loads(f.read(size))
-    total = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        n = 1
-        for dim in info.get("shape", []):
-            n *= int(dim)
-        total += n
-    return total
+    """Number of parameters in one .safetensors file, from its header (no weights read); the
+    header is checked against its declared schema (ModelFolderError, a ValueError, when bad)."""
+    from slm_wizard.core.model_info import _safetensors_tensors
+
+    return sum(count for _, _, count, _ in _safetensors_tensors(Path(path)))
 
 
 def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:

@@ -208,6 +208,24 @@ GENAI_CONFIG: dict[str, Any] = {
 }
 
 
+# --- an Olive workflow's ModelBuilder pass -----------------------------------------------------
+
+_BUILDER_OPTIONS: dict[str, Any] = {
+    "precision": {"type": "string", "description": 'text such as "int4"'},
+    "int4_block_size": {"enum": [16, 32, 64, 128, 256],
+                        "description": "one of 16, 32, 64, 128, 256"},
+    "int4_accuracy_level": {"enum": [1, 2, 3, 4], "description": "one of 1, 2, 3, 4"},
+    "int4_is_symmetric": {"type": "boolean", "description": "true or false"},
+}
+
+MODEL_BUILDER_PASS: dict[str, Any] = {
+    "type": "object",
+    "properties": {**_BUILDER_OPTIONS,
+                   "config": {"type": "object", "description": "a JSON object of pass options",
+                              "properties": _BUILDER_OPTIONS}},
+}
+
+
 # --- paths --------------------------------------------------------------------------------
 
 

@@ -369,6 +369,24 @@ def _measure_in_child(onnx_dir: Path, domain_file: Path | None, max_prompts: int
     return found
 
 
+def check_output_root(root: Path) -> None:
+    """The sweep's output folder must be new or empty, or one a sweep made (it carries the
+    slm-wizard marker; its variant folders are then replaced): SweepError otherwise. The marker
+    is written as soon as the folder is accepted."""
+    from slm_wizard.core.owned import FolderRefused, check_replaceable, write_marker
+
+    try:
+        check_replaceable(root, confirmed=True, flag="--output")
+    except FolderRefused as exc:
+        raise SweepError(str(exc)) from None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        write_marker(root, "sweep")
+    except OSError as exc:
+        raise SweepError(f"cannot create the output folder {root}: {exc.strerror or exc}") \
+            from None
+
+
 def run_sweep(
     model_dir: str | Path,
     variants: Sequence[str | Variant] = DEFAULT_VARIANTS,
@@ -417,6 +435,7 @@ def run_sweep(
             raise SweepError(str(exc)) from exc
     else:
         n_prompts = 0
+    check_output_root(root)
     # fp32 first: the others are compared with it.
     chosen.sort(key=lambda v: v.precision != "fp32")
     result = SweepResult(str(model_dir), prompts=n_prompts)

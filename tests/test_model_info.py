@@ -150,7 +150,7 @@ def test_cli_inspect_json_and_errors(demo_model: Path, tmp_path: Path, capsys) -
     assert {e["precision"] for e in data["estimates"]} == {"fp32", "fp16", "int8", "int4"}
     assert main(["inspect", str(demo_model)]) == 0
     assert "Qwen2ForCausalLM" in capsys.readouterr().out
-    assert main(["inspect", str(tmp_path)]) == 1
+    assert main(["inspect", str(tmp_path)]) == 2
     assert "has no config.json" in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from slm_wizard.core.adapter import ADAPTER_MODES, DEFAULT_ADAPTER_MODE
 from slm_wizard.core.convert import ACCURACY_LEVELS, BLOCK_SIZES, METHODS, PRECISIONS
 from slm_wizard.core.steps import convert as step
 
@@ -47,6 +48,13 @@ def add_parser(subparsers) -> None:
                    help="replace the contents of a non-empty output folder (after success)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip the verification of the output (files, graph, a generation)")
+    p.add_argument("--base", type=Path, metavar="BASE_DIR",
+                   help="for a LoRA adapter folder (adapter_config.json): the local folder of its "
+                   "base model (default: the folder the adapter names, if it exists here)")
+    p.add_argument("--adapter-mode", default=DEFAULT_ADAPTER_MODE, choices=ADAPTER_MODES,
+                   help="merge (default): merge the adapter into the base with PEFT and convert "
+                   "the merged model (deployable to Foundry Local); adapter: convert the base "
+                   "and write adapter_weights.onnx_adapter beside it (onnxruntime-genai only)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the command or config and the estimates; run nothing")
     p.add_argument("--check-config", type=Path, metavar="FILE",
@@ -60,7 +68,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
         model_dir=args.model_dir, output_dir=args.output, precision=args.precision,
         method=args.method, block_size=args.block_size, symmetric=args.symmetric,
         accuracy_level=args.accuracy_level, log_level=args.log_level, replace=args.replace,
-        verify=args.verify)
+        verify=args.verify, base_dir=args.base, adapter_mode=args.adapter_mode)
 
 
 def _check_config(args) -> int:
@@ -104,11 +112,14 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"ok": False, "error": str(exc),
                               "issues": [asdict(i) for i in exc.issues]}))
         return 2
+    if result.cancelled:
+        print("interrupted: convert cancelled, no output was kept (exit 130)", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(render_result(result))
-    return 0 if result.ok else (130 if result.cancelled else 1)
+    return 0 if result.ok else 1
 
 
 def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
@@ -120,7 +131,8 @@ def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
     config = build_config(opts) if opts.method == "config" else None
     res = resources(opts, info) if opts.precision in ("fp32", "int8", "int4") else None
     data = {"ok": not plan.errors, "options": opts.to_dict(), "command": display_command(opts),
-            "argv": plan.options.argv(), "config": config, "issues": [asdict(i) for i in issues],
+            "argv": plan.options.argv(), "config": config,
+            "adapter": plan.adapter.to_dict() if plan.adapter is not None else None, "issues": [asdict(i) for i in issues],
             "resources": ({**asdict(res), "disk_at": str(res.disk_at)} if res else None),
             "estimates": [asdict(e) for e in estimate(info, opts.block_size, opts.symmetric)]}
     if args.json:
@@ -141,7 +153,9 @@ def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
 
 
 def _run_with_ctrl_c(options: step.Options) -> step.Result:
-    """Run in a thread so that Ctrl-C cancels Olive cleanly (it runs in its own session)."""
+    """Run in a thread so that Ctrl-C cancels Olive cleanly (it runs in its own session): the
+    first Ctrl-C asks the run to stop and waits for it to remove its work folder; the result
+    says it was cancelled (exit 130)."""
     import threading
 
     cancel = threading.Event()
@@ -165,8 +179,11 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
         try:
             worker.join(0.2)
         except KeyboardInterrupt:
-            print("cancelling…", file=sys.stderr, flush=True)
+            if not cancel.is_set():
+                print("cancelling… (removing the work folder)", file=sys.stderr, flush=True)
             cancel.set()
+    if not box:  # the worker ended without a result: treat it as an interruption
+        raise KeyboardInterrupt
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]

@@ -26,20 +26,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--force",
         action="store_true",
-        help="rebuild even if DIR already holds this demo model, and replace DIR's contents "
-        "even if it is not a demo model",
+        help="rebuild even if DIR already holds this demo model; a non-empty DIR is replaced "
+        "only when slm-wizard made it (it carries the tool's marker)",
     )
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.demo import DemoError, build_demo_model
+    from slm_wizard.core.demo import DemoError, DemoRefused, build_demo_model
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     try:
         folder = build_demo_model(args.out, force=args.force, progress=progress)
+    except DemoRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except DemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

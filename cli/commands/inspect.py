@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}))
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2  # refused input: not a usable model folder
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -84,7 +84,7 @@ class Options:
     name: str
     version: str = "1"
     cache_dir: Path | None = None  # None: cache_location()
-    family: str | None = None  # None (and no prompt_template): the detected family
+    family: str | None = None  # None (and no prompt_template): derived from the chat template
     prompt_template: Path | None = None  # a custom PromptTemplate JSON file
     description: str = ""
     max_length: int | None = None  # None: default_max_length(context length)
@@ -97,6 +97,8 @@ class Options:
     max_tokens: int = 32
     replace: bool = False  # replace an existing model (the user confirmed)
     remove: bool = False  # unregister and remove instead of deploying
+    # Deploy a PromptTemplate the template check finds mismatching (the user confirmed).
+    allow_template_mismatch: bool = False
 
     @property
     def model_config(self) -> ModelConfig:
@@ -111,8 +113,6 @@ class Options:
             changes["cache_dir"] = cache_location().path
         if self.remove:
             return replace(self, **changes)
-        if self.family is None and self.prompt_template is None:
-            changes["family"] = template_step.resolve(template_step.Options(self.onnx_dir)).family
         if self.max_length is None:
             changes["max_length"] = default_max_length(context_length(self.onnx_dir))
         if self.prompt is None:
@@ -147,6 +147,8 @@ class Options:
         out += ["--max-tokens", str(self.max_tokens)]
         if self.replace:
             out.append("--replace")
+        if self.allow_template_mismatch:
+            out.append("--allow-template-mismatch")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +168,14 @@ class Result:
     error: str = ""
     removed: list[str] = field(default_factory=list)
     search_defaults_diff: list[str] = field(default_factory=list)
+    template: template_step.Result | None = None  # the template and its check (one verdict)
+
+    @property
+    def template_refused(self) -> bool:
+        """Nothing was deployed because the template check found a mismatch (confirm with
+        allow_template_mismatch=True to deploy it anyway)."""
+        return (self.deploy is None and self.template is not None and self.template.mismatch
+                and not self.options.allow_template_mismatch)
 
     @property
     def ok(self) -> bool:
@@ -179,7 +189,10 @@ class Result:
         if self.options.remove:
             return {"removed": self.removed}
         base = self.deploy.to_dict() if self.deploy else {"ok": False, "error": self.error}
-        return {**base, "family": self.family}
+        t = self.template
+        return {**base, "family": self.family,
+                "template": {"source": t.source, "verdict": t.verdict,
+                             "warnings": t.check.warnings if t.check else []} if t else None}
 
 
 def _prepare(options: Options) -> tuple[Options, dict[str, str], ModelConfig,
@@ -211,6 +224,11 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     emit = on_progress or (lambda *_: None)
     if options.remove:
+        try:  # a bad name or version is refused before anything is looked up or removed
+            validate_name(options.name)
+            validate_version(options.version)
+        except InferenceModelError as e:
+            raise DeployInputError(str(e)) from e
         opts = options.resolved()
         assert opts.cache_dir is not None
         try:
@@ -226,9 +244,20 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     opts, template, cfg, tmpl = _prepare(options)
     assert opts.cache_dir is not None
     result = Result(opts, Status.FAIL, family=tmpl.family, detected=tmpl.detected,
-                    confidence=tmpl.confidence)
+                    confidence=tmpl.confidence, template=tmpl)
     emit(INFO, Status.OK, f"Family: {tmpl.family} (detected {tmpl.detected}, confidence "
-                          f"{tmpl.confidence:.2f})")
+                          f"{tmpl.confidence:.2f}); PromptTemplate: {tmpl.source}")
+    tmpl.check = template_step.check(opts.onnx_dir, template, tmpl.family)
+    emit(INFO, Status.OK if tmpl.verdict == "match" else Status.WARN,
+         f"PromptTemplate check: {tmpl.check.summary}")
+    for warning in tmpl.check.warnings:
+        emit(INFO, Status.WARN, warning)
+    if tmpl.mismatch and not opts.allow_template_mismatch:
+        result.error = ("The PromptTemplate does not match the model's chat template, so nothing "
+                        "was deployed (a mismatched template silently ruins output). Use the "
+                        "template derived from the model (no --family / --prompt-template), or "
+                        "confirm with --allow-template-mismatch.")
+        return result
     emit(INFO, Status.OK, f"Foundry Local cache: {opts.cache_dir} ({source})")
     if cancel is not None and cancel.is_set():
         result.error = "cancelled before anything was written"
@@ -281,6 +310,12 @@ def to_record(options: Options, result: Result) -> StepRecord:
             notes.append("Foundry Local is not installed here: the model folder was exported")
     if opts.prompt_template is not None:
         files["prompt template"] = str(opts.prompt_template)
+    t = result.template
+    if t is not None and t.check is not None:
+        notes.append(f"PromptTemplate ({t.source}): {t.check.summary}")
+        if t.mismatch and opts.allow_template_mismatch:
+            notes.append("deployed although the PromptTemplate does not match the model's chat "
+                         "template: the user confirmed (--allow-template-mismatch)")
     if result.ok and dep is not None:
         outcome = (f"exported {dep.target} (Foundry Local not installed)" if dep.exported
                    else f"{dep.model_id} deployed to Foundry Local in {dep.cache_dir}")

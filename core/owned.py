@@ -1,0 +1,162 @@
+"""Folders this tool owns: the marker it writes into them, the rule for replacing a folder the
+user named, and the leftovers of interrupted runs.
+
+Rules (also in the README's Troubleshooting section):
+- a folder the user named is replaced or deleted only when it is empty, or when the user
+  confirmed (--replace / --force / the screen's dialog) *and* it carries the marker file this
+  tool writes into the folders it creates (`MARKER_NAME`, or the demo model's marker);
+- a run's temporary folders are named `.<target>.<kind>-<pid>-<random>` next to their target;
+  the next run of the same command removes those whose process is gone and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+MARKER_NAME = ".slm-wizard-folder"
+OTHER_MARKERS = ("slm_wizard_demo.json",)  # the demo model's own marker
+
+
+class FolderRefused(ValueError):
+    """A folder may not be replaced or deleted (the message says why and what to do)."""
+
+
+def write_marker(folder: Path, kind: str) -> Path:
+    """Mark `folder` as created by slm-wizard (`kind`: "convert", "sweep", "deploy", ...)."""
+    from slm_wizard.core.fileio import write_text_atomic
+
+    return write_text_atomic(Path(folder) / MARKER_NAME, json.dumps(
+        {"tool": "slm-wizard", "kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+
+def has_marker(folder: Path) -> bool:
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in (MARKER_NAME, *OTHER_MARKERS))
+
+
+def is_empty_dir(folder: Path) -> bool:
+    folder = Path(folder)
+    try:
+        return folder.is_dir() and not any(folder.iterdir())
+    except OSError:
+        return False
+
+
+def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace") -> bool:
+    """True when `folder` exists and holds something that will be replaced; False when it is
+    absent or empty. Raises FolderRefused when it may not be replaced: it is a file, it is not
+    empty and not confirmed, or confirmed but without this tool's marker."""
+    folder = Path(folder)
+    if not (folder.exists() or folder.is_symlink()):
+        return False
+    if not folder.is_dir():
+        raise FolderRefused(f"{folder} is a file, not a folder: choose a folder path.")
+    if is_empty_dir(folder):
+        return False
+    if not confirmed:
+        raise FolderRefused(f"{folder} is not empty: choose a new or empty folder, or confirm "
+                            f"with {flag} to replace a folder this tool made.")
+    if not has_marker(folder):
+        raise FolderRefused(
+            f"{folder} is not empty and was not made by slm-wizard (no {MARKER_NAME} marker): "
+            "it is never replaced, even with " + flag + ". Choose a new or empty folder, or "
+            "empty it yourself.")
+    return True
+
+
+# --- temporary folders of a run and their leftovers --------------------------------------------
+
+
+def temp_sibling(target: Path, kind: str) -> Path:
+    """A temporary path next to `target` that names this process (for the leftover clean-up)."""
+    target = Path(target)
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _owner_pid(path: Path, kind: str) -> int | None:
+    """The pid in `.<name>.<kind>-<pid>-<hex>`, None for an older name without one."""
+    tail = path.name.rsplit(f".{kind}-", 1)[-1]
+    first = tail.split("-", 1)[0]
+    return int(first) if first.isdigit() and "-" in tail else None
+
+
+def clean_leftovers(parent: Path, target_name: str | None, kind: str) -> list[Path]:
+    """Remove the temporary folders of kind `kind` next to `<parent>/<target_name>` (any target
+    when None) whose process is gone; returns what was removed."""
+    parent = Path(parent)
+    pattern = f".{target_name}.{kind}-*" if target_name else f".*.{kind}-*"
+    removed: list[Path] = []
+    try:
+        candidates = sorted(parent.glob(pattern))
+    except OSError:
+        return removed
+    for path in candidates:
+        pid = _owner_pid(path, kind)
+        if pid is not None and _pid_alive(pid):
+            continue  # a run in progress (this one or another)
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+class Busy(RuntimeError):
+    """Another run holds the lock (the message names it)."""
+
+
+class RunLock:
+    """A lock file `<folder>/.<name>.<kind>.lock` holding the pid: a second run of the same
+    target refuses while the first is alive; a stale lock (process gone) is taken over."""
+
+    def __init__(self, folder: Path, name: str, kind: str, what: str) -> None:
+        self.path = Path(folder) / f".{name}.{kind}.lock"
+        self.what = what
+        self.stale: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or "0")
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _pid_alive(pid):
+                    raise Busy(f"{self.what} is already running (process {pid}): wait for it "
+                               "to finish, then run again.") from None
+                self.stale = pid
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise Busy(f"{self.what} is already running: wait for it to finish, then run again.")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
