@@ -6,11 +6,21 @@ defaults are core.convert's; `Options.argv()` is the headless command that runs 
 
 from __future__ import annotations
 
+import shutil
 import threading
-from dataclasses import dataclass, field, fields
+import uuid
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.adapter import (
+    ADAPTER_MODES,
+    DEFAULT_ADAPTER_MODE,
+    AdapterInfo,
+    check_base,
+    inspect_adapter,
+    is_adapter_folder,
+)
 from slm_wizard.core.convert import (
     PRECISIONS,
     ConvertEvent,
@@ -63,9 +73,15 @@ class Options:
     log_level: int = DEFAULT_LOG_LEVEL
     replace: bool = False  # replace a non-empty output folder (after success)
     verify: bool = True  # check the output after the conversion
+    # A LoRA adapter (model_dir holds adapter_config.json): its base model's folder (None: the
+    # local folder the adapter names) and the route, merge or adapter (core.adapter).
+    base_dir: Path | None = None
+    adapter_mode: str = DEFAULT_ADAPTER_MODE
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_dir", Path(self.model_dir))
+        if self.base_dir is not None:
+            object.__setattr__(self, "base_dir", Path(self.base_dir))
         if self.output_dir is not None:
             object.__setattr__(self, "output_dir", Path(self.output_dir))
 
@@ -103,7 +119,16 @@ class Options:
             args.append("--replace")
         if not self.verify:
             args.append("--no-verify")
+        if self.base_dir is not None:
+            args += ["--base", str(self.base_dir)]
+        if self.adapter_mode != DEFAULT_ADAPTER_MODE:
+            args += ["--adapter-mode", self.adapter_mode]
         return args
+
+    @property
+    def is_adapter(self) -> bool:
+        """True when model_dir is a LoRA adapter (or a base folder was given for one)."""
+        return self.base_dir is not None or is_adapter_folder(self.model_dir)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -119,8 +144,9 @@ class Plan:
 
     options: Options
     conversion: ConvertOptions  # method and output folder chosen
-    info: ModelInfo
+    info: ModelInfo  # the base model's, for an adapter
     issues: list[Issue]
+    adapter: AdapterInfo | None = None
 
     @property
     def errors(self) -> list[Issue]:
@@ -129,12 +155,85 @@ class Plan:
 
 def plan(options: Options) -> Plan:
     """Inspect the model and check the options; raises ConvertRefused for a bad model folder."""
+    if options.is_adapter:
+        return _adapter_plan(options)
     try:
         info = inspect_model(options.model_dir)
     except ModelFolderError as exc:
         raise ConvertRefused(str(exc)) from exc
     conversion = options.resolved()
     return Plan(options, conversion, info, validate_options(conversion, info))
+
+
+def _adapter_plan(options: Options) -> Plan:
+    """An adapter's plan: its base folder checked against it, the route's conversion options."""
+    if options.adapter_mode not in ADAPTER_MODES:
+        raise ConvertRefused(f"Unknown adapter mode {options.adapter_mode!r}: use one of "
+                             f"{', '.join(ADAPTER_MODES)}.")
+    try:
+        adapter = inspect_adapter(options.model_dir)
+        info, differences = check_base(adapter, options.base_dir)
+    except ModelFolderError as exc:
+        raise ConvertRefused(str(exc)) from exc
+    if differences:
+        raise ConvertRefused(f"{info.path} is not the base model of the adapter {adapter.name}: "
+                             + "; ".join(differences) + ".")
+    conversion = replace(options.resolved(), model_dir=info.path,
+                         adapter_dir=adapter.path if options.adapter_mode == "adapter" else None)
+    issues = validate_options(conversion, info)
+    if options.adapter_mode == "adapter":
+        issues.append(Issue("warning", "adapter", "Adapter mode writes the base model plus "
+                            "adapter_weights.onnx_adapter: it runs with onnxruntime-genai (the "
+                            "chat can switch the adapter on and off) but not in Foundry Local, "
+                            "which loads one model folder. Merge the adapter to deploy it."))
+    return Plan(options, conversion, info, issues, adapter)
+
+
+def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertResult:
+    """Merge the adapter into a temporary full model, convert it, remove the temporary model."""
+    from slm_wizard.core.adapter import merge
+    from slm_wizard.core.convert import ConvertEvent
+
+    assert p.adapter is not None
+    out = p.conversion.output_dir.expanduser().resolve()
+    tmp = out.parent / f".{p.adapter.name}.merge-{uuid.uuid4().hex[:8]}"
+    progress(ConvertEvent("stage", f"Merging the adapter {p.adapter.name} into {p.info.name} "
+                                   "(PEFT merge_and_unload)", 0.0))
+    try:
+        try:
+            merged = merge(p.adapter.path, p.info.path, tmp / p.adapter.name)
+        except Exception as exc:  # torch/peft errors: a failed step with the reason
+            message = f"Merging the adapter with PEFT failed: {exc}"
+            progress(ConvertEvent("error", message))
+            return ConvertResult(False, None, None, message,
+                                 command=f"merge {p.adapter.path} into {p.info.path}")
+        if cancel is not None and cancel.is_set():
+            progress(ConvertEvent("cancelled", "Cancelled: no output was kept."))
+            return ConvertResult(False, None, None, "Cancelled: no output was kept.",
+                                 cancelled=True)
+        return run_conversion(replace(p.conversion, model_dir=merged), progress, cancel,
+                              verify=p.options.verify)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_adapter(p: Plan, conversion: ConvertResult, progress) -> None:
+    """Add the adapter's answer checks to a finished conversion's verification."""
+    from slm_wizard.core.adapter import verify_adapter
+    from slm_wizard.core.convert import ConvertEvent
+
+    v = conversion.verification
+    if p.adapter is None or not conversion.ok or v is None or conversion.output_dir is None:
+        return
+    progress(ConvertEvent("stage", "Comparing greedy answers with transformers + PEFT", 0.98))
+    checks = verify_adapter(conversion.output_dir, p.info.path, p.adapter.path,
+                            p.options.adapter_mode, p.options.precision)
+    v.checks.extend(checks)
+    failed = [c for c in checks if c.status == Status.FAIL]
+    if failed:
+        conversion.ok = False
+        conversion.error = "Verification failed: " + "; ".join(
+            f"{c.id}: {c.found}" for c in failed)
 
 
 @dataclass
@@ -205,7 +304,11 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         if on_progress is not None:
             on_progress(event)
 
-    conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify)
+    if p.adapter is not None and options.adapter_mode == "merge":
+        conversion = _run_merged(p, progress, cancel)
+    else:
+        conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify)
+    _check_adapter(p, conversion, progress)
     return result_of(conversion)
 
 
@@ -215,6 +318,9 @@ def to_record(options: Options, result: Result) -> StepRecord:
     if result.ok:
         outcome = (f"{options.precision} via {options.chosen_method} → {c.output_dir}"
                    + (" (verified)" if c.verification is not None else ""))
+        if options.is_adapter:
+            outcome += (" — LoRA adapter merged into its base" if options.adapter_mode == "merge"
+                        else " — base model + LoRA adapter (onnxruntime-genai only)")
     elif result.cancelled:
         outcome = "cancelled: no output was kept"
     else:
