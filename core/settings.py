@@ -40,20 +40,35 @@ def settings_path(folder: Path | None = None) -> Path:
     return (folder or config_dir()) / FILENAME
 
 
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "a TOML table",
+    "properties": {
+        "schema": {"const": SCHEMA, "description": f"the layout number {SCHEMA}"},
+        "recent": {"type": "array", "description": "a list of folder paths",
+                   "items": {"type": "string", "description": "a folder path"}},
+        "theme": {"type": "string", "description": "a theme name"},
+        "projects": {"type": "object", "description": "a table of run records by model folder",
+                     "additionalProperties": {"type": "object",
+                                              "description": "a table (a run record)"}},
+    },
+}
+
+
 def _parse(data: dict[str, Any]) -> Settings:
+    from slm_wizard.core.schema import SchemaError, check
+
+    try:  # the declared schema first, then each run record's own checks
+        check(data, SETTINGS_SCHEMA, "settings")
+    except SchemaError as exc:
+        raise RecordError(str(exc).removeprefix("settings: ")) from None
     schema = data.get("schema")
     if schema != SCHEMA:
         raise RecordError(f"it was written with another layout (schema {schema!r}, this version "
                           f"reads schema {SCHEMA})")
     recent = data.get("recent", [])
-    if not isinstance(recent, list) or not all(isinstance(p, str) for p in recent):
-        raise RecordError("recent: expected a list of folder paths")
     theme = data.get("theme", "")
-    if not isinstance(theme, str):
-        raise RecordError(f"theme: expected text, found {type(theme).__name__}")
     projects_in = data.get("projects", {})
-    if not isinstance(projects_in, dict):
-        raise RecordError("projects: expected a table")
     projects = {str(k): RunRecord.from_dict(v, f"projects.{k!r}") for k, v in projects_in.items()}
     return Settings(recent=list(recent), projects=projects, theme=theme)
 

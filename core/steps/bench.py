@@ -102,6 +102,19 @@ class Options:
 
     def validate(self) -> None:
         """BenchError (a message for the user) when an option is out of bounds."""
+        from slm_wizard.core.schema import SchemaError, check_options, positive_int
+
+        try:  # the declared bounds of the sizes
+            check_options({"repeats": self.repeats, "warmup": self.warmup,
+                           "max_tokens": self.max_tokens},
+                          {"repeats": positive_int("repetitions"),
+                           "warmup": {"type": "integer", "minimum": 0,
+                                      "description": "a whole number of 0 or more"},
+                           "max_tokens": positive_int("tokens")},
+                          {"repeats": "--repeats", "warmup": "--warmup",
+                           "max_tokens": "--max-tokens"})
+        except SchemaError as exc:
+            raise BenchError(str(exc)) from None
         if self.backend not in BACKENDS:
             raise BenchError(f"unknown backend {self.backend!r}: choose {' or '.join(BACKENDS)}")
         if self.repeats < 1:

@@ -75,6 +75,26 @@ class Options:
 
     def validate(self) -> None:
         """ValidateError (a message for the user) when an option is out of bounds."""
+        from slm_wizard.core.schema import SchemaError, check_options, positive_int, positive_number
+
+        try:  # the declared bounds of the thresholds and sizes (nan, -1 and 0 are refused)
+            check_options(
+                {"max_prompts": self.max_prompts, "soak": self.soak, "repeats": self.repeats,
+                 "min_score": self.min_score, "max_leak": self.max_leak,
+                 "max_speed_ratio": self.max_speed_ratio, "edge_timeout": self.edge_timeout},
+                {"max_prompts": positive_int("prompts"), "soak": positive_int("generations"),
+                 "repeats": positive_int("repeats"),
+                 "min_score": {"type": "number", "minimum": 0, "maximum": 1,
+                               "description": "a share from 0 to 1, e.g. 0.8"},
+                 "max_leak": {"type": "number", "minimum": 0,
+                              "description": "0 or more MB per 100 generations"},
+                 "max_speed_ratio": positive_number("a ratio such as 2"),
+                 "edge_timeout": positive_number("seconds")},
+                {"max_prompts": "--max-prompts", "soak": "--soak", "repeats": "--repeats",
+                 "min_score": "--min-score", "max_leak": "--max-leak",
+                 "max_speed_ratio": "--max-speed-ratio", "edge_timeout": "--edge-timeout"})
+        except SchemaError as exc:
+            raise ValidateError(str(exc)) from None
         if self.backend not in BACKENDS:
             raise ValidateError(f"unknown backend {self.backend!r}: choose "
                                 f"{' or '.join(BACKENDS)}")
@@ -295,6 +315,31 @@ def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFA
                                            max_prompts=s.max_prompts or SWEEP_MAX_PROMPTS,
                                            report_dir=report)
     return ValidatePlan(chosen, size, **plan)
+
+
+def describe_plan(plan: ValidatePlan) -> str:
+    """What this plan runs, phase by phase, in words: only what is chosen, and the domain prompts
+    as they will be found (the plan line on the Validate screen; never promises what won't run)."""
+    parts: list[str] = []
+    if plan.bench is not None:
+        parts.append(f"benchmark: {plan.bench.repeats} repetitions, input lengths "
+                     f"{', '.join(map(str, plan.bench.lengths))}")
+    if plan.checklist is not None:
+        c = plan.checklist
+        domain = c.domain_path()
+        if domain is None or not Path(domain).is_file():
+            prompts = "no domain prompts (no domain_eval.jsonl)"
+        else:
+            try:
+                n = len(load_domain_cases(domain))
+            except (OSError, ValueError):
+                n = 0
+            n = n if c.max_prompts is None else min(n, c.max_prompts)
+            prompts = f"{n} domain prompts" if n else f"no usable domain prompts in {domain.name}"
+        parts.append(f"checklist: soak {c.soak} generations, {prompts}")
+    if plan.sweep is not None:
+        parts.append(f"sweep: {', '.join(plan.sweep.precisions)}")
+    return " · ".join(parts) or "nothing chosen"
 
 
 def phase_fraction(phase: str, p: Progress) -> float | None:

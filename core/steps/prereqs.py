@@ -50,10 +50,22 @@ class Options:
 
     def checked(self) -> Options:
         """These options with the model folder resolved; raises PrereqsInputError when unusable."""
-        if not self.min_ram_gb > 0:
-            raise PrereqsInputError("--min-ram-gb must be a positive number of GB")
-        if not self.timeout > 0:
-            raise PrereqsInputError("--timeout must be a positive number of seconds")
+        from slm_wizard.core.schema import SchemaError, check_options, positive_number
+
+        try:
+            check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
+                          {"min_ram_gb": positive_number("GB of RAM"),
+                           "timeout": positive_number("seconds")},
+                          {"min_ram_gb": "--min-ram-gb", "timeout": "--timeout"})
+        except SchemaError as exc:
+            raise PrereqsInputError(str(exc)) from None
+        if self.output_dir is not None:
+            out = Path(self.output_dir).expanduser()
+            if not str(self.output_dir).strip():
+                raise PrereqsInputError("--output-dir: the path is empty: give a folder")
+            if out.exists() and not out.is_dir():
+                raise PrereqsInputError(f"--output-dir: {out} is a file: give the folder where "
+                                        "outputs will go")
         if self.model_dir is None:
             return self
         from slm_wizard.core.model_info import ModelFolderError, check_model_folder
