@@ -8,6 +8,7 @@ backend), put into the run record after each reply."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -58,6 +59,11 @@ class ChatScreen(StepScreen):
     ChatScreen #chat-status { height: 2; color: $text-muted; padding: 0 1; }
     ChatScreen #chat-status.-error { color: $error; }
     ChatScreen #prompt { margin: 0; }
+    ChatScreen.-narrow #chat-main { layout: vertical; }
+    ChatScreen.-narrow #chat-bar Button { min-width: 8; }
+    ChatScreen.-narrow #chat-status { height: auto; max-height: 3; }
+    ChatScreen.-narrow MetricsPanel { width: 1fr; height: 6; overflow-y: auto; }
+    ChatScreen.-narrow.-tall MetricsPanel { height: 10; }
     """
 
     class Chunk(Message):
@@ -95,7 +101,9 @@ class ChatScreen(StepScreen):
         self.chat_log = chat_step.ChatLog()  # every reply of this screen, for the run record
         self._sending: tuple[str, chat_step.Options | None] = ("", None)
         self.cancel_event = threading.Event()
+        # The generating process (the child that runs the model) and the wizard's own, apart.
         self.sampler = ProcessSampler(interval=0.25)
+        self.own_sampler = ProcessSampler(interval=1.0)
         self.metrics_timer = None
         self._reply_widget: ChatMessage | None = None
         self._stream = None
@@ -123,7 +131,7 @@ class ChatScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#conversation", VerticalScroll).anchor()
-        self.sampler.start()
+        self.own_sampler.start()
         self.metrics_timer = self.set_interval(REFRESH_S, self.refresh_process)
         self.prepare()
 
@@ -134,8 +142,9 @@ class ChatScreen(StepScreen):
     def on_unmount(self) -> None:
         self.cancel_event.set()
         self.sampler.stop()
+        self.own_sampler.stop()
         if self.session is not None:
-            self.session.backend.close()
+            self.session.backend.close()  # ends the generating process
 
     # -- model ---------------------------------------------------------------------------------
 
@@ -201,11 +210,23 @@ class ChatScreen(StepScreen):
                                    self.config.settings)
         self.session.history = history
         self.session_options = message.options
+        self._watch(message.backend)
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         prompt.focus()
         self.set_status(f"Ready: {self._backend_title()}, context "
                         f"{message.backend.max_length} tokens. {self._settings_text()}")
+
+    def _watch(self, backend: ChatBackend) -> None:
+        """Sample the process that generates for `backend` (a child, or this one)."""
+        self.sampler.stop()
+        pid = chat_step.generator_pid(backend)
+        try:
+            self.sampler = ProcessSampler(interval=0.25, pid=None if pid == os.getpid() else pid)
+        except Exception:  # the process is already gone: the next reply says so
+            log.exception("cannot watch the generating process %s", pid)
+            return
+        self.sampler.start()
 
     def _settings_text(self) -> str:
         s = self.config.settings
@@ -273,8 +294,16 @@ class ChatScreen(StepScreen):
         start = time.perf_counter()
         first = last_post = 0.0
 
+        live = getattr(session.backend, "live", None) is not None
+
         def on_text(piece: str) -> None:
             nonlocal count, first, last_post
+            if worker.is_cancelled:
+                cancel.set()
+            if live:  # a child: it batches the text and measures the figures itself
+                fig = session.backend.live
+                self.post_message(self.Chunk(piece, fig.tokens, fig.decode_tps, fig.ttft_s))
+                return
             now = time.perf_counter()
             count += 1
             if count == 1:
@@ -348,6 +377,13 @@ class ChatScreen(StepScreen):
             prompt = self.query_one("#prompt", Input)
             if not prompt.value:
                 prompt.value = message.prompt
+            backend = self.session.backend if self.session is not None else None
+            if backend is not None and getattr(backend, "alive", True) is False:
+                # The generating process ended (crash, killed): load the model in a new one.
+                self.loaded_for = None
+                self.prepare()
+                self.set_status("The generating process ended (see above): loading the model "
+                                "again; your message is back in the box.", error=True)
             return
         st = reply.stats
         self.last_reply = reply
@@ -366,7 +402,8 @@ class ChatScreen(StepScreen):
             result = chat_step.failure_of(options.backend, message.error, message.reply)
         elif message.reply is not None:
             result = chat_step.result_of(options.backend, message.reply,
-                                         sample=self.sampler.latest(), measure=False)
+                                         sample=self.sampler.latest(), measure=False,
+                                         pid=self.sampler.pid, wizard=self.own_sampler.latest())
         else:
             return
         self.chat_log.add(options, result)
@@ -384,8 +421,11 @@ class ChatScreen(StepScreen):
         if sample is None:
             return
         history = [s.rss for s in self.sampler.snapshot()[-120:]]
+        own = self.own_sampler.latest()
+        wizard = (own.rss, own.peak_rss) if own is not None and \
+            self.sampler.pid != os.getpid() else None
         panel.set_process(sample.rss, sample.cpu_percent, sample.peak_rss, sample.available,
-                          history)
+                          history, wizard=wizard)
 
     # -- actions -------------------------------------------------------------------------------
 

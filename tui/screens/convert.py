@@ -50,6 +50,7 @@ from slm_wizard.core.paths import logs_dir
 from slm_wizard.core.steps import convert as convert_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
+from slm_wizard.tui.widgets.toggles import OnOffSwitch
 
 HELP = {
     "precision": "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU",
@@ -159,7 +160,7 @@ class ConvertScreen(StepScreen):
             yield Select(ACCURACY_OPTIONS, value=0, allow_blank=False, id="accuracy", compact=True)
             yield Static(HELP["accuracy"], classes="help")
             yield Label("Symmetric")
-            yield Switch(value=True, id="symmetric")
+            yield OnOffSwitch(value=True, id="symmetric")
             yield Static(HELP["symmetric"], classes="help")
             yield Label("Output folder")
             yield Input(id="output", validators=[OutputFolderValidator()],

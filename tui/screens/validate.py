@@ -37,6 +37,7 @@ from slm_wizard.core.steps.checklist import PHASE_TITLES, PHASES, SIZES, PlanRes
 from slm_wizard.core.validate import LABEL
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot
+from slm_wizard.tui.widgets.toggles import StateCheckbox
 
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
@@ -54,7 +55,9 @@ class ValidateScreen(StepScreen):
     ValidateScreen #val-controls Checkbox { width: auto; border: none; padding: 0 1;
                                             margin-top: 1; }
     ValidateScreen #val-controls Select { width: 14; }
-    ValidateScreen #val-controls Button { min-width: 8; margin-left: 1; }
+    ValidateScreen #val-actions { dock: bottom; height: auto; background: $surface; }
+    ValidateScreen #val-buttons { height: 3; }
+    ValidateScreen #val-buttons Button { min-width: 10; margin-right: 1; }
     ValidateScreen #val-size-help { color: $text-muted; height: auto; padding: 0 1; }
     ValidateScreen #val-runtime-row { height: 3; }
     ValidateScreen #val-runtime-row Label { padding: 1 1 0 1; }
@@ -71,7 +74,7 @@ class ValidateScreen(StepScreen):
     ValidateScreen .caption { color: $text-muted; padding: 0 1; }
     ValidateScreen #sweep-reco { height: auto; padding: 0 1; }
     ValidateScreen #val-reports { height: auto; color: $text-muted; margin-top: 1; }
-    ValidateScreen #val-status { height: auto; }
+    ValidateScreen #val-status { height: auto; max-height: 3; padding: 0 1; }
     ValidateScreen #val-status.-error { color: $error; }
     """
 
@@ -118,14 +121,17 @@ class ValidateScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="val-model", markup=False)
         with Horizontal(id="val-controls"):
-            yield Checkbox("Benchmark", value=True, id="run-bench")
-            yield Checkbox("Checklist", value=True, id="run-checklist")
-            yield Checkbox("Sweep", value=False, id="run-sweep")
+            yield StateCheckbox("Benchmark", value=True, id="run-bench")
+            yield StateCheckbox("Checklist", value=True, id="run-checklist")
+            yield StateCheckbox("Sweep", value=False, id="run-sweep")
             yield Select([(s.title, key) for key, s in SIZES.items()], value="quick",
                          allow_blank=False, id="val-size")
-            yield Button("Run", id="val-run", variant="primary")
-            yield Button("Cancel", id="val-cancel", disabled=True)
-            yield Button("Continue", id="val-continue")
+        with Vertical(id="val-actions", classes="action-bar"):  # docked: always in view
+            yield Static("", id="val-status", markup=False)
+            with Horizontal(id="val-buttons"):
+                yield Button("Run", id="val-run", variant="primary")
+                yield Button("Cancel", id="val-cancel", disabled=True)
+                yield Button("Continue", id="val-continue")
         with Horizontal(id="val-runtime-row"):
             yield Label("Benchmark and checklist run on")
             yield Select([("onnxruntime-genai", "ort")], value="ort", allow_blank=False,
@@ -154,7 +160,6 @@ class ValidateScreen(StepScreen):
                 yield DataTable(id="sweep-table", cursor_type="none", zebra_stripes=True)
                 yield Static("", id="sweep-reco", markup=False)
         yield Static("", id="val-reports", markup=False)
-        yield Static("", id="val-status", markup=False)
 
     def on_mount(self) -> None:
         checks = self.query_one("#checks-table", DataTable)
@@ -201,6 +206,7 @@ class ValidateScreen(StepScreen):
         sweep.disabled = state.model_dir is None
         sweep.tooltip = NO_SOURCE if state.model_dir is None else None
         self._sync_buttons()
+        self._describe_plan()
 
     def _sync_buttons(self) -> None:
         chosen = bool(self._chosen_phases())
@@ -228,12 +234,24 @@ class ValidateScreen(StepScreen):
     # -- controls ----------------------------------------------------------------------------
 
     @on(Select.Changed, "#val-size")
+    @on(Select.Changed, "#val-backend")
     def size_changed(self) -> None:
-        self.query_one("#val-size-help", Static).update(self.run_size.describe())
+        self._describe_plan()
 
     @on(Checkbox.Changed)
     def phase_toggled(self) -> None:
         self._sync_buttons()
+        self._describe_plan()
+
+    def _describe_plan(self) -> None:
+        """The plan line says what Run will run: the chosen phases only, the prompts found."""
+        try:
+            plan = plan_step.make_plan(self.app.state, self._chosen_phases(), self.size_key,
+                                       str(self.query_one("#val-backend", Select).value))
+            text = f"{self.run_size.title}: {plan_step.describe_plan(plan)}"
+        except plan_step.PlanError as exc:
+            text = f"Nothing to run: {exc}."
+        self.query_one("#val-size-help", Static).update(text)
 
     @on(Button.Pressed, "#val-continue")
     def continue_pressed(self) -> None:
