@@ -18,6 +18,9 @@ def add_parser(subparsers) -> None:
         "Exit code 0 when the folder is a model, 1 when it cannot be used at all.",
     )
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="the model folder")
+    p.add_argument("--base", type=Path, metavar="BASE_DIR",
+                   help="for a LoRA adapter folder: its base model's folder, checked against it "
+                   "(default: the folder the adapter names, if it exists here)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -50,12 +53,35 @@ def render(info, estimates) -> str:
     return "\n".join(lines)
 
 
+def render_adapter(result) -> str:
+    """An adapter's description, what it needs, and its base model when found."""
+    a = result.adapter
+    rows = [
+        ("adapter", str(a.path)),
+        ("type", f"{a.peft_type}, rank {a.rank}, alpha {a.alpha}"),
+        ("target modules", ", ".join(a.target_modules) or "?"),
+        ("base model", a.base_model or "(not named)"),
+        ("weights", ", ".join(a.weight_files) + f" ({a.param_count:,} parameters)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" for k, v in rows]
+    if result.info is not None and not result.base_problems:
+        lines += ["", f"Base model found and matching: {result.info.path}", "",
+                  render(result.info, result.estimates)]
+    else:
+        lines += ["", f"Needs {a.needs}"]
+        lines += [f"  - {p}" for p in result.base_problems]
+    if a.problems:
+        lines += ["", "Problems:"] + [f"  - {p}" for p in a.problems]
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from slm_wizard.core.model_info import ModelFolderError
     from slm_wizard.core.steps import inspect as step
 
     try:
-        result = step.run(step.Options(args.model_dir))
+        result = step.run(step.Options(args.model_dir, getattr(args, "base", None)))
     except ModelFolderError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}))
@@ -63,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         return 2  # refused input: not a usable model folder
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
+    elif result.adapter is not None:
+        print(render_adapter(result))
     else:
         print(render(result.info, result.estimates))
-    return 0
+    return 1 if result.adapter is not None and result.info is not None \
+        and result.base_problems else 0

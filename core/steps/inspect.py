@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.model_info import ModelInfo, inspect_model
+from slm_wizard.core.adapter import AdapterInfo, check_base, inspect_adapter, is_adapter_folder
+from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.record import StepRecord
 from slm_wizard.core.status import Status
 from slm_wizard.core.steps import ProgressFn
@@ -23,10 +24,12 @@ STEP = "model"
 @dataclass(frozen=True)
 class Options:
     model_dir: Path
+    base_dir: Path | None = None  # a LoRA adapter's base model folder (checked against it)
 
     def argv(self) -> list[str]:
         """The headless command that inspects this folder."""
-        return ["slm-wizard", "inspect", str(self.model_dir)]
+        args = ["slm-wizard", "inspect", str(self.model_dir)]
+        return args + (["--base", str(self.base_dir)] if self.base_dir is not None else [])
 
 
 def blocking_problems(info: ModelInfo) -> list[str]:
@@ -44,23 +47,46 @@ def blocking_problems(info: ModelInfo) -> list[str]:
 
 @dataclass
 class Result:
-    info: ModelInfo
+    """`info` is the model's (for a LoRA adapter: its base model's, None when not found)."""
+
+    info: ModelInfo | None
     estimates: list[Any] = field(default_factory=list)  # core.convert.SizeEstimate per precision
+    adapter: AdapterInfo | None = None
+    base_problems: list[str] = field(default_factory=list)  # why the base cannot be used
 
     @property
     def blocking(self) -> list[str]:
+        if self.adapter is not None:
+            return list(self.base_problems) or (blocking_problems(self.info)
+                                                if self.info is not None else ["no base model"])
+        assert self.info is not None
         return blocking_problems(self.info)
 
     @property
     def status(self) -> Status:
-        """FAIL when the folder cannot be converted, WARN when it has problems, else OK."""
+        """FAIL when the folder cannot be converted, WARN when it has problems, else OK.
+
+        An adapter whose base folder is not found yet is a WARN: it needs one to go on."""
+        if self.adapter is not None and self.info is None:
+            return Status.WARN
         if self.blocking:
             return Status.FAIL
-        return Status.WARN if self.info.problems else Status.OK
+        assert self.info is not None
+        return Status.WARN if self.info.problems or (
+            self.adapter is not None and self.adapter.problems) else Status.OK
 
     @property
     def summary(self) -> str:
+        if self.adapter is not None:
+            a = self.adapter
+            text = (f"{a.name}: LoRA adapter (rank {a.rank}, alpha {a.alpha}, "
+                    f"{', '.join(a.target_modules)}) for {a.base_model or 'an unnamed base'}")
+            if self.info is not None and not self.base_problems:
+                return text + f"; base model {self.info.path}"
+            return text + f"; needs {a.needs}" + (
+                f" Base: {'; '.join(self.base_problems)}" if self.base_problems else "")
         info = self.info
+        assert info is not None
         text = f"{info.name}: {info.architecture or info.model_type}, " \
                f"{info.param_count:,} parameters"
         if self.blocking:
@@ -68,6 +94,12 @@ class Result:
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        if self.adapter is not None:
+            return {"ok": True, **self.adapter.to_dict(),
+                    "base": self.info.to_dict() if self.info is not None else None,
+                    "base_problems": list(self.base_problems),
+                    "estimates": [asdict(e) for e in self.estimates]}
+        assert self.info is not None
         return {"ok": True, **self.info.to_dict(),
                 "estimates": [asdict(e) for e in self.estimates]}
 
@@ -79,14 +111,40 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     if on_progress is not None:
         on_progress(f"Inspecting {options.model_dir}…")
+    if options.base_dir is not None or is_adapter_folder(options.model_dir):
+        return _inspect_adapter(options)
     info = inspect_model(options.model_dir)
     return Result(info, estimate(info))
+
+
+def _inspect_adapter(options: Options) -> Result:
+    """A LoRA adapter: what it is, and its base folder (given or named) checked against it."""
+    from slm_wizard.core.convert import estimate
+
+    adapter = inspect_adapter(options.model_dir)
+    try:
+        info, differences = check_base(adapter, options.base_dir)
+    except ModelFolderError as exc:
+        return Result(None, [], adapter, [str(exc)])
+    return Result(info, estimate(info), adapter, differences)
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
     from slm_wizard.core.model_info import fp32_size_bytes
 
+    if result.adapter is not None:
+        a = result.adapter
+        base = result.info.path if result.info is not None else None
+        return StepRecord(
+            STEP, result.status, result.summary,
+            options={"model_dir": a.path, "base_dir": base},
+            files={"adapter": str(a.path), **({"base model": str(base)} if base else {})},
+            figures={"LoRA rank": str(a.rank), "LoRA alpha": str(a.alpha),
+                     "adapter parameters": f"{a.param_count:,}"},
+            command=Options(a.path, options.base_dir).argv(),
+            notes=[*a.problems, *result.base_problems])
     info = result.info
+    assert info is not None
     figures = {"parameters": f"{info.param_count:,}" + ("" if info.param_count_exact
                                                         else " (estimated)"),
                "fp32 weights": f"{fp32_size_bytes(info) / 1e6:.1f} MB"}
