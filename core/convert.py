@@ -110,8 +110,9 @@ class ConvertOptions:
     replace: bool = False
     # int4 builder options (config method only; None: the builder's default). See INT4_ALGOS.
     int4_algo: str | None = None
-    int4_op_types: tuple[str, ...] | None = None  # e.g. ("MatMul", "Gather"): embedding too
-    shared_embeddings: bool | None = None  # tied models: one quantized table for both
+    # e.g. ("MatMul", "Gather"): the embedding table too (default algorithm only). The builder's
+    # shared_embeddings is not offered: Olive 0.13 replaces its make_embedding and drops it.
+    int4_op_types: tuple[str, ...] | None = None
     # A LoRA adapter converted beside the base model (`model_dir`): auto-opt -a, which writes
     # adapter_weights.onnx_adapter next to the base model (core.adapter).
     adapter_dir: Path | None = None
@@ -275,10 +276,10 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
     if opts.int4_op_types is not None and (
             not opts.int4_op_types or any(t not in INT4_OP_TYPES for t in opts.int4_op_types)):
         error("int4_op_types", f"int4 op types must be among {', '.join(INT4_OP_TYPES)}.")
-    if opts.method == "auto-opt" and (opts.int4_algo is not None or opts.int4_op_types is not None
-                                      or opts.shared_embeddings is not None):
-        error("method", "`olive auto-opt` has no flags for the int4 algorithm, op types or "
-                        "shared embeddings: choose the config-file method.")
+    if opts.method == "auto-opt" and (opts.int4_algo is not None
+                                      or opts.int4_op_types is not None):
+        error("method", "`olive auto-opt` has no flags for the int4 algorithm or the op types "
+                        "to quantize: choose the config-file method.")
     if opts.log_level not in range(0, 5):
         error("log_level", "Log level must be 0 (verbose) to 4 (critical only); 1 shows progress.")
     if opts.method == "auto-opt":
@@ -464,8 +465,6 @@ def build_config(opts: ConvertOptions) -> dict[str, Any]:
             builder["int4_algo_config"] = opts.int4_algo
         if opts.int4_op_types is not None:
             builder["int4_op_types_to_quantize"] = list(opts.int4_op_types)
-        if opts.shared_embeddings is not None:
-            builder["extra_options"] = {"shared_embeddings": opts.shared_embeddings}
     elif opts.precision == "int8":
         builder["precision"] = "fp32"
         rtn: dict[str, Any] = {"type": "OnnxBlockWiseRtnQuantization", "bits": 8,
