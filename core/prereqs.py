@@ -229,6 +229,9 @@ def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
 
 
 def _gb(n: float) -> str:
+    """GB with one decimal; below 0.1 GB in MB (a small model is never "~0.0 GB")."""
+    if n < GB / 10:
+        return f"{n / 2**20:.1f} MB"
     return f"{n / GB:.1f} GB"
 
 

@@ -28,6 +28,7 @@ class WizardApp(App):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help"),
+        Binding("ctrl+g", "pick_step", "Go to", id="goto"),
         *[
             Binding(f"alt+{i}", f"goto('{s.id}')", f"Go to {s.title}", show=False)
             for i, s in enumerate(STEPS, start=1)
@@ -159,15 +160,32 @@ class WizardApp(App):
         from slm_wizard.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))  # the current screen's keys and actions
+
+    def action_pick_step(self) -> None:
+        """ctrl+g: a list of the steps (where alt+digit never reaches the app)."""
+        from slm_wizard.tui.screens.help import StepPicker
+
+        if not isinstance(self.screen, StepPicker):
+            self.push_screen(StepPicker(self.current_step),
+                             lambda sid: self.goto(sid) if sid else None)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from slm_wizard.tui.screens.help import screen_actions
+
+        for action in screen_actions(screen):  # this screen's actions first
+            if action.why_not:
+                yield SystemCommand(action.title, f"{action.help} ({action.why_not})",
+                                    lambda a=action: self.notify(
+                                        f"{a.title}: {a.why_not}.", severity="warning"))
+            else:
+                yield SystemCommand(action.title, action.help, action.run)
         yield from super().get_system_commands(screen)
         for i, s in enumerate(STEPS, start=1):
             why = self.can_enter(s.id)
             yield SystemCommand(
                 f"Go to step {i}: {s.title}",
-                why or f"Open the {s.title} step (alt+{i})",
+                why or f"Open the {s.title} step (alt+{i}, or ctrl+g)",
                 lambda sid=s.id: self.goto(sid),
             )
         yield SystemCommand("Help", "Keys and steps of the wizard (F1)", self.action_help)

@@ -56,12 +56,11 @@ class ChatScreen(StepScreen):
     ChatScreen #chat-bar Button { min-width: 10; margin-left: 1; }
     ChatScreen #chat-bar .spacer { width: 1fr; }
     ChatScreen #conversation { height: 1fr; border: round $panel; padding: 0 1; }
-    ChatScreen #chat-status { height: 2; color: $text-muted; padding: 0 1; }
+    ChatScreen #chat-status { height: auto; max-height: 5; color: $text-muted; padding: 0 1; }
     ChatScreen #chat-status.-error { color: $error; }
     ChatScreen #prompt { margin: 0; }
     ChatScreen.-narrow #chat-main { layout: vertical; }
     ChatScreen.-narrow #chat-bar Button { min-width: 8; }
-    ChatScreen.-narrow #chat-status { height: auto; max-height: 3; }
     ChatScreen.-narrow MetricsPanel { width: 1fr; height: 6; overflow-y: auto; }
     ChatScreen.-narrow.-tall MetricsPanel { height: 10; }
     """
@@ -157,6 +156,11 @@ class ChatScreen(StepScreen):
         foundry = self.query_one("#backend-foundry", RadioButton)
         foundry.disabled = not state.deployed_name
         foundry.tooltip = None if state.deployed_name else "The Deploy step makes this available."
+        # Say why on the screen itself (a keyboard user never sees a tooltip).
+        deploy_rec = state.get("deploy") if hasattr(state, "get") else None
+        foundry.label = "Foundry Local" if state.deployed_name else (
+            "Foundry Local (deploy failed)" if deploy_rec is not None and not deploy_rec.done
+            else "Foundry Local (not deployed)")
         if self.backend_kind == "foundry" and not state.deployed_name:
             self.backend_kind = "ort"
             self.query_one("#backend-ort", RadioButton).value = True
@@ -248,7 +252,7 @@ class ChatScreen(StepScreen):
     def set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#chat-status", Static)
         status.set_class(error, "-error")
-        status.update(text, layout=False)  # fixed height: no relayout of the screen
+        status.update(text)  # height follows the text (never cut at 80 columns); not per token
 
     @on(Input.Submitted, "#prompt")
     async def send(self, event: Input.Submitted) -> None:

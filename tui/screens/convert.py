@@ -86,12 +86,15 @@ class OutputFolderValidator(Validator):
 
 class ConvertScreen(StepScreen):
     STEP_ID = "convert"
+    AUTO_FOCUS = "#run"  # focused once the model is inspected (Run is disabled until then)
     DEFAULT_CSS = """
     ConvertScreen #convert-model { height: auto; margin-bottom: 1; }
-    ConvertScreen #convert-form { grid-size: 3; grid-columns: 15 32 1fr; grid-rows: 2;
+    ConvertScreen #convert-form { grid-size: 3; grid-columns: 15 32 1fr; grid-rows: auto;
         grid-gutter: 0 1; height: auto; }
     ConvertScreen #convert-form Label { text-style: bold; }
-    ConvertScreen #convert-form .help { color: $text-muted; height: 2; }
+    ConvertScreen #convert-form .help { color: $text-muted; height: auto; }
+    ConvertScreen.-narrow #convert-form { grid-size: 2; grid-columns: 15 1fr; }
+    ConvertScreen.-narrow #convert-form .help { column-span: 2; margin-bottom: 1; }
     ConvertScreen #convert-form Switch { width: auto; height: 1; border: none; padding: 0; }
     ConvertScreen #convert-issues { height: auto; margin-top: 1; }
     ConvertScreen #preview-head { height: auto; margin-top: 1; text-style: bold; }
@@ -99,7 +102,7 @@ class ConvertScreen(StepScreen):
     ConvertScreen #preview { width: 1fr; height: 8; }
     ConvertScreen #copy-preview { margin-left: 1; }
     ConvertScreen #estimates { height: auto; max-height: 7; margin-top: 1; }
-    ConvertScreen #convert-actions { height: auto; margin-top: 1; }
+    ConvertScreen #convert-actions { dock: bottom; height: auto; background: $surface; }
     ConvertScreen #convert-actions Button { margin-right: 1; }
     ConvertScreen #run-pane { height: auto; margin-top: 1; }
     ConvertScreen #run-row { height: 1; }
@@ -234,6 +237,10 @@ class ConvertScreen(StepScreen):
             if not self._output_touched:
                 self._set_default_output()
         self._refresh()
+        run = self.query_one("#run", Button)
+        if not run.disabled and not self.running and self.app.screen is self and \
+                not isinstance(self.focused, (Input, Select)):
+            run.focus(scroll_visible=False)  # Enter runs the conversion with these options
 
     def _set_default_output(self) -> None:
         if self.model_dir is None:
@@ -244,6 +251,7 @@ class ConvertScreen(StepScreen):
         if field.value != value:
             self._setting_output = True
             field.value = value
+            field.cursor_position = len(value)  # show the end of the path (its own folder)
 
     # ------------------------------------------------------------------ the form
 
@@ -452,6 +460,7 @@ class ConvertScreen(StepScreen):
             state.onnx_dir = r.output_dir
             state.precision = opts.precision
             self.query_one("#continue", Button).disabled = False
+            self.query_one("#continue", Button).focus(scroll_visible=False)
         elif state.is_done("convert"):
             return  # an earlier conversion's output is still in place: keep its record
         self.app.record_step(convert_step.to_record(opts, r))

@@ -97,6 +97,7 @@ class CheckedBy(Validator):
 
 class DeployScreen(StepScreen):
     STEP_ID = "deploy"
+    AUTO_FOCUS = "#deploy"  # Enter deploys; the outcome and the buttons stay docked in view
     DEFAULT_CSS = """
     DeployScreen #deploy-source { height: auto; }
     DeployScreen #tmpl-row { height: auto; margin-top: 1; }
@@ -114,15 +115,16 @@ class DeployScreen(StepScreen):
     DeployScreen .cfg { width: 1fr; height: auto; }
     DeployScreen .cfg Label { color: $text-muted; }
     DeployScreen #field-errors { height: auto; }
-    DeployScreen #actions { height: auto; margin-top: 1; }
+    DeployScreen #deploy-bar { dock: bottom; height: auto; background: $surface; }
+    DeployScreen #actions { height: auto; }
     DeployScreen #actions Button { margin-right: 1; }
     DeployScreen #stages { height: auto; max-height: 9; margin-top: 1; }
-    DeployScreen #deploy-outcome { height: auto; margin-top: 1; }
+    DeployScreen #deploy-outcome { height: auto; padding: 0 1; }
     """
 
     class PreviewReady(Message):
-        def __init__(self, render: T.TokenizerRender | None, error: str = "") -> None:
-            self.render = render
+        def __init__(self, check: T.TemplateCheck | None, error: str = "") -> None:
+            self.check = check
             self.error = error
             super().__init__()
 
@@ -152,10 +154,12 @@ class DeployScreen(StepScreen):
         self.onnx_dir: Path | None = None
         self.ctx_len: int | None = None
         self.detected: tuple[str, float, list[str]] | None = None
-        self.tokenizer_render: T.TokenizerRender | None = None
+        self.template_check: T.TemplateCheck | None = None  # of the fields as they are
         self.deploying = False
         self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
-        self.family_id = "qwen"  # the family whose preset the fields were last filled with
+        # The family whose preset the fields were last filled with; None: the template derived
+        # from the model's own chat template.
+        self.family_id: str | None = "qwen"
 
     # ------------------------------------------------------------------------- layout
 
@@ -200,13 +204,14 @@ class DeployScreen(StepScreen):
         yield Checkbox("Also write these values into genai_config.json's search defaults",
                        id="search-defaults")
         yield Static("", id="field-errors", classes="error")
-        with Horizontal(id="actions"):
-            yield Button("Deploy", id="deploy", variant="primary")
-            yield Button("Continue", id="continue", disabled=True)
-            yield Button("Remove from Foundry Local", id="remove", variant="error",
-                         disabled=True)
         yield DataTable(id="stages", show_cursor=False)
-        yield Static("", id="deploy-outcome")
+        with Vertical(id="deploy-bar", classes="action-bar"):  # docked: the result stays in view
+            yield Static("", id="deploy-outcome")
+            with Horizontal(id="actions"):
+                yield Button("Deploy", id="deploy", variant="primary")
+                yield Button("Continue", id="continue", disabled=True)
+                yield Button("Remove from Foundry Local", id="remove", variant="error",
+                             disabled=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#stages", DataTable)
@@ -263,12 +268,35 @@ class DeployScreen(StepScreen):
             self.query_one("#continue", Button).disabled = False
         elif not cache.value:
             self.find_cache()
-        self._apply_family(fam)
-        self.tokenizer_render = None
+        self._apply_derived()
+        self.template_check = None
         self._show_preview()
-        self.render_tokenizer(self.onnx_dir)
 
     # ------------------------------------------------------------------------- template
+
+    def _apply_derived(self) -> None:
+        """Fill the fields with the template derived from the model's own chat template (the
+        detected family's preset when there is none): core's template step decides."""
+        from slm_wizard.core.steps import template as template_step
+
+        assert self.onnx_dir is not None
+        try:
+            chosen = template_step.resolve(template_step.Options(self.onnx_dir))
+        except template_step.TemplateInputError as e:
+            self.query_one("#detect-note", Static).update(Text(str(e), style="bold red"))
+            return
+        if chosen.source != template_step.DERIVED:
+            self._apply_family(chosen.family)
+            return
+        self.family_id = None
+        for key, value in chosen.template.items():
+            self.query_one(f"#tmpl-{key}", Input).value = escape(value)
+        if self.detected:
+            fam, conf, reasons = self.detected
+            self.query_one("#detect-note", Static).update(Text(
+                f"Detected {T.FAMILIES[fam].title} with {T.confidence_label(conf)} confidence: "
+                + "; ".join(reasons) + ".\nPromptTemplate derived from the model's own chat "
+                "template (a family preset replaces it when chosen)."))
 
     def _apply_family(self, family_id: str) -> None:
         families = self.query_one("#families", OptionList)
@@ -299,57 +327,50 @@ class DeployScreen(StepScreen):
             self._show_preview()
 
     @work(thread=True, exclusive=True, group="deploy-preview", exit_on_error=False)
-    def render_tokenizer(self, onnx_dir: Path) -> None:
-        try:
-            render = T.render_tokenizer_template(onnx_dir)
-        except T.TemplateError as e:
-            self.post_message(self.PreviewReady(None, str(e)))
-            return
-        self.post_message(self.PreviewReady(render))
+    def run_check(self, onnx_dir: Path, template: dict[str, str], family: str | None) -> None:
+        """core's one template check (the same as `template` and `deploy`), on the sample
+        conversation from the model's domain_eval.jsonl (else a neutral one)."""
+        from slm_wizard.core.steps import template as template_step
+
+        check = template_step.check(onnx_dir, template, family or "derived")
+        self.post_message(self.PreviewReady(check))
 
     def on_deploy_screen_preview_ready(self, message: PreviewReady) -> None:
-        self.tokenizer_render = message.render
-        if message.render is None:
-            self.query_one("#preview-tokenizer", Static).update(
-                Text(f"Tokenizer template: {message.error}", style="red"))
-        self._show_preview()
-
-    def _show_preview(self) -> None:
-        pt_box = self.query_one("#preview-template", Static)
-        tok_box = self.query_one("#preview-tokenizer", Static)
+        self.template_check = message.check
         mismatch = self.query_one("#mismatch", Static)
-        render = self.tokenizer_render
-        messages = render.messages if render else T.SAMPLE_CONVERSATION
-        try:
-            pt_text = T.render_prompt_template(self.current_template(), messages)
-        except T.TemplateError as e:
-            pt_box.update(Text(f"PromptTemplate\n{e}", style="red"))
+        check = message.check
+        if check is None:
+            self.query_one("#preview-tokenizer", Static).update(
+                Text(f"Model's chat template: {message.error}", style="red"))
             mismatch.update("")
             return
-        pt_box.update(Text.assemble(("PromptTemplate\n", "bold"), pt_text))
-        if render is None:
-            if self.onnx_dir is not None and not tok_box.content:
-                tok_box.update(Text("Tokenizer chat template\nrendering…", style="dim"))
-            return
-        tok_box.update(Text.assemble((f"Tokenizer chat template ({render.engine})\n", "bold"),
-                                     render.text))
-        diff = T.diff_lines(render.text, pt_text)
-        notes = [f"Note: {n}" for n in render.notes]
-        if not diff:
-            mismatch.update(Text("\n".join(["✓ The PromptTemplate matches the tokenizer's chat "
-                                             "template.", *notes]), style="green"))
-            return
-        changed = [ln for ln in diff if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
-        out = Text("⚠ Mismatch: the PromptTemplate renders differently from the tokenizer's "
-                   "chat template; a wrong template silently ruins output. Differing lines "
-                   "(- tokenizer, + PromptTemplate):\n", style="bold yellow")
-        for ln in changed[:16]:
-            out.append(ln + "\n", style="red" if ln.startswith("-") else "green")
-        if len(changed) > 16:
-            out.append(f"… {len(changed) - 16} more\n")
-        for n in notes:
-            out.append(n + "\n", style="yellow")
+        self.query_one("#preview-template", Static).update(
+            Text.assemble(("PromptTemplate\n", "bold"), check.prompt_template_text))
+        if check.tokenizer_text is not None:
+            self.query_one("#preview-tokenizer", Static).update(Text.assemble(
+                (f"Model's chat template ({check.engine})\n", "bold"), check.tokenizer_text))
+        ok = check.verdict == T.MATCH
+        style = "green" if ok else "bold red" if check.mismatch else "bold yellow"
+        out = Text(("✓ " if ok else "⚠ ") + f"The PromptTemplate {check.summary}.\n", style=style)
+        for w in check.warnings[:6]:
+            out.append(w[:600] + "\n", style="yellow")
         mismatch.update(out)
+
+    def _show_preview(self) -> None:
+        """Check the fields as they are (a worker: the check reads the tokenizer)."""
+        try:
+            template = T.validate_template(self.current_template())
+        except T.TemplateError as e:
+            self.query_one("#preview-template", Static).update(
+                Text(f"PromptTemplate\n{e}", style="red"))
+            self.query_one("#mismatch", Static).update("")
+            return
+        if self.onnx_dir is None:
+            return
+        tok_box = self.query_one("#preview-tokenizer", Static)
+        if not tok_box.content:
+            tok_box.update(Text("Model's chat template\nrendering…", style="dim"))
+        self.run_check(self.onnx_dir, template, self.family_id)
 
     # ------------------------------------------------------------------------- cache
 
@@ -406,7 +427,28 @@ class DeployScreen(StepScreen):
     def deploy_pressed(self) -> None:
         self.start_deploy(replace=False)
 
-    def start_deploy(self, replace: bool) -> None:
+    def _confirm_mismatch(self, res: deploy_step.Result) -> None:
+        """The template check found a mismatch: deploy only when the user confirms (recorded)."""
+        from slm_wizard.tui.screens.confirm import ConfirmScreen
+
+        check = res.template.check if res.template else None
+        detail = "\n".join(check.warnings[:8]) if check else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_deploy(replace=res.options.replace, allow_mismatch=True)
+            else:
+                self.query_one("#deploy-outcome", Static).update(Text(
+                    "Not deployed: the PromptTemplate does not match the model's chat template.",
+                    style="yellow"))
+
+        self.app.push_screen(ConfirmScreen(
+            "Deploy a mismatching PromptTemplate?",
+            Text("The PromptTemplate renders differently from the model's own chat template: a "
+                 "mismatched template silently ruins output. Deploy it anyway?"),
+            yes="Deploy anyway", detail=Text(detail)), answered)
+
+    def start_deploy(self, replace: bool, allow_mismatch: bool = False) -> None:
         if self.deploying or self.onnx_dir is None:
             return
         collected = self._collect(replace)
@@ -416,7 +458,12 @@ class DeployScreen(StepScreen):
         self.query_one("#deploy", Button).disabled = True
         self.query_one("#stages", DataTable).clear()
         self.query_one("#deploy-outcome", Static).update("")
-        self.run_deploy(*collected)
+        opts, template = collected
+        if allow_mismatch:
+            from dataclasses import replace as with_changes
+
+            opts = with_changes(opts, allow_template_mismatch=True)
+        self.run_deploy(opts, template)
 
     @work(thread=True, exclusive=True, group="deploy-run", exit_on_error=False)
     def run_deploy(self, opts: deploy_step.Options, template: dict[str, str]) -> None:
@@ -479,6 +526,9 @@ class DeployScreen(StepScreen):
         if res is not None and res.exists is not None:
             self._confirm_replace(res.exists)
             return
+        if res is not None and res.template_refused:
+            self._confirm_mismatch(res)
+            return
         if res is None or res.deploy is None:
             outcome.update(Text(message.error or res.error if res else message.error,
                                 style="bold red"))
@@ -499,9 +549,15 @@ class DeployScreen(StepScreen):
             state.deployed_name = r.model_id
             state.foundry_cache = r.cache_dir
         else:
-            outcome.update(Text(f"✗ {res.error}", style="bold red"))
+            outcome.update(Text.assemble(
+                (f"✗ {res.error}\n", "bold red"),
+                "Next: fix the stage marked ✗ in the table above and press Deploy again, or go "
+                "on with ctrl+n (Chat and Validate run the ONNX folder with onnxruntime-genai)."))
         self.app.record_step(deploy_step.to_record(res.options, res))
-        self.query_one("#continue", Button).disabled = not state.is_done(self.STEP_ID)
+        done = state.is_done(self.STEP_ID)
+        self.query_one("#continue", Button).disabled = not done
+        self.query_one("#continue" if done else "#deploy", Button).focus(scroll_visible=False)
+        self.query_one("#stages", DataTable).scroll_visible(animate=False)
         self.query_one("#remove", Button).disabled = not r.ok or r.exported
         self.deployed = (r.name, r.version, r.cache_dir) if r.ok and not r.exported else None
 

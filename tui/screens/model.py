@@ -218,6 +218,8 @@ class ModelScreen(StepScreen):
         status = (Text(f"Cannot be converted: {', '.join(blocking)}.", style="red") if blocking
                   else Text(f"{info.name}: ready to convert.", style="green"))
         self.query_one("#model-status", Static).update(status)
+        if not blocking and self.app.screen is self:
+            self.query_one("#continue", Button).focus()  # Enter goes on; focus scrolls it in view
 
     # ------------------------------------------------------------------ continue
 

@@ -78,7 +78,7 @@ class PrereqsScreen(StepScreen):
     PrereqsScreen #prereq-intro { color: $text-muted; }
     PrereqsScreen #prereq-actions { height: auto; margin-top: 1; }
     PrereqsScreen #prereq-actions Button { margin-right: 1; }
-    PrereqsScreen #prereq-summary { width: 1fr; height: 3; content-align: left middle; }
+    PrereqsScreen #prereq-summary { width: 1fr; height: auto; margin-top: 1; }
     PrereqsScreen #prereq-reason { height: auto; }
     PrereqsScreen #fix-head { height: auto; margin-top: 1; }
     PrereqsScreen #fix-row { height: 4; }
@@ -122,11 +122,11 @@ class PrereqsScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="prereq-intro")
+        yield Static("", id="prereq-summary")
         with Horizontal(id="prereq-actions"):
+            yield Button("Continue", id="continue", variant="primary", disabled=True)
             yield Button("Re-check", id="recheck")
             yield Button("Install missing packages", id="install", disabled=True)
-            yield Button("Continue", id="continue", variant="primary", disabled=True)
-            yield Static("", id="prereq-summary")
         yield Static("", id="prereq-reason", classes="error hidden")
         yield CheckTable(id="checks")
         yield Static("", id="fix-head")
@@ -144,9 +144,10 @@ class PrereqsScreen(StepScreen):
     def on_mount(self) -> None:
         if self._given:
             self._show(self.results)
+            self._focus_next_action()
         else:
             self.action_recheck()
-        self.query_one(CheckTable).focus()
+            self.query_one(CheckTable).focus()
 
     def on_screen_resume(self) -> None:
         # (StepScreen's own handler runs too: Textual calls the handlers of every class.)
@@ -178,6 +179,7 @@ class PrereqsScreen(StepScreen):
             return  # a newer run is on its way
         self.checking = False
         self._show(message.result.checks)
+        self._focus_next_action()
         # The step's record comes from its runner: ctrl+n after the checks shows it done.
         state = self.app.state
         if state.foundry_cache is None and message.result.foundry_cache is not None:
@@ -197,6 +199,16 @@ class PrereqsScreen(StepScreen):
         elif event.worker.group == "prereqs-install" and event.state == WorkerState.ERROR:
             self.post_message(self.InstallDone(CommandResult(
                 (), None, error=f"the installation could not run: {event.worker.error}")))
+
+    def _focus_next_action(self) -> None:
+        """Enter does the next thing: Continue when nothing blocks, else Install when it can
+        fix it, else the table (each row shows its fix)."""
+        for wid in ("#continue", "#install"):
+            button = self.query_one(wid, Button)
+            if not button.disabled:
+                button.focus()
+                return
+        self.query_one(CheckTable).focus()
 
     def _show(self, results: Sequence[CheckResult]) -> None:
         self.results = list(results)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from slm_wizard.core.status import ICON
@@ -29,7 +30,10 @@ class SummaryScreen(StepScreen):
     SummaryScreen DataTable { height: auto; max-height: 12; margin-bottom: 1; }
     SummaryScreen #commands { height: 12; }
     SummaryScreen .section { text-style: bold; margin-top: 1; }
+    SummaryScreen #summary-actions { dock: bottom; height: auto; background: $surface; }
+    SummaryScreen #summary-actions Button { margin-right: 1; }
     """
+    AUTO_FOCUS = "#finish"  # Enter finishes: progress is saved, the wizard closes
     BINDINGS = [Binding("c", "copy_commands", "Copy commands")]
 
     def compose_body(self) -> ComposeResult:
@@ -42,7 +46,9 @@ class SummaryScreen(StepScreen):
         yield DataTable(id="figures", cursor_type="row")
         yield Static("Reproduce this run headless (for scripts and CI)", classes="section")
         yield TextArea("", id="commands", read_only=True, language=None)
-        yield Button("Copy commands", id="copy")
+        with Horizontal(id="summary-actions", classes="action-bar"):  # docked: always in view
+            yield Button("Finish", id="finish", variant="primary")
+            yield Button("Copy commands", id="copy")
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -74,6 +80,11 @@ class SummaryScreen(StepScreen):
         if not measured:
             table.add_row("", "(none yet)", "chat or validate to measure")
         self.query_one("#commands", TextArea).text = as_shell(reproduce_commands(state))
+
+    @on(Button.Pressed, "#finish")
+    async def finish_pressed(self) -> None:
+        self.app.save_progress()
+        await self.app.action_quit()  # asks first if work is still running
 
     @on(Button.Pressed, "#copy")
     def action_copy_commands(self) -> None:

@@ -47,6 +47,7 @@ STATUS_STYLE = {Status.OK: "bold green", Status.WARN: "bold yellow", Status.FAIL
 
 class ValidateScreen(StepScreen):
     STEP_ID = "validate"
+    AUTO_FOCUS = "#val-run"  # Enter runs the chosen plan; buttons and status are docked in view
     DEFAULT_CSS = """
     ValidateScreen #body { padding: 0 1; }
     ValidateScreen #val-model { height: auto; margin-bottom: 1; }
@@ -383,8 +384,12 @@ class ValidateScreen(StepScreen):
         if result.failed:
             return  # the failure is on screen (PhaseFailed)
         failed = record.status == Status.FAIL
-        self.set_status(("Done with failures: " if failed else "Done: ") + record.outcome,
-                        error=failed)
+        self.set_status(("Done with failures: " if failed else "Done: ") + record.outcome
+                        + (" · the table lists each failed check with its fix" if failed
+                           else ""), error=failed)
+        # The results in view, and Enter goes on.
+        self.query_one("#val-tabs", TabbedContent).scroll_visible(animate=False)
+        self.query_one("#val-continue", Button).focus(scroll_visible=False)
 
     def show_bench(self, result: Any) -> None:
         from slm_wizard.core.bench import METRIC_TITLES

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -72,6 +72,17 @@ class WelcomeScreen(StepScreen):
                 yield Button("Open", id="open-folder")
             yield Static("", id="path-error", classes="error")
         yield Log(id="demo-log", classes="hidden", auto_scroll=True)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing a path while a button is focused goes to the folder field (no Tab needed)."""
+        if isinstance(self.focused, Button) and event.is_printable and event.character \
+                and event.character not in " \t" and event.character in "/~.\\" \
+                + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
+            field = self.query_one("#model-path", Input)
+            field.focus()
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
 
     def _resume_target(self) -> tuple[str, str] | None:
         settings = getattr(self.app, "settings", None)
