@@ -225,41 +225,47 @@ def stream_command(
     exited_at: float | None = None
     finished_at: float | None = None
     cut_short = False
-    while True:
-        try:
-            line = lines.get(timeout=0.1)
-        except queue.Empty:
-            idle = True
-        else:
-            if line is None:  # end of output
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=0.1)
+            except queue.Empty:
+                idle = True
+            else:
+                if line is None:  # end of output
+                    break
+                idle = False
+                kept.append(line)
+                del kept[:-keep_lines]
+                on_line(line)
+                if finished_at is None and finished is not None and finished(line):
+                    finished_at = time.monotonic()
+            now = time.monotonic()
+            if not stop_reason and cancel is not None and cancel.is_set():
+                stop_reason = "cancelled"
+            if not stop_reason and deadline is not None and now > deadline:
+                stop_reason = "timeout"
+            if (not stop_reason and finished_at is not None and now - finished_at > finish_grace
+                    and proc.poll() is None):
+                cut_short = True
+                _terminate_group(proc)
                 break
-            idle = False
-            kept.append(line)
-            del kept[:-keep_lines]
-            on_line(line)
-            if finished_at is None and finished is not None and finished(line):
-                finished_at = time.monotonic()
-        now = time.monotonic()
-        if not stop_reason and cancel is not None and cancel.is_set():
-            stop_reason = "cancelled"
-        if not stop_reason and deadline is not None and now > deadline:
-            stop_reason = "timeout"
-        if (not stop_reason and finished_at is not None and now - finished_at > finish_grace
-                and proc.poll() is None):
-            cut_short = True
-            _terminate_group(proc)
-            break
-        if stop_reason and asked_at is None:
-            asked_at = now
-            _interrupt_group(proc)
-        elif asked_at is not None and not killed and now - asked_at > grace:
-            _kill_group(proc)
-            killed = True
-        if idle and proc.poll() is not None:
-            exited_at = exited_at or now
-            if now - exited_at > 2.0:  # something it left behind holds the pipe open
+            if stop_reason and asked_at is None:
+                asked_at = now
+                _interrupt_group(proc)
+            elif asked_at is not None and not killed and now - asked_at > grace:
                 _kill_group(proc)
-                break
+                killed = True
+            if idle and proc.poll() is not None:
+                exited_at = exited_at or now
+                if now - exited_at > 2.0:  # something it left behind holds the pipe open
+                    _kill_group(proc)
+                    break
+    except BaseException:  # Ctrl-C in the calling thread: the program must not outlive us
+        _kill_group(proc)
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=10)
+        raise
     try:
         code = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

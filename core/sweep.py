@@ -408,11 +408,11 @@ def run_sweep(
     int8 and the int4 block/symmetry options included, so all rows are built the same way.
     """
     from slm_wizard.core.convert import ConvertOptions, run_conversion
-    from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+    from slm_wizard.core.model_info import ModelFolderError, inspect_model
     from slm_wizard.core.paths import data_dir
 
-    try:
-        model_dir = check_model_folder(model_dir)
+    try:  # the whole folder is read before anything is converted
+        model_dir = inspect_model(model_dir).path
     except ModelFolderError as exc:
         raise SweepError(str(exc)) from exc
     chosen = [v if isinstance(v, Variant) else parse_variant(v) for v in variants]

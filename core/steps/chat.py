@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -38,7 +39,8 @@ from slm_wizard.core.steps import ProgressFn
 
 __all__ = [
     "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
-    "failure_of", "new_session", "open_backend", "options_for", "result_of", "run", "to_record",
+    "failure_of", "generator_pid", "new_session", "open_backend", "options_for", "result_of",
+    "run", "to_record",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -52,6 +54,7 @@ SETTING_FLAGS = {
     "top_k": "--top-k",
     "repetition_penalty": "--repetition-penalty",
     "min_tokens": "--min-tokens",
+    "adapter": "--adapter",
 }
 
 
@@ -72,8 +75,12 @@ class Options:
     top_k: int = _DEFAULTS.top_k
     repetition_penalty: float = _DEFAULTS.repetition_penalty
     min_tokens: int = _DEFAULTS.min_tokens
+    adapter: str = _DEFAULTS.adapter  # LoRA adapter to activate (ort; "": none)
     system: str | None = None  # system prompt (None: the chat template's default)
     prompt: str | None = None  # the message of a one-shot run
+    # The model runs in a child process (core.genproc) so the caller's own work (a UI) does not
+    # slow the generation it measures; in_process runs it in this interpreter instead.
+    in_process: bool = False
 
     @classmethod
     def of(cls, backend: str, model: str | Path, settings: GenerationSettings, *,
@@ -104,10 +111,15 @@ class Options:
         if not str(self.model).strip():
             raise ChatInputError("give the converted ONNX folder (ort) or the Foundry Local "
                                  "model id name:version (foundry)")
+        if self.backend == "ort" and not Path(str(self.model)).expanduser().exists():
+            raise ChatInputError(f"{self.model} does not exist: give the converted ONNX folder")
         try:
             self.settings.validate()
         except ValueError as e:
             raise ChatInputError(str(e)) from None
+        if self.adapter and self.backend != "ort":
+            raise ChatInputError("LoRA adapters run with the onnxruntime-genai backend (ort) "
+                                 "only: Foundry Local loads one model folder.")
         if self.prompt is not None and not clean_user_text(self.prompt):
             raise ChatInputError("the prompt is empty: give the message to send.")
         if one_shot and self.prompt is None:
@@ -124,6 +136,8 @@ class Options:
         if self.backend == "foundry" and self.cache_dir:
             cmd += ["--cache-dir", str(self.cache_dir)]
         cmd += ["--prompt", self.prompt]
+        if self.in_process:
+            cmd += ["--in-process"]
         if self.system:
             cmd += ["--system", self.system]
         defaults = {f.name: f.default for f in fields(Options)}
@@ -154,7 +168,7 @@ def options_for(record: RunRecord, backend: str,
     if backend == "foundry":
         if not record.deployed_name:
             return None
-        return Options.of("foundry", record.deployed_name, settings,
+        return Options.of("foundry", record.deployed_name, replace(settings, adapter=""),
                           cache_dir=record.foundry_cache)
     if record.onnx_dir is None:
         return None
@@ -164,14 +178,25 @@ def options_for(record: RunRecord, backend: str,
 # --- running ---------------------------------------------------------------------------------
 
 def open_backend(options: Options) -> ChatBackend:
-    """Open the backend of `options` (kept open by the caller; close it when done).
+    """Open the backend of `options` (kept open by the caller; close it when done): in a child
+    process (core.genproc.ChildBackend, whose `pid` is the generating process) unless
+    `options.in_process`.
 
     Raises ChatInputError for options that cannot run, ChatError when the model does not load."""
     options.validate()
     kw: dict[str, Any] = {}
     if options.backend == "foundry" and options.cache_dir:
         kw["cache_dir"] = Path(options.cache_dir)
-    return _open_backend(options.backend, options.model, **kw)
+    if options.in_process:
+        return _open_backend(options.backend, options.model, **kw)
+    from slm_wizard.core.genproc import ChildBackend
+
+    return ChildBackend(options.backend, options.model, **kw)
+
+
+def generator_pid(backend: ChatBackend) -> int:
+    """The id of the process that generates for `backend` (this one when it runs in process)."""
+    return int(getattr(backend, "pid", 0) or os.getpid())
 
 
 def new_session(options: Options, backend: ChatBackend) -> ChatSession:
@@ -181,14 +206,19 @@ def new_session(options: Options, backend: ChatBackend) -> ChatSession:
 
 @dataclass
 class Result:
-    """One reply (or why there is none), with its figures and the backend that produced it."""
+    """One reply (or why there is none), with its figures and the backend that produced it.
+
+    Memory is measured on two processes: `sample` is the generating process (the child that runs
+    the model, `pid`), `wizard` this process (the UI or the CLI). In process they are the same."""
 
     status: Status
     backend: str  # "ort" or "foundry": the backend that answered (or failed)
     text: str = ""
     stats: ReplyStats | None = None
-    sample: ProcessSample | None = None  # this process's memory right after the reply
+    sample: ProcessSample | None = None  # the generating process's memory right after the reply
     error: str = ""
+    wizard: ProcessSample | None = None  # this process's memory (the UI's or the CLI's)
+    pid: int = 0  # the generating process
 
     @property
     def title(self) -> str:
@@ -200,8 +230,10 @@ class Result:
             return self.error
         line = self.stats.summary()
         if self.sample is not None:
-            line += (f" · RSS {self.sample.rss / 2**20:.0f} MB "
+            line += (f" · model process RSS {self.sample.rss / 2**20:.0f} MB "
                      f"(peak {self.sample.peak_rss / 2**20:.0f} MB)")
+        if self.wizard is not None and self.pid and self.pid != os.getpid():
+            line += f" · wizard RSS {self.wizard.rss / 2**20:.0f} MB"
         return line
 
     def figures(self) -> dict[str, str]:
@@ -213,6 +245,7 @@ class Result:
             f"decode ({who})": f"{st.decode_tps:.1f} tok/s",
             f"TTFT ({who})": f"{st.ttft_s * 1000:.0f} ms",
             f"prefill ({who})": f"{st.prefill_tps:.1f} tok/s",
+            f"end-to-end ({who})": f"{st.e2e_tps:.1f} tok/s",
             f"reply tokens ({who})": str(st.generated_tokens),
         }
         if self.sample is not None:
@@ -221,36 +254,49 @@ class Result:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """The `--json` output: text, backend, stats, and memory when it was measured."""
+        """The `--json` output: text, backend, stats, and memory when it was measured:
+        `rss_bytes`/`peak_rss_bytes` of the generating process (`generator_pid`), and
+        `wizard_rss_bytes`/`wizard_peak_rss_bytes` of this process."""
         out: dict[str, Any] = {"text": self.text, "backend": self.backend,
                                "stats": self.stats.to_dict() if self.stats else None}
         if self.error:
             out["status"] = self.status.value
             out["error"] = self.error
         if self.sample is not None:
+            out["generator_pid"] = self.pid
             out["rss_bytes"] = self.sample.rss
             out["peak_rss_bytes"] = self.sample.peak_rss
             out["available_bytes"] = self.sample.available
+        if self.wizard is not None:
+            out["wizard_pid"] = os.getpid()
+            out["wizard_rss_bytes"] = self.wizard.rss
+            out["wizard_peak_rss_bytes"] = self.wizard.peak_rss
         return out
 
 
-def _sample() -> ProcessSample | None:
+def _sample(pid: int | None = None) -> ProcessSample | None:
     from slm_wizard.core.metrics import ProcessSampler
 
     try:
-        return ProcessSampler(interval=1.0).sample_now()
+        return ProcessSampler(interval=1.0, pid=pid).sample_now()
     except Exception:  # psutil missing or the process not readable: no memory figures
         return None
 
 
 def result_of(backend: str, reply: Reply, *, sample: ProcessSample | None = None,
-              measure: bool = True) -> Result:
-    """The Result of a reply from `backend`; memory is sampled now unless given or `measure`
-    is off. A reply the user stopped is a warning, any other a success."""
-    if sample is None and measure:
-        sample = _sample()
+              measure: bool = True, pid: int | None = None,
+              wizard: ProcessSample | None = None) -> Result:
+    """The Result of a reply from `backend`; memory of the generating process `pid` (default:
+    this one) and of this process is sampled now unless given or `measure` is off. A reply the
+    user stopped is a warning, any other a success."""
+    pid = pid or os.getpid()
+    if measure:
+        if sample is None:
+            sample = _sample(None if pid == os.getpid() else pid)
+        if wizard is None:
+            wizard = _sample()
     status = Status.WARN if reply.stats.stopped else Status.OK
-    return Result(status, backend, reply.text, reply.stats, sample)
+    return Result(status, backend, reply.text, reply.stats, sample, wizard=wizard, pid=pid)
 
 
 def failure_of(backend: str, error: ChatError | str, partial: Reply | None = None) -> Result:
@@ -282,7 +328,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
             reply = session.send(options.prompt or "", on_text=on_text, cancel=cancel)
         except ChatError as e:
             return failure_of(backend.name, e)
-        return result_of(backend.name, reply)
+        return result_of(backend.name, reply, pid=generator_pid(backend))
     finally:
         backend.close()
 

@@ -201,6 +201,11 @@ def _prepare(options: Options) -> tuple[Options, dict[str, str], ModelConfig,
     if not (Path(options.onnx_dir) / "genai_config.json").is_file():
         raise DeployInputError(f"{options.onnx_dir} is not a converted model folder (no "
                                "genai_config.json): run `slm-wizard convert` first.")
+    from slm_wizard.core.foundry import check_onnx_folder
+
+    problems = check_onnx_folder(Path(options.onnx_dir))  # before anything is copied
+    if problems:
+        raise DeployInputError(f"{options.onnx_dir} cannot be deployed: {problems[0]}")
     try:
         validate_name(options.name)
         validate_version(options.version)

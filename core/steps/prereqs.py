@@ -68,10 +68,10 @@ class Options:
                                         "outputs will go")
         if self.model_dir is None:
             return self
-        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+        from slm_wizard.core.model_info import ModelFolderError, inspect_model
 
-        try:
-            folder = check_model_folder(self.model_dir)
+        try:  # the whole folder is read (config.json and weight headers against their schemas)
+            folder = inspect_model(self.model_dir).path
         except ModelFolderError as exc:
             raise PrereqsInputError(f"--model: {exc}") from None
         return Options(folder, self.output_dir, self.min_ram_gb, self.timeout)
