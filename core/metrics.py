@@ -13,7 +13,10 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FINISH_REASONS = ("eos", "length", "cancelled", "error")
+FINISH_REASONS = ("eos", "length", "context", "cancelled", "error")
+# Why a reply ended, in the words every reply shows (transcript, `chat --json`'s stop_reason).
+STOP_REASONS = {"eos": "end of sequence", "length": "max tokens", "context": "context full",
+                "cancelled": "stopped by you", "error": "error"}
 
 
 @dataclass
@@ -23,13 +26,18 @@ class ReplyStats:
     prompt_tokens: tokens of the templated prompt fed to the model (the whole history).
     generated_tokens: tokens the model produced for the reply, counted from the generator (the end
         of sequence token is not counted).
-    ttft_s: seconds from the request to the first generated token; it includes the prefill.
-    prefill_tps: prompt tokens / ttft_s.
-    decode_tps: tokens per second after the first one: (generated - 1) / (t_last - t_first).
+    ttft_s: time to first token: seconds from the request to the first generated token; it
+        includes templating, tokenizing and the prefill.
+    prefill_tps: prefill tokens/s: prompt tokens / ttft_s.
+    decode_tps: decode tokens/s: tokens after the first / time after the first,
+        (generated - 1) / (t_last - t_first).
     total_s: seconds from the request to the end of the reply.
+    e2e_tps (property): end-to-end tokens/s: generated tokens / total_s (prefill included).
+    The README's "Figures" section defines each once; screens and reports use these names.
     stopped: the user stopped the reply (finish_reason "cancelled").
-    finish_reason: "eos" (the model ended), "length" (max tokens or context reached),
-        "cancelled" or "error".
+    finish_reason: "eos" (the model ended), "length" (max tokens reached), "context" (the
+        model's context was full before max tokens), "cancelled" or "error"; `stop_reason` says it
+        in words (STOP_REASONS).
     trimmed_turns: oldest turns left out of the prompt to fit the model's context.
     """
 
@@ -43,15 +51,25 @@ class ReplyStats:
     finish_reason: str
     trimmed_turns: int = 0
 
+    @property
+    def e2e_tps(self) -> float:
+        """End-to-end tokens/s: generated tokens / total seconds (prefill included)."""
+        return self.generated_tokens / self.total_s if self.total_s > 0 else 0.0
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the reply ended, in words: end of sequence, max tokens, context full, stopped by
+        you (or error)."""
+        return STOP_REASONS.get(self.finish_reason, self.finish_reason)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "e2e_tps": self.e2e_tps, "stop_reason": self.stop_reason}
 
     def summary(self) -> str:
         """One line for a reply footer: tokens, decode rate, time to first token."""
-        text = (f"{self.generated_tokens} tokens · {self.decode_tps:.1f} tok/s · "
+        text = (f"{self.generated_tokens} tokens · decode {self.decode_tps:.1f} tok/s · "
                 f"TTFT {self.ttft_s * 1000:.0f} ms · {self.total_s:.2f} s")
-        if self.finish_reason in ("length", "cancelled"):
-            text += " · " + ("max tokens reached" if self.finish_reason == "length" else "stopped")
+        text += f" · {self.stop_reason}"  # on every reply, whatever ended it
         if self.trimmed_turns:
             text += f" · {self.trimmed_turns} old turn(s) left out"
         return text
@@ -109,8 +127,18 @@ class ProcessSample:
     available: int  # bytes of system memory available
 
 
-def _os_peak_rss() -> int:
-    """The kernel's record of this process's peak RSS in bytes (0 where unknown)."""
+def _os_peak_rss(pid: int | None = None) -> int:
+    """The kernel's record of the peak RSS of this process (or `pid`, Linux only) in bytes
+    (0 where unknown)."""
+    if pid is not None:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
     try:
         import resource
     except ImportError:  # Windows
@@ -120,8 +148,10 @@ def _os_peak_rss() -> int:
 
 
 class ProcessSampler:
-    """Samples this process (or `pid`) every `interval` seconds on a daemon thread into a ring
-    buffer of `capacity` samples (default: 10 minutes).
+    """Samples this process (or `pid`, e.g. the child that generates) every `interval` seconds on
+    a daemon thread into a ring buffer of `capacity` samples (default: 10 minutes). The peak RSS
+    is the kernel's (getrusage for this process, /proc VmHWM for another on Linux) or, where it
+    is unknown, the highest sampled.
 
         with ProcessSampler(interval=0.25) as sampler:
             ...
@@ -145,6 +175,7 @@ class ProcessSampler:
         self._psutil = psutil
         self._proc = psutil.Process(pid)
         self._own = pid is None
+        self.pid = self._proc.pid
         self._samples: deque[ProcessSample] = deque(maxlen=self.capacity)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -155,7 +186,7 @@ class ProcessSampler:
     def sample_now(self) -> ProcessSample:
         """Take one sample at once (also used by the thread)."""
         rss = self._proc.memory_info().rss
-        peak = max(self._peak, rss, _os_peak_rss() if self._own else 0)
+        peak = max(self._peak, rss, _os_peak_rss() if self._own else _os_peak_rss(self.pid))
         self._peak = peak
         s = ProcessSample(
             t=time.monotonic(),
@@ -173,7 +204,10 @@ class ProcessSampler:
         self._proc.cpu_percent(interval=None)  # prime: the first call always says 0.0
         next_at = time.monotonic()
         while not self._stop.is_set():
-            self.sample_now()
+            try:
+                self.sample_now()
+            except self._psutil.Error:  # the process ended (or cannot be read): stop watching
+                break
             self.own_cpu_s = time.thread_time() - t0
             next_at += self.interval
             delay = next_at - time.monotonic()

@@ -4,6 +4,7 @@ on the real demo model, and a record that tells which backend gave which reply."
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,13 @@ def test_run_answers_and_its_record_command_reproduces_it(demo_onnx, domain, cap
     result = step.run(options, on_text=streamed.append, on_progress=progress.append)
     assert result.status == Status.OK and result.backend == "ort" and not result.error
     assert result.text.strip() == row["expected"] and "".join(streamed) == result.text
-    assert result.stats.generated_tokens == len(streamed)
+    # The child streams the reply in batches (the first token at once): never more pieces than
+    # tokens, and the figures are the generating child's, the wizard's apart.
+    assert 1 <= len(streamed) <= result.stats.generated_tokens
+    assert result.pid and result.pid != os.getpid()
     assert result.sample is not None and result.sample.rss > 0
+    assert result.wizard is not None and result.wizard.rss > 0
+    assert result.sample.peak_rss >= result.sample.rss
     assert progress and "loading" in progress[0]
     rec = step.to_record(options, result)
     assert rec.status == Status.OK and rec.outcome.startswith("1 reply with onnxruntime-genai")
@@ -166,6 +172,23 @@ def test_run_answers_and_its_record_command_reproduces_it(demo_onnx, domain, cap
     assert main([*rec.command[1:], "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["text"] == result.text and data["backend"] == "ort"
+    assert data["generator_pid"] not in (0, os.getpid())
+    for key in ("rss_bytes", "peak_rss_bytes", "wizard_rss_bytes", "wizard_peak_rss_bytes"):
+        assert data[key] > 0, key
+    assert data["stats"]["e2e_tps"] > 0
+
+
+def test_run_in_process_generates_here(demo_onnx, domain) -> None:
+    row = domain[1]
+    options = step.Options(str(demo_onnx), system=row["system"], prompt=row["prompt"],
+                           max_tokens=64, in_process=True)
+    assert "--in-process" in options.argv() and parsed(options.argv()) == options
+    streamed: list[str] = []
+    result = step.run(options, on_text=streamed.append)
+    assert result.text.strip() == row["expected"]
+    assert result.stats.generated_tokens == len(streamed)  # one piece per token
+    assert result.pid == os.getpid()
+    assert result.to_dict()["generator_pid"] == os.getpid()
 
 
 def test_run_failure_is_a_result_not_an_exception(tmp_path) -> None:

@@ -49,16 +49,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--min-tokens", type=int, metavar="N",
                    help=f"no end of sequence before N tokens (default {d.min_tokens}; "
                    "onnxruntime-genai only)")
+    p.add_argument("--adapter", metavar="NAME",
+                   help="activate the LoRA adapter NAME (an NAME.onnx_adapter file of the model "
+                   "folder, e.g. adapter_weights; ort backend only)")
     p.add_argument("--json", action="store_true", help="print the reply and figures as JSON")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="Foundry Local model cache (foundry backend; default: Foundry's)")
+    p.add_argument("--in-process", action="store_true", default=None,
+                   help="run the model in this process (default: in a child process, whose "
+                   "memory --json reports as rss_bytes/peak_rss_bytes, the CLI's own as "
+                   "wizard_rss_bytes)")
     return p
 
 
 def options_from(args: argparse.Namespace) -> step.Options:
     """The step's Options from the arguments; what was not given keeps the step's default."""
     given = {name: getattr(args, name) for name in (
-        "backend", "cache_dir", "system", "prompt", *step.SETTING_FLAGS)}
+        "backend", "cache_dir", "system", "prompt", "in_process", *step.SETTING_FLAGS)}
     return step.Options(model=args.model, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -111,6 +118,7 @@ def _loop(session, backend, as_json: bool) -> int:
     from slm_wizard.core.chat import ChatError
 
     interactive = sys.stdin.isatty()
+    pid = step.generator_pid(backend)
     if interactive:
         _err(f"chatting with {backend.name} (context {backend.max_length} tokens). {REPL_HELP}")
     last = None
@@ -132,7 +140,7 @@ def _loop(session, backend, as_json: bool) -> int:
             _err("[new chat]")
             continue
         if command == "/stats":
-            _err(f"[{step.result_of(backend.name, last).summary()}]" if last
+            _err(f"[{step.result_of(backend.name, last, pid=pid).summary()}]" if last
                  else "[no reply yet]")
             continue
         if command.startswith("/system"):
@@ -152,7 +160,7 @@ def _loop(session, backend, as_json: bool) -> int:
         except KeyboardInterrupt:
             _err("\n[stopped]")
             continue
-        result = step.result_of(backend.name, last)
+        result = step.result_of(backend.name, last, pid=pid)
         if as_json:
             print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
         else:

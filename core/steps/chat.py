@@ -86,7 +86,10 @@ class Options:
     def of(cls, backend: str, model: str | Path, settings: GenerationSettings, *,
            cache_dir: str | Path | None = None, system: str | None = None,
            prompt: str | None = None) -> Options:
-        """Options from a backend, its model and a chat's current settings."""
+        """Options from a backend, its model and a chat's current settings (a LoRA adapter
+        only on the ort backend)."""
+        if backend != "ort":
+            settings = replace(settings, adapter="")
         return cls(model=str(model), backend=backend,
                    cache_dir=str(cache_dir) if cache_dir and backend == "foundry" else None,
                    system=system or None, prompt=prompt,
@@ -168,7 +171,7 @@ def options_for(record: RunRecord, backend: str,
     if backend == "foundry":
         if not record.deployed_name:
             return None
-        return Options.of("foundry", record.deployed_name, replace(settings, adapter=""),
+        return Options.of("foundry", record.deployed_name, settings,
                           cache_dir=record.foundry_cache)
     if record.onnx_dir is None:
         return None

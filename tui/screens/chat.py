@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual import on, work
@@ -236,7 +237,19 @@ class ChatScreen(StepScreen):
         s = self.config.settings
         mode = "greedy" if s.greedy else f"temperature {s.temperature:g}, top_p {s.top_p:g}, " \
                                          f"top_k {s.top_k}"
-        return f"{mode}, at most {s.max_tokens} tokens per reply"
+        text = f"{mode}, at most {s.max_tokens} tokens per reply"
+        if self._adapters():
+            text += f", LoRA adapter {s.adapter or 'off'}"
+        return text
+
+    def _adapters(self) -> tuple[str, ...]:
+        """The LoRA adapters of the converted folder (onnxruntime-genai switches them)."""
+        from slm_wizard.core.adapter import adapter_files
+
+        onnx = self.app.state.onnx_dir
+        if self.backend_kind != "ort" or onnx is None:
+            return ()
+        return tuple(p.stem for p in adapter_files(onnx))
 
     @on(RadioSet.Changed, "#chat-backend")
     def backend_changed(self, event: RadioSet.Changed) -> None:
@@ -374,7 +387,7 @@ class ChatScreen(StepScreen):
             if message.error:
                 widget.set_stats(message.error, error=True)
             elif reply is not None:
-                widget.set_stats(reply.stats.summary())
+                widget.set_stats(reply.stats.summary() + reply.adapter_text())
         if message.error:
             self.set_status("The reply failed (see above); your message is back in the box.",
                             error=True)
@@ -475,7 +488,8 @@ class ChatScreen(StepScreen):
                 self.session.settings = config.settings
             self.set_status(f"Settings saved: {self._settings_text()}.")
 
-        self.app.push_screen(ChatSettingsScreen(self.config), apply)
+        self.app.push_screen(ChatSettingsScreen(replace(self.config, adapters=self._adapters())),
+                             apply)
 
     @on(Button.Pressed, "#chat-continue")
     def next_step(self) -> None:

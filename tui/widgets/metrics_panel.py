@@ -1,5 +1,6 @@
-"""Live figures of a chat: tokens/s, time to first token, memory and CPU in large digits, with
-sparklines of tokens/s and memory over time."""
+"""Live figures of a chat: decode tokens/s, time to first token (TTFT), memory and CPU of the
+process that generates, in large digits, with sparklines of decode tokens/s and memory over time,
+and the wizard's own memory apart. The names are the README's "Figures"."""
 
 from __future__ import annotations
 
@@ -36,14 +37,14 @@ class MetricsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Grid(id="m-grid"):
-            for key, caption in (("tps", "tokens/s"), ("ttft", "TTFT ms"), ("rss", "RSS MB"),
-                                 ("cpu", "CPU %")):
+            for key, caption in (("tps", "decode tok/s"), ("ttft", "TTFT ms"),
+                                 ("rss", "model RSS MB"), ("cpu", "model CPU %")):
                 with Vertical(classes="figure"):
                     yield Label(caption, classes="caption")
                     yield Digits("--", id=f"m-{key}")
-        yield Label("tokens/s over time", classes="caption")
+        yield Label("decode tok/s over time", classes="caption")
         yield Sparkline([], id="spark-tps")
-        yield Label("memory (RSS) over time", classes="caption")
+        yield Label("model process RSS over time", classes="caption")
         yield Sparkline([], id="spark-rss")
         yield Static("", id="m-detail", markup=False)
 
@@ -65,17 +66,22 @@ class MetricsPanel(Vertical):
         self.query_one("#spark-tps", Sparkline).data = list(self.tps_history)
 
     def set_process(self, rss: int | None, cpu: float | None, peak: int | None = None,
-                    available: int | None = None, rss_history: list[int] | None = None) -> None:
-        """Show the process figures (bytes, percent of one core)."""
+                    available: int | None = None, rss_history: list[int] | None = None,
+                    wizard: tuple[int, int] | None = None) -> None:
+        """Show the figures of the process that generates (bytes, percent of one core) and,
+        when it is another process, the wizard's own RSS and peak (`wizard`)."""
         mb = 2**20
         self.query_one("#m-rss", Digits).update(_fmt(None if rss is None else rss / mb))
         self.query_one("#m-cpu", Digits).update(_fmt(cpu))
         parts = []
         if peak is not None:
-            parts.append(f"peak RSS {peak / mb:.0f} MB")
+            parts.append(f"peak {peak / mb:.0f} MB")
         if available is not None:
-            parts.append(f"free RAM {available / 2**30:.1f} GB")
-        self.query_one("#m-detail", Static).update(" · ".join(parts), layout=False)
+            parts.append(f"RAM free {available / 2**30:.1f} GB")
+        text = " · ".join(parts)
+        if wizard is not None:
+            text += f"\nwizard RSS {wizard[0] / mb:.0f} MB (peak {wizard[1] / mb:.0f} MB)"
+        self.query_one("#m-detail", Static).update(text, layout=False)
         if rss_history is not None:
             self.query_one("#spark-rss", Sparkline).data = [r / mb for r in rss_history]
 
