@@ -1,5 +1,6 @@
-"""`slm-wizard sweep`: convert one Hugging Face model to several precisions and compare them
-measured on this machine (size, load time, TTFT, tok/s, peak RSS, domain score, agreement)."""
+"""`slm-wizard sweep`: the quantization advisor. Convert one Hugging Face model to several
+variants (each once, cached), measure size, speed and fidelity against fp32 on this machine, and
+recommend one by a stated rule."""
 
 from __future__ import annotations
 
@@ -15,30 +16,66 @@ from slm_wizard.cli.commands._validate_common import (
 from slm_wizard.core.steps import sweep as step
 
 
+def _share(text: str) -> float:
+    """0.9, 90 or 90% → 0.9."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    return value / 100 if value > 1 or text.strip().endswith("%") else value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from slm_wizard.core.sweep import PRESETS
+
     d = step.Options("")
-    default = ",".join(d.precisions)
     p = subparsers.add_parser(
         "sweep",
-        help="convert to fp32/int8/int4 and compare the variants measured on this machine",
-        description="Convert MODEL_DIR (a Hugging Face folder) to each precision with Olive, "
-        "measure each variant in a fresh process, and print a comparison table with a "
-        "recommendation that follows from the numbers. Precisions: fp32, int8, int4 (block 32, "
-        "symmetric) and int4-b<block>[-asym], e.g. int4-b128-asym.",
+        help="quantization advisor: compare fp32/int8/int4 variants and recommend one",
+        description="Convert MODEL_DIR (a Hugging Face folder) to each variant with Olive "
+        "(each once, cached by model content and options), measure each in a fresh process "
+        "(size, TTFT, tok/s, peak RSS, domain score) and its fidelity against fp32 teacher "
+        "forced through the domain set's reference answers (mean and p99 KL divergence, "
+        "top-1 agreement, perplexity; built-in neutral text when there is no domain set). "
+        "Recommends the smallest variant within --max-kld and --min-top1. Variants: fp32, "
+        "int8, int4[-<algo>][-b<block>][-asym][-embfp32] with algo default, rtn, rtn_last, "
+        "k_quant, k_quant_mixed, k_quant_last. Presets: "
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in PRESETS.items()) + ".",
     )
     p.add_argument("model", metavar="MODEL_DIR", help="the Hugging Face model folder")
-    p.add_argument("--precisions", default=default, metavar="LIST",
-                   help=f"comma-separated variants (default: {default})")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--variants", "--precisions", dest="variants", metavar="LIST",
+                       help="comma-separated variants, e.g. fp32,int8,int4-k_quant_mixed "
+                       "(fp32 is always added: it is the reference)")
+    group.add_argument("--preset", choices=tuple(PRESETS),
+                       help=f"a variant list (default: {step.Options('').preset or 'quick'})")
     p.add_argument("--domain", metavar="FILE",
-                   help="domain prompts (JSONL) for the score and the agreement with fp32 "
-                   "(default: MODEL_DIR/domain_eval.jsonl if present, else built-in prompts)")
+                   help="domain set (JSONL with prompt, expected, optional system): fidelity is "
+                   "measured on its expected answers (default: MODEL_DIR/domain_eval.jsonl if "
+                   "present, else built-in neutral text, which the result says)")
+    p.add_argument("--max-kld", type=_positive, default=d.max_kld, metavar="X",
+                   help=f"largest mean KL divergence from fp32 to recommend "
+                   f"(default {d.max_kld:g})")
+    p.add_argument("--min-top1", type=_share, default=d.min_top1, metavar="P",
+                   help=f"smallest top-1 agreement with fp32, 0.9 or 90%% (default "
+                   f"{d.min_top1:.0%})")
     p.add_argument("--max-prompts", type=int, default=d.max_prompts, metavar="N",
-                   help=f"domain prompts per variant (default {d.max_prompts})")
+                   help=f"domain prompts answered per variant for the score (default "
+                   f"{d.max_prompts})")
+    p.add_argument("--fidelity-tokens", type=int, default=0, metavar="N",
+                   help="answer tokens compared per variant (default 1024)")
     p.add_argument("--output", metavar="DIR",
-                   help="where the variants go, one sub-folder each (default: "
-                   "<data dir>/sweeps/<time>-<model>/)")
-    p.add_argument("--method", choices=step.METHODS, default=d.method,
-                   help=f"Olive method (default {d.method}: the one that builds every variant)")
+                   help="where the converted variants are cached (default: <cache dir>/sweep)")
     p.add_argument("--report-dir", metavar="DIR",
                    help="where the Markdown, JSON and CSV reports go (default: "
                    "<data dir>/reports/<time>-<model>/)")
@@ -48,25 +85,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    return step.Options(args.model, args.precisions, domain_file=args.domain,
-                        max_prompts=args.max_prompts, output=args.output, method=args.method,
-                        report_dir=args.report_dir)
+    preset = args.preset or (None if args.variants else "quick")
+    return step.Options(args.model, args.variants or (), domain_file=args.domain,
+                        max_prompts=args.max_prompts, output=args.output,
+                        report_dir=args.report_dir, preset=preset, max_kld=args.max_kld,
+                        min_top1=args.min_top1, fidelity_tokens=args.fidelity_tokens)
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.sweep import SweepError
+    import threading
+
+    from slm_wizard.core.sweep import SweepError, plot_text
 
     options = options_from_args(args)
+    cancel = threading.Event()
     try:
-        result = step.run(options, on_progress=progress_printer())
+        result = step.run(options, on_progress=progress_printer(), cancel=cancel)
     except SweepError as e:
         err(f"error: {e}")
         return 2
+    except KeyboardInterrupt:
+        cancel.set()
+        err("interrupted")
+        return 130
     print_report(result)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         table = result.sweep.table()
         print(text_table(table.columns, table.rows))
-        print(f"\n{result.sweep.recommendation}")
-    return 1 if result.failed or not result.sweep.variants else 0
+        print(f"\n{plot_text(result.sweep)}")
+        print(f"\nFidelity measured on {result.sweep.domain_source}.")
+        print(f"Rule: {result.sweep.rule}.")
+        print(result.sweep.recommendation)
+    if result.sweep.cancelled:
+        return 130
+    return 0 if result.sweep.recommended else 1

@@ -1,4 +1,5 @@
-"""Step runner: the precision sweep (convert to each precision, measure, compare, recommend)."""
+"""Step runner: the quantization advisor (convert each variant once, measure size, speed and
+fidelity against fp32, recommend one by a stated rule)."""
 
 from __future__ import annotations
 
@@ -11,50 +12,78 @@ from slm_wizard.core.reports import ReportPaths
 from slm_wizard.core.status import Status
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps.bench import export, report_files, report_json
-from slm_wizard.core.sweep import DEFAULT_VARIANTS, SweepError, SweepResult, parse_variants
-
-METHODS = ("config", "auto-opt")
+from slm_wizard.core.sweep import (
+    DEFAULT_VARIANTS,
+    MAX_KLD,
+    MIN_TOP1,
+    PRESETS,
+    SweepError,
+    SweepResult,
+    parse_variants,
+    plot_svg,
+    plot_text,
+)
 
 
 @dataclass(frozen=True)
 class Options:
-    """What the sweep runs: the Hugging Face folder, the variants and how many prompts."""
+    """What the sweep runs: the Hugging Face folder, the variants (or a preset), the limits."""
 
     model_dir: str
-    precisions: tuple[str, ...] = DEFAULT_VARIANTS
-    domain_file: str | None = None  # None: <model_dir>/domain_eval.jsonl, else built-in prompts
-    max_prompts: int = 20
-    output: str | None = None  # None: <data dir>/sweeps/<time>-<model>/
-    method: str = "config"
+    precisions: tuple[str, ...] = DEFAULT_VARIANTS  # variant names (core.sweep.parse_variant)
+    domain_file: str | None = None  # None: <model_dir>/domain_eval.jsonl, else neutral text
+    max_prompts: int = 20  # domain prompts answered per variant (the domain score)
+    output: str | None = None  # the variants' cache root (None: <cache dir>/sweep)
     report_dir: str | None = None
+    preset: str | None = None  # quick | full: replaces `precisions`
+    max_kld: float = MAX_KLD
+    min_top1: float = MIN_TOP1
+    fidelity_tokens: int = 0  # answer tokens compared (0: core.fidelity.MAX_TOKENS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_dir", str(self.model_dir))
         precisions = self.precisions
         if isinstance(precisions, str):
             precisions = tuple(p.strip() for p in precisions.split(",") if p.strip())
+        if self.preset in PRESETS:
+            precisions = PRESETS[self.preset]
         object.__setattr__(self, "precisions", tuple(precisions))
-        for name in ("domain_file", "output", "report_dir"):
+        for name in ("domain_file", "output", "report_dir", "preset"):
             value = getattr(self, name)
             object.__setattr__(self, name, None if value in (None, "") else str(value))
 
     def validate(self) -> None:
         """SweepError (a message for the user) when an option is out of bounds."""
+        if self.preset is not None and self.preset not in PRESETS:
+            raise SweepError(f"unknown preset {self.preset!r}: choose {' or '.join(PRESETS)}")
         parse_variants(list(self.precisions))
         if self.max_prompts < 1:
             raise SweepError("--max-prompts must be at least 1")
-        if self.method not in METHODS:
-            raise SweepError(f"unknown method {self.method!r}: choose {' or '.join(METHODS)}")
+        if not (self.max_kld > 0):  # also refuses nan
+            raise SweepError("--max-kld must be above 0 (e.g. 0.05)")
+        if not (0 <= self.min_top1 <= 1):
+            raise SweepError("--min-top1 must be between 0 and 1 (e.g. 0.9)")
+        if self.fidelity_tokens < 0:
+            raise SweepError("--fidelity-tokens must be 0 (default) or more")
 
     def argv(self) -> list[str]:
         """The headless command that runs exactly these options."""
-        out = ["slm-wizard", "sweep", self.model_dir, "--precisions", ",".join(self.precisions)]
+        out = ["slm-wizard", "sweep", self.model_dir]
+        if self.preset:
+            out += ["--preset", self.preset]
+        else:
+            out += ["--variants", ",".join(self.precisions)]
         if self.domain_file:
             out += ["--domain", self.domain_file]
         out += ["--max-prompts", str(self.max_prompts)]
+        if self.max_kld != MAX_KLD:
+            out += ["--max-kld", f"{self.max_kld:g}"]
+        if self.min_top1 != MIN_TOP1:
+            out += ["--min-top1", f"{self.min_top1:g}"]
+        if self.fidelity_tokens:
+            out += ["--fidelity-tokens", str(self.fidelity_tokens)]
         if self.output:
             out += ["--output", self.output]
-        out += ["--method", self.method]
         if self.report_dir:
             out += ["--report-dir", self.report_dir]
         return out
@@ -72,13 +101,24 @@ class Result:
     def failed(self) -> list[str]:
         return [v.name for v in self.sweep.variants if not v.ok]
 
+    @property
+    def recommended_dir(self) -> str | None:
+        """The converted folder of the recommended variant (what Deploy takes)."""
+        v = self.sweep.variant(self.sweep.recommended) if self.sweep.recommended else None
+        return v.output_dir if v else None
+
     def figures(self) -> dict[str, str]:
-        return ({"recommended precision": self.sweep.recommended}
-                if self.sweep.recommended else {})
+        out = {}
+        if self.sweep.recommended:
+            out["recommended variant"] = self.sweep.recommended
+            v = self.sweep.variant(self.sweep.recommended)
+            if v and v.mean_kld is not None:
+                out["mean KLD from fp32"] = f"{v.mean_kld:.4g}"
+        out["fidelity measured on"] = self.sweep.domain_source
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return self.sweep.to_report().data | {"recommendation": self.sweep.recommendation,
-                                              "report": report_json(self.report)}
+        return self.sweep.to_dict() | {"report": report_json(self.report)}
 
 
 def run(options: Options, *, on_progress: ProgressFn | None = None,
@@ -89,23 +129,43 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     options.validate()
     result = run_sweep(options.model_dir, parse_variants(list(options.precisions)),
                        output_root=options.output, domain_file=options.domain_file,
-                       max_prompts=options.max_prompts, method=options.method,
+                       max_prompts=options.max_prompts, max_kld=options.max_kld,
+                       min_top1=options.min_top1, fidelity_tokens=options.fidelity_tokens,
                        on_progress=on_progress, cancel=cancel)
     paths, problem = export(result.to_report(), options.report_dir, result.model)
+    if paths is not None:
+        problem = problem or _add_plot(paths, result)
     failed = [v for v in result.variants if not v.ok]
     if result.cancelled:
         status = Status.SKIP
-    elif failed or not result.variants:
+    elif result.recommended is None:
         status = Status.FAIL
     else:
-        status = Status.WARN if problem else Status.OK
+        status = Status.WARN if problem or failed else Status.OK
     notes = [problem] if problem else []
     notes += [f"{v.name} failed: {v.error}" for v in failed]
+    notes.append(f"fidelity measured on {result.domain_source}")
     return Result(status, result, paths, problem, notes)
+
+
+def _add_plot(paths: ReportPaths, result: SweepResult) -> str:
+    """The size/KLD plot in the Markdown report (text) and beside it (SVG); '' or a problem."""
+    from slm_wizard.core.fileio import write_text_atomic
+
+    try:
+        svg = paths.folder / "sweep-plot.svg"
+        write_text_atomic(svg, plot_svg(result))
+        md = paths.markdown.read_text(encoding="utf-8")
+        md += ("\n## Size against mean KLD (tok/s in the legend)\n\n```text\n"
+               f"{plot_text(result)}\n```\n\n![size against mean KLD]({svg.name})\n")
+        write_text_atomic(paths.markdown, md)
+    except OSError as exc:
+        return f"the plot could not be written: {exc}"
+    return ""
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
     return StepRecord("validate", result.status,
-                      f"sweep: {result.sweep.recommended or 'no'} recommended",
+                      f"sweep: {result.sweep.recommended or 'no variant'} recommended",
                       options=asdict(options), files=report_files("sweep", result.report),
                       figures=result.figures(), command=options.argv(), notes=result.notes)
