@@ -47,6 +47,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--system", help="a system prompt for the test prompt")
     p.add_argument("--max-tokens", type=int, help=f"answer length of the test "
                    f"(default: {d.max_tokens})")
+    p.add_argument("--allow-template-mismatch", action="store_true",
+                   help="deploy even when the PromptTemplate does not match the model's chat "
+                   "template (refused otherwise)")
     p.add_argument("--remove", action="store_true",
                    help="unregister <name>:<version> and remove its folder instead of deploying")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -64,7 +67,8 @@ def options_from_args(args: argparse.Namespace):
         "system": args.system, "max_tokens": args.max_tokens,
     }
     return Options(args.model_dir, args.name, **{k: v for k, v in given.items() if v is not None},
-                   search_defaults=args.search_defaults, replace=args.replace, remove=args.remove)
+                   search_defaults=args.search_defaults, replace=args.replace, remove=args.remove,
+                   allow_template_mismatch=args.allow_template_mismatch)
 
 
 def _say(msg: str) -> None:
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_progress(stage: str, status: Status, detail: str) -> None:
         if stage in (step.INFO, step.SEARCH_DEFAULTS):
-            _say(detail)
+            _say(("WARNING: " if status == Status.WARN else "") + detail)
         elif status != Status.RUNNING:
             _say(f"  [{status.value:>7}] {stage}: {detail}")
 

@@ -13,10 +13,13 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "template",
         help="detect the model family and check its Foundry Local PromptTemplate",
-        description="Detect the model family from config.json / genai_config.json and the chat "
-        "template markers, pick the PromptTemplate and render a sample conversation with it and "
-        "with the tokenizer's own chat template. Exit code 0 when they match, 1 on a mismatch "
-        "(a mismatched template silently ruins output), 2 on bad input.",
+        description="Detect the model family, derive Foundry Local's PromptTemplate from the "
+        "model's own chat template (or take --family's preset / --prompt-template) and compare "
+        "the token ids of both renderings on probe conversations (user only; system + user; "
+        "user, assistant, user). Exit code 0 when they match, or match as closely as a "
+        "PromptTemplate can (the limits are printed); 1 on a mismatch (a mismatched template "
+        "silently ruins output) or when there is no chat template to check against; 2 on bad "
+        "input (e.g. a folder that is not a model).",
     )
     add_template_args(p)
     p.add_argument("--show", action="store_true",
@@ -57,24 +60,32 @@ def run(args: argparse.Namespace) -> int:
     assert check is not None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        print(f"Detected family: {result.detected} (confidence "
-              f"{confidence_label(result.confidence)}, {result.confidence:.2f})")
-        for r in result.reasons:
-            print(f"  - {r}")
-        print(f"PromptTemplate ({result.family}):")
-        print(json.dumps(result.template, indent=2, ensure_ascii=False))
-        if args.show:
-            print("\n--- rendered with the PromptTemplate ---")
-            print(check.prompt_template_text)
-            if check.tokenizer_text is not None:
-                print(f"--- rendered with the tokenizer's chat template ({check.engine}) ---")
-                print(check.tokenizer_text)
-            if check.diff:
-                print("--- diff ---")
-                print("\n".join(check.diff))
-        if check.matches:
-            print(f"OK: the PromptTemplate matches the tokenizer's chat template ({check.engine}).")
-        for w in check.warnings:
-            print(f"WARNING: {w}", file=sys.stderr)
+        return 0 if result.matches else 1
+    print(f"Detected family: {result.detected} (confidence "
+          f"{confidence_label(result.confidence)}, {result.confidence:.2f})")
+    for r in result.reasons:
+        print(f"  - {r}")
+    how = {step.DERIVED: "derived from the model's chat template",
+           step.PRESET: f"the {result.family} preset", step.CUSTOM: str(args.prompt_template)}
+    print(f"PromptTemplate ({how[result.source]}):")
+    print(json.dumps(result.template, indent=2, ensure_ascii=False))
+    for note in result.notes:
+        print(f"NOTE: {note}", file=sys.stderr)
+    for probe in check.probes:
+        state = ("refused by the model's template" if probe.refused
+                 else "same token ids" if probe.equal and check.tokens_compared
+                 else "same text" if probe.equal else "DIFFERENT")
+        print(f"  probe {probe.name}: {state}")
+    if args.show:
+        print("\n--- sample conversation rendered with the PromptTemplate ---")
+        print(check.prompt_template_text)
+        if check.tokenizer_text is not None:
+            print(f"--- rendered with the model's chat template ({check.engine}) ---")
+            print(check.tokenizer_text)
+        if check.diff:
+            print("--- diff ---")
+            print("\n".join(check.diff))
+    print(("OK: " if result.matches else "WARNING: ") + f"the PromptTemplate {check.summary}.")
+    for w in check.warnings:
+        print(f"WARNING: {w}", file=sys.stderr)
     return 0 if result.matches else 1

@@ -1,5 +1,9 @@
-"""The template step: detect the model family, pick its PromptTemplate (or a custom one) and
-compare it with the tokenizer's own chat template.
+"""The template step: detect the model family, derive the PromptTemplate from the model's own
+chat template (or take a family preset or a custom one) and check it, token by token, against the
+model's template on probe conversations.
+
+The verdict (`Result.verdict`: match, limited, mismatch, unchecked) is the one `template`,
+`deploy` and the Deploy screen use: deploy refuses a mismatch unless the user confirms.
 
 Shared by `slm-wizard template`, `slm-wizard deploy` (which picks its template the same way) and
 the wizard's Deploy screen (which writes a template the user edited with `save_custom_template`,
@@ -19,9 +23,15 @@ from slm_wizard.core.status import Status
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.templates import (
     FAMILIES,
+    MATCH,
+    MISMATCH,
+    SAMPLE_CONVERSATION,
+    UNCHECKED,
+    ChatTemplate,
     TemplateCheck,
     TemplateError,
     check_template,
+    derive_template,
     detect_family,
     template_for,
     validate_template,
@@ -38,7 +48,9 @@ class TemplateInputError(ValueError):
 
 @dataclass(frozen=True)
 class Options:
-    """Which PromptTemplate: a family's (None: the detected family) or a custom JSON file."""
+    """Which PromptTemplate: derived from the model's chat template (family None and no file;
+    the detected family's preset when there is no chat template), a family's preset, or a custom
+    JSON file."""
 
     model_dir: Path
     family: str | None = None
@@ -59,30 +71,49 @@ def template_args(model_dir: Path, family: str | None, prompt_template: Path | N
     return args
 
 
+DERIVED = "derived"  # Result.source: cut out of the model's own chat template
+PRESET = "preset"
+CUSTOM = "custom file"
+
+
 @dataclass
 class Result:
-    family: str  # the family used, or "custom"
+    family: str  # the family used (the detected one for a derived template), or "custom"
     template: dict[str, str]
     detected: str
     confidence: float
     reasons: list[str] = field(default_factory=list)
     check: TemplateCheck | None = None
+    source: str = PRESET  # DERIVED, PRESET or CUSTOM
+    notes: list[str] = field(default_factory=list)  # why a preset was used instead of deriving
+
+    @property
+    def verdict(self) -> str:
+        return self.check.verdict if self.check is not None else UNCHECKED
 
     @property
     def matches(self) -> bool:
+        """Renders like the model's template (or as closely as a PromptTemplate can)."""
         return self.check is not None and self.check.matches
 
     @property
+    def mismatch(self) -> bool:
+        return self.verdict == MISMATCH
+
+    @property
     def status(self) -> Status:
-        """OK when the PromptTemplate renders like the tokenizer's chat template, else WARN."""
-        return Status.OK if self.matches else Status.WARN
+        """OK on a match, WARN otherwise (limits, a mismatch or nothing to check against)."""
+        return Status.OK if self.verdict == MATCH else Status.WARN
 
     def to_dict(self) -> dict[str, Any]:
         c = self.check
         return {
             "detected": self.detected, "confidence": self.confidence, "reasons": self.reasons,
-            "family": self.family, "prompt_template": self.template,
-            "matches": self.matches, "engine": c.engine if c else None,
+            "family": self.family, "source": self.source, "prompt_template": self.template,
+            "verdict": self.verdict, "matches": self.matches, "engine": c.engine if c else None,
+            "probes": [{"name": p.name, "refused": p.refused, "equal": p.equal,
+                        "model_ids": p.model_ids, "template_ids": p.template_ids}
+                       for p in c.probes] if c else [],
             "warnings": c.warnings if c else [],
             "prompt_template_render": c.prompt_template_text if c else None,
             "tokenizer_render": c.tokenizer_text if c else None, "diff": c.diff if c else [],
@@ -110,39 +141,118 @@ def save_custom_template(model_dir: Path, template: dict[str, str]) -> Path:
 
 def choice_for(model_dir: Path, template: dict[str, str],
                family: str | None) -> tuple[str | None, Path | None]:
-    """(family, prompt_template file) that name `template`: the family when it is that family's
-    preset, else a custom file saved next to the model."""
+    """(family, prompt_template file) that name `template`: (None, None) when it is the template
+    derived from the model's chat template, the family when it is that family's preset, else a
+    custom file saved next to the model."""
+    if family is None:
+        try:
+            if derive_template(ChatTemplate.from_folder(Path(model_dir))).template == template:
+                return None, None
+        except TemplateError:
+            pass
     if family in FAMILIES and family != "custom" and template_for(family) == template:
         return family, None
     return None, save_custom_template(model_dir, template)
 
 
+MODEL_FILES = ("genai_config.json", "config.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def model_problem(folder: Path) -> str:
+    """What a folder lacks to be a model whose template can be checked ("" when nothing)."""
+    missing = []
+    if not any((folder / f).is_file() for f in MODEL_FILES):
+        missing.append("genai_config.json (a converted model) or config.json (a Hugging Face "
+                       "model)")
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        missing.append("tokenizer.json or tokenizer_config.json")
+    if not missing:
+        return ""
+    return (f"{folder} is not a model folder: it has no {' and no '.join(missing)}. Point at the "
+            "folder `slm-wizard convert` wrote (it holds genai_config.json).")
+
+
 def resolve(options: Options) -> Result:
-    """The template these options pick and the detection, without rendering anything."""
+    """The template these options pick and the detection, without checking it."""
     folder = Path(options.model_dir)
     if not folder.is_dir():
         raise TemplateInputError(f"{folder} is not a folder")
+    problem = model_problem(folder)
+    if problem:
+        raise TemplateInputError(problem)
     fam, conf, reasons = detect_family(folder)
     if options.prompt_template is not None:
-        return Result("custom", load_template_file(options.prompt_template), fam, conf, reasons)
-    chosen = options.family or fam
+        return Result("custom", load_template_file(options.prompt_template), fam, conf, reasons,
+                      source=CUSTOM)
+    if options.family is None:
+        notes: list[str] = []
+        try:
+            derived = derive_template(ChatTemplate.from_folder(folder))
+        except TemplateError as e:
+            notes.append(f"{e} The {FAMILIES[fam].title} preset is used instead.")
+        else:
+            return Result(fam, derived.template, fam, conf, reasons, source=DERIVED)
+        return Result(fam, template_for(fam), fam, conf, reasons, notes=notes)
     try:
-        return Result(chosen, template_for(chosen), fam, conf, reasons)
+        return Result(options.family, template_for(options.family), fam, conf, reasons)
     except TemplateError as e:
         raise TemplateInputError(str(e)) from e
 
 
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
-    """Pick the template and render the sample conversation with it and with the tokenizer."""
+    """Pick the template and check it against the model's own chat template."""
     result = resolve(options)
     if on_progress is not None:
         on_progress(f"Family: {result.family} (detected {result.detected}, confidence "
-                    f"{result.confidence:.2f})")
+                    f"{result.confidence:.2f}); PromptTemplate: {result.source}")
     if cancel is not None and cancel.is_set():
         return result
-    result.check = check_template(options.model_dir, result.template, result.family)
+    result.check = check(options.model_dir, result.template, result.family)
     return result
+
+
+def check(model_dir: Path, template: dict[str, str], family: str = "custom",
+          sample=None) -> TemplateCheck:
+    """The one template check (`template`, `deploy` and the Deploy screen): probe
+    conversations compared token by token; `sample` is the conversation shown side by side
+    (default: sample_conversation(model_dir))."""
+    return check_template(model_dir, template, family,
+                          sample if sample is not None else sample_conversation(model_dir))
+
+
+DOMAIN_EVAL = "domain_eval.jsonl"
+
+
+def sample_conversation(model_dir: Path) -> tuple[dict[str, str], ...]:
+    """The conversation shown side by side: the first two prompts (and the first expected
+    answer) of the model's `domain_eval.jsonl` when there is one, else a neutral one."""
+    from slm_wizard.core.fileio import read_jsonl
+
+    path = Path(model_dir) / DOMAIN_EVAL
+    rows: list[dict] = []
+    if path.is_file():
+        try:
+            rows = [r for _, r in read_jsonl(path, ValueError, "domain eval file")
+                    if isinstance(r, dict) and isinstance(r.get("prompt"), str)
+                    and r["prompt"].strip()]
+        except ValueError:
+            rows = []
+    if not rows:
+        return SAMPLE_CONVERSATION
+    first = rows[0]
+    convo: list[dict[str, str]] = []
+    if isinstance(first.get("system"), str) and first["system"].strip():
+        convo.append({"role": "system", "content": first["system"]})
+    convo.append({"role": "user", "content": first["prompt"]})
+    if len(rows) > 1:
+        answer = next((first[k] for k in ("expected", "answer", "reference", "response")
+                       if isinstance(first.get(k), str) and first[k].strip()), None)
+        if answer is not None:
+            convo += [{"role": "assistant", "content": answer},
+                      {"role": "user", "content": rows[1]["prompt"]}]
+    return tuple(convo)
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
@@ -150,8 +260,8 @@ def to_record(options: Options, result: Result) -> StepRecord:
     (SKIP) with its own command, and a deployment's record replaces it."""
     return StepRecord(
         step="deploy", status=Status.SKIP,
-        outcome=f"PromptTemplate {result.family}: "
-                + ("matches the tokenizer" if result.matches else "does not match the tokenizer"),
+        outcome=f"PromptTemplate ({result.source}, {result.family}): "
+                + (result.check.summary if result.check else "not checked"),
         options={k: v for k, v in asdict(options).items() if v is not None},
         files={"model": str(options.model_dir)},
         command=options.argv(),
