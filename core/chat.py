@@ -97,6 +97,9 @@ class GenerationSettings:
     # No end of sequence before this many tokens (onnxruntime-genai only; benchmarks use it to
     # time long replies). Foundry Local's API has no such option and ignores it.
     min_tokens: int = 0
+    # The LoRA adapter to activate (onnxruntime-genai only): the name of an .onnx_adapter file
+    # of the model folder without its suffix (e.g. "adapter_weights"); "" runs the base model.
+    adapter: str = ""
 
     def validate(self) -> GenerationSettings:
         b = SETTING_BOUNDS
@@ -124,6 +127,8 @@ class GenerationSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if not isinstance(self.adapter, str):
+            raise ValueError(f"adapter must be a name (or empty for none), not {self.adapter!r}")
         return self
 
     @property
@@ -151,6 +156,10 @@ class GenerationSettings:
             s.top_p = _as(float, config.get("top_p"), s.top_p)
             s.repetition_penalty = _as(float, config.get("repetition_penalty"),
                                        s.repetition_penalty)
+        # A model converted with a LoRA adapter beside it chats with the adapter on.
+        adapters = sorted(folder.glob("*.onnx_adapter")) if folder.is_dir() else []
+        if adapters:
+            s.adapter = adapters[0].stem
         try:
             return s.validate()
         except ValueError:
@@ -180,6 +189,15 @@ def _num(x: object) -> bool:
 class Reply:
     text: str
     stats: ReplyStats
+    # The LoRA adapter that was active ("" none) when the model has adapters; None when it has
+    # none (the stats line then says nothing about adapters).
+    adapter: str | None = None
+
+    def adapter_text(self) -> str:
+        """" · adapter X" / " · adapter off" for a stats line, "" for a model without adapters."""
+        if self.adapter is None:
+            return ""
+        return f" · adapter {self.adapter}" if self.adapter else " · adapter off (base model)"
 
 
 class ChatBackend(Protocol):
@@ -304,6 +322,18 @@ class OrtBackend:
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
         self._pattern = special_pattern(special_token_strings(folder))
         self._lock = threading.Lock()
+        # LoRA adapters written beside the model (core.adapter's adapter route), by file stem.
+        files = sorted(folder.glob("*.onnx_adapter"))
+        self.adapters: tuple[str, ...] = tuple(p.stem for p in files)
+        self._adapters = None
+        if files:
+            try:
+                self._adapters = og.Adapters(self._model)
+                for p in files:
+                    self._adapters.load(str(p), p.stem)
+            except Exception as e:
+                raise ChatError(f"onnxruntime-genai could not load the adapter {p.name}: "
+                                f"{_first_line(e)}") from e
 
     def prompt(self, messages: list[dict[str, str]]) -> str:
         """The templated prompt for these messages (after neutralizing typed control tokens)."""
@@ -322,6 +352,10 @@ class OrtBackend:
                  cancel: threading.Event | None = None) -> Reply:
         _check_settings(settings)
         og = self._og
+        if settings.adapter and settings.adapter not in self.adapters:
+            raise ChatError(f"This model has no adapter {settings.adapter!r}: "
+                            + (f"choose one of {', '.join(self.adapters)} or none."
+                               if self.adapters else "it has no .onnx_adapter file."))
         with self._lock:
             if self._model is None:
                 raise ChatError("This model was closed: load it again.")
@@ -349,6 +383,8 @@ class OrtBackend:
                     repetition_penalty=settings.repetition_penalty,
                 )
                 generator = og.Generator(self._model, params)
+                if settings.adapter:
+                    generator.set_active_adapter(self._adapters, settings.adapter)
                 stream = self._tokenizer.create_stream()
                 generator.append_tokens(ids)
                 while not generator.is_done():
@@ -370,8 +406,10 @@ class OrtBackend:
             except Exception as e:
                 partial = Reply("".join(parts), clock.stats(n_prompt, "error"))
                 raise ChatError(f"Generation failed: {_first_line(e)}", partial) from e
-            reason = "cancelled" if cancelled else "eos" if eos_seen else "length"
-            return Reply("".join(parts), clock.stats(n_prompt, reason))
+            reason = "cancelled" if cancelled else "eos" if eos_seen else \
+                "context" if budget < settings.max_tokens else "length"
+            return Reply("".join(parts), clock.stats(n_prompt, reason),
+                         settings.adapter if self.adapters else None)
 
     def close(self) -> None:
         with self._lock:  # waits for a reply in progress (cancel it first)
@@ -438,6 +476,7 @@ class FoundryBackend:
                  on_text: Callable[[str], None] | None = None,
                  cancel: threading.Event | None = None) -> Reply:
         _check_settings(settings)
+        # settings.adapter is ignored: Foundry Local loads one model folder (no LoRA switch).
         safe = _safe_messages(messages, self._pattern)
         with self._lock:
             if self._model is None:
@@ -485,7 +524,8 @@ class FoundryBackend:
             finally:
                 if chunks is not None:
                     chunks.close()  # cancels the native request when we left early
-            reason = ("cancelled" if cancelled else "length" if finish == "length" else "eos")
+            reason = ("cancelled" if cancelled else "eos" if finish != "length" else
+                      "context" if s.max_tokens < settings.max_tokens else "length")
             return Reply("".join(parts), clock.stats(n_prompt, reason))
 
     def close(self) -> None:
