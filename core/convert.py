@@ -846,7 +846,14 @@ def run_conversion(
         write_marker(out, "convert")
         result.output_dir = out
     except OSError as exc:
-        result.error = f"Could not write the output: {exc}"
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            result.error = (f"The disk holding {out.parent} is full: free some space (or choose "
+                            "an output folder on another disk) and convert again; nothing was "
+                            "kept.")
+        else:
+            result.error = f"Could not write the output: {exc.strerror or exc}"
         emit("error", result.error)
         return result
     finally:

@@ -87,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.prompt is None:
         return _repl(options, args.json)
-    result = step.run(options, on_progress=_err, on_text=None if args.json else _stream)
+    try:  # the folder may change between the check above and the load
+        result = step.run(options, on_progress=_err, on_text=None if args.json else _stream)
+    except step.ChatInputError as e:
+        _err(f"error: {e}")
+        return 2
     if result.error:
         _err(f"error: {result.error}")
         return 1

@@ -173,15 +173,23 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
         except BaseException as exc:  # re-raised in the main thread
             box.append(exc)
 
+    import signal
+
+    def on_sigint(_signum, _frame) -> None:  # no exception: the run stops itself and cleans up
+        if not cancel.is_set():
+            print("cancelling… (removing the work folder)", file=sys.stderr, flush=True)
+        cancel.set()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    while worker.is_alive():
-        try:
+    try:
+        worker.start()
+        while worker.is_alive():
             worker.join(0.2)
-        except KeyboardInterrupt:
-            if not cancel.is_set():
-                print("cancelling… (removing the work folder)", file=sys.stderr, flush=True)
-            cancel.set()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     if not box:  # the worker ended without a result: treat it as an interruption
         raise KeyboardInterrupt
     if isinstance(box[0], BaseException):

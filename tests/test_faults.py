@@ -1,0 +1,292 @@
+"""Faults: Ctrl-C (SIGINT) and kill -9 during convert and deploy, a full disk, two deploys of one
+name at once, the model folder vanishing during chat. Each ends with a clear message, the right
+exit code, and nothing half-written; what an interrupted run leaves is removed by the next run.
+
+Olive is replaced by a stand-in module (on PYTHONPATH) that prints a line and sleeps or fails,
+so these tests do not depend on a real conversion's timing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_bad_inputs import make_model, make_onnx
+
+FAKE_OLIVE = '''"""A stand-in for Olive in the fault tests: prints a line, then sleeps or fails."""
+import os
+import sys
+import time
+
+print("[2026-01-01 00:00:00] Running pass ModelBuilder", flush=True)
+if os.environ.get("FAKE_OLIVE") == "fail":
+    print("SafetensorError: incomplete metadata", flush=True)
+    sys.exit(3)
+time.sleep(120)
+'''
+
+
+@pytest.fixture
+def fake_olive(tmp_path: Path) -> dict[str, str]:
+    """The environment of a child process whose `python -m olive` is the stand-in."""
+    pkg = tmp_path / "fakeolive" / "olive"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(FAKE_OLIVE)
+    env = os.environ.copy()
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "fakeolive"), root])
+    return env
+
+
+def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "slm_wizard.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def _work_folders(parent: Path, name: str) -> list[Path]:
+    return sorted(parent.glob(f".{name}.slm-wizard-*"))
+
+
+# --------------------------------------------------------------------------- convert
+
+
+def test_sigint_during_convert_exits_130_and_leaves_nothing(tmp_path: Path,
+                                                           fake_olive: dict[str, str]) -> None:
+    model = make_model(tmp_path / "model")
+    out = tmp_path / "out"
+    proc = _cli(["convert", str(model), "-o", str(out)], fake_olive)
+    try:
+        _wait_for(lambda: bool(_work_folders(tmp_path, "out")))
+        time.sleep(2.0)  # Olive (the stand-in) is running
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: convert"), err
+    assert not out.exists()
+    assert _work_folders(tmp_path, "out") == []
+
+
+def test_kill_during_convert_is_cleaned_by_the_next_run(tmp_path: Path,
+                                                        fake_olive: dict[str, str]) -> None:
+    model = make_model(tmp_path / "model")
+    out = tmp_path / "out"
+    proc = _cli(["convert", str(model), "-o", str(out)], fake_olive, start_new_session=True)
+    try:
+        _wait_for(lambda: bool(_work_folders(tmp_path, "out")))
+        time.sleep(1.0)
+        os.kill(proc.pid, signal.SIGKILL)  # kill -9: no clean-up at all
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    left = _work_folders(tmp_path, "out")
+    assert len(left) == 1  # what an interrupted run leaves
+    env = {**fake_olive, "FAKE_OLIVE": "fail"}
+    again = _cli(["convert", str(model), "-o", str(out)], env)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 1
+    assert "Traceback" not in err
+    assert f"Removed {left[0]}, the work folder of an interrupted conversion" in err
+    assert _work_folders(tmp_path, "out") == []
+    assert not out.exists()
+
+
+def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core import convert
+
+    model = make_model(tmp_path / "model")
+    out = tmp_path / "out"
+
+    def fake_olive(argv, work, log, parser, emit, cancel, timeout_s):
+        make_onnx(Path(work) / "output" / "model")
+        return 0, "finished"
+
+    def no_space(model_dir: Path, target: Path, work: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(convert, "_run_olive", fake_olive)
+    monkeypatch.setattr(convert, "_move_into_place", no_space)
+    result = convert.run_conversion(convert.ConvertOptions(model, out, precision="int4",
+                                                           method="auto-opt"), verify=False)
+    assert not result.ok
+    assert f"The disk holding {tmp_path} is full" in (result.error or "")
+    assert not out.exists()
+    assert _work_folders(tmp_path, "out") == []
+
+
+# --------------------------------------------------------------------------- deploy
+
+HOLD_LOCK = '''
+import sys, time
+from pathlib import Path
+from slm_wizard.core.owned import RunLock
+with RunLock(Path(sys.argv[1]), sys.argv[2], "deploy", "A deployment"):
+    print("locked", flush=True)
+    time.sleep(60)
+'''
+
+PARTIAL = '''
+import sys, time
+from pathlib import Path
+from slm_wizard.core.owned import temp_sibling
+p = temp_sibling(Path(sys.argv[1]), "partial")
+p.mkdir()
+(p / "model.onnx.data").write_bytes(b"x" * 1000)
+print(p, flush=True)
+time.sleep(60)
+'''
+
+
+def _script(code: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            text=True)
+
+
+def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
+    from slm_wizard.core import foundry
+    from slm_wizard.core.status import Status
+
+    cache = tmp_path / "cache"
+    custom = foundry.custom_dir(cache)
+    custom.mkdir(parents=True)
+    copier = _script(PARTIAL, str(custom / "lumo"))
+    partial = Path(copier.stdout.readline().strip())  # type: ignore[union-attr]
+    assert partial.is_dir()
+    onnx = make_onnx(tmp_path / "onnx", onnx=None)  # refused after the clean-up
+    said: list[str] = []
+
+    def on_stage(stage: str, status: Status, detail: str) -> None:
+        said.append(detail)
+
+    # While the copying process lives, its partial folder is left alone.
+    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+        foundry.deploy(onnx, "lumo", "1", {}, None, cache, on_stage=on_stage)
+    assert partial.is_dir() and said == []
+    copier.kill()  # kill -9 in the middle of the copy
+    copier.wait()
+    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+        foundry.deploy(onnx, "lumo", "1", {}, None, cache, on_stage=on_stage)
+    assert not partial.exists()
+    assert said == [f"Removed {partial}, left by an interrupted deployment."]
+    assert sorted(p.name for p in custom.iterdir()) == []
+
+
+def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
+    from slm_wizard.core import foundry
+
+    cache = tmp_path / "cache"
+    custom = foundry.custom_dir(cache)
+    custom.mkdir(parents=True)
+    holder = _script(HOLD_LOCK, str(custom), "lumo")
+    try:
+        assert holder.stdout.readline().strip() == "locked"  # type: ignore[union-attr]
+        onnx = make_onnx(tmp_path / "onnx", onnx=None)
+        with pytest.raises(foundry.FoundryError, match=r"lumo into .* is already running "
+                                                        rf"\(process {holder.pid}\)"):
+            foundry.deploy(onnx, "lumo", "1", {}, None, cache)
+        # Another name is not blocked (it fails later, on its own bad folder).
+        with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+            foundry.deploy(onnx, "other", "1", {}, None, cache)
+    finally:
+        holder.kill()
+        holder.wait()
+    # The lock of a dead process is taken over.
+    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+        foundry.deploy(onnx, "lumo", "1", {}, None, cache)
+    assert not (custom / ".lumo.deploy.lock").exists()
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.ENOSPC, "No space left on device"),
+    shutil.Error([("/a/model.onnx.data", "/b/model.onnx.data",
+                   "[Errno 28] No space left on device")]),
+])
+def test_disk_full_during_deploy_copy(error: Exception, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core import foundry
+
+    src = make_onnx(tmp_path / "onnx")
+    custom = tmp_path / "cache" / "custom"
+    custom.mkdir(parents=True)
+
+    def copytree(s, d, **kw):
+        Path(d).mkdir()
+        (Path(d) / "model.onnx").write_bytes(b"half")
+        raise error
+
+    monkeypatch.setattr(foundry.shutil, "copytree", copytree)
+    with pytest.raises(foundry.FoundryError) as err:
+        foundry._copy_atomically(src, custom, custom / "lumo", replace=False)
+    msg = str(err.value)
+    assert msg.startswith(f"The disk holding {custom} is full: the model needs ")
+    assert "nothing was installed" in msg and "[(" not in msg
+    assert list(custom.iterdir()) == []
+
+
+def test_deploy_remove_is_exact_without_registration(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the SDK's registrations, the folder's inference_model.json decides: `--version 2`
+    of a model installed as version 1 removes nothing."""
+    import json
+
+    from slm_wizard.core import foundry
+
+    monkeypatch.setattr(foundry, "sdk_available", lambda: False)
+    target = foundry.target_dir(tmp_path, "twin")
+    target.mkdir(parents=True)
+    (target / "inference_model.json").write_text(json.dumps({"Name": "twin", "Version": "1"}))
+    with pytest.raises(foundry.FoundryError, match=r"twin:2 is not deployed .* holds twin:1"):
+        foundry.undeploy("twin", "2", tmp_path)
+    assert target.is_dir()
+    with pytest.raises(foundry.InferenceModelError, match="whole number"):
+        foundry.undeploy("twin", "abc", tmp_path)
+    assert target.is_dir()
+    assert foundry.undeploy("twin", "1", tmp_path) == [f"removed {target}"]
+    assert not target.exists()
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def test_model_folder_vanishing_during_chat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The folder disappears after the command checked it, as the model loads: a one-line
+    error naming the folder, no traceback."""
+    from slm_wizard.cli.main import main
+    from slm_wizard.core.steps import chat as chat_step
+
+    folder = make_onnx(tmp_path / "onnx")
+    real = chat_step.open_backend
+
+    def vanish_then_open(options):  # the folder goes after every check, as the model loads
+        shutil.rmtree(folder)
+        return real(options)
+
+    monkeypatch.setattr(chat_step, "open_backend", vanish_then_open)
+    code = main(["chat", str(folder), "--prompt", "hi"])
+    err = capsys.readouterr().err
+    assert code == 2, err  # the load checks the folder again and refuses it
+    assert "Traceback" not in err and "is a bug" not in err
+    assert f"error: {folder} does not exist" in err
