@@ -25,7 +25,17 @@ def onnx_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "genai_config.json").write_text(json.dumps(
         {"model": {"type": "qwen2", "context_length": 512}}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML}))
+    import onnx
+
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])),
+              str(folder / "model.onnx"))
     return folder
+
+
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + "
+          "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}"
+          "{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 
 def _parse_deploy(argv: list[str]) -> deploy_step.Options:
@@ -67,7 +77,10 @@ def test_the_cli_default_prompt_is_the_core_choice(onnx_dir: Path) -> None:
     assert opts.prompt is None
     resolved = opts.resolved()
     assert (resolved.prompt, resolved.system) == ("Hi Lumo", None)
-    assert resolved.family == "qwen" and resolved.max_length == 512  # context < 2048
+    # No family: the PromptTemplate is derived from the model's own chat template.
+    assert resolved.family is None and resolved.max_length == 512  # context < 2048
+    chosen = template_step.resolve(template_step.Options(onnx_dir))
+    assert chosen.source == template_step.DERIVED and chosen.template == template_for("qwen")
     assert resolved.cache_dir == Path("/tmp/c")
 
 
@@ -127,7 +140,8 @@ def test_template_argv_parses_back_to_the_same_options(opts: template_step.Optio
 def test_resolved_deploy_options_round_trip_too(onnx_dir: Path) -> None:
     opts = deploy_step.Options(onnx_dir, "m", cache_dir=onnx_dir.parent / "cache").resolved()
     argv = opts.argv()
-    assert "--family=qwen" in argv and f"--prompt={deploy_step.NEUTRAL_PROMPT}" in argv
+    assert not any(a.startswith("--family") for a in argv)  # derived again on a rerun
+    assert f"--prompt={deploy_step.NEUTRAL_PROMPT}" in argv
     assert argv[argv.index("--cache-dir") + 1] == str(onnx_dir.parent / "cache")
     assert _parse_deploy(argv) == opts
 
@@ -149,6 +163,8 @@ def test_a_custom_template_is_saved_next_to_the_model_and_named_by_file(onnx_dir
 def test_template_step_refuses_bad_input(tmp_path: Path) -> None:
     with pytest.raises(template_step.TemplateInputError, match="is not a folder"):
         template_step.run(template_step.Options(tmp_path / "missing"))
+    (tmp_path / "config.json").write_text('{"model_type": "qwen2"}')
+    (tmp_path / "tokenizer.json").write_text("{}")
     bad = tmp_path / "t.json"
     bad.write_text('{"system": "no placeholder"}')
     with pytest.raises(template_step.TemplateInputError, match="PromptTemplate"):
@@ -225,3 +241,84 @@ def test_a_saved_run_keeps_the_chosen_cache_and_model_id(onnx_dir: Path, tmp_pat
     assert rec is not None and rec.done
     assert rec.options["cache_dir"] == str(cache) and rec.options["model_id"] == "lumo:1"
     assert _parse_deploy(rec.command).cache_dir == cache
+
+
+def test_template_on_a_folder_that_is_not_a_model_exits_2_naming_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slm_wizard.cli.main import main
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(template_step.TemplateInputError) as err:
+        template_step.run(template_step.Options(tmp_path))
+    assert "genai_config.json" in str(err.value) and "tokenizer.json" in str(err.value)
+    assert main(["template", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "is not a model folder" in captured.err and "genai_config.json" in captured.err
+    assert "ChatML" not in captured.out and captured.out == ""
+
+
+def test_template_step_default_is_derived_and_its_record_says_the_verdict(onnx_dir: Path) -> None:
+    result = template_step.run(template_step.Options(onnx_dir))
+    assert result.source == template_step.DERIVED and result.template == template_for("qwen")
+    assert result.verdict == "match" and result.status == Status.OK
+    rec = template_step.to_record(template_step.Options(onnx_dir), result)
+    assert "matches the model's chat template" in rec.outcome
+    assert rec.command == ["slm-wizard", "template", str(onnx_dir)]
+
+
+def test_sample_conversation_comes_from_the_domain_eval_else_neutral(onnx_dir: Path) -> None:
+    from slm_wizard.core.templates import SAMPLE_CONVERSATION
+
+    assert template_step.sample_conversation(onnx_dir) == SAMPLE_CONVERSATION
+    (onnx_dir / "domain_eval.jsonl").write_text(
+        json.dumps({"prompt": "How do I reset the router?", "expected": "Hold the button.",
+                    "system": "You help with routers."}) + "\n"
+        + json.dumps({"prompt": "Which port is WAN?", "expected": "The blue one."}) + "\n")
+    convo = template_step.sample_conversation(onnx_dir)
+    assert [m["role"] for m in convo] == ["system", "user", "assistant", "user"]
+    assert [m["content"] for m in convo] == ["You help with routers.",
+                                             "How do I reset the router?", "Hold the button.",
+                                             "Which port is WAN?"]
+    check = template_step.check(onnx_dir, template_for("qwen"), "qwen")
+    assert "How do I reset the router?" in check.prompt_template_text
+    assert "How do I reset the router?" in (check.tokenizer_text or "")
+
+
+def test_deploy_refuses_a_mismatching_template_unless_confirmed(
+    onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from slm_wizard.cli.main import main
+
+    calls: list[deploy_step.Options] = []
+
+    def fake_deploy(onnx, name, version, template, cfg, cache_dir, **kw):
+        opts = deploy_step.Options(onnx, name, version, cache_dir)
+        calls.append(opts)
+        return _fake_deploy(opts)
+
+    monkeypatch.setattr(foundry, "deploy", fake_deploy)
+    cache = tmp_path / "cache"
+    # A Phi-3 template on a ChatML model: the one check finds a mismatch, nothing is deployed.
+    opts = deploy_step.Options(onnx_dir, "m", cache_dir=cache, family="phi3")
+    result = deploy_step.run(opts)
+    assert result.status == Status.FAIL and result.template_refused and calls == []
+    assert result.template is not None and result.template.verdict == "mismatch"
+    assert "--allow-template-mismatch" in result.error
+    assert not (onnx_dir / "inference_model.json").exists()
+    argv = ["deploy", str(onnx_dir), "--name", "m", "--cache-dir", str(cache), "--family=phi3"]
+    assert main(argv) == 1 and calls == []
+    assert "does not match the model's chat template" in capsys.readouterr().err
+    # Confirmed: deployed, and the record says the user overrode the check.
+    confirmed = replace(opts, allow_template_mismatch=True)
+    result = deploy_step.run(confirmed)
+    assert result.ok and len(calls) == 1
+    rec = deploy_step.to_record(confirmed, result)
+    assert any("--allow-template-mismatch" in n for n in rec.notes)
+    assert "--allow-template-mismatch" in rec.command
+    assert _parse_deploy(rec.command).allow_template_mismatch
+    # The derived template (no --family) matches and deploys without asking.
+    result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=cache, replace=True))
+    assert result.ok and result.template.verdict == "match" and len(calls) == 2
+    assert not any("allow" in n for n in deploy_step.to_record(result.options, result).notes)
