@@ -132,7 +132,8 @@ def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
     res = resources(opts, info) if opts.precision in ("fp32", "int8", "int4") else None
     data = {"ok": not plan.errors, "options": opts.to_dict(), "command": display_command(opts),
             "argv": plan.options.argv(), "config": config,
-            "adapter": plan.adapter.to_dict() if plan.adapter is not None else None, "issues": [asdict(i) for i in issues],
+            "adapter": plan.adapter.to_dict() if plan.adapter is not None else None,
+            "issues": [asdict(i) for i in issues],
             "resources": ({**asdict(res), "disk_at": str(res.disk_at)} if res else None),
             "estimates": [asdict(e) for e in estimate(info, opts.block_size, opts.symmetric)]}
     if args.json:

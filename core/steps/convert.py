@@ -308,6 +308,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         conversion = _run_merged(p, progress, cancel)
     else:
         conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify)
+    conversion.issues.extend(i for i in p.issues if i.field == "adapter")
     _check_adapter(p, conversion, progress)
     return result_of(conversion)
 

@@ -29,6 +29,11 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
+from slm_wizard.core.adapter import (
+    ADAPTER_MODES,
+    DEFAULT_ADAPTER_MODE,
+    is_adapter_folder,
+)
 from slm_wizard.core.convert import (
     ACCURACY_LEVELS,
     BLOCK_SIZES,
@@ -37,6 +42,7 @@ from slm_wizard.core.convert import (
     PRECISION_CHOICES,
     ConvertEvent,
     ConvertResult,
+    Issue,
     build_config,
     default_output_dir,
     display_command,
@@ -60,6 +66,9 @@ HELP = {
     "accuracy": "int4 MatMul compute type on CPU: 4 (int8) is the fastest",
     "symmetric": "off = asymmetric: a zero point per block, a bit more accurate and larger",
     "output": "new or empty; a non-empty folder is replaced only after you confirm",
+    "base": "the LoRA adapter's base model: a local folder, checked against the adapter",
+    "adapter": "merge: one model (deployable) · adapter: base + .onnx_adapter "
+               "(onnxruntime-genai only)",
 }
 PRECISION_OPTIONS = [(f"{p} · {label}", p) for p, label in PRECISION_CHOICES]
 METHOD_LABELS = {"auto-opt": "one command (olive auto-opt)",
@@ -67,6 +76,8 @@ METHOD_LABELS = {"auto-opt": "one command (olive auto-opt)",
 METHOD_OPTIONS = [(METHOD_LABELS.get(m, m), m) for m in METHODS]
 ACCURACY_OPTIONS = [("default (builder's choice)", 0),
                     *((f"{n} · {kind}", n) for n, kind in ACCURACY_LEVELS.items())]
+ADAPTER_MODE_LABELS = {"merge": "merge into the base (PEFT)",
+                       "adapter": "keep separate (.onnx_adapter)"}
 log = logging.getLogger(__name__)
 
 
@@ -126,19 +137,22 @@ class ConvertScreen(StepScreen):
             super().__init__()
 
     class Inspected(Message):
-        def __init__(self, info: ModelInfo | None, error: str) -> None:
+        def __init__(self, info: ModelInfo | None, error: str, adapter=None) -> None:
             self.info, self.error = info, error
+            self.adapter = adapter  # core.adapter.AdapterInfo for a LoRA adapter folder
             super().__init__()
 
     def __init__(self) -> None:
         super().__init__()
-        self.info: ModelInfo | None = None
+        self.info: ModelInfo | None = None  # for a LoRA adapter: its base model's
+        self.adapter = None  # core.adapter.AdapterInfo when the model folder is an adapter
         self.model_dir: Path | None = None
         self.running = False
         self.started_at = 0.0
         self._cancel = threading.Event()
         self._output_touched = False
         self._setting_output = False
+        self._setting_base = False
         self._run_options: convert_step.Options | None = None
         self.result: convert_step.Result | None = None
 
@@ -169,6 +183,15 @@ class ConvertScreen(StepScreen):
             yield Input(id="output", validators=[OutputFolderValidator()],
                         validate_on=["changed", "submitted"], compact=True)
             yield Static(HELP["output"], classes="help")
+            yield Label("Base model", classes="adapter-row")
+            yield Input(id="base", placeholder="/path/to/the/base-model", compact=True,
+                        classes="adapter-row")
+            yield Static(HELP["base"], classes="help adapter-row")
+            yield Label("LoRA route", classes="adapter-row")
+            yield Select([(ADAPTER_MODE_LABELS[m], m) for m in ADAPTER_MODES],
+                         value=DEFAULT_ADAPTER_MODE, allow_blank=False, id="adapter-mode",
+                         compact=True, classes="adapter-row")
+            yield Static(HELP["adapter"], classes="help adapter-row")
         yield Static("", id="convert-issues")
         with Horizontal(id="convert-actions"):
             yield Button("Run conversion", id="run", variant="primary", disabled=True)
@@ -194,6 +217,8 @@ class ConvertScreen(StepScreen):
         yield table
 
     def on_mount(self) -> None:
+        for w in self.query(".adapter-row"):
+            w.display = False
         self.set_interval(0.5, self._tick)
         self._load_model()
 
@@ -213,10 +238,25 @@ class ConvertScreen(StepScreen):
             self._refresh()
             return
         head.update(f"Inspecting {Path(self.model_dir).name}…")
-        self.inspect_worker(Path(self.model_dir))
+        self.inspect_worker(Path(self.model_dir), self._base_dir())
+
+    def _base_dir(self) -> Path | None:
+        value = self.query_one("#base", Input).value.strip()
+        return Path(value) if value else None
 
     @work(thread=True, exclusive=True, group="convert-inspect", exit_on_error=False)
-    def inspect_worker(self, folder: Path) -> None:
+    def inspect_worker(self, folder: Path, base: Path | None = None) -> None:
+        if is_adapter_folder(folder):
+            from slm_wizard.core.steps import inspect as inspect_step
+
+            try:
+                r = inspect_step.run(inspect_step.Options(folder, base))
+            except ModelFolderError as exc:
+                self.post_message(self.Inspected(None, str(exc)))
+                return
+            error = "; ".join(r.base_problems)
+            self.post_message(self.Inspected(None if error else r.info, error, r.adapter))
+            return
         try:
             self.post_message(self.Inspected(inspect_model(folder), ""))
         except ModelFolderError as exc:
@@ -224,8 +264,29 @@ class ConvertScreen(StepScreen):
 
     def on_convert_screen_inspected(self, message: Inspected) -> None:
         self.info = message.info
+        self.adapter = message.adapter
         head = self.query_one("#convert-model", Static)
-        if message.info is None:
+        for w in self.query(".adapter-row"):
+            w.display = message.adapter is not None
+        if message.adapter is not None:
+            a = message.adapter
+            base_field = self.query_one("#base", Input)
+            if message.info is not None and base_field.value.strip() != str(message.info.path):
+                self._setting_base = True
+                base_field.value = str(message.info.path)
+            if message.info is None:
+                head.update(Text.assemble(
+                    ("LoRA adapter ", "bold"), (a.name, "bold cyan"),
+                    f" · rank {a.rank} · {', '.join(a.target_modules)} · ",
+                    (f"base model: {message.error} Enter its folder below.", "red")))
+            else:
+                head.update(Text.assemble(
+                    ("LoRA adapter ", "bold"), (a.name, "bold cyan"),
+                    f" · rank {a.rank} · on base {message.info.name} · "
+                    f"{message.info.architecture} · {message.info.param_count:,} parameters"))
+            if not self._output_touched:
+                self._set_default_output()
+        elif message.info is None:
             head.update(Text(f"The model folder cannot be used: {message.error} Choose another "
                              "in the Model step.", style="red"))
         else:
@@ -260,6 +321,10 @@ class ConvertScreen(StepScreen):
         if self.model_dir is None:
             return None
         level = self.query_one("#accuracy", Select).value
+        adapter = {}
+        if self.adapter is not None:
+            adapter = {"base_dir": self._base_dir(),
+                       "adapter_mode": str(self.query_one("#adapter-mode", Select).value)}
         return convert_step.Options(
             model_dir=Path(self.model_dir),
             output_dir=Path(self.query_one("#output", Input).value.strip() or "."),
@@ -269,6 +334,7 @@ class ConvertScreen(StepScreen):
             symmetric=self.query_one("#symmetric", Switch).value,
             accuracy_level=int(level) if level else None,
             replace=True,  # a non-empty folder is confirmed in a modal before the run
+            **adapter,
         )
 
     @on(Select.Changed)
@@ -283,6 +349,15 @@ class ConvertScreen(StepScreen):
     @on(Switch.Changed)
     def switch_changed(self) -> None:
         self._refresh()
+
+    @on(Input.Changed, "#base")
+    def base_changed(self) -> None:
+        """Another base folder: check it against the adapter again."""
+        if self._setting_base:
+            self._setting_base = False
+            return
+        if self.model_dir is not None and self.adapter is not None:
+            self.inspect_worker(Path(self.model_dir), self._base_dir())
 
     @on(Input.Changed, "#output")
     def output_changed(self) -> None:
@@ -305,7 +380,15 @@ class ConvertScreen(StepScreen):
             preview.text = ""
             self.query_one("#run", Button).disabled = True
             return
-        issues = [i for i in validate_options(opts, self.info)
+        if self.adapter is not None:
+            try:  # the adapter's plan: its base checked, the route's own conversion options
+                p = convert_step.plan(step_opts)
+                opts, all_issues = p.conversion, p.issues
+            except convert_step.ConvertRefused as exc:
+                all_issues = [Issue("error", "base", str(exc))]
+        else:
+            all_issues = validate_options(opts, self.info)
+        issues = [i for i in all_issues
                   if not (i.field == "output_dir" and i.level == "warning")]
         out = opts.output_dir.expanduser()
         lines = Text()
@@ -332,6 +415,11 @@ class ConvertScreen(StepScreen):
             self.query_one("#preview-head", Static).update("Preview: the exact command")
             preview.soft_wrap = True
             preview.text = display_command(opts)
+            if self.adapter is not None and step_opts.adapter_mode == "merge":
+                preview.text = (f"1. merge {self.adapter.path} into {opts.model_dir} with PEFT "
+                                "(a temporary model, removed afterwards)\n2. "
+                                + display_command(opts).replace(str(opts.model_dir),
+                                                                "<merged model>"))
         self._fill_estimates(opts)
         self.query_one("#run", Button).disabled = self.running or any(i.is_error for i in issues)
 
@@ -388,7 +476,7 @@ class ConvertScreen(StepScreen):
 
     def _set_running_controls(self) -> None:
         for wid in ("#precision", "#method", "#output", "#block-size", "#accuracy",
-                    "#symmetric"):
+                    "#symmetric", "#base", "#adapter-mode"):
             self.query_one(wid).disabled = self.running
         self.query_one("#run", Button).disabled = self.running
         self.query_one("#cancel", Button).disabled = not self.running
@@ -487,8 +575,8 @@ class ConvertScreen(StepScreen):
                 for m in v.mismatches:
                     summary.append(f"  • {m}\n", style="bold red")
             if v.estimate_bytes:
-                summary.append(f"Size on disk {human_bytes(v.size_bytes)} "
-                               f"(estimated {human_bytes(v.estimate_bytes)}).\n")
+                summary.append(f"Model size on disk (ONNX files) {human_bytes(v.size_bytes)}"
+                               f" (estimated before: {human_bytes(v.estimate_bytes)}).\n")
         if c.log_path:
             summary.append(f"Full log: {c.log_path}\n", style="dim")
         if c.config_path:

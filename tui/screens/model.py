@@ -48,6 +48,24 @@ def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
     ]
 
 
+def adapter_rows(result: step.Result) -> list[tuple[str, str]]:
+    """The rows of a LoRA adapter's description (and its base model when found)."""
+    a = result.adapter
+    assert a is not None
+    rows = [
+        ("LoRA adapter", f"{a.peft_type}, rank {a.rank}, alpha {a.alpha}"),
+        ("Target modules", ", ".join(a.target_modules) or "?"),
+        ("Base model named", a.base_model or "(none)"),
+        ("Adapter weights", f"{', '.join(a.weight_files)} · {a.param_count:,} parameters"),
+    ]
+    if result.info is not None:
+        i = result.info
+        rows.append(("Base folder", f"{i.path} · {i.architecture} · hidden {i.hidden_size}"))
+    else:
+        rows.append(("Base folder", "not found: " + a.needs))
+    return rows
+
+
 class ModelScreen(StepScreen):
     STEP_ID = "model"
     DEFAULT_CSS = """
@@ -75,6 +93,7 @@ class ModelScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.info: ModelInfo | None = None
+        self.adapter_result: step.Result | None = None  # a LoRA adapter's inspection
         self.is_demo = False
         self._run = 0
         self._pending: tuple[Path | None, bool] = (None, False)  # what the worker inspects
@@ -119,7 +138,7 @@ class ModelScreen(StepScreen):
 
     def _start(self, value: str, is_demo: bool) -> None:
         try:
-            folder = check_model_folder(value)
+            folder = check_model_folder(value, allow_adapter=True)
         except ModelFolderError as exc:
             self._show_error(str(exc))
             return
@@ -175,6 +194,14 @@ class ModelScreen(StepScreen):
         if message.result is None:
             self._show_error(message.error)
             return
+        if message.result.adapter is not None:
+            self.adapter_result = message.result
+            self.info, self.is_demo = message.result.info, message.is_demo
+            self.query_one("#model-path", Input).value = str(message.result.adapter.path)
+            self.query_one("#model-path", Input).remove_class("-invalid")
+            self._show_adapter(message.result)
+            return
+        self.adapter_result = None
         info = message.result.info
         self.info, self.is_demo = info, message.is_demo
         self.query_one("#model-path", Input).value = str(info.path)
@@ -185,7 +212,12 @@ class ModelScreen(StepScreen):
         """The inspected folder becomes the run's model (ctrl+n goes on with it, never with the
         previous one), and the inspection is recorded."""
         state = self.app.state
-        folder = message.result.info.path if message.result is not None else message.folder
+        if message.result is None:
+            folder = message.folder
+        elif message.result.adapter is not None:
+            folder = message.result.adapter.path
+        else:
+            folder = message.result.info.path
         same = state.model_dir is not None and Path(state.model_dir).resolve() == folder
         self.app.set_model(folder, message.is_demo or (same and state.is_demo))
         if message.result is not None:
@@ -204,6 +236,31 @@ class ModelScreen(StepScreen):
         self.query_one("#model-info", DataTable).display = False
         self.query_one("#model-problems", Static).update("")
         self.query_one("#continue", Button).disabled = True
+
+    def _show_adapter(self, result: step.Result) -> None:
+        """A LoRA adapter: what it is, its base model (found and matching, or what it needs)."""
+        a = result.adapter
+        assert a is not None
+        table = self.query_one("#model-info", DataTable)
+        table.clear()
+        for key, value in adapter_rows(result):
+            table.add_row(Text(key, style="bold"), value)
+        table.display = True
+        problems = "\n".join(f"⚠ {p}" for p in [*a.problems, *result.base_problems])
+        self.query_one("#model-problems", Static).update(Text(problems))
+        blocking = result.blocking
+        self.query_one("#continue", Button).disabled = result.info is None or bool(blocking)
+        if result.info is None:
+            status = Text(f"LoRA adapter: needs {a.needs} Give the base folder on the Convert "
+                          "step.", style="yellow")
+        elif blocking:
+            status = Text(f"The base model does not match: {'; '.join(blocking)}.", style="red")
+        else:
+            status = Text(f"{a.name}: LoRA adapter ready to convert with its base "
+                          f"{result.info.name}.", style="green")
+        if result.info is None:
+            self.query_one("#continue", Button).disabled = False  # the base is asked next
+        self.query_one("#model-status", Static).update(status)
 
     def _show_info(self, info: ModelInfo) -> None:
         table = self.query_one("#model-info", DataTable)
@@ -225,6 +282,11 @@ class ModelScreen(StepScreen):
 
     @on(Button.Pressed, "#continue")
     def continue_pressed(self) -> None:
+        if self.adapter_result is not None:
+            if self.adapter_result.info is not None and self.adapter_result.blocking:
+                return
+            self.app.action_next_step()  # the Convert step asks for the base folder
+            return
         if self.info is None or blocking_problems(self.info):
             return
         self.app.action_next_step()  # the model and its record were set when it was inspected

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import Integer, Number, Validator
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from slm_wizard.core.chat import SETTING_BOUNDS, GenerationSettings
 
@@ -19,6 +19,8 @@ from slm_wizard.core.chat import SETTING_BOUNDS, GenerationSettings
 class ChatConfig:
     system_prompt: str | None
     settings: GenerationSettings
+    # The LoRA adapters the loaded model can switch (onnxruntime-genai; empty: none, no field).
+    adapters: tuple[str, ...] = ()
 
 
 def _field(name: str, caption: str) -> tuple[str, str, str, Validator]:
@@ -69,6 +71,13 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
                     yield Input(str(getattr(self.config.settings, name)), type=kind,
                                 validators=[validator], id=f"cs-{name}",
                                 validate_on=["changed", "submitted"])
+            if self.config.adapters:
+                yield Label("LoRA adapter (onnxruntime-genai switches it per reply)")
+                yield Select([("off: the base model", ""),
+                              *((f"on: {n}", n) for n in self.config.adapters)],
+                             value=self.config.settings.adapter
+                             if self.config.settings.adapter in self.config.adapters else "",
+                             allow_blank=False, id="cs-adapter")
             yield Static("", id="cs-error", markup=False)
             with Horizontal(id="cs-buttons"):
                 yield Button("Cancel", id="cs-cancel")
@@ -86,9 +95,11 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
                 values[name] = int(field.value) if kind == "integer" else float(field.value)
             except ValueError:
                 raise ValueError(f"{caption}: enter a number") from None
+        if self.config.adapters:
+            values["adapter"] = str(self.query_one("#cs-adapter", Select).value or "")
         settings = GenerationSettings(**values).validate()
         system = self.query_one("#cs-system", TextArea).text.strip() or None
-        return ChatConfig(system, settings)
+        return ChatConfig(system, settings, self.config.adapters)
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:
