@@ -203,7 +203,7 @@ def safetensors_param_count(path: Path) -> int:
     header is checked against its declared schema (ModelFolderError, a ValueError, when bad)."""
     from slm_wizard.core.model_info import _safetensors_tensors
 
-    return sum(count for _, _, count, _ in _safetensors_tensors(Path(path)))
+    return sum(count for _, _, count, _ in _safetensors_tensors(Path(path), check_size=False))
 
 
 def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:

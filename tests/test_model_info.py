@@ -79,10 +79,10 @@ def test_config_estimate_matches_the_exact_count(model_copy: Path) -> None:
     (lambda d: (d / "config.json").write_text("{}"), "neither `model_type` nor `architectures`"),
     # Malformed headers (a list; a shape that is not numbers) once raised TypeError/ValueError.
     (lambda d: (d / "model.safetensors").write_bytes(struct.pack("<Q", 2) + b"[]"),
-     "safetensors header): (top level): expected a JSON object"),
+     "safetensors header\\): \\(top level\\): expected a JSON object"),
     (lambda d: (d / "model.safetensors").write_bytes(
         struct.pack("<Q", 27) + b'{"w": {"shape": ["x", 2]}}'),
-     "safetensors header): w.dtype: missing"),
+     "safetensors header\\): w.dtype: missing"),
 ])
 def test_fatal_problems_have_specific_messages(model_copy: Path, break_it, message) -> None:
     break_it(model_copy)
