@@ -290,3 +290,112 @@ def test_model_folder_vanishing_during_chat(tmp_path: Path, monkeypatch: pytest.
     assert code == 2, err  # the load checks the folder again and refuses it
     assert "Traceback" not in err and "is a bug" not in err
     assert f"error: {folder} does not exist" in err
+
+
+# --------------------------------------------------------------------------- registrations
+
+
+class FakeModel:
+    def __init__(self, model_id: str) -> None:
+        self.id = model_id
+        self.alias = model_id.split(":")[0]
+        self.is_loaded = False
+
+    def unload(self) -> None:
+        self.is_loaded = False
+
+
+class FakeCatalog:
+    """The SDK's local catalog, as far as deploy and undeploy use it."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.models = {i: FakeModel(i) for i in ids}
+
+    def get_model_variant(self, model_id: str):
+        return self.models.get(model_id)
+
+    def get_model(self, alias: str):
+        return None
+
+    def list_models(self):
+        return list(self.models.values())
+
+    def unregister_model(self, model_id: str) -> None:
+        del self.models[model_id]
+
+    def register_model(self, path: str, model_id: str, meta) -> FakeModel:
+        self.models[model_id] = FakeModel(model_id)
+        return self.models[model_id]
+
+
+class FakeSdk:
+    class ModelInfoBuilder:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def set_string_property(self, key: str, value: str) -> None:
+            pass
+
+
+def _fake_foundry(monkeypatch: pytest.MonkeyPatch, catalog: FakeCatalog) -> None:
+    from slm_wizard.core import foundry
+
+    monkeypatch.setattr(foundry, "sdk_available", lambda: True)
+    monkeypatch.setattr(foundry, "_sdk", lambda: FakeSdk)
+    monkeypatch.setattr(foundry, "local_catalog", lambda cache: catalog)
+    from slm_wizard.core import proc
+
+    monkeypatch.setattr(proc, "which", lambda *n: None)  # no `foundry` CLI listing
+
+
+def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from slm_wizard.core import foundry
+
+    catalog = FakeCatalog(["lumo:1", "lumo:2"])
+    _fake_foundry(monkeypatch, catalog)
+    target = foundry.target_dir(tmp_path, "lumo")
+    target.mkdir(parents=True)
+    (target / "inference_model.json").write_text(json.dumps({"Name": "lumo", "Version": "2"}))
+    with pytest.raises(foundry.FoundryError, match="lumo:3 is not deployed"):
+        foundry.undeploy("lumo", "3", tmp_path)
+    assert sorted(catalog.models) == ["lumo:1", "lumo:2"] and target.is_dir()
+    done = foundry.undeploy("lumo", "1", tmp_path)
+    assert done == ["unregistered lumo:1", f"kept {target}: lumo:2 still use(s) it"]
+    assert sorted(catalog.models) == ["lumo:2"] and target.is_dir()
+    assert foundry.undeploy("lumo", "2", tmp_path) == ["unregistered lumo:2",
+                                                       f"removed {target}"]
+    assert catalog.models == {} and not target.exists()
+
+
+def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core import foundry
+    from slm_wizard.core import inference_model as im
+    from slm_wizard.core.status import Status
+    from slm_wizard.core.templates import template_for
+
+    catalog = FakeCatalog([])
+    _fake_foundry(monkeypatch, catalog)
+    monkeypatch.setattr(foundry, "check_onnx_folder", lambda d: [])
+
+    def no_load(cache, model_id):
+        raise foundry.FoundryError(f"Foundry Local could not load {model_id}: bad model")
+
+    monkeypatch.setattr(foundry, "load_foundry_model", no_load)
+    onnx = make_onnx(tmp_path / "onnx")
+    cache = tmp_path / "cache"
+    cfg = im.ModelConfig(max_length=64, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
+    result = foundry.deploy(onnx, "lumo", "1", template_for("qwen"), cfg, cache)
+    stages = {s.id: s for s in result.stages}
+    assert stages["register"].status == Status.OK
+    assert stages["load"].status == Status.FAIL
+    target = foundry.target_dir(cache, "lumo")
+    assert f"rolled back: unregistered lumo:1, removed {target}" in stages["load"].found
+    assert catalog.models == {}
+    assert not target.exists()
+    assert sorted(p.name for p in foundry.custom_dir(cache).iterdir()) == []
