@@ -397,13 +397,13 @@ async def test_chat_settings_switch_the_adapter() -> None:
             self.push_screen(ChatSettingsScreen(config), results.append)
 
     app = Host()
-    async with app.run_test() as pilot:
+    async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         select = app.screen.query_one("#cs-adapter", Select)
         assert select.value == "adapter_weights"
         select.value = ""
         await pilot.pause()
-        await pilot.click("#cs-save")
+        app.screen.query_one("#cs-save").press()
         await pilot.pause()
     assert results and results[0].settings.adapter == ""
     assert results[0].adapters == ("adapter_weights",)
