@@ -399,3 +399,66 @@ def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert catalog.models == {}
     assert not target.exists()
     assert sorted(p.name for p in foundry.custom_dir(cache).iterdir()) == []
+
+
+# --------------------------------------------------------------------------- Ctrl-C everywhere
+
+INTERRUPTED = {
+    "deploy": ("slm_wizard.core.steps.deploy", "run",
+               ["deploy", "{onnx}", "--name", "lumo", "--cache-dir", "{t}/cache"]),
+    "bench": ("slm_wizard.core.steps.bench", "run", ["bench", "{onnx}"]),
+    "validate": ("slm_wizard.core.steps.checklist", "run", ["validate", "{onnx}"]),
+    "sweep": ("slm_wizard.core.steps.sweep", "run", ["sweep", "{model}"]),
+    "demo": ("slm_wizard.core.demo", "build_demo_model", ["demo", "--out", "{t}/demo"]),
+    "convert": ("slm_wizard.core.steps.convert", "run", ["convert", "{model}", "-o", "{t}/o"]),
+}
+
+
+@pytest.mark.parametrize("command", sorted(INTERRUPTED))
+def test_ctrl_c_in_every_long_command(command: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C while the runner works: exit 130, one line on stderr, no file changed."""
+    import importlib
+
+    from test_bad_inputs import tree
+
+    from slm_wizard.cli.main import main
+
+    module, name, argv = INTERRUPTED[command]
+    places = {"onnx": str(make_onnx(tmp_path / "onnx")),
+              "model": str(make_model(tmp_path / "model")), "t": str(tmp_path)}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), name, interrupted)
+    before = tree(tmp_path)
+    code = main([a.format(**places) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[-1].startswith("interrupted"), err
+    assert sum(ln.startswith("interrupted") for ln in lines) == 1
+    assert "Traceback" not in err
+    assert tree(tmp_path) == before
+
+
+def test_sigint_during_demo_build_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    env = os.environ.copy()
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = _cli(["demo", "--out", str(out)], env)
+    try:
+        _wait_for(lambda: bool(list(tmp_path.glob(".demo.tmp-*"))), timeout=180)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interrupted: demo")
+    assert not out.exists()
+    assert list(tmp_path.glob(".demo.*")) == []
