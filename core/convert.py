@@ -380,6 +380,9 @@ class Resources:
     ram_needed: int
     ram_free: int | None
     ram_total: int | None
+    # The model's size on disk after converting (ONNX graph + weights): the same quantity, from
+    # the same `estimate`, as the verification's "size on disk ... (estimated ...)" afterwards.
+    output_bytes: int = 0
 
     def describe(self, with_free: bool = True) -> str:
         def free(n: int | None) -> str:
@@ -387,8 +390,11 @@ class Resources:
                 return ""
             return " (free: unknown)" if n is None else f" ({human_bytes(n)} free)"
 
-        return (f"needs about {human_bytes(self.ram_needed)} of RAM{free(self.ram_free)} "
-                f"and {human_bytes(self.disk_needed)} of disk{free(self.disk_free)}")
+        size = (f"makes a model of about {human_bytes(self.output_bytes)} on disk (ONNX files) "
+                "and " if self.output_bytes else "")
+        return (f"{size}needs about {human_bytes(self.ram_needed)} of RAM{free(self.ram_free)} "
+                f"and {human_bytes(self.disk_needed)} of free disk while converting"
+                f"{free(self.disk_free)}")
 
 
 def resources(opts: ConvertOptions, info: ModelInfo) -> Resources:
@@ -411,7 +417,7 @@ def resources(opts: ConvertOptions, info: ModelInfo) -> Resources:
         pass
     # Olive keeps a copy of the output in its cache (in our work folder) next to the output.
     return Resources(2 * est.size_bytes + 50_000_000, disk_free, anchor, est.ram_bytes,
-                     ram_free, ram_total)
+                     ram_free, ram_total, output_bytes=est.size_bytes)
 
 
 def _resource_issues(opts: ConvertOptions, info: ModelInfo) -> list[Issue]:
@@ -598,6 +604,7 @@ def default_output_dir(model_dir: Path, precision: str) -> Path:
 _PASS_RE = re.compile(r"Running pass (\S+?):")
 _LAYER_RE = re.compile(r"Reading layer (\d+)")
 _TQDM_RE = re.compile(r"^Saving .*?:\s+(\d+)%\|")
+_KQUANT_RE = re.compile(r"^Progress: \[[# ]*\]\s+([\d.]+)%")  # neural-compressor's k-quant
 _SAVED_RE = re.compile(r"Model is saved at (.+)$")
 # Olive's last words: after these the output is complete (or definitely absent).
 _FINISHED_RE = re.compile(r"Model is saved at |Saved output model to |No output model produced")
@@ -611,7 +618,8 @@ class ProgressParser:
     """Turns Olive's output lines into stage messages and a real progress fraction.
 
     Bands: start-up 0-5 %, passes 5-95 % (the ModelBuilder pass weighs 10, others 1; inside it,
-    reading layers is 5-65 % of the pass and saving the tensors 70-98 %), saving 95-97 %.
+    reading layers is 5-65 % of the pass, one step per layer, quantizing 70-80 % and saving the
+    tensors 80-98 %, one step per percent), saving 95-97 %. Every step has a stage message.
     """
 
     def __init__(self, passes: list[str], num_layers: int | None) -> None:
@@ -668,9 +676,15 @@ class ProgressParser:
             return text, self._set(self._at(0.67))
         if text.startswith("Saving ONNX model"):
             return "Saving the ONNX model", self._set(self._at(0.70))
+        m = _KQUANT_RE.match(text)
+        if m:
+            pct = float(m.group(1))
+            return f"Quantizing the weights: {pct:.0f} %", self._set(self._at(0.70 + 0.1 * pct
+                                                                              / 100))
         m = _TQDM_RE.match(text)
         if m:
-            return None, self._set(self._at(0.70 + 0.28 * int(m.group(1)) / 100))
+            pct = int(m.group(1))
+            return f"Saving the weights: {pct} %", self._set(self._at(0.80 + 0.18 * pct / 100))
         if text.startswith("Saving GenAI config"):
             return "Saving the GenAI config and tokenizer", self._set(self._at(0.98))
         if "Pass " in text and " finished in " in text:
