@@ -240,3 +240,39 @@ def test_sweep_cli_explains_bad_input(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         main(["sweep", str(tmp_path), "--max-kld", "-1"])
     assert "must be above 0" in capsys.readouterr().err
+
+
+async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_model: Path,
+                                                            tmp_path: Path):
+    """The Validate screen shows the advisor's table, rule and plot; "Use this variant" takes
+    the highlighted variant's folder to Deploy."""
+    from textual.widgets import Button, DataTable, Static
+
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+
+    _, result = quick_sweep
+    state = WizardState(model_dir=demo_model, is_demo=True,
+                        onnx_dir=Path(result.variant("fp32").output_dir))
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=(110, 40)) as pilot:
+        screen = app.screen
+        assert screen.query_one("#sweep-use", Button).disabled  # nothing measured yet
+        screen.show_sweep(result)
+        await pilot.pause()
+        table = screen.query_one("#sweep-table", DataTable)
+        assert table.row_count == 4
+        names = [str(table.get_row_at(i)[0]) for i in range(4)]
+        assert names[table.cursor_row] == result.recommended  # highlighted first
+        reco = str(screen.query_one("#sweep-reco", Static).content)
+        assert result.domain_source in reco and "Rule: the smallest variant" in reco
+        plot = str(screen.query_one("#sweep-plot", Static).content)
+        assert "mean KLD" in plot and "tok/s" in plot
+        table.move_cursor(row=names.index("int8"))
+        await pilot.pause()
+        screen.query_one("#sweep-use", Button).press()
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_step == "deploy"
+        assert app.state.onnx_dir == Path(result.variant("int8").output_dir)
+        assert app.state.precision == "int8"

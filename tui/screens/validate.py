@@ -7,6 +7,7 @@ the Markdown/JSON/CSV reports.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import traceback
 from pathlib import Path
@@ -42,6 +43,13 @@ from slm_wizard.tui.widgets.toggles import StateCheckbox
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
 NO_SOURCE = "The precision sweep converts the Hugging Face model: choose one in the Model step."
+# The sweep's Pareto table on screen: (column of core.sweep's table, heading).
+SWEEP_KEEP = (("variant", "variant"), ("size (MB)", "size MB"), ("size vs fp32", "vs fp32"),
+              ("mean KLD", "mean KLD"), ("p99 KLD", "p99 KLD"), ("top-1", "top-1"),
+              ("perplexity", "PPL"), ("decode tok/s", "tok/s"), ("TTFT (s)", "TTFT s"),
+              ("peak RSS (MB)", "RSS MB"), ("domain score", "domain"), ("pareto", "Pareto"),
+              ("status", "status"))
+SWEEP_COLUMNS = tuple(title for _, title in SWEEP_KEEP)
 STATUS_STYLE = {Status.OK: "bold green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
 
 
@@ -74,6 +82,8 @@ class ValidateScreen(StepScreen):
     ValidateScreen #soak-spark { height: 3; margin: 0 1; }
     ValidateScreen .caption { color: $text-muted; padding: 0 1; }
     ValidateScreen #sweep-reco { height: auto; padding: 0 1; }
+    ValidateScreen #sweep-plot { height: auto; padding: 0 1; color: $text-muted; }
+    ValidateScreen #sweep-use { margin: 0 1; }
     ValidateScreen #val-reports { height: auto; color: $text-muted; margin-top: 1; }
     ValidateScreen #val-status { height: auto; max-height: 3; padding: 0 1; }
     ValidateScreen #val-status.-error { color: $error; }
@@ -158,8 +168,11 @@ class ValidateScreen(StepScreen):
                               unit="tok/s", id="speed-plot")
                 yield DataTable(id="lengths-table", cursor_type="none", zebra_stripes=True)
             with TabPane("Sweep", id="tab-sweep"):
-                yield DataTable(id="sweep-table", cursor_type="none", zebra_stripes=True)
+                yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="sweep-reco", markup=False)
+                yield Button("Use this variant", id="sweep-use", disabled=True,
+                             tooltip="continue to Deploy with the highlighted variant")
+                yield Static("", id="sweep-plot", markup=False)
         yield Static("", id="val-reports", markup=False)
 
     def on_mount(self) -> None:
@@ -169,9 +182,7 @@ class ValidateScreen(StepScreen):
             "Figure", "n", "mean", "median", "stdev", "min", "max")
         self.query_one("#lengths-table", DataTable).add_columns(
             "target", "prompt tokens", "TTFT median s", "decode tok/s median", "stdev")
-        self.query_one("#sweep-table", DataTable).add_columns(
-            "variant", "size MB", "vs fp32", "load s", "TTFT s", "tok/s", "peak RSS MB",
-            "domain", "agreement", "status")
+        self.query_one("#sweep-table", DataTable).add_columns(*SWEEP_COLUMNS)
         self.prepare()
 
     def on_screen_resume(self) -> None:
@@ -450,22 +461,57 @@ class ValidateScreen(StepScreen):
         self.query_one("#check-evidence", Static).update(text)
 
     def show_sweep(self, result: Any) -> None:
+        """The advisor's Pareto table (highlight = the recommendation), its rule and plot."""
+        from slm_wizard.core.sweep import plot_text
+
+        self._sweep = result
         table = self.query_one("#sweep-table", DataTable)
         table.clear()
         rows = result.table()
-        cols = rows.columns
-        keep = ["variant", "size (MB)", "size vs fp32", "load (s)", "TTFT (s)", "decode tok/s",
-                "peak RSS (MB)", "domain score", "agreement", "status"]
         for row in rows.rows:
-            values = dict(zip(cols, row, strict=True))
+            values = dict(zip(rows.columns, row, strict=True))
             status = str(values["status"])
-            style = "bold green" if status == "recommended" else "red" if status.startswith(
-                "failed") else ""
-            cells = [_num(values[k]) for k in keep[:-1]] + [Text(status, style=style)]
-            table.add_row(*cells)
-        self.query_one("#sweep-reco", Static).update(result.recommendation)
+            style = ("bold green" if status == "recommended" else "red" if status.startswith(
+                ("failed", "over limit")) else "")
+            cells = [("✓" if values[k] else "") if k == "pareto" else _num(values[k])
+                     for k, _ in SWEEP_KEEP[:-1]]
+            table.add_row(*cells, Text(status, style=style), key=str(values["variant"]))
+        if result.recommended:
+            with contextlib.suppress(Exception):
+                table.move_cursor(row=table.get_row_index(result.recommended))
+        self.query_one("#sweep-reco", Static).update(
+            f"Fidelity measured on {result.domain_source}.\nRule: {result.rule}.\n"
+            f"{result.recommendation}")
+        self.query_one("#sweep-plot", Static).update(plot_text(result))
+        self.query_one("#sweep-use", Button).disabled = not any(v.ok for v in result.variants)
         if self.query_one("#checks-table", DataTable).row_count == 0:
             self.query_one("#val-tabs", TabbedContent).active = "tab-sweep"
+
+    def chosen_variant(self) -> Any:
+        """The highlighted row's variant (a measured one), else the recommended one."""
+        result = getattr(self, "_sweep", None)
+        if result is None:
+            return None
+        table = self.query_one("#sweep-table", DataTable)
+        name = result.recommended
+        with contextlib.suppress(Exception):
+            name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or name
+        v = result.variant(name) if name else None
+        return v if v is not None and v.ok else None
+
+    @on(Button.Pressed, "#sweep-use")
+    def use_variant(self) -> None:
+        """Continue to Deploy with the chosen variant's converted folder."""
+        v = self.chosen_variant()
+        if v is None:
+            self.set_status("Highlight a variant that was measured (failed ones cannot be "
+                            "deployed).", error=True)
+            return
+        state = self.app.state
+        state.onnx_dir, state.precision = Path(v.output_dir), v.precision
+        self.app.save_progress()
+        self.app.notify(f"{v.name}: {v.output_dir}", title="Deploying this variant")
+        self.app.goto("deploy")
 
 
 def _num(value: Any) -> str:
