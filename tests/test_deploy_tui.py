@@ -46,25 +46,31 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
         await pilot.pause()
         families = screen.query_one("#families", OptionList)
         assert families.highlighted == 0
         assert "detected (high)" in str(families.get_option_at_index(0).prompt)
-        assert "matches the tokenizer" in _text(screen, "#mismatch")
+        # The derived template: as close as a PromptTemplate can be (the demo's template adds
+        # a default system text that no PromptTemplate field can), with the limit stated.
+        closest = "as closely as a PromptTemplate can"
+        assert closest in _text(screen, "#mismatch")
+        assert "default system text" in _text(screen, "#mismatch")
+        assert screen.family_id is None
         assert screen.query_one("#name", Input).value == "lumo-demo"
+        # The sample conversation is the model's own FAQ (domain_eval.jsonl), not a fixed one.
+        assert first["prompt"] in _text(screen, "#preview-template")
 
         # Another family's template: a visible mismatch warning with the differing lines.
         families.highlighted = 2  # Phi-3
         families.action_select()
-        await pilot.pause()
+        await wait_until(pilot, lambda: "does NOT match" in _text(screen, "#mismatch"), 30,
+                         "the mismatch")
         warning = _text(screen, "#mismatch")
-        assert "Mismatch" in warning and "-<|im_start|>user⏎" in warning
-        assert "<|user|>" in warning
+        assert "-<|im_start|>user⏎" in warning and "<|user|>" in warning
         families.highlighted = 0
         families.action_select()
-        await pilot.pause()
-        assert "matches the tokenizer" in _text(screen, "#mismatch")
+        await wait_until(pilot, lambda: closest in _text(screen, "#mismatch"), 30, "the check")
 
         # Invalid fields block the deployment with a message per field.
         prompt_field = screen.query_one("#tmpl-prompt", Input)
@@ -147,6 +153,53 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
     assert '"Name": "lumo-demo"' in saved and "<|im_start|>" in saved
 
 
+async def test_a_mismatching_template_is_deployed_only_when_confirmed(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from slm_wizard.core import foundry
+    from slm_wizard.core.status import Status
+
+    deployed: list[str] = []
+
+    def fake_deploy(onnx, name, version, template, cfg, cache_dir, **kw):
+        deployed.append(template["user"])
+        dep = foundry.DeployResult(name, version, f"{name}:{version}", cache_dir,
+                                   cache_dir / "custom" / name)
+        dep.stages = [foundry.stage_result(s, Status.OK, "done") for s in foundry.STAGES]
+        dep.answer = "hi"
+        return dep
+
+    monkeypatch.setattr(foundry, "deploy", fake_deploy)
+    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
+        families = screen.query_one("#families", OptionList)
+        families.highlighted = 2  # Phi-3 on a ChatML model
+        families.action_select()
+        await pilot.pause()
+        screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
+                         "the confirmation")
+        dialog = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "Deploy a mismatching PromptTemplate?" in dialog
+        app.screen.query_one("#no", Button).press()
+        await wait_until(pilot, lambda: app.screen is screen, 10, "the deploy screen")
+        assert "Not deployed" in _text(screen, "#deploy-outcome")
+        assert deployed == [] and "deploy" not in app.state.done
+        # Confirmed: deployed, and the run record notes the override.
+        screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
+                         "the confirmation")
+        app.screen.query_one("#yes", Button).press()
+        await wait_until(pilot, lambda: "deploy" in app.state.done, 30, "the deployment")
+        assert deployed == ["<|user|>\n{Content}<|end|>\n"]
+        rec = app.state.get("deploy")
+        assert "--allow-template-mismatch" in rec.command
+        assert any("the user confirmed" in n for n in rec.notes)
+
+
 async def test_without_a_converted_model_the_step_says_where_it_comes_from(
     tmp_path: Path,
 ) -> None:
@@ -172,7 +225,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
         await _click(pilot, screen, "#deploy")
         await wait_until(pilot, lambda: "boom" in _text(screen, "#deploy-outcome"), 30,
                          "the error on screen")
@@ -208,7 +261,7 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
         screen.query_one("#cache-dir", Input).value = str(cache)
         screen.query_one("#tmpl-system", Input).value = "<|im_start|>system\\n{Content}\\n"
         screen.query_one("#cfg-temperature", Input).value = "0.3"
@@ -239,7 +292,7 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.tokenizer_render is not None, 30, "the preview")
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
         assert screen.query_one("#cache-dir", Input).value == str(chosen)
         # The recorded deployment can be continued from or removed.
         assert not screen.query_one("#continue", Button).disabled
@@ -256,7 +309,7 @@ def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
 
     async def ready(pilot) -> None:
-        await wait_until(pilot, lambda: getattr(app.screen, "tokenizer_render", None)
+        await wait_until(pilot, lambda: getattr(app.screen, "template_check", None)
                          is not None, 30, "the preview")
         await pilot.pause()
 
