@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one line here, the traceback in the log file
+        if _caused_by_ctrl_c(exc):  # a library wrapped the KeyboardInterrupt (lazy imports)
+            print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
+                  file=sys.stderr)
+            return 130
         import logging
 
         logging.getLogger("slm_wizard.cli").exception("%s failed", args.command)
@@ -149,6 +153,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
               f"is a bug in slm-wizard, details are in {logs_dir() / 'cli.log'}", file=sys.stderr)
         return 1
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _after_global(argv: list[str]) -> list[str]:

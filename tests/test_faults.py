@@ -451,7 +451,7 @@ def test_sigint_during_demo_build_leaves_nothing(tmp_path: Path) -> None:
     proc = _cli(["demo", "--out", str(out)], env)
     try:
         _wait_for(lambda: bool(list(tmp_path.glob(".demo.tmp-*"))), timeout=180)
-        time.sleep(1.0)
+        time.sleep(3.0)  # past the lazy imports: the model is training
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
