@@ -94,12 +94,18 @@ def test_inspect_reads_rank_alpha_targets_and_base(lora_adapter: Path, demo_mode
 
 
 def test_inspect_step_and_cli_say_what_the_adapter_needs(
-        lora_adapter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        lora_adapter: Path, demo_model: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     result = inspect_step.run(inspect_step.Options(lora_adapter))
     assert result.adapter is not None and result.info is not None
     assert result.status == Status.OK and not result.base_problems
     record = inspect_step.to_record(inspect_step.Options(lora_adapter), result)
     assert record.figures["LoRA rank"] == "8" and "LoRA adapter" in record.outcome
+    # --base: the given folder is checked (and recorded in the command).
+    with_base = inspect_step.Options(lora_adapter, demo_model)
+    assert with_base.argv()[-2:] == ["--base", str(demo_model)]
+    assert main([*with_base.argv()[1:], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["base"]["path"] == str(demo_model.resolve())
 
     moved = _copy_with_config(lora_adapter, tmp_path / "orphan",
                               base_model_name_or_path="/nowhere/Qwen2.5-0.5B-Instruct")
@@ -407,3 +413,41 @@ async def test_chat_settings_switch_the_adapter() -> None:
         await pilot.pause()
     assert results and results[0].settings.adapter == ""
     assert results[0].adapters == ("adapter_weights",)
+
+
+@pytest.mark.slow
+async def test_chat_screen_says_which_adapter_answered(adapter_onnx) -> None:
+    """Adapter mode in the Chat step: on by default, the stats line names it, the recorded
+    command carries --adapter; switched off in the settings, the next reply says so."""
+    from dataclasses import replace
+
+    from textual.widgets import Input
+
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+    from slm_wizard.tui.widgets.message import ChatMessage
+    from tests.helpers import wait_until
+
+    _o, result = adapter_onnx
+    state = WizardState(model_dir=Path("/models/lumo-lora"), onnx_dir=result.output_dir)
+    app = WizardApp(state=state, start="chat")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.session is not None, 90, "the model to load")
+        assert screen.config.settings.adapter == "adapter_weights"
+
+        async def ask(text: str, n: int) -> str:
+            screen.query_one("#prompt", Input).value = text
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: not screen.generating and screen.replies >= n, 90,
+                             "the reply")
+            await pilot.pause()
+            return list(screen.query(ChatMessage))[-1].stats_text
+
+        assert "adapter adapter_weights" in await ask("Hello", 1)
+        rec = app.state.get("chat")
+        assert rec.command[rec.command.index("--adapter") + 1] == "adapter_weights"
+        screen.config = replace(screen.config,
+                                settings=replace(screen.config.settings, adapter=""))
+        screen.session.settings = screen.config.settings
+        assert "adapter off" in await ask("Hello", 2)
