@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core import paths
+from slm_wizard.core.answer import judge as judge_answer
 from slm_wizard.core.fileio import swap_folder_in
 from slm_wizard.core.foundry_cli import cli_cache_listing
 from slm_wizard.core.inference_model import (
@@ -476,6 +477,8 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
         raise TargetExists(f"Already there: {' and '.join(exists)}. Confirm to replace.",
                            target, existing.diff)
 
+    warned: set[str] = set()  # stages that finished with a warning (an empty answer)
+
     def stage(stage_name: str, fn: Callable[[], str]) -> bool:
         emit(stage_name, Status.RUNNING, "")
         t0 = time.perf_counter()
@@ -488,9 +491,10 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
                                               time.perf_counter() - t0))
             emit(stage_name, Status.FAIL, msg)
             return False
-        result.stages.append(stage_result(stage_name, Status.OK, detail,
+        status = Status.WARN if stage_name in warned else Status.OK
+        result.stages.append(stage_result(stage_name, status, detail,
                                           time.perf_counter() - t0))
-        emit(stage_name, Status.OK, detail)
+        emit(stage_name, status, detail)
         return True
 
     def skip(stage_name: str, why: str) -> None:
@@ -529,8 +533,10 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
     def do_answer() -> str:
         model = load_foundry_model(cache_dir, model_id)
         result.answer = ask_model(model, prompt, system=system, max_tokens=max_tokens)
-        if not result.answer.strip():
-            raise FoundryError("the model answered nothing")
+        verdict = judge_answer(result.answer)  # one judge with convert's verification
+        if not verdict.answered:  # a warning shown raw, not a failure: the model is in place
+            warned.add("answer")
+            return f"{prompt!r} → {verdict.found}. {verdict.fix}"
         return f"{prompt!r} → {result.answer.strip()[:200]!r}"
 
     copied_new = not target.exists()

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.answer import judge as judge_answer
 from slm_wizard.core.status import CheckResult, Status
 
 REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json")
@@ -253,6 +254,13 @@ def verify_output(folder: Path | str, opts, estimate_bytes: int | None = None) -
         try:
             v.sample, v.tokens, seconds = generate_sample(folder)
             v.tokens_per_s = v.tokens / seconds if seconds > 0 else None
+            said = judge_answer(v.sample, v.tokens)  # one judge with deploy's answer stage
+            if v.tokens > 0 and not said.answered:
+                v.checks.append(CheckResult(
+                    "generation", CHECK_TITLES["generation"], Status.WARN,
+                    f"loads with onnxruntime-genai, but {said.found}",
+                    "loads with onnxruntime-genai and generates tokens", said.fix))
+                return v
             v.checks.append(_check(
                 "generation", v.tokens > 0,
                 f"loads with onnxruntime-genai and generated {v.tokens} tokens: {v.sample!r}",

@@ -322,3 +322,21 @@ def test_deploy_refuses_a_mismatching_template_unless_confirmed(
     result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=cache, replace=True))
     assert result.ok and result.template.verdict == "match" and len(calls) == 2
     assert not any("allow" in n for n in deploy_step.to_record(result.options, result).notes)
+
+
+def test_inference_model_json_gets_the_umask_mode_in_the_model_folder_and_the_cache(
+    onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import stat
+
+    monkeypatch.setattr(foundry, "sdk_available", lambda: False)  # export only: write + copy
+    monkeypatch.setattr("slm_wizard.core.proc.which", lambda name: None)
+    old = os.umask(0o022)
+    try:
+        result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=tmp_path / "c"))
+    finally:
+        os.umask(old)
+    assert result.ok and result.deploy is not None and result.deploy.exported, result.error
+    for path in (onnx_dir / im.FILENAME, tmp_path / "c" / "custom" / "m" / im.FILENAME):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path

@@ -109,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         if dep.answer is not None:
-            print(f"Answer: {dep.answer.strip()}")
+            print(f"Answer: {dep.answer.strip()}" if dep.answer.strip()
+                  else f"Answer (raw): {dep.answer!r}")
+        for st in dep.stages:
+            if st.status == Status.WARN:
+                print(f"WARNING: {st.id}: {st.found}", file=sys.stderr)
         if dep.cli_listing is not None:
             print(f"foundry cache listing: {', '.join(dep.cli_listing) or '(empty)'}")
         if dep.exported:

@@ -283,7 +283,8 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         failed = next((s for s in dep.stages if s.status == Status.FAIL), None)
         result.error = f"{failed.id} failed: {failed.found}" if failed else "a stage failed"
         return result
-    result.status = Status.WARN if dep.exported else Status.OK
+    warned = [st for st in dep.stages if st.status == Status.WARN]
+    result.status = Status.WARN if dep.exported or warned else Status.OK
     if opts.search_defaults:
         try:
             result.search_defaults_diff = write_search_defaults(opts.onnx_dir, cfg, consent=True)
@@ -313,6 +314,7 @@ def to_record(options: Options, result: Result) -> StepRecord:
                    if s.status == Status.OK}
         if dep.exported:
             notes.append("Foundry Local is not installed here: the model folder was exported")
+        notes.extend(f"{st.id}: {st.found}" for st in dep.stages if st.status == Status.WARN)
     if opts.prompt_template is not None:
         files["prompt template"] = str(opts.prompt_template)
     t = result.template

@@ -545,7 +545,11 @@ class DeployScreen(StepScreen):
                      else f"Where the foundry CLI is installed, run: {r.run_command}"]
             if r.cli_listing is not None:
                 lines.append(f"foundry cache listing: {', '.join(r.cli_listing)}")
-            outcome.update(Text("\n".join(lines), style="green"))
+            warned = [f"⚠ {st.id}: {st.found}" for st in r.stages if st.status == Status.WARN]
+            if warned:  # e.g. an empty answer: shown raw with its likely causes
+                lines[:2] = [f"✓ {r.model_id} is installed in Foundry Local, with a warning:",
+                             *warned]
+            outcome.update(Text("\n".join(lines), style="yellow" if warned else "green"))
             state.deployed_name = r.model_id
             state.foundry_cache = r.cache_dir
         else:
