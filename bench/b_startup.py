@@ -30,7 +30,9 @@ BARE = dict(
 
 
 def _wizard(config: str) -> dict[str, str]:
-    return dict(imports="from tui.app import WizardApp", make=f"WizardApp(config_dir={config!r})")
+    # The installed package (as `slm-wizard` runs it), with a fresh settings folder (a Path).
+    return dict(imports="from pathlib import Path\nfrom slm_wizard.tui.app import WizardApp",
+                make=f"WizardApp(config_dir=Path({config!r}))")
 
 
 def _wall(args: list[str]) -> float:
@@ -55,13 +57,18 @@ def main() -> None:
     print(f"slm-wizard --version   median {statistics.median(version) * 1000:7.1f} ms "
           f"(min {min(version) * 1000:.1f}, {RUNS} runs; goal < 300 ms)")
     print(f"slm-wizard --help      median {statistics.median(helps) * 1000:7.1f} ms")
+    wiz: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        wiz = [_first_screen(_wizard(tmp)) for _ in range(RUNS)]
-        bare = [_first_screen(BARE) for _ in range(RUNS)]
+        _first_screen(BARE)  # warm the file cache for both
+        _first_screen(_wizard(tmp))
+        for _ in range(RUNS):  # interleaved: a change in the machine's load hits both alike
+            wiz.append(_first_screen(_wizard(tmp)))
+            bare.append(_first_screen(BARE))
     w_in, b_in = statistics.median(x for x, _ in wiz), statistics.median(x for x, _ in bare)
     w_wall, b_wall = statistics.median(y for _, y in wiz), statistics.median(y for _, y in bare)
     print(f"first screen ready     wizard {w_in * 1000:7.1f} ms   bare Textual app "
-          f"{b_in * 1000:7.1f} ms   ratio {w_in / b_in:.2f}")
+          f"{b_in * 1000:7.1f} ms   ratio {w_in / b_in:.2f} (goal ≤ 1.25)")
     print(f"  (process wall time)  wizard {w_wall * 1000:7.1f} ms   bare Textual app "
           f"{b_wall * 1000:7.1f} ms   ratio {w_wall / b_wall:.2f}")
 

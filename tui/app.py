@@ -22,9 +22,6 @@ class WizardApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "slm-wizard"
     SUB_TITLE = "fine-tuned model → ONNX → Foundry Local"
-    # Screens reflow below 100 columns (stacked panels, shorter labels): `-narrow` on the screen.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
         Binding("f1", "help", "Help", id="help"),

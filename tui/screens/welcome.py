@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -38,6 +39,10 @@ on this machine in seconds, with no download."""
 class WelcomeScreen(StepScreen):
     STEP_ID = "welcome"
     AUTO_FOCUS = "#resume, #use-demo"  # Enter starts the newcomer's path at once
+    # The first screen reflows by itself: no breakpoint classes (a restyle of every widget at
+    # start-up, measured in bench/b_startup.py).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = []
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = []
 
     class DemoProgress(Message):
         def __init__(self, line: str) -> None:
@@ -71,7 +76,6 @@ class WelcomeScreen(StepScreen):
                 )
                 yield Button("Open", id="open-folder")
             yield Static("", id="path-error", classes="error")
-        yield Log(id="demo-log", classes="hidden", auto_scroll=True)
 
     def on_key(self, event: events.Key) -> None:
         """Typing a path while a button is focused goes to the folder field (no Tab needed)."""
@@ -104,8 +108,9 @@ class WelcomeScreen(StepScreen):
     @on(Button.Pressed, "#use-demo")
     def use_demo(self) -> None:
         self.query_one("#use-demo", Button).disabled = True
+        if not self.query("#demo-log"):  # mounted when needed: the first screen starts lighter
+            self.query_one("#body").mount(Log(id="demo-log", auto_scroll=True))
         log = self.query_one("#demo-log", Log)
-        log.remove_class("hidden")
         log.write_line("Preparing the demo model (built once, then cached)…")
         self.build_demo()
 
