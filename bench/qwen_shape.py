@@ -148,5 +148,33 @@ def build_realistic_model(progress: Callable[[str], None] | None = None) -> Path
     return onnx
 
 
+def build_fp32_reference(progress: Callable[[str], None] | None = None) -> Path:
+    """The FP32 ONNX folder of the same model (same seed, same weights as the INT4 one): the
+    quantization advisor's reference. Built once (about 2 GB on disk, several GB of RAM)."""
+    say = progress or (lambda s: None)
+    root = folder()
+    out = root / "fp32"
+    marker = root / "fp32.json"
+    if (out / "genai_config.json").is_file() and marker.is_file() and \
+            json.loads(marker.read_text()).get("version") == VERSION:
+        return out
+    build_realistic_model(progress)  # the tokenizer and INT4 first: same weights, same seed
+    shutil.rmtree(out, ignore_errors=True)
+    hf = root / "hf-fp32"
+    t0 = time.monotonic()
+    _write_hf(hf, say)
+    say("converting to FP32 with onnxruntime-genai's builder (a few minutes)")
+    cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o",
+           str(out), "-p", "fp32", "-e", "cpu", "-c", str(root / "builder-cache")]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=3600)
+    shutil.rmtree(hf, ignore_errors=True)
+    shutil.rmtree(root / "builder-cache", ignore_errors=True)
+    if done.returncode != 0 or not (out / "genai_config.json").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise RuntimeError("the builder failed: " + " | ".join(tail))
+    marker.write_text(json.dumps({"version": VERSION, "seconds": round(time.monotonic() - t0)}))
+    return out
+
+
 if __name__ == "__main__":
     print(build_realistic_model(print))

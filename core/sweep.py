@@ -684,6 +684,24 @@ def _measure_in_child(onnx_dir: Path, domain_file: Path | None, max_prompts: int
     return found
 
 
+def check_output_root(root: Path) -> None:
+    """The sweep's cache folder must be new or empty, or one a sweep made (it carries the
+    slm-wizard marker): SweepError otherwise. The marker is written as soon as the folder is
+    accepted."""
+    from slm_wizard.core.owned import FolderRefused, check_replaceable, write_marker
+
+    try:
+        check_replaceable(root, confirmed=True, flag="--output")
+    except FolderRefused as exc:
+        raise SweepError(str(exc)) from None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        write_marker(root, "sweep")
+    except OSError as exc:
+        raise SweepError(f"cannot create the output folder {root}: {exc.strerror or exc}") \
+            from None
+
+
 def fidelity_samples(domain: Path | None) -> tuple[list[Any], str]:
     """(samples, where they come from): the domain set's expected answers, else neutral text."""
     from slm_wizard.core import fidelity as fid
@@ -727,10 +745,10 @@ def run_sweep(
     from slm_wizard.core import fidelity as fid
     from slm_wizard.core.convert import ConvertOptions, run_conversion
     from slm_wizard.core.fileio import write_json_atomic, write_text_atomic
-    from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+    from slm_wizard.core.model_info import ModelFolderError, inspect_model
 
-    try:
-        model_dir = check_model_folder(model_dir)
+    try:  # the whole folder is read before anything is converted
+        model_dir = inspect_model(model_dir).path
     except ModelFolderError as exc:
         raise SweepError(str(exc)) from exc
     chosen = [v if isinstance(v, Variant) else parse_variant(v) for v in variants]
@@ -753,6 +771,7 @@ def run_sweep(
         from slm_wizard.core.validate import load_domain_cases
 
         n_prompts = len(load_domain_cases(domain)[:max_prompts])
+    check_output_root(root)
     tokens = fidelity_tokens or fid.MAX_TOKENS
     report = on_progress or (lambda p: None)
     started = time.perf_counter()

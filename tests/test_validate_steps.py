@@ -52,7 +52,9 @@ def test_checklist_argv_parses_back_to_the_same_options(options):
 @pytest.mark.parametrize("options", [
     sweep.Options("/m/hf"),
     sweep.Options("/m/hf", ("fp32", "int4-b128-asym"), domain_file="/d.jsonl", max_prompts=3,
-                  output="/o", method="auto-opt", report_dir="/r"),
+                  output="/o", report_dir="/r", max_kld=0.01, min_top1=0.95,
+                  fidelity_tokens=256),
+    sweep.Options("/m/hf", preset="full", min_top1=0.8),
 ])
 def test_sweep_argv_parses_back_to_the_same_options(options):
     assert sweep_cmd.options_from_args(parsed(options.argv())) == options
@@ -73,6 +75,9 @@ def test_cli_defaults_are_the_runners_defaults():
     (bench.Options("/m", max_tokens=0), BenchError, "max tokens"),
     (sweep.Options("/m", ("fp99",)), SweepError, "fp99"),
     (sweep.Options("/m", max_prompts=0), SweepError, "--max-prompts"),
+    (sweep.Options("/m", max_kld=0), SweepError, "--max-kld"),
+    (sweep.Options("/m", min_top1=1.5), SweepError, "--min-top1"),
+    (sweep.Options("/m", preset="huge"), SweepError, "unknown preset"),
 ])
 def test_out_of_bounds_options_are_refused_before_anything_runs(options, error, words):
     with pytest.raises(error) as exc:

@@ -137,7 +137,9 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         assert (Path(rec.options["report_dir"]) / "sweep.md").is_file()
         assert rec.command[:3] == ["slm-wizard", "sweep", str(demo_model)]
         assert rec.command[rec.command.index("--variants") + 1] == "fp32,int4"
-    assert quick.precisions == ("fp32", "int8", "int4")
+    from slm_wizard.core.sweep import PRESETS
+
+    assert quick.precisions == PRESETS["quick"]
 
 
 async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path: Path,

@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="comma-separated variants, e.g. fp32,int8,int4-k_quant_mixed "
                        "(fp32 is always added: it is the reference)")
     group.add_argument("--preset", choices=tuple(PRESETS),
-                       help=f"a variant list (default: {step.Options('').preset or 'quick'})")
+                       help="a variant list (default: the quick preset)")
     p.add_argument("--domain", metavar="FILE",
                    help="domain set (JSONL with prompt, expected, optional system): fidelity is "
                    "measured on its expected answers (default: MODEL_DIR/domain_eval.jsonl if "
@@ -85,10 +85,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    preset = args.preset or (None if args.variants else "quick")
-    return step.Options(args.model, args.variants or (), domain_file=args.domain,
+    from slm_wizard.core.sweep import DEFAULT_VARIANTS
+
+    return step.Options(args.model, args.variants or DEFAULT_VARIANTS, domain_file=args.domain,
                         max_prompts=args.max_prompts, output=args.output,
-                        report_dir=args.report_dir, preset=preset, max_kld=args.max_kld,
+                        report_dir=args.report_dir, preset=args.preset, max_kld=args.max_kld,
                         min_top1=args.min_top1, fidelity_tokens=args.fidelity_tokens)
 
 

@@ -28,6 +28,7 @@ from slm_wizard.core.steps.bench import (
     report_files,
     report_json,
 )
+from slm_wizard.core.sweep import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.validate import (
     CHECK_IDS,
     ChecklistResult,
@@ -237,12 +238,12 @@ class RunSize:
                 f"{', '.join(self.precisions)}")
 
 
+# The sweep's variants are the quantization advisor's presets (core.sweep.PRESETS).
 SIZES: dict[str, RunSize] = {
-    "quick": RunSize("Quick", 2, (16, 64, 256), 20, 20, ("fp32", "int8", "int4")),
-    "standard": RunSize("Standard", 3, (16, 64, 256, 1024), 100, None,
-                        ("fp32", "int8", "int4", "int4-b128-asym")),
+    "quick": RunSize("Quick", 2, (16, 64, 256), 20, 20, SWEEP_PRESETS["quick"]),
+    "standard": RunSize("Standard", 3, (16, 64, 256, 1024), 100, None, SWEEP_PRESETS["quick"]),
     "thorough": RunSize("Thorough", 5, (16, 64, 256, 1024, 2048), 300, None,
-                        ("fp32", "int8", "int4", "int4-b32-asym", "int4-b128", "int4-b128-asym")),
+                        SWEEP_PRESETS["full"]),
 }
 DEFAULT_SIZE = "quick"
 SWEEP_MAX_PROMPTS = 20  # domain prompts per sweep variant when the size says "all"
