@@ -227,8 +227,10 @@ def test_merge_mode_converts_and_matches_peft(merged_onnx, lora_adapter: Path) -
     assert checks["adapter"].data["equal"] == checks["adapter"].data["prompts"] == 5
     assert checks["adapter-effect"].status == Status.OK
     assert checks["adapter-effect"].data["differ"] >= 1
-    # The temporary merged model is gone.
+    # The temporary merged model is gone; the command says what it held.
     assert not [p for p in out.parent.iterdir() if ".merge-" in p.name]
+    assert "PEFT merge of" in result.conversion.command
+    assert "--model_name_or_path MERGED_MODEL" in result.conversion.command
     data = result.to_dict()
     assert {"adapter", "adapter-effect"} <= {c["id"] for c in data["verification"]["checks"]}
     record = convert_step.to_record(opts, result)

@@ -211,8 +211,12 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
             progress(ConvertEvent("cancelled", "Cancelled: no output was kept."))
             return ConvertResult(False, None, None, "Cancelled: no output was kept.",
                                  cancelled=True)
-        return run_conversion(replace(p.conversion, model_dir=merged), progress, cancel,
-                              verify=p.options.verify)
+        result = run_conversion(replace(p.conversion, model_dir=merged), progress, cancel,
+                                verify=p.options.verify)
+        # The temporary folder is gone afterwards: the command names what it held.
+        result.command = (f"(PEFT merge of {p.adapter.path} into {p.info.path}) "
+                          + result.command.replace(str(merged), "MERGED_MODEL"))
+        return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
