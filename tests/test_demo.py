@@ -165,7 +165,7 @@ def test_forced_rebuild_is_byte_identical(demo_model: Path, tmp_path: Path) -> N
 
 def test_refuses_a_folder_that_is_not_a_demo_build(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(DemoError, match="not empty and does not hold a demo model"):
+    with pytest.raises(DemoError, match="is not empty: choose a new or empty folder"):
         build_demo_model(tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(DemoError, match="is a file"):
@@ -185,11 +185,18 @@ def test_replacing_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     out = tmp_path / "m"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert build_demo_model(out, force=True) == out  # force replaces a non-demo folder
-    assert not (out / "notes.txt").exists() and (out / MARKER_NAME).is_file()
-    # A demo build of another recipe is replaced without force; an empty folder is used.
+    # A folder the tool did not make is never replaced, not even with force.
+    with pytest.raises(demo.DemoRefused, match="not made by slm-wizard"):
+        build_demo_model(out, force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    assert build_demo_model(out) == out  # an empty folder is used
+    assert (out / MARKER_NAME).is_file()
+    # A demo build of another recipe in a folder the user named: replaced only with force.
     (out / MARKER_NAME).write_text(json.dumps({"format": demo.MARKER_FORMAT, "recipe_hash": "0"}))
-    build_demo_model(out)
+    with pytest.raises(demo.DemoRefused, match="not empty"):
+        build_demo_model(out)
+    build_demo_model(out, force=True)
     assert json.loads((out / MARKER_NAME).read_text())["recipe_hash"] == recipe_hash()
     (tmp_path / "empty").mkdir()
     build_demo_model(tmp_path / "empty")
@@ -238,7 +245,7 @@ def test_cli_demo_command(demo_model: Path, tmp_path: Path, capsys) -> None:
     assert out.strip() == str(demo_model)
     assert "already built" in err
     (tmp_path / "notes.txt").write_text("mine")
-    assert command.run(argparse.Namespace(out=tmp_path, force=False)) == 1
+    assert command.run(argparse.Namespace(out=tmp_path, force=False)) == 2  # refused
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and str(tmp_path) in err
 
