@@ -467,3 +467,26 @@ def test_empty_path_argument_finds_every_form() -> None:
 
 
 _: Callable[..., object] = make_onnx  # used by test_faults too
+
+
+async def test_model_step_shows_a_bad_config_without_crashing(tmp_path: Path) -> None:
+    """The Model step on `architectures: [["Qwen2ForCausalLM"]]` (once an AttributeError /
+    TypeError): the screen names the file and key, the app keeps running."""
+    from textual.widgets import Static
+
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+    from tests.helpers import wait_until
+
+    folder = make_model(tmp_path / "nested", {**GOOD_CONFIG,
+                                               "architectures": [["Qwen2ForCausalLM"]]})
+    app = WizardApp(state=WizardState(model_dir=folder), start="model",
+                    config_dir=tmp_path / "cfg")
+
+    def error_text() -> str:
+        return str(app.get_screen("model").query_one("#model-error", Static).content)
+
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_until(pilot, lambda: "architectures.0" in error_text(), 30, "the error")
+        assert "config.json" in error_text() and "Inspection failed" not in error_text()
+        assert app.is_running
