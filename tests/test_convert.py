@@ -70,10 +70,14 @@ def _answers_well(folder: Path, faq: list[dict]) -> None:
 
 @pytest.fixture(scope="session")
 def block128(demo_model: Path, tmp_path_factory) -> tuple[ConvertOptions, convert.ConvertResult]:
-    """int4 by config file, block 128, asymmetric, into a non-empty folder confirmed replaced."""
+    """int4 by config file, block 128, asymmetric, into a non-empty folder confirmed replaced
+    (an earlier conversion's folder: it carries the tool's marker)."""
+    from slm_wizard.core.owned import write_marker
+
     out = tmp_path_factory.mktemp("block128") / "int4-b128"
     out.mkdir()
     (out / "old-file.txt").write_text("from an earlier run")
+    write_marker(out, "convert")
     opts = ConvertOptions(demo_model, out, precision="int4", method="config", block_size=128,
                           symmetric=False, replace=True)
     return opts, run_conversion(opts)
@@ -222,7 +226,9 @@ def test_bad_model_folder_and_existing_output(demo_model: Path, tmp_path: Path) 
     busy.mkdir()
     (busy / "keep.txt").write_text("mine")
     result = run_conversion(ConvertOptions(demo_model, busy))
-    assert not result.ok and "already exists and is not empty" in result.error
+    assert not result.ok and f"{busy} is not empty: choose a new or empty folder" in result.error
+    result = run_conversion(ConvertOptions(demo_model, busy, replace=True))  # not ours: kept
+    assert not result.ok and "not made by slm-wizard" in result.error
     assert (busy / "keep.txt").read_text() == "mine"
 
 

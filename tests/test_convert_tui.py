@@ -64,6 +64,9 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
     out = tmp_path / "converted"
     out.mkdir()
     (out / "old.txt").write_text("an earlier run")
+    from slm_wizard.core.owned import write_marker
+
+    write_marker(out, "convert")  # an earlier conversion's folder: replaced after confirmation
     state = WizardState(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
