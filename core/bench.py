@@ -2,8 +2,11 @@
 
 Per run: time to first token, prefill and decode tokens/s, total latency, peak RSS and CPU %
 of this process. Each figure is summarized as mean, median, standard deviation, min and max;
-the input-length sweep builds prompts of about 16, 64, 256, 1024 tokens (capped so prompt and
-reply fit in the model's max_length) and summarizes each length on its own.
+the input-length sweep builds prompts of 16, 64, 256, 1024 tokens (within 5 % or 4 tokens;
+template included) and summarizes each length on its own. A length the model cannot take is
+never silently changed: below the chat template's own tokens it is left out, above what fits
+with the reply in max_length it is replaced by the longest that fits, and two lengths that
+would give the same prompt are run once; each case is a note in the result and the report.
 
 Prompts: `BUILTIN_PROMPTS`, or a JSONL file with one object per line: `prompt` (text, required),
 `system` (text, optional). A domain eval file (`prompt`, `expected`, `system`) works as is.
@@ -58,12 +61,16 @@ ProgressFn = Callable[[Progress], None]
 
 @dataclass(frozen=True)
 class Stats:
+    """A figure over repeats: mean, median, 90th percentile and the spread (sample standard
+    deviation, min, max)."""
+
     n: int
     mean: float
     median: float
     stdev: float
     min: float
     max: float
+    p90: float = 0.0
 
     @property
     def cv(self) -> float:
@@ -72,13 +79,15 @@ class Stats:
 
 
 def summarize(values: Sequence[float]) -> Stats | None:
-    """Mean, median, sample standard deviation (0 for one value), min, max; None if empty."""
+    """Mean, median, sample standard deviation (0 for one value), min, max and the 90th
+    percentile (linear between the closest ranks); None if empty."""
     vals = [float(v) for v in values if v is not None]
     if not vals:
         return None
     stdev = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    p90 = statistics.quantiles(vals, n=10, method="inclusive")[8] if len(vals) > 1 else vals[0]
     return Stats(len(vals), statistics.fmean(vals), statistics.median(vals), stdev,
-                 min(vals), max(vals))
+                 min(vals), max(vals), p90)
 
 
 @dataclass
@@ -95,6 +104,7 @@ class BenchRun:
     peak_rss_mb: float
     cpu_percent: float
     finish_reason: str = ""
+    e2e_tps: float = 0.0  # end-to-end: generated tokens / total seconds (prefill included)
 
 
 @dataclass
@@ -107,11 +117,14 @@ class LengthPoint:
     total_s: Stats | None
 
 
-METRICS = ("ttft_s", "prefill_tps", "decode_tps", "total_s", "peak_rss_mb", "cpu_percent")
+METRICS = ("ttft_s", "prefill_tps", "decode_tps", "e2e_tps", "total_s", "peak_rss_mb",
+           "cpu_percent")
+# The README's "Figures" section defines each name.
 METRIC_TITLES = {
     "ttft_s": "TTFT (s)",
     "prefill_tps": "prefill tok/s",
     "decode_tps": "decode tok/s",
+    "e2e_tps": "end-to-end tok/s",
     "total_s": "total (s)",
     "peak_rss_mb": "peak RSS (MB)",
     "cpu_percent": "CPU %",
@@ -129,6 +142,7 @@ class BenchResult:
     lengths: list[LengthPoint] = field(default_factory=list)
     skipped_lengths: list[int] = field(default_factory=list)
     max_length: int | None = None
+    length_notes: list[str] = field(default_factory=list)  # lengths left out or replaced, why
     elapsed_s: float = 0.0
     cancelled: bool = False
 
@@ -142,21 +156,22 @@ class BenchResult:
 
     def tables(self) -> list[Table]:
         summary = Table("summary", "Prompt set (warm-up excluded)",
-                        ["metric", "n", "mean", "median", "stdev", "min", "max"])
+                        ["metric", "n", "mean", "median", "stdev", "min", "max", "p90"])
         for metric, s in self.summary().items():
             if s is not None:
                 summary.rows.append([METRIC_TITLES[metric], s.n, round(s.mean, 4),
                                      round(s.median, 4), round(s.stdev, 4), round(s.min, 4),
-                                     round(s.max, 4)])
+                                     round(s.max, 4), round(s.p90, 4)])
         lengths = Table("lengths", "Input-length sweep",
                         ["target tokens", "prompt tokens", "TTFT median (s)",
                          "prefill tok/s median", "decode tok/s mean", "decode tok/s median",
-                         "decode tok/s stdev", "total median (s)"])
+                         "decode tok/s stdev", "decode tok/s p90", "total median (s)"])
         for p in self.lengths:
             lengths.rows.append([
                 p.target_tokens, p.prompt_tokens, _r(p.ttft_s, "median"),
                 _r(p.prefill_tps, "median"), _r(p.decode_tps, "mean"),
-                _r(p.decode_tps, "median"), _r(p.decode_tps, "stdev"), _r(p.total_s, "median"),
+                _r(p.decode_tps, "median"), _r(p.decode_tps, "stdev"), _r(p.decode_tps, "p90"),
+                _r(p.total_s, "median"),
             ])
         runs = Table("runs", "Every measured run",
                      ["phase", "label", "target tokens", "prompt tokens", "generated tokens",
@@ -174,8 +189,8 @@ class BenchResult:
             "settings": ", ".join(f"{k}={v}" for k, v in self.settings.items()),
             "elapsed (s)": round(self.elapsed_s, 2),
         }
-        notes = []
-        if self.skipped_lengths:
+        notes = list(self.length_notes)
+        if self.skipped_lengths and not self.length_notes:
             notes.append("input lengths left out (prompt + reply would exceed max_length): "
                          + ", ".join(map(str, self.skipped_lengths)))
         if self.cancelled:
@@ -264,7 +279,8 @@ def _measure_run(backend: Any, messages: list[dict[str, str]], settings: Any, *,
     return BenchRun(phase, label, target, int(s.prompt_tokens), int(s.generated_tokens),
                     float(s.ttft_s or 0.0), float(s.prefill_tps or 0.0),
                     float(s.decode_tps or 0.0), float(s.total_s or 0.0),
-                    meter.peak_rss_mb, meter.cpu_percent, str(getattr(s, "finish_reason", "")))
+                    meter.peak_rss_mb, meter.cpu_percent, str(getattr(s, "finish_reason", "")),
+                    float(s.generated_tokens / s.total_s if s.total_s else 0.0))
 
 
 def prompt_tokens_of(backend: Any, text: str) -> int:
@@ -288,20 +304,75 @@ def usable_prompt_tokens(max_length: int | None, max_tokens: int) -> int | None:
 
 
 def plan_lengths(lengths: Sequence[int], max_length: int | None,
-                 max_tokens: int) -> tuple[list[int], list[int]]:
-    """(lengths to run, lengths left out). When some are too long, the cap itself is run."""
-    for n in lengths:
-        if int(n) <= 0:
-            raise BenchError(f"input lengths must be positive numbers of tokens, not {n}")
-    cap = usable_prompt_tokens(max_length, max_tokens)
-    wanted = sorted({int(n) for n in lengths})
-    if cap is None:
-        return wanted, []
-    keep = [n for n in wanted if n <= cap]
-    skipped = [n for n in wanted if n > cap]
-    if skipped and (not keep or keep[-1] < cap):
-        keep.append(cap)
+                 max_tokens: int, floor: int | None = None) -> tuple[list[int], list[int]]:
+    """(lengths to run, lengths left out). When some are too long, the cap itself is run;
+    lengths below `floor` (the chat template's own tokens) are left out."""
+    keep, skipped, _ = plan_length_sweep(lengths, max_length, max_tokens, floor)
     return keep, skipped
+
+
+def plan_length_sweep(lengths: Sequence[int], max_length: int | None, max_tokens: int,
+                      floor: int | None = None) -> tuple[list[int], list[int], list[str]]:
+    """(lengths to run, lengths left out, notes that say what was left out or replaced, why).
+
+    `floor`: the shortest prompt the chat template allows (its own tokens plus one word); a
+    length below it cannot be built and is left out. A length above the cap (prompt + reply
+    within max_length) is left out, and the cap itself is run instead, once."""
+    for n in lengths:
+        if isinstance(n, bool) or int(n) <= 0:
+            raise BenchError(f"input lengths must be positive numbers of tokens, not {n}")
+    wanted = sorted({int(n) for n in lengths})
+    notes: list[str] = []
+    low = [n for n in wanted if floor is not None and n < floor]
+    if low:
+        notes.append(f"input length {', '.join(map(str, low))} left out: below the "
+                     f"{floor} tokens of the shortest prompt (the chat template's own tokens "
+                     "and one word)")
+    wanted = [n for n in wanted if n not in low]
+    cap = usable_prompt_tokens(max_length, max_tokens)
+    if cap is None:
+        return wanted, low, notes
+    keep = [n for n in wanted if n <= cap]
+    high = [n for n in wanted if n > cap]
+    if high:
+        text = (f"input length {', '.join(map(str, high))} left out: prompt + a reply of "
+                f"{max_tokens} tokens would exceed the model's {max_length}")
+        if (not keep or keep[-1] < cap) and (floor is None or cap >= floor):
+            keep.append(cap)
+            text += f"; {cap} tokens (the longest that fits) is run instead"
+        notes.append(text)
+    return keep, low + high, notes
+
+
+def within_tolerance(prompt_tokens: int, target: int) -> bool:
+    """A built prompt is the length asked: within 5 % or 4 tokens of the target."""
+    return abs(int(prompt_tokens) - int(target)) <= max(4.0, 0.05 * int(target))
+
+
+def length_floor(backend: Any) -> int:
+    """Tokens of the shortest length-sweep prompt: the chat template's own and one word."""
+    return prompt_tokens_of(backend, filler_text(1))
+
+
+def check_built(built: Sequence[tuple[int, str, int]]) -> tuple[list[tuple[int, str, int]],
+                                                                list[str]]:
+    """The built prompts to run, and notes: a prompt off its target (beyond 5 % or 4 tokens)
+    is left out, and a prompt as long as an earlier one is run once (a sweep never compares
+    two equal lengths)."""
+    keep: list[tuple[int, str, int]] = []
+    notes: list[str] = []
+    seen: dict[int, int] = {}
+    for target, text, n in built:
+        if not within_tolerance(n, target):
+            notes.append(f"input length {target} left out: the closest prompt built has {n} "
+                         "tokens")
+        elif n in seen:
+            notes.append(f"input length {target} left out: it gives the same {n}-token prompt "
+                         f"as {seen[n]}")
+        else:
+            seen[n] = target
+            keep.append((target, text, n))
+    return keep, notes
 
 
 def build_length_prompts(backend: Any, targets: Sequence[int],
@@ -374,10 +445,12 @@ def run_benchmark(
     settings = _settings(settings)
     prompts = list(BUILTIN_PROMPTS if prompts is None else prompts)
     max_length = getattr(backend, "max_length", None)
-    plan, skipped = plan_lengths(lengths or (), max_length, settings.max_tokens)
+    floor = length_floor(backend) if lengths else None
+    plan, skipped, notes = plan_length_sweep(lengths or (), max_length, settings.max_tokens,
+                                             floor)
     result = BenchResult(getattr(backend, "name", type(backend).__name__), model,
                          _settings_dict(settings), warmup, repeats, skipped_lengths=skipped,
-                         max_length=max_length)
+                         max_length=max_length, length_notes=notes)
     started = time.perf_counter()
     report = on_progress or (lambda p: None)
 
@@ -402,7 +475,8 @@ def run_benchmark(
 
     if plan and not stopped():
         report(Progress("lengths", 0, len(plan) * repeats, "building prompts of each length"))
-        built = build_length_prompts(backend, plan, cancel)
+        built, notes = check_built(build_length_prompts(backend, plan, cancel))
+        result.length_notes += notes
         done, total = 0, len(built) * repeats
         # Same reply length at every input length, so decode rates compare like with like.
         if hasattr(settings, "min_tokens"):

@@ -25,7 +25,9 @@ def test_summarize_matches_textbook_values():
     assert math.isclose(s.stdev, 2.138, rel_tol=1e-3)  # sample standard deviation
     assert math.isclose(s.cv, s.stdev / 5)
     one = summarize([3.0])
-    assert one.stdev == 0 and one.median == 3
+    assert one.stdev == 0 and one.median == 3 and one.p90 == 3
+    ten = summarize([float(i) for i in range(1, 11)])
+    assert math.isclose(ten.p90, 9.1) and ten.median == 5.5  # linear between ranks 9 and 10
     assert summarize([]) is None
 
 
@@ -39,6 +41,54 @@ def test_plan_lengths_caps_by_max_length():
     assert keep == [16, 64] and skipped == []
     with pytest.raises(BenchError, match="positive"):
         plan_lengths((0, 16), 512, 64)
+
+
+def test_lengths_below_the_template_are_left_out_with_a_note():
+    from slm_wizard.core.bench import plan_length_sweep
+
+    # The template's own tokens and one word make 39: 16 and 32 cannot be built.
+    keep, skipped, notes = plan_length_sweep((16, 32, 64, 256, 4096), 512, 64, floor=39)
+    assert keep == [64, 256, 447] and skipped == [16, 32, 4096]
+    assert len(notes) == 2
+    assert "16, 32 left out" in notes[0] and "39 tokens" in notes[0]
+    assert "4096 left out" in notes[1] and "447 tokens" in notes[1] and "instead" in notes[1]
+    # Nothing fits at all: no replacement below the floor.
+    keep, skipped, notes = plan_length_sweep((16, 1024), 100, 64, floor=39)
+    assert keep == [] and skipped == [16, 1024] and "instead" not in notes[-1]
+
+
+def test_built_prompts_off_target_or_equal_are_not_run():
+    from slm_wizard.core.bench import check_built, within_tolerance
+
+    assert within_tolerance(20, 16) and not within_tolerance(21, 16)  # 4 tokens
+    assert within_tolerance(973, 1024) and not within_tolerance(972, 1024)  # 5 %
+    built = [(40, "a", 39), (41, "b", 39), (64, "c", 63), (256, "d", 200)]
+    keep, notes = check_built(built)
+    assert keep == [(40, "a", 39), (64, "c", 63)]
+    assert any("41 left out" in n and "same 39-token prompt as 40" in n for n in notes)
+    assert any("256 left out" in n and "200 tokens" in n for n in notes)
+
+
+def test_demo_sweep_lengths_are_the_lengths_asked(backend):
+    """On the demo: every length run is within 5 % or 4 tokens of the one asked, no two are
+    equal, and the lengths below the template's own tokens are left out with a note."""
+    from slm_wizard.core.bench import length_floor, run_benchmark
+    from slm_wizard.core.chat import GenerationSettings
+
+    floor = length_floor(backend)
+    asked = (16, 32, floor, floor + 1, 64, 256)
+    result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=asked,
+                           settings=GenerationSettings(max_tokens=4))
+    measured = [p.prompt_tokens for p in result.lengths]
+    assert len(set(measured)) == len(measured)
+    for p in result.lengths:
+        assert abs(p.prompt_tokens - p.target_tokens) <= max(4, 0.05 * p.target_tokens), p
+    assert [p.target_tokens for p in result.lengths] == [floor, floor + 1, 64, 256]
+    low = [n for n in (16, 32) if n < floor]
+    assert result.skipped_lengths == low
+    if low:
+        assert any("left out" in n and f"{floor} tokens" in n
+                   for n in result.to_report().notes)
 
 
 def test_filler_text_is_deterministic_and_sized():
@@ -137,11 +187,12 @@ def test_benchmark_numbers_are_present_and_plausible(backend):
         assert run.prefill_tps > 0 and run.peak_rss_mb > 10 and run.cpu_percent >= 0
         if run.generated_tokens > 1:
             assert run.decode_tps > 0
-    # The sweep: prompts of about the asked length (the template alone may exceed 16 tokens).
-    assert [p.target_tokens for p in result.lengths] == [16, 64, 256]
+    # The sweep: prompts of the asked lengths; the demo's template alone is above 16 tokens,
+    # so 16 is left out with a note rather than silently run at the template's length.
+    assert [p.target_tokens for p in result.lengths] == [64, 256]
+    assert result.skipped_lengths == [16] and "16 left out" in result.length_notes[0]
     for p in result.lengths:
-        if p.target_tokens >= 64:
-            assert 0.9 * p.target_tokens <= p.prompt_tokens <= p.target_tokens
+        assert p.target_tokens - 4 <= p.prompt_tokens <= p.target_tokens
         assert p.decode_tps is not None and p.decode_tps.n == 2 and p.decode_tps.mean > 0
     length_runs = [r for r in result.runs if r.phase == "lengths"]
     assert all(r.generated_tokens == 16 for r in length_runs)  # same reply length everywhere
@@ -162,10 +213,12 @@ def test_lengths_are_capped_by_max_length(demo_onnx: Path):
                                settings=GenerationSettings(max_tokens=8))
     finally:
         small.close()
-    assert result.skipped_lengths == [1024]
+    floor = 39  # the demo's chat template with one word: 16 cannot be built
+    assert result.skipped_lengths == [16, 1024]
     cap = 200 - 8 - 1
-    assert [p.target_tokens for p in result.lengths] == [16, 64, cap]
-    assert cap - 10 <= result.lengths[-1].prompt_tokens <= cap
+    assert [p.target_tokens for p in result.lengths] == [64, cap]
+    assert cap - 4 <= result.lengths[-1].prompt_tokens <= cap
+    assert any(f"16 left out: below the {floor} tokens" in n for n in result.length_notes)
     assert not result.prompt_runs()
     assert any("1024" in note for note in result.to_report().notes)
 
@@ -174,7 +227,7 @@ def test_real_result_exports_parse_back(backend, tmp_path: Path):
     from slm_wizard.core.bench import run_benchmark
     from slm_wizard.core.chat import GenerationSettings
 
-    result = run_benchmark(backend, [{"prompt": "What is Lumo?"}], repeats=2, lengths=(32,),
+    result = run_benchmark(backend, [{"prompt": "What is Lumo?"}], repeats=2, lengths=(48,),
                            settings=GenerationSettings(max_tokens=8))
     paths = export_report(result.to_report(), tmp_path / "r", model_name="demo")
     obj = json.loads(paths.json.read_text(encoding="utf-8"))
@@ -196,7 +249,9 @@ def test_cli_bench_json_and_reports(demo_onnx: Path, tmp_path: Path, capsys):
     out = capsys.readouterr()
     assert code == 0, out.err
     obj = json.loads(out.out)
-    assert len(obj["runs"]) == 4 + 2 and obj["report"]["folder"] == str(tmp_path / "rep")
+    # 16 is below the demo template's own tokens: left out, and the JSON says so.
+    assert len(obj["runs"]) == 4 + 1 and obj["report"]["folder"] == str(tmp_path / "rep")
+    assert obj["skipped_lengths"] == [16] and "16 left out" in obj["length_notes"][0]
     assert Path(obj["report"]["markdown"]).is_file()
     assert "[prompts 1/4]" in out.err  # progress goes to stderr
 
