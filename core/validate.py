@@ -379,9 +379,10 @@ def check_consistency(bench: BenchResult, threshold_ratio: float = 2.0,
     limit = f"fastest / slowest ≤ {threshold_ratio:g}, or slowest ≥ {floor_tps:g} tok/s"
     points = [(p.prompt_tokens, p.decode_tps.median) for p in bench.lengths
               if p.decode_tps is not None and p.decode_tps.median > 0]
+    notes = list(getattr(bench, "length_notes", []))  # lengths left out or replaced, why
     if len(points) < 2:
         return _check("consistency", SKIP, limit,
-                      "fewer than two input lengths produced a decode rate",
+                      "fewer than two input lengths produced a decode rate", notes,
                       data={"points": points})
     speeds = [s for _, s in points]
     ratio = max(speeds) / min(speeds)
@@ -389,6 +390,7 @@ def check_consistency(bench: BenchResult, threshold_ratio: float = 2.0,
     cv = stats.cv if stats else 0.0
     evidence = [f"{n} prompt tokens: {s:.1f} tok/s" for n, s in points]
     evidence.append(f"coefficient of variation {cv:.0%}")
+    evidence += notes
     passed = ratio <= threshold_ratio or min(speeds) >= floor_tps
     if ratio > threshold_ratio and passed:
         evidence.append(f"the ratio is above {threshold_ratio:g}, but even the slowest length "

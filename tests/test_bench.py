@@ -17,6 +17,7 @@ from slm_wizard.core.bench import (
     summarize,
 )
 from slm_wizard.core.reports import Report, Table, default_report_dir, export_report, slug
+from slm_wizard.core.status import Status
 
 
 def test_summarize_matches_textbook_values():
@@ -318,3 +319,24 @@ def test_cancel_stops_the_benchmark_between_runs():
                            on_progress=progress, cancel=cancel)
     assert result.cancelled and len(result.runs) == 3 and not result.lengths
     assert any("cancelled" in note for note in result.to_report().notes)
+
+
+def test_consistency_never_compares_two_equal_lengths(backend):
+    """`validate --checks consistency --lengths 16 32` on the demo once compared two 39-token
+    prompts and passed. Both lengths are below the template's own tokens: nothing to compare,
+    and the check says why."""
+    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.validate import check_consistency
+
+    result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=(16, 32),
+                           settings=GenerationSettings(max_tokens=4))
+    check = check_consistency(result)
+    assert check.status == Status.SKIP and result.lengths == []
+    assert any("16, 32 left out" in e for e in check.evidence)
+    result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=(16, 48, 96),
+                           settings=GenerationSettings(max_tokens=4))
+    check = check_consistency(result)
+    tokens = [n for n, _ in check.data["points"]]
+    assert len(tokens) == len(set(tokens)) == 2 and check.status != Status.SKIP
+    assert any("16 left out" in e for e in check.evidence)

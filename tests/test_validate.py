@@ -315,7 +315,8 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
     from slm_wizard.core.reports import export_report
     from slm_wizard.core.validate import run_checklist
 
-    result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(16, 128),
+    # Lengths the demo can take (its template alone is 39 tokens: 16 would be left out).
+    result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(48, 128),
                            repeats=1, model="demo")
     assert [c.id for c in result.checks] == ["domain", "format", "leak", "consistency",
                                              "edge_cases"]
@@ -340,7 +341,7 @@ def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path
 
     domain = str(demo_model / "domain_eval.jsonl")
     code = main(["validate", str(demo_onnx), "--domain", domain, "--max-prompts", "10",
-                 "--soak", "10", "--lengths", "16", "64", "--repeats", "1", "--json",
+                 "--soak", "10", "--lengths", "48", "64", "--repeats", "1", "--json",
                  "--report-dir", str(tmp_path / "ok")])
     out = capsys.readouterr()
     assert code == 0, out.out
