@@ -16,9 +16,11 @@ string of the model's tokenizer (and anything shaped like `<|...|>`) gets a zero
 Other control characters (C0/C1, except newline and tab) are removed; emoji, right-to-left text
 and other Unicode pass unchanged.
 
-Token counts: the ort backend counts the generator's tokens. The foundry backend counts streamed
-chunks that carry text (the SDK streams one chunk per token and its OpenAI-style chunks carry no
-usage), and its prompt tokens come from the SDK's preflight of the same request. Foundry's native
+Token counts: the ort backend counts the generator's tokens. The foundry backend's streamed
+chunks are not tokens (its OpenAI-style chunks carry no usage): its generated tokens are the
+reply encoded with the model's own tokenizer.json (exact for the text the model generated; the
+chunk count only when the tokenizer cannot be loaded), and its prompt tokens come from the SDK's
+preflight of the same request. Foundry's native
 runtime generates on its own thread and queues the chunks, so its times are those at which the
 chunks reach Python: with a tiny model the runtime runs ahead and decode tokens/s is inflated.
 
@@ -269,6 +271,24 @@ def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> 
     return out
 
 
+def reply_encoder(folder: Path | None) -> Callable[[str], list[int]] | None:
+    """The model's tokenizer as an encoder of generated text (no special tokens added), or None
+    when it cannot be loaded here: the Foundry backend counts its reply tokens with it."""
+    from slm_wizard.core.templates import tokenizer_encoder
+
+    return tokenizer_encoder(Path(folder)) if folder else None
+
+
+def system_refusal(folder: Path) -> str:
+    """Why a system prompt cannot be sent to this model ("" when it can): its chat template
+    refuses the system role (Gemma-2 style). Templates that fold the system text into a user
+    turn (Mistral, Gemma-3) do it themselves, in both backends."""
+    from slm_wizard.core.templates import SYSTEM_REFUSED, no_system_role_message, system_role
+
+    role, why = system_role(Path(folder))
+    return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
+
+
 def _check_settings(settings: GenerationSettings) -> None:
     """Sampling values are checked before a backend sees them (out-of-range ones pass silently)."""
     try:
@@ -321,6 +341,7 @@ class OrtBackend:
         self.max_length = min(model_max, max_length) if max_length else model_max
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
         self._pattern = special_pattern(special_token_strings(folder))
+        self.system_refusal = system_refusal(folder)
         self._lock = threading.Lock()
         # LoRA adapters written beside the model (core.adapter's adapter route), by file stem.
         files = sorted(folder.glob("*.onnx_adapter"))
@@ -450,6 +471,8 @@ class FoundryBackend:
         except Exception:
             path = None
         self._pattern = special_pattern(special_token_strings(path) if path else [])
+        self.system_refusal = system_refusal(path) if path else ""
+        self._encode = reply_encoder(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             self._client = self._model.get_chat_client()
@@ -526,7 +549,10 @@ class FoundryBackend:
                     chunks.close()  # cancels the native request when we left early
             reason = ("cancelled" if cancelled else "eos" if finish != "length" else
                       "context" if s.max_tokens < settings.max_tokens else "length")
-            return Reply("".join(parts), clock.stats(n_prompt, reason))
+            text = "".join(parts)
+            if self._encode is not None and text:
+                clock.count = len(self._encode(text))  # exact: the chunks are not tokens
+            return Reply(text, clock.stats(n_prompt, reason))
 
     def close(self) -> None:
         with self._lock:  # waits for a reply in progress (cancel it first)
@@ -584,6 +610,8 @@ class ChatSession:
         """The messages to send for `text`, and how many oldest turns were left out to fit."""
         head: list[dict[str, str]] = []
         system = clean_user_text(self.system_prompt or "")
+        if system and getattr(self.backend, "system_refusal", ""):
+            raise ChatError(self.backend.system_refusal)  # the model has no system role
         if system:
             head.append({"role": "system", "content": system})
         user = [{"role": "user", "content": text}]

@@ -145,7 +145,8 @@ FAMILIES: dict[str, Family] = {
 # model_type (config.json) / model.type (genai_config.json) -> family
 _TYPE_FAMILY = {
     "qwen2": "qwen", "qwen2_moe": "qwen", "qwen3": "qwen", "qwen3_moe": "qwen", "qwen": "qwen",
-    "phi3": "phi3", "phi3small": "phi3", "phi3_v": "phi3", "phimoe": "phi3", "phi": "phi3", "phi4mm": "phi4-mini",
+    "phi3": "phi3", "phi3small": "phi3", "phi3_v": "phi3", "phimoe": "phi3", "phi": "phi3",
+    "phi4mm": "phi4-mini",
     "llama": "llama3", "mistral": "mistral", "mixtral": "mistral",
     "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3_text": "gemma",
     "granite": "granite", "granitemoe": "granite",
@@ -597,7 +598,7 @@ def no_system_role_message(model_dir: Path, why: str) -> str:
 
 # --- token ids ---------------------------------------------------------------------------------
 
-def _tokenizer(model_dir: Path):
+def tokenizer_encoder(model_dir: Path):
     """An encoder for the model's tokenizer.json (no special tokens added, like
     onnxruntime-genai's encode), or None when it cannot be loaded here."""
     path = Path(model_dir) / "tokenizer.json"
@@ -727,7 +728,7 @@ def check_template(model_dir: Path, template: dict[str, str], family_id: str = "
     except TemplateError as e:
         derivation = None
         warnings.append(str(e))
-    encode = _tokenizer(model_dir)
+    encode = tokenizer_encoder(model_dir)
     if encode is None:
         warnings.append("The model's tokenizer.json could not be loaded here: renderings were "
                         "compared as text, not token ids.")
