@@ -1,8 +1,10 @@
-"""Chat speed: decode tokens/s through core/chat.py and through the Chat screen (headless
-run_test) versus a bare onnxruntime-genai loop on the same model and settings, and the CPU cost
-of the metrics sampler at 4 Hz.
+"""Chat speed: decode tokens/s through core/chat.py (in process), through the child process the
+Chat step uses (core/genproc.py) and through the Chat screen (headless run_test; its model runs
+in the child) versus a bare onnxruntime-genai loop on the same model and settings, measured in
+the same run; and the CPU cost of the metrics sampler at 4 Hz.
 
-Goals: core/chat.py >= 0.98 of the bare loop, the screen >= 0.95, the sampler <= 1 % of a core.
+Goals: core/chat.py >= 0.98 of the bare loop; the Chat screen >= 0.97 on the Qwen2.5-0.5B shape
+and >= 0.90 on the demo; the sampler <= 1 % of a core.
 Models: the demo model (INT4) and a Qwen2.5-0.5B-shaped model with random weights (INT4, built
 once by bench/qwen_shape.py; skipped with a message if it cannot be built).
 
@@ -60,6 +62,10 @@ def chat_core(backend, n: int) -> float:
     return reply.stats.decode_tps
 
 
+def chat_child(backend, n: int) -> float:
+    return chat_core(backend, n)
+
+
 class ScreenRunner:
     """The Chat screen in a headless app, kept open across runs."""
 
@@ -98,7 +104,7 @@ class ScreenRunner:
         return rates
 
 
-def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
+def compare(label: str, model_dir: Path, n: int, rounds: int, screen_goal: float) -> None:
     import onnxruntime_genai as og
 
     from slm_wizard.core.steps import chat as step
@@ -106,27 +112,42 @@ def compare(label: str, model_dir: Path, n: int, rounds: int) -> None:
     print(f"\n{label}: {model_dir}")
     print(f"  {n} tokens per reply, greedy, {rounds} rounds alternating")
     og_model = og.Model(str(model_dir))
-    backend = step.open_backend(step.Options(str(model_dir)))  # as the CLI and the screen do
+    backend = step.open_backend(step.Options(str(model_dir), in_process=True))
+    child = step.open_backend(step.Options(str(model_dir)))  # as the CLI and the screen do
     bare_loop(model_dir, min(n, 32), og_model)  # warm-up
     chat_core(backend, min(n, 32))
+    chat_child(child, min(n, 32))
     bare: list[float] = []
     core: list[float] = []
-    for _ in range(rounds):  # each core run right after a bare run: pairs see the same load
+    kid: list[float] = []
+    bare2: list[float] = []
+    for _ in range(rounds):  # each run right after a bare run: pairs see the same load
         bare.append(bare_loop(model_dir, n, og_model))
         core.append(chat_core(backend, n))
+        bare2.append(bare_loop(model_dir, n, og_model))
+        kid.append(chat_child(child, n))
     backend.close()
+    child.close()
     # The screen holds its own model; a bare run goes right before each of its replies.
     screen_bare: list[float] = []
     screen = asyncio.run(ScreenRunner(model_dir, n).run(
         rounds, lambda: screen_bare.append(bare_loop(model_dir, n, og_model))))
-    b = statistics.median(bare + screen_bare)
-    c, s = statistics.median(core), statistics.median(screen)
+    everything = bare + bare2 + screen_bare
+    b = statistics.median(everything)
+    c, k, s = statistics.median(core), statistics.median(kid), statistics.median(screen)
     rc = statistics.median(x / y for x, y in zip(core, bare, strict=True))
+    rk = statistics.median(x / y for x, y in zip(kid, bare2, strict=True))
     rs = statistics.median(x / y for x, y in zip(screen, screen_bare, strict=True))
-    print(f"  bare onnxruntime-genai loop : {b:9.1f} tok/s (median of {len(bare) * 2})")
-    print(f"  core/chat.py                : {c:9.1f} tok/s  ratio {rc:.3f} (goal >= 0.98)")
-    print(f"  Chat screen (run_test)      : {s:9.1f} tok/s  ratio {rs:.3f} (goal >= 0.95)")
-    print("  (ratio: median over rounds of the run / the bare run just before it)")
+    ok = "met" if rs >= screen_goal else "NOT met"
+    print(f"  bare onnxruntime-genai loop   : {b:9.1f} tok/s (median of {len(everything)})")
+    print(f"  core/chat.py (in process)     : {c:9.1f} tok/s  ratio {rc:.3f} (goal >= 0.98)")
+    print(f"  core/genproc.py (child)       : {k:9.1f} tok/s  ratio {rk:.3f}")
+    print(f"  Chat screen (run_test, child) : {s:9.1f} tok/s  ratio {rs:.3f} "
+          f"(goal >= {screen_goal:.2f}: {ok})")
+    each = ", ".join(f"{x / y:.3f}" for x, y in zip(screen, screen_bare, strict=True))
+    print(f"  Chat screen runs: {each}")
+    print("  (ratio: median over rounds of the run / the bare run just before it; decode tok/s "
+          "= tokens after the first / time after the first)")
 
 
 def sampler_cost(seconds: float = 10.0) -> None:
@@ -150,7 +171,7 @@ def main() -> None:
     except Exception as e:  # a bench reports, it does not crash the others
         print(f"demo model unavailable, skipped: {e}")
     else:
-        compare("demo model (INT4, ~1 M parameters)", demo, n=1800, rounds=11)
+        compare("demo model (INT4, ~1 M parameters)", demo, n=1800, rounds=11, screen_goal=0.90)
     try:
         from bench.qwen_shape import build_realistic_model
 
@@ -159,7 +180,7 @@ def main() -> None:
     except Exception as e:
         print(f"Qwen2.5-0.5B-shaped model could not be built, skipped: {e}")
         return
-    compare("Qwen2.5-0.5B shape (INT4, random weights)", big, n=128, rounds=5)
+    compare("Qwen2.5-0.5B shape (INT4, random weights)", big, n=128, rounds=5, screen_goal=0.97)
 
 
 if __name__ == "__main__":

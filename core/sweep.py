@@ -702,6 +702,11 @@ def check_output_root(root: Path) -> None:
             from None
 
 
+# How to add domain data, said wherever a sweep ran without it (result, report, screen, CLI).
+NO_DOMAIN_HOW = ("; add your own with --domain FILE (JSONL, one {\"prompt\", \"expected\"} per "
+                 "line) or a domain_eval.jsonl next to the model")
+
+
 def fidelity_samples(domain: Path | None) -> tuple[list[Any], str]:
     """(samples, where they come from): the domain set's expected answers, else neutral text."""
     from slm_wizard.core import fidelity as fid
@@ -719,7 +724,7 @@ def fidelity_samples(domain: Path | None) -> tuple[list[Any], str]:
                                        f"answers): the domain set {domain} has no expected "
                                        "answers")
     return fid.neutral_samples(), (f"built-in neutral text ({len(fid.NEUTRAL_SAMPLES)} answers):"
-                                   " no domain data was given")
+                                   " no domain data was given" + NO_DOMAIN_HOW)
 
 
 def run_sweep(

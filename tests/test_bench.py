@@ -340,3 +340,16 @@ def test_consistency_never_compares_two_equal_lengths(backend):
     tokens = [n for n, _ in check.data["points"]]
     assert len(tokens) == len(set(tokens)) == 2 and check.status != Status.SKIP
     assert any("16 left out" in e for e in check.evidence)
+
+
+def test_sweep_without_domain_data_says_so_and_how_to_add_it(tmp_path: Path):
+    from slm_wizard.core.sweep import fidelity_samples
+
+    samples, source = fidelity_samples(None)
+    assert samples and "no domain data was given" in source
+    assert "--domain FILE" in source and "domain_eval.jsonl" in source
+    domain = tmp_path / "d.jsonl"
+    domain.write_text('{"prompt": "Who makes Lumo?", "expected": "Lumo Labs"}\n',
+                      encoding="utf-8")
+    samples, source = fidelity_samples(domain)
+    assert len(samples) == 1 and source.startswith("domain set ") and "--domain" not in source
