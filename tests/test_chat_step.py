@@ -197,3 +197,16 @@ def test_run_failure_is_a_result_not_an_exception(tmp_path) -> None:
     assert step.to_record(step.Options(str(tmp_path), prompt="Hi"), result).status == Status.FAIL
     with pytest.raises(step.ChatInputError):
         step.run(step.Options(str(tmp_path)))  # a one-shot run needs its prompt
+
+
+def test_settings_in_use_say_what_each_backend_applies() -> None:
+    greedy = GenerationSettings(max_tokens=64)
+    assert step.settings_in_use("ort", greedy) == "greedy, at most 64 tokens per reply"
+    assert step.settings_in_use("foundry", greedy) == "greedy, at most 64 tokens per reply"
+    sampled = GenerationSettings(max_tokens=64, temperature=0.7, top_p=0.9, top_k=50,
+                                 repetition_penalty=1.2, min_tokens=8)
+    ort = step.settings_in_use("ort", sampled)
+    assert "temperature 0.7, top_p 0.9, top_k 50" in ort and "repetition penalty 1.2" in ort
+    fl = step.settings_in_use("foundry", sampled)
+    assert "temperature 0.7" in fl
+    assert "repetition penalty and min tokens not applied" in fl

@@ -40,7 +40,7 @@ from slm_wizard.core.steps import ProgressFn
 __all__ = [
     "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
     "failure_of", "generator_pid", "new_session", "open_backend", "options_for", "result_of",
-    "run", "to_record",
+    "run", "settings_in_use", "to_record",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -160,6 +160,24 @@ def default_settings(onnx_dir: Path | str | None) -> GenerationSettings:
     if onnx_dir is None:
         return GenerationSettings()
     return GenerationSettings.from_model(onnx_dir, max_tokens=_DEFAULTS.max_tokens)
+
+
+def settings_in_use(backend: str, settings: GenerationSettings) -> str:
+    """The generation settings `backend` really applies, in words (the Chat screen shows them):
+    both backends get the same settings from the chat; Foundry Local's API has no repetition
+    penalty and no minimum length, so those are said to be left out."""
+    s = settings
+    mode = "greedy" if s.greedy else \
+        f"sampling: temperature {s.temperature:g}, top_p {s.top_p:g}, top_k {s.top_k}"
+    text = f"{mode}, at most {s.max_tokens} tokens per reply"
+    if backend == "foundry":
+        dropped = [name for name, on in (("repetition penalty", s.repetition_penalty != 1.0),
+                                          ("min tokens", s.min_tokens > 0)) if on]
+        if dropped:
+            text += f" ({' and '.join(dropped)} not applied: Foundry Local has no such option)"
+    elif s.repetition_penalty != 1.0:
+        text += f", repetition penalty {s.repetition_penalty:g}"
+    return text
 
 
 def options_for(record: RunRecord, backend: str,

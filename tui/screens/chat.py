@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 class ChatScreen(StepScreen):
     STEP_ID = "chat"
+    AUTO_FOCUS = "#prompt"  # type at once: Enter sends
     BINDINGS = [
         Binding("escape", "stop", "Stop reply", id="chat-stop", priority=True),
         Binding("ctrl+r", "new_chat", "New chat", id="chat-new"),
@@ -235,9 +236,8 @@ class ChatScreen(StepScreen):
 
     def _settings_text(self) -> str:
         s = self.config.settings
-        mode = "greedy" if s.greedy else f"temperature {s.temperature:g}, top_p {s.top_p:g}, " \
-                                         f"top_k {s.top_k}"
-        text = f"{mode}, at most {s.max_tokens} tokens per reply"
+        # What the current backend really applies of the settings (core says it).
+        text = chat_step.settings_in_use(self.backend_kind, s)
         if self._adapters():
             text += f", LoRA adapter {s.adapter or 'off'}"
         return text
