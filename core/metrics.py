@@ -201,7 +201,10 @@ class ProcessSampler:
 
     def _run(self) -> None:
         t0 = time.thread_time()
-        self._proc.cpu_percent(interval=None)  # prime: the first call always says 0.0
+        try:
+            self._proc.cpu_percent(interval=None)  # prime: the first call always says 0.0
+        except self._psutil.Error:  # the process has ended already
+            return
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:

@@ -74,6 +74,35 @@ def test_sampler_sees_memory_grow() -> None:
     del block
 
 
+def test_sampler_on_another_process_reads_its_memory_and_peak() -> None:
+    """The Chat step samples the child that generates: its RSS, and its peak from the kernel
+    (VmHWM on Linux) even when the peak came and went between two samples."""
+    import psutil
+
+    script = ("import sys, time\n"
+              "block = bytearray(80 * 2**20); block[::4096] = b'x' * len(block[::4096])\n"
+              "del block\n"
+              "print('ready', flush=True); time.sleep(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        watched = ProcessSampler(interval=0.01, pid=child.pid)
+        sampler = ProcessSampler(interval=1.0, pid=child.pid)
+        sample = sampler.sample_now()
+        assert sampler.pid == child.pid
+        rss = psutil.Process(child.pid).memory_info().rss
+        assert abs(sample.rss - rss) < 8 * 2**20
+        if sys.platform.startswith("linux"):
+            assert sample.peak_rss - sample.rss > 60 * 2**20  # the freed 80 MB block
+    finally:
+        child.kill()
+        child.wait()
+    watched.start()  # the process has ended: the sampling thread stops by itself
+    time.sleep(0.3)
+    assert not watched.running
+    watched.stop()
+
+
 @pytest.mark.parametrize("kw", [{"interval": 0}, {"interval": -1}, {"capacity": 0}])
 def test_sampler_rejects_bad_arguments(kw) -> None:
     with pytest.raises(ValueError):
@@ -82,7 +111,7 @@ def test_sampler_rejects_bad_arguments(kw) -> None:
 
 def test_core_chat_and_metrics_import_light() -> None:
     code = ("import sys, slm_wizard.core.chat, slm_wizard.core.metrics\n"
-            "import slm_wizard.core.steps.chat\n"
+            "import slm_wizard.core.steps.chat, slm_wizard.core.genproc\n"
             "bad = [m for m in ('textual', 'onnxruntime_genai', 'foundry_local_sdk', 'psutil',\n"
             "       'slm_wizard.tui', 'slm_wizard.cli') if m in sys.modules]\n"
             "print(bad)\n")
