@@ -76,6 +76,25 @@ def _copy_with_config(adapter: Path, dest: Path, **changes: object) -> Path:
     return dest
 
 
+# ---------------------------------------------------------------- prerequisites
+
+
+def test_prerequisites_report_peft_with_its_pin() -> None:
+    import tomllib
+
+    from slm_wizard.core import prereqs
+
+    root = Path(__file__).resolve().parents[1]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["convert"]
+    assert "peft==0.21.2" in extra
+    assert "peft" in dict(prereqs.PACKAGES)
+    specs = prereqs.project_requirements()
+    assert specs["peft"] == "==0.21.2"
+    check = prereqs.check_package("peft", "LoRA", specs)
+    assert check.status == Status.OK and check.found == "0.21.2"
+
+
 # ---------------------------------------------------------------- inspect
 
 
@@ -453,3 +472,37 @@ async def test_chat_screen_says_which_adapter_answered(adapter_onnx) -> None:
                                 settings=replace(screen.config.settings, adapter=""))
         screen.session.settings = screen.config.settings
         assert "adapter off" in await ask("Hello", 2)
+
+
+@pytest.mark.slow
+async def test_convert_screen_merges_and_shows_the_answer_checks(
+        lora_adapter: Path, tmp_path: Path) -> None:
+    """The Convert screen runs the merge route; its verification table shows the adapter checks
+    and the step record carries --base."""
+    from textual.widgets import DataTable, Input, Select
+
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+    from tests.helpers import wait_until
+
+    out = tmp_path / "merged-from-screen"
+    app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
+                    config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.info is not None, 60, "the adapter inspection")
+        screen.query_one("#precision", Select).value = "fp32"
+        await pilot.pause()
+        screen.query_one("#output", Input).value = str(out)
+        await pilot.pause()
+        screen.query_one("#run").press()
+        await wait_until(pilot, lambda: screen.result is not None, 300, "the conversion")
+        await pilot.pause()
+        assert screen.result.ok, screen.result.error
+        table = screen.query_one("#verification", DataTable)
+        rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2])
+                for i in range(table.row_count)}
+        assert "5 of 5 greedy answers equal transformers + PEFT merged" in rows["adapter"]
+        assert "differ from the base model" in rows["adapter-effect"]
+        rec = app.state.steps["convert"]
+        assert "--base" in rec.command and "merged" in rec.outcome
