@@ -459,8 +459,9 @@ def test_cli_template(demo_onnx: Path, capsys: pytest.CaptureFixture) -> None:
 
     assert main(["template", str(demo_onnx), "--show"]) == 0
     out = capsys.readouterr().out
-    assert "Detected family: qwen" in out and "matches the tokenizer" in out
+    assert "Detected family: qwen" in out and "matches the model's chat template" in out
     assert main(["template", str(demo_onnx), "--family", "llama3", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["detected"] == "qwen" and data["family"] == "llama3" and not data["matches"]
+    assert data["verdict"] == "mismatch"
     assert any(ln.startswith("+") and "<|start_header_id|>" in ln for ln in data["diff"])
