@@ -30,7 +30,7 @@ from typing import Any
 from slm_wizard.core.fileio import read_json_object, write_text_atomic
 
 MAX_TOKENS = 1024  # answer tokens compared per variant (about 40 short answers)
-FORMAT = 1  # of the reference files; a change invalidates cached references
+FORMAT = 2  # of the reference files; a change invalidates cached references
 
 # Used when there is no domain set: everyday questions with plain answers (the result says so).
 NEUTRAL_SAMPLES: tuple[tuple[str, str], ...] = (
@@ -146,7 +146,11 @@ def _log_softmax(logits: Any) -> Any:
 
 
 class _Runner:
-    """An onnxruntime-genai model whose logits are read for a whole token sequence at once."""
+    """An onnxruntime-genai model whose logits are read for a whole token sequence at once.
+
+    One generator serves consecutive samples: it is rewound to the prefix a sample shares with
+    the previous one (the system prompt and the chat template's opening), so only the rest is
+    computed (the logits are the same as from a fresh generator)."""
 
     def __init__(self, onnx_dir: Path) -> None:
         import onnxruntime_genai as og
@@ -156,6 +160,9 @@ class _Runner:
         self.tokenizer = og.Tokenizer(self.model)
         cfg = read_json_object(Path(onnx_dir) / "genai_config.json", what="genai_config.json")
         self.context = int(cfg.get("model", {}).get("context_length") or 2048)
+        self.gen: Any = None
+        self.max_len = 0  # of the current generator (its KV cache is allocated for it)
+        self.tokens: list[int] = []  # what the current generator holds
 
     def tokenize(self, sample: Sample) -> tuple[list[int], int]:
         """(token ids of prompt + answer, index of the first answer token)."""
@@ -176,16 +183,26 @@ class _Runner:
         """Log-softmax rows predicting ids[start:], shape [len(ids) - start, vocab]."""
         import numpy as np
 
-        params = self.og.GeneratorParams(self.model)
-        params.set_search_options(max_length=len(ids) + 1, do_sample=False)
-        gen = self.og.Generator(self.model, params)
-        gen.append_tokens(np.asarray(ids, dtype=np.int32))
-        logits = np.asarray(gen.get_output("logits"))
-        del gen
-        if logits.ndim != 3 or logits.shape[1] != len(ids):
+        common = 0
+        limit = min(len(self.tokens), start - 1)  # the last prompt token is always computed
+        while common < limit and self.tokens[common] == ids[common]:
+            common += 1
+        if self.gen is None or common == 0 or len(ids) + 1 > self.max_len:
+            self.gen = None
+            self.max_len = max(self.max_len, len(ids) + 1)
+            params = self.og.GeneratorParams(self.model)
+            params.set_search_options(max_length=self.max_len, do_sample=False)
+            self.gen, self.tokens, common = self.og.Generator(self.model, params), [], 0
+        else:
+            self.gen.rewind_to(common)
+        self.tokens = []  # unknown until the append succeeded
+        self.gen.append_tokens(np.asarray(ids[common:], dtype=np.int32))
+        logits = np.asarray(self.gen.get_output("logits"))
+        if logits.ndim != 3 or logits.shape[1] != len(ids) - common:
             raise FidelityError(f"the model returned logits of shape {logits.shape} for "
-                                f"{len(ids)} tokens: it cannot be teacher forced")
-        return _log_softmax(logits[0, start - 1:len(ids) - 1])
+                                f"{len(ids) - common} tokens: it cannot be teacher forced")
+        self.tokens = list(ids)
+        return _log_softmax(logits[0, start - 1 - common:len(ids) - 1 - common])
 
 
 def build_reference(onnx_dir: Path, samples: Sequence[Sample], path: Path, *,
@@ -219,6 +236,7 @@ def build_reference(onnx_dir: Path, samples: Sequence[Sample], path: Path, *,
         raise FidelityError("no sample fits the model's context: nothing to compare")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
+    runner.max_len = max(len(ids) for ids in seqs) + 1
     first = runner.logprobs(seqs[0], starts[0])
     vocab = int(first.shape[1])
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, vocab))
@@ -259,6 +277,7 @@ def compare(onnx_dir: Path, reference: Reference, *,
     t0 = time.perf_counter()
     runner = _Runner(onnx_dir)
     ref = np.load(reference.logprobs_path, mmap_mode="r")
+    runner.max_len = max(len(ids) for ids in reference.sequences) + 1
     klds: list[Any] = []
     same = 0
     nll = 0.0
