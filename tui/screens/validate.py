@@ -44,11 +44,11 @@ NO_MODEL = ("No converted model yet: the Convert step provides it (it converts t
             "ONNX and checks it). Go back with ctrl+b.")
 NO_SOURCE = "The precision sweep converts the Hugging Face model: choose one in the Model step."
 # The sweep's Pareto table on screen: (column of core.sweep's table, heading).
-SWEEP_KEEP = (("variant", "variant"), ("size (MB)", "size MB"), ("size vs fp32", "vs fp32"),
-              ("mean KLD", "mean KLD"), ("p99 KLD", "p99 KLD"), ("top-1", "top-1"),
-              ("perplexity", "PPL"), ("decode tok/s", "tok/s"), ("TTFT (s)", "TTFT s"),
-              ("peak RSS (MB)", "RSS MB"), ("domain score", "domain"), ("pareto", "Pareto"),
-              ("status", "status"))
+SWEEP_KEEP = (("variant", "variant"), ("status", "status"), ("size (MB)", "size MB"),
+              ("size vs fp32", "vs fp32"), ("mean KLD", "mean KLD"), ("p99 KLD", "p99 KLD"),
+              ("top-1", "top-1"), ("decode tok/s", "tok/s"), ("pareto", "Pareto"),
+              ("perplexity", "PPL"), ("TTFT (s)", "TTFT s"), ("peak RSS (MB)", "RSS MB"),
+              ("domain score", "domain"))
 SWEEP_COLUMNS = tuple(title for _, title in SWEEP_KEEP)
 STATUS_STYLE = {Status.OK: "bold green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
 
@@ -473,9 +473,10 @@ class ValidateScreen(StepScreen):
             status = str(values["status"])
             style = ("bold green" if status == "recommended" else "red" if status.startswith(
                 ("failed", "over limit")) else "")
-            cells = [("✓" if values[k] else "") if k == "pareto" else _num(values[k])
-                     for k, _ in SWEEP_KEEP[:-1]]
-            table.add_row(*cells, Text(status, style=style), key=str(values["variant"]))
+            cells: list[Any] = [("✓" if values[k] else "") if k == "pareto" else _num(values[k])
+                                for k, _ in SWEEP_KEEP]
+            cells[1] = Text(status.split(":")[0], style=style)  # the reasons are in the text
+            table.add_row(*cells, key=str(values["variant"]))
         if result.recommended:
             with contextlib.suppress(Exception):
                 table.move_cursor(row=table.get_row_index(result.recommended))
