@@ -286,6 +286,8 @@ def test_merged_model_answers_differ_from_the_demo(merged_onnx, demo_onnx: Path)
 def test_chat_switches_the_adapter_on_and_off(adapter_onnx, merged_onnx) -> None:
     """Adapter mode: chat with the adapter active answers as the merged model, without it as the
     base model; the reply says which adapter was active."""
+    from dataclasses import replace
+
     from slm_wizard.core.adapter import check_prompts
     from slm_wizard.core.chat import ChatError, GenerationSettings, open_backend
     from slm_wizard.core.steps import chat as chat_step
@@ -320,6 +322,34 @@ def test_chat_switches_the_adapter_on_and_off(adapter_onnx, merged_onnx) -> None
     assert opts.argv()[opts.argv().index("--adapter") + 1] == "adapter_weights"
     with pytest.raises(chat_step.ChatInputError, match="onnxruntime-genai"):
         chat_step.Options("lumo:1", backend="foundry", adapter="adapter_weights").validate()
+    one_shot = chat_step.run(replace(opts, prompt=prompts[0][-1]["content"], max_tokens=16,
+                                     in_process=True))
+    assert one_shot.adapter == "adapter_weights" and one_shot.to_dict()["adapter"] == \
+        "adapter_weights"
+    assert "· adapter adapter_weights" in one_shot.summary()
+
+
+async def test_a_crash_while_checking_the_base_is_shown(
+        lora_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convert screen, adapter folder: an unexpected error in the base check is shown on the
+    screen (the worker never ends the app), and Run stays disabled."""
+    from textual.widgets import Button, Static
+
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.tui.app import WizardApp
+    from tests.helpers import wait_until
+
+    def boom(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(inspect_step, "run", boom)
+    app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
+                    config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: "boom" in str(
+            screen.query_one("#convert-model", Static).content), 30, "the error")
+        assert app.is_running and screen.query_one("#run", Button).disabled
 
 
 # ---------------------------------------------------------------- screens

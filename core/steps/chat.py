@@ -240,6 +240,7 @@ class Result:
     error: str = ""
     wizard: ProcessSample | None = None  # this process's memory (the UI's or the CLI's)
     pid: int = 0  # the generating process
+    adapter: str | None = None  # the LoRA adapter that was active ("" none; None: no adapters)
 
     @property
     def title(self) -> str:
@@ -250,6 +251,8 @@ class Result:
         if self.stats is None:
             return self.error
         line = self.stats.summary()
+        if self.adapter is not None:
+            line += f" · adapter {self.adapter}" if self.adapter else " · adapter off (base model)"
         if self.sample is not None:
             line += (f" · model process RSS {self.sample.rss / 2**20:.0f} MB "
                      f"(peak {self.sample.peak_rss / 2**20:.0f} MB)")
@@ -280,6 +283,8 @@ class Result:
         `wizard_rss_bytes`/`wizard_peak_rss_bytes` of this process."""
         out: dict[str, Any] = {"text": self.text, "backend": self.backend,
                                "stats": self.stats.to_dict() if self.stats else None}
+        if self.adapter is not None:
+            out["adapter"] = self.adapter
         if self.error:
             out["status"] = self.status.value
             out["error"] = self.error
@@ -317,7 +322,8 @@ def result_of(backend: str, reply: Reply, *, sample: ProcessSample | None = None
         if wizard is None:
             wizard = _sample()
     status = Status.WARN if reply.stats.stopped else Status.OK
-    return Result(status, backend, reply.text, reply.stats, sample, wizard=wizard, pid=pid)
+    return Result(status, backend, reply.text, reply.stats, sample, wizard=wizard, pid=pid,
+                  adapter=reply.adapter)
 
 
 def failure_of(backend: str, error: ChatError | str, partial: Reply | None = None) -> Result:
