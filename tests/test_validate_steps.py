@@ -72,7 +72,7 @@ def test_cli_defaults_are_the_runners_defaults():
     (checklist.Options("/m", soak=5), ValidateError, "at least 8"),
     (checklist.Options("/m", checks=("nope",)), ValidateError, "unknown check(s) nope"),
     (bench.Options("/m", repeats=0), BenchError, "at least 1"),
-    (bench.Options("/m", max_tokens=0), BenchError, "max tokens"),
+    (bench.Options("/m", max_tokens=0), BenchError, "--max-tokens"),
     (sweep.Options("/m", ("fp99",)), SweepError, "fp99"),
     (sweep.Options("/m", max_prompts=0), SweepError, "--max-prompts"),
     (sweep.Options("/m", max_kld=0), SweepError, "--max-kld"),
