@@ -462,3 +462,62 @@ def test_sigint_during_demo_build_leaves_nothing(tmp_path: Path) -> None:
     assert err.strip().splitlines()[-1].startswith("interrupted: demo")
     assert not out.exists()
     assert list(tmp_path.glob(".demo.*")) == []
+
+
+# --------------------------------------------------------------------------- a real full disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 256 KB tmpfs (skipped where mounting is not allowed)."""
+    where = tmp_path / "tiny"
+    where.mkdir()
+    if shutil.which("mount") is None or (hasattr(os, "geteuid") and os.geteuid() != 0):
+        pytest.skip("mounting a tmpfs needs root")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
+    from slm_wizard.core import foundry
+
+    src = make_onnx(tmp_path / "onnx")
+    (src / "model.onnx.data").write_bytes(b"\1" * 1024 * 1024)  # 1 MB onto 256 KB
+    custom = foundry.custom_dir(tiny_disk)
+    custom.mkdir(parents=True)
+    with pytest.raises(foundry.FoundryError) as err:
+        foundry._copy_atomically(src, custom, custom / "lumo", replace=False)
+    assert str(err.value).startswith(f"The disk holding {custom} is full: the model needs 1 MB")
+    assert list(custom.iterdir()) == []
+
+
+def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core import convert
+
+    model = make_model(tmp_path / "model")
+    out = tiny_disk / "out"
+
+    def olive_writes_too_much(argv, work, log, parser, emit, cancel, timeout_s):
+        folder = make_onnx(Path(work) / "output" / "model")
+        (folder / "model.onnx.data").write_bytes(b"\1" * 1024 * 1024)  # ENOSPC here
+        return 0, "finished"
+
+    monkeypatch.setattr(convert, "_run_olive", olive_writes_too_much)
+    opts = convert.ConvertOptions(model, out, precision="int4", method="auto-opt")
+    # Up front: the free space is known to be too small, so nothing starts.
+    result = convert.run_conversion(opts, verify=False)
+    assert not result.ok and "Not enough disk space" in (result.error or "")
+    assert sorted(p.name for p in tiny_disk.iterdir()) == []
+    # The disk fills while converting (the up-front check passed): one sentence, nothing kept.
+    monkeypatch.setattr(convert, "_resource_issues", lambda o, i: [])
+    result = convert.run_conversion(opts, verify=False)
+    assert not result.ok
+    assert f"The disk holding {tiny_disk} is full" in (result.error or "")
+    assert sorted(p.name for p in tiny_disk.iterdir()) == []
