@@ -832,6 +832,10 @@ def run_sweep(
         is_ref = variant.name == result.reference
         if is_ref:
             ref_path = base / f"reference-{out.name}-{samples_file.stem}.npy"
+            for old in base.glob("reference-*.npy"):  # one reference kept: they are large
+                if old != ref_path:
+                    old.unlink(missing_ok=True)
+                    old.with_suffix(".json").unlink(missing_ok=True)
         report(Progress("sweep", 2 * i + 1, steps, f"{variant.name}: measuring"))
         try:
             m = _measure_in_child(out, domain, max_prompts, max_tokens,
