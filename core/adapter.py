@@ -150,12 +150,14 @@ def inspect_adapter(path: str | Path) -> AdapterInfo:
     if weights[0].endswith(".safetensors"):
         a_in: dict[str, int] = {}
         b_out: dict[str, int] = {}
-        for name, _dtype, n, _ndim in _safetensors_tensors(folder / weights[0]):
+        for name, dims in _shapes(folder / weights[0]).items():
+            n = 1
+            for d in dims:
+                n *= d
             count += n
             hit = _module_of(name)
             if hit is None:
                 continue
-            dims = _tensor_shape(folder / weights[0], name)
             if hit[1] == "A" and len(dims) == 2:
                 a_in[hit[0]] = dims[1]
             elif hit[1] == "B" and len(dims) == 2:
@@ -182,32 +184,27 @@ def inspect_adapter(path: str | Path) -> AdapterInfo:
         problems=problems)
 
 
-_HEADERS: dict[Path, dict] = {}
+def _shapes(path: Path) -> dict[str, list[int]]:
+    """Every tensor's shape in a safetensors file, from its JSON header (validated by
+    core.model_info's reader first, which raises ModelFolderError for a broken file)."""
+    _safetensors_tensors(path)
+    import struct
 
-
-def _tensor_shape(path: Path, name: str) -> list[int]:
-    header = _HEADERS.get(path)
-    if header is None:
-        import struct
-
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(size).decode("utf-8"))
-        _HEADERS.clear()
-        _HEADERS[path] = header
-    return list(header.get(name, {}).get("shape") or [])
+    with path.open("rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size).decode("utf-8"))
+    return {k: list(v.get("shape") or []) for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict)}
 
 
 def _base_shapes(info: ModelInfo) -> dict[str, tuple[int, int]]:
     """Linear weights of the base model: module name -> (in features, out features)."""
     out: dict[str, tuple[int, int]] = {}
     for file in info.weight_files:
-        p = info.path / file
         if not file.endswith(".safetensors"):
             continue
-        for name, _dtype, _n, ndim in _safetensors_tensors(p):
-            if ndim == 2 and name.endswith(".weight"):
-                dims = _tensor_shape(p, name)
+        for name, dims in _shapes(info.path / file).items():
+            if len(dims) == 2 and name.endswith(".weight"):
                 out[name[: -len(".weight")]] = (dims[1], dims[0])
     return out
 
