@@ -435,7 +435,7 @@ def test_ram_need_from_the_model(tmp_path: Path) -> None:
     write_safetensors(tmp_path / "model-00002-of-00002.safetensors", {"v": [500, 1000]})
     r = prereqs.check_ram(tmp_path, 8.0)
     assert r.data["model_need_bytes"] == 1_500_000 * 4 * 11
-    assert "this model: ~0.1 GB" in r.required
+    assert "this model: ~62.9 MB" in r.required  # 1.5 M parameters x 4 bytes x 11
     assert r.status == Status.OK
 
 
