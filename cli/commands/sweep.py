@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    f"(default {d.max_kld:g})")
     p.add_argument("--min-top1", type=_share, default=d.min_top1, metavar="P",
                    help=f"smallest top-1 agreement with fp32, 0.9 or 90%% (default "
-                   f"{d.min_top1:.0%})")
+                   f"{d.min_top1 * 100:.0f}%%)")
     p.add_argument("--max-prompts", type=int, default=d.max_prompts, metavar="N",
                    help=f"domain prompts answered per variant for the score (default "
                    f"{d.max_prompts})")
