@@ -490,3 +490,11 @@ async def test_model_step_shows_a_bad_config_without_crashing(tmp_path: Path) ->
         await wait_until(pilot, lambda: "architectures.0" in error_text(), 30, "the error")
         assert "config.json" in error_text() and "Inspection failed" not in error_text()
         assert app.is_running
+
+
+@pytest.mark.parametrize("command", ["check", "inspect", "convert", "template", "deploy", "chat",
+                                     "bench", "validate", "sweep", "demo"])
+def test_every_help_text_renders(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--help` never raises (a stray % in a help text once did, for sweep)."""
+    code, out, err = run_cli([command, "--help"], capsys)
+    assert code == 0 and f"usage: slm-wizard {command}" in out and "Traceback" not in err
