@@ -505,16 +505,25 @@ async def test_chat_screen_says_which_adapter_answered(adapter_onnx) -> None:
 
 
 @pytest.mark.slow
-async def test_convert_screen_merges_and_shows_the_answer_checks(
-        lora_adapter: Path, tmp_path: Path) -> None:
-    """The Convert screen runs the merge route; its verification table shows the adapter checks
-    and the step record carries --base."""
+async def test_convert_screen_shows_the_adapter_answer_checks(
+        lora_adapter: Path, merged_onnx, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Convert screen runs the step with the adapter's options (base folder, route); its
+    verification table shows the adapter checks of the merge route's result, and the step
+    record carries --base. (The conversion itself is the session's merged_onnx.)"""
     from textual.widgets import DataTable, Input, Select
 
     from slm_wizard.core.state import WizardState
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
+    _opts, merged = merged_onnx
+    ran: list = []
+
+    def fake_run(options, **_kw):
+        ran.append(options)
+        return merged
+
+    monkeypatch.setattr(convert_step, "run", fake_run)
     out = tmp_path / "merged-from-screen"
     app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
                     config_dir=tmp_path / "cfg")
@@ -526,9 +535,11 @@ async def test_convert_screen_merges_and_shows_the_answer_checks(
         screen.query_one("#output", Input).value = str(out)
         await pilot.pause()
         screen.query_one("#run").press()
-        await wait_until(pilot, lambda: screen.result is not None, 300, "the conversion")
+        await wait_until(pilot, lambda: screen.result is not None, 60, "the conversion")
         await pilot.pause()
         assert screen.result.ok, screen.result.error
+        assert ran[0].adapter_mode == "merge" and ran[0].base_dir is not None
+        assert ran[0].precision == "fp32" and ran[0].model_dir.resolve() == lora_adapter.resolve()
         table = screen.query_one("#verification", DataTable)
         rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2])
                 for i in range(table.row_count)}
