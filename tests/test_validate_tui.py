@@ -128,7 +128,8 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         table = screen.query_one("#sweep-table", DataTable)
         assert table.row_count == 2
         assert [table.get_row_at(i)[0] for i in range(2)] == ["fp32", "int4"]
-        assert float(table.get_row_at(0)[1]) > float(table.get_row_at(1)[1])  # size MB
+        assert float(table.get_row_at(0)[2]) > float(table.get_row_at(1)[2])  # size MB
+        assert str(table.get_row_at(1)[1]) == "recommended"  # status
         reco = str(screen.query_one("#sweep-reco", Static).content)
         assert "Recommended: " in reco and "Fidelity measured on" in reco
         assert screen.query_one("#checks-table", DataTable).row_count == 0  # not run
