@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -103,6 +104,9 @@ async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
         assert "olive-ai: not installed (converts)" in str(reason.content)
         assert not screen.query_one("#install", Button).disabled
 
+        # The next action is focused (Install, as olive-ai is missing); the table is a Tab away.
+        assert app.focused is screen.query_one("#install", Button)
+        table.focus()
         await pilot.press("down", "down", "down")  # CMake
         fix = screen.query_one("#fix-text", TextArea)
         assert fix.text == fixed_results()[3].fix
@@ -247,7 +251,7 @@ async def test_checks_are_recorded_when_they_finish(tmp_path: Path,
 
 
 async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_model: Path) -> None:
     calls = {"n": 0}
 
     def checks(**kwargs) -> list[CheckResult]:
@@ -257,9 +261,8 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         return fixed_results("pass")
 
     monkeypatch.setattr(prereqs, "run_checks", checks)
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen2"}')
+    model = tmp_path / "model"  # a whole model folder (check --model reads it first)
+    shutil.copytree(demo_model, model)
     cfg = tmp_path / "cfg"
     app = WizardApp(state=WizardState(model_dir=model.resolve()), start="prereqs",
                     config_dir=cfg)

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Markdown, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from slm_wizard.core.chat import ChatBackend, ChatError, ChatSession, Reply
@@ -32,7 +32,7 @@ from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
 
 # Streamed text is batched: the first token at once, then at most 10 UI updates per second.
 # Every update costs the UI thread Python time, and the generating thread needs the GIL too.
-POST_EVERY_S = 0.1
+POST_EVERY_S = 0.25
 REFRESH_S = 0.5  # process figures on screen
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
@@ -107,7 +107,7 @@ class ChatScreen(StepScreen):
         self.own_sampler = ProcessSampler(interval=1.0)
         self.metrics_timer = None
         self._reply_widget: ChatMessage | None = None
-        self._stream = None
+        self._streamed: list[str] | None = None  # the reply's text so far, while it streams
         self._live = (0, None, None)  # tokens, tps, ttft of the reply in progress
         self._reset_after = False
 
@@ -292,7 +292,7 @@ class ChatScreen(StepScreen):
         await conversation.mount(reply)
         conversation.anchor()
         self._reply_widget = reply
-        self._stream = Markdown.get_stream(reply.markdown)
+        self._streamed = []
         self._live = (0, None, None)
         self.generating = True
         self.cancel_event = threading.Event()
@@ -317,21 +317,20 @@ class ChatScreen(StepScreen):
             nonlocal count, first, last_post
             if worker.is_cancelled:
                 cancel.set()
-            if live:  # a child: it batches the text and measures the figures itself
-                fig = session.backend.live
-                self.post_message(self.Chunk(piece, fig.tokens, fig.decode_tps, fig.ttft_s))
-                return
             now = time.perf_counter()
             count += 1
             if count == 1:
                 first = now
             pending.append(piece)
-            if worker.is_cancelled:
-                cancel.set()
             if count == 1 or now - last_post >= POST_EVERY_S:
                 last_post = now
-                tps = (count - 1) / (now - first) if count > 1 and now > first else None
-                self.post_message(self.Chunk("".join(pending), count, tps, first - start))
+                if live:  # a child: it measures the figures itself
+                    fig = session.backend.live
+                    figures = (fig.tokens, fig.decode_tps, fig.ttft_s)
+                else:
+                    tps = (count - 1) / (now - first) if count > 1 and now > first else None
+                    figures = (count, tps, first - start)
+                self.post_message(self.Chunk("".join(pending), *figures))
                 pending.clear()
 
         try:
@@ -363,8 +362,11 @@ class ChatScreen(StepScreen):
                                         "backend.", text, options))
 
     async def on_chat_screen_chunk(self, message: Chunk) -> None:
-        if self._stream is not None and message.text:
-            await self._stream.write(message.text)
+        if self._streamed is not None and message.text and self._reply_widget is not None:
+            # Plain text while streaming (cheap to redraw: the UI takes little CPU from the
+            # generation it measures); the Markdown is drawn once, when the reply ends.
+            self._streamed.append(message.text)
+            self._reply_widget.show_streaming("".join(self._streamed))
         if message.tps is not None or message.ttft is not None:
             self._live = (message.tokens, message.tps, message.ttft)
             self.query_one(MetricsPanel).set_reply(message.tps, message.ttft, record=False)
@@ -372,18 +374,17 @@ class ChatScreen(StepScreen):
     async def on_chat_screen_done(self, message: Done) -> None:
         self.generating = False
         widget = self._reply_widget
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        streamed = "".join(self._streamed or [])
+        self._streamed = None
         self._log_reply(message)
         if self._reset_after:
             await self.action_new_chat()
             return
         reply = message.reply
         if widget is not None:
-            if reply is not None:
-                # One full update after the stream fixes blocks streaming can leave half drawn.
-                await widget.markdown.update(reply.text)
+            # The reply as Markdown, drawn once (what streamed before a failure stays).
+            await widget.markdown.update(reply.text if reply is not None else streamed)
+            widget.end_streaming()
             if message.error:
                 widget.set_stats(message.error, error=True)
             elif reply is not None:

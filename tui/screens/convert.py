@@ -312,7 +312,13 @@ class ConvertScreen(StepScreen):
         if field.value != value:
             self._setting_output = True
             field.value = value
-            field.cursor_position = len(value)  # show the end of the path (its own folder)
+            self.call_after_refresh(self._show_path_end, field)
+
+    @staticmethod
+    def _show_path_end(field: Input) -> None:
+        """Scroll the folder field to the end of its path (its own folder name shows)."""
+        field.cursor_position = 0
+        field.cursor_position = len(field.value)
 
     # ------------------------------------------------------------------ the form
 

@@ -139,6 +139,8 @@ def _keys(screen: Screen) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
     for cls in type(screen).__mro__:
+        if not cls.__module__.startswith("slm_wizard"):
+            continue  # Textual's own (tab, copy) are in the "Everywhere" table
         for b in getattr(cls, "BINDINGS", []) or []:
             if isinstance(b, Binding) and b.key not in seen and b.description:
                 seen.add(b.key)

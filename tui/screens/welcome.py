@@ -83,8 +83,9 @@ class WelcomeScreen(StepScreen):
                 and event.character not in " \t" and event.character in "/~.\\" \
                 + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
             field = self.query_one("#model-path", Input)
-            field.focus()
+            field.select_on_focus = False  # keep what is typed (no select-all on focus)
             field.insert_text_at_cursor(event.character)
+            field.focus()
             event.stop()
             event.prevent_default()
 
