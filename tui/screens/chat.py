@@ -30,8 +30,9 @@ from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 from slm_wizard.tui.widgets.message import ChatMessage
 from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
 
-# Streamed text is batched: the first token at once, then at most 10 UI updates per second.
-# Every update costs the UI thread Python time, and the generating thread needs the GIL too.
+# Streamed text is batched: the first token at once, then at most 4 UI updates per second, as
+# plain text (the Markdown is drawn once at the end). The model runs in a child process; the
+# UI's drawing only competes with it for the CPU, so it is kept small.
 POST_EVERY_S = 0.25
 REFRESH_S = 0.5  # process figures on screen
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "

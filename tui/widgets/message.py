@@ -20,6 +20,9 @@ class ChatMessage(Vertical):
     ChatMessage > .stats { color: $text-muted; text-style: italic; height: auto; display: none; }
     ChatMessage > .stats.-shown { display: block; }
     ChatMessage > .stats.-error { color: $error; text-style: none; }
+    ChatMessage > .streaming { display: none; }
+    ChatMessage.-streaming > .streaming { display: block; }
+    ChatMessage.-streaming > Markdown.body { display: none; }
     """
 
     def __init__(self, role: str, text: str = "", **kwargs) -> None:
@@ -32,12 +35,23 @@ class ChatMessage(Vertical):
         if self.role == "user":
             yield Static(self.text, markup=False, classes="body")
         else:
+            yield Static("", classes="body streaming", markup=False)
             yield Markdown(self.text, classes="body")
             yield Static("", classes="stats", markup=False)
 
     @property
     def markdown(self) -> Markdown:
         return self.query_one(Markdown)
+
+    def show_streaming(self, text: str) -> None:
+        """Show a reply while it streams in as plain text: far cheaper to redraw than Markdown,
+        so the UI takes little CPU from the generation (`end_streaming` shows the Markdown)."""
+        self.add_class("-streaming")
+        self.query_one(".streaming", Static).update(text)
+
+    def end_streaming(self) -> None:
+        self.remove_class("-streaming")
+        self.query_one(".streaming", Static).update("")
 
     def set_stats(self, text: str, error: bool = False) -> None:
         stats = self.query_one(".stats", Static)
