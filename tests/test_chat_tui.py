@@ -303,3 +303,17 @@ def test_snapshot_before_any_reply(demo_onnx, snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(demo_onnx), terminal_size=SIZE, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (110, 36)], ids=["80x24", "110x36"])
+def test_snapshot_sizes(demo_onnx, snap_compare, size) -> None:
+    """Issue 14: at 80x24 the metrics stack under the chat; nothing is cut or covered."""
+    async def settle(pilot) -> None:
+        screen = await loaded(pilot)
+        screen.metrics_timer.pause()
+        screen.sampler.stop()
+        screen.query_one(MetricsPanel).set_process(
+            150 * 2**20, 12.0, 160 * 2**20, 20 * 2**30, [140 * 2**20, 150 * 2**20])
+        await pilot.pause()
+
+    assert snap_compare(make_app(demo_onnx), terminal_size=size, run_before=settle)

@@ -110,3 +110,25 @@ async def test_every_screen_at_80x24(theme: str, demo_model: Path, demo_onnx: Pa
             problems = await layout_problems(pilot, screen)
             assert not problems, (s.id, problems)
         assert app.theme == theme
+
+
+async def test_long_results_stay_whole_at_80x24(demo_model: Path, demo_onnx: Path,
+                                                tmp_path: Path) -> None:
+    """A status line long enough to wrap (a settings summary, a failure with its fix) grows
+    instead of being cut (the issue saw Chat's status end at `top_p 0.9,`)."""
+    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx, precision="int4")
+    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    long = ("Settings saved: system prompt on, temperature 0.7, top_p 0.9, top_k 40, "
+            "repetition penalty 1.1, max tokens 256, min tokens 0, sampling on, adapter none.")
+    async with app.run_test(size=(80, 24)) as pilot:
+        for step, status in (("chat", "#chat-status"), ("validate", "#val-status")):
+            app.goto(step)
+            await wait_until(pilot, lambda s=status: bool(app.screen.query(s)), 10, step)
+            await pilot.pause()
+            app.screen.set_status(long)
+            await pilot.pause()
+            app.clear_notifications()
+            await pilot.pause()
+            assert not await layout_problems(pilot, app.screen), step
+            shown = str(app.screen.query_one(status).render())
+            assert "adapter none." in shown.replace("\n", " ")

@@ -200,6 +200,7 @@ def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.Monk
 
     async def run_before(pilot) -> None:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
+        app.screen.query_one(CheckTable).focus()  # Install is focused (the next action)
         await pilot.press("down", "down", "down")
         await pilot.pause()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from slm_wizard.core.record import StepRecord
 from slm_wizard.core.state import WizardState
 from slm_wizard.core.status import Status
@@ -42,3 +44,40 @@ def test_model_step_snapshot(snap_compare, tmp_path: Path) -> None:
     """The Model step before a folder is chosen."""
     app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=SIZE)
+
+
+# -- issue 14: the smallest supported terminal (80x24) and a roomy one (110x36) ----------------
+
+SIZES = [(80, 24), (110, 36)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
+def test_welcome_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+    assert snap_compare(WizardApp(config_dir=tmp_path), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
+def test_help_per_screen_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=size, press=["f1"])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
+def test_model_step_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
+def test_validate_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+    state = WizardState(model_dir=Path("/models/lumo-hf"), is_demo=True,
+                        onnx_dir=Path("/models/lumo-int4"))
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
+def test_summary_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+    app = WizardApp(state=WizardState(model_dir=Path("/models/lumo-hf")), start="summary",
+                    config_dir=tmp_path)
+    assert snap_compare(app, terminal_size=size)

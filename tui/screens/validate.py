@@ -85,7 +85,7 @@ class ValidateScreen(StepScreen):
     ValidateScreen #sweep-plot { height: auto; padding: 0 1; color: $text-muted; }
     ValidateScreen #sweep-use { margin: 0 1; }
     ValidateScreen #val-reports { height: auto; color: $text-muted; margin-top: 1; }
-    ValidateScreen #val-status { height: auto; max-height: 3; padding: 0 1; }
+    ValidateScreen #val-status { height: auto; max-height: 4; padding: 0 1; }
     ValidateScreen #val-status.-error { color: $error; }
     """
 

@@ -50,7 +50,8 @@ class StepBar(Static):
         width = self.size.width - 2 if self.size.width else 200
         if text.cell_len > width:
             text = self._build(short=True)
-            text.append(f"  step {self._index()} of {len(STEPS)}", style="dim")
+            text.append(" ·", style="dim")  # a visible separator (leading spaces vanish in SVG)
+            text.append(f" step {self._index()} of {len(STEPS)}", style="dim")
         self.update(text)
 
     def _index(self) -> int:
