@@ -83,7 +83,11 @@ class ScreenRunner:
         rates: list[float] = []
         async with app.run_test(size=(100, 32)) as pilot:
             screen = app.screen
+            deadline = time.monotonic() + 120
             while screen.session is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Chat screen did not load the model: "
+                                       + str(screen.query_one("#chat-status").content))
                 await pilot.pause(0.05)
             for _ in range(rounds):
                 between()
@@ -95,7 +99,12 @@ class ScreenRunner:
                 prompt = screen.query_one("#prompt", Input)
                 prompt.value = PROMPT
                 await prompt.action_submit()
+                deadline = time.monotonic() + 600
                 while screen.replies == before:
+                    if time.monotonic() > deadline or (
+                            not screen.generating and screen.session is None):
+                        raise RuntimeError("the Chat screen gave no reply: "
+                                           + str(screen.query_one("#chat-status").content))
                     await asyncio.sleep(0.02)
                 stats = screen.last_reply.stats
                 assert stats.generated_tokens == self.n, stats

@@ -65,18 +65,27 @@ class LiveFigures:
 class _CancelFlag:
     """`cancel` for the backend in the child: set when the parent sends "cancel" mid-reply."""
 
+    EVERY_S = 0.02  # look at the pipe at most this often (a system call per token costs)
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._set = False
+        self._next = 0.0
 
     def clear(self) -> None:
         self._set = False
+        self._next = 0.0
 
     def is_set(self) -> bool:
-        if not self._set and self._conn.poll(0):
-            request = self._conn.recv()
-            if request[0] in ("cancel", "close"):
-                self._set = True
+        if self._set:
+            return True
+        now = time.perf_counter()
+        if now >= self._next:
+            self._next = now + self.EVERY_S
+            if self._conn.poll(0):
+                request = self._conn.recv()
+                if request[0] in ("cancel", "close"):
+                    self._set = True
         return self._set
 
 
