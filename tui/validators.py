@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from textual.validation import ValidationResult, Validator
 
-from slm_wizard.core.model_info import ModelFolderError, check_model_folder
-
 
 class ModelFolderValidator(Validator):
     """A Hugging Face model folder: exists, is a folder, holds config.json."""
 
     def validate(self, value: str) -> ValidationResult:
+        # Imported here: the first screen starts without the model reader (bench/b_startup.py).
+        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+
         try:
             check_model_folder(value)
         except ModelFolderError as exc:

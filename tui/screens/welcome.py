@@ -15,7 +15,6 @@ from textual.message import Message
 from textual.widgets import Button, Input, Log, Static
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.model_info import ModelFolderError, check_model_folder
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.steps import STEP_IDS, step
 from slm_wizard.tui.validators import ModelFolderValidator
@@ -164,6 +163,8 @@ class WelcomeScreen(StepScreen):
 
     def open_folder(self, value: str) -> None:
         error = self.query_one("#path-error", Static)
+        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+
         try:
             folder = check_model_folder(value)
         except ModelFolderError as exc:
