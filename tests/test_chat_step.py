@@ -71,8 +71,8 @@ def test_the_cache_folder_goes_with_foundry_only() -> None:
     ({"backend": "llama.cpp"}, "unknown backend"), ({"prompt": " \x00\n"}, "empty"),
     ({"model": "  "}, "ONNX folder"),
 ])
-def test_options_refuse_bad_input(kw, words) -> None:
-    options = step.Options(**{"model": "/m/onnx", **kw})
+def test_options_refuse_bad_input(kw, words, tmp_path) -> None:
+    options = step.Options(**{"model": str(tmp_path), **kw})  # a folder that exists
     with pytest.raises(step.ChatInputError, match=words):
         options.validate()
     assert issubclass(step.ChatInputError, ValueError)
@@ -192,8 +192,12 @@ def test_run_in_process_generates_here(demo_onnx, domain) -> None:
 
 
 def test_run_failure_is_a_result_not_an_exception(tmp_path) -> None:
-    result = step.run(step.Options(str(tmp_path / "nope"), prompt="Hi"))
-    assert result.status == Status.FAIL and "does not exist" in result.error
+    # A missing folder is refused input; a folder that does not load is a FAIL result (the
+    # child process reports the load failure).
+    with pytest.raises(step.ChatInputError, match="does not exist"):
+        step.run(step.Options(str(tmp_path / "nope"), prompt="Hi"))
+    result = step.run(step.Options(str(tmp_path), prompt="Hi"))
+    assert result.status == Status.FAIL and "genai_config.json" in result.error
     assert step.to_record(step.Options(str(tmp_path), prompt="Hi"), result).status == Status.FAIL
     with pytest.raises(step.ChatInputError):
         step.run(step.Options(str(tmp_path)))  # a one-shot run needs its prompt
