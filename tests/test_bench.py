@@ -353,3 +353,14 @@ def test_sweep_without_domain_data_says_so_and_how_to_add_it(tmp_path: Path):
                       encoding="utf-8")
     samples, source = fidelity_samples(domain)
     assert len(samples) == 1 and source.startswith("domain set ") and "--domain" not in source
+
+
+def test_bench_step_record_says_which_lengths_were_left_out(tmp_path: Path):
+    from slm_wizard.core.steps import bench as bench_step
+
+    options = bench_step.Options(str(tmp_path), repeats=1, warmup=0, lengths=(10, 64),
+                                 max_tokens=4, report_dir=str(tmp_path / "rep"))
+    result = bench_step.run(options, backend=CountingBackend())
+    assert result.bench.skipped_lengths == [10]  # below the fake template's 21 tokens
+    record = bench_step.to_record(options, result)
+    assert any("10 left out" in n and "21 tokens" in n for n in record.notes), record.notes

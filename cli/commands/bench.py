@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help=f"unmeasured rounds first (default {d.warmup})")
     p.add_argument("--lengths", type=lengths_arg, nargs="+", metavar="N",
                    help="input lengths in tokens, e.g. "
-                   f"{' '.join(map(str, d.lengths))} (default; capped by the model's max_length)")
+                   f"{' '.join(map(str, d.lengths))} (default). A length below the chat "
+                   "template's own tokens or beyond the context is left out, with a note")
     p.add_argument("--no-lengths", action="store_true", help="skip the input-length sweep")
     p.add_argument("--prompts", metavar="FILE", help="JSONL prompt set (default: built-in)")
     p.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N",

@@ -194,7 +194,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
             backend.close()
     paths, problem = export(bench.to_report(), options.report_dir, options.model)
     status = Status.SKIP if bench.cancelled else Status.WARN if problem else Status.OK
-    return Result(status, bench, paths, problem, [problem] if problem else [])
+    # The lengths left out or replaced, and why, go with the record too.
+    notes = list(bench.length_notes) + ([problem] if problem else [])
+    return Result(status, bench, paths, problem, notes)
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
