@@ -92,6 +92,14 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         log = "\n".join(str(line) for line in screen.query_one("#run-log").lines)
         assert "Reading layer 1" in log and "Running pass model_builder" in log
         assert not screen.query_one("#continue", Button).disabled
+        # The result in view and Enter goes on (issue 14): Continue is focused, and the
+        # estimate before is the size after, in the same words.
+        await pilot.pause()
+        assert app.focused is screen.query_one("#continue", Button)
+        summary = screen.query_one("#result-summary")
+        assert summary.region.height > 0 and summary.region.bottom <= SIZE[1]
+        assert "Model size on disk (ONNX files)" in _text(app, "#result-summary")
+        assert "estimated before:" in _text(app, "#result-summary")
 
 
 async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> None:

@@ -124,6 +124,8 @@ async def test_long_results_stay_whole_at_80x24(demo_model: Path, demo_onnx: Pat
         for step, status in (("chat", "#chat-status"), ("validate", "#val-status")):
             app.goto(step)
             await wait_until(pilot, lambda s=status: bool(app.screen.query(s)), 10, step)
+            if step == "chat":  # the loaded model's "Ready" line comes first
+                await wait_until(pilot, lambda: app.screen.session is not None, 60, "the model")
             await pilot.pause()
             app.screen.set_status(long)
             await pilot.pause()

@@ -273,3 +273,27 @@ async def test_summary_enter_finishes(tmp_path: Path, monkeypatch: pytest.Monkey
         assert app.focused is app.screen.query_one("#finish", Button)
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(exits), 5, "the app to finish")
+
+
+async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, demo_onnx: Path,
+                                                            tmp_path: Path) -> None:
+    """The issue saw `PASS 2.57× … fastest / slowest ≤ 2, or` cut in the table."""
+    from slm_wizard.core.status import CheckResult
+
+    rule = "fastest / slowest ≤ 2, or the slowest input length within 5 tok/s of the fastest"
+
+    class Checklist:
+        checks = [CheckResult("speed", "Speed across input lengths", Status.OK, "2.57×", rule)]
+
+        def check(self, check_id: str):
+            return None
+
+    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.show_checklist(Checklist())
+        await pilot.pause()
+        shown = " ".join(_text(screen, "#check-evidence").split())
+        assert rule in shown and "2.57×" in shown

@@ -453,7 +453,9 @@ class ValidateScreen(StepScreen):
             return
         lines = check.evidence[:10]
         more = len(check.evidence) - len(lines)
-        text = f"{check.title}:\n" + "\n".join(f"  {line}" for line in lines)
+        # The whole rule and measurement, wrapped (the table's cells may be cut at 80 columns).
+        text = (f"{check.title}: {LABEL[check.status]} · measured {check.found} · rule "
+                f"{check.required}\n" + "\n".join(f"  {line}" for line in lines))
         if more > 0:
             text += f"\n  … {more} more in the report"
         if check.fix:
