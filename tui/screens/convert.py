@@ -588,7 +588,8 @@ class ConvertScreen(StepScreen):
         if c.config_path:
             summary.append(f"Config file: {c.config_path}\n", style="dim")
         self.query_one("#result-summary", Static).update(summary)
-        pane.scroll_visible()
+        # Once laid out (its new height known), above the docked buttons.
+        self.call_after_refresh(pane.scroll_visible, animate=False, top=True)
         table = self.query_one("#verification", DataTable)
         table.clear()
         for check in r.checks:
