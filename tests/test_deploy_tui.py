@@ -114,8 +114,8 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
         # Deploying again asks first; cancelling keeps the installed model.
         before = (cache / "custom" / "lumo-demo" / "inference_model.json").stat().st_mtime_ns
         await _click(pilot, screen, "#deploy")
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
-                         "the confirmation")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
+                         and bool(app.screen.query("#no")), 30, "the confirmation")
         dialog = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "Replace the existing model?" in dialog
         assert "the registration lumo-demo:1" in dialog
@@ -180,8 +180,8 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
         families.action_select()
         await pilot.pause()
         screen.query_one("#deploy", Button).press()
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
-                         "the confirmation")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
+                         and bool(app.screen.query("#no")), 30, "the confirmation")
         dialog = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert "Deploy a mismatching PromptTemplate?" in dialog
         app.screen.query_one("#no", Button).press()
@@ -190,8 +190,8 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
         assert deployed == [] and "deploy" not in app.state.done
         # Confirmed: deployed, and the run record notes the override.
         screen.query_one("#deploy", Button).press()
-        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
-                         "the confirmation")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
+                         and bool(app.screen.query("#yes")), 30, "the confirmation")
         app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: "deploy" in app.state.done, 30, "the deployment")
         assert deployed == ["<|user|>\n{Content}<|end|>\n"]
