@@ -50,9 +50,12 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         from slm_wizard.core.bench import METRIC_TITLES
 
         assert screen.query_one("#bench-table", DataTable).row_count == len(METRIC_TITLES)
-        assert screen.query_one("#lengths-table", DataTable).row_count == 3
+        # Quick asks 16, 64, 256 tokens; a length below the chat template's own tokens is left
+        # out with a note (core.bench), so the demo model shows 64 and 256 at least.
+        rows = screen.query_one("#lengths-table", DataTable).row_count
+        assert 2 <= rows <= 3
         plot = screen.query_one("#speed-plot", BarPlot)
-        assert len(plot.points) == 3 and all(v > 0 for _, v in plot.points)
+        assert len(plot.points) == rows and all(v > 0 for _, v in plot.points)
 
         rec = app.state.steps["validate"]
         report_dir = Path(rec.options["report_dir"])
