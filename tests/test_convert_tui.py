@@ -225,3 +225,16 @@ def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_options_form_snapshot_80x24(snap_compare, snap_model: Path, tmp_path: Path) -> None:
+    """Issue 14: at 80x24 each help text wraps under its field; Run conversion is focused."""
+    state = WizardState(model_dir=snap_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+
+    async def ready(pilot) -> None:
+        await _ready(pilot, app)
+        app.screen.query_one("#output", Input).value = str(SNAP_DIR / "out" / "lumo-faq-int4")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

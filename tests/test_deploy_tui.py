@@ -314,3 +314,20 @@ def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_deploy_snapshot_80x24(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+    """Issue 14: at 80x24 the buttons and the outcome are docked in view, Deploy focused."""
+    if SNAP_DIR.exists():
+        shutil.rmtree(SNAP_DIR)
+    shutil.copytree(demo_onnx, SNAP_DIR)
+    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
+                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+
+    async def ready(pilot) -> None:
+        await wait_until(pilot, lambda: getattr(app.screen, "template_check", None)
+                         is not None, 30, "the preview")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

@@ -104,8 +104,8 @@ class ConvertScreen(StepScreen):
         grid-gutter: 0 1; height: auto; }
     ConvertScreen #convert-form Label { text-style: bold; }
     ConvertScreen #convert-form .help { color: $text-muted; height: auto; }
-    ConvertScreen.-narrow #convert-form { grid-size: 2; grid-columns: 15 1fr; }
-    ConvertScreen.-narrow #convert-form .help { column-span: 2; margin-bottom: 1; }
+    ConvertScreen.-narrow #convert-form { layout: vertical; }
+    ConvertScreen.-narrow #convert-form Label { margin-top: 1; }
     ConvertScreen #convert-form Switch { width: auto; height: 1; border: none; padding: 0; }
     ConvertScreen #convert-issues { height: auto; margin-top: 1; }
     ConvertScreen #preview-head { height: auto; margin-top: 1; text-style: bold; }
