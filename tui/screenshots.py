@@ -25,9 +25,13 @@ async def _settle(pilot, predicate: Callable[[], bool] | None = None, timeout: f
     await pilot.pause(0.3)
 
 
-async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[None]] | None = None
-                ) -> Path:
-    async with app.run_test(size=SIZE) as pilot:
+SMALL = (80, 24)  # the smallest terminal the wizard is laid out for
+SMALL_TOO = ("chat", "validate")  # screens also shown at SMALL in the README
+
+
+async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[None]] | None = None,
+                size: tuple[int, int] = SIZE) -> Path:
+    async with app.run_test(size=size) as pilot:
         for widget in app.screen.query("Input, TextArea"):
             if hasattr(widget, "cursor_blink"):
                 widget.cursor_blink = False
@@ -86,12 +90,15 @@ async def render_all(out_dir: Path) -> list[Path]:
         ready = prepare(work)
         shots: list[Path] = []
         for i, s in enumerate(STEPS, start=1):
-            state = WizardState(model_dir=ready["demo"], is_demo=True)
-            if s.id not in ("welcome", "prereqs", "model"):
-                state.onnx_dir = ready["onnx"]
-                state.precision = "int4"
-            app = WizardApp(state=state, start=s.id, config_dir=work / "config")
-            shots.append(await shoot(out_dir, f"{i:02d}-{s.id}", app, BEFORE.get(s.id)))
+            sizes = [SIZE, SMALL] if s.id in SMALL_TOO else [SIZE]
+            for size in sizes:
+                state = WizardState(model_dir=ready["demo"], is_demo=True)
+                if s.id not in ("welcome", "prereqs", "model"):
+                    state.onnx_dir = ready["onnx"]
+                    state.precision = "int4"
+                app = WizardApp(state=state, start=s.id, config_dir=work / "config")
+                name = f"{i:02d}-{s.id}" + ("" if size == SIZE else f"-{size[0]}x{size[1]}")
+                shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size))
         return shots
 
 

@@ -7,6 +7,7 @@ backend), put into the run record after each reply."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -433,6 +435,12 @@ class ChatScreen(StepScreen):
             self.notify(f"This reply could not be recorded: {e}", severity="warning")
 
     def refresh_process(self) -> None:
+        # A timer: it may fire while the panel is still being composed or already being removed
+        # (a screen switch); then there is nothing to show, and it must never raise.
+        with contextlib.suppress(NoMatches):
+            self._refresh_process()
+
+    def _refresh_process(self) -> None:
         panel = self.query_one(MetricsPanel)
         if self.generating and self._live[1] is not None:
             panel.record_tps(self._live[1])  # tokens/s over time, twice a second

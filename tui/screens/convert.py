@@ -516,9 +516,9 @@ class ConvertScreen(StepScreen):
             self.query_one("#run-stage", Static).update(Text(e.message))
 
     def _tick(self) -> None:
-        if self.running:
-            self.query_one("#run-elapsed", Static).update(
-                f"{time.monotonic() - self.started_at:5.1f} s")
+        if self.running:  # a timer: never raise, even while the screen is being removed
+            for label in self.query("#run-elapsed").results(Static):
+                label.update(f"{time.monotonic() - self.started_at:5.1f} s")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
