@@ -275,7 +275,7 @@ def merge(adapter_dir: Path, base_dir: Path, out_dir: Path) -> Path:
     from transformers import AutoModelForCausalLM
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with _quiet_transformers(), torch.inference_mode():
+    with quiet_transformers(), torch.inference_mode():
         base = AutoModelForCausalLM.from_pretrained(base_dir, trust_remote_code=False)
         merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
         merged.save_pretrained(out_dir, safe_serialization=True)
@@ -288,7 +288,7 @@ def merge(adapter_dir: Path, base_dir: Path, out_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """No tqdm bars on stderr while loading or saving (they would garble a CLI or TUI log)."""
     from transformers.utils import logging as hf_logging
 
@@ -363,7 +363,7 @@ def torch_greedy(base_dir: Path, adapter_dir: Path | None, inputs: list[list[int
     import torch
     from transformers import AutoModelForCausalLM
 
-    with _quiet_transformers(), torch.inference_mode():
+    with quiet_transformers(), torch.inference_mode():
         model = AutoModelForCausalLM.from_pretrained(base_dir, trust_remote_code=False)
         if adapter_dir is not None:
             from peft import PeftModel

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from slm_wizard.core.adapter import quiet_transformers
 from slm_wizard.core.fileio import swap_folder_in, write_json_atomic
 
 if TYPE_CHECKING:
@@ -401,7 +402,7 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
         do_sample=False,
         max_new_tokens=64,
     )
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(folder, safe_serialization=True)
     tok.save(str(folder / "tokenizer.json"))
 
@@ -461,20 +462,6 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
     )
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No tqdm bars on stderr while saving or loading (they would garble a CLI or TUI log)."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
 def demo_command(out: Path | None = None, force: bool = False) -> list[str]:
     """The headless command that builds (or finds, cached) the demo model."""
     return ["slm-wizard", "demo", *(["--out", str(out)] if out is not None else []),
@@ -504,7 +491,7 @@ def greedy_answers(
 
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     tokenizer.padding_side = "left"
-    with _quiet_transformers():
+    with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False)
     model.eval()
     texts = []
