@@ -133,7 +133,10 @@ async def test_a_crash_while_building_the_demo_is_shown(
         assert app.is_running and app.current_step == "welcome"
         assert not app.screen.query_one("#use-demo").disabled
         monkeypatch.setattr(demo, "build_demo_model", real)
-        await pilot.click("#use-demo")
+        # A button ignores clicks during its 0.2 s press animation: the first failed that fast.
+        button = app.screen.query_one("#use-demo")
+        await wait_until(pilot, lambda: not button.has_class("-active"), 5, "the button")
+        button.press()
         await wait_until(pilot, lambda: app.current_step == "prereqs", 120, "the demo model")
         assert app.state.steps["welcome"].command == ["slm-wizard", "demo"]
     app2 = WizardApp(config_dir=cfg)
