@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.chat import ChatError, GenerationSettings, Reply
+from slm_wizard.core.metrics import StreamBatch
 
 __all__ = ["BATCH_S", "ChildBackend", "LiveFigures"]
 
@@ -126,36 +127,24 @@ def _serve(conn: Connection, kind: str, model: str, kw: dict[str, Any]) -> None:
 
 def _generate(conn: Connection, cancel: _CancelFlag, backend: Any,
               messages: list[dict[str, str]], settings: GenerationSettings) -> None:
-    pending: list[str] = []
-    count = 0
-    start = time.perf_counter()
-    first = last_sent = 0.0
+    batch = StreamBatch(BATCH_S)
 
     def on_text(piece: str) -> None:
-        nonlocal count, first, last_sent
-        now = time.perf_counter()
-        count += 1
-        if count == 1:
-            first = now
-        pending.append(piece)
-        if count == 1 or now - last_sent >= BATCH_S:
-            last_sent = now
-            tps = (count - 1) / (now - first) if count > 1 and now > first else None
-            conn.send(("text", "".join(pending), count, tps, first - start))
-            pending.clear()
+        if batch.add(piece):
+            conn.send(("text", batch.take(), *batch.figures()))
 
     try:
         reply = backend.generate(messages, settings, on_text=on_text, cancel=cancel)
     except ChatError as e:
-        if pending:
-            conn.send(("text", "".join(pending), count, None, None))
+        if batch.pending:
+            conn.send(("text", batch.take(), batch.count, None, None))
         conn.send(("failed", str(e), e.partial))
         return
     except Exception as e:  # noqa: BLE001 - a bug in the child: the parent reports it
         conn.send(("failed", f"Generation failed: {type(e).__name__}: {e}", None))
         return
-    if pending:
-        conn.send(("text", "".join(pending), count, None, None))
+    if batch.pending:
+        conn.send(("text", batch.take(), batch.count, None, None))
     conn.send(("done", reply))
 
 

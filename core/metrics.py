@@ -118,6 +118,42 @@ class ReplyClock:
         )
 
 
+class StreamBatch:
+    """The pieces of a streamed reply, gathered into batches handed on at most every `every_s`
+    seconds (the first piece at once), with the live figures at each batch: tokens so far,
+    decode tok/s (tokens after the first ÷ time after the first) and TTFT."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.pending: list[str] = []
+        self.count = 0
+        self.start = time.perf_counter()
+        self.first = self.last = 0.0
+
+    def add(self, piece: str) -> bool:
+        """Take one piece; True when a batch is due (then call `take` and `figures`)."""
+        now = time.perf_counter()
+        self.count += 1
+        if self.count == 1:
+            self.first = now
+        self.pending.append(piece)
+        if self.count == 1 or now - self.last >= self.every_s:
+            self.last = now
+            return True
+        return False
+
+    def take(self) -> str:
+        text = "".join(self.pending)
+        self.pending.clear()
+        return text
+
+    def figures(self) -> tuple[int, float | None, float]:
+        """(tokens so far, decode tok/s, TTFT in seconds) as of the last batch."""
+        span = self.last - self.first
+        tps = (self.count - 1) / span if self.count > 1 and span > 0 else None
+        return self.count, tps, self.first - self.start
+
+
 @dataclass(frozen=True)
 class ProcessSample:
     t: float  # time.monotonic() of the sample

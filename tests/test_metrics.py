@@ -118,3 +118,15 @@ def test_core_chat_and_metrics_import_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, env=dict(os.environ), check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_stream_batch_hands_on_the_first_piece_at_once_then_batches() -> None:
+    from slm_wizard.core.metrics import StreamBatch
+
+    batch = StreamBatch(every_s=60.0)
+    assert batch.add("Hel")  # the first piece: at once, so TTFT is shown early
+    assert batch.take() == "Hel"
+    count, tps, ttft = batch.figures()
+    assert (count, tps) == (1, None) and ttft >= 0
+    assert not batch.add("lo") and not batch.add(" there")  # within the period: gathered
+    assert batch.take() == "lo there" and batch.count == 3 and batch.pending == []

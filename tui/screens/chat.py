@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from slm_wizard.core.chat import ChatBackend, ChatError, ChatSession, Reply
-from slm_wizard.core.metrics import ProcessSampler
+from slm_wizard.core.metrics import ProcessSampler, StreamBatch
 from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
@@ -309,42 +308,29 @@ class ChatScreen(StepScreen):
                  options: chat_step.Options | None = None) -> None:
         worker = get_current_worker()
         session = self.session
-        pending: list[str] = []
-        count = 0
-        start = time.perf_counter()
-        first = last_post = 0.0
-
+        batch = StreamBatch(POST_EVERY_S)
         live = getattr(session.backend, "live", None) is not None
 
         def on_text(piece: str) -> None:
-            nonlocal count, first, last_post
             if worker.is_cancelled:
                 cancel.set()
-            now = time.perf_counter()
-            count += 1
-            if count == 1:
-                first = now
-            pending.append(piece)
-            if count == 1 or now - last_post >= POST_EVERY_S:
-                last_post = now
+            if batch.add(piece):
                 if live:  # a child: it measures the figures itself
                     fig = session.backend.live
                     figures = (fig.tokens, fig.decode_tps, fig.ttft_s)
                 else:
-                    tps = (count - 1) / (now - first) if count > 1 and now > first else None
-                    figures = (count, tps, first - start)
-                self.post_message(self.Chunk("".join(pending), *figures))
-                pending.clear()
+                    figures = batch.figures()
+                self.post_message(self.Chunk(batch.take(), *figures))
 
         try:
             reply = session.send(text, on_text=on_text, cancel=cancel)
         except ChatError as e:
-            if pending:
-                self.post_message(self.Chunk("".join(pending), count, None, None))
+            if batch.pending:
+                self.post_message(self.Chunk(batch.take(), batch.count, None, None))
             self.post_message(self.Done(e.partial, str(e), text, options))
             return
-        if pending:
-            self.post_message(self.Chunk("".join(pending), count, None, None))
+        if batch.pending:
+            self.post_message(self.Chunk(batch.take(), batch.count, None, None))
         self.post_message(self.Done(reply, prompt=text, options=options))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
