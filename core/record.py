@@ -34,7 +34,6 @@ STEP_IDS: tuple[str, ...] = tuple(STEP_TITLES)
 # current artefacts and are dropped.
 INVALIDATES: dict[str, tuple[str, ...]] = {
     "convert": ("deploy", "chat", "validate"),
-    "deploy": (),
 }
 
 
