@@ -1,5 +1,5 @@
 import sys
 
-from slm_wizard.cli.main import main
+from slm_wizard.cli.main import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -174,5 +174,21 @@ def _after_global(argv: list[str]) -> list[str]:
     return out
 
 
+def entry() -> int:
+    """The `slm-wizard` program: main(), and after a Ctrl-C (exit 130) no further SIGINT.
+
+    A Ctrl-C that arrives while the interpreter shuts down (library threads, a signal already
+    pending) would otherwise end the process by the signal (exit -2) after the message said 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
