@@ -7,7 +7,6 @@ mode the user's umask gives (mkstemp's 0600 is widened), like any file an editor
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -43,11 +42,15 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
+    import json  # here, not at the top: the wizard's first screen needs none of it
+
     return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_json(path: str | Path, error: type[Exception] = ValueError, what: str = "file") -> Any:
     """The parsed JSON of `path`; raises `error` naming `what`, the file and the problem."""
+    import json
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -73,6 +76,8 @@ def read_json_object(path: str | Path, error: type[Exception] = ValueError,
 
 def read_jsonl(path: str | Path, error: type[Exception], what: str) -> list[tuple[int, Any]]:
     """(line number, value) for each non-blank line; raises `error` naming `what` and the line."""
+    import json
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -17,10 +17,13 @@ from slm_wizard.core.fileio import write_bytes_atomic
 from slm_wizard.core.paths import config_dir
 from slm_wizard.core.record import RecordError, RunRecord
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+
+def _toml():  # imported when there is a file to read: a first start reads none
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    return tomllib
 
 FILENAME = "settings.toml"
 MAX_RECENT = 10
@@ -82,6 +85,7 @@ def load_settings(folder: Path | None = None) -> tuple[Settings, str | None]:
     path = settings_path(folder)
     if not path.exists():
         return Settings(), None
+    tomllib = _toml()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return _parse(data), None

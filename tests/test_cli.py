@@ -57,3 +57,30 @@ def test_core_does_not_load_textual() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_plain_command_opens_the_wizard_without_loading_subcommands(tmp_path) -> None:
+    """`slm-wizard [--config-dir DIR]` goes straight to the app: no subcommand module is imported
+    first (building the full parser cost 0.2 s before the first screen), and the folder given is
+    the one the app uses."""
+    code = (
+        "import os, sys\n"
+        "import slm_wizard.tui.app as app\n"
+        "app.run_app = lambda config_dir=None: print('APP', os.environ['SLM_WIZARD_CONFIG_DIR'])"
+        " or 0\n"
+        "from slm_wizard.cli.main import main\n"
+        f"code = main(['--config-dir', {str(tmp_path)!r}])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('slm_wizard.cli.commands'))\n"
+        "print('CODE', code, 'LOADED', loaded)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"APP {tmp_path}" in proc.stdout
+    assert "CODE 0 LOADED []" in proc.stdout
+
+
+def test_plain_command_refuses_an_empty_config_dir(capsys) -> None:
+    assert main(["--config-dir", ""]) == 2
+    assert main(["--config-dir="]) == 2
+    err = capsys.readouterr().err
+    assert err.count("--config-dir: the path is empty") == 2

@@ -39,14 +39,24 @@ class WizardApp(App):
         self.current_step = start
         self.config_dir = config_dir
         self.settings = Settings()
+        self._settings_notice: str | None = None
+
+    def get_default_screen(self) -> Screen:
+        """The first step's screen is the app's first screen, composed with the app itself (a
+        screen pushed over Textual's blank default costs a fifth of the start-up,
+        bench/b_startup.py). The settings are read first: Welcome offers to resume from them."""
+        self.settings, self._settings_notice = load_settings(self.config_dir)
+        screen = self.get_screen(self._screen_for(self.current_step))
+        # As push_screen does: switch_screen later pops this (Textual gives a default screen none).
+        screen._push_result_callback(self, None)
+        return screen
 
     def on_mount(self) -> None:
-        self.settings, notice = load_settings(self.config_dir)
-        if notice:
-            self.notify(notice, title="Settings recovered", severity="warning", timeout=15)
+        if self._settings_notice:
+            self.notify(self._settings_notice, title="Settings recovered", severity="warning",
+                        timeout=15)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
-        self.push_screen(self._screen_for(self.current_step))
 
     def watch_theme(self, theme: str) -> None:
         if self.is_mounted and getattr(self, "settings", None) is not None and \

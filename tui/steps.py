@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from slm_wizard.core.record import STEP_TITLES
 
@@ -30,6 +31,7 @@ def step(step_id: str) -> Step:
     raise KeyError(step_id)
 
 
+@cache  # the installed modules do not change while the wizard runs (asked on every repaint)
 def is_available(step_id: str) -> bool:
     """A step is available when its screen module exists in this version."""
     import importlib.util

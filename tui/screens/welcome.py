@@ -10,7 +10,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Button, Input, Log, Static
 from textual.worker import Worker, WorkerState
@@ -57,24 +57,23 @@ class WelcomeScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="intro")
-        with Vertical(id="choices"):
-            resume = self._resume_target()
-            if resume:
-                folder, last = resume
-                yield Static(f"Last time you worked on [b]{folder}[/b] (step: {last}).",
-                             classes="hint")
-                yield Button(f"Resume at {last}", id="resume", variant="success")
-            yield Button("Use the demo model", id="use-demo", variant="primary")
-            yield Static("…or open a model folder (it must hold config.json):", classes="hint")
-            with Horizontal(id="open-row"):
-                yield Input(
-                    placeholder="/path/to/your/fine-tuned-model",
-                    id="model-path",
-                    validators=[ModelFolderValidator()],
-                    validate_on=["submitted"],
-                )
-                yield Button("Open", id="open-folder")
-            yield Static("", id="path-error", classes="error")
+        resume = self._resume_target()
+        if resume:
+            folder, last = resume
+            yield Static(f"Last time you worked on [b]{folder}[/b] (step: {last}).",
+                         classes="hint")
+            yield Button(f"Resume at {last}", id="resume", variant="success")
+        yield Button("Use the demo model", id="use-demo", variant="primary")
+        yield Static("…or open a model folder (it must hold config.json):", classes="hint")
+        with Horizontal(id="open-row"):
+            yield Input(
+                placeholder="/path/to/your/fine-tuned-model",
+                id="model-path",
+                validators=[ModelFolderValidator()],
+                validate_on=["submitted"],
+            )
+            yield Button("Open", id="open-folder")
+        yield Static("", id="path-error", classes="error")
 
     def on_key(self, event: events.Key) -> None:
         """Typing a path while a button is focused goes to the folder field (no Tab needed)."""

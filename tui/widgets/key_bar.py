@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
-from textual.widgets import Static
+from textual.widget import Widget
 
 ALWAYS = ("help", "command_palette")  # actions that always stay on the line
 
 
-class KeyBar(Static):
+class KeyBar(Widget):
     COMPONENT_CLASSES = {"key-bar--key"}
     DEFAULT_CSS = """
     KeyBar { dock: bottom; height: 1; width: 1fr; background: $footer-background;
@@ -24,21 +24,20 @@ class KeyBar(Static):
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__("", **kwargs)
+        super().__init__(**kwargs)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._changed)
-        self._changed()
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
 
-    def on_resize(self) -> None:
-        self._changed()
-
     def _changed(self, *_: object) -> None:
-        self.update(self._line(self.size.width - 2 if self.size.width else 200))
+        self.refresh()  # the line is built when painted: once, however many changes came
+
+    def render(self) -> Text:
+        return self._line(self.size.width - 2 if self.size.width else 200)
 
     def items(self) -> list[tuple[str, str, str, bool]]:
         """(key, key as shown, description, enabled) of the shown bindings, palette last."""

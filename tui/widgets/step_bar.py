@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from slm_wizard.tui.steps import STEPS, is_available
 
 
-class StepBar(Static):
+class StepBar(Widget):
     DEFAULT_CSS = """
     StepBar { height: 1; padding: 0 1; background: $boost; }
     """
@@ -16,12 +16,6 @@ class StepBar(Static):
     def __init__(self, current: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.current = current
-
-    def on_mount(self) -> None:
-        self.refresh_steps()
-
-    def on_resize(self) -> None:
-        self.refresh_steps()
 
     def _build(self, short: bool) -> Text:
         state = getattr(self.app, "state", None)
@@ -46,13 +40,16 @@ class StepBar(Static):
         return text
 
     def refresh_steps(self) -> None:
+        self.refresh()  # built when painted, from the run record and the width at that time
+
+    def render(self) -> Text:
         text = self._build(short=False)
         width = self.size.width - 2 if self.size.width else 200
         if text.cell_len > width:
             text = self._build(short=True)
             text.append(" ·", style="dim")  # a visible separator (leading spaces vanish in SVG)
             text.append(f" step {self._index()} of {len(STEPS)}", style="dim")
-        self.update(text)
+        return text
 
     def _index(self) -> int:
         return next((i for i, s in enumerate(STEPS, start=1) if s.id == self.current), 0)
