@@ -7,13 +7,16 @@ Each subcommand lives in `cli/commands/<name>.py` with `add_parser(subparsers)` 
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from slm_wizard.core import __version__
+
+if TYPE_CHECKING:
+    import argparse
 
 # The order in which the steps appear in `--help` (the guide's order).
 ORDER = ("check", "inspect", "convert", "template", "deploy", "chat", "bench", "validate", "sweep",
@@ -31,6 +34,8 @@ def _command_modules() -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # here: plain `slm-wizard` opens the wizard without it
+
     parser = argparse.ArgumentParser(
         prog="slm-wizard",
         description="From a fine-tuned small language model (a Hugging Face folder) to a quantized "
@@ -62,6 +67,8 @@ def empty_path_argument(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
 
     An empty path is refused everywhere: `Path("")` is the current folder, so `--out ""` would
     otherwise mean "here" (and `--force` would empty it)."""
+    import argparse
+
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     argv = list(argv)
     if sub is None or not argv or argv[0] not in sub.choices:
@@ -161,15 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _open_wizard(argv: list[str]) -> int:
     """`slm-wizard [--config-dir DIR]`: the interactive wizard, with only the global options
     parsed (building the full parser imports every subcommand: 0.2 s before the first screen)."""
-    parser = argparse.ArgumentParser(prog="slm-wizard")
-    parser.add_argument("--config-dir", metavar="DIR")
-    args = parser.parse_args(argv)
-    if args.config_dir is not None:
-        if not args.config_dir.strip():
+    config_dir = None
+    if argv:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="slm-wizard")
+        parser.add_argument("--config-dir", metavar="DIR")
+        config_dir = parser.parse_args(argv).config_dir
+    if config_dir is not None:
+        if not config_dir.strip():
             print("error: --config-dir: the path is empty: give a folder or file name (an empty "
                   "path is never read as the current folder)", file=sys.stderr)
             return 2
-        os.environ["SLM_WIZARD_CONFIG_DIR"] = args.config_dir
+        os.environ["SLM_WIZARD_CONFIG_DIR"] = config_dir
     from slm_wizard.tui.app import run_app
 
     return run_app()

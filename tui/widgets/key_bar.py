@@ -26,6 +26,7 @@ class KeyBar(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) for clicks
+        self._shown: list[tuple[str, str, str, bool]] | None = None  # the items last painted
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._changed)
@@ -34,7 +35,10 @@ class KeyBar(Widget):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _changed(self, *_: object) -> None:
-        self.refresh()  # the line is built when painted: once, however many changes came
+        # Repainted only when the keys differ from those on screen (a focus change often leaves
+        # them as they were); the line is built when painted, once however many changes came.
+        if self.items() != self._shown:
+            self.refresh()
 
     def render(self) -> Text:
         return self._line(self.size.width - 2 if self.size.width else 200)
@@ -58,7 +62,7 @@ class KeyBar(Widget):
         return out
 
     def _line(self, width: int) -> Text:
-        items = self.items()
+        items = self._shown = self.items()
         actions = {key: action for _n, b, _e, _t in self.screen.active_bindings.values()
                    for key, action in ((b.key, b.action),)}
         kept = list(items)
