@@ -181,9 +181,18 @@ def _open_wizard(argv: list[str]) -> int:
                   "path is never read as the current folder)", file=sys.stderr)
             return 2
         os.environ["SLM_WIZARD_CONFIG_DIR"] = config_dir
-    from slm_wizard.tui.app import run_app
+    import gc
 
-    return run_app()
+    # No cyclic garbage collection while Textual and the first screen build their thousands of
+    # objects (about 90 collections that free next to nothing); the app turns it back on once
+    # the first screen is painted.
+    gc.disable()
+    try:
+        from slm_wizard.tui.app import run_app
+
+        return run_app(gc_paused=True)
+    finally:
+        gc.enable()
 
 
 def _caused_by_ctrl_c(exc: BaseException) -> bool:

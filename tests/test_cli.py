@@ -66,8 +66,8 @@ def test_plain_command_opens_the_wizard_without_loading_subcommands(tmp_path) ->
     code = (
         "import os, sys\n"
         "import slm_wizard.tui.app as app\n"
-        "app.run_app = lambda config_dir=None: print('APP', os.environ['SLM_WIZARD_CONFIG_DIR'])"
-        " or 0\n"
+        "app.run_app = lambda config_dir=None, **kw: "
+        "print('APP', os.environ['SLM_WIZARD_CONFIG_DIR']) or 0\n"
         "from slm_wizard.cli.main import main\n"
         f"code = main(['--config-dir', {str(tmp_path)!r}])\n"
         "loaded = sorted(m for m in sys.modules if m.startswith('slm_wizard.cli.commands'))\n"
@@ -84,3 +84,31 @@ def test_plain_command_refuses_an_empty_config_dir(capsys) -> None:
     assert main(["--config-dir="]) == 2
     err = capsys.readouterr().err
     assert err.count("--config-dir: the path is empty") == 2
+
+
+def test_plain_command_pauses_gc_only_until_the_first_screen(tmp_path) -> None:
+    """The start-up runs without cyclic garbage collection; it is on again once the first screen
+    is painted (checked from inside the running app), and the app gets the settings folder."""
+    code = (
+        "import gc, sys\n"
+        "from textual.app import App\n"
+        "seen = {}\n"
+        "run = App.run\n"
+        "def headless(self, **kw):\n"
+        "    async def look(pilot):\n"
+        "        seen['at_start'] = gc.isenabled()\n"
+        "        await pilot.pause()\n"
+        "        await pilot.pause(0.2)\n"
+        "        seen['screen'] = type(pilot.app.screen).__name__\n"
+        "        seen['after_paint'] = gc.isenabled()\n"
+        "        pilot.app.exit()\n"
+        "    return run(self, headless=True, size=(100, 32), auto_pilot=look)\n"
+        "App.run = headless\n"
+        "from slm_wizard.cli.main import main\n"
+        f"code = main(['--config-dir', {str(tmp_path)!r}])\n"
+        "print('SEEN', code, seen['at_start'], seen['screen'], seen['after_paint'], "
+        "gc.isenabled())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "SEEN 0 False WelcomeScreen True True" in proc.stdout, proc.stdout + proc.stderr

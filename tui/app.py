@@ -234,6 +234,13 @@ class WizardApp(App):
         self.workers.cancel_all()
 
 
-def run_app(config_dir: Path | None = None) -> int:
-    WizardApp(config_dir=config_dir).run()
+def run_app(config_dir: Path | None = None, gc_paused: bool = False) -> int:
+    """Run the wizard. `gc_paused`: the caller turned cyclic garbage collection off for the
+    start-up; it is turned back on once the first screen is painted."""
+    app = WizardApp(config_dir=config_dir)
+    if gc_paused:
+        import gc
+
+        app.call_later(lambda: app.call_after_refresh(gc.enable))
+    app.run()
     return 0
