@@ -20,8 +20,11 @@ $(VENV)/.stamp-torch: | $(PY)
 	$(PIP) install -q torch==2.13.0
 	touch $@
 
+# Bytecode compiled once, as pip does for an installed wheel (an editable install leaves it to
+# the first import, which PYTHONDONTWRITEBYTECODE turns off: every start would compile again).
 $(VENV)/.stamp-all: pyproject.toml $(VENV)/.stamp-torch
 	$(PIP) install -q -e '.[all]'
+	$(PY) -m compileall -q core tui cli
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-all

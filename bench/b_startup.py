@@ -130,7 +130,23 @@ def _first_screen(parts: dict[str, str]) -> tuple[float, float]:
     return float(out.strip().splitlines()[-1]), time.perf_counter() - t0
 
 
+def _compile_bytecode() -> None:
+    """Compile the package's bytecode as `pip install` does for a wheel. Python writes it on first
+    import too, unless PYTHONDONTWRITEBYTECODE is set (as on this project's machines): without
+    it every start would compile the wizard's modules again, which no installed copy does."""
+    import compileall
+
+    import slm_wizard.cli
+    import slm_wizard.core
+    import slm_wizard.tui
+
+    for package in (slm_wizard.core, slm_wizard.tui, slm_wizard.cli):
+        for folder in package.__path__:
+            compileall.compile_dir(folder, quiet=1)
+
+
 def main() -> None:
+    _compile_bytecode()
     exe = Path(sys.executable).with_name("slm-wizard")
     version = [_wall([str(exe), "--version"]) for _ in range(RUNS)]
     helps = [_wall([str(exe), "--help"]) for _ in range(RUNS)]
