@@ -234,13 +234,14 @@ class WizardApp(App):
         self.workers.cancel_all()
 
 
-def run_app(config_dir: Path | None = None, gc_paused: bool = False) -> int:
+def run_app(config_dir: Path | None = None, gc_paused: bool = False, **run_options) -> int:
     """Run the wizard. `gc_paused`: the caller turned cyclic garbage collection off for the
-    start-up; it is turned back on once the first screen is painted."""
+    start-up; it is turned back on once the first screen is painted. `run_options` go to
+    `App.run` (the benchmark runs it headless)."""
     app = WizardApp(config_dir=config_dir)
     if gc_paused:
         import gc
 
         app.call_later(lambda: app.call_after_refresh(gc.enable))
-    app.run()
+    app.run(**run_options)
     return 0
