@@ -141,6 +141,39 @@ def test_record_with_one_backend_failures_and_stops() -> None:
     assert set(rec.notes) == {"1 reply stopped by the user", "1 reply failed"}
 
 
+def test_record_goes_on_counting_after_a_resume() -> None:
+    """A resumed run's chat record counts the earlier session's replies too (it used to start at
+    zero, so the first new reply replaced "5 replies" with "1 reply"); saved through TOML."""
+    ort = step.Options("/m/onnx", max_tokens=64)
+    fdy = step.Options("lumo:1", backend="foundry", cache_dir="/c")
+    first = step.ChatLog()
+    for i in range(4):
+        first.add(ort.with_prompt(f"q{i}"), reply("ort", 250.0, 0.012))
+    first.add(fdy.with_prompt("f"), reply("foundry", 900.0, 0.03))
+    run = RunRecord(model_dir=Path("/m"))
+    run.record(first.to_record())
+    saved = RunRecord.from_dict(run.to_dict()).get("chat")  # as the next session reads it
+
+    log = step.ChatLog.continuing(saved)
+    assert log.earlier == {"ort": 4, "foundry": 1}
+    log.add(ort.with_prompt("again"), reply("ort", 300.0, 0.010))
+    rec = log.to_record()
+    assert rec.outcome.startswith(
+        "6 replies: 5 with onnxruntime-genai, 1 with Foundry Local (5 of them in an earlier "
+        "session)")
+    assert rec.figures["replies (onnxruntime-genai)"] == "5"
+    assert rec.figures["replies (Foundry Local)"] == "1"
+    assert rec.figures["decode (onnxruntime-genai)"] == "300.0 tok/s"  # this session's last
+    assert "decode (Foundry Local)" not in rec.figures  # no figures survive, only the count
+    assert rec.command[rec.command.index("--prompt") + 1] == "again"
+
+    # Nothing to continue from: a skipped or failed record, or none.
+    assert step.ChatLog.continuing(None).earlier == {}
+    assert step.ChatLog.continuing(step.ChatLog().to_record()).earlier == {}
+    failed = step.ChatLog().add(fdy.with_prompt("x"), step.failure_of("foundry", "boom"))
+    assert step.ChatLog.continuing(failed.to_record()).earlier == {}
+
+
 # -- one-shot run on the real model ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")

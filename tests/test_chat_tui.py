@@ -317,3 +317,30 @@ def test_snapshot_sizes(demo_onnx, snap_compare, size) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(demo_onnx), terminal_size=size, run_before=settle)
+
+
+async def test_chat_record_counts_on_after_resume_and_restarts_after_a_conversion(
+        demo_onnx, domain) -> None:
+    """The run record's chat record keeps counting the replies of an earlier session (a resume),
+    and after a new conversion (which drops it) counts only the replies to the new model."""
+    from slm_wizard.core.record import StepRecord
+
+    app = make_app(demo_onnx)
+    app.state.record(StepRecord("chat", Status.OK, "3 replies with onnxruntime-genai",
+                                figures={"replies (onnxruntime-genai)": "3"}))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        await ask(pilot, screen, domain[0]["prompt"], 1)
+        rec = app.state.get("chat")
+        assert rec.figures["replies (onnxruntime-genai)"] == "4", rec
+        assert rec.outcome.startswith("4 replies with onnxruntime-genai (3 of them in an "
+                                      "earlier session)"), rec.outcome
+        await ask(pilot, screen, domain[1]["prompt"], 2)
+        assert app.state.get("chat").figures["replies (onnxruntime-genai)"] == "5"
+
+        app.state.record(StepRecord("convert", Status.OK, "converted again"))  # drops chat
+        assert app.state.get("chat") is None
+        await ask(pilot, screen, domain[2]["prompt"], 3)
+        rec = app.state.get("chat")
+        assert rec.figures["replies (onnxruntime-genai)"] == "1", rec
+        assert rec.outcome.startswith("1 reply with onnxruntime-genai;"), rec.outcome

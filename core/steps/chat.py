@@ -367,6 +367,20 @@ class ChatLog:
     """The replies of a chat, in order, each with the options that produced it."""
 
     replies: list[tuple[Options, Result]] = field(default_factory=list)
+    # Answered replies per backend in an earlier session of this run (from its saved record).
+    earlier: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def continuing(cls, saved: StepRecord | None) -> ChatLog:
+        """A log that goes on from the run record's chat record (after a resume): its reply
+        counts carry over, so the record keeps counting every reply of the run."""
+        earlier: dict[str, int] = {}
+        if saved is not None and saved.step == "chat" and saved.done:
+            for backend, title in BACKEND_TITLES.items():
+                n = str(saved.figures.get(f"replies ({title})", "")).strip()
+                if n.isdigit() and int(n) > 0:
+                    earlier[backend] = int(n)
+        return cls(earlier=earlier)
 
     def add(self, options: Options, result: Result) -> ChatLog:
         """Log a reply; `options.prompt` is the message that was sent."""
@@ -392,11 +406,17 @@ class ChatLog:
             return StepRecord("chat", Status.FAIL, f"no reply: {result.error}",
                               options=options.to_dict())
         first_options, first = answered[0]
-        counts = self.counts()
+        counts = dict(self.earlier)
+        for backend, n in self.counts().items():
+            counts[backend] = counts.get(backend, 0) + n
         total = sum(counts.values())
         per = ", ".join(f"{n} with {BACKEND_TITLES.get(b, b)}" for b, n in counts.items())
+        only = BACKEND_TITLES.get(next(iter(counts)), first.title)
         outcome = (f"{total} {'reply' if total == 1 else 'replies'}"
-                   + (f" with {first.title}" if len(counts) == 1 else f": {per}"))
+                   + (f" with {only}" if len(counts) == 1 else f": {per}"))
+        before = sum(self.earlier.values())
+        if before:
+            outcome += f" ({before} of them in an earlier session)"
         _, last = answered[-1]
         if last.stats is not None:
             outcome += (f"; last {last.stats.decode_tps:.1f} tok/s, TTFT "
@@ -406,8 +426,11 @@ class ChatLog:
         for backend, n in counts.items():
             title = BACKEND_TITLES.get(backend, backend)
             figures[f"replies ({title})"] = str(n)
-            # The last reply of each backend gives its figures.
-            o, r = [(o, r) for o, r in answered if r.backend == backend][-1]
+            # The last reply of each backend in this session gives its figures.
+            mine = [(o, r) for o, r in answered if r.backend == backend]
+            if not mine:
+                continue
+            o, r = mine[-1]
             figures.update(r.figures())
             if backend == "ort":
                 files[f"Chat model ({title})"] = o.model

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from slm_wizard.core.chat import ChatBackend, ChatError, ChatSession, Reply
 from slm_wizard.core.metrics import ProcessSampler, StreamBatch
+from slm_wizard.core.record import StepRecord
 from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
@@ -101,7 +102,8 @@ class ChatScreen(StepScreen):
         self.replies = 0
         self.last_reply: Reply | None = None
         self._defaults_from: Path | None = None  # the folder `config`'s settings came from
-        self.chat_log = chat_step.ChatLog()  # every reply of this screen, for the run record
+        self.chat_log = chat_step.ChatLog()  # every reply of this run, for the run record
+        self._recorded: StepRecord | None = None  # the chat record this screen last saved
         self._sending: tuple[str, chat_step.Options | None] = ("", None)
         self.cancel_event = threading.Event()
         # The generating process (the child that runs the model) and the wizard's own, apart.
@@ -413,9 +415,14 @@ class ChatScreen(StepScreen):
                                          pid=self.sampler.pid, wizard=self.own_sampler.latest())
         else:
             return
+        saved = self.app.state.get("chat")
+        if saved is not self._recorded:
+            # The run record's chat record is not this log's: it was dropped (a new conversion)
+            # or saved by an earlier session (a resume). Count from it, not from older replies.
+            self.chat_log = chat_step.ChatLog.continuing(saved)
         self.chat_log.add(options, result)
         try:
-            self.app.record_step(self.chat_log.to_record())
+            self._recorded = self.app.record_step(self.chat_log.to_record())
         except Exception as e:  # a bug: the chat goes on, the record misses this reply
             log.exception("the chat's record could not be saved")
             self.notify(f"This reply could not be recorded: {e}", severity="warning")
