@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,6 +112,10 @@ class DemoRefused(DemoError):
     """The demo build refuses its input (an empty path, a folder it may not replace)."""
 
 
+class DemoCancelled(DemoError):
+    """The demo build was cancelled (the wizard quit); nothing of it was kept."""
+
+
 def _read_faq() -> list[dict[str, str]]:
     return load_domain_eval(DEMO_FAQ_PATH)
 
@@ -199,13 +204,15 @@ def _remove(path: Path) -> None:
 
 
 def build_demo_model(
-    out: Path | None = None, *, force: bool = False, progress: Progress | None = None
+    out: Path | None = None, *, force: bool = False, progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Path:
     """Build the demo model into `out` (default `default_demo_dir()`) and return the folder.
 
     A folder already holding a complete build of the same recipe is returned at once (unless
     `force`). A non-empty folder that is not a demo build is refused unless `force`, which
     replaces it. The build happens in a temporary sibling folder moved into place at the end.
+    `cancel` set stops the build at its next training step (DemoCancelled; nothing is kept).
     """
     from slm_wizard.core.owned import FolderRefused, check_replaceable, clean_leftovers
 
@@ -237,7 +244,7 @@ def build_demo_model(
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
-        _build_into(tmp, wanted, say)
+        _build_into(tmp, wanted, say, cancel)
         # Another process may have finished first: keep its complete model.
         if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
             return out
@@ -296,7 +303,13 @@ def _torch_settings() -> Iterator[None]:
         torch.use_deterministic_algorithms(deterministic)
 
 
-def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise DemoCancelled("the demo build was cancelled; nothing of it was kept")
+
+
+def _build_into(folder: Path, wanted_hash: str, say: Progress,
+                cancel: threading.Event | None = None) -> None:
     started = time.monotonic()
     faq = _read_faq()
     with _torch_settings():
@@ -305,7 +318,8 @@ def _build_into(folder: Path, wanted_hash: str, say: Progress) -> None:
         texts += [t for row in faq for t in (row["prompt"], row["expected"])]
         tok = _train_tokenizer(texts)
         say(f"tokenizer: {tok.get_vocab_size()} tokens")
-        model = _train_model(tok, faq, say)
+        model = _train_model(tok, faq, say, cancel)
+        _check(cancel)
         say("saving the model")
         _save(folder, model, tok, faq)
     marker = {
@@ -339,7 +353,8 @@ def _model_config() -> Any:
     return config
 
 
-def _train_model(tok: Any, faq: list[dict[str, str]], say: Progress) -> Any:
+def _train_model(tok: Any, faq: list[dict[str, str]], say: Progress,
+                 cancel: threading.Event | None = None) -> Any:
     import torch
     from transformers import Qwen2ForCausalLM
 
@@ -367,6 +382,7 @@ def _train_model(tok: Any, faq: list[dict[str, str]], say: Progress) -> Any:
     generator = torch.Generator().manual_seed(r["seed"])
     order: list[int] = []
     for step in range(1, steps + 1):
+        _check(cancel)
         if len(order) < r["batch_size"]:
             order += torch.randperm(len(examples), generator=generator).tolist()
         batch = [examples[i] for i in order[: r["batch_size"]]]

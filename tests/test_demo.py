@@ -173,7 +173,7 @@ def test_refuses_a_folder_that_is_not_a_demo_build(tmp_path: Path) -> None:
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def _fake_build(folder: Path, wanted_hash: str, say) -> None:
+def _fake_build(folder: Path, wanted_hash: str, say, cancel=None) -> None:
     for name in MODEL_FILES:
         (folder / name).write_text(name)
     marker = {"format": demo.MARKER_FORMAT, "recipe_hash": wanted_hash}
@@ -206,7 +206,7 @@ def test_replacing_folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_interrupted_build_leaves_nothing_behind(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def interrupted(folder: Path, wanted_hash: str, say) -> None:
+    def interrupted(folder: Path, wanted_hash: str, say, cancel=None) -> None:
         (folder / "model.safetensors").write_text("half")
         raise KeyboardInterrupt
 
@@ -274,3 +274,25 @@ def test_demo_command_and_record(tmp_path: Path) -> None:
     assert (rec.step, rec.status, rec.command) == ("welcome", Status.OK, ["slm-wizard", "demo"])
     assert rec.figures == {"build time": "12.3 s"} and rec.files["model"] == str(tmp_path / "m")
     assert rec.to_dict()["options"] == {"model_dir": str(tmp_path / "m"), "demo": True}
+
+
+def test_cancel_stops_the_build_mid_training_and_keeps_nothing(tmp_path: Path) -> None:
+    """The wizard quitting during a demo build stops it at the next training step (it used to
+    train to the end first); nothing of it is left, and a later build starts afresh."""
+    import threading
+
+    from slm_wizard.core.demo import DemoCancelled
+
+    cancel = threading.Event()
+    lines: list[str] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if line.startswith("training a Qwen2 model"):
+            cancel.set()  # as the app's quit does, from another thread, while training runs
+
+    with pytest.raises(DemoCancelled, match="cancelled"):
+        build_demo_model(tmp_path / "demo", progress=progress, cancel=cancel)
+    assert not any(line.startswith("step ") for line in lines), lines  # not one step logged
+    assert "saving the model" not in lines
+    assert list(tmp_path.iterdir()) == []  # no model, no temporary folder

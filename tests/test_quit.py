@@ -39,3 +39,30 @@ async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_pa
         await asyncio.sleep(0.2)
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp sibling left either
+
+
+async def test_quit_during_demo_build_stops_the_training(tmp_path: Path, monkeypatch) -> None:
+    """Quitting while the demo model trains stops the training (it used to run to the end, so
+    the app's exit waited for it) and keeps nothing of it."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SLM_WIZARD_CACHE_DIR", str(cache))
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        screen = app.screen
+        await pilot.click("#use-demo")
+
+        def training() -> bool:
+            log = screen.query("#demo-log")
+            return bool(log) and any("training a Qwen2 model" in line for line in log[0].lines)
+
+        await wait_until(pilot, training, 120, "the training to start")
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the question")
+        await pilot.click("#yes")
+    # The build's temporary folder goes when the build ends: cancelled, nothing was moved in.
+    # (A build that went on would end by moving a complete model into place.)
+    deadline = time.monotonic() + 300
+    while cache.exists() and any(p.name.startswith(".") for p in cache.iterdir()) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not cache.exists() or sorted(p.name for p in cache.iterdir()) == []

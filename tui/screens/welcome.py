@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -75,6 +76,14 @@ class WelcomeScreen(StepScreen):
             yield Button("Open", id="open-folder")
         yield Static("", id="path-error", classes="error")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._demo_cancel = threading.Event()  # set when the wizard quits during a demo build
+
+    def cancel_work(self) -> None:
+        """Quitting stops a demo build at its next training step (nothing of it is kept)."""
+        self._demo_cancel.set()
+
     def on_key(self, event: events.Key) -> None:
         """Typing a path while a button is focused goes to the folder field (no Tab needed)."""
         if isinstance(self.focused, Button) and event.is_printable and event.character \
@@ -118,8 +127,10 @@ class WelcomeScreen(StepScreen):
         from slm_wizard.core.demo import DemoError, build_demo_model
 
         started = time.monotonic()
+        self._demo_cancel.clear()
         try:
-            path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)))
+            path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)),
+                                    cancel=self._demo_cancel)
         except DemoError as exc:
             self.post_message(self.DemoReady(None, str(exc)))
             return
