@@ -97,6 +97,11 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
             ["write", "copy", "register", "load", "answer"]
         assert all(str(table.get_cell(k, "icon")) == "✓" for k in
                    ("write", "copy", "register", "load", "answer"))
+        # The result column is as wide as its longest result (it stayed "running…" wide).
+        longest = max(len(str(table.get_cell(k, "result")))
+                      for k in ("write", "copy", "register", "load", "answer"))
+        assert longest > len("running…")
+        assert table.columns["result"].content_width >= longest
         outcome = _text(screen, "#deploy-outcome")
         assert expected in outcome and "foundry model run lumo-demo" in outcome
         assert app.state.deployed_name == "lumo-demo:1"

@@ -494,7 +494,8 @@ class DeployScreen(StepScreen):
                     style=STAGE_STYLE.get(message.status, ""))
         if message.stage in table.rows:
             table.update_cell(message.stage, "icon", icon)
-            table.update_cell(message.stage, "result", row)
+            # The column widens to the result (it was sized for "running…" and cut the path).
+            table.update_cell(message.stage, "result", row, update_width=True)
         else:
             table.add_row(icon, message.stage, row, key=message.stage)
 
