@@ -31,6 +31,7 @@ from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 from slm_wizard.tui.widgets.message import ChatMessage
 from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
+from slm_wizard.tui.widgets.toggles import StateRadioButton
 
 # Streamed text is batched: the first token at once, then at most 4 UI updates per second, as
 # plain text (the Markdown is drawn once at the end). The model runs in a child process; the
@@ -122,8 +123,9 @@ class ChatScreen(StepScreen):
             with Vertical(id="chat-left"):
                 with Horizontal(id="chat-bar"):
                     with RadioSet(id="chat-backend"):
-                        yield RadioButton("onnxruntime-genai", value=True, id="backend-ort")
-                        yield RadioButton("Foundry Local", id="backend-foundry")
+                        yield StateRadioButton("onnxruntime-genai", value=True,
+                                               id="backend-ort")
+                        yield StateRadioButton("Foundry Local", id="backend-foundry")
                     yield Static(classes="spacer")
                     yield Button("Settings", id="chat-settings-btn")
                     yield Button("New chat", id="chat-new-btn")

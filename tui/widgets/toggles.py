@@ -1,9 +1,10 @@
-"""Toggles whose state reads in plain text too (no colour needed): ✓ when on, blank when off."""
+"""Toggles whose state reads in plain text too (no colour needed): ✓ or ● when on, blank when
+off."""
 
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Checkbox, Switch
+from textual.widgets import Checkbox, RadioButton, Switch
 
 
 class StateCheckbox(Checkbox):
@@ -12,6 +13,16 @@ class StateCheckbox(Checkbox):
     @property
     def _button(self) -> Content:
         self.BUTTON_INNER = "✓" if self.value else " "
+        return super()._button
+
+
+class StateRadioButton(RadioButton):
+    """A RadioButton that shows ● when chosen and an empty circle when not (Textual's shows ● for
+    both, apart only by colour)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
         return super()._button
 
 
