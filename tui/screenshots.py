@@ -1,13 +1,15 @@
 """Render every screen of the wizard into SVG files (`make screenshots`).
 
-The run is real: the demo model is built (or taken from the cache), converted to INT4 with Olive,
-deployed to a throw-away Foundry Local cache, and asked one question, so each screen shows what a
-user sees at that step. Fixed terminal size, no blinking cursor.
+The run is real: the demo model is built (or taken from the cache), checked, inspected, converted
+to INT4 with Olive and deployed to a throw-away Foundry Local cache by the steps' own runners, then
+asked one question and validated, so each screen shows what a user sees at that step, with the
+run record of the steps before it. Fixed terminal size, no blinking cursor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import sys
 import tempfile
@@ -43,19 +45,57 @@ async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[N
     return path
 
 
-def prepare(work: Path) -> dict[str, object]:
-    """Demo model, its INT4 conversion and a deployment: the state behind the later screens."""
-    from slm_wizard.core.convert import ConvertOptions, run_conversion
+def prepare():
+    """The run behind the screens: the demo model taken through Prerequisites, Model, Convert
+    (INT4 with Olive) and Deploy (a throw-away Foundry Local cache) by the steps' own runners.
+    Returns the run record and, per step, what to put into it before that step's screen."""
     from slm_wizard.core.demo import build_demo_model
     from slm_wizard.core.paths import cache_dir
+    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.status import Status
+    from slm_wizard.core.steps import convert, deploy, inspect, prereqs
 
     demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
-    onnx = cache_dir() / "screenshots" / "lumo-int4"
-    if not (onnx / "genai_config.json").is_file():
-        result = run_conversion(ConvertOptions(demo, onnx, precision="int4", replace=True))
-        if not result.ok:
-            raise SystemExit(f"conversion failed: {result.error}")
-    return {"demo": demo, "onnx": onnx, "foundry_cache": work / "foundry"}
+    done: dict[str, Callable[[WizardState], None]] = {}
+
+    welcome = StepRecord("welcome", Status.OK, f"model: {demo}",
+                         options={"model_dir": str(demo), "demo": True},
+                         command=["slm-wizard", "demo"])
+    done["welcome"] = lambda state: state.record(welcome)
+    p = prereqs.Options(model_dir=demo)
+    checked = prereqs.to_record(p, prereqs.run(p))
+    done["prereqs"] = lambda state: state.record(checked)
+    i = inspect.Options(demo)
+    inspected = inspect.to_record(i, inspect.run(i))
+    done["model"] = lambda state: state.record(inspected)
+
+    # Stable folders (the screenshots show their paths), replaced by each run: they are ours.
+    place = cache_dir() / "screenshots"
+    c = convert.Options(demo, place / "lumo-int4", precision="int4", replace=True)
+    converted = convert.run(c)
+    if not converted.ok:
+        raise SystemExit(f"conversion failed: {converted.conversion.error}")
+    conversion = convert.to_record(c, converted)
+
+    def after_convert(state: WizardState) -> None:
+        state.record(conversion)
+        state.onnx_dir, state.precision = converted.conversion.output_dir, c.precision
+
+    done["convert"] = after_convert
+    d = deploy.Options(converted.conversion.output_dir, "lumo-demo", cache_dir=place / "foundry",
+                       replace=True)
+    deployed = deploy.run(d)
+    if not deployed.ok:
+        raise SystemExit(f"deployment failed: {deployed.error}")
+    deployment = deploy.to_record(d, deployed)
+
+    def after_deploy(state: WizardState) -> None:
+        state.record(deployment)
+        state.deployed_name, state.foundry_cache = deployed.model_id, deployed.options.cache_dir
+
+    done["deploy"] = after_deploy
+    return WizardState(model_dir=demo, is_demo=True), done
 
 
 async def _ask_demo_question(pilot) -> None:
@@ -79,7 +119,6 @@ BEFORE = {"chat": _ask_demo_question, "validate": _run_quick_checks}
 
 
 async def render_all(out_dir: Path) -> list[Path]:
-    from slm_wizard.core.state import WizardState
     from slm_wizard.tui.app import WizardApp
     from slm_wizard.tui.steps import STEPS
 
@@ -87,18 +126,19 @@ async def render_all(out_dir: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ.setdefault("SLM_WIZARD_CONFIG_DIR", str(work / "config"))
-        ready = prepare(work)
+        # One run, carried from screen to screen: each screen shows the record of the steps
+        # before it (Chat and Validate add their own), so the step bar and Summary are true.
+        state, done = prepare()
         shots: list[Path] = []
         for i, s in enumerate(STEPS, start=1):
             sizes = [SIZE, SMALL] if s.id in SMALL_TOO else [SIZE]
-            for size in sizes:
-                state = WizardState(model_dir=ready["demo"], is_demo=True)
-                if s.id not in ("welcome", "prereqs", "model"):
-                    state.onnx_dir = ready["onnx"]
-                    state.precision = "int4"
-                app = WizardApp(state=state, start=s.id, config_dir=work / "config")
+            for size in sizes:  # a second size shows the same moment: on a copy of the run
+                run = state if size == sizes[0] else copy.deepcopy(state)
+                app = WizardApp(state=run, start=s.id, config_dir=work / "config")
                 name = f"{i:02d}-{s.id}" + ("" if size == SIZE else f"-{size[0]}x{size[1]}")
                 shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size))
+            if s.id in done:
+                done[s.id](state)
         return shots
 
 
