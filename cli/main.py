@@ -132,9 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             or "--config-dir=" in argv:
         empty = "--config-dir"
     if empty is not None:
-        print(f"error: {empty}: the path is empty: give a folder or file name (an empty path "
-              "is never read as the current folder)", file=sys.stderr)
-        return 2
+        return _refuse_empty_path(empty)
     args = parser.parse_args(argv)
     if args.config_dir:
         os.environ["SLM_WIZARD_CONFIG_DIR"] = args.config_dir
@@ -165,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _refuse_empty_path(name: str) -> int:
+    print(f"error: {name}: the path is empty: give a folder or file name (an empty path is "
+          "never read as the current folder)", file=sys.stderr)
+    return 2
+
+
 def _open_wizard(argv: list[str]) -> int:
     """`slm-wizard [--config-dir DIR]`: the interactive wizard, with only the global options
     parsed (building the full parser imports every subcommand: 0.2 s before the first screen)."""
@@ -177,9 +181,7 @@ def _open_wizard(argv: list[str]) -> int:
         config_dir = parser.parse_args(argv).config_dir
     if config_dir is not None:
         if not config_dir.strip():
-            print("error: --config-dir: the path is empty: give a folder or file name (an empty "
-                  "path is never read as the current folder)", file=sys.stderr)
-            return 2
+            return _refuse_empty_path("--config-dir")
         os.environ["SLM_WIZARD_CONFIG_DIR"] = config_dir
     import gc
 

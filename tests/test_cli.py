@@ -12,6 +12,12 @@ HEAVY = ("torch", "transformers", "olive", "onnxruntime", "onnxruntime_genai", "
          "textual")
 
 
+def _python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`code` run by this Python in a fresh interpreter (what it imports is its own)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def test_version(capsys) -> None:
     try:
         main(["--version"])
@@ -42,7 +48,7 @@ def test_help_and_version_do_not_import_heavy_libraries() -> None:
         f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     assert "LOADED=\n" in proc.stderr or proc.stderr.rstrip().endswith("LOADED="), proc.stderr
 
@@ -54,7 +60,7 @@ def test_core_does_not_load_textual() -> None:
         "    importlib.import_module('slm_wizard.core.' + m.name)\n"
         "print('textual' in sys.modules)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = _python(code, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
 
@@ -73,7 +79,7 @@ def test_plain_command_opens_the_wizard_without_loading_subcommands(tmp_path) ->
         "loaded = sorted(m for m in sys.modules if m.startswith('slm_wizard.cli.commands'))\n"
         "print('CODE', code, 'LOADED', loaded)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     assert f"APP {tmp_path}" in proc.stdout
     assert "CODE 0 LOADED []" in proc.stdout
@@ -109,6 +115,6 @@ def test_plain_command_pauses_gc_only_until_the_first_screen(tmp_path) -> None:
         "print('SEEN', code, seen['at_start'], seen['screen'], seen['after_paint'], "
         "gc.isenabled())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     assert "SEEN 0 False WelcomeScreen True True" in proc.stdout, proc.stdout + proc.stderr
