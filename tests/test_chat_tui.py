@@ -327,6 +327,7 @@ async def test_chat_record_counts_on_after_resume_and_restarts_after_a_conversio
 
     app = make_app(demo_onnx)
     app.state.record(StepRecord("chat", Status.OK, "3 replies with onnxruntime-genai",
+                                options={"replies": {"ort": 3}},
                                 figures={"replies (onnxruntime-genai)": "3"}))
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)

@@ -374,13 +374,11 @@ class ChatLog:
     def continuing(cls, saved: StepRecord | None) -> ChatLog:
         """A log that goes on from the run record's chat record (after a resume): its reply
         counts carry over, so the record keeps counting every reply of the run."""
-        earlier: dict[str, int] = {}
-        if saved is not None and saved.step == "chat" and saved.done:
-            for backend, title in BACKEND_TITLES.items():
-                n = str(saved.figures.get(f"replies ({title})", "")).strip()
-                if n.isdigit() and int(n) > 0:
-                    earlier[backend] = int(n)
-        return cls(earlier=earlier)
+        counts = saved.options.get("replies") if saved is not None and saved.done else None
+        if saved is None or saved.step != "chat" or not isinstance(counts, dict):
+            return cls()
+        return cls(earlier={str(b): n for b, n in counts.items()
+                            if isinstance(n, int) and not isinstance(n, bool) and n > 0})
 
     def add(self, options: Options, result: Result) -> ChatLog:
         """Log a reply; `options.prompt` is the message that was sent."""
@@ -445,6 +443,7 @@ class ChatLog:
             notes.append(f"{failed} {'reply' if failed == 1 else 'replies'} failed")
         options = first_options.to_dict()
         options["backends"] = list(counts)
+        options["replies"] = counts  # answered replies per backend: a resumed chat counts on
         return StepRecord("chat", Status.OK, outcome, options=options, files=files,
                           figures=figures, command=first_options.argv(), notes=notes)
 
