@@ -57,18 +57,15 @@ def prepare():
     from slm_wizard.core.steps import convert, deploy, inspect, prereqs
 
     demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
-    done: dict[str, Callable[[WizardState], None]] = {}
-
-    welcome = StepRecord("welcome", Status.OK, f"model: {demo}",
-                         options={"model_dir": str(demo), "demo": True},
-                         command=["slm-wizard", "demo"])
-    done["welcome"] = lambda state: state.record(welcome)
+    # Per step: its record and what it sets in the run record besides.
+    done: dict[str, tuple[StepRecord, dict[str, object]]] = {}
+    done["welcome"] = (StepRecord("welcome", Status.OK, f"model: {demo}",
+                                  options={"model_dir": str(demo), "demo": True},
+                                  command=["slm-wizard", "demo"]), {})
     p = prereqs.Options(model_dir=demo)
-    checked = prereqs.to_record(p, prereqs.run(p))
-    done["prereqs"] = lambda state: state.record(checked)
+    done["prereqs"] = (prereqs.to_record(p, prereqs.run(p)), {})
     i = inspect.Options(demo)
-    inspected = inspect.to_record(i, inspect.run(i))
-    done["model"] = lambda state: state.record(inspected)
+    done["model"] = (inspect.to_record(i, inspect.run(i)), {})
 
     # Stable folders (the screenshots show their paths), replaced by each run: they are ours.
     place = cache_dir() / "screenshots"
@@ -76,25 +73,16 @@ def prepare():
     converted = convert.run(c)
     if not converted.ok:
         raise SystemExit(f"conversion failed: {converted.conversion.error}")
-    conversion = convert.to_record(c, converted)
-
-    def after_convert(state: WizardState) -> None:
-        state.record(conversion)
-        state.onnx_dir, state.precision = converted.conversion.output_dir, c.precision
-
-    done["convert"] = after_convert
-    d = deploy.Options(converted.conversion.output_dir, "lumo-demo", cache_dir=place / "foundry",
-                       replace=True)
+    onnx = converted.conversion.output_dir
+    done["convert"] = (convert.to_record(c, converted),
+                       {"onnx_dir": onnx, "precision": c.precision})
+    d = deploy.Options(onnx, "lumo-demo", cache_dir=place / "foundry", replace=True)
     deployed = deploy.run(d)
     if not deployed.ok:
         raise SystemExit(f"deployment failed: {deployed.error}")
-    deployment = deploy.to_record(d, deployed)
-
-    def after_deploy(state: WizardState) -> None:
-        state.record(deployment)
-        state.deployed_name, state.foundry_cache = deployed.model_id, deployed.options.cache_dir
-
-    done["deploy"] = after_deploy
+    done["deploy"] = (deploy.to_record(d, deployed),
+                      {"deployed_name": deployed.model_id,
+                       "foundry_cache": deployed.options.cache_dir})
     return WizardState(model_dir=demo, is_demo=True), done
 
 
@@ -138,7 +126,10 @@ async def render_all(out_dir: Path) -> list[Path]:
                 name = f"{i:02d}-{s.id}" + ("" if size == SIZE else f"-{size[0]}x{size[1]}")
                 shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size))
             if s.id in done:
-                done[s.id](state)
+                record, fields = done[s.id]
+                state.record(record)
+                for name, value in fields.items():
+                    setattr(state, name, value)
         return shots
 
 
