@@ -120,6 +120,7 @@ class WelcomeScreen(StepScreen):
             self.query_one("#body").mount(Log(id="demo-log", auto_scroll=True))
         log = self.query_one("#demo-log", Log)
         log.write_line("Preparing the demo model (built once, then cached)…")
+        self._demo_cancel.clear()  # here, not in the worker: a quit before it starts still counts
         self.build_demo()
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
@@ -127,7 +128,6 @@ class WelcomeScreen(StepScreen):
         from slm_wizard.core.demo import DemoError, build_demo_model
 
         started = time.monotonic()
-        self._demo_cancel.clear()
         try:
             path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)),
                                     cancel=self._demo_cancel)
