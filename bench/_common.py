@@ -9,8 +9,8 @@ from pathlib import Path
 
 def demo_onnx(tag: str) -> Path:
     """The demo model converted to INT4 by onnxruntime-genai's builder, cached per benchmark."""
-    from slm_wizard.core.demo import build_demo_model
-    from slm_wizard.core.paths import cache_dir
+    from slm_wizard.core.base.paths import cache_dir
+    from slm_wizard.core.model.demo import build_demo_model
 
     hf = build_demo_model()
     out = cache_dir() / f"bench-{tag}" / f"{hf.name}-int4"

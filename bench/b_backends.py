@@ -38,10 +38,10 @@ def _timed(backend, settings) -> tuple[str, list[float], float, object]:
 def compare(model_dir: Path, n: int, rounds: int) -> None:
     import onnxruntime_genai as og
 
-    from slm_wizard.core import foundry
-    from slm_wizard.core.chat import FoundryBackend, GenerationSettings, OrtBackend
-    from slm_wizard.core.inference_model import ModelConfig
-    from slm_wizard.core.templates import template_for
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy.inference_model import ModelConfig
+    from slm_wizard.core.deploy.templates import template_for
+    from slm_wizard.core.runtime.chat import FoundryBackend, GenerationSettings, OrtBackend
 
     settings = GenerationSettings(max_tokens=n)  # greedy (temperature 0), as both are asked
     tokenizer = og.Tokenizer(og.Model(str(model_dir)))

@@ -1,10 +1,10 @@
-"""Chat speed: decode tokens/s through core/chat.py (in process), through the child process the
-Chat step uses (core/genproc.py) and through the Chat screen (headless run_test; its model runs
-in the child) versus a bare onnxruntime-genai loop on the same model and settings, measured in
-the same run; and the CPU cost of the metrics sampler at 4 Hz.
+"""Chat speed: decode tokens/s through core/runtime/chat.py (in process), through the child
+process the Chat step uses (core/runtime/genproc.py) and through the Chat screen (headless
+run_test; its model runs in the child) versus a bare onnxruntime-genai loop on the same model
+and settings, measured in the same run; and the CPU cost of the metrics sampler at 4 Hz.
 
-Goals: core/chat.py >= 0.98 of the bare loop; the Chat screen >= 0.97 on the Qwen2.5-0.5B shape
-and >= 0.90 on the demo; the sampler <= 1 % of a core.
+Goals: core/runtime/chat.py >= 0.98 of the bare loop; the Chat screen >= 0.97 on the
+Qwen2.5-0.5B shape and >= 0.90 on the demo; the sampler <= 1 % of a core.
 Models: the demo model (INT4) and a Qwen2.5-0.5B-shaped model with random weights (INT4, built
 once by bench/qwen_shape.py; skipped with a message if it cannot be built).
 
@@ -52,7 +52,7 @@ def bare_loop(model_dir: Path, n: int, og_model=None) -> float:
 
 
 def chat_core(backend, n: int) -> float:
-    from slm_wizard.core.chat import ChatSession, GenerationSettings
+    from slm_wizard.core.runtime.chat import ChatSession, GenerationSettings
 
     session = ChatSession(backend, system_prompt=SYSTEM,
                           settings=GenerationSettings(max_tokens=n, min_tokens=n))
@@ -75,11 +75,11 @@ class ScreenRunner:
     async def run(self, rounds: int, between) -> list[float]:
         from textual.widgets import Input
 
-        from slm_wizard.core.chat import GenerationSettings
-        from slm_wizard.core.state import WizardState
+        from slm_wizard.core.run.record import RunRecord
+        from slm_wizard.core.runtime.chat import GenerationSettings
         from slm_wizard.tui.app import WizardApp
 
-        app = WizardApp(state=WizardState(onnx_dir=self.model_dir), start="chat")
+        app = WizardApp(state=RunRecord(onnx_dir=self.model_dir), start="chat")
         rates: list[float] = []
         async with app.run_test(size=(100, 32)) as pilot:
             screen = app.screen
@@ -148,10 +148,10 @@ def compare(label: str, model_dir: Path, n: int, rounds: int, screen_goal: float
     rk = statistics.median(x / y for x, y in zip(kid, bare2, strict=True))
     rs = statistics.median(x / y for x, y in zip(screen, screen_bare, strict=True))
     ok = "met" if rs >= screen_goal else "NOT met"
-    print(f"  bare onnxruntime-genai loop   : {b:9.1f} tok/s (median of {len(everything)})")
-    print(f"  core/chat.py (in process)     : {c:9.1f} tok/s  ratio {rc:.3f} (goal >= 0.98)")
-    print(f"  core/genproc.py (child)       : {k:9.1f} tok/s  ratio {rk:.3f}")
-    print(f"  Chat screen (run_test, child) : {s:9.1f} tok/s  ratio {rs:.3f} "
+    print(f"  bare onnxruntime-genai loop       : {b:9.1f} tok/s (median of {len(everything)})")
+    print(f"  runtime/chat.py (in process)      : {c:9.1f} tok/s  ratio {rc:.3f} (goal >= 0.98)")
+    print(f"  runtime/genproc.py (child)        : {k:9.1f} tok/s  ratio {rk:.3f}")
+    print(f"  Chat screen (run_test, child)     : {s:9.1f} tok/s  ratio {rs:.3f} "
           f"(goal >= {screen_goal:.2f}: {ok})")
     each = ", ".join(f"{x / y:.3f}" for x, y in zip(screen, screen_bare, strict=True))
     print(f"  Chat screen runs: {each}")
@@ -160,7 +160,7 @@ def compare(label: str, model_dir: Path, n: int, rounds: int, screen_goal: float
 
 
 def sampler_cost(seconds: float = 10.0) -> None:
-    from slm_wizard.core.metrics import ProcessSampler
+    from slm_wizard.core.runtime.metrics import ProcessSampler
 
     sampler = ProcessSampler(interval=0.25)
     t0 = time.perf_counter()

@@ -78,7 +78,7 @@ def _cancel_latency(model: Path, work: Path) -> float:
 
 
 def main() -> None:
-    from slm_wizard.core.demo import build_demo_model
+    from slm_wizard.core.model.demo import build_demo_model
 
     model = build_demo_model()
     # Logs and configs of these runs go to a throwaway data folder, not the user's.

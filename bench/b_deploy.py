@@ -13,7 +13,7 @@ from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
     from slm_wizard.core.steps import deploy as deploy_step
 
     with tempfile.TemporaryDirectory(prefix="slm-bench-deploy-") as tmp:

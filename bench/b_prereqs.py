@@ -14,7 +14,7 @@ RUNS = 5
 COLD = """
 import time
 t0 = time.perf_counter()
-from slm_wizard.core.prereqs import run_checks
+from slm_wizard.core.setup.prereqs import run_checks
 results = run_checks()
 print(f"{time.perf_counter() - t0:.4f} {len(results)}")
 """
@@ -36,7 +36,7 @@ def _wall(args: list[str]) -> float:
 
 
 def main() -> None:
-    from slm_wizard.core import prereqs
+    from slm_wizard.core.setup import prereqs
 
     cold = [_cold() for _ in range(RUNS)]
     print(f"run_checks, fresh process  median {statistics.median(c[0] for c in cold):6.3f} s "

@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 def _quick_on_demo() -> None:
-    from slm_wizard.core.demo import build_demo_model
-    from slm_wizard.core.sweep import PRESETS, run_sweep
+    from slm_wizard.core.evaluate.sweep import PRESETS, run_sweep
+    from slm_wizard.core.model.demo import build_demo_model
 
     hf = build_demo_model()
     root = Path(tempfile.mkdtemp(prefix="b_sweep-"))
@@ -40,9 +40,9 @@ def _quick_on_demo() -> None:
 
 def _fidelity_on_qwen_shape() -> None:
     from bench.qwen_shape import build_fp32_reference, build_realistic_model, folder
-    from slm_wizard.core import fidelity as fid
-    from slm_wizard.core.demo import build_demo_model
-    from slm_wizard.core.validate import load_domain_cases
+    from slm_wizard.core.evaluate import fidelity as fid
+    from slm_wizard.core.evaluate.validate import load_domain_cases
+    from slm_wizard.core.model.demo import build_demo_model
 
     try:
         int4 = build_realistic_model(lambda s: print(f"  [qwen shape] {s}", flush=True))

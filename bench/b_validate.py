@@ -16,10 +16,10 @@ def _one(label: str, onnx: Path, soak: int) -> None:
     """Through the same step runners as the wizard and the CLI (one loaded model shared)."""
     import tempfile
 
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.evaluate.validate import LABEL
+    from slm_wizard.core.runtime.chat import open_backend
     from slm_wizard.core.steps import bench as bench_step
     from slm_wizard.core.steps import checklist as checklist_step
-    from slm_wizard.core.validate import LABEL
 
     t0 = time.perf_counter()
     backend = open_backend("ort", onnx)
@@ -48,7 +48,7 @@ def _one(label: str, onnx: Path, soak: int) -> None:
 
 
 def _meter_cost() -> None:
-    from slm_wizard.core.bench import _Meter
+    from slm_wizard.core.evaluate.bench import _Meter
 
     n = 200
     t0 = time.perf_counter()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from slm_wizard.core.paths import cache_dir
+from slm_wizard.core.base.paths import cache_dir
 
 SHAPE = {
     "hidden_size": 896,
@@ -51,7 +51,7 @@ def folder() -> Path:
 def _tokenizer():
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    from slm_wizard.core.demo import QWEN2_SPLIT_REGEX
+    from slm_wizard.core.model.demo import QWEN2_SPLIT_REGEX
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     vocab = {c: i for i, c in enumerate(alphabet)}

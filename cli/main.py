@@ -110,7 +110,7 @@ def _log_to_file() -> None:
     if root.handlers:
         return
     try:
-        from slm_wizard.core.paths import logs_dir
+        from slm_wizard.core.base.paths import logs_dir
 
         folder = logs_dir()
         folder.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import logging
 
         logging.getLogger("slm_wizard.cli").exception("%s failed", args.command)
-        from slm_wizard.core.paths import logs_dir
+        from slm_wizard.core.base.paths import logs_dir
 
         print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
               f"is a bug in slm-wizard, details are in {logs_dir() / 'cli.log'}", file=sys.stderr)

@@ -26,7 +26,7 @@ def demo_model(isolated_dirs: Path) -> Path:
 
     It lands in <session temp>/cache/demo-<hash> (SLM_WIZARD_CACHE_DIR set by isolated_dirs).
     """
-    from slm_wizard.core.demo import build_demo_model
+    from slm_wizard.core.model.demo import build_demo_model
 
     return build_demo_model()
 
@@ -34,7 +34,7 @@ def demo_model(isolated_dirs: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model converted to INT4 ONNX once per session (Olive auto-opt, core.convert)."""
-    from slm_wizard.core.convert import ConvertOptions, run_conversion
+    from slm_wizard.core.convert.olive import ConvertOptions, run_conversion
 
     out = tmp_path_factory.mktemp("demo-onnx-int4") / "model"
     result = run_conversion(ConvertOptions(demo_model, out, precision="int4", method="auto-opt"))

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
-from slm_wizard.core.adapter import (
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.model.adapter import (
     ONNX_ADAPTER_FILE,
     AdapterError,
     check_base,
     inspect_adapter,
     is_adapter_folder,
 )
-from slm_wizard.core.model_info import ModelFolderError, check_model_folder
-from slm_wizard.core.status import Status
+from slm_wizard.core.model.model_info import ModelFolderError, check_model_folder
 from slm_wizard.core.steps import convert as convert_step
 from slm_wizard.core.steps import inspect as inspect_step
 
@@ -82,7 +82,7 @@ def _copy_with_config(adapter: Path, dest: Path, **changes: object) -> Path:
 def test_prerequisites_report_peft_with_its_pin() -> None:
     import tomllib
 
-    from slm_wizard.core import prereqs
+    from slm_wizard.core.setup import prereqs
 
     root = Path(__file__).resolve().parents[1]
     extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
@@ -273,7 +273,7 @@ def test_adapter_mode_writes_the_onnx_adapter_and_switches(adapter_onnx) -> None
 @pytest.mark.slow
 def test_merged_model_answers_differ_from_the_demo(merged_onnx, demo_onnx: Path) -> None:
     """The demo flow with an adapter: the merged model's chat replies are not the demo's."""
-    from slm_wizard.core.adapter import check_prompts, onnx_greedy
+    from slm_wizard.core.model.adapter import check_prompts, onnx_greedy
 
     _opts, result = merged_onnx
     prompts = check_prompts(result.output_dir)
@@ -288,8 +288,8 @@ def test_chat_switches_the_adapter_on_and_off(adapter_onnx, merged_onnx) -> None
     base model; the reply says which adapter was active."""
     from dataclasses import replace
 
-    from slm_wizard.core.adapter import check_prompts
-    from slm_wizard.core.chat import ChatError, GenerationSettings, open_backend
+    from slm_wizard.core.model.adapter import check_prompts
+    from slm_wizard.core.runtime.chat import ChatError, GenerationSettings, open_backend
     from slm_wizard.core.steps import chat as chat_step
 
     _o, separate = adapter_onnx
@@ -335,7 +335,7 @@ async def test_a_crash_while_checking_the_base_is_shown(
     screen (the worker never ends the app), and Run stays disabled."""
     from textual.widgets import Button, Static
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
@@ -343,7 +343,7 @@ async def test_a_crash_while_checking_the_base_is_shown(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(inspect_step, "run", boom)
-    app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
+    app = WizardApp(state=RunRecord(model_dir=lora_adapter), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -361,13 +361,13 @@ async def test_model_screen_recognises_an_adapter(lora_adapter: Path, demo_model
                                                   tmp_path: Path) -> None:
     from textual.widgets import Button, DataTable, Input, Static
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
     orphan = _copy_with_config(lora_adapter, tmp_path / "orphan",
                                base_model_name_or_path="/nowhere/base")
-    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="model",
+    app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="model",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.get_screen("model")
@@ -399,11 +399,11 @@ async def test_convert_screen_asks_for_and_checks_the_base(
         lora_adapter: Path, demo_model: Path, other_base: Path, tmp_path: Path) -> None:
     from textual.widgets import Button, Input, Select, Static, TextArea
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
-    app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
+    app = WizardApp(state=RunRecord(model_dir=lora_adapter), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -444,7 +444,7 @@ async def test_chat_settings_switch_the_adapter() -> None:
     from textual.app import App
     from textual.widgets import Select
 
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
     from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 
     results: list = []
@@ -476,13 +476,13 @@ async def test_chat_screen_says_which_adapter_answered(adapter_onnx) -> None:
 
     from textual.widgets import Input
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from slm_wizard.tui.widgets.message import ChatMessage
     from tests.helpers import wait_until
 
     _o, result = adapter_onnx
-    state = WizardState(model_dir=Path("/models/lumo-lora"), onnx_dir=result.output_dir)
+    state = RunRecord(model_dir=Path("/models/lumo-lora"), onnx_dir=result.output_dir)
     app = WizardApp(state=state, start="chat")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -514,7 +514,7 @@ async def test_convert_screen_shows_the_adapter_answer_checks(
     record carries --base. (The conversion itself is the session's merged_onnx.)"""
     from textual.widgets import DataTable, Input, Select
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
@@ -527,7 +527,7 @@ async def test_convert_screen_shows_the_adapter_answer_checks(
 
     monkeypatch.setattr(convert_step, "run", fake_run)
     out = tmp_path / "merged-from-screen"
-    app = WizardApp(state=WizardState(model_dir=lora_adapter), start="convert",
+    app = WizardApp(state=RunRecord(model_dir=lora_adapter), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import foundry
-from slm_wizard.core import inference_model as im
-from slm_wizard.core.answer import LIKELY_CAUSES, judge
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy import inference_model as im
+from slm_wizard.core.model.answer import LIKELY_CAUSES, judge
 
 
 @pytest.mark.parametrize("reply, found", [
@@ -35,8 +35,8 @@ def test_any_text_is_an_answer() -> None:
 def test_convert_verification_warns_on_a_whitespace_reply(
     demo_onnx: Path, demo_model: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from slm_wizard.core import verify
-    from slm_wizard.core.convert import ConvertOptions
+    from slm_wizard.core.convert import verify
+    from slm_wizard.core.convert.olive import ConvertOptions
 
     monkeypatch.setattr(verify, "generate_sample", lambda folder: (" \n ", 4, 0.1))
     opts = ConvertOptions(demo_model, demo_onnx, precision="int4", method="auto-opt")
@@ -55,7 +55,7 @@ def test_deploy_answer_stage_warns_and_keeps_the_model_deployed(
         pytest.skip("foundry-local-sdk is not installed")
     onnx = tmp_path / "onnx"
     shutil.copytree(demo_onnx, onnx)
-    monkeypatch.setattr("slm_wizard.core.proc.which", lambda name: None)  # no foundry CLI
+    monkeypatch.setattr("slm_wizard.core.base.proc.which", lambda name: None)  # no foundry CLI
     monkeypatch.setattr(foundry, "ask_model", lambda *a, **k: "   ")
     cache = tmp_path / "cache"
     opts = deploy_step.Options(onnx, "quiet", cache_dir=cache, max_tokens=8)

@@ -398,7 +398,7 @@ def test_subprocess_check_with_bad_model_never_prints_a_crash(tmp_path: Path) ->
 
 
 def test_check_config_names_the_file_key_and_expectation(tmp_path: Path) -> None:
-    from slm_wizard.core.convert import check_config_file
+    from slm_wizard.core.convert.olive import check_config_file
 
     world(tmp_path)
     found = check_config_file(tmp_path / "acc_level.json")
@@ -408,7 +408,7 @@ def test_check_config_names_the_file_key_and_expectation(tmp_path: Path) -> None
 
 
 def test_settings_with_a_wrong_type_are_moved_aside(tmp_path: Path) -> None:
-    from slm_wizard.core.settings import load_settings
+    from slm_wizard.core.run.settings import load_settings
 
     (tmp_path / "settings.toml").write_text('schema = 2\nrecent = ["/x"]\n[projects."/x"]\n'
                                             "done = 5\nsteps = 5\n")
@@ -423,7 +423,7 @@ def test_settings_with_a_wrong_type_are_moved_aside(tmp_path: Path) -> None:
 
 
 def test_schema_names_source_key_and_expectation() -> None:
-    from slm_wizard.core.schema import HF_CONFIG, SchemaError, check
+    from slm_wizard.core.base.schema import HF_CONFIG, SchemaError, check
 
     with pytest.raises(SchemaError) as err:
         check({"architectures": [["A"]]}, HF_CONFIG, "/m/config.json")
@@ -434,7 +434,7 @@ def test_schema_names_source_key_and_expectation() -> None:
 
 
 def test_folder_replacement_rule(tmp_path: Path) -> None:
-    from slm_wizard.core.owned import FolderRefused, check_replaceable, write_marker
+    from slm_wizard.core.base.owned import FolderRefused, check_replaceable, write_marker
 
     assert check_replaceable(tmp_path / "new", confirmed=False) is False
     (tmp_path / "empty").mkdir()
@@ -474,13 +474,13 @@ async def test_model_step_shows_a_bad_config_without_crashing(tmp_path: Path) ->
     TypeError): the screen names the file and key, the app keeps running."""
     from textual.widgets import Static
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from tests.helpers import wait_until
 
     folder = make_model(tmp_path / "nested", {**GOOD_CONFIG,
                                                "architectures": [["Qwen2ForCausalLM"]]})
-    app = WizardApp(state=WizardState(model_dir=folder), start="model",
+    app = WizardApp(state=RunRecord(model_dir=folder), start="model",
                     config_dir=tmp_path / "cfg")
 
     def error_text() -> str:

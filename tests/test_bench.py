@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.bench import (
+from slm_wizard.core.base.reports import Report, Table, default_report_dir, export_report, slug
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.bench import (
     BenchError,
     filler_text,
     load_prompts,
     plan_lengths,
     summarize,
 )
-from slm_wizard.core.reports import Report, Table, default_report_dir, export_report, slug
-from slm_wizard.core.status import Status
 
 
 def test_summarize_matches_textbook_values():
@@ -45,7 +45,7 @@ def test_plan_lengths_caps_by_max_length():
 
 
 def test_lengths_below_the_template_are_left_out_with_a_note():
-    from slm_wizard.core.bench import plan_length_sweep
+    from slm_wizard.core.evaluate.bench import plan_length_sweep
 
     # The template's own tokens and one word make 39: 16 and 32 cannot be built.
     keep, skipped, notes = plan_length_sweep((16, 32, 64, 256, 4096), 512, 64, floor=39)
@@ -59,7 +59,7 @@ def test_lengths_below_the_template_are_left_out_with_a_note():
 
 
 def test_built_prompts_off_target_or_equal_are_not_run():
-    from slm_wizard.core.bench import check_built, within_tolerance
+    from slm_wizard.core.evaluate.bench import check_built, within_tolerance
 
     assert within_tolerance(20, 16) and not within_tolerance(21, 16)  # 4 tokens
     assert within_tolerance(973, 1024) and not within_tolerance(972, 1024)  # 5 %
@@ -73,8 +73,8 @@ def test_built_prompts_off_target_or_equal_are_not_run():
 def test_demo_sweep_lengths_are_the_lengths_asked(backend):
     """On the demo: every length run is within 5 % or 4 tokens of the one asked, no two are
     equal, and the lengths below the template's own tokens are left out with a note."""
-    from slm_wizard.core.bench import length_floor, run_benchmark
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.evaluate.bench import length_floor, run_benchmark
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     floor = length_floor(backend)
     asked = (16, 32, floor, floor + 1, 64, 256)
@@ -166,7 +166,7 @@ def test_default_report_dir_is_under_data_dir():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.runtime.chat import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -174,8 +174,8 @@ def backend(demo_onnx: Path):
 
 
 def test_benchmark_numbers_are_present_and_plausible(backend):
-    from slm_wizard.core.bench import run_benchmark
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.evaluate.bench import run_benchmark
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     seen = []
     result = run_benchmark(backend, warmup=1, repeats=2, lengths=(16, 64, 256),
@@ -205,8 +205,8 @@ def test_benchmark_numbers_are_present_and_plausible(backend):
 
 
 def test_lengths_are_capped_by_max_length(demo_onnx: Path):
-    from slm_wizard.core.bench import run_benchmark
-    from slm_wizard.core.chat import GenerationSettings, open_backend
+    from slm_wizard.core.evaluate.bench import run_benchmark
+    from slm_wizard.core.runtime.chat import GenerationSettings, open_backend
 
     small = open_backend("ort", demo_onnx, max_length=200)
     try:
@@ -225,8 +225,8 @@ def test_lengths_are_capped_by_max_length(demo_onnx: Path):
 
 
 def test_real_result_exports_parse_back(backend, tmp_path: Path):
-    from slm_wizard.core.bench import run_benchmark
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.evaluate.bench import run_benchmark
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     result = run_benchmark(backend, [{"prompt": "What is Lumo?"}], repeats=2, lengths=(48,),
                            settings=GenerationSettings(max_tokens=8))
@@ -280,8 +280,8 @@ class CountingBackend:
         self.calls = 0
 
     def generate(self, messages, settings, *, on_text=None, cancel=None):
-        from slm_wizard.core.chat import Reply
-        from slm_wizard.core.metrics import ReplyStats
+        from slm_wizard.core.runtime.chat import Reply
+        from slm_wizard.core.runtime.metrics import ReplyStats
 
         self.calls += 1
         words = len(messages[-1]["content"].split())
@@ -292,7 +292,7 @@ class CountingBackend:
 
 
 def test_length_prompts_are_calibrated_without_a_tokenizer():
-    from slm_wizard.core.bench import build_length_prompts
+    from slm_wizard.core.evaluate.bench import build_length_prompts
 
     backend = CountingBackend()
     built = build_length_prompts(backend, [16, 64, 256, 1000])
@@ -307,7 +307,7 @@ def test_length_prompts_are_calibrated_without_a_tokenizer():
 def test_cancel_stops_the_benchmark_between_runs():
     import threading
 
-    from slm_wizard.core.bench import run_benchmark
+    from slm_wizard.core.evaluate.bench import run_benchmark
 
     cancel = threading.Event()
 
@@ -325,9 +325,9 @@ def test_consistency_never_compares_two_equal_lengths(backend):
     """`validate --checks consistency --lengths 16 32` on the demo once compared two 39-token
     prompts and passed. Both lengths are below the template's own tokens: nothing to compare,
     and the check says why."""
-    from slm_wizard.core.bench import run_benchmark
-    from slm_wizard.core.chat import GenerationSettings
-    from slm_wizard.core.validate import check_consistency
+    from slm_wizard.core.evaluate.bench import run_benchmark
+    from slm_wizard.core.evaluate.validate import check_consistency
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=(16, 32),
                            settings=GenerationSettings(max_tokens=4))
@@ -343,7 +343,7 @@ def test_consistency_never_compares_two_equal_lengths(backend):
 
 
 def test_sweep_without_domain_data_says_so_and_how_to_add_it(tmp_path: Path):
-    from slm_wizard.core.sweep import fidelity_samples
+    from slm_wizard.core.evaluate.sweep import fidelity_samples
 
     samples, source = fidelity_samples(None)
     assert samples and "no domain data was given" in source

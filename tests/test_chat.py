@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
-from slm_wizard.core.chat import (
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.runtime.chat import (
     ZWSP,
     ChatError,
     ChatSession,
@@ -20,7 +21,6 @@ from slm_wizard.core.chat import (
     neutralize_special_tokens,
     open_backend,
 )
-from slm_wizard.core.demo import load_domain_eval
 
 GREEDY = GenerationSettings(max_tokens=64)
 
@@ -42,9 +42,9 @@ def ort(demo_onnx: Path):
 @pytest.fixture(scope="module")
 def foundry_id(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The demo model deployed with core.foundry.deploy into a temporary Foundry Local cache."""
-    from slm_wizard.core import foundry
-    from slm_wizard.core.inference_model import ModelConfig
-    from slm_wizard.core.templates import template_for
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy.inference_model import ModelConfig
+    from slm_wizard.core.deploy.templates import template_for
 
     root = tmp_path_factory.mktemp("foundry-chat")
     src = root / "onnx"
@@ -231,7 +231,7 @@ def test_settings_are_validated(field, value, words) -> None:
 @pytest.mark.parametrize("name", ["max_tokens", "temperature", "top_p", "top_k",
                                   "repetition_penalty"])
 def test_settings_bounds_are_the_ones_validate_and_the_form_use(name) -> None:
-    from slm_wizard.core.chat import SETTING_BOUNDS
+    from slm_wizard.core.runtime.chat import SETTING_BOUNDS
     from slm_wizard.tui.widgets.chat_settings import FIELDS
 
     whole, low, high, low_ok = SETTING_BOUNDS[name]

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import foundry
-from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings, open_backend
-from slm_wizard.core.demo import load_domain_eval
-from slm_wizard.core.inference_model import ModelConfig
-from slm_wizard.core.templates import template_for
+from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy.inference_model import ModelConfig
+from slm_wizard.core.deploy.templates import template_for
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.runtime.chat import ChatError, ChatSession, GenerationSettings, open_backend
 
 GREEDY = GenerationSettings(max_tokens=24, temperature=0.0)
 # Gemma-2's own rule: its chat template refuses a system message.
@@ -107,7 +107,7 @@ def test_foundry_reply_tokens_are_counted_with_the_tokenizer_not_the_chunks(
     import threading
     from types import SimpleNamespace
 
-    from slm_wizard.core import chat
+    from slm_wizard.core.runtime import chat
 
     text = "It locks the bike, and the battery lasts 40 km."
     chunks = [text[:20], "", text[20:]]  # three chunks, two of them with text

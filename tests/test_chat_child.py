@@ -13,10 +13,10 @@ import pytest
 from helpers import wait_until
 from textual.widgets import Input
 
-from slm_wizard.core.chat import ChatError, ChatSession, GenerationSettings
-from slm_wizard.core.demo import load_domain_eval
-from slm_wizard.core.genproc import ChildBackend
-from slm_wizard.core.state import WizardState
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.runtime.chat import ChatError, ChatSession, GenerationSettings
+from slm_wizard.core.runtime.genproc import ChildBackend
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.chat import ChatScreen
 from slm_wizard.tui.widgets.message import ChatMessage
@@ -32,7 +32,7 @@ def domain(demo_model: Path) -> list[dict]:
 
 
 def make_app(onnx: Path) -> WizardApp:
-    return WizardApp(state=WizardState(model_dir=Path("/models/lumo"), is_demo=True,
+    return WizardApp(state=RunRecord(model_dir=Path("/models/lumo"), is_demo=True,
                                        onnx_dir=onnx), start="chat")
 
 

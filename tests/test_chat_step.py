@@ -11,11 +11,11 @@ import pytest
 
 from slm_wizard.cli.commands.chat import options_from
 from slm_wizard.cli.main import build_parser, main
-from slm_wizard.core.chat import GenerationSettings
-from slm_wizard.core.demo import load_domain_eval
-from slm_wizard.core.metrics import ProcessSample, ReplyStats
-from slm_wizard.core.record import RunRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.runtime.chat import GenerationSettings
+from slm_wizard.core.runtime.metrics import ProcessSample, ReplyStats
 from slm_wizard.core.steps import chat as step
 
 

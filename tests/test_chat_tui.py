@@ -10,10 +10,10 @@ import pytest
 from helpers import wait_until
 from textual.widgets import Input, RadioButton, Static, TextArea
 
-from slm_wizard.core.chat import GenerationSettings
-from slm_wizard.core.demo import load_domain_eval
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.runtime.chat import GenerationSettings
 from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.chat import NO_MODEL, ChatScreen
@@ -30,7 +30,7 @@ def domain(demo_model: Path) -> list[dict]:
 
 
 def make_app(onnx: Path | None, **kw) -> WizardApp:
-    state = WizardState(model_dir=Path("/models/lumo"), is_demo=True, onnx_dir=onnx, **kw)
+    state = RunRecord(model_dir=Path("/models/lumo"), is_demo=True, onnx_dir=onnx, **kw)
     return WizardApp(state=state, start="chat")
 
 
@@ -174,9 +174,9 @@ async def test_settings_modal_validates_and_applies(demo_onnx) -> None:
 
 
 async def test_switch_to_foundry_and_answer(demo_onnx, domain, tmp_path) -> None:
-    from slm_wizard.core import foundry
-    from slm_wizard.core.inference_model import ModelConfig
-    from slm_wizard.core.templates import template_for
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy.inference_model import ModelConfig
+    from slm_wizard.core.deploy.templates import template_for
 
     src = tmp_path / "onnx"
     shutil.copytree(demo_onnx, src)
@@ -323,7 +323,7 @@ async def test_chat_record_counts_on_after_resume_and_restarts_after_a_conversio
         demo_onnx, domain) -> None:
     """The run record's chat record keeps counting the replies of an earlier session (a resume),
     and after a new conversion (which drops it) counts only the replies to the new model."""
-    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.run.record import StepRecord
 
     app = make_app(demo_onnx)
     app.state.record(StepRecord("chat", Status.OK, "3 replies with onnxruntime-genai",

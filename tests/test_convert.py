@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import slm_wizard.core.convert as convert
+import slm_wizard.core.convert.olive as convert
 from slm_wizard.cli.main import main
-from slm_wizard.core.convert import (
+from slm_wizard.core.convert.olive import (
     ConvertOptions,
     ProgressParser,
     auto_opt_args,
@@ -21,9 +21,9 @@ from slm_wizard.core.convert import (
     validate_options,
     write_config,
 )
-from slm_wizard.core.demo import load_domain_eval
-from slm_wizard.core.model_info import inspect_model
-from slm_wizard.core.verify import verify_output
+from slm_wizard.core.convert.verify import verify_output
+from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.model.model_info import inspect_model
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ def _answers_well(folder: Path, faq: list[dict]) -> None:
 def block128(demo_model: Path, tmp_path_factory) -> tuple[ConvertOptions, convert.ConvertResult]:
     """int4 by config file, block 128, asymmetric, into a non-empty folder confirmed replaced
     (an earlier conversion's folder: it carries the tool's marker)."""
-    from slm_wizard.core.owned import write_marker
+    from slm_wizard.core.base.owned import write_marker
 
     out = tmp_path_factory.mktemp("block128") / "int4-b128"
     out.mkdir()
@@ -166,7 +166,7 @@ def test_fp32_through_the_cli(demo_model: Path, tmp_path: Path, capsys, faq,
 
 def test_size_on_disk_is_close_to_the_estimate(demo_onnx, block128, int8, demo_model) -> None:
     info = inspect_model(demo_model)
-    from slm_wizard.core.verify import model_size
+    from slm_wizard.core.convert.verify import model_size
 
     est = {e.precision: e.size_bytes for e in estimate(info)}
     assert abs(model_size(demo_onnx) - est["int4"]) / est["int4"] < 0.1
@@ -386,6 +386,6 @@ def test_model_folder_found_in_a_subfolder_and_swapped_in(tmp_path: Path) -> Non
 def test_the_models_domain_set_travels_with_the_conversion(demo_model: Path, demo_onnx: Path):
     copied = demo_onnx / "domain_eval.jsonl"
     assert copied.read_bytes() == (demo_model / "domain_eval.jsonl").read_bytes()
-    from slm_wizard.core.validate import find_domain_file
+    from slm_wizard.core.evaluate.validate import find_domain_file
 
     assert find_domain_file(demo_onnx) == copied

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.convert import (
+from slm_wizard.core.convert.olive import (
     ConvertOptions,
     ProgressParser,
     estimate,
     resources,
     run_conversion,
 )
-from slm_wizard.core.model_info import inspect_model
-from slm_wizard.core.verify import model_size
+from slm_wizard.core.convert.verify import model_size
+from slm_wizard.core.model.model_info import inspect_model
 
 
 def _builder_log(layers: int) -> list[str]:
@@ -160,7 +160,7 @@ def test_qwen05_shaped_estimate_agrees_with_its_int4_size(tmp_path: Path) -> Non
     opts = ConvertOptions(tmp_path / "qwen05", tmp_path / "out", precision="int4")
     assert resources(opts, info).output_bytes == est.size_bytes
     assert "makes a model of about" in resources(opts, info).describe(with_free=False)
-    from slm_wizard.core.paths import cache_dir
+    from slm_wizard.core.base.paths import cache_dir
 
     built = cache_dir() / "bench-qwen2.5-0.5b-shape" / "int4"
     if built.is_dir():  # the bench's real conversion, when it was built on this machine

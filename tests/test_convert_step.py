@@ -1,5 +1,5 @@
-"""The Convert step runner (core/steps/convert.py) and the one subprocess runner (core/proc.py),
-without running Olive."""
+"""The Convert step runner (core/steps/convert.py) and the one subprocess runner
+(core/base/proc.py), without running Olive."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import pytest
 
 from slm_wizard.cli.commands.convert import options_from_args
 from slm_wizard.cli.main import build_parser
-from slm_wizard.core.convert import ConvertResult, choose_method, default_output_dir
-from slm_wizard.core.proc import stream_command
-from slm_wizard.core.record import reproduce_commands
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.base.proc import stream_command
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.convert.olive import ConvertResult, choose_method, default_output_dir
+from slm_wizard.core.convert.verify import Verification, verify_output
+from slm_wizard.core.run.record import RunRecord, reproduce_commands
 from slm_wizard.core.steps import convert as step
-from slm_wizard.core.verify import Verification, verify_output
 
 
 def _parsed(argv: list[str]) -> step.Options:
@@ -95,7 +94,7 @@ def test_result_and_record_of_a_verified_conversion(tmp_path: Path) -> None:
     assert rec.step == "convert" and rec.status == Status.OK and rec.done
     assert rec.command == opts.argv()
     assert rec.options["precision"] == "int4" and rec.options["model_dir"] == "/m"
-    state = WizardState(model_dir=Path("/m"))
+    state = RunRecord(model_dir=Path("/m"))
     state.record(rec)
     assert reproduce_commands(state) == [opts.argv()]
     assert "convert" in state.done
@@ -122,8 +121,8 @@ def test_verification_of_an_incomplete_folder_uses_check_results(tmp_path: Path)
 
 
 def test_core_convert_and_verify_do_not_import_each_other() -> None:
-    code = ("import sys; import slm_wizard.core.verify; "
-            "assert 'slm_wizard.core.convert' not in sys.modules, 'verify imports convert'; "
+    code = ("import sys; import slm_wizard.core.convert.verify; "
+            "assert 'slm_wizard.core.convert.olive' not in sys.modules, 'verify imports convert'; "
             "import slm_wizard.core.steps.convert; "
             "assert 'textual' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
-from slm_wizard.core.state import WizardState
+from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
 
@@ -27,7 +27,7 @@ async def _ready(pilot, app) -> None:
 
 
 async def test_convert_without_a_model_names_the_step_that_provides_it(tmp_path) -> None:
-    app = WizardApp(state=WizardState(), start="convert", config_dir=tmp_path / "cfg")
+    app = WizardApp(state=RunRecord(), start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "the Model step provides it" in _text(app, "#convert-model")
@@ -35,7 +35,7 @@ async def test_convert_without_a_model_names_the_step_that_provides_it(tmp_path)
 
 
 async def test_form_refuses_fp16_and_picks_the_config_method_for_int8(demo_model, tmp_path):
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
@@ -64,10 +64,10 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
     out = tmp_path / "converted"
     out.mkdir()
     (out / "old.txt").write_text("an earlier run")
-    from slm_wizard.core.owned import write_marker
+    from slm_wizard.core.base.owned import write_marker
 
     write_marker(out, "convert")  # an earlier conversion's folder: replaced after confirmation
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
@@ -107,7 +107,7 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
 
 async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> None:
     out = tmp_path / "cancelled"
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
@@ -135,7 +135,7 @@ async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(convert_step, "run", boom)
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
@@ -163,7 +163,7 @@ async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeyp
         raise RuntimeError("boom")
 
     monkeypatch.setattr(screen_module, "inspect_model", boom)
-    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="convert",
+    app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "boom" in _text(app, "#convert-model"), 30,
@@ -174,7 +174,7 @@ async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeyp
 
 
 async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
-    state = WizardState()
+    state = RunRecord()
     app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -216,7 +216,7 @@ def snap_model(demo_model: Path) -> Path:
 
 
 def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -> None:
-    state = WizardState(model_dir=snap_model, is_demo=True)
+    state = RunRecord(model_dir=snap_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
 
     async def ready(pilot) -> None:
@@ -229,7 +229,7 @@ def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -
 
 def test_options_form_snapshot_80x24(snap_compare, snap_model: Path, tmp_path: Path) -> None:
     """Issue 14: at 80x24 each help text wraps under its field; Run conversion is focused."""
-    state = WizardState(model_dir=snap_model, is_demo=True)
+    state = RunRecord(model_dir=snap_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
 
     async def ready(pilot) -> None:

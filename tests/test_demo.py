@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import slm_wizard.core.demo as demo
-from slm_wizard.core.demo import (
+import slm_wizard.core.model.demo as demo
+from slm_wizard.core.model.demo import (
     DEMO_FAQ_PATH,
     DEMO_SYSTEM_PROMPT,
     MARKER_NAME,
@@ -31,7 +31,7 @@ HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
 
 def test_importing_demo_and_its_command_loads_no_heavy_library() -> None:
     code = (
-        "import sys, slm_wizard.core.demo, slm_wizard.cli.commands.demo; "
+        "import sys, slm_wizard.core.model.demo, slm_wizard.cli.commands.demo; "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -265,7 +265,7 @@ def test_cli_main_parses_demo(demo_model: Path) -> None:
 
 
 def test_demo_command_and_record(tmp_path: Path) -> None:
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
 
     assert demo.demo_command() == ["slm-wizard", "demo"]
     assert demo.demo_command(tmp_path, force=True) == ["slm-wizard", "demo", "--out",
@@ -281,7 +281,7 @@ def test_cancel_stops_the_build_mid_training_and_keeps_nothing(tmp_path: Path) -
     train to the end first); nothing of it is left, and a later build starts afresh."""
     import threading
 
-    from slm_wizard.core.demo import DemoCancelled
+    from slm_wizard.core.model.demo import DemoCancelled
 
     cancel = threading.Event()
     lines: list[str] = []

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import foundry, foundry_cli
-from slm_wizard.core import inference_model as im
-from slm_wizard.core.status import CheckResult, Status
-from slm_wizard.core.templates import template_for
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.deploy import foundry, foundry_cli
+from slm_wizard.core.deploy import inference_model as im
+from slm_wizard.core.deploy.templates import template_for
 
 CFG = im.ModelConfig(max_length=256, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
 
@@ -33,7 +33,7 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def faq_row(demo_model: Path) -> dict:
-    from slm_wizard.core.demo import load_domain_eval
+    from slm_wizard.core.model.demo import load_domain_eval
 
     return load_domain_eval(demo_model / "domain_eval.jsonl")[0]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import build_parser
-from slm_wizard.core import foundry
-from slm_wizard.core import inference_model as im
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy import inference_model as im
+from slm_wizard.core.deploy.templates import template_for
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.core.steps import template as template_step
-from slm_wizard.core.templates import template_for
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ def test_template_step_record_does_not_claim_a_deployment(onnx_dir: Path) -> Non
 
 def test_a_saved_run_keeps_the_chosen_cache_and_model_id(onnx_dir: Path, tmp_path: Path) -> None:
     """Resume used to forget the cache folder (foundry_cache = "" was saved)."""
-    from slm_wizard.core.record import RunRecord
+    from slm_wizard.core.run.record import RunRecord
 
     cache = tmp_path / "chosen-cache"
     opts = deploy_step.Options(onnx_dir, "lumo", cache_dir=cache, family="qwen").resolved()
@@ -268,7 +268,7 @@ def test_template_step_default_is_derived_and_its_record_says_the_verdict(onnx_d
 
 
 def test_sample_conversation_comes_from_the_domain_eval_else_neutral(onnx_dir: Path) -> None:
-    from slm_wizard.core.templates import SAMPLE_CONVERSATION
+    from slm_wizard.core.deploy.templates import SAMPLE_CONVERSATION
 
     assert template_step.sample_conversation(onnx_dir) == SAMPLE_CONVERSATION
     (onnx_dir / "domain_eval.jsonl").write_text(
@@ -331,7 +331,7 @@ def test_inference_model_json_gets_the_umask_mode_in_the_model_folder_and_the_ca
     import stat
 
     monkeypatch.setattr(foundry, "sdk_available", lambda: False)  # export only: write + copy
-    monkeypatch.setattr("slm_wizard.core.proc.which", lambda name: None)
+    monkeypatch.setattr("slm_wizard.core.base.proc.which", lambda name: None)
     old = os.umask(0o022)
     try:
         result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=tmp_path / "c"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, Static
 
-from slm_wizard.core.state import WizardState
+from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
 
@@ -36,12 +36,12 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 
 
 async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_path: Path) -> None:
-    from slm_wizard.core.demo import load_domain_eval
+    from slm_wizard.core.model.demo import load_domain_eval
 
     first = load_domain_eval(demo_model / "domain_eval.jsonl")[0]
     expected = first["expected"]
     cache = tmp_path / "cache"
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy,
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy,
                         foundry_cache=cache)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
@@ -150,7 +150,7 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
 
     # The recorded command, run headless, deploys the same model id into the same cache.
     from slm_wizard.cli.main import main
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     assert main(command[1:]) == 0
     assert "lumo-demo:1" in [m.id for m in foundry.local_catalog(cache).list_models()]
@@ -161,8 +161,8 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
 async def test_a_mismatching_template_is_deployed_only_when_confirmed(
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from slm_wizard.core import foundry
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.deploy import foundry
 
     deployed: list[str] = []
 
@@ -175,7 +175,7 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
         return dep
 
     monkeypatch.setattr(foundry, "deploy", fake_deploy)
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -208,7 +208,7 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
 async def test_without_a_converted_model_the_step_says_where_it_comes_from(
     tmp_path: Path,
 ) -> None:
-    app = WizardApp(state=WizardState(), start="deploy", config_dir=tmp_path / "cfg")
+    app = WizardApp(state=RunRecord(), start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -226,7 +226,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(deploy_step, "run", boom)
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -244,8 +244,8 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
 async def test_an_edited_template_is_deployed_as_a_custom_template_file(
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from slm_wizard.core import foundry
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.deploy import foundry
     from slm_wizard.core.steps import deploy as deploy_step
     from slm_wizard.core.steps import template as template_step
 
@@ -262,7 +262,7 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
 
     monkeypatch.setattr(deploy_step, "run", fake_run)
     cache = tmp_path / "chosen"
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -287,11 +287,11 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
 async def test_resume_shows_the_cache_folder_the_run_record_kept(
     onnx_copy: Path, tmp_path: Path,
 ) -> None:
-    from slm_wizard.core.record import StepRecord
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.run.record import StepRecord
 
     chosen = tmp_path / "my-foundry-cache"
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, deployed_name="m:1")
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, deployed_name="m:1")
     state.record(StepRecord("deploy", Status.OK, "m:1 deployed",
                             options={"cache_dir": str(chosen), "model_id": "m:1"}))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
@@ -309,7 +309,7 @@ def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
-    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
                         foundry_cache=Path("/home/me/.foundry/cache/models"))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
 
@@ -326,7 +326,7 @@ def test_deploy_snapshot_80x24(snap_compare, demo_onnx: Path, tmp_path: Path) ->
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
-    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
                         foundry_cache=Path("/home/me/.foundry/cache/models"))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
 

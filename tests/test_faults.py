@@ -114,7 +114,7 @@ def test_kill_during_convert_is_cleaned_by_the_next_run(tmp_path: Path,
 
 
 def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core import convert
+    from slm_wizard.core.convert import olive as convert
 
     model = make_model(tmp_path / "model")
     out = tmp_path / "out"
@@ -141,7 +141,7 @@ def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 HOLD_LOCK = '''
 import sys, time
 from pathlib import Path
-from slm_wizard.core.owned import RunLock
+from slm_wizard.core.base.owned import RunLock
 with RunLock(Path(sys.argv[1]), sys.argv[2], "deploy", "A deployment"):
     print("locked", flush=True)
     time.sleep(60)
@@ -150,7 +150,7 @@ with RunLock(Path(sys.argv[1]), sys.argv[2], "deploy", "A deployment"):
 PARTIAL = '''
 import sys, time
 from pathlib import Path
-from slm_wizard.core.owned import temp_sibling
+from slm_wizard.core.base.owned import temp_sibling
 p = temp_sibling(Path(sys.argv[1]), "partial")
 p.mkdir()
 (p / "model.onnx.data").write_bytes(b"x" * 1000)
@@ -165,8 +165,8 @@ def _script(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
-    from slm_wizard.core import foundry
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.deploy import foundry
 
     cache = tmp_path / "cache"
     custom = foundry.custom_dir(cache)
@@ -194,7 +194,7 @@ def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
 
 
 def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     cache = tmp_path / "cache"
     custom = foundry.custom_dir(cache)
@@ -225,7 +225,7 @@ def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
 ])
 def test_disk_full_during_deploy_copy(error: Exception, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     src = make_onnx(tmp_path / "onnx")
     custom = tmp_path / "cache" / "custom"
@@ -251,7 +251,7 @@ def test_deploy_remove_is_exact_without_registration(tmp_path: Path,
     of a model installed as version 1 removes nothing."""
     import json
 
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     monkeypatch.setattr(foundry, "sdk_available", lambda: False)
     target = foundry.target_dir(tmp_path, "twin")
@@ -341,12 +341,12 @@ class FakeSdk:
 
 
 def _fake_foundry(monkeypatch: pytest.MonkeyPatch, catalog: FakeCatalog) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     monkeypatch.setattr(foundry, "sdk_available", lambda: True)
     monkeypatch.setattr(foundry, "_sdk", lambda: FakeSdk)
     monkeypatch.setattr(foundry, "local_catalog", lambda cache: catalog)
-    from slm_wizard.core import proc
+    from slm_wizard.core.base import proc
 
     monkeypatch.setattr(proc, "which", lambda *n: None)  # no `foundry` CLI listing
 
@@ -355,7 +355,7 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     catalog = FakeCatalog(["lumo:1", "lumo:2"])
     _fake_foundry(monkeypatch, catalog)
@@ -374,10 +374,10 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
 
 
 def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core import foundry
-    from slm_wizard.core import inference_model as im
-    from slm_wizard.core.status import Status
-    from slm_wizard.core.templates import template_for
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import inference_model as im
+    from slm_wizard.core.deploy.templates import template_for
 
     catalog = FakeCatalog([])
     _fake_foundry(monkeypatch, catalog)
@@ -409,7 +409,7 @@ INTERRUPTED = {
     "bench": ("slm_wizard.core.steps.bench", "run", ["bench", "{onnx}"]),
     "validate": ("slm_wizard.core.steps.checklist", "run", ["validate", "{onnx}"]),
     "sweep": ("slm_wizard.core.steps.sweep", "run", ["sweep", "{model}"]),
-    "demo": ("slm_wizard.core.demo", "build_demo_model", ["demo", "--out", "{t}/demo"]),
+    "demo": ("slm_wizard.core.model.demo", "build_demo_model", ["demo", "--out", "{t}/demo"]),
     "convert": ("slm_wizard.core.steps.convert", "run", ["convert", "{model}", "-o", "{t}/o"]),
 }
 
@@ -485,7 +485,7 @@ def tiny_disk(tmp_path: Path):
 
 
 def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     src = make_onnx(tmp_path / "onnx")
     (src / "model.onnx.data").write_bytes(b"\1" * 1024 * 1024)  # 1 MB onto 256 KB
@@ -499,7 +499,7 @@ def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
 
 def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core import convert
+    from slm_wizard.core.convert import olive as convert
 
     model = make_model(tmp_path / "model")
     out = tiny_disk / "out"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slm_wizard.core import fidelity as fid
+from slm_wizard.core.evaluate import fidelity as fid
 
 
 def test_log_softmax_and_sample_keys():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from textual.widgets import Button
 
-from slm_wizard.core.settings import load_settings
-from slm_wizard.core.summary import as_shell, reproduce_commands
-from slm_wizard.core.verify import inspect_graph
+from slm_wizard.core.convert.verify import inspect_graph
+from slm_wizard.core.run.settings import load_settings
+from slm_wizard.core.run.summary import as_shell, reproduce_commands
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
 

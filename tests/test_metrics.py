@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from slm_wizard.core import metrics
-from slm_wizard.core.metrics import ProcessSampler, ReplyClock
+from slm_wizard.core.runtime import metrics
+from slm_wizard.core.runtime.metrics import ProcessSampler, ReplyClock
 
 
 def test_reply_clock_splits_ttft_and_decode(monkeypatch) -> None:
@@ -110,8 +110,8 @@ def test_sampler_rejects_bad_arguments(kw) -> None:
 
 
 def test_core_chat_and_metrics_import_light() -> None:
-    code = ("import sys, slm_wizard.core.chat, slm_wizard.core.metrics\n"
-            "import slm_wizard.core.steps.chat, slm_wizard.core.genproc\n"
+    code = ("import sys, slm_wizard.core.runtime.chat, slm_wizard.core.runtime.metrics\n"
+            "import slm_wizard.core.steps.chat, slm_wizard.core.runtime.genproc\n"
             "bad = [m for m in ('textual', 'onnxruntime_genai', 'foundry_local_sdk', 'psutil',\n"
             "       'slm_wizard.tui', 'slm_wizard.cli') if m in sys.modules]\n"
             "print(bad)\n")
@@ -121,7 +121,7 @@ def test_core_chat_and_metrics_import_light() -> None:
 
 
 def test_stream_batch_hands_on_the_first_piece_at_once_then_batches() -> None:
-    from slm_wizard.core.metrics import StreamBatch
+    from slm_wizard.core.runtime.metrics import StreamBatch
 
     batch = StreamBatch(every_s=60.0)
     assert batch.add("Hel")  # the first piece: at once, so TTFT is shown early

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
-from slm_wizard.core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
+from slm_wizard.core.model.model_info import ModelFolderError, fp32_size_bytes, inspect_model
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_cli_inspect_json_and_errors(demo_model: Path, tmp_path: Path, capsys) -
 
 
 def test_inspect_step_runner(demo_model: Path, tmp_path: Path) -> None:
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
     from slm_wizard.core.steps import inspect as step
 
     opts = step.Options(demo_model)

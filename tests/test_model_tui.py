@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Button, Input, Static
 
 import slm_wizard.core.steps.inspect as inspect_step
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.model import ModelScreen
 from tests.helpers import wait_until
@@ -39,7 +39,7 @@ async def inspect_folder(pilot, app: WizardApp, folder: Path) -> None:
 
 async def test_a_new_folder_becomes_the_runs_model(demo_model: Path, tmp_path: Path) -> None:
     other = Path(shutil.copytree(demo_model, tmp_path / "other-model"))
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         # The folder already chosen is inspected and recorded on arrival.
@@ -70,7 +70,7 @@ async def test_a_crash_in_inspect_is_shown_and_resume_still_works(
 
     monkeypatch.setattr(inspect_step, "run", boom)
     cfg = tmp_path / "cfg"
-    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="model",
+    app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="model",
                     config_dir=cfg)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "boom" in error_text(app), 30, "the error on screen")

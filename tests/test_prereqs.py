@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
-from slm_wizard.core import foundry_cli, prereqs
-from slm_wizard.core.proc import run_command, stream_command
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.proc import run_command, stream_command
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.deploy import foundry_cli
+from slm_wizard.core.setup import prereqs
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEP = "/usr/bin/sleep" if Path("/usr/bin/sleep").exists() else "/bin/sleep"

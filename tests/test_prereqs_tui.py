@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Log, Static, TextArea
 
-from slm_wizard.core import prereqs
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.setup import prereqs
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
@@ -70,7 +70,7 @@ def ready(app: WizardApp) -> bool:
 
 
 async def test_real_checks_are_shown(tmp_path: Path) -> None:
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 20, "the checks")
         screen = screen_of(app)
@@ -92,7 +92,7 @@ async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeChecks(fixed_results("fail"), fixed_results(Status.OK))
     monkeypatch.setattr(prereqs, "run_checks", fake)
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the first run")
         screen = screen_of(app)
@@ -130,7 +130,7 @@ async def test_install_confirmation_shows_the_command_and_can_be_cancelled(
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
     started: list[object] = []
     monkeypatch.setattr(prereqs, "install_packages", lambda *a, **k: started.append(a))
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         await pilot.click("#install")
@@ -155,7 +155,7 @@ async def test_failed_install_shows_pips_error_and_rechecks(
               "print('ERROR: No matching distribution found for olive-ai==0.13.0'); sys.exit(1)")
     monkeypatch.setattr(prereqs, "install_commands",
                         lambda results: [[sys.executable, "-c", script]])
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)
@@ -174,7 +174,7 @@ async def test_failed_install_shows_pips_error_and_rechecks(
 async def test_continue_marks_the_step_done(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results(Status.OK)))
-    state = WizardState()
+    state = RunRecord()
     app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
@@ -196,7 +196,7 @@ def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.Monk
 
     for module in (slm_wizard.tui.steps, slm_wizard.tui.widgets.step_bar):
         monkeypatch.setattr(module, "is_available", lambda step_id: True, raising=False)
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
 
     async def run_before(pilot) -> None:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
@@ -214,7 +214,7 @@ async def test_a_running_install_can_be_cancelled(
     script = "import time; print('Collecting olive-ai', flush=True); time.sleep(60)"
     monkeypatch.setattr(prereqs, "install_commands",
                         lambda results: [[sys.executable, "-c", script]])
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)
@@ -237,7 +237,7 @@ async def test_checks_are_recorded_when_they_finish(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """ctrl+n after the checks (no Continue pressed): the step bar and record say it ran."""
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
-    state = WizardState()
+    state = RunRecord()
     app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
@@ -265,7 +265,7 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
     model = tmp_path / "model"  # a whole model folder (check --model reads it first)
     shutil.copytree(demo_model, model)
     cfg = tmp_path / "cfg"
-    app = WizardApp(state=WizardState(model_dir=model.resolve()), start="prereqs",
+    app = WizardApp(state=RunRecord(model_dir=model.resolve()), start="prereqs",
                     config_dir=cfg)
     async with app.run_test(size=SIZE) as pilot:
         screen = screen_of(app)
@@ -298,7 +298,7 @@ async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(prereqs, "install_packages", boom)
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from slm_wizard.core.state import WizardState
+from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.confirm import ConfirmScreen
 from tests.helpers import wait_until
@@ -14,7 +14,7 @@ from tests.helpers import wait_until
 
 async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "out-int4"
-    app = WizardApp(state=WizardState(model_dir=demo_model, is_demo=True), start="convert",
+    app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen

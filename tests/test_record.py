@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.record import (
+from slm_wizard.core.base.status import CheckResult, Status, overall
+from slm_wizard.core.run.record import (
     RecordError,
     RunRecord,
     StepRecord,
     reproduce_commands,
 )
-from slm_wizard.core.settings import (
+from slm_wizard.core.run.settings import (
     SCHEMA,
     Settings,
     load_settings,
@@ -22,7 +23,6 @@ from slm_wizard.core.settings import (
     save_settings,
     settings_path,
 )
-from slm_wizard.core.status import CheckResult, Status, overall
 from slm_wizard.tui.app import WizardApp
 
 

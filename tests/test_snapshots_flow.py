@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.tui.app import WizardApp
 
 SIZE = (100, 32)
@@ -23,7 +22,7 @@ def test_help_snapshot(snap_compare, tmp_path: Path) -> None:
 
 
 def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
-    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
                         precision="int4", deployed_name="lumo:1",
                         foundry_cache=Path("/home/me/.foundry/cache/models"))
     convert = ["slm-wizard", "convert", "/models/lumo-hf", "--output", "/models/lumo-int4",
@@ -42,7 +41,7 @@ def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
 
 def test_model_step_snapshot(snap_compare, tmp_path: Path) -> None:
     """The Model step before a folder is chosen."""
-    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=SIZE)
 
 
@@ -58,19 +57,19 @@ def test_welcome_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
 def test_help_per_screen_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size, press=["f1"])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
 def test_model_step_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    app = WizardApp(state=WizardState(), start="model", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
 def test_validate_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    state = WizardState(model_dir=Path("/models/lumo-hf"), is_demo=True,
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), is_demo=True,
                         onnx_dir=Path("/models/lumo-int4"))
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size)
@@ -78,6 +77,6 @@ def test_validate_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
 def test_summary_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    app = WizardApp(state=WizardState(model_dir=Path("/models/lumo-hf")), start="summary",
+    app = WizardApp(state=RunRecord(model_dir=Path("/models/lumo-hf")), start="summary",
                     config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size)

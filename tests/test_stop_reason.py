@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.chat import GenerationSettings, OrtBackend
-from slm_wizard.core.metrics import FINISH_REASONS, STOP_REASONS, ReplyClock
+from slm_wizard.core.runtime.chat import GenerationSettings, OrtBackend
+from slm_wizard.core.runtime.metrics import FINISH_REASONS, STOP_REASONS, ReplyClock
 
 
 @pytest.mark.parametrize("reason, words", [("eos", "end of sequence"), ("length", "max tokens"),
@@ -31,7 +31,7 @@ def ort(demo_onnx: Path) -> OrtBackend:
 
 
 def _messages(demo_model: Path) -> list[dict[str, str]]:
-    from slm_wizard.core.demo import load_domain_eval
+    from slm_wizard.core.model.demo import load_domain_eval
 
     row = load_domain_eval(demo_model / "domain_eval.jsonl")[0]
     return [{"role": "system", "content": row["system"]},

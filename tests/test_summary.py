@@ -6,14 +6,13 @@ import shlex
 from pathlib import Path
 
 from slm_wizard.cli.main import build_parser
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
-from slm_wizard.core.summary import as_shell, files_written, reproduce_commands
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord, StepRecord
+from slm_wizard.core.run.summary import as_shell, files_written, reproduce_commands
 from slm_wizard.tui.app import WizardApp
 
 
-def _state(tmp_path: Path) -> WizardState:
+def _state(tmp_path: Path) -> RunRecord:
     model = tmp_path / "hf"
     onnx = tmp_path / "onnx"
     cache = tmp_path / "cache"
@@ -23,7 +22,7 @@ def _state(tmp_path: Path) -> WizardState:
     (onnx / "genai_config.json").write_text("{}")
     (onnx / "model.onnx").write_bytes(b"x" * 2048)
     (cache / "custom" / "lumo" / "inference_model.json").write_text("{}")
-    state = WizardState(model_dir=model, onnx_dir=onnx, precision="int4",
+    state = RunRecord(model_dir=model, onnx_dir=onnx, precision="int4",
                         deployed_name="lumo:1", foundry_cache=cache)
     state.record(StepRecord(
         "convert", Status.OK, "int4, 1.2 MB, verified",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.sweep import (
+from slm_wizard.core.evaluate.sweep import (
     PRESETS,
     SweepError,
     VariantResult,
@@ -99,7 +99,7 @@ def test_recommendation_follows_the_rule():
 @pytest.fixture(scope="session")
 def quick_sweep(demo_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """The quick preset on the demo, once per session: (cache root, SweepResult)."""
-    from slm_wizard.core.sweep import run_sweep
+    from slm_wizard.core.evaluate.sweep import run_sweep
 
     root = tmp_path_factory.mktemp("sweep-cache")
     result = run_sweep(demo_model, PRESETS["quick"], output_root=root, max_prompts=3,
@@ -195,7 +195,7 @@ def _damage(folder: Path) -> None:
 
 
 def test_damaged_variant_is_ranked_last(quick_sweep, demo_model: Path, tmp_path: Path):
-    from slm_wizard.core.sweep import parse_variant, run_sweep, variant_folder
+    from slm_wizard.core.evaluate.sweep import parse_variant, run_sweep, variant_folder
 
     root, first = quick_sweep
     copy = tmp_path / "cache"
@@ -214,7 +214,7 @@ def test_damaged_variant_is_ranked_last(quick_sweep, demo_model: Path, tmp_path:
 
 
 def test_cancel_stops_within_a_variant(quick_sweep, demo_model: Path):
-    from slm_wizard.core.sweep import run_sweep
+    from slm_wizard.core.evaluate.sweep import run_sweep
 
     root, _ = quick_sweep
     cancel = threading.Event()
@@ -248,11 +248,11 @@ async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_mo
     the highlighted variant's folder to Deploy."""
     from textual.widgets import Button, DataTable, Static
 
-    from slm_wizard.core.state import WizardState
+    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
 
     _, result = quick_sweep
-    state = WizardState(model_dir=demo_model, is_demo=True,
+    state = RunRecord(model_dir=demo_model, is_demo=True,
                         onnx_dir=Path(result.variant("fp32").output_dir))
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=(110, 40)) as pilot:

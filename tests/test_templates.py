@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import templates as T
-from slm_wizard.core.inference_model import InferenceModelError, build_inference_model
+from slm_wizard.core.deploy import templates as T
+from slm_wizard.core.deploy.inference_model import InferenceModelError, build_inference_model
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"

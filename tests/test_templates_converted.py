@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core import templates as T
+from slm_wizard.core.deploy import templates as T
 from tests.test_templates import FAMILY_LIMITS, FAMILY_TEMPLATES, tiny_tokenizer_json
 
 # family -> (transformers config class, model class, extra config)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.status import CheckResult, Status
-from slm_wizard.core.validate import (
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.evaluate.validate import (
     DomainAnswer,
     DomainCase,
     ValidateError,
@@ -136,7 +136,7 @@ def test_domain_and_format_checks_score_against_thresholds():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.runtime.chat import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -230,7 +230,7 @@ def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
 
 def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_onnx,
                                                                      domain_cases):
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.runtime.chat import open_backend
 
     untrained = open_backend("ort", untrained_onnx)
     try:
@@ -276,7 +276,7 @@ def test_leak_check_fails_on_a_backend_that_keeps_memory(backend):
 
 
 def test_every_edge_case_runs_without_a_crash(backend):
-    from slm_wizard.core.validate import edge_cases
+    from slm_wizard.core.evaluate.validate import edge_cases
 
     result = check_edge_cases(backend, timeout_s=30)
     outcomes = {o["id"]: o for o in result.data["outcomes"]}
@@ -292,8 +292,8 @@ def test_every_edge_case_runs_without_a_crash(backend):
 
 
 def test_edge_case_check_catches_crashes_and_hangs():
-    from slm_wizard.core.chat import GenerationSettings
-    from slm_wizard.core.validate import EdgeCase, run_edge_case
+    from slm_wizard.core.evaluate.validate import EdgeCase, run_edge_case
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     case = EdgeCase("raw", "raw", messages=(("user", "hi"),))
     crash = run_edge_case(HangingBackend("crash"), case, GenerationSettings(), timeout_s=5)
@@ -312,8 +312,8 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
     import csv
     import json
 
-    from slm_wizard.core.reports import export_report
-    from slm_wizard.core.validate import run_checklist
+    from slm_wizard.core.base.reports import export_report
+    from slm_wizard.core.evaluate.validate import run_checklist
 
     # Lengths the demo can take (its template alone is 39 tokens: 16 would be left out).
     result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(48, 128),
@@ -359,7 +359,7 @@ def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path
 
 
 def test_cancel_stops_the_checklist(backend, domain_cases):
-    from slm_wizard.core.validate import run_checklist
+    from slm_wizard.core.evaluate.validate import run_checklist
 
     cancel = threading.Event()
 

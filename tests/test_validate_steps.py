@@ -12,12 +12,12 @@ from slm_wizard.cli.commands import bench as bench_cmd
 from slm_wizard.cli.commands import sweep as sweep_cmd
 from slm_wizard.cli.commands import validate as validate_cmd
 from slm_wizard.cli.main import build_parser
-from slm_wizard.core.bench import BenchError
-from slm_wizard.core.record import RunRecord, StepRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.bench import BenchError
+from slm_wizard.core.evaluate.sweep import SweepError
+from slm_wizard.core.evaluate.validate import ValidateError
+from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.steps import bench, checklist, sweep
-from slm_wizard.core.sweep import SweepError
-from slm_wizard.core.validate import ValidateError
 
 
 def parsed(argv: list[str]) -> argparse.Namespace:
@@ -147,7 +147,7 @@ def test_a_plan_needs_what_its_phases_measure(tmp_path: Path):
 
 
 def test_phase_fraction_splits_each_bar():
-    from slm_wizard.core.bench import Progress
+    from slm_wizard.core.evaluate.bench import Progress
 
     assert checklist.phase_fraction("bench", Progress("prompts", 1, 2)) == 0.25
     assert checklist.phase_fraction("bench", Progress("lengths", 2, 2)) == 1.0

@@ -9,7 +9,7 @@ from pathlib import Path
 from helpers import wait_until
 from textual.widgets import Button, Checkbox, DataTable, Select, Sparkline, Static
 
-from slm_wizard.core.state import WizardState
+from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.validate import NO_MODEL, ValidateScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot, bar
@@ -26,7 +26,7 @@ def test_bar_scales_to_the_widest_value():
 
 async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_onnx,
                                                                tmp_path: Path):
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -47,7 +47,7 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         assert "What is Lumo?" in str(screen.query_one("#check-evidence", Static).content)
         assert len(screen.query_one("#soak-spark", Sparkline).data) == 20  # quick: 20 generations
 
-        from slm_wizard.core.bench import METRIC_TITLES
+        from slm_wizard.core.evaluate.bench import METRIC_TITLES
 
         assert screen.query_one("#bench-table", DataTable).row_count == len(METRIC_TITLES)
         # Quick asks 16, 64, 256 tokens; a length below the chat template's own tokens is left
@@ -79,7 +79,7 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
 
 
 async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Path):
-    app = WizardApp(state=WizardState(), start="validate", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.pause()
@@ -91,7 +91,7 @@ async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Pat
 
 
 async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path):
-    state = WizardState(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
                         deployed_name="lumo:1")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -106,7 +106,7 @@ async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path)
 
 
 def test_validate_snapshot(snap_compare, tmp_path: Path):
-    state = WizardState(model_dir=Path("/models/lumo-hf"), is_demo=True,
+    state = RunRecord(model_dir=Path("/models/lumo-hf"), is_demo=True,
                         onnx_dir=Path("/models/lumo-int4"))
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=SIZE)
@@ -118,7 +118,7 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
     quick = plan_step.SIZES["quick"]
     small = plan_step.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
     monkeypatch.setitem(plan_step.SIZES, "quick", small)
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -143,7 +143,7 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         assert (Path(rec.options["report_dir"]) / "sweep.md").is_file()
         assert rec.command[:3] == ["slm-wizard", "sweep", str(demo_model)]
         assert rec.command[rec.command.index("--variants") + 1] == "fp32,int4"
-    from slm_wizard.core.sweep import PRESETS
+    from slm_wizard.core.evaluate.sweep import PRESETS
 
     assert quick.precisions == PRESETS["quick"]
 
@@ -156,7 +156,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
         raise RuntimeError("boom")
 
     monkeypatch.setattr(plan_step, "run_plan", boom)
-    state = WizardState(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    state = RunRecord(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -171,7 +171,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
 
 async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
     (tmp_path / "onnx").mkdir()
-    state = WizardState(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    state = RunRecord(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Checkbox, Input, Static
 
-from slm_wizard.core import prereqs
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.setup import prereqs
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
 from tests.test_layout import layout_problems
@@ -46,7 +46,7 @@ async def test_welcome_enter_and_typing_need_no_tab(tmp_path: Path) -> None:
 async def test_prereqs_enter_continues_when_nothing_blocks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results(Status.OK)))
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: bool(screen.results) and not screen.checking, 10,
@@ -62,7 +62,7 @@ async def test_prereqs_enter_continues_when_nothing_blocks(
 async def test_prereqs_focus_install_when_a_package_is_missing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
-    app = WizardApp(state=WizardState(), start="prereqs", config_dir=tmp_path)
+    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: bool(screen.results) and not screen.checking, 10,
@@ -72,7 +72,7 @@ async def test_prereqs_focus_install_when_a_package_is_missing(
 
 
 async def test_model_enter_continues_after_inspection(demo_model: Path, tmp_path: Path) -> None:
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
@@ -85,7 +85,7 @@ async def test_model_enter_continues_after_inspection(demo_model: Path, tmp_path
 
 async def test_convert_focuses_run_shows_the_state_and_the_end_of_the_output_path(
         demo_model: Path, tmp_path: Path) -> None:
-    state = WizardState(model_dir=demo_model, is_demo=True)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
@@ -109,7 +109,7 @@ async def test_convert_focuses_run_shows_the_state_and_the_end_of_the_output_pat
 
 async def test_deploy_failure_is_in_view_with_what_to_do_next(
         onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
     from slm_wizard.core.steps import deploy as deploy_step
 
     def failing_answer(opts, *, on_progress=None, cancel=None):
@@ -123,7 +123,7 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(
                                   error="answer failed: the model answered nothing")
 
     monkeypatch.setattr(deploy_step, "run", failing_answer)
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
@@ -147,9 +147,9 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(
 
 async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
                                                             tmp_path: Path) -> None:
-    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.run.record import StepRecord
 
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
     state.record(StepRecord("deploy", Status.FAIL, "answer failed: the model answered nothing"))
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
@@ -167,7 +167,7 @@ async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
 
 async def test_validate_toggles_and_plan_line_say_what_runs(demo_model: Path, demo_onnx: Path,
                                                             tmp_path: Path) -> None:
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -195,7 +195,7 @@ async def test_f1_shows_the_current_screens_keys(onnx_copy: Path, tmp_path: Path
 
     from slm_wizard.tui.screens.help import HelpScreen, help_text
 
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -230,7 +230,7 @@ async def test_the_palette_finds_the_screens_actions(step: str, query: str, titl
                                                      tmp_path: Path) -> None:
     from textual.command import CommandPalette
 
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy)
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy)
     app = WizardApp(state=state, start=step, config_dir=tmp_path / "cfg")
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
@@ -252,7 +252,7 @@ async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(
         onnx_copy: Path, tmp_path: Path) -> None:
     from slm_wizard.tui.screens.help import StepPicker
 
-    state = WizardState(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -265,7 +265,7 @@ async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(
 
 
 async def test_summary_enter_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = WizardApp(state=WizardState(), start="summary", config_dir=tmp_path / "cfg")
+    app = WizardApp(state=RunRecord(), start="summary", config_dir=tmp_path / "cfg")
     exits: list[bool] = []
     async with app.run_test(size=SMALL) as pilot:
         monkeypatch.setattr(app, "exit", lambda *a, **k: exits.append(True))
@@ -278,7 +278,7 @@ async def test_summary_enter_finishes(tmp_path: Path, monkeypatch: pytest.Monkey
 async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, demo_onnx: Path,
                                                             tmp_path: Path) -> None:
     """The issue saw `PASS 2.57× … fastest / slowest ≤ 2, or` cut in the table."""
-    from slm_wizard.core.status import CheckResult
+    from slm_wizard.core.base.status import CheckResult
 
     rule = "fastest / slowest ≤ 2, or the slowest input length within 5 tok/s of the fastest"
 
@@ -288,7 +288,7 @@ async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, dem
         def check(self, check_id: str):
             return None
 
-    state = WizardState(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()

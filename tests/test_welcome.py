@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.settings import load_settings
+from slm_wizard.core.run.settings import load_settings
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import wait_until
 
@@ -114,7 +114,7 @@ async def test_a_crash_while_building_the_demo_is_shown(
         tmp_path: Path, demo_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An unexpected failure of the demo build stays on the screen; the app keeps running, a
     second try works, and Resume afterwards still works."""
-    import slm_wizard.core.demo as demo
+    import slm_wizard.core.model.demo as demo
 
     real = demo.build_demo_model
 

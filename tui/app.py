@@ -1,4 +1,4 @@
-"""The slm-wizard Textual app: the steps as installed screens over one WizardState."""
+"""The slm-wizard Textual app: the steps as installed screens over one RunRecord."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.settings import Settings, load_settings, remember, restore, save_settings
-from slm_wizard.core.state import WizardState
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord, StepRecord
+from slm_wizard.core.run.settings import Settings, load_settings, remember, restore, save_settings
 from slm_wizard.tui.steps import STEP_IDS, STEPS, is_available, missing_input, step
 from slm_wizard.tui.widgets.step_bar import StepBar
 
@@ -32,10 +31,10 @@ class WizardApp(App):
         ],
     ]
 
-    def __init__(self, state: WizardState | None = None, start: str = "welcome",
+    def __init__(self, state: RunRecord | None = None, start: str = "welcome",
                  config_dir: Path | None = None) -> None:
         super().__init__()
-        self.state = state or WizardState()
+        self.state = state or RunRecord()
         self.current_step = start
         self.config_dir = config_dir
         self.settings = Settings()
@@ -124,7 +123,7 @@ class WizardApp(App):
         Returns True when the model changed (the other steps' screens then start afresh)."""
         if self.state.model_dir == folder and self.state.is_demo == is_demo:
             return False
-        self.state = WizardState(model_dir=folder, is_demo=is_demo)
+        self.state = RunRecord(model_dir=folder, is_demo=is_demo)
         for s in STEP_IDS:  # screens of another model's run start afresh
             if s != self.current_step and self.is_screen_installed(s):
                 self.uninstall_screen(s)
@@ -145,7 +144,7 @@ class WizardApp(App):
         except ValueError as exc:  # a record that does not read back: start this model afresh
             self.notify(f"The saved progress of {model_dir} could not be used ({exc}).",
                         title="Not resumed", severity="warning")
-            state, last = WizardState(model_dir=Path(model_dir)), "welcome"
+            state, last = RunRecord(model_dir=Path(model_dir)), "welcome"
         self.state = state
         for s in STEP_IDS:
             if s != self.current_step and self.is_screen_installed(s):

@@ -49,11 +49,10 @@ def prepare():
     """The run behind the screens: the demo model taken through Prerequisites, Model, Convert
     (INT4 with Olive) and Deploy (a throw-away Foundry Local cache) by the steps' own runners.
     Returns the run record and, per step, what to put into it before that step's screen."""
-    from slm_wizard.core.demo import build_demo_model
-    from slm_wizard.core.paths import cache_dir
-    from slm_wizard.core.record import StepRecord
-    from slm_wizard.core.state import WizardState
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.paths import cache_dir
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.model.demo import build_demo_model
+    from slm_wizard.core.run.record import RunRecord, StepRecord
     from slm_wizard.core.steps import convert, deploy, inspect, prereqs
 
     demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
@@ -83,7 +82,7 @@ def prepare():
     done["deploy"] = (deploy.to_record(d, deployed),
                       {"deployed_name": deployed.model_id,
                        "foundry_cache": deployed.options.cache_dir})
-    return WizardState(model_dir=demo, is_demo=True), done
+    return RunRecord(model_dir=demo, is_demo=True), done
 
 
 async def _ask_demo_question(pilot) -> None:

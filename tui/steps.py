@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from slm_wizard.core.record import STEP_TITLES
+from slm_wizard.core.run.record import STEP_TITLES
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.bench import BenchError
+    from slm_wizard.core.evaluate.bench import BenchError
 
     options = options_from_args(args)
     try:

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from slm_wizard.core.chat import BACKENDS
+from slm_wizard.core.runtime.chat import BACKENDS
 from slm_wizard.core.steps import chat as step
 
 REPL_HELP = """commands: /reset (new chat), /system TEXT (set the system prompt; empty clears it),
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _repl(options: step.Options, as_json: bool) -> int:
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.runtime.chat import ChatError
 
     _err(f"loading {options.model} ({options.backend})…")
     try:
@@ -119,7 +119,7 @@ def _repl(options: step.Options, as_json: bool) -> int:
 
 
 def _loop(session, backend, as_json: bool) -> int:
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.runtime.chat import ChatError
 
     interactive = sys.stdin.isatty()
     pid = step.generator_pid(backend)

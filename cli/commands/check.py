@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
 
 ICONS = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
 

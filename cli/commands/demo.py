@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.demo import DemoError, DemoRefused, build_demo_model
+    from slm_wizard.core.model.demo import DemoError, DemoRefused, build_demo_model
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

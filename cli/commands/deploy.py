@@ -12,7 +12,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     from slm_wizard.cli.commands.template import add_template_args
-    from slm_wizard.core.inference_model import DEFAULT_MAX_LENGTH
+    from slm_wizard.core.deploy.inference_model import DEFAULT_MAX_LENGTH
     from slm_wizard.core.steps.deploy import NEUTRAL_PROMPT, Options
 
     d = Options(Path("."), "")  # the defaults, for the help texts
@@ -76,7 +76,7 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
     from slm_wizard.core.steps import deploy as step
 
     def on_progress(stage: str, status: Status, detail: str) -> None:

@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
 
 
 def render(info, estimates) -> str:
-    from slm_wizard.core.convert import human_bytes
+    from slm_wizard.core.convert.olive import human_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     rows = [
@@ -77,7 +77,7 @@ def render_adapter(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.model_info import ModelFolderError
+    from slm_wizard.core.model.model_info import ModelFolderError
     from slm_wizard.core.steps import inspect as step
 
     try:

@@ -31,7 +31,7 @@ def add_template_args(p: argparse.ArgumentParser,
                       folder_help: str = "a converted ONNX folder (or a Hugging Face folder)"
                       ) -> None:
     """Options shared with `deploy`."""
-    from slm_wizard.core.templates import FAMILIES  # light: no heavy imports
+    from slm_wizard.core.deploy.templates import FAMILIES  # light: no heavy imports
 
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help=folder_help)
     p.add_argument("--family", choices=sorted(FAMILIES),
@@ -48,8 +48,8 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from slm_wizard.core.deploy.templates import confidence_label
     from slm_wizard.core.steps import template as step
-    from slm_wizard.core.templates import confidence_label
 
     try:
         result = step.run(options_from_args(args))

@@ -16,8 +16,8 @@ from slm_wizard.cli.commands._validate_common import (
     progress_printer,
     text_table,
 )
+from slm_wizard.core.evaluate.validate import CHECK_IDS, LABEL
 from slm_wizard.core.steps import checklist as step
-from slm_wizard.core.validate import CHECK_IDS, LABEL
 
 
 def _checks_arg(text: str) -> list[str]:
@@ -82,7 +82,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.validate import ValidateError
+    from slm_wizard.core.evaluate.validate import ValidateError
 
     options = options_from_args(args)
     try:

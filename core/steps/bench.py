@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.bench import DEFAULT_LENGTHS, BenchError, BenchResult, Progress
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.reports import Report, ReportPaths
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.reports import Report, ReportPaths
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, BenchResult, Progress
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 
 BACKENDS = ("ort", "foundry")
@@ -32,7 +32,7 @@ def model_name(model: str) -> str:
 def open_measured_backend(backend: str, model: str, cache_dir: str | None,
                           on_progress: ProgressFn | None = None) -> Any:
     """The chat backend to measure; MeasureError (with the reason) when it cannot open."""
-    from slm_wizard.core.chat import ChatError, open_backend
+    from slm_wizard.core.runtime.chat import ChatError, open_backend
 
     if on_progress is not None:
         on_progress(Progress("load", 0, 0, f"loading {model} ({backend})…"))
@@ -45,7 +45,7 @@ def open_measured_backend(backend: str, model: str, cache_dir: str | None,
 
 def export(report: Report, report_dir: str | None, model: str) -> tuple[ReportPaths | None, str]:
     """Write the report (Markdown, JSON, CSV): (paths, "") or (None, why it could not)."""
-    from slm_wizard.core.reports import export_report
+    from slm_wizard.core.base.reports import export_report
 
     try:
         return export_report(report, Path(report_dir) if report_dir else None,
@@ -96,13 +96,13 @@ class Options:
             object.__setattr__(self, name, None if value in (None, "") else str(value))
 
     def settings(self) -> Any:
-        from slm_wizard.core.chat import GenerationSettings
+        from slm_wizard.core.runtime.chat import GenerationSettings
 
         return GenerationSettings(max_tokens=self.max_tokens)
 
     def validate(self) -> None:
         """BenchError (a message for the user) when an option is out of bounds."""
-        from slm_wizard.core.schema import SchemaError, check_options, positive_int
+        from slm_wizard.core.base.schema import SchemaError, check_options, positive_int
 
         try:  # the declared bounds of the sizes
             check_options({"repeats": self.repeats, "warmup": self.warmup,
@@ -174,8 +174,8 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     """Benchmark the model. BenchError: bad options or prompt file (before anything runs);
     MeasureError: the model did not load or a generation failed. `backend`: an already open
     backend to use (the Validate step shares one between the benchmark and the checklist)."""
-    from slm_wizard.core.bench import load_prompts, run_benchmark
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.evaluate.bench import load_prompts, run_benchmark
+    from slm_wizard.core.runtime.chat import ChatError
 
     options.validate()
     prompts = load_prompts(options.prompts_file) if options.prompts_file else None

@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.chat import (
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import RunRecord, StepRecord
+from slm_wizard.core.runtime.chat import (
     BACKENDS,
     ChatBackend,
     ChatError,
@@ -31,10 +33,8 @@ from slm_wizard.core.chat import (
     Reply,
     clean_user_text,
 )
-from slm_wizard.core.chat import open_backend as _open_backend
-from slm_wizard.core.metrics import ProcessSample, ReplyStats
-from slm_wizard.core.record import RunRecord, StepRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.runtime.chat import open_backend as _open_backend
+from slm_wizard.core.runtime.metrics import ProcessSample, ReplyStats
 from slm_wizard.core.steps import ProgressFn
 
 __all__ = [
@@ -210,7 +210,7 @@ def open_backend(options: Options) -> ChatBackend:
         kw["cache_dir"] = Path(options.cache_dir)
     if options.in_process:
         return _open_backend(options.backend, options.model, **kw)
-    from slm_wizard.core.genproc import ChildBackend
+    from slm_wizard.core.runtime.genproc import ChildBackend
 
     return ChildBackend(options.backend, options.model, **kw)
 
@@ -301,7 +301,7 @@ class Result:
 
 
 def _sample(pid: int | None = None) -> ProcessSample | None:
-    from slm_wizard.core.metrics import ProcessSampler
+    from slm_wizard.core.runtime.metrics import ProcessSampler
 
     try:
         return ProcessSampler(interval=1.0, pid=pid).sample_now()

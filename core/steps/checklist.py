@@ -13,10 +13,20 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.bench import DEFAULT_LENGTHS, BenchError, Progress
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.reports import ReportPaths
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.reports import ReportPaths
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
+from slm_wizard.core.evaluate.sweep import PRESETS as SWEEP_PRESETS
+from slm_wizard.core.evaluate.validate import (
+    CHECK_IDS,
+    ChecklistResult,
+    Thresholds,
+    ValidateError,
+    find_domain_file,
+    load_domain_cases,
+    run_checklist,
+)
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps import bench as bench_step
 from slm_wizard.core.steps.bench import (
@@ -27,16 +37,6 @@ from slm_wizard.core.steps.bench import (
     open_measured_backend,
     report_files,
     report_json,
-)
-from slm_wizard.core.sweep import PRESETS as SWEEP_PRESETS
-from slm_wizard.core.validate import (
-    CHECK_IDS,
-    ChecklistResult,
-    Thresholds,
-    ValidateError,
-    find_domain_file,
-    load_domain_cases,
-    run_checklist,
 )
 
 
@@ -76,7 +76,12 @@ class Options:
 
     def validate(self) -> None:
         """ValidateError (a message for the user) when an option is out of bounds."""
-        from slm_wizard.core.schema import SchemaError, check_options, positive_int, positive_number
+        from slm_wizard.core.base.schema import (
+            SchemaError,
+            check_options,
+            positive_int,
+            positive_number,
+        )
 
         try:  # the declared bounds of the thresholds and sizes (nan, -1 and 0 are refused)
             check_options(
@@ -165,7 +170,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     """Run the checklist. ValidateError: bad options or domain file (before anything runs);
     MeasureError: the model did not load or a generation failed. `on_sample` gets the RSS (MB)
     after each soak generation; `backend`: an already open backend to use."""
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.runtime.chat import ChatError
 
     options.validate()
     note = on_progress or (lambda p: None)
@@ -279,7 +284,7 @@ class ValidatePlan:
 def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
               backend: str = "ort", report_dir: str | Path | None = None) -> ValidatePlan:
     """The plan for a run record (its converted model, source, deployment) and the choices."""
-    from slm_wizard.core.reports import default_report_dir
+    from slm_wizard.core.base.reports import default_report_dir
     from slm_wizard.core.steps import sweep as sweep_step
 
     if size not in SIZES:
@@ -401,9 +406,9 @@ def run_plan(plan: ValidatePlan, *, on_progress: PhaseProgressFn | None = None,
 
     Expected failures (bad input, a model that does not load) end the run and are reported in
     the result; anything else is a bug and propagates. `on_progress(phase, fraction, text)`."""
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
-    from slm_wizard.core.sweep import SweepError
 
     cancel = cancel or threading.Event()
     out = PlanResult(plan)

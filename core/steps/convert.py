@@ -13,15 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.adapter import (
-    ADAPTER_MODES,
-    DEFAULT_ADAPTER_MODE,
-    AdapterInfo,
-    check_base,
-    inspect_adapter,
-    is_adapter_folder,
-)
-from slm_wizard.core.convert import (
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.convert.olive import (
     PRECISIONS,
     ConvertEvent,
     ConvertOptions,
@@ -33,9 +26,16 @@ from slm_wizard.core.convert import (
     run_conversion,
     validate_options,
 )
-from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.model.adapter import (
+    ADAPTER_MODES,
+    DEFAULT_ADAPTER_MODE,
+    AdapterInfo,
+    check_base,
+    inspect_adapter,
+    is_adapter_folder,
+)
+from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 
 STEP = "convert"
@@ -191,8 +191,8 @@ def _adapter_plan(options: Options) -> Plan:
 
 def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertResult:
     """Merge the adapter into a temporary full model, convert it, remove the temporary model."""
-    from slm_wizard.core.adapter import merge
-    from slm_wizard.core.convert import ConvertEvent
+    from slm_wizard.core.convert.olive import ConvertEvent
+    from slm_wizard.core.model.adapter import merge
 
     assert p.adapter is not None
     out = p.conversion.output_dir.expanduser().resolve()
@@ -223,8 +223,8 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
 
 def _check_adapter(p: Plan, conversion: ConvertResult, progress) -> None:
     """Add the adapter's answer checks to a finished conversion's verification."""
-    from slm_wizard.core.adapter import verify_adapter
-    from slm_wizard.core.convert import ConvertEvent
+    from slm_wizard.core.convert.olive import ConvertEvent
+    from slm_wizard.core.model.adapter import verify_adapter
 
     v = conversion.verification
     if p.adapter is None or not conversion.ok or v is None or conversion.output_dir is None:

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slm_wizard.core.fileio import read_jsonl
-from slm_wizard.core.inference_model import (
+from slm_wizard.core.base.fileio import read_jsonl
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.deploy.inference_model import (
     InferenceModelError,
     ModelConfig,
     context_length,
@@ -24,13 +25,12 @@ from slm_wizard.core.inference_model import (
     validate_name,
     validate_version,
 )
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps import template as template_step
 
 if TYPE_CHECKING:
-    from slm_wizard.core.foundry import CacheLocation, DeployResult, TargetExists
+    from slm_wizard.core.deploy.foundry import CacheLocation, DeployResult, TargetExists
 
 DOMAIN_EVAL = "domain_eval.jsonl"
 NEUTRAL_PROMPT = "Hello! Who are you?"
@@ -63,7 +63,7 @@ def choose_test_prompt(onnx_dir: Path) -> tuple[str, str | None]:
 def cache_location(cache_dir: Path | None = None) -> CacheLocation:
     """The Foundry Local cache: the user's choice, else `foundry cache location`, else the
     documented default."""
-    from slm_wizard.core.foundry import find_cache_dir
+    from slm_wizard.core.deploy.foundry import find_cache_dir
 
     return find_cache_dir(cache_dir)
 
@@ -201,7 +201,7 @@ def _prepare(options: Options) -> tuple[Options, dict[str, str], ModelConfig,
     if not (Path(options.onnx_dir) / "genai_config.json").is_file():
         raise DeployInputError(f"{options.onnx_dir} is not a converted model folder (no "
                                "genai_config.json): run `slm-wizard convert` first.")
-    from slm_wizard.core.foundry import check_onnx_folder
+    from slm_wizard.core.deploy.foundry import check_onnx_folder
 
     problems = check_onnx_folder(Path(options.onnx_dir))  # before anything is copied
     if problems:
@@ -224,8 +224,8 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     stage (RUNNING first) and, with stage INFO, lines that only inform. Bad input raises
     DeployInputError before anything is written; a stage that fails, or a model that is already
     installed (replace=False), gives a FAIL result saying so."""
-    from slm_wizard.core import foundry
-    from slm_wizard.core.inference_model import write_search_defaults
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy.inference_model import write_search_defaults
 
     emit = on_progress or (lambda *_: None)
     if options.remove:

@@ -12,10 +12,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.adapter import AdapterInfo, check_base, inspect_adapter, is_adapter_folder
-from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.model.adapter import (
+    AdapterInfo,
+    check_base,
+    inspect_adapter,
+    is_adapter_folder,
+)
+from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 
 STEP = "model"
@@ -107,7 +112,7 @@ class Result:
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
     """Inspect the folder; raises ModelFolderError when it is not a usable model folder."""
-    from slm_wizard.core.convert import estimate
+    from slm_wizard.core.convert.olive import estimate
 
     if on_progress is not None:
         on_progress(f"Inspecting {options.model_dir}…")
@@ -119,7 +124,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
 def _inspect_adapter(options: Options) -> Result:
     """A LoRA adapter: what it is, and its base folder (given or named) checked against it."""
-    from slm_wizard.core.convert import estimate
+    from slm_wizard.core.convert.olive import estimate
 
     adapter = inspect_adapter(options.model_dir)
     try:
@@ -130,7 +135,7 @@ def _inspect_adapter(options: Options) -> Result:
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
-    from slm_wizard.core.model_info import fp32_size_bytes
+    from slm_wizard.core.model.model_info import fp32_size_bytes
 
     if result.adapter is not None:
         a = result.adapter

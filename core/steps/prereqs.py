@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 
 STEP = "prereqs"
@@ -50,7 +50,7 @@ class Options:
 
     def checked(self) -> Options:
         """These options with the model folder resolved; raises PrereqsInputError when unusable."""
-        from slm_wizard.core.schema import SchemaError, check_options, positive_number
+        from slm_wizard.core.base.schema import SchemaError, check_options, positive_number
 
         try:
             check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
@@ -68,7 +68,7 @@ class Options:
                                         "outputs will go")
         if self.model_dir is None:
             return self
-        from slm_wizard.core.model_info import ModelFolderError, inspect_model
+        from slm_wizard.core.model.model_info import ModelFolderError, inspect_model
 
         try:  # the whole folder is read (config.json and weight headers against their schemas)
             folder = inspect_model(self.model_dir).path
@@ -100,13 +100,13 @@ class Result:
 
     @property
     def blocking(self) -> list[CheckResult]:
-        from slm_wizard.core.prereqs import blocking
+        from slm_wizard.core.setup.prereqs import blocking
 
         return blocking(self.checks)
 
     @property
     def summary(self) -> str:
-        from slm_wizard.core.prereqs import summary_line
+        from slm_wizard.core.setup.prereqs import summary_line
 
         return summary_line(self.checks)
 
@@ -128,7 +128,7 @@ class Result:
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
     """Run every check (concurrently). Raises PrereqsInputError for unusable options."""
-    from slm_wizard.core.prereqs import run_checks
+    from slm_wizard.core.setup.prereqs import run_checks
 
     opts = options.checked()
     if on_progress is not None:

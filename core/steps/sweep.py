@@ -7,12 +7,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.reports import ReportPaths
-from slm_wizard.core.status import Status
-from slm_wizard.core.steps import ProgressFn
-from slm_wizard.core.steps.bench import export, report_files, report_json
-from slm_wizard.core.sweep import (
+from slm_wizard.core.base.reports import ReportPaths
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.sweep import (
     DEFAULT_VARIANTS,
     MAX_KLD,
     MIN_TOP1,
@@ -23,6 +20,9 @@ from slm_wizard.core.sweep import (
     plot_svg,
     plot_text,
 )
+from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps.bench import export, report_files, report_json
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Result:
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
     """Convert, measure and compare. SweepError: bad options or model folder."""
-    from slm_wizard.core.sweep import run_sweep
+    from slm_wizard.core.evaluate.sweep import run_sweep
 
     options.validate()
     result = run_sweep(options.model_dir, parse_variants(list(options.precisions)),
@@ -150,7 +150,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
 def _add_plot(paths: ReportPaths, result: SweepResult) -> str:
     """The size/KLD plot in the Markdown report (text) and beside it (SVG); '' or a problem."""
-    from slm_wizard.core.fileio import write_text_atomic
+    from slm_wizard.core.base.fileio import write_text_atomic
 
     try:
         svg = paths.folder / "sweep-plot.svg"

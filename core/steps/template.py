@@ -17,11 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import read_json, write_json_atomic
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import Status
-from slm_wizard.core.steps import ProgressFn
-from slm_wizard.core.templates import (
+from slm_wizard.core.base.fileio import read_json, write_json_atomic
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.deploy.templates import (
     FAMILIES,
     MATCH,
     MISMATCH,
@@ -36,6 +34,8 @@ from slm_wizard.core.templates import (
     template_for,
     validate_template,
 )
+from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.steps import ProgressFn
 
 # Where the Deploy screen keeps a PromptTemplate the user edited: next to the converted model, a
 # hidden file (the copy into the Foundry Local cache leaves hidden files out).
@@ -228,7 +228,7 @@ DOMAIN_EVAL = "domain_eval.jsonl"
 def sample_conversation(model_dir: Path) -> tuple[dict[str, str], ...]:
     """The conversation shown side by side: the first two prompts (and the first expected
     answer) of the model's `domain_eval.jsonl` when there is one, else a neutral one."""
-    from slm_wizard.core.fileio import read_jsonl
+    from slm_wizard.core.base.fileio import read_jsonl
 
     path = Path(model_dir) / DOMAIN_EVAL
     rows: list[dict] = []

@@ -23,9 +23,9 @@ from textual.message import Message
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from slm_wizard.core.chat import ChatBackend, ChatError, ChatSession, Reply
-from slm_wizard.core.metrics import ProcessSampler, StreamBatch
-from slm_wizard.core.record import StepRecord
+from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.runtime.chat import ChatBackend, ChatError, ChatSession, Reply
+from slm_wizard.core.runtime.metrics import ProcessSampler, StreamBatch
 from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
@@ -250,7 +250,7 @@ class ChatScreen(StepScreen):
 
     def _adapters(self) -> tuple[str, ...]:
         """The LoRA adapters of the converted folder (onnxruntime-genai switches them)."""
-        from slm_wizard.core.adapter import adapter_files
+        from slm_wizard.core.model.adapter import adapter_files
 
         onnx = self.app.state.onnx_dir
         if self.backend_kind != "ort" or onnx is None:

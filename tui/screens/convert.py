@@ -29,12 +29,8 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.adapter import (
-    ADAPTER_MODES,
-    DEFAULT_ADAPTER_MODE,
-    is_adapter_folder,
-)
-from slm_wizard.core.convert import (
+from slm_wizard.core.base.paths import logs_dir
+from slm_wizard.core.convert.olive import (
     ACCURACY_LEVELS,
     BLOCK_SIZES,
     CONFIG_NAME,
@@ -51,8 +47,12 @@ from slm_wizard.core.convert import (
     resources,
     validate_options,
 )
-from slm_wizard.core.model_info import ModelFolderError, ModelInfo, inspect_model
-from slm_wizard.core.paths import logs_dir
+from slm_wizard.core.model.adapter import (
+    ADAPTER_MODES,
+    DEFAULT_ADAPTER_MODE,
+    is_adapter_folder,
+)
+from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.steps import convert as convert_step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen

@@ -16,8 +16,9 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionLis
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core import templates as T
-from slm_wizard.core.inference_model import (
+from slm_wizard.core.base.status import ICON, Status
+from slm_wizard.core.deploy import templates as T
+from slm_wizard.core.deploy.inference_model import (
     BOUNDS,
     InferenceModelError,
     ModelConfig,
@@ -27,7 +28,6 @@ from slm_wizard.core.inference_model import (
     validate_name,
     validate_version,
 )
-from slm_wizard.core.status import ICON, Status
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.tui.screens.base import StepScreen
 

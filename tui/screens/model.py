@@ -13,9 +13,9 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.model_info import ModelFolderError, ModelInfo, check_model_folder
-from slm_wizard.core.record import StepRecord
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, check_model_folder
+from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import inspect as step
 from slm_wizard.core.steps.inspect import blocking_problems
 from slm_wizard.tui.screens.base import StepScreen
@@ -28,8 +28,8 @@ INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.jso
 
 
 def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
-    from slm_wizard.core.convert import human_bytes
-    from slm_wizard.core.model_info import fp32_size_bytes
+    from slm_wizard.core.convert.olive import human_bytes
+    from slm_wizard.core.model.model_info import fp32_size_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     return [
@@ -159,7 +159,7 @@ class ModelScreen(StepScreen):
     @work(thread=True, exclusive=True, group="model-inspect", exit_on_error=False)
     def inspect_worker(self, run: int, folder: Path | None, is_demo: bool) -> None:
         if folder is None:
-            from slm_wizard.core.demo import DemoError, build_demo_model
+            from slm_wizard.core.model.demo import DemoError, build_demo_model
 
             try:
                 folder = build_demo_model()

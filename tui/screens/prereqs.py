@@ -16,9 +16,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Log, ProgressBar, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core import prereqs
-from slm_wizard.core.proc import CommandResult
-from slm_wizard.core.status import CheckResult
+from slm_wizard.core.base.proc import CommandResult
+from slm_wizard.core.base.status import CheckResult
+from slm_wizard.core.setup import prereqs
 from slm_wizard.core.steps import prereqs as step
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.check_table import STATUS_STYLE, CheckTable

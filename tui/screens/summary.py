@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static, TextArea
 
-from slm_wizard.core.status import ICON
-from slm_wizard.core.summary import as_shell, figures, files_written, reproduce_commands
+from slm_wizard.core.base.status import ICON
+from slm_wizard.core.run.summary import as_shell, figures, files_written, reproduce_commands
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.steps import STEPS
 

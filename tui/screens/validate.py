@@ -32,10 +32,10 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.evaluate.validate import LABEL
 from slm_wizard.core.steps import checklist as plan_step
 from slm_wizard.core.steps.checklist import PHASE_TITLES, PHASES, SIZES, PlanResult, ValidatePlan
-from slm_wizard.core.validate import LABEL
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot
 from slm_wizard.tui.widgets.toggles import StateCheckbox
@@ -403,7 +403,7 @@ class ValidateScreen(StepScreen):
         self.query_one("#val-continue", Button).focus(scroll_visible=False)
 
     def show_bench(self, result: Any) -> None:
-        from slm_wizard.core.bench import METRIC_TITLES
+        from slm_wizard.core.evaluate.bench import METRIC_TITLES
 
         table = self.query_one("#bench-table", DataTable)
         table.clear()
@@ -464,7 +464,7 @@ class ValidateScreen(StepScreen):
 
     def show_sweep(self, result: Any) -> None:
         """The advisor's Pareto table (highlight = the recommendation), its rule and plot."""
-        from slm_wizard.core.sweep import plot_text
+        from slm_wizard.core.evaluate.sweep import plot_text
 
         self._sweep = result
         table = self.query_one("#sweep-table", DataTable)
@@ -527,17 +527,17 @@ def _num(value: Any) -> str:
 
 def _explain(exc: BaseException) -> str:
     """A user-facing line for a failure; unexpected ones get their traceback in the log file."""
-    from slm_wizard.core.bench import BenchError
-    from slm_wizard.core.chat import ChatError
-    from slm_wizard.core.sweep import SweepError
-    from slm_wizard.core.validate import ValidateError
+    from slm_wizard.core.evaluate.bench import BenchError
+    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.validate import ValidateError
+    from slm_wizard.core.runtime.chat import ChatError
 
     if isinstance(exc, (ChatError, BenchError, ValidateError, SweepError)):
         return str(exc)
     if isinstance(exc, OSError):
         return f"a file could not be written or read: {exc}"
     try:
-        from slm_wizard.core.paths import logs_dir
+        from slm_wizard.core.base.paths import logs_dir
 
         log = logs_dir() / "validate-errors.log"
         log.parent.mkdir(parents=True, exist_ok=True)

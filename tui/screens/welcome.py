@@ -125,7 +125,7 @@ class WelcomeScreen(StepScreen):
 
     @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def build_demo(self) -> None:
-        from slm_wizard.core.demo import DemoError, build_demo_model
+        from slm_wizard.core.model.demo import DemoError, build_demo_model
 
         started = time.monotonic()
         try:
@@ -158,7 +158,7 @@ class WelcomeScreen(StepScreen):
             return
         error.update("")
         log.write_line(f"Demo model ready: {message.path}")
-        from slm_wizard.core.demo import demo_record
+        from slm_wizard.core.model.demo import demo_record
 
         self.app.choose_model(message.path, is_demo=True,
                               rec=demo_record(message.path, seconds=message.seconds))
@@ -173,7 +173,7 @@ class WelcomeScreen(StepScreen):
 
     def open_folder(self, value: str) -> None:
         error = self.query_one("#path-error", Static)
-        from slm_wizard.core.model_info import ModelFolderError, check_model_folder
+        from slm_wizard.core.model.model_info import ModelFolderError, check_model_folder
 
         try:
             folder = check_model_folder(value)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Status
 
 STATUS_STYLE = {
     Status.OK: ("✔", "green"),

@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.bench import Progress, ProgressFn
-from slm_wizard.core.reports import Report, Table
+from slm_wizard.core.base.reports import Report, Table
+from slm_wizard.core.evaluate.bench import Progress, ProgressFn
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "quick": ("fp32", "int8", "int4", "int4-k_quant_mixed"),
@@ -97,7 +97,7 @@ class Variant:
 
     def builder_options(self) -> dict[str, Any]:
         """What Olive's passes are given for this variant (the `options` of the JSON)."""
-        from slm_wizard.core.convert import ConvertOptions, build_config
+        from slm_wizard.core.convert.olive import ConvertOptions, build_config
 
         cfg = build_config(ConvertOptions(Path("model"), Path("out"), **self.convert_kwargs()))
         return cfg["passes"]
@@ -537,7 +537,7 @@ def variant_key(variant: Variant) -> str:
 
 
 def default_cache_root() -> Path:
-    from slm_wizard.core.paths import cache_dir
+    from slm_wizard.core.base.paths import cache_dir
 
     return cache_dir() / "sweep"
 
@@ -548,7 +548,7 @@ def variant_folder(root: Path, mhash: str, variant: Variant) -> Path:
 
 def cached_variant(folder: Path) -> dict[str, Any] | None:
     """The marker of a finished conversion in `folder` (None: absent, convert again)."""
-    from slm_wizard.core.fileio import read_json_object
+    from slm_wizard.core.base.fileio import read_json_object
 
     marker = folder.with_name(folder.name + ".json")
     if not (folder / "genai_config.json").is_file() or not marker.is_file():
@@ -587,10 +587,10 @@ def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
     With `samples_file`, this is the reference: its log-probs are written to `reference`
     (unless already there). Otherwise the fidelity is measured against `reference`.
     """
-    from slm_wizard.core import fidelity as fid
-    from slm_wizard.core.bench import BUILTIN_PROMPTS, run_benchmark
-    from slm_wizard.core.chat import GenerationSettings, open_backend
-    from slm_wizard.core.validate import answer_domain, check_domain, load_domain_cases
+    from slm_wizard.core.evaluate import fidelity as fid
+    from slm_wizard.core.evaluate.bench import BUILTIN_PROMPTS, run_benchmark
+    from slm_wizard.core.evaluate.validate import answer_domain, check_domain, load_domain_cases
+    from slm_wizard.core.runtime.chat import GenerationSettings, open_backend
 
     say = say or (lambda text: None)
     t0 = time.perf_counter()
@@ -650,9 +650,9 @@ def _measure_in_child(onnx_dir: Path, domain_file: Path | None, max_prompts: int
                       max_tokens: int, say: Any, cancel: threading.Event | None,
                       timeout_s: float, reference: Path | None, samples_file: Path | None,
                       fidelity_tokens: int) -> dict[str, Any]:
-    from slm_wizard.core.proc import stream_command
+    from slm_wizard.core.base.proc import stream_command
 
-    args = [sys.executable, "-m", "slm_wizard.core.sweep", "measure", str(onnx_dir),
+    args = [sys.executable, "-m", "slm_wizard.core.evaluate.sweep", "measure", str(onnx_dir),
             "--max-prompts", str(max_prompts), "--max-tokens", str(max_tokens),
             "--fidelity-tokens", str(fidelity_tokens)]
     if domain_file:
@@ -670,7 +670,7 @@ def _measure_in_child(onnx_dir: Path, domain_file: Path | None, max_prompts: int
             say(line[len(PROGRESS_PREFIX):])
 
     env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("ORT_DISABLE_TELEMETRY", "1")
     result = stream_command(args, on_line, cancel=cancel, timeout=timeout_s, env=env, grace=2.0)
@@ -688,7 +688,7 @@ def check_output_root(root: Path) -> None:
     """The sweep's cache folder must be new or empty, or one a sweep made (it carries the
     slm-wizard marker): SweepError otherwise. The marker is written as soon as the folder is
     accepted."""
-    from slm_wizard.core.owned import FolderRefused, check_replaceable, write_marker
+    from slm_wizard.core.base.owned import FolderRefused, check_replaceable, write_marker
 
     try:
         check_replaceable(root, confirmed=True, flag="--output")
@@ -709,8 +709,8 @@ NO_DOMAIN_HOW = ("; add your own with --domain FILE (JSONL, one {\"prompt\", \"e
 
 def fidelity_samples(domain: Path | None) -> tuple[list[Any], str]:
     """(samples, where they come from): the domain set's expected answers, else neutral text."""
-    from slm_wizard.core import fidelity as fid
-    from slm_wizard.core.validate import ValidateError, load_domain_cases
+    from slm_wizard.core.evaluate import fidelity as fid
+    from slm_wizard.core.evaluate.validate import ValidateError, load_domain_cases
 
     if domain is not None:
         try:
@@ -747,10 +747,10 @@ def run_sweep(
     `output_root` is the cache root (default `<cache>/sweep`); `fidelity_tokens` 0 means
     core.fidelity.MAX_TOKENS answer tokens.
     """
-    from slm_wizard.core import fidelity as fid
-    from slm_wizard.core.convert import ConvertOptions, run_conversion
-    from slm_wizard.core.fileio import write_json_atomic, write_text_atomic
-    from slm_wizard.core.model_info import ModelFolderError, inspect_model
+    from slm_wizard.core.base.fileio import write_json_atomic, write_text_atomic
+    from slm_wizard.core.convert.olive import ConvertOptions, run_conversion
+    from slm_wizard.core.evaluate import fidelity as fid
+    from slm_wizard.core.model.model_info import ModelFolderError, inspect_model
 
     try:  # the whole folder is read before anything is converted
         model_dir = inspect_model(model_dir).path
@@ -773,7 +773,7 @@ def run_sweep(
     samples, source = fidelity_samples(domain)
     n_prompts = 0
     if domain is not None:
-        from slm_wizard.core.validate import load_domain_cases
+        from slm_wizard.core.evaluate.validate import load_domain_cases
 
         n_prompts = len(load_domain_cases(domain)[:max_prompts])
     check_output_root(root)
@@ -870,7 +870,7 @@ def run_sweep(
 def _child_main(argv: Sequence[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m slm_wizard.core.sweep")
+    parser = argparse.ArgumentParser(prog="python -m slm_wizard.core.evaluate.sweep")
     sub = parser.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure")
     m.add_argument("onnx_dir")

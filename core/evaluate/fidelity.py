@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import read_json_object, write_text_atomic
+from slm_wizard.core.base.fileio import read_json_object, write_text_atomic
 
 MAX_TOKENS = 1024  # answer tokens compared per variant (about 40 short answers)
 FORMAT = 2  # of the reference files; a change invalidates cached references

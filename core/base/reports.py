@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import write_text_atomic  # the one atomic writer (kept importable here)
+from slm_wizard.core.base.fileio import (
+    write_text_atomic,  # the one atomic writer (kept importable here)
+)
 
 
 @dataclass
@@ -65,7 +67,7 @@ def slug(text: str, limit: int = 48) -> str:
 
 def default_report_dir(model_name: str, when: float | None = None) -> Path:
     """`<data_dir>/reports/<YYYYmmdd-HHMMSS>-<model>/` (not created)."""
-    from slm_wizard.core.paths import data_dir
+    from slm_wizard.core.base.paths import data_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if when is None else when))
     return data_dir() / "reports" / f"{stamp}-{slug(model_name)}"

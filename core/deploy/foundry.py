@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core import paths
-from slm_wizard.core.answer import judge as judge_answer
-from slm_wizard.core.fileio import swap_folder_in
-from slm_wizard.core.foundry_cli import cli_cache_listing
-from slm_wizard.core.inference_model import (
+from slm_wizard.core.base import paths
+from slm_wizard.core.base.fileio import swap_folder_in
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.deploy.foundry_cli import cli_cache_listing
+from slm_wizard.core.deploy.inference_model import (
     InferenceModelError,
     build_inference_model,
     context_length,
     inference_model_status,
     write_inference_model,
 )
-from slm_wizard.core.inference_model import validate_name as validate_name
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.deploy.inference_model import validate_name as validate_name
+from slm_wizard.core.model.answer import judge as judge_answer
 
 APP_NAME = "slm-wizard"
 
@@ -163,7 +163,7 @@ def find_cache_dir(override: Path | str | None = None, *, ask_cli: bool = True) 
     if override:
         return CacheLocation(Path(override).expanduser(), "your choice")
     if ask_cli:
-        from slm_wizard.core.foundry_cli import foundry_cli_info
+        from slm_wizard.core.deploy.foundry_cli import foundry_cli_info
 
         info = foundry_cli_info()
         if info.path and info.cache_dir:
@@ -301,7 +301,7 @@ def _copy_error(exc: BaseException, src: Path, custom: Path) -> FoundryError:
 def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> int:
     """Copy src into a temp folder inside `custom` (named after this process, so that a later
     run removes it if this one is killed), then rename it to target. Returns bytes."""
-    from slm_wizard.core.owned import temp_sibling, write_marker
+    from slm_wizard.core.base.owned import temp_sibling, write_marker
 
     tmp = temp_sibling(target, "partial")
     try:
@@ -325,8 +325,8 @@ def check_onnx_folder(onnx_dir: Path) -> list[str]:
     """What makes `onnx_dir` unusable as a Foundry Local model (empty when it is fine): checked
     before anything is copied or registered. genai_config.json must parse and fit its schema,
     the decoder's ONNX file must exist and parse, and its external data must be complete."""
-    from slm_wizard.core.fileio import read_json
-    from slm_wizard.core.schema import GENAI_CONFIG, SchemaError, check_file
+    from slm_wizard.core.base.fileio import read_json
+    from slm_wizard.core.base.schema import GENAI_CONFIG, SchemaError, check_file
 
     onnx_dir = Path(onnx_dir)
     cfg_path = onnx_dir / "genai_config.json"
@@ -413,7 +413,7 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
            max_tokens: int = 32) -> DeployResult:
     """`_deploy` under a lock per model name (a second deployment of the same name at the same
     time is refused), after removing the leftovers (partial copies) of an interrupted one."""
-    from slm_wizard.core.owned import Busy, RunLock, clean_leftovers
+    from slm_wizard.core.base.owned import Busy, RunLock, clean_leftovers
 
     emit = on_stage or (lambda *_: None)
     cache = Path(cache_dir).expanduser().absolute()
@@ -457,7 +457,7 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
     result = DeployResult(name, version, model_id, cache_dir, target,
                           run_command=f"foundry model run {name}")
     have_sdk = sdk_available()
-    from slm_wizard.core.proc import which
+    from slm_wizard.core.base.proc import which
 
     have_cli = which("foundry") is not None
     custom = _check_writable(cache_dir)
@@ -608,7 +608,7 @@ def export_instructions(target: Path, name: str, cache_dir: Path) -> str:
 
 def _folder_version(target: Path) -> str | None:
     """The Version in `<target>/inference_model.json`, None when unreadable."""
-    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.base.fileio import read_json
 
     try:
         data = read_json(target / "inference_model.json")
@@ -634,7 +634,7 @@ def undeploy(name: str, version: str | int, cache_dir: Path) -> list[str]:
     """Remove exactly `<name>:<version>`: unload and unregister it, and remove
     `<cache>/custom/<name>` only when no other registered version uses it and the folder holds
     this version. Returns what was done; FoundryError when `<name>:<version>` is not deployed."""
-    from slm_wizard.core.inference_model import validate_version
+    from slm_wizard.core.deploy.inference_model import validate_version
 
     name = validate_name(name)
     version = validate_version(version)

@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from slm_wizard.core.fileio import read_json_object
-from slm_wizard.core.metrics import ReplyClock, ReplyStats
+from slm_wizard.core.base.fileio import read_json_object
+from slm_wizard.core.runtime.metrics import ReplyClock, ReplyStats
 
 __all__ = [
     "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "OrtBackend",
@@ -274,7 +274,7 @@ def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> 
 def reply_encoder(folder: Path | None) -> Callable[[str], list[int]] | None:
     """The model's tokenizer as an encoder of generated text (no special tokens added), or None
     when it cannot be loaded here: the Foundry backend counts its reply tokens with it."""
-    from slm_wizard.core.templates import tokenizer_encoder
+    from slm_wizard.core.deploy.templates import tokenizer_encoder
 
     return tokenizer_encoder(Path(folder)) if folder else None
 
@@ -283,7 +283,7 @@ def system_refusal(folder: Path) -> str:
     """Why a system prompt cannot be sent to this model ("" when it can): its chat template
     refuses the system role (Gemma-2 style). Templates that fold the system text into a user
     turn (Mistral, Gemma-3) do it themselves, in both backends."""
-    from slm_wizard.core.templates import SYSTEM_REFUSED, no_system_role_message, system_role
+    from slm_wizard.core.deploy.templates import SYSTEM_REFUSED, no_system_role_message, system_role
 
     role, why = system_role(Path(folder))
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
@@ -447,7 +447,7 @@ class FoundryBackend:
 
     def __init__(self, model_id: str, *, cache_dir: Path | str | None = None,
                  max_length: int | None = None) -> None:
-        from slm_wizard.core import foundry
+        from slm_wizard.core.deploy import foundry
 
         model_id = str(model_id).strip()
         if not model_id:
@@ -563,7 +563,7 @@ class FoundryBackend:
 
 
 def _default_foundry_cache() -> Path:
-    from slm_wizard.core import foundry
+    from slm_wizard.core.deploy import foundry
 
     fn = getattr(foundry, "default_cache_dir", None)
     if callable(fn):

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slm_wizard.core.fileio import read_json_object
+from slm_wizard.core.base.fileio import read_json_object
 
 PLACEHOLDER = "{Content}"
 KEYS = ("system", "user", "assistant", "prompt")

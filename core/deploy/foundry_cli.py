@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from slm_wizard.core.proc import run_command, which
-from slm_wizard.core.versions import find_version
+from slm_wizard.core.base.proc import run_command, which
+from slm_wizard.core.base.versions import find_version
 
 
 class FoundryCliError(Exception):

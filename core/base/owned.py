@@ -28,7 +28,7 @@ class FolderRefused(ValueError):
 
 def write_marker(folder: Path, kind: str) -> Path:
     """Mark `folder` as created by slm-wizard (`kind`: "convert", "sweep", "deploy", ...)."""
-    from slm_wizard.core.fileio import write_text_atomic
+    from slm_wizard.core.base.fileio import write_text_atomic
 
     return write_text_atomic(Path(folder) / MARKER_NAME, json.dumps(
         {"tool": "slm-wizard", "kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")

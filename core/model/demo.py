@@ -27,15 +27,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from slm_wizard.core.adapter import quiet_transformers
-from slm_wizard.core.fileio import swap_folder_in, write_json_atomic
+from slm_wizard.core.base.fileio import swap_folder_in, write_json_atomic
+from slm_wizard.core.model.adapter import quiet_transformers
 
 if TYPE_CHECKING:
-    from slm_wizard.core.record import StepRecord
+    from slm_wizard.core.run.record import StepRecord
 
 DEMO_VERSION = "1"
 DEMO_SYSTEM_PROMPT = "You are the Lumo support assistant. Answer briefly."
-DEMO_FAQ_PATH = Path(__file__).parent / "data" / "demo_faq.jsonl"
+DEMO_FAQ_PATH = Path(__file__).parents[1] / "data" / "demo_faq.jsonl"
 MARKER_NAME = "slm_wizard_demo.json"
 MARKER_FORMAT = "slm-wizard-demo"
 
@@ -137,14 +137,14 @@ def recipe_hash() -> str:
 
 def default_demo_dir() -> Path:
     """`<cache>/demo-<recipe_hash>`; `<cache>` is $SLM_WIZARD_CACHE_DIR or the platform's."""
-    from slm_wizard.core.paths import cache_dir
+    from slm_wizard.core.base.paths import cache_dir
 
     return cache_dir() / f"demo-{recipe_hash()}"
 
 
 def load_domain_eval(path: Path) -> list[dict]:
     """Rows of a domain eval JSONL file: `prompt`, `expected` and optional `system` (strings)."""
-    from slm_wizard.core.fileio import read_jsonl
+    from slm_wizard.core.base.fileio import read_jsonl
 
     path = Path(path)
     rows: list[dict] = []
@@ -178,7 +178,7 @@ def render_chat(messages: list[dict[str, str]], add_generation_prompt: bool = Fa
 
 
 def _read_marker(folder: Path) -> dict | None:
-    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.base.fileio import read_json
 
     try:
         marker = read_json(folder / MARKER_NAME)
@@ -214,7 +214,7 @@ def build_demo_model(
     replaces it. The build happens in a temporary sibling folder moved into place at the end.
     `cancel` set stops the build at its next training step (DemoCancelled; nothing is kept).
     """
-    from slm_wizard.core.owned import FolderRefused, check_replaceable, clean_leftovers
+    from slm_wizard.core.base.owned import FolderRefused, check_replaceable, clean_leftovers
 
     say = progress or (lambda _line: None)
     wanted = recipe_hash()
@@ -486,8 +486,8 @@ def demo_command(out: Path | None = None, force: bool = False) -> list[str]:
 
 def demo_record(folder: Path, out: Path | None = None, seconds: float | None = None) -> StepRecord:
     """The Welcome step's record when the user chose the demo model built into `folder`."""
-    from slm_wizard.core.record import StepRecord
-    from slm_wizard.core.status import Status
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.run.record import StepRecord
 
     figures = {"build time": f"{seconds:.1f} s"} if seconds is not None else {}
     return StepRecord("welcome", Status.OK, f"demo model: {folder}",

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import read_json_object, write_bytes_atomic, write_text_atomic
-from slm_wizard.core.templates import TemplateError, validate_template
+from slm_wizard.core.base.fileio import read_json_object, write_bytes_atomic, write_text_atomic
+from slm_wizard.core.deploy.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
 NAME_MAX = 64

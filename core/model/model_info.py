@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.schema import HF_CONFIG, SAFETENSORS_HEADER, SchemaError, check_file
+from slm_wizard.core.base.schema import HF_CONFIG, SAFETENSORS_HEADER, SchemaError, check_file
 
 
 class ModelFolderError(ValueError):
@@ -238,7 +238,7 @@ def inspect_model(path: str | Path) -> ModelInfo:
 
 
 def _read_json(path: Path) -> Any:
-    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.base.fileio import read_json
 
     return read_json(path, ModelFolderError, "model file")
 

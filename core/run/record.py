@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
 
 # The wizard's steps in order, with their titles (the TUI adds where each screen lives).
 STEP_TITLES: dict[str, str] = {

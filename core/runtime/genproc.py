@@ -18,9 +18,9 @@ generating loop itself. Text comes back in batches: the first token at once, the
 If the child dies (crash, killed), the reply in progress fails with a `ChatError` that says so and
 the backend is closed: open it again. Its stderr goes to a log file named in that message.
 
-The child is `python -m slm_wizard.core.genproc` (not multiprocessing's spawn, which re-imports
-the caller's main module). It reads its task from stdin (a JSON line with a one-time key) and
-connects back to a localhost socket the parent listens on; both ends prove the key
+The child is `python -m slm_wizard.core.runtime.genproc` (not multiprocessing's spawn, which
+re-imports the caller's main module). It reads its task from stdin (a JSON line with a one-time
+key) and connects back to a localhost socket the parent listens on; both ends prove the key
 (multiprocessing's challenge) before any request. It ends when the parent says so or goes away.
 """
 
@@ -42,8 +42,8 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.chat import ChatError, GenerationSettings, Reply
-from slm_wizard.core.metrics import StreamBatch
+from slm_wizard.core.runtime.chat import ChatError, GenerationSettings, Reply
+from slm_wizard.core.runtime.metrics import StreamBatch
 
 __all__ = ["BATCH_S", "ChildBackend", "LiveFigures"]
 
@@ -92,7 +92,7 @@ class _CancelFlag:
 
 def _serve(conn: Connection, kind: str, model: str, kw: dict[str, Any]) -> None:
     """Open the backend, then answer requests until "close" or the parent goes away."""
-    from slm_wizard.core.chat import open_backend
+    from slm_wizard.core.runtime.chat import open_backend
 
     try:
         backend = open_backend(kind, model, **kw)
@@ -149,7 +149,7 @@ def _generate(conn: Connection, cancel: _CancelFlag, backend: Any,
 
 
 def main() -> int:
-    """`python -m slm_wizard.core.genproc`: read the task from stdin, connect, serve."""
+    """`python -m slm_wizard.core.runtime.genproc`: read the task from stdin, connect, serve."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ctrl+c is the parent's to handle
     task = json.loads(sys.stdin.readline())
     key = bytes.fromhex(task["key"])
@@ -166,7 +166,7 @@ def main() -> int:
 
 def _log_path() -> Path | None:
     try:
-        from slm_wizard.core.paths import logs_dir
+        from slm_wizard.core.base.paths import logs_dir
 
         folder = logs_dir()
         folder.mkdir(parents=True, exist_ok=True)
@@ -209,7 +209,7 @@ class ChildBackend:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "slm_wizard.core.genproc"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "slm_wizard.core.runtime.genproc"], stdin=subprocess.PIPE,
                 stdout=log, stderr=subprocess.STDOUT)
         finally:
             if log is not subprocess.DEVNULL:
@@ -365,7 +365,7 @@ class ChildBackend:
 
 
 def _partial_stats(live: LiveFigures):
-    from slm_wizard.core.metrics import ReplyStats
+    from slm_wizard.core.runtime.metrics import ReplyStats
 
     return ReplyStats(prompt_tokens=0, generated_tokens=live.tokens, ttft_s=live.ttft_s or 0.0,
                       prefill_tps=0.0, decode_tps=live.decode_tps or 0.0, total_s=0.0,

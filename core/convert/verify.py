@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.answer import judge as judge_answer
-from slm_wizard.core.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.model.answer import judge as judge_answer
 
 REQUIRED_FILES = ("genai_config.json", "model.onnx", "tokenizer.json", "tokenizer_config.json")
 

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.reports import Report, Table
+from slm_wizard.core.base.reports import Report, Table
 
 DEFAULT_LENGTHS: tuple[int, ...] = (16, 64, 256, 1024)
 
@@ -207,7 +207,7 @@ def _r(stats: Stats | None, attr: str) -> float | None:
 
 def load_prompts(path: str | Path) -> list[dict[str, str]]:
     """Prompts from a JSONL file: objects with `prompt` and optional `system` (or bare strings)."""
-    from slm_wizard.core.fileio import read_jsonl
+    from slm_wizard.core.base.fileio import read_jsonl
 
     path = Path(path)
     prompts: list[dict[str, str]] = []
@@ -244,7 +244,7 @@ class _Meter:
     """CPU % (process CPU time / wall time) and peak RSS of this process during one run."""
 
     def __enter__(self) -> _Meter:
-        from slm_wizard.core.metrics import ProcessSampler
+        from slm_wizard.core.runtime.metrics import ProcessSampler
 
         self._sampler = ProcessSampler(interval=0.02)
         self._first = self._sampler.sample_now()
@@ -265,7 +265,7 @@ class _Meter:
 def _settings(settings: Any | None, **changes: Any) -> Any:
     from dataclasses import replace
 
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     base = settings if settings is not None else GenerationSettings()
     return replace(base, **changes) if changes else base

@@ -32,11 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from slm_wizard.core.foundry_cli import foundry_cli_info
-from slm_wizard.core.proc import CommandResult, run_command, stream_command, which
-from slm_wizard.core.status import CheckResult, Status
-from slm_wizard.core.status import counts as status_counts
-from slm_wizard.core.versions import find_version, satisfies, version_tuple
+from slm_wizard.core.base.proc import CommandResult, run_command, stream_command, which
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.base.status import counts as status_counts
+from slm_wizard.core.base.versions import find_version, satisfies, version_tuple
+from slm_wizard.core.deploy.foundry_cli import foundry_cli_info
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def pip_error(result: CommandResult) -> str:
 def safetensors_param_count(path: Path) -> int:
     """Number of parameters in one .safetensors file, from its header (no weights read); the
     header is checked against its declared schema (ModelFolderError, a ValueError, when bad)."""
-    from slm_wizard.core.model_info import _safetensors_tensors
+    from slm_wizard.core.model.model_info import _safetensors_tensors
 
     return sum(count for _, _, count, _ in _safetensors_tensors(Path(path), check_size=False))
 
@@ -213,7 +213,7 @@ def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
         params = sum(safetensors_param_count(p) for p in files)
         return params * 4, f"{params / 1e6:,.1f} M parameters"
     # No safetensors (e.g. pytorch_model.bin): core.model_info estimates from config.json.
-    from slm_wizard.core.model_info import ModelFolderError, fp32_size_bytes, inspect_model
+    from slm_wizard.core.model.model_info import ModelFolderError, fp32_size_bytes, inspect_model
 
     try:
         info = inspect_model(model_dir)
@@ -305,7 +305,7 @@ def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
 
 
 def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
-    from slm_wizard.core.paths import data_dir
+    from slm_wizard.core.base.paths import data_dir
 
     target = Path(output_dir) if output_dir is not None else data_dir()
     probe = target.expanduser().absolute()

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import write_bytes_atomic
-from slm_wizard.core.paths import config_dir
-from slm_wizard.core.record import RecordError, RunRecord
+from slm_wizard.core.base.fileio import write_bytes_atomic
+from slm_wizard.core.base.paths import config_dir
+from slm_wizard.core.run.record import RecordError, RunRecord
 
 
 def _toml():  # imported when there is a file to read: a first start reads none
@@ -59,7 +59,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 
 
 def _parse(data: dict[str, Any]) -> Settings:
-    from slm_wizard.core.schema import SchemaError, check
+    from slm_wizard.core.base.schema import SchemaError, check
 
     try:  # the declared schema first, then each run record's own checks
         check(data, SETTINGS_SCHEMA, "settings")

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_wizard.core.record import STEP_IDS, RunRecord, reproduce_commands
+from slm_wizard.core.run.record import STEP_IDS, RunRecord, reproduce_commands
 
 __all__ = ["FileItem", "as_shell", "figures", "files_written", "folder_size",
            "reproduce_commands"]

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.model_info import (
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.model.model_info import (
     TOKENIZER_FILES,
     ModelFolderError,
     ModelInfo,
     _safetensors_tensors,
     inspect_model,
 )
-from slm_wizard.core.status import CheckResult, Status
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -121,7 +121,7 @@ def _module_of(tensor: str) -> tuple[str, str] | None:
 
 def inspect_adapter(path: str | Path) -> AdapterInfo:
     """Read an adapter folder; raise AdapterError when it is not a usable LoRA adapter."""
-    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.base.fileio import read_json
 
     text = str(path).strip()
     folder = Path(text).expanduser()
@@ -305,7 +305,7 @@ def quiet_transformers() -> Iterator[None]:
 
 def check_prompts(base_dir: Path) -> list[list[dict[str, str]]]:
     """The prompts of the adapter check: the model's domain prompts, else a fixed set."""
-    from slm_wizard.core.fileio import read_jsonl
+    from slm_wizard.core.base.fileio import read_jsonl
 
     rows: list[Any] = []
     path = base_dir / "domain_eval.jsonl"
@@ -385,7 +385,7 @@ def torch_greedy(base_dir: Path, adapter_dir: Path | None, inputs: list[list[int
 
 
 def _eos_ids(folder: Path) -> set[int]:
-    from slm_wizard.core.fileio import read_json
+    from slm_wizard.core.base.fileio import read_json
 
     try:
         cfg = read_json(folder / "genai_config.json")

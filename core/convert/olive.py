@@ -37,10 +37,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.fileio import read_json, write_text_atomic
-from slm_wizard.core.model_info import ModelFolderError, ModelInfo, fp32_size_bytes, inspect_model
-from slm_wizard.core.proc import stream_command
-from slm_wizard.core.verify import Verification, verify_output
+from slm_wizard.core.base.fileio import read_json, write_text_atomic
+from slm_wizard.core.base.proc import stream_command
+from slm_wizard.core.convert.verify import Verification, verify_output
+from slm_wizard.core.model.model_info import (
+    ModelFolderError,
+    ModelInfo,
+    fp32_size_bytes,
+    inspect_model,
+)
 
 PRECISIONS = ("fp32", "fp16", "int8", "int4")
 METHODS = ("auto-opt", "config")
@@ -353,7 +358,7 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
     if above is not None and not above.is_dir():
         return [Issue("error", "output_dir", f"{above} is a file, so no folder can be created "
                                              f"inside it: choose another output folder.")]
-    from slm_wizard.core.owned import FolderRefused, check_replaceable
+    from slm_wizard.core.base.owned import FolderRefused, check_replaceable
 
     try:
         replacing = check_replaceable(out, opts.replace)
@@ -531,7 +536,7 @@ def check_config_file(path: Path | str) -> list[str]:
 
 def _pass_schema_problem(path: Path, name: str, item: dict) -> str | None:
     """A ModelBuilder pass's options against their declared schema (types and ranges)."""
-    from slm_wizard.core.schema import MODEL_BUILDER_PASS, SchemaError, check
+    from slm_wizard.core.base.schema import MODEL_BUILDER_PASS, SchemaError, check
 
     if str(item.get("type", "")).lower() != "modelbuilder":
         return None
@@ -594,7 +599,7 @@ def choose_method(precision: str, block_size: int = 32, symmetric: bool = True,
 
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
-    from slm_wizard.core.paths import data_dir
+    from slm_wizard.core.base.paths import data_dir
 
     return data_dir() / "models" / f"{Path(model_dir).name}-{precision}"
 
@@ -778,8 +783,8 @@ def run_conversion(
         return ConvertResult(False, None, None, msg, command=command, issues=issues,
                              elapsed_s=time.monotonic() - t0)
 
-    from slm_wizard.core.owned import clean_leftovers, temp_sibling, write_marker
-    from slm_wizard.core.paths import logs_dir
+    from slm_wizard.core.base.owned import clean_leftovers, temp_sibling, write_marker
+    from slm_wizard.core.base.paths import logs_dir
 
     out = opts.output_dir.resolve()
     for left in clean_leftovers(out.parent, out.name, "slm-wizard"):

@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.bench import (
+from slm_wizard.core.base.reports import Report, Table
+from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.evaluate.bench import (
     DEFAULT_LENGTHS,
     BenchResult,
     Progress,
@@ -36,8 +38,6 @@ from slm_wizard.core.bench import (
     run_benchmark,
     summarize,
 )
-from slm_wizard.core.reports import Report, Table
-from slm_wizard.core.status import CheckResult, Status
 
 CHECK_IDS = ("domain", "format", "leak", "consistency", "edge_cases")
 CHECK_TITLES = {
@@ -130,7 +130,7 @@ def parse_domain_case(obj: Any, where: str) -> DomainCase:
 
 
 def load_domain_cases(path: str | Path) -> list[DomainCase]:
-    from slm_wizard.core.fileio import read_jsonl
+    from slm_wizard.core.base.fileio import read_jsonl
 
     path = Path(path)
     cases = []
@@ -206,7 +206,7 @@ class DomainAnswer:
 
 def domain_settings(settings: Any | None = None, max_tokens: int = 128) -> Any:
     """Greedy settings for scoring answers (temperature 0)."""
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     base = settings if settings is not None else GenerationSettings(max_tokens=max_tokens)
     return replace(base, temperature=0.0)
@@ -216,7 +216,7 @@ def answer_domain(backend: Any, cases: Sequence[DomainCase], *, settings: Any | 
                   on_progress: ProgressFn | None = None,
                   cancel: threading.Event | None = None) -> list[DomainAnswer]:
     """Ask every domain prompt (greedy) and judge the replies."""
-    from slm_wizard.core.chat import ChatError
+    from slm_wizard.core.runtime.chat import ChatError
 
     settings = domain_settings(settings)
     answers = []
@@ -331,7 +331,7 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
                on_sample: Callable[[float], None] | None = None,
                cancel: threading.Event | None = None) -> CheckResult:
     """Soak: `generations` replies, RSS after each; linear fit over the steady part."""
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     limit = (f"< {threshold_mb_per_100:g} MB per 100 generations")
     if generations < 8:
@@ -460,7 +460,7 @@ class EdgeOutcome:
 def run_edge_case(backend: Any, case: EdgeCase, settings: Any, timeout_s: float = 60.0,
                   grace_s: float = 10.0) -> EdgeOutcome:
     """Run one case in a thread: cancelled after timeout_s; a hang if it ignores the cancel."""
-    from slm_wizard.core.chat import ChatError, ChatSession
+    from slm_wizard.core.runtime.chat import ChatError, ChatSession
 
     cancel = threading.Event()
     box: dict[str, Any] = {}
@@ -515,7 +515,7 @@ def check_edge_cases(backend: Any, *, settings: Any | None = None, timeout_s: fl
                      cases: Sequence[EdgeCase] | None = None,
                      on_progress: ProgressFn | None = None,
                      cancel: threading.Event | None = None) -> CheckResult:
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     settings = settings if settings is not None else GenerationSettings(max_tokens=32)
     cases = list(cases) if cases is not None else edge_cases(getattr(backend, "max_length", None))
@@ -606,7 +606,7 @@ def run_checklist(
     cancel: threading.Event | None = None,
 ) -> ChecklistResult:
     """Run the chosen checks in order; a check that cannot run is skipped with the reason."""
-    from slm_wizard.core.chat import GenerationSettings
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     unknown = [c for c in checks if c not in CHECK_IDS]
     if unknown:

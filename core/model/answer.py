@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slm_wizard.core.status import Status
+from slm_wizard.core.base.status import Status
 
 LIKELY_CAUSES = (
     "Likely causes: the prompt template (the model sees a prompt format it was not trained on: "
