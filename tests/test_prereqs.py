@@ -104,7 +104,7 @@ def test_installed_editable_so_install_targets_the_source_folder() -> None:
 
 
 def test_core_does_not_load_textual_or_the_toolchain() -> None:
-    code = ("import sys, core.prereqs, core.proc; "
+    code = ("import sys, slm_wizard.core.setup.prereqs, slm_wizard.core.base.proc; "
             "bad = {'textual', 'onnxruntime', 'torch', 'olive', 'transformers'} & set(sys.modules);"
             "print(sorted(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
