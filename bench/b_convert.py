@@ -66,7 +66,7 @@ def _cancel_latency(model: Path, work: Path) -> float:
     asked: list[float] = []
 
     def on_event(e) -> None:
-        if e.kind == "stage" and e.message.startswith("Running pass") and not cancel.is_set():
+        if e.phase == "stage" and e.text.startswith("Running pass") and not cancel.is_set():
             asked.append(time.perf_counter())
             cancel.set()
 

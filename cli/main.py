@@ -102,26 +102,6 @@ def empty_path_argument(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
     return None
 
 
-def _log_to_file() -> None:
-    """Log records (tracebacks of bugs included) go to the log file, never to the terminal."""
-    import logging
-
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    try:
-        from slm_wizard.core.base.paths import logs_dir
-
-        folder = logs_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(folder / "cli.log", encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not _after_global(argv):  # the wizard itself: no subcommand modules to load first
@@ -141,9 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app()
     module = importlib.import_module(f"slm_wizard.cli.commands.{args.command}")
-    _log_to_file()
+    from slm_wizard.core.base.logfile import CLI_LOG, log_bug, log_to_file
+    from slm_wizard.core.base.status import Refused
+
+    log_to_file(CLI_LOG)  # records (tracebacks of bugs included) go there, never to the terminal
+
     try:
         return int(module.run(args) or 0)
+    except Refused as exc:  # a step refused its input, in every command: one line, exit 2
+        if getattr(args, "json", False):
+            import json
+
+            print(json.dumps(exc.to_dict()))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
               file=sys.stderr)
@@ -153,13 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
                   file=sys.stderr)
             return 130
-        import logging
-
-        logging.getLogger("slm_wizard.cli").exception("%s failed", args.command)
-        from slm_wizard.core.base.paths import logs_dir
-
+        where = log_bug(f"{args.command} failed", exc, CLI_LOG)
         print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
-              f"is a bug in slm-wizard, details are in {logs_dir() / 'cli.log'}", file=sys.stderr)
+              f"is a bug in slm-wizard, {where}", file=sys.stderr)
         return 1
 
 

@@ -186,7 +186,7 @@ def test_run_answers_and_its_record_command_reproduces_it(demo_onnx, domain, cap
     options = step.Options(str(demo_onnx), system=row["system"], prompt=row["prompt"],
                            max_tokens=64)
     streamed: list[str] = []
-    progress: list[str] = []
+    progress: list = []
     result = step.run(options, on_text=streamed.append, on_progress=progress.append)
     assert result.status == Status.OK and result.backend == "ort" and not result.error
     assert result.text.strip() == row["expected"] and "".join(streamed) == result.text
@@ -197,7 +197,7 @@ def test_run_answers_and_its_record_command_reproduces_it(demo_onnx, domain, cap
     assert result.sample is not None and result.sample.rss > 0
     assert result.wizard is not None and result.wizard.rss > 0
     assert result.sample.peak_rss >= result.sample.rss
-    assert progress and "loading" in progress[0]
+    assert progress and progress[0].phase == "load" and "loading" in progress[0].text
     rec = step.to_record(options, result)
     assert rec.status == Status.OK and rec.outcome.startswith("1 reply with onnxruntime-genai")
     assert "decode (onnxruntime-genai)" in rec.figures

@@ -118,3 +118,33 @@ def test_plain_command_pauses_gc_only_until_the_first_screen(tmp_path) -> None:
     proc = _python(code)
     assert proc.returncode == 0, proc.stderr
     assert "SEEN 0 False WelcomeScreen True True" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_every_step_refusal_is_one_type_mapped_to_exit_2_in_one_place(monkeypatch, capsys) -> None:
+    import json
+
+    from slm_wizard.cli.commands import inspect as inspect_cmd
+    from slm_wizard.core.base.owned import FolderRefused
+    from slm_wizard.core.base.status import Refused
+    from slm_wizard.core.evaluate.bench import BenchError
+    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.validate import ValidateError
+    from slm_wizard.core.model.demo import DemoRefused
+    from slm_wizard.core.model.model_info import ModelFolderError
+    from slm_wizard.core.steps import chat, checklist, convert, deploy, prereqs, template
+
+    for kind in (chat.ChatInputError, checklist.PlanError, convert.ConvertRefused,
+                 deploy.DeployInputError, prereqs.PrereqsInputError, template.TemplateInputError,
+                 ModelFolderError, BenchError, ValidateError, SweepError, DemoRefused,
+                 FolderRefused):
+        assert issubclass(kind, Refused), kind
+
+    def refuse(args):
+        raise convert.ConvertRefused("the block size 7 is not one of 16, 32, 64, 128, 256")
+
+    monkeypatch.setattr(inspect_cmd, "run", refuse)
+    assert main(["inspect", "somewhere", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"ok": False, "error": "the block size 7 is not one of 16, 32, "
+                               "64, 128, 256", "issues": []}
+    assert err.strip() == "error: the block size 7 is not one of 16, 32, 64, 128, 256"

@@ -163,7 +163,7 @@ def test_inspect_step_runner(demo_model: Path, tmp_path: Path) -> None:
     assert opts.argv() == ["slm-wizard", "inspect", str(demo_model)]
     seen: list[str] = []
     result = step.run(opts, on_progress=seen.append)
-    assert seen == [f"Inspecting {demo_model}…"]
+    assert [(p.phase, p.text) for p in seen] == [("inspect", f"Inspecting {demo_model}…")]
     assert result.status == Status.OK and result.blocking == []
     assert [e.precision for e in result.estimates] == ["fp32", "fp16", "int8", "int4"]
     rec = step.to_record(opts, result)

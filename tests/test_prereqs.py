@@ -636,7 +636,7 @@ def test_step_options_argv_and_record(tmp_path: Path, monkeypatch: pytest.Monkey
     seen: list[str] = []
     monkeypatch.setattr(prereqs, "run_checks", lambda **kw: seen.append(kw) or list(fixed))
     result = step.run(step.Options(), on_progress=seen.append)
-    assert seen[0] == "Checking prerequisites…"
+    assert seen[0].text == "Checking prerequisites…"
     assert seen[1] == {"output_dir": None, "model_dir": None, "min_ram_gb": 8.0, "timeout": 5.0}
     assert result.status == Status.WARN and not result.failed and not result.blocking
     assert result.foundry_cache == tmp_path / "cache"

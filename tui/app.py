@@ -51,6 +51,10 @@ class WizardApp(App):
         return screen
 
     def on_mount(self) -> None:
+        from slm_wizard.core.base.logfile import log_to_file
+
+        # After the first paint: log records (a bug's traceback) go to the wizard's log file.
+        self.call_after_refresh(log_to_file)
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)

@@ -57,14 +57,10 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.evaluate.bench import BenchError
 
     options = options_from_args(args)
     try:
         result = step.run(options, on_progress=progress_printer())
-    except BenchError as e:
-        err(f"error: {e}")
-        return 2
     except step.MeasureError as e:
         err(f"error: {e}")
         return 1

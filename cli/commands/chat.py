@@ -80,18 +80,12 @@ def _stream(piece: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
-    try:
-        options.validate(one_shot=args.prompt is not None)
-    except step.ChatInputError as e:
-        _err(f"error: {e}")
-        return 2
+    options.validate(one_shot=args.prompt is not None)
     if args.prompt is None:
         return _repl(options, args.json)
-    try:  # the folder may change between the check above and the load
-        result = step.run(options, on_progress=_err, on_text=None if args.json else _stream)
-    except step.ChatInputError as e:
-        _err(f"error: {e}")
-        return 2
+    # The folder may change between the check above and the load: refused there too.
+    result = step.run(options, on_progress=lambda p: _err(p.text),
+                      on_text=None if args.json else _stream)
     if result.error:
         _err(f"error: {result.error}")
         return 1

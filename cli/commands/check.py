@@ -59,12 +59,8 @@ def run(args: argparse.Namespace) -> int:
     options = step.Options(model_dir=args.model, output_dir=args.output_dir,
                            min_ram_gb=args.min_ram_gb, timeout=args.timeout)
     quiet = args.json
-    try:
-        result = step.run(options, on_progress=None if quiet else
-                          lambda line: print(line, file=sys.stderr, flush=True))
-    except step.PrereqsInputError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    result = step.run(options, on_progress=None if quiet else
+                      lambda p: print(p.text, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps([c.to_dict() for c in result.checks], indent=2))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from slm_wizard.core.convert.olive import ACCURACY_LEVELS, BLOCK_SIZES, METHODS, PRECISIONS
@@ -91,27 +92,14 @@ def run(args: argparse.Namespace) -> int:
     if args.model_dir is None:
         print("error: give MODEL_DIR (or --check-config FILE)", file=sys.stderr)
         return 2
-    from dataclasses import asdict
 
     options = options_from_args(args)
-    try:
-        plan = step.plan(options)
-    except step.ConvertRefused as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "error": str(exc)}))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    plan = step.plan(options)  # refused options: cli.main prints why (exit 2)
     if args.dry_run:
         return _dry_run(args, plan)
     for i in plan.issues:
         print(f"{i.level}: {i.message}", file=sys.stderr)
-    try:
-        result = _run_with_ctrl_c(options)
-    except step.ConvertRefused as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "error": str(exc),
-                              "issues": [asdict(i) for i in exc.issues]}))
-        return 2
+    result = _run_with_ctrl_c(options)
     if result.cancelled:
         print("interrupted: convert cancelled, no output was kept (exit 130)", file=sys.stderr)
         return 130
@@ -162,11 +150,14 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
     cancel = threading.Event()
     box: list = []
 
-    def progress(e) -> None:
-        if e.kind == "log":
+    started = time.monotonic()
+
+    def progress(e: step.Progress) -> None:
+        if e.log:
             return
-        pct = f"{e.progress * 100:3.0f}%" if e.progress is not None else "    "
-        print(f"[{pct}] {e.elapsed:6.1f}s {e.message}", file=sys.stderr, flush=True)
+        pct = f"{e.fraction * 100:3.0f}%" if e.fraction is not None else "    "
+        print(f"[{pct}] {time.monotonic() - started:6.1f}s {e.text}", file=sys.stderr,
+              flush=True)
 
     def work() -> None:
         try:

@@ -40,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         folder = build_demo_model(args.out, force=args.force, progress=progress)
-    except DemoRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except DemoRefused:
+        raise  # refused input: cli.main says why (exit 2)
     except DemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -79,17 +79,13 @@ def run(args: argparse.Namespace) -> int:
     from slm_wizard.core.base.status import Status
     from slm_wizard.core.steps import deploy as step
 
-    def on_progress(stage: str, status: Status, detail: str) -> None:
-        if stage in (step.INFO, step.SEARCH_DEFAULTS):
-            _say(("WARNING: " if status == Status.WARN else "") + detail)
-        elif status != Status.RUNNING:
-            _say(f"  [{status.value:>7}] {stage}: {detail}")
+    def on_progress(p: step.Progress) -> None:
+        if p.phase in (step.INFO, step.SEARCH_DEFAULTS):
+            _say(("WARNING: " if p.status == Status.WARN else "") + p.text)
+        elif p.status not in (None, Status.RUNNING):
+            _say(f"  [{p.status.value:>7}] {p.phase}: {p.text}")
 
-    try:
-        result = step.run(options_from_args(args), on_progress=on_progress)
-    except step.DeployInputError as e:
-        print(str(e), file=sys.stderr)
-        return 2
+    result = step.run(options_from_args(args), on_progress=on_progress)
     if args.remove:
         if not result.ok:
             print(result.error, file=sys.stderr)

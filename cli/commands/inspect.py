@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -77,16 +76,10 @@ def render_adapter(result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.model.model_info import ModelFolderError
     from slm_wizard.core.steps import inspect as step
 
-    try:
-        result = step.run(step.Options(args.model_dir, getattr(args, "base", None)))
-    except ModelFolderError as exc:
-        if args.json:
-            print(json.dumps({"ok": False, "error": str(exc)}))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2  # refused input: not a usable model folder
+    # Not a usable model folder: refused (cli.main prints why, exit 2).
+    result = step.run(step.Options(args.model_dir, getattr(args, "base", None)))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     elif result.adapter is not None:

@@ -96,15 +96,12 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from slm_wizard.core.evaluate.sweep import SweepError, plot_text
+    from slm_wizard.core.evaluate.sweep import plot_text
 
     options = options_from_args(args)
     cancel = threading.Event()
     try:
         result = step.run(options, on_progress=progress_printer(), cancel=cancel)
-    except SweepError as e:
-        err(f"error: {e}")
-        return 2
     except KeyboardInterrupt:
         cancel.set()
         err("interrupted")

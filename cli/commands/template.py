@@ -51,11 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from slm_wizard.core.deploy.templates import confidence_label
     from slm_wizard.core.steps import template as step
 
-    try:
-        result = step.run(options_from_args(args))
-    except step.TemplateInputError as e:
-        print(str(e), file=sys.stderr)
-        return 2
+    result = step.run(options_from_args(args))
     check = result.check
     assert check is not None
     if args.json:

@@ -82,14 +82,10 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.evaluate.validate import ValidateError
 
     options = options_from_args(args)
     try:
         result = step.run(options, on_progress=progress_printer())
-    except ValidateError as e:
-        err(f"error: {e}")
-        return 2
     except step.MeasureError as e:
         err(f"error: {e}")
         return 1

@@ -18,11 +18,13 @@ import time
 import uuid
 from pathlib import Path
 
+from slm_wizard.core.base.status import Refused
+
 MARKER_NAME = ".slm-wizard-folder"
 OTHER_MARKERS = ("slm_wizard_demo.json",)  # the demo model's own marker
 
 
-class FolderRefused(ValueError):
+class FolderRefused(Refused):
     """A folder may not be replaced or deleted (the message says why and what to do)."""
 
 

@@ -1,11 +1,15 @@
-"""One status vocabulary and one check-result type for every step.
+"""The types every step shares: one status vocabulary, one check result, one progress event and
+one refusal.
 
 Prerequisites, conversion verification, deployment stages and the quality checklist all report a
-list of `CheckResult`s with a `Status`; the screens and the CLI show them the same way.
+list of `CheckResult`s with a `Status`; the screens and the CLI show them the same way. Every step
+runner reports what it is doing as `Progress` events, and refuses bad input by raising a
+`Refused` subclass (the CLI maps it to exit 2 in one place, the screens show its message).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -105,3 +109,33 @@ def overall(results: list[CheckResult] | tuple[CheckResult, ...]) -> Status:
     if not statuses or statuses == {Status.SKIP}:
         return Status.SKIP
     return Status.OK
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a step is doing now, as every runner reports it (from its worker thread).
+
+    `phase` names the stage ("load", "convert", "copy", "bench", ...); `done` of `total` counts
+    the stage's items when it has some; `text` is one line for the user; `fraction` is how far the
+    whole step is (0..1) when known; `status` is a staged step's outcome for that stage (the
+    Deploy stages); `log` marks a raw log line (a log pane shows it, a stage line does not)."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    text: str = ""
+    fraction: float | None = None
+    status: Status | None = None
+    log: bool = False
+
+
+ProgressFn = Callable[[Progress], Any]
+
+
+class Refused(ValueError):
+    """A step refused its input before doing anything: the message says what and why, for the
+    user. The CLI exits 2 on it (cli.main, one place); a screen shows the message."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `--json` prints for the refusal."""
+        return {"ok": False, "error": str(self)}

@@ -17,12 +17,13 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.reports import Report, Table
+from slm_wizard.core.base.status import Progress, ProgressFn, Refused
 
 DEFAULT_LENGTHS: tuple[int, ...] = (16, 64, 256, 1024)
 
@@ -42,21 +43,10 @@ _FILLER_TEXT = (
 _FILLER = tuple(_FILLER_TEXT.split())
 
 
-class BenchError(ValueError):
+class BenchError(Refused):
     """Bad benchmark input (a prompt file, a length); the message is for the user."""
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What a long run reports: the phase, how far it is, and a line of text."""
-
-    phase: str
-    done: int
-    total: int
-    text: str = ""
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.reports import Report, Table
+from slm_wizard.core.base.status import Refused
 from slm_wizard.core.evaluate.bench import Progress, ProgressFn
 
 PRESETS: dict[str, tuple[str, ...]] = {
@@ -62,7 +63,7 @@ CACHE_FORMAT = 1
 MARKER = "sweep-variant.json"
 
 
-class SweepError(ValueError):
+class SweepError(Refused):
     """Bad sweep input (a variant name, a folder, a limit); the message is for the user."""
 
 

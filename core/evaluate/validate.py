@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.reports import Report, Table
-from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Refused, Status
 from slm_wizard.core.evaluate.bench import (
     DEFAULT_LENGTHS,
     BenchResult,
@@ -53,7 +53,7 @@ LABEL = {Status.OK: "PASS", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKI
 PASS, FAIL, SKIP = Status.OK, Status.FAIL, Status.SKIP
 
 
-class ValidateError(ValueError):
+class ValidateError(Refused):
     """Bad checklist input (a domain file, a threshold); the message is for the user."""
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slm_wizard.core.base.fileio import swap_folder_in, write_json_atomic
+from slm_wizard.core.base.status import Refused
 from slm_wizard.core.model.adapter import quiet_transformers
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class DemoError(Exception):
     """A demo build or a domain eval file problem, with a message written for users."""
 
 
-class DemoRefused(DemoError):
+class DemoRefused(DemoError, Refused):
     """The demo build refuses its input (an empty path, a folder it may not replace)."""
 
 

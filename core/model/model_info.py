@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.schema import HF_CONFIG, SAFETENSORS_HEADER, SchemaError, check_file
+from slm_wizard.core.base.status import Refused
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(Refused):
     """The folder cannot be used as a model; the message says why, for the user."""
 
 

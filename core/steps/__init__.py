@@ -10,9 +10,11 @@ follows one contract, so a screen and a command differ only in how they show thi
   where the step has checks), the files it wrote and the figures it measured, and `to_dict()` for
   `--json`.
 - `run(options, *, on_progress=None, cancel=None) -> Result`: does the work. Progress goes to the
-  step's callback (called from the worker thread; the TUI posts a message, the CLI prints); cancel
-  is a `threading.Event` checked between and, where possible, within stages. Bad input raises the
-  step's error type (a ValueError subclass) with a message for the user; the CLI exits 2 on it.
+  callback as `core.base.status.Progress` events, the one progress type of every step (called
+  from the worker thread; the TUI's run pane shows them, the CLI prints them); cancel is a
+  `threading.Event` checked between and, where possible, within stages. Bad input raises the
+  step's error type, a subclass of `core.base.status.Refused`, with a message for the user: the
+  CLI exits 2 on it in one place (cli.main), a screen shows the message.
 - `to_record(options, result) -> StepRecord`: what goes into the run record (core.record).
 
 Nothing here imports Textual; heavy libraries are imported inside the functions that need them.
@@ -20,7 +22,6 @@ Nothing here imports Textual; heavy libraries are imported inside the functions 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from slm_wizard.core.base.status import Progress, ProgressFn, Refused
 
-ProgressFn = Callable[..., Any]
+__all__ = ["Progress", "ProgressFn", "Refused"]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.status import Status
+from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.runtime.chat import (
     BACKENDS,
@@ -35,7 +35,7 @@ from slm_wizard.core.runtime.chat import (
 )
 from slm_wizard.core.runtime.chat import open_backend as _open_backend
 from slm_wizard.core.runtime.metrics import ProcessSample, ReplyStats
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 
 __all__ = [
     "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
@@ -58,7 +58,7 @@ SETTING_FLAGS = {
 }
 
 
-class ChatInputError(ValueError):
+class ChatInputError(Refused):
     """Options that cannot run (bad settings, empty prompt, unknown backend), for the user."""
 
 
@@ -339,12 +339,12 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         on_text: Callable[[str], None] | None = None) -> Result:
     """One-shot chat: open the backend, send `options.prompt`, close the backend.
 
-    `on_progress(text)` says what is happening; `on_text(piece)` gets the reply as it streams;
-    `cancel` stops the reply between two tokens. Raises ChatInputError for options that cannot
-    run; a load or generation failure is a FAIL result with the message."""
+    `on_progress` gets a `Progress` saying what is happening; `on_text(piece)` gets the reply as
+    it streams; `cancel` stops the reply between two tokens. Raises ChatInputError for options
+    that cannot run; a load or generation failure is a FAIL result with the message."""
     options.validate(one_shot=True)
     if on_progress is not None:
-        on_progress(f"loading {options.model} ({options.backend})…")
+        on_progress(Progress("load", text=f"loading {options.model} ({options.backend})…"))
     try:
         backend = open_backend(options)
     except ChatError as e:

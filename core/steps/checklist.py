@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.reports import ReportPaths
-from slm_wizard.core.base.status import Status
+from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
 from slm_wizard.core.evaluate.sweep import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.evaluate.validate import (
@@ -255,7 +255,7 @@ SWEEP_MAX_PROMPTS = 20  # domain prompts per sweep variant when the size says "a
 BENCH_MAX_TOKENS = 64
 
 
-class PlanError(ValueError):
+class PlanError(Refused):
     """The Validate step cannot run what was chosen (no model, unknown size); for the user."""
 
 
@@ -395,28 +395,28 @@ class PlanResult:
         return Status.OK
 
 
-PhaseProgressFn = Callable[[str, "float | None", str], Any]
-
-
-def run_plan(plan: ValidatePlan, *, on_progress: PhaseProgressFn | None = None,
+def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
              on_sample: Callable[[float], None] | None = None,
              on_phase_done: Callable[[str, Any], Any] | None = None,
              cancel: threading.Event | None = None) -> PlanResult:
     """Run the plan's phases in order (the benchmark and the checklist share one loaded model).
 
     Expected failures (bad input, a model that does not load) end the run and are reported in
-    the result; anything else is a bug and propagates. `on_progress(phase, fraction, text)`."""
+    the result; anything else is a bug and propagates. `on_progress` gets `Progress` events whose
+    phase is the plan's phase (bench, checklist, sweep), with the fraction of that phase done."""
     from slm_wizard.core.evaluate.sweep import SweepError
     from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
 
     cancel = cancel or threading.Event()
     out = PlanResult(plan)
-    show = on_progress or (lambda phase, fraction, text: None)
+    def show(phase: str, p: Progress) -> None:
+        if on_progress is not None:
+            text = p.text if p.phase in ("load", "note", "sweep") else f"{p.phase}: {p.text}"
+            on_progress(Progress(phase, p.done, p.total, text, phase_fraction(phase, p)))
 
     def progress_of(phase: str) -> ProgressFn:
-        return lambda p: show(phase, phase_fraction(phase, p), p.text if p.phase in (
-            "load", "note", "sweep") else f"{p.phase}: {p.text}")
+        return lambda p: show(phase, p)
 
     def done(phase: str, result: Any) -> None:
         out.results[phase] = result

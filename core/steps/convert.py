@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Refused, Status
 from slm_wizard.core.convert.olive import (
     PRECISIONS,
     ConvertEvent,
@@ -36,7 +36,7 @@ from slm_wizard.core.model.adapter import (
 )
 from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "convert"
 DEFAULT_PRECISION = "int4"
@@ -48,12 +48,17 @@ FILE_CONFIG = "Olive config file"
 FILE_LOG = "Conversion log"
 
 
-class ConvertRefused(ValueError):
+class ConvertRefused(Refused):
     """The options or the model folder are refused before anything runs (the CLI exits 2)."""
 
     def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
         super().__init__(message)
         self.issues = list(issues or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {**super().to_dict(), "issues": [asdict(i) for i in self.issues]}
 
 
 @dataclass(frozen=True)
@@ -299,14 +304,16 @@ def result_of(conversion: ConvertResult) -> Result:
 
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
-    """Convert and verify. Progress: ConvertEvent objects; refused input raises ConvertRefused."""
+    """Convert and verify. Progress: `Progress` events (phase: start, stage, log, done, error or
+    cancelled; log lines marked `log`); refused input raises ConvertRefused."""
     p = plan(options)
     if p.errors:
         raise ConvertRefused(" ".join(i.message for i in p.errors), p.issues)
 
     def progress(event: ConvertEvent) -> None:
         if on_progress is not None:
-            on_progress(event)
+            on_progress(Progress(event.kind, text=event.message, fraction=event.progress,
+                                 log=event.kind == "log"))
 
     if p.adapter is not None and options.adapter_mode == "merge":
         conversion = _run_merged(p, progress, cancel)

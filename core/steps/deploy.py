@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slm_wizard.core.base.fileio import read_jsonl
-from slm_wizard.core.base.status import Status
+from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.deploy.inference_model import (
     InferenceModelError,
     ModelConfig,
@@ -26,7 +26,7 @@ from slm_wizard.core.deploy.inference_model import (
     validate_version,
 )
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 from slm_wizard.core.steps import template as template_step
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ INFO = "info"  # the progress "stage" of a line that only informs (family, cache
 SEARCH_DEFAULTS = "search defaults"
 
 
-class DeployInputError(ValueError):
+class DeployInputError(Refused):
     """Bad input for the deploy step (message written for the user); the CLI exits 2."""
 
 
@@ -220,14 +220,17 @@ def _prepare(options: Options) -> tuple[Options, dict[str, str], ModelConfig,
 
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
-    """Deploy (or remove) as the options say. `on_progress(stage, status, detail)` reports each
-    stage (RUNNING first) and, with stage INFO, lines that only inform. Bad input raises
+    """Deploy (or remove) as the options say. `on_progress` gets a `Progress` per stage (its
+    `phase` the stage id, `status` RUNNING first, then the outcome, `text` the detail) and, with
+    phase INFO, lines that only inform. Bad input raises
     DeployInputError before anything is written; a stage that fails, or a model that is already
     installed (replace=False), gives a FAIL result saying so."""
     from slm_wizard.core.deploy import foundry
     from slm_wizard.core.deploy.inference_model import write_search_defaults
 
-    emit = on_progress or (lambda *_: None)
+    def emit(stage: str, status: Status, detail: str) -> None:
+        if on_progress is not None:
+            on_progress(Progress(stage, text=detail, status=status))
     if options.remove:
         try:  # a bad name or version is refused before anything is looked up or removed
             validate_name(options.name)

@@ -21,7 +21,7 @@ from slm_wizard.core.model.adapter import (
 )
 from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "model"
 
@@ -115,7 +115,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.convert.olive import estimate
 
     if on_progress is not None:
-        on_progress(f"Inspecting {options.model_dir}…")
+        on_progress(Progress("inspect", text=f"Inspecting {options.model_dir}…"))
     if options.base_dir is not None or is_adapter_folder(options.model_dir):
         return _inspect_adapter(options)
     info = inspect_model(options.model_dir)

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.base.status import CheckResult, Refused, Status
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "prereqs"
 DEFAULT_MIN_RAM_GB = 8.0
 DEFAULT_TIMEOUT = 5.0
 
 
-class PrereqsInputError(ValueError):
+class PrereqsInputError(Refused):
     """Options the checks cannot run with (the message names the option)."""
 
 
@@ -132,7 +132,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     opts = options.checked()
     if on_progress is not None:
-        on_progress("Checking prerequisites…")
+        on_progress(Progress("check", text="Checking prerequisites…"))
     checks = run_checks(output_dir=opts.output_dir, model_dir=opts.model_dir,
                         min_ram_gb=opts.min_ram_gb, timeout=opts.timeout)
     return Result(checks)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.fileio import read_json, write_json_atomic
-from slm_wizard.core.base.status import Status
+from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.deploy.templates import (
     FAMILIES,
     MATCH,
@@ -35,14 +35,14 @@ from slm_wizard.core.deploy.templates import (
     validate_template,
 )
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import Progress, ProgressFn
 
 # Where the Deploy screen keeps a PromptTemplate the user edited: next to the converted model, a
 # hidden file (the copy into the Foundry Local cache leaves hidden files out).
 CUSTOM_TEMPLATE_FILE = ".slm-wizard-prompt-template.json"
 
 
-class TemplateInputError(ValueError):
+class TemplateInputError(Refused):
     """Bad input for the template step (message written for the user); the CLI exits 2."""
 
 
@@ -205,8 +205,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     """Pick the template and check it against the model's own chat template."""
     result = resolve(options)
     if on_progress is not None:
-        on_progress(f"Family: {result.family} (detected {result.detected}, confidence "
-                    f"{result.confidence:.2f}); PromptTemplate: {result.source}")
+        on_progress(Progress("detect", text=f"Family: {result.family} (detected "
+                             f"{result.detected}, confidence {result.confidence:.2f}); "
+                             f"PromptTemplate: {result.source}"))
     if cancel is not None and cancel.is_set():
         return result
     result.check = check(options.model_dir, result.template, result.family)

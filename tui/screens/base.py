@@ -1,17 +1,45 @@
-"""The frame every step screen shares: header, step bar, body, footer, and step navigation."""
+"""The frame every step screen shares: header, step bar, body, footer, step navigation, and
+the one way a screen runs its step's runner (`run_step`).
+
+A step screen is its widgets plus one `run_step(runner, options, done=...)` call: the runner
+runs in a thread worker (`exit_on_error=False`, so no failure ends the app) with a cancel event;
+its `Progress` events go to the screen's `RunPane` (and an optional callback) on the UI thread;
+when it ends, `done(outcome)` gets the result, the refusal's message, or, for a bug, a message
+naming the log file that holds its traceback.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
+from slm_wizard.core.base.status import Progress, Refused
 from slm_wizard.tui.widgets.key_bar import KeyBar
 from slm_wizard.tui.widgets.step_bar import StepBar
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a runner's run ended: its result, or why there is none."""
+
+    result: Any = None
+    refused: str = ""  # the runner refused its input (core.base.status.Refused): its message
+    error: str = ""  # an unexpected failure (a bug): what happened and where its traceback is
+    cancelled: bool = False  # the cancel event was set before the run ended
+
+    @property
+    def ok(self) -> bool:
+        """A result came back (what it says is the result's business)."""
+        return not (self.refused or self.error)
 
 
 class StepScreen(Screen):
@@ -28,6 +56,22 @@ class StepScreen(Screen):
     #title-bar { height: 1; background: $panel; color: $foreground; text-align: center; }
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._runs: dict[str, _Run] = {}  # the runs under way, by group
+
+    class StepProgress(Message):
+        """A runner's progress event, posted from its worker thread."""
+
+        def __init__(self, run: _Run, event: Progress) -> None:
+            self.run, self.event = run, event
+            super().__init__()
+
+    class StepDone(Message):
+        def __init__(self, run: _Run, outcome: Outcome) -> None:
+            self.run, self.outcome = run, outcome
+            super().__init__()
+
     def compose(self) -> ComposeResult:
         # A plain title line: Textual's Header adds a clock and races with fast screen switches.
         yield Static(f"[b]{self.app.title}[/b] · {self.app.sub_title}", id="title-bar")
@@ -43,3 +87,83 @@ class StepScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.query_one(StepBar).refresh_steps()
+
+    # -- running the step's runner ------------------------------------------------------------
+
+    def run_step(self, runner: Callable[..., Any], options: Any, *,
+                 done: Callable[[Outcome], Any], pane: Any = None,
+                 progress: Callable[[Progress], Any] | None = None, group: str = "step",
+                 start_text: str = "Starting…", **kwargs: Any) -> threading.Event:
+        """Run `runner(options, on_progress=..., cancel=..., **kwargs)` in a thread worker.
+
+        Progress events reach `pane` (a RunPane, started here) and `progress` on the UI thread;
+        `done(outcome)` is called on the UI thread when the run ends, whatever happened. A second
+        run in the same `group` replaces the first (its cancel event is set). Returns the cancel
+        event (the app's quit sets it too, through `cancel_work`)."""
+        previous = self._runs.get(group)
+        if previous is not None:
+            previous.cancel.set()
+        run = _Run(group, threading.Event(), done, pane, progress)
+        self._runs[group] = run
+        if pane is not None:
+            pane.start(start_text)
+
+        def work() -> None:
+            def on_progress(event: Progress) -> None:
+                self.post_message(self.StepProgress(run, event))
+
+            try:
+                result = runner(options, on_progress=on_progress, cancel=run.cancel, **kwargs)
+                outcome = Outcome(result=result, cancelled=run.cancel.is_set())
+            except Refused as exc:
+                outcome = Outcome(refused=str(exc), cancelled=run.cancel.is_set())
+            except Exception as exc:  # a bug: its traceback to the log file, a line on screen
+                from slm_wizard.core.base.logfile import log_bug
+
+                where = log_bug(f"the {self.STEP_ID or group} step's run failed", exc)
+                outcome = Outcome(error=f"{type(exc).__name__}: {exc} (a bug in slm-wizard; "
+                                        f"{where})", cancelled=run.cancel.is_set())
+            self.post_message(self.StepDone(run, outcome))
+
+        self.run_worker(work, name=f"{self.STEP_ID}-{group}", group=group, thread=True,
+                        exit_on_error=False)
+        return run.cancel
+
+    def on_step_screen_step_progress(self, message: StepProgress) -> None:
+        run = message.run
+        if self._runs.get(run.group) is not run:
+            return  # a replaced run's late event
+        if run.pane is not None:
+            run.pane.show(message.event)
+        if run.progress is not None:
+            run.progress(message.event)
+
+    def on_step_screen_step_done(self, message: StepDone) -> None:
+        run = message.run
+        if self._runs.get(run.group) is not run:
+            return
+        del self._runs[run.group]
+        run.done(message.outcome)
+
+    def step_running(self, group: str = "step") -> bool:
+        return group in self._runs
+
+    def cancel_step(self, group: str = "step") -> None:
+        run = self._runs.get(group)
+        if run is not None:
+            run.cancel.set()
+
+    def cancel_work(self) -> None:
+        """Called by the app when the user quits: every run of this screen is asked to stop."""
+        for run in self._runs.values():
+            run.cancel.set()
+
+
+
+@dataclass
+class _Run:
+    group: str
+    cancel: threading.Event
+    done: Callable[[Outcome], Any]
+    pane: Any
+    progress: Callable[[Progress], Any] | None

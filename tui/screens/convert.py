@@ -30,13 +30,13 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.base.paths import logs_dir
+from slm_wizard.core.base.status import Progress as StepProgress
 from slm_wizard.core.convert.olive import (
     ACCURACY_LEVELS,
     BLOCK_SIZES,
     CONFIG_NAME,
     METHODS,
     PRECISION_CHOICES,
-    ConvertEvent,
     ConvertResult,
     Issue,
     build_config,
@@ -127,7 +127,7 @@ class ConvertScreen(StepScreen):
     """
 
     class Progress(Message):
-        def __init__(self, event: ConvertEvent) -> None:
+        def __init__(self, event: StepProgress) -> None:
             self.event = event
             super().__init__()
 
@@ -508,12 +508,12 @@ class ConvertScreen(StepScreen):
 
     def on_convert_screen_progress(self, message: Progress) -> None:
         e = message.event
-        if e.progress is not None:
-            self.query_one("#run-progress", ProgressBar).update(progress=e.progress * 100)
-        if e.kind == "log":  # without Olive's "[time] [LEVEL] [file:line:function]" prefix
-            self.query_one("#run-log", Log).write_line(_LOG_PREFIX.sub(r"\1 ", e.message))
+        if e.fraction is not None:
+            self.query_one("#run-progress", ProgressBar).update(progress=e.fraction * 100)
+        if e.log:  # without Olive's "[time] [LEVEL] [file:line:function]" prefix
+            self.query_one("#run-log", Log).write_line(_LOG_PREFIX.sub(r"\1 ", e.text))
         else:
-            self.query_one("#run-stage", Static).update(Text(e.message))
+            self.query_one("#run-stage", Static).update(Text(e.text))
 
     def _tick(self) -> None:
         if self.running:  # a timer: never raise, even while the screen is being removed

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionLis
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.base.status import ICON, Status
+from slm_wizard.core.base.status import ICON, Progress, Status
 from slm_wizard.core.deploy import templates as T
 from slm_wizard.core.deploy.inference_model import (
     BOUNDS,
@@ -476,9 +476,9 @@ class DeployScreen(StepScreen):
         family, custom = template_step.choice_for(opts.onnx_dir, template, opts.family)
         opts = replace(opts, family=family, prompt_template=custom)
 
-        def on_progress(stage: str, status: Status, detail: str) -> None:
-            if stage != deploy_step.INFO:
-                self.post_message(self.StageUpdate(stage, status, detail))
+        def on_progress(p: Progress) -> None:
+            if p.phase != deploy_step.INFO and p.status is not None:
+                self.post_message(self.StageUpdate(p.phase, p.status, p.text))
 
         try:
             result = deploy_step.run(opts, on_progress=on_progress)

@@ -321,8 +321,8 @@ class ValidateScreen(StepScreen):
         """Run the plan through core's runner; each phase's result is shown as it lands."""
         result = plan_step.run_plan(
             plan,
-            on_progress=lambda phase, fraction, text: self.post_message(
-                self.PhaseProgress(phase, fraction, text)),
+            on_progress=lambda p: self.post_message(
+                self.PhaseProgress(p.phase, p.fraction, p.text)),
             on_sample=lambda mb: self.post_message(self.SoakSample(mb)),
             on_phase_done=lambda phase, r: self.post_message(
                 self.PhaseDone(phase, r, r.report)),
