@@ -64,8 +64,8 @@ async def test_whole_flow_then_resume(demo_model: Path, tmp_path: Path) -> None:
         await pilot.pause()
         await _click(pilot, "#deploy")
         await wait_until(pilot, lambda: "deploy" in app.state.done, 300, "the deployment")
-        assert app.state.deployed_name and app.state.deployed_name.endswith(":1")
-        name = app.state.deployed_name.split(":")[0]
+        assert app.state.deployed_name and app.state.deployed_version == "1"
+        name = app.state.deployed_name
         assert (cache / "custom" / name / "inference_model.json").is_file()
         await _click(pilot, "#continue")
         await wait_until(pilot, lambda: app.current_step == "chat", what="the Chat step")
@@ -115,7 +115,7 @@ async def test_whole_flow_then_resume(demo_model: Path, tmp_path: Path) -> None:
         await _click(pilot, "#resume")
         await wait_until(pilot, lambda: again.current_step == "summary", what="resume")
         assert again.state.onnx_dir == onnx
-        assert again.state.deployed_name == f"{name}:1"
+        assert (again.state.deployed_name, again.state.deployed_version) == (name, "1")
         assert {"convert", "deploy", "chat", "validate"} <= again.state.done
 
 

@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from helpers import converted_record, record_deployment
 
 from slm_wizard.core.base.status import CheckResult, Status, overall
 from slm_wizard.core.run.record import (
@@ -30,14 +31,9 @@ def _record(tmp_path: Path) -> RunRecord:
     onnx = tmp_path / "onnx"
     onnx.mkdir()
     (onnx / "genai_config.json").write_text("{}")
-    rec = RunRecord(model_dir=tmp_path / "hf", onnx_dir=onnx, precision="int4",
-                    deployed_name="lumo:2", foundry_cache=tmp_path / "my cache")
-    rec.record(StepRecord("convert", Status.OK, "int4 verified", options={"block_size": 32},
-                          files={"Converted ONNX model": str(onnx)},
-                          command=["slm-wizard", "convert", "hf", "--output", str(onnx)]))
-    rec.record(StepRecord("deploy", Status.WARN, "answered nothing", figures={"load": "1.2 s"},
-                          notes=["template mismatch accepted"],
-                          command=["slm-wizard", "deploy", str(onnx), "--name", "lumo"]))
+    rec = converted_record(tmp_path / "hf", onnx, "int4", block_size=32)
+    record_deployment(rec, "lumo", "2", tmp_path / "my cache", Status.WARN)
+    rec.get("deploy").notes.append("template mismatch accepted")
     return rec
 
 
@@ -52,7 +48,8 @@ def test_round_trip_through_the_settings_file(tmp_path: Path) -> None:
     back, last = restore(loaded, str(rec.model_dir))
     assert last == "deploy"
     assert back.foundry_cache == tmp_path / "my cache"  # the cache folder the user chose
-    assert back.deployed_name == "lumo:2"
+    assert (back.deployed_name, back.deployed_version) == ("lumo", "2")  # stored apart
+    assert back.onnx_dir == rec.onnx_dir and back.precision == "int4"
     assert back.steps["deploy"].status == Status.WARN
     assert back.steps["deploy"].notes == ["template mismatch accepted"]
     assert back.done == {"convert", "deploy"}
