@@ -275,3 +275,6 @@ async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_mo
         assert app.current_step == "deploy"
         assert app.state.onnx_dir == Path(result.variant("int8").output_dir)
         assert app.state.precision == "int8"
+        # A step was recorded (not a field set beside the records), after the conversion.
+        assert list(app.state.steps)[-2:] == ["convert", "variant"]
+        assert app.state.get("variant").command[:2] == ["slm-wizard", "sweep"]
