@@ -50,7 +50,6 @@ ONNX_DIR = "onnx_dir"  # convert, variant: the converted, verified ONNX folder
 PRECISION = "precision"  # convert, variant
 DEPLOYED_NAME = "name"  # deploy: the model's name in Foundry Local (only when it was installed)
 DEPLOYED_VERSION = "version"  # deploy
-DEPLOYED_TARGET = "target"  # deploy: the model's folder in the cache
 FOUNDRY_CACHE = "foundry_cache"  # deploy (the folder used), prereqs (the folder found)
 # A later run that failed or was cancelled, kept on an earlier success (see RunRecord.record).
 LATER_RUN = "a later run"

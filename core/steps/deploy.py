@@ -27,7 +27,6 @@ from slm_wizard.core.deploy.inference_model import (
 )
 from slm_wizard.core.run.record import (
     DEPLOYED_NAME,
-    DEPLOYED_TARGET,
     DEPLOYED_VERSION,
     FOUNDRY_CACHE,
     StepRecord,
@@ -337,8 +336,7 @@ def to_record(options: Options, result: Result) -> StepRecord:
         outcome = f"not deployed: {result.error}"
     outputs = {FOUNDRY_CACHE: files["cache"]}
     if result.ok and dep is not None and not dep.exported:  # installed: chat and validate use it
-        outputs |= {DEPLOYED_NAME: dep.name, DEPLOYED_VERSION: dep.version,
-                    DEPLOYED_TARGET: str(dep.target)}
+        outputs |= {DEPLOYED_NAME: dep.name, DEPLOYED_VERSION: dep.version}
     return StepRecord(
         "deploy", result.status, outcome=outcome,
         options={**opts.to_dict(), "model_id": result.model_id, "model_config": asdict(
