@@ -75,11 +75,11 @@ class ScreenRunner:
     async def run(self, rounds: int, between) -> list[float]:
         from textual.widgets import Input
 
-        from slm_wizard.core.run.record import RunRecord
         from slm_wizard.core.runtime.chat import GenerationSettings
         from slm_wizard.tui.app import WizardApp
+        from tests.helpers import converted_record  # the record a conversion leaves
 
-        app = WizardApp(state=RunRecord(onnx_dir=self.model_dir), start="chat")
+        app = WizardApp(state=converted_record(None, self.model_dir), start="chat")
         rates: list[float] = []
         async with app.run_test(size=(100, 32)) as pilot:
             screen = app.screen

@@ -16,3 +16,53 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 30.0
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.05)
         await asyncio.sleep(0)
+
+
+def converted_record(model_dir, onnx_dir, precision: str = "int4", *, is_demo: bool = False,
+                     deployed: str | None = None, version: str = "1", foundry_cache=None,
+                     **convert_options):
+    """A run record as the wizard makes it: the Convert step's own record (made by its
+    `to_record`) of a conversion of `model_dir` into `onnx_dir`; with `deployed` (a model name),
+    the Deploy step's record of installing it into `foundry_cache`; with only `foundry_cache`,
+    the Prerequisites record of finding that cache. `model_dir` None: a run with no model folder
+    (the conversion's source is then named after `onnx_dir`). `convert_options`: more of the
+    convert step's Options (method, block_size, ...)."""
+    from pathlib import Path
+
+    from slm_wizard.core.base.status import CheckResult, Status
+    from slm_wizard.core.convert.olive import ConvertResult
+    from slm_wizard.core.run.record import RunRecord
+    from slm_wizard.core.steps import convert, prereqs
+
+    record = RunRecord(model_dir=Path(model_dir) if model_dir else None, is_demo=is_demo)
+    opts = convert.Options(Path(model_dir or onnx_dir), output_dir=Path(onnx_dir),
+                           precision=precision, **convert_options)
+    record.record(convert.to_record(opts, convert.result_of(
+        ConvertResult(True, Path(onnx_dir), None))))
+    if deployed is not None:
+        record_deployment(record, deployed, version, foundry_cache or Path(onnx_dir) / "cache")
+    elif foundry_cache is not None:
+        found = CheckResult("foundry", "Foundry Local", Status.OK, "found",
+                            data={"cache_dir": str(foundry_cache)})
+        p = prereqs.Options(model_dir=Path(model_dir) if model_dir else None)
+        record.record(prereqs.to_record(p, prereqs.Result([found])))
+    return record
+
+
+def record_deployment(record, name: str, version: str, cache, status=None):
+    """Record the Deploy step's own record (its `to_record`) of installing the run's current
+    model as name:version into the Foundry Local cache `cache` (`status`: OK, or WARN for a
+    deployment with a warning); returns the record."""
+    from pathlib import Path
+
+    from slm_wizard.core.base.status import CheckResult, Status
+    from slm_wizard.core.deploy.foundry import DeployResult
+    from slm_wizard.core.steps import deploy
+
+    cache = Path(cache)
+    opts = deploy.Options(record.onnx_dir, name, version, cache_dir=cache, max_length=2048,
+                          prompt="Hello?")
+    dep = DeployResult(name, version, f"{name}:{version}", cache, cache / "custom" / name,
+                       stages=[CheckResult("load", "load", Status.OK)])
+    result = deploy.Result(opts, status or Status.OK, deploy=dep)
+    return record.record(deploy.to_record(opts, result))

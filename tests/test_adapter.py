@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 
 from slm_wizard.cli.main import main
 from slm_wizard.core.base.status import Status
@@ -476,13 +477,12 @@ async def test_chat_screen_says_which_adapter_answered(adapter_onnx) -> None:
 
     from textual.widgets import Input
 
-    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
     from slm_wizard.tui.widgets.message import ChatMessage
     from tests.helpers import wait_until
 
     _o, result = adapter_onnx
-    state = RunRecord(model_dir=Path("/models/lumo-lora"), onnx_dir=result.output_dir)
+    state = converted_record(Path("/models/lumo-lora"), result.output_dir)
     app = WizardApp(state=state, start="chat")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen

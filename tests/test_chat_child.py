@@ -10,11 +10,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import wait_until
+from helpers import converted_record, wait_until
 from textual.widgets import Input
 
 from slm_wizard.core.model.demo import load_domain_eval
-from slm_wizard.core.run.record import RunRecord
 from slm_wizard.core.runtime.chat import ChatError, ChatSession, GenerationSettings
 from slm_wizard.core.runtime.genproc import ChildBackend
 from slm_wizard.tui.app import WizardApp
@@ -32,8 +31,8 @@ def domain(demo_model: Path) -> list[dict]:
 
 
 def make_app(onnx: Path) -> WizardApp:
-    return WizardApp(state=RunRecord(model_dir=Path("/models/lumo"), is_demo=True,
-                                       onnx_dir=onnx), start="chat")
+    return WizardApp(state=converted_record(Path("/models/lumo"), onnx, is_demo=True),
+                     start="chat")
 
 
 async def loaded(pilot) -> ChatScreen:

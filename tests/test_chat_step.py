@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import converted_record, record_deployment
 
 from slm_wizard.cli.commands.chat import options_from
 from slm_wizard.cli.main import build_parser, main
@@ -79,11 +80,11 @@ def test_options_refuse_bad_input(kw, words, tmp_path) -> None:
 
 
 def test_options_for_the_run_record(tmp_path) -> None:
-    record = RunRecord(onnx_dir=tmp_path / "onnx")
+    record = converted_record(None, tmp_path / "onnx")
     ort = step.options_for(record, "ort")
     assert (ort.backend, ort.model, ort.cache_dir) == ("ort", str(tmp_path / "onnx"), None)
     assert step.options_for(record, "foundry") is None  # not deployed yet
-    record.deployed_name, record.foundry_cache = "lumo:1", tmp_path / "cache"
+    record_deployment(record, "lumo", "1", tmp_path / "cache")
     fdy = step.options_for(record, "foundry", GenerationSettings(max_tokens=9))
     assert (fdy.model, fdy.cache_dir, fdy.max_tokens) == ("lumo:1", str(tmp_path / "cache"), 9)
     assert step.options_for(RunRecord(), "ort") is None

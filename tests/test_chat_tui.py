@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
+from helpers import converted_record, wait_until
 from textual.widgets import Input, RadioButton, Static, TextArea
 
 from slm_wizard.core.base.status import Status
@@ -30,7 +30,8 @@ def domain(demo_model: Path) -> list[dict]:
 
 
 def make_app(onnx: Path | None, **kw) -> WizardApp:
-    state = RunRecord(model_dir=Path("/models/lumo"), is_demo=True, onnx_dir=onnx, **kw)
+    state = (converted_record(Path("/models/lumo"), onnx, is_demo=True, **kw) if onnx
+             else RunRecord(model_dir=Path("/models/lumo"), is_demo=True))
     return WizardApp(state=state, start="chat")
 
 
@@ -184,7 +185,7 @@ async def test_switch_to_foundry_and_answer(demo_onnx, domain, tmp_path) -> None
                             tmp_path / "cache", max_tokens=8)
     assert result.ok
     row = domain[3]
-    app = make_app(demo_onnx, deployed_name=result.model_id, foundry_cache=tmp_path / "cache")
+    app = make_app(demo_onnx, deployed="lumo-chat-tui", foundry_cache=tmp_path / "cache")
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot)
         screen.session.system_prompt = row["system"]

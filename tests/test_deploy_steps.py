@@ -228,15 +228,18 @@ def test_template_step_record_does_not_claim_a_deployment(onnx_dir: Path) -> Non
 
 def test_a_saved_run_keeps_the_chosen_cache_and_model_id(onnx_dir: Path, tmp_path: Path) -> None:
     """Resume used to forget the cache folder (foundry_cache = "" was saved)."""
+    from helpers import converted_record
+
     from slm_wizard.core.run.record import RunRecord
 
     cache = tmp_path / "chosen-cache"
     opts = deploy_step.Options(onnx_dir, "lumo", cache_dir=cache, family="qwen").resolved()
     result = deploy_step.Result(opts, Status.OK, family="qwen", deploy=_fake_deploy(opts))
-    run = RunRecord(onnx_dir=onnx_dir, deployed_name=result.model_id, foundry_cache=cache)
+    run = converted_record(None, onnx_dir)
     run.record(deploy_step.to_record(opts, result))
     back = RunRecord.from_dict(json.loads(json.dumps(run.to_dict())))
-    assert back.foundry_cache == cache and back.deployed_name == "lumo:1"
+    assert back.foundry_cache == cache and back.deployed_id == "lumo:1"
+    assert (back.deployed_name, back.deployed_version) == ("lumo", "1")  # stored apart
     rec = back.get("deploy")
     assert rec is not None and rec.done
     assert rec.options["cache_dir"] == str(cache) and rec.options["model_id"] == "lumo:1"

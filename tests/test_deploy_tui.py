@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 from textual.widgets import Button, DataTable, Input, OptionList, Static
 
 from slm_wizard.core.run.record import RunRecord
@@ -41,8 +42,7 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
     first = load_domain_eval(demo_model / "domain_eval.jsonl")[0]
     expected = first["expected"]
     cache = tmp_path / "cache"
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy,
-                        foundry_cache=cache)
+    state = converted_record(demo_model, onnx_copy, is_demo=True, foundry_cache=cache)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -104,7 +104,7 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
         assert table.columns["result"].content_width >= longest
         outcome = _text(screen, "#deploy-outcome")
         assert expected in outcome and "foundry model run lumo-demo" in outcome
-        assert app.state.deployed_name == "lumo-demo:1"
+        assert (app.state.deployed_name, app.state.deployed_version) == ("lumo-demo", "1")
         assert app.state.foundry_cache == cache.absolute()
         # The run record keeps the cache folder, the model id and the exact headless command.
         rec = app.state.get("deploy")
@@ -175,7 +175,7 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
         return dep
 
     monkeypatch.setattr(foundry, "deploy", fake_deploy)
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -226,7 +226,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(deploy_step, "run", boom)
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -262,7 +262,7 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
 
     monkeypatch.setattr(deploy_step, "run", fake_run)
     cache = tmp_path / "chosen"
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = converted_record(onnx_copy, onnx_copy)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -281,19 +281,14 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
         rec = app.state.get("deploy")
         assert f"--prompt-template={opts.prompt_template}" in rec.command
         assert rec.options["cache_dir"] == cache
-        assert app.state.foundry_cache == cache and app.state.deployed_name.endswith(":1")
+        assert app.state.foundry_cache == cache and app.state.deployed_version == "1"
 
 
 async def test_resume_shows_the_cache_folder_the_run_record_kept(
     onnx_copy: Path, tmp_path: Path,
 ) -> None:
-    from slm_wizard.core.base.status import Status
-    from slm_wizard.core.run.record import StepRecord
-
     chosen = tmp_path / "my-foundry-cache"
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, deployed_name="m:1")
-    state.record(StepRecord("deploy", Status.OK, "m:1 deployed",
-                            options={"cache_dir": str(chosen), "model_id": "m:1"}))
+    state = converted_record(onnx_copy, onnx_copy, deployed="m", foundry_cache=chosen)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -309,8 +304,8 @@ def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
-                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    state = converted_record(Path("/models/lumo-hf"), SNAP_DIR,
+                             foundry_cache=Path("/home/me/.foundry/cache/models"))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
 
     async def ready(pilot) -> None:
@@ -326,8 +321,8 @@ def test_deploy_snapshot_80x24(snap_compare, demo_onnx: Path, tmp_path: Path) ->
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=SNAP_DIR,
-                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    state = converted_record(Path("/models/lumo-hf"), SNAP_DIR,
+                             foundry_cache=Path("/home/me/.foundry/cache/models"))
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
 
     async def ready(pilot) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Button
@@ -64,8 +65,8 @@ async def test_whole_flow_then_resume(demo_model: Path, tmp_path: Path) -> None:
         await pilot.pause()
         await _click(pilot, "#deploy")
         await wait_until(pilot, lambda: "deploy" in app.state.done, 300, "the deployment")
-        assert app.state.deployed_name and app.state.deployed_name.endswith(":1")
-        name = app.state.deployed_name.split(":")[0]
+        assert app.state.deployed_name and app.state.deployed_version == "1"
+        name = app.state.deployed_name
         assert (cache / "custom" / name / "inference_model.json").is_file()
         await _click(pilot, "#continue")
         await wait_until(pilot, lambda: app.current_step == "chat", what="the Chat step")
@@ -115,7 +116,7 @@ async def test_whole_flow_then_resume(demo_model: Path, tmp_path: Path) -> None:
         await _click(pilot, "#resume")
         await wait_until(pilot, lambda: again.current_step == "summary", what="resume")
         assert again.state.onnx_dir == onnx
-        assert again.state.deployed_name == f"{name}:1"
+        assert (again.state.deployed_name, again.state.deployed_version) == (name, "1")
         assert {"convert", "deploy", "chat", "validate"} <= again.state.done
 
 
@@ -156,3 +157,74 @@ def _rerun_headless(recipe: list[list[str]], onnx: Path, cache: Path, name: str,
     assert len(reports) == 1
     headless_checks = [c["id"] for c in json.loads(reports[0].read_text())["data"]["checks"]]
     assert headless_checks == wizard_checks
+
+
+async def test_a_chosen_sweep_variant_is_recorded_and_resumed(tmp_path: Path) -> None:
+    """Convert -> Validate (a sweep) -> "Use this variant" -> Deploy, by the steps' own records
+    (no conversion runs): the variant is the current model, the Summary says so, the reproduce
+    commands come in the order the steps ran, and a resumed wizard has the same run."""
+    from textual.widgets import DataTable
+
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.evaluate.sweep import SweepResult, VariantResult
+    from slm_wizard.core.steps import checklist
+    from slm_wizard.core.steps import sweep as sweep_step
+    from tests.helpers import converted_record, record_deployment
+
+    model, onnx = tmp_path / "hf", tmp_path / "hf-int4"
+    variant_dir = tmp_path / "sweep" / "0123456789abcdef" / "int8-k"
+    for folder in (onnx, variant_dir):
+        folder.mkdir(parents=True)
+        (folder / "genai_config.json").write_text("{}")
+    state = converted_record(model, onnx, "int4")
+    measured = dict(ok=True, size_bytes=2_000_000, mean_kld=0.01, top1_agreement=0.97,
+                    decode_tps=100.0)
+    sweep = SweepResult(str(model), [
+        VariantResult("fp32", "FP32 (reference)", "fp32", output_dir=str(tmp_path / "fp32"),
+                      **{**measured, "size_bytes": 8_000_000, "mean_kld": 0.0}),
+        VariantResult("int8", "INT8 RTN, block 32, symmetric", "int8",
+                      output_dir=str(variant_dir), **measured)], recommended="int8")
+    # The Validate step's record of its plan, a sweep alone, as its screen records it.
+    plan = checklist.make_plan(state, ("sweep",), "quick", report_dir=tmp_path / "r")
+    plan = replace(plan, sweep=replace(plan.sweep, precisions=("int8", "int4"),
+                                       output=str(tmp_path / "sweep")))
+    done = checklist.PlanResult(plan, {"sweep": sweep_step.Result(Status.OK, sweep)})
+    state.record(checklist.plan_record(done))
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.show_sweep(sweep)
+        await pilot.pause()
+        table = screen.query_one("#sweep-table", DataTable)
+        table.move_cursor(row=table.get_row_index("int8"))
+        await _click(pilot, "#sweep-use")
+        await wait_until(pilot, lambda: app.current_step == "deploy", 10, "the Deploy step")
+        assert (app.state.onnx_dir, app.state.precision) == (variant_dir, "int8")
+        record_deployment(app.state, "lumo", "1", tmp_path / "cache")  # the deploy runner's
+        app.save_progress()
+        app.goto("summary")
+        await pilot.pause()
+        steps = app.screen.query_one("#steps", DataTable)
+        rows = [steps.get_row_at(i) for i in range(steps.row_count)]
+        titles = [r[0] for r in rows]
+        assert titles.index("Chosen variant") == titles.index("Validate") + 1
+        chosen = rows[titles.index("Chosen variant")]
+        assert chosen[1].endswith("ok") and str(variant_dir) in chosen[2]
+        assert str(onnx) in rows[titles.index("Convert")][2]
+        assert "deployed" in rows[titles.index("Deploy")][2]
+        cmds = reproduce_commands(app.state)
+        assert [c[1] for c in cmds] == ["convert", "sweep", "sweep", "deploy"]
+        assert cmds[1][cmds[1].index("--variants") + 1] == "int8,int4"  # the whole sweep
+        assert cmds[2][cmds[2].index("--variants") + 1] == "int8"  # the variant's folder
+        assert cmds[3][2] == str(variant_dir)  # the variant is deployed, after it was made
+        text = app.screen.query_one("#commands").text
+        assert text == as_shell(cmds)
+    settings, _ = load_settings(tmp_path / "cfg")
+    again = WizardApp(config_dir=tmp_path / "cfg")
+    async with again.run_test(size=SIZE) as pilot:
+        again.resume(str(model))
+        await pilot.pause()
+        assert (again.state.onnx_dir, again.state.precision) == (variant_dir, "int8")
+        assert (again.state.deployed_name, again.state.deployed_version) == ("lumo", "1")
+        assert list(again.state.steps) == list(settings.projects[str(model)].steps)
+        assert reproduce_commands(again.state) == cmds

@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 from rich.cells import cell_len
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.steps import STEPS
 from tests.helpers import wait_until
@@ -89,7 +89,7 @@ async def layout_problems(pilot, screen: Screen) -> list[str]:
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
 async def test_every_screen_at_80x24(theme: str, demo_model: Path, demo_onnx: Path,
                                      tmp_path: Path) -> None:
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx, precision="int4")
+    state = converted_record(demo_model, demo_onnx, "int4", is_demo=True)
     app = WizardApp(state=state, start="welcome", config_dir=tmp_path / "cfg")
     async with app.run_test(size=(80, 24)) as pilot:
         app.theme = theme
@@ -116,7 +116,7 @@ async def test_long_results_stay_whole_at_80x24(demo_model: Path, demo_onnx: Pat
                                                 tmp_path: Path) -> None:
     """A status line long enough to wrap (a settings summary, a failure with its fix) grows
     instead of being cut (the issue saw Chat's status end at `top_p 0.9,`)."""
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx, precision="int4")
+    state = converted_record(demo_model, demo_onnx, "int4", is_demo=True)
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     long = ("Settings saved: system prompt on, temperature 0.7, top_p 0.9, top_k 40, "
             "repetition penalty 1.1, max tokens 256, min tokens 0, sampling on, adapter none.")

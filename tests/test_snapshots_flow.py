@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
@@ -22,9 +23,8 @@ def test_help_snapshot(snap_compare, tmp_path: Path) -> None:
 
 
 def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
-                        precision="int4", deployed_name="lumo:1",
-                        foundry_cache=Path("/home/me/.foundry/cache/models"))
+    # Made-up step records (the Summary shows records, it reads no artefact from them).
+    state = RunRecord(model_dir=Path("/models/lumo-hf"))
     convert = ["slm-wizard", "convert", "/models/lumo-hf", "--output", "/models/lumo-int4",
                "--precision", "int4", "--method", "auto-opt", "--block-size", "32", "--symmetric"]
     state.record(StepRecord("welcome", Status.OK, "model: /models/lumo-hf"))
@@ -69,8 +69,7 @@ def test_model_step_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
 def test_validate_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), is_demo=True,
-                        onnx_dir=Path("/models/lumo-int4"))
+    state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size)
 

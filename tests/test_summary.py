@@ -5,6 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from helpers import converted_record
+
 from slm_wizard.cli.main import build_parser
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
@@ -22,20 +24,8 @@ def _state(tmp_path: Path) -> RunRecord:
     (onnx / "genai_config.json").write_text("{}")
     (onnx / "model.onnx").write_bytes(b"x" * 2048)
     (cache / "custom" / "lumo" / "inference_model.json").write_text("{}")
-    state = RunRecord(model_dir=model, onnx_dir=onnx, precision="int4",
-                        deployed_name="lumo:1", foundry_cache=cache)
-    state.record(StepRecord(
-        "convert", Status.OK, "int4, 1.2 MB, verified",
-        options={"precision": "int4", "method": "config", "block_size": 128, "symmetric": False},
-        files={"Converted ONNX model": str(onnx)},
-        command=["slm-wizard", "convert", str(model), "--output", str(onnx), "--precision",
-                 "int4", "--method", "config", "--block-size", "128", "--asymmetric"]))
-    state.record(StepRecord(
-        "deploy", Status.OK, "lumo:1 answered",
-        files={"Deployed model folder": str(cache / "custom" / "lumo"),
-               "inference_model.json": str(cache / "custom" / "lumo" / "inference_model.json")},
-        command=["slm-wizard", "deploy", str(onnx), "--name", "lumo", "--version", "1",
-                 "--cache-dir", str(cache)]))
+    state = converted_record(model, onnx, "int4", method="config", block_size=128,
+                             symmetric=False, deployed="lumo", foundry_cache=cache)
     state.record(StepRecord("chat", Status.OK, "1 reply (onnxruntime-genai)",
                             figures={"decode tokens/s": "410.2"}))
     state.record(StepRecord("validate", Status.FAIL, "checklist: 1 failed",
@@ -70,7 +60,7 @@ def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
     state = _state(tmp_path)
     items = {i.label: i for i in files_written(state)}
     assert items["Converted ONNX model"].size_bytes >= 2048
-    assert items["inference_model.json"].path.name == "inference_model.json"
+    assert items["target"].path == tmp_path / "cache" / "custom" / "lumo"  # the deployment
     (state.onnx_dir / "model.onnx").unlink()
     (state.onnx_dir / "genai_config.json").unlink()
     state.onnx_dir.rmdir()
@@ -87,7 +77,9 @@ async def test_summary_screen_shows_the_run(tmp_path: Path) -> None:
         files = app.screen.query_one("#files")
         assert files.row_count == 4
         figures = app.screen.query_one("#figures")
-        assert figures.get_row_at(0) == ["chat", "decode tokens/s", "410.2"]
+        measured = [figures.get_row_at(i) for i in range(figures.row_count)]
+        assert ["chat", "decode tokens/s", "410.2"] in measured
+        assert [r[0] for r in measured][0] == "convert"  # in run order: convert, deploy, chat
         steps = app.screen.query_one("#steps")
         rows = {steps.get_row_at(i)[0]: steps.get_row_at(i)[1] for i in range(steps.row_count)}
         assert rows["Convert"].endswith("ok") and rows["Validate"].endswith("fail")

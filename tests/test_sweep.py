@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 
 from slm_wizard.core.evaluate.sweep import (
     PRESETS,
@@ -248,12 +249,10 @@ async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_mo
     the highlighted variant's folder to Deploy."""
     from textual.widgets import Button, DataTable, Static
 
-    from slm_wizard.core.run.record import RunRecord
     from slm_wizard.tui.app import WizardApp
 
     _, result = quick_sweep
-    state = RunRecord(model_dir=demo_model, is_demo=True,
-                        onnx_dir=Path(result.variant("fp32").output_dir))
+    state = converted_record(demo_model, Path(result.variant("fp32").output_dir), is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=(110, 40)) as pilot:
         screen = app.screen
@@ -276,3 +275,6 @@ async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_mo
         assert app.current_step == "deploy"
         assert app.state.onnx_dir == Path(result.variant("int8").output_dir)
         assert app.state.precision == "int8"
+        # A step was recorded (not a field set beside the records), after the conversion.
+        assert list(app.state.steps)[-2:] == ["convert", "variant"]
+        assert app.state.get("variant").command[:2] == ["slm-wizard", "sweep"]

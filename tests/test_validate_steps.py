@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 
 from slm_wizard.cli.commands import bench as bench_cmd
 from slm_wizard.cli.commands import sweep as sweep_cmd
@@ -98,7 +99,7 @@ def record_with(tmp_path: Path, **kw) -> RunRecord:
     for folder in (hf, onnx):
         folder.mkdir()
     (hf / "domain_eval.jsonl").write_text('{"prompt": "hi", "expected": "hello"}\n')
-    return RunRecord(model_dir=hf, onnx_dir=onnx, **kw)
+    return converted_record(hf, onnx, **kw)
 
 
 def test_the_plan_holds_each_phase_as_its_runners_options(tmp_path: Path):
@@ -123,7 +124,7 @@ def test_the_plan_holds_each_phase_as_its_runners_options(tmp_path: Path):
 
 
 def test_a_deployed_model_is_measured_with_its_cache(tmp_path: Path):
-    rec = record_with(tmp_path, deployed_name="lumo:1", foundry_cache=tmp_path / "cache")
+    rec = record_with(tmp_path, deployed="lumo", foundry_cache=tmp_path / "cache")
     plan = checklist.make_plan(rec, ("checklist",), "standard", backend="foundry",
                                report_dir=tmp_path / "r")
     assert plan.bench is None and plan.sweep is None
@@ -139,11 +140,11 @@ def test_a_plan_needs_what_its_phases_measure(tmp_path: Path):
     with pytest.raises(checklist.PlanError, match="Convert step"):
         checklist.make_plan(RunRecord(model_dir=tmp_path), ("bench",))
     with pytest.raises(checklist.PlanError, match="Model step"):
-        checklist.make_plan(RunRecord(onnx_dir=tmp_path), ("sweep",))
+        checklist.make_plan(converted_record(None, tmp_path), ("sweep",))
     with pytest.raises(checklist.PlanError, match="unknown size"):
-        checklist.make_plan(RunRecord(onnx_dir=tmp_path), ("bench",), "huge")
+        checklist.make_plan(converted_record(None, tmp_path), ("bench",), "huge")
     with pytest.raises(checklist.PlanError, match="at least one"):
-        checklist.make_plan(RunRecord(onnx_dir=tmp_path), ())
+        checklist.make_plan(converted_record(None, tmp_path), ())
 
 
 def test_phase_fraction_splits_each_bar():
@@ -180,7 +181,7 @@ def test_the_recorded_command_reruns_the_same_checklist_headless(demo_model: Pat
 
     from slm_wizard.cli.main import main
 
-    rec = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    rec = converted_record(demo_model, demo_onnx, is_demo=True)
     plan = checklist.make_plan(rec, ("checklist",), "quick", report_dir=tmp_path / "wizard")
     done = checklist.run_plan(plan)
     assert done.failed is None, done.error

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import wait_until
+from helpers import converted_record, wait_until
 from textual.widgets import Button, Checkbox, DataTable, Select, Sparkline, Static
 
 from slm_wizard.core.run.record import RunRecord
@@ -26,7 +26,7 @@ def test_bar_scales_to_the_widest_value():
 
 async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_onnx,
                                                                tmp_path: Path):
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = converted_record(demo_model, demo_onnx, is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -91,8 +91,7 @@ async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Pat
 
 
 async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path):
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), onnx_dir=Path("/models/lumo-int4"),
-                        deployed_name="lumo:1")
+    state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), deployed="lumo")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -106,8 +105,7 @@ async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path)
 
 
 def test_validate_snapshot(snap_compare, tmp_path: Path):
-    state = RunRecord(model_dir=Path("/models/lumo-hf"), is_demo=True,
-                        onnx_dir=Path("/models/lumo-int4"))
+    state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     assert snap_compare(app, terminal_size=SIZE)
 
@@ -118,7 +116,7 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
     quick = plan_step.SIZES["quick"]
     small = plan_step.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
     monkeypatch.setitem(plan_step.SIZES, "quick", small)
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = converted_record(demo_model, demo_onnx, is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -156,7 +154,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
         raise RuntimeError("boom")
 
     monkeypatch.setattr(plan_step, "run_plan", boom)
-    state = RunRecord(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    state = converted_record(tmp_path / "hf", tmp_path / "onnx")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -171,7 +169,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
 
 async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
     (tmp_path / "onnx").mkdir()
-    state = RunRecord(model_dir=tmp_path / "hf", onnx_dir=tmp_path / "onnx")
+    state = converted_record(tmp_path / "hf", tmp_path / "onnx")
     app = WizardApp(state=state, start="validate", config_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen

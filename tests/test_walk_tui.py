@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import converted_record
 from textual.widgets import Button, Checkbox, Input, Static
 
 from slm_wizard.core.base.status import Status
@@ -123,7 +124,7 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(
                                   error="answer failed: the model answered nothing")
 
     monkeypatch.setattr(deploy_step, "run", failing_answer)
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy, foundry_cache=tmp_path / "c")
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
@@ -149,7 +150,7 @@ async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
                                                             tmp_path: Path) -> None:
     from slm_wizard.core.run.record import StepRecord
 
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = converted_record(onnx_copy, onnx_copy)
     state.record(StepRecord("deploy", Status.FAIL, "answer failed: the model answered nothing"))
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
@@ -167,7 +168,7 @@ async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
 
 async def test_validate_toggles_and_plan_line_say_what_runs(demo_model: Path, demo_onnx: Path,
                                                             tmp_path: Path) -> None:
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = converted_record(demo_model, demo_onnx, is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -195,7 +196,7 @@ async def test_f1_shows_the_current_screens_keys(onnx_copy: Path, tmp_path: Path
 
     from slm_wizard.tui.screens.help import HelpScreen, help_text
 
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = converted_record(onnx_copy, onnx_copy)
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -230,7 +231,7 @@ async def test_the_palette_finds_the_screens_actions(step: str, query: str, titl
                                                      tmp_path: Path) -> None:
     from textual.command import CommandPalette
 
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=onnx_copy)
+    state = converted_record(demo_model, onnx_copy, is_demo=True)
     app = WizardApp(state=state, start=step, config_dir=tmp_path / "cfg")
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
@@ -252,7 +253,7 @@ async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(
         onnx_copy: Path, tmp_path: Path) -> None:
     from slm_wizard.tui.screens.help import StepPicker
 
-    state = RunRecord(model_dir=onnx_copy, onnx_dir=onnx_copy)
+    state = converted_record(onnx_copy, onnx_copy)
     app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
@@ -288,7 +289,7 @@ async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, dem
         def check(self, check_id: str):
             return None
 
-    state = RunRecord(model_dir=demo_model, is_demo=True, onnx_dir=demo_onnx)
+    state = converted_record(demo_model, demo_onnx, is_demo=True)
     app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()

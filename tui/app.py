@@ -114,7 +114,9 @@ class WizardApp(App):
         """Put a step runner's record into the run record, save it and refresh the step bar.
 
         Screens call this when their runner finished (whatever button then moves on), so the
-        step bar, Summary, resume and the reproduce commands show what really ran."""
+        step bar, Summary, resume and the reproduce commands show what really ran. The record
+        decides what it keeps (RunRecord.record): screens never set the artefacts themselves.
+        Returns the record kept (an earlier conversion, when a re-run failed)."""
         self.state.record(rec)
         self.save_progress()
         for bar in self.screen.query(StepBar):

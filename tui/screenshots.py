@@ -48,7 +48,7 @@ async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[N
 def prepare():
     """The run behind the screens: the demo model taken through Prerequisites, Model, Convert
     (INT4 with Olive) and Deploy (a throw-away Foundry Local cache) by the steps' own runners.
-    Returns the run record and, per step, what to put into it before that step's screen."""
+    Returns the run record and, per step, the record to put into it after that step's screen."""
     from slm_wizard.core.base.paths import cache_dir
     from slm_wizard.core.base.status import Status
     from slm_wizard.core.model.demo import build_demo_model
@@ -56,15 +56,15 @@ def prepare():
     from slm_wizard.core.steps import convert, deploy, inspect, prereqs
 
     demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
-    # Per step: its record and what it sets in the run record besides.
-    done: dict[str, tuple[StepRecord, dict[str, object]]] = {}
-    done["welcome"] = (StepRecord("welcome", Status.OK, f"model: {demo}",
-                                  options={"model_dir": str(demo), "demo": True},
-                                  command=["slm-wizard", "demo"]), {})
+    # Per step: its record (the run record reads the artefacts from it).
+    done: dict[str, StepRecord] = {}
+    done["welcome"] = StepRecord("welcome", Status.OK, f"model: {demo}",
+                                 options={"model_dir": str(demo), "demo": True},
+                                 command=["slm-wizard", "demo"])
     p = prereqs.Options(model_dir=demo)
-    done["prereqs"] = (prereqs.to_record(p, prereqs.run(p)), {})
+    done["prereqs"] = prereqs.to_record(p, prereqs.run(p))
     i = inspect.Options(demo)
-    done["model"] = (inspect.to_record(i, inspect.run(i)), {})
+    done["model"] = inspect.to_record(i, inspect.run(i))
 
     # Stable folders (the screenshots show their paths), replaced by each run: they are ours.
     place = cache_dir() / "screenshots"
@@ -73,15 +73,12 @@ def prepare():
     if not converted.ok:
         raise SystemExit(f"conversion failed: {converted.conversion.error}")
     onnx = converted.conversion.output_dir
-    done["convert"] = (convert.to_record(c, converted),
-                       {"onnx_dir": onnx, "precision": c.precision})
+    done["convert"] = convert.to_record(c, converted)
     d = deploy.Options(onnx, "lumo-demo", cache_dir=place / "foundry", replace=True)
     deployed = deploy.run(d)
     if not deployed.ok:
         raise SystemExit(f"deployment failed: {deployed.error}")
-    done["deploy"] = (deploy.to_record(d, deployed),
-                      {"deployed_name": deployed.model_id,
-                       "foundry_cache": deployed.options.cache_dir})
+    done["deploy"] = deploy.to_record(d, deployed)
     return RunRecord(model_dir=demo, is_demo=True), done
 
 
@@ -125,10 +122,7 @@ async def render_all(out_dir: Path) -> list[Path]:
                 name = f"{i:02d}-{s.id}" + ("" if size == SIZE else f"-{size[0]}x{size[1]}")
                 shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size))
             if s.id in done:
-                record, fields = done[s.id]
-                state.record(record)
-                for name, value in fields.items():
-                    setattr(state, name, value)
+                state.record(done[s.id])
         return shots
 
 

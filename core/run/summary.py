@@ -6,10 +6,18 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_wizard.core.run.record import STEP_IDS, RunRecord, reproduce_commands
+from slm_wizard.core.base.status import Status
+from slm_wizard.core.run.record import (
+    EXTRA_KINDS,
+    STEP_IDS,
+    STEP_TITLES,
+    RunRecord,
+    StepRecord,
+    reproduce_commands,
+)
 
 __all__ = ["FileItem", "as_shell", "figures", "files_written", "folder_size",
-           "reproduce_commands"]
+           "reproduce_commands", "step_rows"]
 
 
 @dataclass(frozen=True)
@@ -31,16 +39,13 @@ def _item(label: str, path: Path | None) -> FileItem | None:
 
 
 def files_written(record: RunRecord) -> list[FileItem]:
-    """The files each step recorded, in step order, that still exist (with their sizes)."""
+    """The files each step recorded, in run order, that still exist (with their sizes)."""
     items: list[FileItem] = []
     seen: set[Path] = set()
     if record.model_dir is not None and (item := _item("Model (Hugging Face)", record.model_dir)):
         items.append(item)
         seen.add(record.model_dir)
-    for step in STEP_IDS:
-        rec = record.steps.get(step)
-        if rec is None:
-            continue
+    for rec in record.steps.values():
         for label, path in rec.files.items():
             p = Path(path)
             if p not in seen and (item := _item(label, p)):
@@ -50,9 +55,26 @@ def files_written(record: RunRecord) -> list[FileItem]:
 
 
 def figures(record: RunRecord) -> list[tuple[str, str, str]]:
-    """(step, figure, value) for every figure any step measured, in step order."""
-    return [(step, name, value) for step in STEP_IDS if (rec := record.steps.get(step))
+    """(step, figure, value) for every figure any step measured, in run order."""
+    return [(rec.step, name, value) for rec in record.steps.values()
             for name, value in rec.figures.items()]
+
+
+def step_rows(record: RunRecord) -> list[tuple[str, Status | None, str]]:
+    """(title, status or None when not run, outcome) of each wizard step before the Summary,
+    in the wizard's order; a record of another kind (the chosen sweep variant) follows the
+    step it was made in."""
+    rows: list[tuple[str, Status | None, str]] = []
+
+    def row(title: str, rec: StepRecord | None) -> None:
+        rows.append((title, rec.status if rec else None, rec.outcome if rec else ""))
+
+    for step in STEP_IDS[:-1]:
+        row(STEP_TITLES[step], record.get(step))
+        for kind, (title, after) in EXTRA_KINDS.items():
+            if after == step and (rec := record.get(kind)) is not None:
+                row(title, rec)
+    return rows
 
 
 def as_shell(cmds: list[list[str]]) -> str:

@@ -189,7 +189,7 @@ def options_for(record: RunRecord, backend: str,
     if backend == "foundry":
         if not record.deployed_name:
             return None
-        return Options.of("foundry", record.deployed_name, settings,
+        return Options.of("foundry", record.deployed_id, settings,
                           cache_dir=record.foundry_cache)
     if record.onnx_dir is None:
         return None

@@ -303,7 +303,7 @@ def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFA
     domain = find_domain_file(onnx_dir, model_dir)
     domain_text = str(domain) if domain else None
     if backend == "foundry" and record.deployed_name:
-        model, cache = record.deployed_name, (str(record.foundry_cache)
+        model, cache = record.deployed_id, (str(record.foundry_cache)
                                               if record.foundry_cache else None)
     else:
         backend, model, cache = "ort", str(onnx_dir), None

@@ -35,7 +35,7 @@ from slm_wizard.core.model.adapter import (
     is_adapter_folder,
 )
 from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
-from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.run.record import ONNX_DIR, PRECISION, StepRecord
 from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "convert"
@@ -338,9 +338,12 @@ def to_record(options: Options, result: Result) -> StepRecord:
     else:
         outcome = f"failed: {c.error}"
     notes = [f"{i.level}: {i.message}" for i in c.issues if not i.is_error]
+    outputs = ({ONNX_DIR: str(c.output_dir), PRECISION: options.precision}
+               if result.ok and c.output_dir is not None else {})
     return StepRecord(step=STEP, status=result.status, outcome=outcome,
                       options=options.to_dict(), files=dict(result.files),
-                      figures=dict(result.figures), command=options.argv(), notes=notes)
+                      figures=dict(result.figures), command=options.argv(), notes=notes,
+                      outputs=outputs)
 
 
 __all__ = ["PRECISIONS", "ConvertRefused", "Options", "Plan", "Result", "plan", "result_of",

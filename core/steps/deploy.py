@@ -25,7 +25,12 @@ from slm_wizard.core.deploy.inference_model import (
     validate_name,
     validate_version,
 )
-from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.run.record import (
+    DEPLOYED_NAME,
+    DEPLOYED_VERSION,
+    FOUNDRY_CACHE,
+    StepRecord,
+)
 from slm_wizard.core.steps import Progress, ProgressFn
 from slm_wizard.core.steps import template as template_step
 
@@ -306,7 +311,8 @@ def to_record(options: Options, result: Result) -> StepRecord:
         return StepRecord("deploy", Status.SKIP if result.ok else Status.FAIL,
                           outcome=("removed: " + "; ".join(result.removed)) if result.ok
                           else f"removal failed: {result.error}",
-                          options=opts.to_dict(), files={"cache": str(opts.cache_dir)})
+                          options=opts.to_dict(), files={"cache": str(opts.cache_dir)},
+                          outputs={FOUNDRY_CACHE: str(opts.cache_dir)})
     dep = result.deploy
     files = {"onnx": str(opts.onnx_dir), "cache": str(opts.cache_dir)}
     figures: dict[str, str] = {}
@@ -331,11 +337,14 @@ def to_record(options: Options, result: Result) -> StepRecord:
                    else f"{dep.model_id} deployed to Foundry Local in {dep.cache_dir}")
     else:
         outcome = f"not deployed: {result.error}"
+    outputs = {FOUNDRY_CACHE: files["cache"]}
+    if result.ok and dep is not None and not dep.exported:  # installed: chat and validate use it
+        outputs |= {DEPLOYED_NAME: dep.name, DEPLOYED_VERSION: dep.version}
     return StepRecord(
         "deploy", result.status, outcome=outcome,
         options={**opts.to_dict(), "model_id": result.model_id, "model_config": asdict(
             opts.model_config)},
         files=files, figures=figures,
         command=replace(opts, replace=True).argv() if result.ok else [],
-        notes=notes,
+        notes=notes, outputs=outputs,
     )

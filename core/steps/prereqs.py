@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Refused, Status
-from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.run.record import FOUNDRY_CACHE, StepRecord
 from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "prereqs"
@@ -145,4 +145,5 @@ def to_record(options: Options, result: Result) -> StepRecord:
         STEP, result.status, result.summary,
         options={"model_dir": options.model_dir, "output_dir": options.output_dir,
                  "min_ram_gb": options.min_ram_gb, "timeout": options.timeout},
-        command=options.argv(), notes=notes)
+        command=options.argv(), notes=notes,
+        outputs={FOUNDRY_CACHE: str(result.foundry_cache)} if result.foundry_cache else {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.reports import ReportPaths
@@ -20,7 +21,7 @@ from slm_wizard.core.evaluate.sweep import (
     plot_svg,
     plot_text,
 )
-from slm_wizard.core.run.record import StepRecord
+from slm_wizard.core.run.record import ONNX_DIR, PRECISION, StepRecord
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps.bench import export, report_files, report_json
 
@@ -169,3 +170,26 @@ def to_record(options: Options, result: Result) -> StepRecord:
                       f"sweep: {result.sweep.recommended or 'no variant'} recommended",
                       options=asdict(options), files=report_files("sweep", result.report),
                       figures=result.figures(), command=options.argv(), notes=result.notes)
+
+
+VARIANT = "variant"  # the record of a sweep variant made the current model (core.record)
+
+
+def variant_to_record(sweep: SweepResult, name: str) -> StepRecord:
+    """The record of making the sweep's variant `name` the current model (Deploy, Chat and
+    Validate then take its folder). Its command is the sweep of that one variant into the same
+    cache root: it rebuilds exactly this folder (found in the cache after the sweep that made
+    it), where `slm-wizard convert` cannot express the sweep's int4 embedding and algorithm
+    options."""
+    v = sweep.variant(name)
+    if v is None or not v.ok or not v.output_dir:
+        raise SweepError(f"{name!r} is not a measured variant of this sweep")
+    folder = Path(v.output_dir)
+    root = folder.parent.parent  # core.sweep.variant_folder: <root>/<model hash>/<variant>
+    options = Options(sweep.model, (v.name,), output=str(root))
+    return StepRecord(VARIANT, Status.OK, f"{v.name} ({v.description}) → {folder}",
+                      options={"variant": v.name, "precision": v.precision,
+                               "model_dir": sweep.model, "output_dir": str(folder)},
+                      files={f"Converted ONNX model ({v.name})": str(folder)},
+                      command=options.argv(), outputs={ONNX_DIR: str(folder),
+                                                       PRECISION: v.precision})

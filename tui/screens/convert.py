@@ -549,14 +549,10 @@ class ConvertScreen(StepScreen):
         self._show_result(r)
         if opts is None or r.cancelled:
             return
-        state = self.app.state
         if r.ok and r.output_dir is not None:
-            state.onnx_dir = r.output_dir
-            state.precision = opts.precision
             self.query_one("#continue", Button).disabled = False
             self.query_one("#continue", Button).focus(scroll_visible=False)
-        elif state.is_done("convert"):
-            return  # an earlier conversion's output is still in place: keep its record
+        # The record keeps an earlier conversion whose output is still in place over a failure.
         self.app.record_step(convert_step.to_record(opts, r))
 
     def _show_result(self, r: convert_step.Result) -> None:

@@ -260,10 +260,8 @@ class DeployScreen(StepScreen):
         chosen = state.foundry_cache or (rec.options.get("cache_dir") if rec else None)
         if chosen:  # the folder the user chose before (kept in the run record)
             cache.value = str(chosen)
-        if rec is not None and rec.done and state.deployed_name and chosen \
-                and ":" in state.deployed_name:  # resumed after a deployment: it can be removed
-            name_, version = state.deployed_name.split(":", 1)
-            self.deployed = (name_, version, Path(chosen))
+        if state.deployed_name and state.deployed_version and chosen:  # resumed: removable
+            self.deployed = (state.deployed_name, state.deployed_version, Path(chosen))
             self.query_one("#remove", Button).disabled = False
             self.query_one("#continue", Button).disabled = False
         elif not cache.value:
@@ -538,7 +536,6 @@ class DeployScreen(StepScreen):
         state = self.app.state
         if r.exported:
             outcome.update(Text(r.instructions, style="yellow"))
-            state.foundry_cache = r.cache_dir
         elif r.ok:
             lines = [f"✓ {r.model_id} is installed in Foundry Local and answered:",
                      f"  {(r.answer or '').strip()}",
@@ -551,8 +548,6 @@ class DeployScreen(StepScreen):
                 lines[:2] = [f"✓ {r.model_id} is installed in Foundry Local, with a warning:",
                              *warned]
             outcome.update(Text("\n".join(lines), style="yellow" if warned else "green"))
-            state.deployed_name = r.model_id
-            state.foundry_cache = r.cache_dir
         else:
             outcome.update(Text.assemble(
                 (f"✗ {res.error}\n", "bold red"),
@@ -600,8 +595,6 @@ class DeployScreen(StepScreen):
             self.query_one("#remove", Button).disabled = False
             return
         self.deployed = None
-        state = self.app.state
-        state.deployed_name = None
         if message.result is not None:
             self.app.record_step(deploy_step.to_record(message.result.options, message.result))
         self.query_one("#continue", Button).disabled = True

@@ -181,9 +181,6 @@ class PrereqsScreen(StepScreen):
         self._show(message.result.checks)
         self._focus_next_action()
         # The step's record comes from its runner: ctrl+n after the checks shows it done.
-        state = self.app.state
-        if state.foundry_cache is None and message.result.foundry_cache is not None:
-            state.foundry_cache = message.result.foundry_cache
         self.app.record_step(step.to_record(message.options, message.result))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -9,9 +9,14 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from slm_wizard.core.base.status import ICON
-from slm_wizard.core.run.summary import as_shell, figures, files_written, reproduce_commands
+from slm_wizard.core.run.summary import (
+    as_shell,
+    figures,
+    files_written,
+    reproduce_commands,
+    step_rows,
+)
 from slm_wizard.tui.screens.base import StepScreen
-from slm_wizard.tui.steps import STEPS
 
 
 def _size(n: int | None) -> str:
@@ -59,10 +64,9 @@ class SummaryScreen(StepScreen):
         steps = self.query_one("#steps", DataTable)
         steps.clear(columns=True)
         steps.add_columns("Step", "Status", "Result")
-        for s in STEPS[:-1]:
-            rec = state.get(s.id)
-            status = f"{ICON[rec.status]} {rec.status.value}" if rec else "– not run"
-            steps.add_row(s.title, status, rec.outcome if rec else "")
+        for title, status, outcome in step_rows(state):
+            steps.add_row(title, f"{ICON[status]} {status.value}" if status else "– not run",
+                          outcome)
         files = self.query_one("#files", DataTable)
         files.clear(columns=True)
         files.add_columns("What", "Path", "Size")

@@ -208,7 +208,7 @@ class ValidateScreen(StepScreen):
         runtime = self.query_one("#val-backend", Select)
         options = [("onnxruntime-genai", "ort")]
         if state.deployed_name:
-            options.append((f"Foundry Local ({state.deployed_name})", "foundry"))
+            options.append((f"Foundry Local ({state.deployed_id})", "foundry"))
         if options != self.runtime_options:
             current = runtime.value
             self.runtime_options = options
@@ -510,9 +510,9 @@ class ValidateScreen(StepScreen):
             self.set_status("Highlight a variant that was measured (failed ones cannot be "
                             "deployed).", error=True)
             return
-        state = self.app.state
-        state.onnx_dir, state.precision = Path(v.output_dir), v.precision
-        self.app.save_progress()
+        from slm_wizard.core.steps.sweep import variant_to_record
+
+        self.app.record_step(variant_to_record(self._sweep, v.name))
         self.app.notify(f"{v.name}: {v.output_dir}", title="Deploying this variant")
         self.app.goto("deploy")
 
