@@ -36,7 +36,7 @@ def test_convert_verification_warns_on_a_whitespace_reply(
     demo_onnx: Path, demo_model: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from slm_wizard.core.convert import verify
-    from slm_wizard.core.convert.olive import ConvertOptions
+    from slm_wizard.core.convert.options import ConvertOptions
 
     monkeypatch.setattr(verify, "generate_sample", lambda folder: (" \n ", 4, 0.1))
     opts = ConvertOptions(demo_model, demo_onnx, precision="int4", method="auto-opt")

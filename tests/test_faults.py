@@ -114,7 +114,8 @@ def test_kill_during_convert_is_cleaned_by_the_next_run(tmp_path: Path,
 
 
 def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.convert import olive as convert
+    from slm_wizard.core.convert import run as convert
+    from slm_wizard.core.convert.options import ConvertOptions
 
     model = make_model(tmp_path / "model")
     out = tmp_path / "out"
@@ -128,7 +129,7 @@ def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(convert, "_run_olive", fake_olive)
     monkeypatch.setattr(convert, "_move_into_place", no_space)
-    result = convert.run_conversion(convert.ConvertOptions(model, out, precision="int4",
+    result = convert.run_conversion(ConvertOptions(model, out, precision="int4",
                                                            method="auto-opt"), verify=False)
     assert not result.ok
     assert f"The disk holding {tmp_path} is full" in (result.error or "")
@@ -499,7 +500,9 @@ def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
 
 def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.convert import olive as convert
+    from slm_wizard.core.convert import run as convert
+    from slm_wizard.core.convert import validation
+    from slm_wizard.core.convert.options import ConvertOptions
 
     model = make_model(tmp_path / "model")
     out = tiny_disk / "out"
@@ -510,13 +513,13 @@ def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
         return 0, "finished"
 
     monkeypatch.setattr(convert, "_run_olive", olive_writes_too_much)
-    opts = convert.ConvertOptions(model, out, precision="int4", method="auto-opt")
+    opts = ConvertOptions(model, out, precision="int4", method="auto-opt")
     # Up front: the free space is known to be too small, so nothing starts.
     result = convert.run_conversion(opts, verify=False)
     assert not result.ok and "Not enough disk space" in (result.error or "")
     assert sorted(p.name for p in tiny_disk.iterdir()) == []
     # The disk fills while converting (the up-front check passed): one sentence, nothing kept.
-    monkeypatch.setattr(convert, "_resource_issues", lambda o, i: [])
+    monkeypatch.setattr(validation, "_resource_issues", lambda o, i: [])
     result = convert.run_conversion(opts, verify=False)
     assert not result.ok
     assert f"The disk holding {tiny_disk} is full" in (result.error or "")

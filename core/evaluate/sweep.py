@@ -97,7 +97,8 @@ class Variant:
 
     def builder_options(self) -> dict[str, Any]:
         """What Olive's passes are given for this variant (the `options` of the JSON)."""
-        from slm_wizard.core.convert.olive import ConvertOptions, build_config
+        from slm_wizard.core.convert.olive_config import build_config
+        from slm_wizard.core.convert.options import ConvertOptions
 
         cfg = build_config(ConvertOptions(Path("model"), Path("out"), **self.convert_kwargs()))
         return cfg["passes"]
@@ -748,7 +749,8 @@ def run_sweep(
     core.fidelity.MAX_TOKENS answer tokens.
     """
     from slm_wizard.core.base.fileio import write_json_atomic, write_text_atomic
-    from slm_wizard.core.convert.olive import ConvertOptions, run_conversion
+    from slm_wizard.core.convert.options import ConvertOptions
+    from slm_wizard.core.convert.run import run_conversion
     from slm_wizard.core.evaluate import fidelity as fid
     from slm_wizard.core.model.model_info import ModelFolderError, inspect_model
 
