@@ -16,7 +16,7 @@ from typing import Any
 from slm_wizard.core.base.reports import ReportPaths
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
-from slm_wizard.core.evaluate.sweep import PRESETS as SWEEP_PRESETS
+from slm_wizard.core.evaluate.sweep_variants import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.evaluate.validate import (
     CHECK_IDS,
     ChecklistResult,
@@ -406,7 +406,7 @@ def run_plan(plan: ValidatePlan, *, on_progress: PhaseProgressFn | None = None,
 
     Expected failures (bad input, a model that does not load) end the run and are reported in
     the result; anything else is a bug and propagates. `on_progress(phase, fraction, text)`."""
-    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
 
