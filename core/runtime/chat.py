@@ -274,7 +274,7 @@ def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> 
 def reply_encoder(folder: Path | None) -> Callable[[str], list[int]] | None:
     """The model's tokenizer as an encoder of generated text (no special tokens added), or None
     when it cannot be loaded here: the Foundry backend counts its reply tokens with it."""
-    from slm_wizard.core.deploy.templates import tokenizer_encoder
+    from slm_wizard.core.deploy.template_check import tokenizer_encoder
 
     return tokenizer_encoder(Path(folder)) if folder else None
 
@@ -283,7 +283,11 @@ def system_refusal(folder: Path) -> str:
     """Why a system prompt cannot be sent to this model ("" when it can): its chat template
     refuses the system role (Gemma-2 style). Templates that fold the system text into a user
     turn (Mistral, Gemma-3) do it themselves, in both backends."""
-    from slm_wizard.core.deploy.templates import SYSTEM_REFUSED, no_system_role_message, system_role
+    from slm_wizard.core.deploy.template_derive import (
+        SYSTEM_REFUSED,
+        no_system_role_message,
+        system_role,
+    )
 
     role, why = system_role(Path(folder))
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
