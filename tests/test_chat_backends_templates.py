@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy import foundry, foundry_sdk
 from slm_wizard.core.deploy.inference_model import ModelConfig
 from slm_wizard.core.deploy.templates import template_for
 from slm_wizard.core.model.demo import load_domain_eval
@@ -37,7 +37,7 @@ def _deploy(src: Path, cache: Path, name: str) -> str:
 @pytest.fixture(scope="module")
 def deployed(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory):
     """The demo model and a copy whose template has no system role, both deployed."""
-    if not foundry.sdk_available():
+    if not foundry_sdk.sdk_available():
         pytest.skip("foundry-local-sdk is not installed")
     root = tmp_path_factory.mktemp("chat-templates")
     cache = root / "cache"
@@ -50,7 +50,7 @@ def deployed(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory):
     yield demo, nosys, cache, ids
     for model_id in ids:
         foundry.undeploy(model_id.split(":")[0], "1", cache)
-    foundry.close_manager()
+    foundry_sdk.close_manager()
 
 
 def test_foundry_counts_the_same_generated_tokens_as_onnxruntime_genai(

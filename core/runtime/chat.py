@@ -451,15 +451,15 @@ class FoundryBackend:
 
     def __init__(self, model_id: str, *, cache_dir: Path | str | None = None,
                  max_length: int | None = None) -> None:
-        from slm_wizard.core.deploy import foundry
+        from slm_wizard.core.deploy import foundry_sdk
 
         model_id = str(model_id).strip()
         if not model_id:
             raise ChatError("Give the Foundry Local model id (name:version) to chat with.")
         cache = Path(cache_dir).expanduser() if cache_dir else _default_foundry_cache()
         try:
-            self._model = foundry.load_foundry_model(cache, model_id)
-        except foundry.FoundryError as e:
+            self._model = foundry_sdk.load_foundry_model(cache, model_id)
+        except foundry_sdk.FoundryError as e:
             raise ChatError(str(e)) from e
         except Exception as e:
             raise ChatError(f"Foundry Local could not load {model_id}: {_first_line(e)}") from e
