@@ -326,7 +326,7 @@ def test_consistency_never_compares_two_equal_lengths(backend):
     prompts and passed. Both lengths are below the template's own tokens: nothing to compare,
     and the check says why."""
     from slm_wizard.core.evaluate.bench import run_benchmark
-    from slm_wizard.core.evaluate.validate import check_consistency
+    from slm_wizard.core.evaluate.validate_runtime import check_consistency
     from slm_wizard.core.runtime.chat import GenerationSettings
 
     result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=(16, 32),

@@ -19,13 +19,12 @@ from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
 from slm_wizard.core.evaluate.sweep_variants import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.evaluate.validate import (
     CHECK_IDS,
-    ChecklistResult,
     Thresholds,
     ValidateError,
     find_domain_file,
     load_domain_cases,
-    run_checklist,
 )
+from slm_wizard.core.evaluate.validate_checklist import ChecklistResult, run_checklist
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps import bench as bench_step
