@@ -41,7 +41,9 @@ def compare(model_dir: Path, n: int, rounds: int) -> None:
     from slm_wizard.core.deploy import foundry, foundry_sdk
     from slm_wizard.core.deploy.inference_model import ModelConfig
     from slm_wizard.core.deploy.templates import template_for
-    from slm_wizard.core.runtime.chat import FoundryBackend, GenerationSettings, OrtBackend
+    from slm_wizard.core.runtime.chat import GenerationSettings
+    from slm_wizard.core.runtime.foundry_backend import FoundryBackend
+    from slm_wizard.core.runtime.ort_backend import OrtBackend
 
     settings = GenerationSettings(max_tokens=n)  # greedy (temperature 0), as both are asked
     tokenizer = og.Tokenizer(og.Model(str(model_dir)))

@@ -138,7 +138,7 @@ def test_domain_and_format_checks_score_against_thresholds():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -232,7 +232,7 @@ def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
 
 def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_onnx,
                                                                      domain_cases):
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     untrained = open_backend("ort", untrained_onnx)
     try:

@@ -89,7 +89,8 @@ def measure_variant(onnx_dir: Path, domain_file: Path | None, max_prompts: int,
     from slm_wizard.core.evaluate import fidelity as fid
     from slm_wizard.core.evaluate.bench import BUILTIN_PROMPTS, run_benchmark
     from slm_wizard.core.evaluate.validate import answer_domain, check_domain, load_domain_cases
-    from slm_wizard.core.runtime.chat import GenerationSettings, open_backend
+    from slm_wizard.core.runtime.backends import open_backend
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     say = say or (lambda text: None)
     t0 = time.perf_counter()
