@@ -38,10 +38,12 @@ def _timed(backend, settings) -> tuple[str, list[float], float, object]:
 def compare(model_dir: Path, n: int, rounds: int) -> None:
     import onnxruntime_genai as og
 
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
     from slm_wizard.core.deploy.inference_model import ModelConfig
     from slm_wizard.core.deploy.templates import template_for
-    from slm_wizard.core.runtime.chat import FoundryBackend, GenerationSettings, OrtBackend
+    from slm_wizard.core.runtime.chat import GenerationSettings
+    from slm_wizard.core.runtime.foundry_backend import FoundryBackend
+    from slm_wizard.core.runtime.ort_backend import OrtBackend
 
     settings = GenerationSettings(max_tokens=n)  # greedy (temperature 0), as both are asked
     tokenizer = og.Tokenizer(og.Model(str(model_dir)))
@@ -83,7 +85,7 @@ def compare(model_dir: Path, n: int, rounds: int) -> None:
         fl.close()
         ort.close()
         foundry.undeploy("bench-backends", "1", cache)
-        foundry.close_manager()
+        foundry_sdk.close_manager()
     print(f"  {n} tokens per reply, {rounds} rounds alternating; greedy, then sampled as "
           "ModelConfig's defaults (temperature 0.7, top_p 0.9, top_k 50)")
     med = {name: statistics.median(d for d, _, _ in r) for name, r in rows.items()}

@@ -13,7 +13,7 @@ from bench._common import demo_onnx
 
 
 def _one(label: str, onnx: Path) -> None:
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
     from slm_wizard.core.steps import deploy as deploy_step
 
     with tempfile.TemporaryDirectory(prefix="slm-bench-deploy-") as tmp:
@@ -30,7 +30,7 @@ def _one(label: str, onnx: Path) -> None:
               + (f"  ({result.error})" if result.error else ""))
         if result.ok:
             foundry.undeploy("bench-model", "1", Path(tmp) / "cache")
-        foundry.close_manager()
+        foundry_sdk.close_manager()
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 
 def _quick_on_demo() -> None:
-    from slm_wizard.core.evaluate.sweep import PRESETS, run_sweep
+    from slm_wizard.core.evaluate.sweep import run_sweep
+    from slm_wizard.core.evaluate.sweep_variants import PRESETS
     from slm_wizard.core.model.demo import build_demo_model
 
     hf = build_demo_model()

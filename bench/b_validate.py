@@ -17,7 +17,7 @@ def _one(label: str, onnx: Path, soak: int) -> None:
     import tempfile
 
     from slm_wizard.core.evaluate.validate import LABEL
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
     from slm_wizard.core.steps import bench as bench_step
     from slm_wizard.core.steps import checklist as checklist_step
 

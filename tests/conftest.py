@@ -34,7 +34,8 @@ def demo_model(isolated_dirs: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo model converted to INT4 ONNX once per session (Olive auto-opt, core.convert)."""
-    from slm_wizard.core.convert.olive import ConvertOptions, run_conversion
+    from slm_wizard.core.convert.options import ConvertOptions
+    from slm_wizard.core.convert.run import run_conversion
 
     out = tmp_path_factory.mktemp("demo-onnx-int4") / "model"
     result = run_conversion(ConvertOptions(demo_model, out, precision="int4", method="auto-opt"))

@@ -30,7 +30,7 @@ def converted_record(model_dir, onnx_dir, precision: str = "int4", *, is_demo: b
     from pathlib import Path
 
     from slm_wizard.core.base.status import CheckResult, Status
-    from slm_wizard.core.convert.olive import ConvertResult
+    from slm_wizard.core.convert.run import ConvertResult
     from slm_wizard.core.run.record import RunRecord
     from slm_wizard.core.steps import convert, prereqs
 

@@ -290,7 +290,8 @@ def test_chat_switches_the_adapter_on_and_off(adapter_onnx, merged_onnx) -> None
     from dataclasses import replace
 
     from slm_wizard.core.model.adapter import check_prompts
-    from slm_wizard.core.runtime.chat import ChatError, GenerationSettings, open_backend
+    from slm_wizard.core.runtime.backends import open_backend
+    from slm_wizard.core.runtime.chat import ChatError, GenerationSettings
     from slm_wizard.core.steps import chat as chat_step
 
     _o, separate = adapter_onnx

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.core.base.status import Status
-from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy import foundry, foundry_sdk
 from slm_wizard.core.deploy import inference_model as im
 from slm_wizard.core.model.answer import LIKELY_CAUSES, judge
 
@@ -36,7 +36,7 @@ def test_convert_verification_warns_on_a_whitespace_reply(
     demo_onnx: Path, demo_model: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from slm_wizard.core.convert import verify
-    from slm_wizard.core.convert.olive import ConvertOptions
+    from slm_wizard.core.convert.options import ConvertOptions
 
     monkeypatch.setattr(verify, "generate_sample", lambda folder: (" \n ", 4, 0.1))
     opts = ConvertOptions(demo_model, demo_onnx, precision="int4", method="auto-opt")
@@ -51,7 +51,7 @@ def test_deploy_answer_stage_warns_and_keeps_the_model_deployed(
 ) -> None:
     from slm_wizard.core.steps import deploy as deploy_step
 
-    if not foundry.sdk_available():
+    if not foundry_sdk.sdk_available():
         pytest.skip("foundry-local-sdk is not installed")
     onnx = tmp_path / "onnx"
     shutil.copytree(demo_onnx, onnx)
@@ -71,8 +71,8 @@ def test_deploy_answer_stage_warns_and_keeps_the_model_deployed(
         rec = deploy_step.to_record(result.options, result)
         assert rec.status == Status.WARN and any("answer:" in n for n in rec.notes)
         # Still registered and in the cache: usable, and removable as usual.
-        assert foundry._registered(foundry.local_catalog(cache), "quiet:1") is not None
+        assert foundry._registered(foundry_sdk.local_catalog(cache), "quiet:1") is not None
         assert (cache / "custom" / "quiet" / im.FILENAME).is_file()
     finally:
         foundry.undeploy("quiet", "1", cache)
-        foundry.close_manager()
+        foundry_sdk.close_manager()

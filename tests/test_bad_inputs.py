@@ -398,7 +398,7 @@ def test_subprocess_check_with_bad_model_never_prints_a_crash(tmp_path: Path) ->
 
 
 def test_check_config_names_the_file_key_and_expectation(tmp_path: Path) -> None:
-    from slm_wizard.core.convert.olive import check_config_file
+    from slm_wizard.core.convert.olive_config import check_config_file
 
     world(tmp_path)
     found = check_config_file(tmp_path / "acc_level.json")

@@ -166,7 +166,7 @@ def test_default_report_dir_is_under_data_dir():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -206,7 +206,8 @@ def test_benchmark_numbers_are_present_and_plausible(backend):
 
 def test_lengths_are_capped_by_max_length(demo_onnx: Path):
     from slm_wizard.core.evaluate.bench import run_benchmark
-    from slm_wizard.core.runtime.chat import GenerationSettings, open_backend
+    from slm_wizard.core.runtime.backends import open_backend
+    from slm_wizard.core.runtime.chat import GenerationSettings
 
     small = open_backend("ort", demo_onnx, max_length=200)
     try:
@@ -326,7 +327,7 @@ def test_consistency_never_compares_two_equal_lengths(backend):
     prompts and passed. Both lengths are below the template's own tokens: nothing to compare,
     and the check says why."""
     from slm_wizard.core.evaluate.bench import run_benchmark
-    from slm_wizard.core.evaluate.validate import check_consistency
+    from slm_wizard.core.evaluate.validate_runtime import check_consistency
     from slm_wizard.core.runtime.chat import GenerationSettings
 
     result = run_benchmark(backend, [], warmup=0, repeats=1, lengths=(16, 32),

@@ -13,13 +13,13 @@ import pytest
 
 from slm_wizard.cli.main import main
 from slm_wizard.core.model.demo import load_domain_eval
+from slm_wizard.core.runtime.backends import open_backend
 from slm_wizard.core.runtime.chat import (
     ZWSP,
     ChatError,
     ChatSession,
     GenerationSettings,
     neutralize_special_tokens,
-    open_backend,
 )
 
 GREEDY = GenerationSettings(max_tokens=64)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.deploy import foundry
+from slm_wizard.core.deploy import foundry, foundry_sdk
 from slm_wizard.core.deploy.inference_model import ModelConfig
 from slm_wizard.core.deploy.templates import template_for
 from slm_wizard.core.model.demo import load_domain_eval
-from slm_wizard.core.runtime.chat import ChatError, ChatSession, GenerationSettings, open_backend
+from slm_wizard.core.runtime.backends import open_backend
+from slm_wizard.core.runtime.chat import ChatError, ChatSession, GenerationSettings
 
 GREEDY = GenerationSettings(max_tokens=24, temperature=0.0)
 # Gemma-2's own rule: its chat template refuses a system message.
@@ -37,7 +38,7 @@ def _deploy(src: Path, cache: Path, name: str) -> str:
 @pytest.fixture(scope="module")
 def deployed(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory):
     """The demo model and a copy whose template has no system role, both deployed."""
-    if not foundry.sdk_available():
+    if not foundry_sdk.sdk_available():
         pytest.skip("foundry-local-sdk is not installed")
     root = tmp_path_factory.mktemp("chat-templates")
     cache = root / "cache"
@@ -50,7 +51,7 @@ def deployed(demo_onnx: Path, tmp_path_factory: pytest.TempPathFactory):
     yield demo, nosys, cache, ids
     for model_id in ids:
         foundry.undeploy(model_id.split(":")[0], "1", cache)
-    foundry.close_manager()
+    foundry_sdk.close_manager()
 
 
 def test_foundry_counts_the_same_generated_tokens_as_onnxruntime_genai(
@@ -107,7 +108,7 @@ def test_foundry_reply_tokens_are_counted_with_the_tokenizer_not_the_chunks(
     import threading
     from types import SimpleNamespace
 
-    from slm_wizard.core.runtime import chat
+    from slm_wizard.core.runtime import chat, foundry_backend
 
     text = "It locks the bike, and the battery lasts 40 km."
     chunks = [text[:20], "", text[20:]]  # three chunks, two of them with text
@@ -124,7 +125,7 @@ def test_foundry_reply_tokens_are_counted_with_the_tokenizer_not_the_chunks(
                                                                    finish_reason=finish)])
             return gen()
 
-    backend = object.__new__(chat.FoundryBackend)
+    backend = object.__new__(foundry_backend.FoundryBackend)
     backend._lock, backend._model, backend._client = threading.Lock(), object(), FakeClient()
     backend.max_length, backend.model_id = 512, "fake:1"
     backend._pattern = chat.special_pattern([])

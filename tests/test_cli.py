@@ -127,7 +127,7 @@ def test_every_step_refusal_is_one_type_mapped_to_exit_2_in_one_place(monkeypatc
     from slm_wizard.core.base.owned import FolderRefused
     from slm_wizard.core.base.status import Refused
     from slm_wizard.core.evaluate.bench import BenchError
-    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.evaluate.validate import ValidateError
     from slm_wizard.core.model.demo import DemoRefused
     from slm_wizard.core.model.model_info import ModelFolderError

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import pytest
 
-import slm_wizard.core.convert.olive as convert
+import slm_wizard.core.convert.run as convert
 from slm_wizard.cli.main import main
-from slm_wizard.core.convert.olive import (
-    ConvertOptions,
-    ProgressParser,
+from slm_wizard.core.convert.estimate import estimate, resources
+from slm_wizard.core.convert.olive_config import (
     auto_opt_args,
     build_config,
     check_config_file,
-    estimate,
-    run_conversion,
-    validate_options,
     write_config,
 )
+from slm_wizard.core.convert.olive_log import ProgressParser
+from slm_wizard.core.convert.options import ConvertOptions
+from slm_wizard.core.convert.run import run_conversion
+from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.convert.verify import verify_output
 from slm_wizard.core.model.demo import load_domain_eval
 from slm_wizard.core.model.model_info import inspect_model
@@ -264,7 +264,7 @@ def test_disk_and_ram_shortages_warn_or_refuse(demo_model, tmp_path, monkeypatch
 
     info = inspect_model(demo_model)
     opts = ConvertOptions(demo_model, tmp_path / "o")
-    need = convert.resources(opts, info)
+    need = resources(opts, info)
     usage = collections.namedtuple("usage", "total used free")
     mem = collections.namedtuple("mem", "total available")
 

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.convert.olive import (
-    ConvertOptions,
-    ProgressParser,
-    estimate,
-    resources,
-    run_conversion,
-)
+from slm_wizard.core.convert.estimate import estimate, resources
+from slm_wizard.core.convert.olive_log import ProgressParser
+from slm_wizard.core.convert.options import ConvertOptions
+from slm_wizard.core.convert.run import run_conversion
 from slm_wizard.core.convert.verify import model_size
 from slm_wizard.core.model.model_info import inspect_model
 

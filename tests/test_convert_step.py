@@ -15,7 +15,8 @@ from slm_wizard.cli.commands.convert import options_from_args
 from slm_wizard.cli.main import build_parser
 from slm_wizard.core.base.proc import stream_command
 from slm_wizard.core.base.status import CheckResult, Status
-from slm_wizard.core.convert.olive import ConvertResult, choose_method, default_output_dir
+from slm_wizard.core.convert.options import choose_method, default_output_dir
+from slm_wizard.core.convert.run import ConvertResult
 from slm_wizard.core.convert.verify import Verification, verify_output
 from slm_wizard.core.run.record import RunRecord, reproduce_commands
 from slm_wizard.core.steps import convert as step
@@ -122,12 +123,12 @@ def test_verification_of_an_incomplete_folder_uses_check_results(tmp_path: Path)
 
 def test_core_convert_and_verify_do_not_import_each_other() -> None:
     code = ("import sys; import slm_wizard.core.convert.verify; "
-            "assert 'slm_wizard.core.convert.olive' not in sys.modules, 'verify imports convert'; "
+            "assert 'slm_wizard.core.convert.run' not in sys.modules, 'verify imports convert'; "
             "import slm_wizard.core.steps.convert; "
             "assert 'textual' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     source = Path(step.__file__).parents[1] / "convert" / "verify.py"
-    assert "core.convert.olive" not in source.read_text()
+    assert "core.convert.run" not in source.read_text()
 
 
 # ------------------------------------------------------------------ the subprocess runner

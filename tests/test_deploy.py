@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.core.base.status import CheckResult, Status
-from slm_wizard.core.deploy import foundry, foundry_cli
+from slm_wizard.core.deploy import foundry, foundry_cli, foundry_sdk
 from slm_wizard.core.deploy import inference_model as im
 from slm_wizard.core.deploy.templates import template_for
 
@@ -313,7 +313,7 @@ def test_deploy_register_load_answer_and_undeploy(
     assert result.answer.strip() == faq_row["expected"]
 
     # Listed in the local catalog, persisted in the cache's registry file.
-    catalog = foundry.local_catalog(cache)
+    catalog = foundry_sdk.local_catalog(cache)
     assert "lumo-demo:1" in [m.id for m in catalog.list_models()]
     registry = json.loads((cache / "foundry.local.modelinfo.json").read_text())
     assert "lumo-demo:1" in json.dumps(registry)
@@ -335,22 +335,22 @@ def test_deploy_register_load_answer_and_undeploy(
     done = foundry.undeploy("lumo-demo", "1", cache)
     assert "unregistered lumo-demo:1" in done
     assert not target.exists()
-    assert "lumo-demo:1" not in [m.id for m in foundry.local_catalog(cache).list_models()]
-    with pytest.raises(foundry.FoundryError, match="not deployed"):
+    assert "lumo-demo:1" not in [m.id for m in foundry_sdk.local_catalog(cache).list_models()]
+    with pytest.raises(foundry_sdk.FoundryError, match="not deployed"):
         foundry.undeploy("lumo-demo", "1", cache)
 
 
 def test_manager_follows_the_cache(onnx_copy: Path, tmp_path: Path, no_cli: None) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert foundry.deploy(onnx_copy, "in-a", "1", template_for("qwen"), CFG, a).ok
-    manager_a = foundry.foundry_manager(a)
-    assert foundry.foundry_manager(a) is manager_a  # same cache: same manager
-    assert [m.id for m in foundry.local_catalog(b).list_models()] == []
-    assert [m.id for m in foundry.local_catalog(a).list_models()] == ["in-a:1"]
-    model = foundry.load_foundry_model(a, "in-a:1")
+    manager_a = foundry_sdk.foundry_manager(a)
+    assert foundry_sdk.foundry_manager(a) is manager_a  # same cache: same manager
+    assert [m.id for m in foundry_sdk.local_catalog(b).list_models()] == []
+    assert [m.id for m in foundry_sdk.local_catalog(a).list_models()] == ["in-a:1"]
+    model = foundry_sdk.load_foundry_model(a, "in-a:1")
     assert model.is_loaded
-    with pytest.raises(foundry.FoundryError, match="not registered"):
-        foundry.load_foundry_model(b, "in-a:1")
+    with pytest.raises(foundry_sdk.FoundryError, match="not registered"):
+        foundry_sdk.load_foundry_model(b, "in-a:1")
 
 
 def test_corrupt_inference_model_blocks_deploy(onnx_copy: Path, tmp_path: Path,
@@ -366,7 +366,7 @@ def test_read_only_cache_gives_a_clear_error(onnx_copy: Path, tmp_path: Path,
                                              no_cli: None) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(foundry.FoundryError, match="is not writable"):
+    with pytest.raises(foundry_sdk.FoundryError, match="is not writable"):
         foundry.deploy(onnx_copy, "m", "1", template_for("qwen"), CFG, blocker / "cache")
     assert not (onnx_copy / "inference_model.json").exists()  # nothing was written
 
@@ -378,7 +378,7 @@ def test_read_only_cache_by_permissions(onnx_copy: Path, tmp_path: Path, no_cli:
     try:
         if os.access(cache / "custom", os.W_OK):
             pytest.skip("running as root: permissions do not stop writes (see the test above)")
-        with pytest.raises(foundry.FoundryError, match="is not writable"):
+        with pytest.raises(foundry_sdk.FoundryError, match="is not writable"):
             foundry.deploy(onnx_copy, "m", "1", template_for("qwen"), CFG, cache)
     finally:
         (cache / "custom").chmod(0o755)

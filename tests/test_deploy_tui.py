@@ -150,10 +150,10 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
 
     # The recorded command, run headless, deploys the same model id into the same cache.
     from slm_wizard.cli.main import main
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry_sdk
 
     assert main(command[1:]) == 0
-    assert "lumo-demo:1" in [m.id for m in foundry.local_catalog(cache).list_models()]
+    assert "lumo-demo:1" in [m.id for m in foundry_sdk.local_catalog(cache).list_models()]
     saved = (cache / "custom" / "lumo-demo" / "inference_model.json").read_text()
     assert '"Name": "lumo-demo"' in saved and "<|im_start|>" in saved
 

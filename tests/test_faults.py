@@ -114,7 +114,8 @@ def test_kill_during_convert_is_cleaned_by_the_next_run(tmp_path: Path,
 
 
 def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.convert import olive as convert
+    from slm_wizard.core.convert import run as convert
+    from slm_wizard.core.convert.options import ConvertOptions
 
     model = make_model(tmp_path / "model")
     out = tmp_path / "out"
@@ -128,7 +129,7 @@ def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(convert, "_run_olive", fake_olive)
     monkeypatch.setattr(convert, "_move_into_place", no_space)
-    result = convert.run_conversion(convert.ConvertOptions(model, out, precision="int4",
+    result = convert.run_conversion(ConvertOptions(model, out, precision="int4",
                                                            method="auto-opt"), verify=False)
     assert not result.ok
     assert f"The disk holding {tmp_path} is full" in (result.error or "")
@@ -166,7 +167,7 @@ def _script(code: str, *args: str) -> subprocess.Popen[str]:
 
 def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
     from slm_wizard.core.base.status import Status
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     cache = tmp_path / "cache"
     custom = foundry.custom_dir(cache)
@@ -181,12 +182,12 @@ def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
         said.append(detail)
 
     # While the copying process lives, its partial folder is left alone.
-    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+    with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
         foundry.deploy(onnx, "lumo", "1", {}, None, cache, on_stage=on_stage)
     assert partial.is_dir() and said == []
     copier.kill()  # kill -9 in the middle of the copy
     copier.wait()
-    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+    with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
         foundry.deploy(onnx, "lumo", "1", {}, None, cache, on_stage=on_stage)
     assert not partial.exists()
     assert said == [f"Removed {partial}, left by an interrupted deployment."]
@@ -194,7 +195,7 @@ def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
 
 
 def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     cache = tmp_path / "cache"
     custom = foundry.custom_dir(cache)
@@ -203,17 +204,17 @@ def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "locked"  # type: ignore[union-attr]
         onnx = make_onnx(tmp_path / "onnx", onnx=None)
-        with pytest.raises(foundry.FoundryError, match=r"lumo into .* is already running "
+        with pytest.raises(foundry_sdk.FoundryError, match=r"lumo into .* is already running "
                                                         rf"\(process {holder.pid}\)"):
             foundry.deploy(onnx, "lumo", "1", {}, None, cache)
         # Another name is not blocked (it fails later, on its own bad folder).
-        with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+        with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
             foundry.deploy(onnx, "other", "1", {}, None, cache)
     finally:
         holder.kill()
         holder.wait()
     # The lock of a dead process is taken over.
-    with pytest.raises(foundry.FoundryError, match="model.onnx is missing"):
+    with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
         foundry.deploy(onnx, "lumo", "1", {}, None, cache)
     assert not (custom / ".lumo.deploy.lock").exists()
 
@@ -225,7 +226,7 @@ def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
 ])
 def test_disk_full_during_deploy_copy(error: Exception, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     src = make_onnx(tmp_path / "onnx")
     custom = tmp_path / "cache" / "custom"
@@ -237,7 +238,7 @@ def test_disk_full_during_deploy_copy(error: Exception, tmp_path: Path,
         raise error
 
     monkeypatch.setattr(foundry.shutil, "copytree", copytree)
-    with pytest.raises(foundry.FoundryError) as err:
+    with pytest.raises(foundry_sdk.FoundryError) as err:
         foundry._copy_atomically(src, custom, custom / "lumo", replace=False)
     msg = str(err.value)
     assert msg.startswith(f"The disk holding {custom} is full: the model needs ")
@@ -251,13 +252,13 @@ def test_deploy_remove_is_exact_without_registration(tmp_path: Path,
     of a model installed as version 1 removes nothing."""
     import json
 
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     monkeypatch.setattr(foundry, "sdk_available", lambda: False)
     target = foundry.target_dir(tmp_path, "twin")
     target.mkdir(parents=True)
     (target / "inference_model.json").write_text(json.dumps({"Name": "twin", "Version": "1"}))
-    with pytest.raises(foundry.FoundryError, match=r"twin:2 is not deployed .* holds twin:1"):
+    with pytest.raises(foundry_sdk.FoundryError, match=r"twin:2 is not deployed .* holds twin:1"):
         foundry.undeploy("twin", "2", tmp_path)
     assert target.is_dir()
     with pytest.raises(foundry.InferenceModelError, match="whole number"):
@@ -355,14 +356,14 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     catalog = FakeCatalog(["lumo:1", "lumo:2"])
     _fake_foundry(monkeypatch, catalog)
     target = foundry.target_dir(tmp_path, "lumo")
     target.mkdir(parents=True)
     (target / "inference_model.json").write_text(json.dumps({"Name": "lumo", "Version": "2"}))
-    with pytest.raises(foundry.FoundryError, match="lumo:3 is not deployed"):
+    with pytest.raises(foundry_sdk.FoundryError, match="lumo:3 is not deployed"):
         foundry.undeploy("lumo", "3", tmp_path)
     assert sorted(catalog.models) == ["lumo:1", "lumo:2"] and target.is_dir()
     done = foundry.undeploy("lumo", "1", tmp_path)
@@ -375,7 +376,7 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
 
 def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from slm_wizard.core.base.status import Status
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
     from slm_wizard.core.deploy import inference_model as im
     from slm_wizard.core.deploy.templates import template_for
 
@@ -384,7 +385,7 @@ def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(foundry, "check_onnx_folder", lambda d: [])
 
     def no_load(cache, model_id):
-        raise foundry.FoundryError(f"Foundry Local could not load {model_id}: bad model")
+        raise foundry_sdk.FoundryError(f"Foundry Local could not load {model_id}: bad model")
 
     monkeypatch.setattr(foundry, "load_foundry_model", no_load)
     onnx = make_onnx(tmp_path / "onnx")
@@ -485,13 +486,13 @@ def tiny_disk(tmp_path: Path):
 
 
 def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
 
     src = make_onnx(tmp_path / "onnx")
     (src / "model.onnx.data").write_bytes(b"\1" * 1024 * 1024)  # 1 MB onto 256 KB
     custom = foundry.custom_dir(tiny_disk)
     custom.mkdir(parents=True)
-    with pytest.raises(foundry.FoundryError) as err:
+    with pytest.raises(foundry_sdk.FoundryError) as err:
         foundry._copy_atomically(src, custom, custom / "lumo", replace=False)
     assert str(err.value).startswith(f"The disk holding {custom} is full: the model needs 1 MB")
     assert list(custom.iterdir()) == []
@@ -499,7 +500,9 @@ def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
 
 def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.convert import olive as convert
+    from slm_wizard.core.convert import run as convert
+    from slm_wizard.core.convert import validation
+    from slm_wizard.core.convert.options import ConvertOptions
 
     model = make_model(tmp_path / "model")
     out = tiny_disk / "out"
@@ -510,13 +513,13 @@ def test_convert_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path,
         return 0, "finished"
 
     monkeypatch.setattr(convert, "_run_olive", olive_writes_too_much)
-    opts = convert.ConvertOptions(model, out, precision="int4", method="auto-opt")
+    opts = ConvertOptions(model, out, precision="int4", method="auto-opt")
     # Up front: the free space is known to be too small, so nothing starts.
     result = convert.run_conversion(opts, verify=False)
     assert not result.ok and "Not enough disk space" in (result.error or "")
     assert sorted(p.name for p in tiny_disk.iterdir()) == []
     # The disk fills while converting (the up-front check passed): one sentence, nothing kept.
-    monkeypatch.setattr(convert, "_resource_issues", lambda o, i: [])
+    monkeypatch.setattr(validation, "_resource_issues", lambda o, i: [])
     result = convert.run_conversion(opts, verify=False)
     assert not result.ok
     assert f"The disk holding {tiny_disk} is full" in (result.error or "")

@@ -159,7 +159,7 @@ def test_the_artefacts_are_read_from_the_step_records(tmp_path: Path) -> None:
 
 
 def test_a_failed_rerun_keeps_the_earlier_conversion_with_a_note(tmp_path: Path) -> None:
-    from slm_wizard.core.convert.olive import ConvertResult
+    from slm_wizard.core.convert.run import ConvertResult
     from slm_wizard.core.steps import convert
 
     rec = converted_record(tmp_path / "hf", _folder(tmp_path / "onnx"), "int4")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.runtime.chat import GenerationSettings, OrtBackend
+from slm_wizard.core.runtime.chat import GenerationSettings
 from slm_wizard.core.runtime.metrics import FINISH_REASONS, STOP_REASONS, ReplyClock
+from slm_wizard.core.runtime.ort_backend import OrtBackend
 
 
 @pytest.mark.parametrize("reason, words", [("eos", "end of sequence"), ("length", "max tokens"),

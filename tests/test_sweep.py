@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 from helpers import converted_record
 
-from slm_wizard.core.evaluate.sweep import (
-    PRESETS,
-    SweepError,
+from slm_wizard.core.evaluate.sweep_result import (
     VariantResult,
     limit_problem,
     pareto_front,
-    parse_variant,
-    parse_variants,
     rank_and_front,
     recommend,
+)
+from slm_wizard.core.evaluate.sweep_variants import (
+    PRESETS,
+    SweepError,
+    parse_variant,
+    parse_variants,
 )
 
 
@@ -196,7 +198,9 @@ def _damage(folder: Path) -> None:
 
 
 def test_damaged_variant_is_ranked_last(quick_sweep, demo_model: Path, tmp_path: Path):
-    from slm_wizard.core.evaluate.sweep import parse_variant, run_sweep, variant_folder
+    from slm_wizard.core.evaluate.sweep import run_sweep
+    from slm_wizard.core.evaluate.sweep_cache import variant_folder
+    from slm_wizard.core.evaluate.sweep_variants import parse_variant
 
     root, first = quick_sweep
     copy = tmp_path / "cache"

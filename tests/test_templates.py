@@ -17,7 +17,26 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.core.deploy import templates as T
+from slm_wizard.core.deploy.chat_template import ENGINE, ChatTemplate, render_tokenizer_template
 from slm_wizard.core.deploy.inference_model import InferenceModelError, build_inference_model
+from slm_wizard.core.deploy.template_check import (
+    LIMITED,
+    MATCH,
+    MISMATCH,
+    UNCHECKED,
+    TemplateCheck,
+    changed_lines,
+    check_template,
+)
+from slm_wizard.core.deploy.template_derive import (
+    SYSTEM_FOLDED,
+    SYSTEM_IGNORED,
+    SYSTEM_REFUSED,
+    SYSTEM_SUPPORTED,
+    derive_template,
+    no_system_role_message,
+    system_role,
+)
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
@@ -109,44 +128,44 @@ FAMILY_TEMPLATES = {
 # What the derived PromptTemplate cannot express, per hand-written template:
 # (how the template treats a system message, starts every conversation with some text)
 FAMILY_LIMITS = {
-    "qwen": (T.SYSTEM_SUPPORTED, False),
-    "deepseek-r1-distill-qwen": (T.SYSTEM_SUPPORTED, True),
-    "phi3": (T.SYSTEM_SUPPORTED, False),
-    "phi4-mini": (T.SYSTEM_SUPPORTED, False),
-    "llama3": (T.SYSTEM_SUPPORTED, True),
-    "mistral": (T.SYSTEM_FOLDED, True),
-    "gemma": (T.SYSTEM_REFUSED, True),
+    "qwen": (SYSTEM_SUPPORTED, False),
+    "deepseek-r1-distill-qwen": (SYSTEM_SUPPORTED, True),
+    "phi3": (SYSTEM_SUPPORTED, False),
+    "phi4-mini": (SYSTEM_SUPPORTED, False),
+    "llama3": (SYSTEM_SUPPORTED, True),
+    "mistral": (SYSTEM_FOLDED, True),
+    "gemma": (SYSTEM_REFUSED, True),
 }
 
 DATA = Path(__file__).parent / "data" / "chat_templates"
 # published template file -> (model_type, bos, eos, family detected, system role, start text)
 PUBLISHED = {
-    "google-gemma-7b-it": ("gemma", "<bos>", "<eos>", "gemma", T.SYSTEM_REFUSED, ""),
+    "google-gemma-7b-it": ("gemma", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, ""),
     "meta-llama-3-instruct": ("llama", "<|begin_of_text|>", "<|eot_id|>", "llama3",
-                              T.SYSTEM_SUPPORTED, "<|begin_of_text|>"),
-    "microsoft-phi-3-mini": ("phi3", "<s>", "<|endoftext|>", "phi3", T.SYSTEM_IGNORED, "<s>"),
+                              SYSTEM_SUPPORTED, "<|begin_of_text|>"),
+    "microsoft-phi-3-mini": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, "<s>"),
     "microsoft-phi-3-small": ("phi3small", "<|endoftext|>", "<|endoftext|>", "phi3",
-                              T.SYSTEM_SUPPORTED, "<|endoftext|>"),
-    "microsoft-phi-3-medium": ("phi3", "<s>", "<|endoftext|>", "phi3", T.SYSTEM_IGNORED, ""),
-    "microsoft-phi-3-vision": ("phi3_v", "<s>", "<|endoftext|>", "phi3", T.SYSTEM_SUPPORTED, ""),
-    "microsoft-phi-4": ("phi3", "<|endoftext|>", "<|im_end|>", "phi4", T.SYSTEM_SUPPORTED, ""),
+                              SYSTEM_SUPPORTED, "<|endoftext|>"),
+    "microsoft-phi-3-medium": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, ""),
+    "microsoft-phi-3-vision": ("phi3_v", "<s>", "<|endoftext|>", "phi3", SYSTEM_SUPPORTED, ""),
+    "microsoft-phi-4": ("phi3", "<|endoftext|>", "<|im_end|>", "phi4", SYSTEM_SUPPORTED, ""),
     "ibm-granite-3.0-8b-instruct": ("granite", "<|end_of_text|>", "<|end_of_text|>", "granite",
-                                    T.SYSTEM_SUPPORTED, ""),
+                                    SYSTEM_SUPPORTED, ""),
     "mistralai-Mistral-7B-Instruct-v0.2-v1": ("mistral", "<s>", "</s>", "mistral",
-                                              T.SYSTEM_FOLDED, "<s>"),
+                                              SYSTEM_FOLDED, "<s>"),
     "mistralai-Mistral-7B-Instruct-v0.2-old": ("mistral", "<s>", "</s>", "mistral",
-                                               T.SYSTEM_REFUSED, "<s>"),
+                                               SYSTEM_REFUSED, "<s>"),
     "mistralai-Mistral-Large-Instruct-2411-v7": ("mistral", "<s>", "</s>", "mistral",
-                                                 T.SYSTEM_SUPPORTED, "<s>"),
+                                                 SYSTEM_SUPPORTED, "<s>"),
     "teknium-OpenHermes-2.5-Mistral-7B": ("mistral", "<s>", "<|im_end|>", "qwen",
-                                          T.SYSTEM_SUPPORTED, ""),
+                                          SYSTEM_SUPPORTED, ""),
     "CohereForAI-c4ai-command-r-plus": ("cohere", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>",
-                                        "custom", T.SYSTEM_SUPPORTED, "<BOS_TOKEN>"),
+                                        "custom", SYSTEM_SUPPORTED, "<BOS_TOKEN>"),
     "deepseek-ai-DeepSeek-V2": ("deepseek_v2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>",
-                                "custom", T.SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
+                                "custom", SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": (
         "qwen2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek-r1-distill-qwen",
-        T.SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
+        SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
 }
 _MARKERS = re.compile(r"<[|｜][^<>'\"\s]{1,40}[|｜]>|<[a-z_]{1,20}>|</s>|\[/?[A-Z_]{3,20}\]|"
                       r"<BOS_TOKEN>|<think>")
@@ -185,7 +204,7 @@ def make_hf_folder(root: Path, family: str, tokenizer_json: str | None = None) -
     return make_model_folder(root, family, model_type, template, bos, eos)
 
 
-def assert_probes(check: T.TemplateCheck, role: str, start: bool) -> None:
+def assert_probes(check: TemplateCheck, role: str, start: bool) -> None:
     """Token for token where a PromptTemplate can follow the model; the stated limits where
     it cannot."""
     assert check.tokens_compared
@@ -198,12 +217,12 @@ def assert_probes(check: T.TemplateCheck, role: str, start: bool) -> None:
             n = len(p.model_ids) - len(p.template_ids)
             assert n > 0 and p.model_ids[n:] == p.template_ids
     sys_probe = probes["system + user"]
-    if role == T.SYSTEM_REFUSED:
+    if role == SYSTEM_REFUSED:
         assert sys_probe.refused
     else:
-        assert sys_probe.equal is (role == T.SYSTEM_SUPPORTED), sys_probe.diff
-    exact = role == T.SYSTEM_SUPPORTED and not start
-    assert check.verdict == (T.MATCH if exact else T.LIMITED), check.warnings
+        assert sys_probe.equal is (role == SYSTEM_SUPPORTED), sys_probe.diff
+    exact = role == SYSTEM_SUPPORTED and not start
+    assert check.verdict == (MATCH if exact else LIMITED), check.warnings
     assert check.matches and not check.mismatch
 
 
@@ -215,15 +234,15 @@ def test_published_templates_detected_derived_and_checked_token_by_token(
     source = (DATA / f"{name}.jinja").read_text(encoding="utf-8")
     folder = make_model_folder(tmp_path, name, model_type, source, bos, eos)
     assert T.detect_family(folder)[0] == family
-    derived = T.derive_template(T.ChatTemplate.from_folder(folder))
+    derived = derive_template(ChatTemplate.from_folder(folder))
     assert (derived.system_role, derived.start) == (role, start)
     assert T.validate_template(derived.template) == derived.template
-    check = T.check_template(folder, derived.template, family)
+    check = check_template(folder, derived.template, family)
     assert_probes(check, role, bool(start))
     if start:
         assert any("starts every conversation with" in w and start in w
                    for w in check.warnings)
-    if role == T.SYSTEM_REFUSED:
+    if role == SYSTEM_REFUSED:
         assert any("no system role" in w for w in check.warnings)
 
 
@@ -242,27 +261,27 @@ def test_family_templates_derived_and_checked_token_by_token(family_id: str,
     folder = make_hf_folder(tmp_path, family_id)
     fam, confidence, reasons = T.detect_family(folder)
     assert fam == family_id and confidence >= 0.9, reasons
-    derived = T.derive_template(T.ChatTemplate.from_folder(folder))
+    derived = derive_template(ChatTemplate.from_folder(folder))
     role, start = FAMILY_LIMITS[family_id]
     assert derived.system_role == role and bool(derived.start) is start
-    check = T.check_template(folder, derived.template, family_id)
+    check = check_template(folder, derived.template, family_id)
     assert_probes(check, role, start)
 
 
 @pytest.mark.parametrize("template, role, start", [
-    (QWEN25, T.SYSTEM_SUPPORTED, "<|im_start|>system\nYou are Qwen"),
-    (LLAMA31, T.SYSTEM_SUPPORTED, "<|begin_of_text|><|start_header_id|>system"),
-    (GEMMA3, T.SYSTEM_FOLDED, "<bos>"),
+    (QWEN25, SYSTEM_SUPPORTED, "<|im_start|>system\nYou are Qwen"),
+    (LLAMA31, SYSTEM_SUPPORTED, "<|begin_of_text|><|start_header_id|>system"),
+    (GEMMA3, SYSTEM_FOLDED, "<bos>"),
 ])
 def test_default_system_text_and_folding_are_stated_limits(template: str, role: str, start: str,
                                                            tmp_path: Path) -> None:
     folder = make_model_folder(tmp_path, "m", "x", template, "<bos>" if "gemma" in start or
                                start == "<bos>" else "<|begin_of_text|>", None)
-    derived = T.derive_template(T.ChatTemplate.from_folder(folder))
+    derived = derive_template(ChatTemplate.from_folder(folder))
     assert derived.system_role == role and derived.start.startswith(start)
-    check = T.check_template(folder, derived.template)
-    assert check.verdict == T.LIMITED
-    if role == T.SYSTEM_SUPPORTED:  # a given system message renders exactly
+    check = check_template(folder, derived.template)
+    assert check.verdict == LIMITED
+    if role == SYSTEM_SUPPORTED:  # a given system message renders exactly
         assert {p.name: p.equal for p in check.probes}["system + user"]
         if template == LLAMA31:  # the dated system header lives in the `system` field
             assert "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024" in \
@@ -276,7 +295,7 @@ def test_default_system_text_and_folding_are_stated_limits(template: str, role: 
 def test_every_family_preset_is_as_close_as_the_derived_template(family_id: str,
                                                                  tmp_path: Path) -> None:
     folder = make_hf_folder(tmp_path, family_id)
-    check = T.check_template(folder, T.template_for(family_id), family_id)
+    check = check_template(folder, T.template_for(family_id), family_id)
     assert check.matches, check.warnings
 
 
@@ -303,28 +322,28 @@ def test_detects_family_and_compares_with_the_tokenizer(family_id: str, tmp_path
     assert fam == family_id, reasons
     assert confidence >= 0.9
     assert any("model_type" in r for r in reasons) and any("markers" in r for r in reasons)
-    check = T.check_template(folder, T.template_for(family_id), family_id)
-    assert check.engine == T.ENGINE and check.tokenizer_text
+    check = check_template(folder, T.template_for(family_id), family_id)
+    assert check.engine == ENGINE and check.tokenizer_text
 
 
 def test_gemma_refuses_a_system_message_and_the_check_says_so(tmp_path: Path) -> None:
     folder = make_hf_folder(tmp_path, "gemma")
-    render = T.render_tokenizer_template(folder)
+    render = render_tokenizer_template(folder)
     assert "System role not supported" in render.notes[0]
     assert all(m["role"] != "system" for m in render.messages)
     assert render.text.startswith("<bos><start_of_turn>user\nWhat does the lock do?")
-    assert T.system_role(folder) == (T.SYSTEM_REFUSED, "System role not supported")
-    assert "no system role" in T.no_system_role_message(folder, "System role not supported")
+    assert system_role(folder) == (SYSTEM_REFUSED, "System role not supported")
+    assert "no system role" in no_system_role_message(folder, "System role not supported")
 
 
 def test_mistral_folds_the_system_text_into_the_last_user_turn(tmp_path: Path) -> None:
     folder = make_hf_folder(tmp_path, "mistral")
-    check = T.check_template(folder, T.template_for("mistral"), "mistral")
+    check = check_template(folder, T.template_for("mistral"), "mistral")
     assert "[INST] You are a helpful assistant.\n\nHow long does the battery last?[/INST]" in \
         check.tokenizer_text
-    changed = T.changed_lines(check.diff)
+    changed = changed_lines(check.diff)
     assert any("How long does the battery last?" in ln for ln in changed)
-    assert check.verdict == T.LIMITED
+    assert check.verdict == LIMITED
     assert any("folds the system text" in w for w in check.warnings)
 
 
@@ -334,8 +353,8 @@ def test_a_missing_bos_is_caught_token_by_token(tmp_path: Path) -> None:
     folder = make_hf_folder(tmp_path, "llama3")
     no_bos = {**T.template_for("llama3"),
               "system": T.template_for("llama3")["system"].replace("<|begin_of_text|>", "")}
-    check = T.check_template(folder, no_bos, "llama3")
-    assert check.verdict == T.MISMATCH and check.mismatch
+    check = check_template(folder, no_bos, "llama3")
+    assert check.verdict == MISMATCH and check.mismatch
     sys_probe = {p.name: p for p in check.probes}["system + user"]
     assert not sys_probe.equal and sys_probe.model_ids[1:] == sys_probe.template_ids
     assert "token ids differ from position 0" in sys_probe.first_token_difference()
@@ -343,8 +362,8 @@ def test_a_missing_bos_is_caught_token_by_token(tmp_path: Path) -> None:
 
 def test_a_wrong_template_is_a_mismatch_with_the_differing_lines(tmp_path: Path) -> None:
     folder = make_hf_folder(tmp_path, "qwen")
-    check = T.check_template(folder, T.template_for("phi3"), "phi3")
-    assert not check.matches and check.verdict == T.MISMATCH
+    check = check_template(folder, T.template_for("phi3"), "phi3")
+    assert not check.matches and check.verdict == MISMATCH
     assert "-<|im_start|>user⏎" in check.diff
     assert "+<|user|>⏎" in check.diff
     assert any("<|im_start|>user" in w and "<|user|>" in w for w in check.warnings)
@@ -355,9 +374,9 @@ def test_unknown_model_falls_back_to_custom_with_no_confidence(tmp_path: Path) -
     fam, confidence, reasons = T.detect_family(tmp_path)
     assert (fam, confidence) == ("custom", 0.0)
     assert any("no chat template" in r for r in reasons)
-    check = T.check_template(tmp_path, T.template_for("custom"))
+    check = check_template(tmp_path, T.template_for("custom"))
     assert check.tokenizer_text is None and "no chat template" in check.warnings[0]
-    assert check.verdict == T.UNCHECKED and not check.matches
+    assert check.verdict == UNCHECKED and not check.matches
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -382,13 +401,13 @@ def test_demo_model_is_chatml_and_its_derived_template_is_as_close_as_possible(
 ) -> None:
     fam, confidence, reasons = T.detect_family(demo_onnx)
     assert fam == "qwen" and confidence >= 0.9, reasons
-    derived = T.derive_template(T.ChatTemplate.from_folder(demo_onnx))
+    derived = derive_template(ChatTemplate.from_folder(demo_onnx))
     assert derived.template == T.template_for("qwen")
     # The demo template inserts its own system prompt when none is given: a PromptTemplate
     # cannot, and the check says so (token ids from the converted model's tokenizer).
     assert derived.start.startswith("<|im_start|>system\n")
-    check = T.check_template(demo_onnx, derived.template, "qwen")
-    assert check.tokens_compared and check.verdict == T.LIMITED, check.warnings
+    check = check_template(demo_onnx, derived.template, "qwen")
+    assert check.tokens_compared and check.verdict == LIMITED, check.warnings
     assert {p.name: p.equal for p in check.probes} == {
         "user only": False, "system + user": True, "user, assistant, user": False}
     assert any("default system text" in w for w in check.warnings)
@@ -404,9 +423,9 @@ def test_a_converted_folder_is_checked_without_loading_the_model(demo_onnx: Path
                  "chat_template.jinja"):
         if (demo_onnx / name).is_file():
             (folder / name).write_bytes((demo_onnx / name).read_bytes())
-    check = T.check_template(folder, T.template_for("qwen"), "qwen")
-    assert check.engine == T.ENGINE and check.tokens_compared
-    assert check.verdict == T.LIMITED, check.warnings
+    check = check_template(folder, T.template_for("qwen"), "qwen")
+    assert check.engine == ENGINE and check.tokens_compared
+    assert check.verdict == LIMITED, check.warnings
 
 
 def test_one_field_rule_for_the_screen_and_the_whole_template() -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.deploy import templates as T
+from slm_wizard.core.deploy.chat_template import ChatTemplate
+from slm_wizard.core.deploy.template_derive import SYSTEM_SUPPORTED, derive_template
 from tests.test_templates import FAMILY_LIMITS, FAMILY_TEMPLATES, tiny_tokenizer_json
 
 # family -> (transformers config class, model class, extra config)
@@ -72,7 +73,7 @@ def test_template_on_a_converted_model_of_each_family_exits_0(
     assert f"Detected family: {family}" in captured.out
     assert "PromptTemplate (derived from the model's chat template)" in captured.out
     role, start = FAMILY_LIMITS[family]
-    if role == T.SYSTEM_SUPPORTED and not start:
+    if role == SYSTEM_SUPPORTED and not start:
         assert "on every probe conversation (token for token)" in captured.out
     else:
         assert "as closely as a PromptTemplate can" in captured.out
@@ -82,7 +83,7 @@ def test_template_on_a_converted_model_of_each_family_exits_0(
     assert main(["template", str(onnx), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["source"] == "derived" and data["matches"]
-    derived = T.derive_template(T.ChatTemplate.from_folder(onnx)).template
+    derived = derive_template(ChatTemplate.from_folder(onnx)).template
     assert data["prompt_template"] == derived
     probes = {p["name"]: p for p in data["probes"]}
     assert all(p["model_ids"] is not None or p["refused"] for p in probes.values())

@@ -16,15 +16,17 @@ from slm_wizard.core.evaluate.validate import (
     ValidateError,
     answer_domain,
     check_domain,
-    check_edge_cases,
     check_format,
-    check_leak,
-    leak_growth,
-    linear_fit,
     load_domain_cases,
     matches_expected,
     parse_domain_case,
     schema_problem,
+)
+from slm_wizard.core.evaluate.validate_runtime import (
+    check_edge_cases,
+    check_leak,
+    leak_growth,
+    linear_fit,
     steady_part,
 )
 
@@ -136,7 +138,7 @@ def test_domain_and_format_checks_score_against_thresholds():
 
 @pytest.fixture(scope="module")
 def backend(demo_onnx: Path):
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     b = open_backend("ort", demo_onnx)
     yield b
@@ -230,7 +232,7 @@ def test_domain_check_passes_for_the_fine_tuned_demo(backend, domain_cases):
 
 def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_onnx,
                                                                      domain_cases):
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     untrained = open_backend("ort", untrained_onnx)
     try:
@@ -276,7 +278,7 @@ def test_leak_check_fails_on_a_backend_that_keeps_memory(backend):
 
 
 def test_every_edge_case_runs_without_a_crash(backend):
-    from slm_wizard.core.evaluate.validate import edge_cases
+    from slm_wizard.core.evaluate.validate_runtime import edge_cases
 
     result = check_edge_cases(backend, timeout_s=30)
     outcomes = {o["id"]: o for o in result.data["outcomes"]}
@@ -292,7 +294,7 @@ def test_every_edge_case_runs_without_a_crash(backend):
 
 
 def test_edge_case_check_catches_crashes_and_hangs():
-    from slm_wizard.core.evaluate.validate import EdgeCase, run_edge_case
+    from slm_wizard.core.evaluate.validate_runtime import EdgeCase, run_edge_case
     from slm_wizard.core.runtime.chat import GenerationSettings
 
     case = EdgeCase("raw", "raw", messages=(("user", "hi"),))
@@ -313,7 +315,7 @@ def test_checklist_on_the_demo_passes_and_exports(backend, domain_cases, tmp_pat
     import json
 
     from slm_wizard.core.base.reports import export_report
-    from slm_wizard.core.evaluate.validate import run_checklist
+    from slm_wizard.core.evaluate.validate_checklist import run_checklist
 
     # Lengths the demo can take (its template alone is 39 tokens: 16 would be left out).
     result = run_checklist(backend, domain_cases=domain_cases, soak=16, lengths=(48, 128),
@@ -359,7 +361,7 @@ def test_cli_validate_exit_codes(demo_onnx, demo_model, untrained_onnx, tmp_path
 
 
 def test_cancel_stops_the_checklist(backend, domain_cases):
-    from slm_wizard.core.evaluate.validate import run_checklist
+    from slm_wizard.core.evaluate.validate_checklist import run_checklist
 
     cancel = threading.Event()
 

@@ -15,7 +15,7 @@ from slm_wizard.cli.commands import validate as validate_cmd
 from slm_wizard.cli.main import build_parser
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.evaluate.bench import BenchError
-from slm_wizard.core.evaluate.sweep import SweepError
+from slm_wizard.core.evaluate.sweep_variants import SweepError
 from slm_wizard.core.evaluate.validate import ValidateError
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.steps import bench, checklist, sweep

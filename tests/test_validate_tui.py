@@ -141,7 +141,7 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
         assert (Path(rec.options["report_dir"]) / "sweep.md").is_file()
         assert rec.command[:3] == ["slm-wizard", "sweep", str(demo_model)]
         assert rec.command[rec.command.index("--variants") + 1] == "fp32,int4"
-    from slm_wizard.core.evaluate.sweep import PRESETS
+    from slm_wizard.core.evaluate.sweep_variants import PRESETS
 
     assert quick.precisions == PRESETS["quick"]
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from slm_wizard.core.convert.olive import ACCURACY_LEVELS, BLOCK_SIZES, METHODS, PRECISIONS
+from slm_wizard.core.convert.options import ACCURACY_LEVELS, BLOCK_SIZES, METHODS, PRECISIONS
 from slm_wizard.core.model.adapter import ADAPTER_MODES, DEFAULT_ADAPTER_MODE
 from slm_wizard.core.steps import convert as step
 
@@ -73,7 +73,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def _check_config(args) -> int:
-    from slm_wizard.core.convert.olive import check_config_file
+    from slm_wizard.core.convert.olive_config import check_config_file
 
     found = check_config_file(args.check_config)
     if args.json:
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
     from dataclasses import asdict
 
-    from slm_wizard.core.convert.olive import build_config, display_command, estimate, resources
+    from slm_wizard.core.convert.estimate import estimate, resources
+    from slm_wizard.core.convert.olive_config import build_config, display_command
 
     opts, info, issues = plan.conversion, plan.info, plan.issues
     config = build_config(opts) if opts.method == "config" else None
@@ -190,7 +191,7 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
 
 
 def render_result(result: step.Result) -> str:
-    from slm_wizard.core.convert.olive import human_bytes
+    from slm_wizard.core.convert.estimate import human_bytes
 
     c = result.conversion
     lines = [f"{'OK' if result.ok else 'FAILED'}: {result.output_dir or '-'} "

@@ -36,7 +36,7 @@ def _positive(text: str) -> float:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from slm_wizard.core.evaluate.sweep import PRESETS
+    from slm_wizard.core.evaluate.sweep_variants import PRESETS
 
     d = step.Options("")
     p = subparsers.add_parser(
@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    from slm_wizard.core.evaluate.sweep import DEFAULT_VARIANTS
+    from slm_wizard.core.evaluate.sweep_variants import DEFAULT_VARIANTS
 
     return step.Options(args.model, args.variants or DEFAULT_VARIANTS, domain_file=args.domain,
                         max_prompts=args.max_prompts, output=args.output,
@@ -96,7 +96,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 def run(args: argparse.Namespace) -> int:
     import threading
 
-    from slm_wizard.core.evaluate.sweep import plot_text
+    from slm_wizard.core.evaluate.sweep_result import plot_text
 
     options = options_from_args(args)
     cancel = threading.Event()

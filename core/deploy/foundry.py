@@ -1,9 +1,8 @@
-"""Foundry Local: the SDK manager for a model cache, cache discovery, deploy and undeploy.
+"""Foundry Local: where its model cache is, deploy into it (write, copy, register, load, answer,
+rolled back on failure) and undeploy.
 
-The SDK (`foundry_local_sdk`) is imported lazily: importing this module costs nothing.
-`FoundryLocalManager` is a process-wide singleton; `foundry_manager(cache)` is the only place
-that creates it, so callers with different caches (tests, the TUI, the chat backend) never
-collide.
+The SDK itself (the one manager per cache, the catalog, loading a model) is in
+core/deploy/foundry_sdk.py.
 """
 
 from __future__ import annotations
@@ -12,17 +11,22 @@ import contextlib
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base import paths
 from slm_wizard.core.base.fileio import swap_folder_in
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.deploy.foundry_cli import cli_cache_listing
+from slm_wizard.core.deploy.foundry_sdk import (
+    FoundryError,
+    _sdk,
+    load_foundry_model,
+    local_catalog,
+    sdk_available,
+)
 from slm_wizard.core.deploy.inference_model import (
     InferenceModelError,
     build_inference_model,
@@ -32,115 +36,6 @@ from slm_wizard.core.deploy.inference_model import (
 )
 from slm_wizard.core.deploy.inference_model import validate_name as validate_name
 from slm_wizard.core.model.answer import judge as judge_answer
-
-APP_NAME = "slm-wizard"
-
-_manager_lock = threading.RLock()
-_manager_cache: Path | None = None
-
-
-class FoundryError(Exception):
-    """A Foundry Local problem the user can act on (message written for them)."""
-
-
-def _sdk() -> Any:
-    try:
-        import foundry_local_sdk
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise FoundryError(
-            "The Foundry Local Python SDK is not installed. Install it with "
-            "`pip install foundry-local-sdk==2.2.1` (or `pip install 'slm-wizard[foundry]'`)."
-        ) from e
-    return foundry_local_sdk
-
-
-def sdk_available() -> bool:
-    """True when foundry-local-sdk can be imported (its native runtime included)."""
-    try:
-        _sdk()
-    except Exception:
-        return False
-    return True
-
-
-def foundry_manager(cache_dir: Path) -> Any:
-    """Return the initialized `FoundryLocalManager` for this model cache.
-
-    Reuses the process-wide singleton when it already serves `cache_dir`; otherwise closes it and
-    initializes a new one (the SDK allows only one at a time). Thread-safe.
-    """
-    global _manager_cache
-    sdk = _sdk()
-    cache = Path(cache_dir).expanduser().resolve()
-    with _manager_lock:
-        current = sdk.FoundryLocalManager.instance
-        if current is not None and _manager_cache == cache:
-            return current
-        if current is not None:
-            current.close()
-            _manager_cache = None
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            app_data = paths.data_dir() / "foundry"
-            logs = paths.logs_dir() / "foundry"
-            app_data.mkdir(parents=True, exist_ok=True)
-            logs.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise FoundryError(f"Cannot create the Foundry Local folders for {cache}: {e}") from e
-        cfg = sdk.Configuration(
-            app_name=APP_NAME,
-            model_cache_dir=str(cache),
-            app_data_dir=str(app_data),
-            logs_dir=str(logs),
-            log_level=sdk.LogLevel.WARNING,
-        )
-        try:
-            sdk.FoundryLocalManager.initialize(cfg)
-        except Exception as e:
-            raise FoundryError(f"Foundry Local could not start for the cache {cache}: {e}") from e
-        _manager_cache = cache
-        return sdk.FoundryLocalManager.instance
-
-
-def close_manager() -> None:
-    """Close the process-wide manager if one is open (unloads its models)."""
-    global _manager_cache
-    with _manager_lock:
-        try:
-            import foundry_local_sdk as sdk
-        except ImportError:
-            return
-        if sdk.FoundryLocalManager.instance is not None:
-            sdk.FoundryLocalManager.instance.close()
-        _manager_cache = None
-
-
-def local_catalog(cache_dir: Path) -> Any:
-    sdk = _sdk()
-    return foundry_manager(cache_dir).get_catalog(sdk.CatalogType.LOCAL)
-
-
-def load_foundry_model(cache_dir: Path, model_id: str) -> Any:
-    """Return the SDK model `model_id` ("name:version" or alias) from the cache, loaded."""
-    catalog = local_catalog(cache_dir)
-    model = None
-    try:
-        model = catalog.get_model_variant(model_id) if ":" in model_id else None
-        if model is None:
-            model = catalog.get_model(model_id.split(":")[0] if ":" in model_id else model_id)
-    except Exception as e:
-        raise FoundryError(f"Foundry Local could not look up {model_id}: {e}") from e
-    if model is None:
-        raise FoundryError(
-            f"{model_id} is not registered in the Foundry Local cache {cache_dir}: deploy it first."
-        )
-    try:
-        if not model.is_loaded:
-            model.load()
-    except Exception as e:
-        raise FoundryError(f"Foundry Local could not load {model_id}: {e}") from e
-    return model
-
 
 # --- cache discovery -------------------------------------------------------------------------
 

@@ -28,27 +28,26 @@ Threads: onnxruntime-genai 0.14 keeps the GIL during each `generate_next_token()
 work on other threads (a UI) runs between tokens and adds to the decode time.
 
 onnxruntime_genai and foundry_local_sdk are imported inside the functions that use them.
+
+The backends are in core/runtime/ort_backend.py and foundry_backend.py, opened by name with
+core/runtime/backends.py's `open_backend`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from slm_wizard.core.base.fileio import read_json_object
-from slm_wizard.core.runtime.metrics import ReplyClock, ReplyStats
+from slm_wizard.core.runtime.metrics import ReplyStats
 
 __all__ = [
-    "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "OrtBackend",
-    "FoundryBackend", "Reply", "ReplyStats", "SETTING_BOUNDS", "neutralize_special_tokens",
-    "clean_user_text", "open_backend",
+    "ChatBackend", "ChatError", "ChatSession", "GenerationSettings", "Reply", "ReplyStats",
+    "SETTING_BOUNDS", "neutralize_special_tokens", "clean_user_text",
 ]
 
 ZWSP = "\u200b"
@@ -274,7 +273,7 @@ def _safe_messages(messages: list[dict[str, str]], pattern: re.Pattern[str]) -> 
 def reply_encoder(folder: Path | None) -> Callable[[str], list[int]] | None:
     """The model's tokenizer as an encoder of generated text (no special tokens added), or None
     when it cannot be loaded here: the Foundry backend counts its reply tokens with it."""
-    from slm_wizard.core.deploy.templates import tokenizer_encoder
+    from slm_wizard.core.deploy.template_check import tokenizer_encoder
 
     return tokenizer_encoder(Path(folder)) if folder else None
 
@@ -283,7 +282,11 @@ def system_refusal(folder: Path) -> str:
     """Why a system prompt cannot be sent to this model ("" when it can): its chat template
     refuses the system role (Gemma-2 style). Templates that fold the system text into a user
     turn (Mistral, Gemma-3) do it themselves, in both backends."""
-    from slm_wizard.core.deploy.templates import SYSTEM_REFUSED, no_system_role_message, system_role
+    from slm_wizard.core.deploy.template_derive import (
+        SYSTEM_REFUSED,
+        no_system_role_message,
+        system_role,
+    )
 
     role, why = system_role(Path(folder))
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
@@ -300,288 +303,6 @@ def _check_settings(settings: GenerationSettings) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
-
-
-# --- onnxruntime-genai --------------------------------------------------------------------------
-
-class OrtBackend:
-    """onnxruntime-genai on a converted folder (genai_config.json, model.onnx, tokenizer)."""
-
-    name = "ort"
-
-    def __init__(self, model_dir: Path | str, *, max_length: int | None = None) -> None:
-        folder = Path(model_dir).expanduser()
-        if not folder.is_dir():
-            raise ChatError(f"{folder} does not exist or is not a folder.")
-        config = folder / "genai_config.json"
-        if not config.is_file():
-            raise ChatError(
-                f"{folder} has no genai_config.json: it is not a converted ONNX model folder. "
-                "The Convert step (or `slm-wizard convert`) makes one."
-            )
-        try:
-            cfg = json.loads(config.read_text("utf-8"))
-            model_max = int(cfg.get("search", {}).get("max_length")
-                            or cfg["model"]["context_length"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ChatError(f"{config} cannot be read: {_first_line(e)}") from e
-        try:
-            import onnxruntime_genai as og
-        except ImportError as e:
-            raise ChatError(
-                "onnxruntime-genai is not installed: `pip install 'slm-wizard[runtime]'`."
-            ) from e
-        try:
-            self._model = og.Model(str(folder))
-            self._tokenizer = og.Tokenizer(self._model)
-        except Exception as e:
-            raise ChatError(f"onnxruntime-genai could not load {folder}: {_first_line(e)}") from e
-        self._og = og
-        self.model_dir = folder
-        self.max_length = min(model_max, max_length) if max_length else model_max
-        self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
-        self._pattern = special_pattern(special_token_strings(folder))
-        self.system_refusal = system_refusal(folder)
-        self._lock = threading.Lock()
-        # LoRA adapters written beside the model (core.adapter's adapter route), by file stem.
-        files = sorted(folder.glob("*.onnx_adapter"))
-        self.adapters: tuple[str, ...] = tuple(p.stem for p in files)
-        self._adapters = None
-        if files:
-            try:
-                self._adapters = og.Adapters(self._model)
-                for p in files:
-                    self._adapters.load(str(p), p.stem)
-            except Exception as e:
-                raise ChatError(f"onnxruntime-genai could not load the adapter {p.name}: "
-                                f"{_first_line(e)}") from e
-
-    def prompt(self, messages: list[dict[str, str]]) -> str:
-        """The templated prompt for these messages (after neutralizing typed control tokens)."""
-        safe = _safe_messages(messages, self._pattern)
-        try:
-            return self._tokenizer.apply_chat_template(json.dumps(safe),
-                                                       add_generation_prompt=True)
-        except Exception as e:
-            raise ChatError(f"The model's chat template failed: {_first_line(e)}") from e
-
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        return len(self._tokenizer.encode(self.prompt(messages)))
-
-    def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
-                 on_text: Callable[[str], None] | None = None,
-                 cancel: threading.Event | None = None) -> Reply:
-        _check_settings(settings)
-        og = self._og
-        if settings.adapter and settings.adapter not in self.adapters:
-            raise ChatError(f"This model has no adapter {settings.adapter!r}: "
-                            + (f"choose one of {', '.join(self.adapters)} or none."
-                               if self.adapters else "it has no .onnx_adapter file."))
-        with self._lock:
-            if self._model is None:
-                raise ChatError("This model was closed: load it again.")
-            clock = ReplyClock()
-            ids = self._tokenizer.encode(self.prompt(messages))
-            n_prompt = len(ids)
-            room = self.max_length - n_prompt
-            if room < 1:
-                raise ChatError(
-                    f"The prompt is {n_prompt} tokens; this model takes at most "
-                    f"{self.max_length} tokens in all. Shorten the message or start a new chat."
-                )
-            budget = min(settings.max_tokens, room)
-            parts: list[str] = []
-            eos_seen = cancelled = False
-            try:
-                params = og.GeneratorParams(self._model)
-                params.set_search_options(
-                    max_length=n_prompt + budget,
-                    min_length=n_prompt + min(settings.min_tokens, budget),
-                    do_sample=not settings.greedy,
-                    temperature=settings.temperature if not settings.greedy else 1.0,
-                    top_p=settings.top_p,
-                    top_k=settings.top_k,
-                    repetition_penalty=settings.repetition_penalty,
-                )
-                generator = og.Generator(self._model, params)
-                if settings.adapter:
-                    generator.set_active_adapter(self._adapters, settings.adapter)
-                stream = self._tokenizer.create_stream()
-                generator.append_tokens(ids)
-                while not generator.is_done():
-                    if cancel is not None and cancel.is_set():
-                        cancelled = True
-                        break
-                    generator.generate_next_token()
-                    token = int(generator.get_next_tokens()[0])
-                    if token in self._eos:
-                        eos_seen = True
-                        break
-                    clock.token()
-                    piece = stream.decode(token)
-                    parts.append(piece)
-                    if on_text is not None:
-                        on_text(piece)
-            except ChatError:
-                raise
-            except Exception as e:
-                partial = Reply("".join(parts), clock.stats(n_prompt, "error"))
-                raise ChatError(f"Generation failed: {_first_line(e)}", partial) from e
-            reason = "cancelled" if cancelled else "eos" if eos_seen else \
-                "context" if budget < settings.max_tokens else "length"
-            return Reply("".join(parts), clock.stats(n_prompt, reason),
-                         settings.adapter if self.adapters else None)
-
-    def close(self) -> None:
-        with self._lock:  # waits for a reply in progress (cancel it first)
-            self._model = None
-            self._tokenizer = None
-
-
-# --- Foundry Local -------------------------------------------------------------------------------
-
-class FoundryBackend:
-    """A model deployed in Foundry Local, run in process by foundry-local-sdk 2.2.1."""
-
-    name = "foundry"
-
-    def __init__(self, model_id: str, *, cache_dir: Path | str | None = None,
-                 max_length: int | None = None) -> None:
-        from slm_wizard.core.deploy import foundry
-
-        model_id = str(model_id).strip()
-        if not model_id:
-            raise ChatError("Give the Foundry Local model id (name:version) to chat with.")
-        cache = Path(cache_dir).expanduser() if cache_dir else _default_foundry_cache()
-        try:
-            self._model = foundry.load_foundry_model(cache, model_id)
-        except foundry.FoundryError as e:
-            raise ChatError(str(e)) from e
-        except Exception as e:
-            raise ChatError(f"Foundry Local could not load {model_id}: {_first_line(e)}") from e
-        import foundry_local_sdk as sdk
-
-        self._sdk = sdk
-        self.model_id = self._model.id
-        self.cache_dir = cache
-        context = int(self._model.context_length or 0) or 2048
-        self.max_length = min(context, max_length) if max_length else context
-        try:
-            path = Path(self._model.get_path())
-        except Exception:
-            path = None
-        self._pattern = special_pattern(special_token_strings(path) if path else [])
-        self.system_refusal = system_refusal(path) if path else ""
-        self._encode = reply_encoder(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self._client = self._model.get_chat_client()
-        self._lock = threading.Lock()
-
-    def _request_json(self, messages: list[dict[str, str]], max_tokens: int) -> str:
-        return json.dumps({"model": self.model_id, "messages": messages,
-                           "max_tokens": max_tokens})
-
-    def count_tokens(self, messages: list[dict[str, str]]) -> int:
-        return self._prompt_tokens(_safe_messages(messages, self._pattern))
-
-    def _prompt_tokens(self, safe: list[dict[str, str]]) -> int:
-        sdk = self._sdk
-        try:
-            with sdk.ChatSession(self._model) as session, sdk.Request() as request:
-                request.add_item(sdk.TextItem(self._request_json(safe, 1),
-                                              sdk.TextItemType.OPENAI_JSON))
-                return int(session.preflight_request(request).prompt_tokens)
-        except Exception as e:
-            raise ChatError(f"Foundry Local could not read the prompt: {_first_line(e)}") from e
-
-    def generate(self, messages: list[dict[str, str]], settings: GenerationSettings, *,
-                 on_text: Callable[[str], None] | None = None,
-                 cancel: threading.Event | None = None) -> Reply:
-        _check_settings(settings)
-        # settings.adapter is ignored: Foundry Local loads one model folder (no LoRA switch).
-        safe = _safe_messages(messages, self._pattern)
-        with self._lock:
-            if self._model is None:
-                raise ChatError("This model was closed: load it again.")
-            clock = ReplyClock()
-            n_prompt = self._prompt_tokens(safe)
-            room = self.max_length - n_prompt
-            if room < 1:
-                raise ChatError(
-                    f"The prompt is {n_prompt} tokens; this model takes at most "
-                    f"{self.max_length} tokens in all. Shorten the message or start a new chat."
-                )
-            s = self._client.settings
-            s.max_tokens = min(settings.max_tokens, room)
-            s.temperature = settings.temperature
-            s.top_p = settings.top_p
-            s.top_k = settings.top_k
-            # Foundry's chat API has no repetition penalty (only frequency/presence penalties).
-            parts: list[str] = []
-            finish = None
-            cancelled = False
-            chunks = None
-            try:
-                chunks = self._client.complete_streaming_chat(safe)
-                for chunk in chunks:
-                    if cancel is not None and cancel.is_set():
-                        cancelled = True
-                        break
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    delta = choice.delta
-                    piece = delta.content if delta is not None else None
-                    # The first chunk only announces the role, with empty content.
-                    if piece is not None and not (delta.role and piece == ""):
-                        clock.token()
-                        parts.append(piece)
-                        if on_text is not None:
-                            on_text(piece)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
-            except Exception as e:
-                partial = Reply("".join(parts), clock.stats(n_prompt, "error"))
-                raise ChatError(f"Foundry Local failed: {_first_line(e)}", partial) from e
-            finally:
-                if chunks is not None:
-                    chunks.close()  # cancels the native request when we left early
-            reason = ("cancelled" if cancelled else "eos" if finish != "length" else
-                      "context" if s.max_tokens < settings.max_tokens else "length")
-            text = "".join(parts)
-            if self._encode is not None and text:
-                clock.count = len(self._encode(text))  # exact: the chunks are not tokens
-            return Reply(text, clock.stats(n_prompt, reason))
-
-    def close(self) -> None:
-        with self._lock:  # waits for a reply in progress (cancel it first)
-            model, self._model = self._model, None
-        if model is not None:
-            with contextlib.suppress(Exception):
-                model.unload()
-
-
-def _default_foundry_cache() -> Path:
-    from slm_wizard.core.deploy import foundry
-
-    fn = getattr(foundry, "default_cache_dir", None)
-    if callable(fn):
-        return Path(fn())
-    return Path.home() / ".foundry" / "cache" / "models"
-
-
-def open_backend(kind: str, model: Path | str, **kw: Any) -> ChatBackend:
-    """Open a chat backend: "ort" on a converted folder, "foundry" on a deployed model id.
-
-    Keyword arguments: max_length (cap the context used), cache_dir (foundry's model cache).
-    """
-    if kind == "ort":
-        kw.pop("cache_dir", None)
-        return OrtBackend(model, **kw)
-    if kind == "foundry":
-        return FoundryBackend(str(model), **kw)
-    raise ChatError(f"Unknown backend {kind!r}: choose one of {', '.join(BACKENDS)}.")
 
 
 # --- conversation ------------------------------------------------------------------------------

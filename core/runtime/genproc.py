@@ -92,7 +92,7 @@ class _CancelFlag:
 
 def _serve(conn: Connection, kind: str, model: str, kw: dict[str, Any]) -> None:
     """Open the backend, then answer requests until "close" or the parent goes away."""
-    from slm_wizard.core.runtime.chat import open_backend
+    from slm_wizard.core.runtime.backends import open_backend
 
     try:
         backend = open_backend(kind, model, **kw)

@@ -32,7 +32,8 @@ def model_name(model: str) -> str:
 def open_measured_backend(backend: str, model: str, cache_dir: str | None,
                           on_progress: ProgressFn | None = None) -> Any:
     """The chat backend to measure; MeasureError (with the reason) when it cannot open."""
-    from slm_wizard.core.runtime.chat import ChatError, open_backend
+    from slm_wizard.core.runtime.backends import open_backend
+    from slm_wizard.core.runtime.chat import ChatError
 
     if on_progress is not None:
         on_progress(Progress("load", 0, 0, f"loading {model} ({backend})…"))

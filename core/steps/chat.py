@@ -24,6 +24,7 @@ from typing import Any
 
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
+from slm_wizard.core.runtime.backends import open_backend as _open_backend
 from slm_wizard.core.runtime.chat import (
     BACKENDS,
     ChatBackend,
@@ -33,7 +34,6 @@ from slm_wizard.core.runtime.chat import (
     Reply,
     clean_user_text,
 )
-from slm_wizard.core.runtime.chat import open_backend as _open_backend
 from slm_wizard.core.runtime.metrics import ProcessSample, ReplyStats
 from slm_wizard.core.steps import Progress, ProgressFn
 

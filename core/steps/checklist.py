@@ -16,16 +16,15 @@ from typing import Any
 from slm_wizard.core.base.reports import ReportPaths
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
-from slm_wizard.core.evaluate.sweep import PRESETS as SWEEP_PRESETS
+from slm_wizard.core.evaluate.sweep_variants import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.evaluate.validate import (
     CHECK_IDS,
-    ChecklistResult,
     Thresholds,
     ValidateError,
     find_domain_file,
     load_domain_cases,
-    run_checklist,
 )
+from slm_wizard.core.evaluate.validate_checklist import ChecklistResult, run_checklist
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 from slm_wizard.core.steps import bench as bench_step
@@ -404,7 +403,7 @@ def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
     Expected failures (bad input, a model that does not load) end the run and are reported in
     the result; anything else is a bug and propagates. `on_progress` gets `Progress` events whose
     phase is the plan's phase (bench, checklist, sweep), with the fraction of that phase done."""
-    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
 

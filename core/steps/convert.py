@@ -14,18 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Refused, Status
-from slm_wizard.core.convert.olive import (
+from slm_wizard.core.convert.estimate import human_bytes
+from slm_wizard.core.convert.options import (
     PRECISIONS,
-    ConvertEvent,
     ConvertOptions,
-    ConvertResult,
     Issue,
     choose_method,
     default_output_dir,
-    human_bytes,
-    run_conversion,
-    validate_options,
 )
+from slm_wizard.core.convert.run import ConvertEvent, ConvertResult, run_conversion
+from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.model.adapter import (
     ADAPTER_MODES,
     DEFAULT_ADAPTER_MODE,
@@ -196,7 +194,7 @@ def _adapter_plan(options: Options) -> Plan:
 
 def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertResult:
     """Merge the adapter into a temporary full model, convert it, remove the temporary model."""
-    from slm_wizard.core.convert.olive import ConvertEvent
+    from slm_wizard.core.convert.run import ConvertEvent
     from slm_wizard.core.model.adapter import merge
 
     assert p.adapter is not None
@@ -228,7 +226,7 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
 
 def _check_adapter(p: Plan, conversion: ConvertResult, progress) -> None:
     """Add the adapter's answer checks to a finished conversion's verification."""
-    from slm_wizard.core.convert.olive import ConvertEvent
+    from slm_wizard.core.convert.run import ConvertEvent
     from slm_wizard.core.model.adapter import verify_adapter
 
     v = conversion.verification

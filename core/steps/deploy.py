@@ -230,7 +230,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     phase INFO, lines that only inform. Bad input raises
     DeployInputError before anything is written; a stage that fails, or a model that is already
     installed (replace=False), gives a FAIL result saying so."""
-    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import foundry, foundry_sdk
     from slm_wizard.core.deploy.inference_model import write_search_defaults
 
     def emit(stage: str, status: Status, detail: str) -> None:
@@ -246,7 +246,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         assert opts.cache_dir is not None
         try:
             done = foundry.undeploy(opts.name, opts.version, opts.cache_dir)
-        except (foundry.FoundryError, InferenceModelError) as e:
+        except (foundry_sdk.FoundryError, InferenceModelError) as e:
             return Result(opts, Status.FAIL, error=str(e))
         return Result(opts, Status.OK, removed=done)
 
@@ -283,7 +283,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     except foundry.TargetExists as e:
         result.exists, result.error = e, str(e)
         return result
-    except (foundry.FoundryError, InferenceModelError) as e:
+    except (foundry_sdk.FoundryError, InferenceModelError) as e:
         result.error = str(e)
         return result
     result.deploy = dep

@@ -112,7 +112,7 @@ class Result:
 def run(options: Options, *, on_progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> Result:
     """Inspect the folder; raises ModelFolderError when it is not a usable model folder."""
-    from slm_wizard.core.convert.olive import estimate
+    from slm_wizard.core.convert.estimate import estimate
 
     if on_progress is not None:
         on_progress(Progress("inspect", text=f"Inspecting {options.model_dir}…"))
@@ -124,7 +124,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
 def _inspect_adapter(options: Options) -> Result:
     """A LoRA adapter: what it is, and its base folder (given or named) checked against it."""
-    from slm_wizard.core.convert.olive import estimate
+    from slm_wizard.core.convert.estimate import estimate
 
     adapter = inspect_adapter(options.model_dir)
     try:

@@ -10,16 +10,18 @@ from typing import Any
 
 from slm_wizard.core.base.reports import ReportPaths
 from slm_wizard.core.base.status import Status
-from slm_wizard.core.evaluate.sweep import (
-    DEFAULT_VARIANTS,
+from slm_wizard.core.evaluate.sweep_result import (
     MAX_KLD,
     MIN_TOP1,
-    PRESETS,
-    SweepError,
     SweepResult,
-    parse_variants,
     plot_svg,
     plot_text,
+)
+from slm_wizard.core.evaluate.sweep_variants import (
+    DEFAULT_VARIANTS,
+    PRESETS,
+    SweepError,
+    parse_variants,
 )
 from slm_wizard.core.run.record import ONNX_DIR, PRECISION, StepRecord
 from slm_wizard.core.steps import ProgressFn

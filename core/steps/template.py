@@ -19,17 +19,19 @@ from typing import Any
 
 from slm_wizard.core.base.fileio import read_json, write_json_atomic
 from slm_wizard.core.base.status import Refused, Status
-from slm_wizard.core.deploy.templates import (
-    FAMILIES,
+from slm_wizard.core.deploy.chat_template import ChatTemplate
+from slm_wizard.core.deploy.template_check import (
     MATCH,
     MISMATCH,
-    SAMPLE_CONVERSATION,
     UNCHECKED,
-    ChatTemplate,
     TemplateCheck,
-    TemplateError,
     check_template,
-    derive_template,
+)
+from slm_wizard.core.deploy.template_derive import derive_template
+from slm_wizard.core.deploy.templates import (
+    FAMILIES,
+    SAMPLE_CONVERSATION,
+    TemplateError,
     detect_family,
     template_for,
     validate_template,

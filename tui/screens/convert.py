@@ -31,22 +31,18 @@ from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.base.paths import logs_dir
 from slm_wizard.core.base.status import Progress as StepProgress
-from slm_wizard.core.convert.olive import (
+from slm_wizard.core.convert.estimate import estimate, human_bytes, resources
+from slm_wizard.core.convert.olive_config import CONFIG_NAME, build_config, display_command
+from slm_wizard.core.convert.options import (
     ACCURACY_LEVELS,
     BLOCK_SIZES,
-    CONFIG_NAME,
     METHODS,
     PRECISION_CHOICES,
-    ConvertResult,
     Issue,
-    build_config,
     default_output_dir,
-    display_command,
-    estimate,
-    human_bytes,
-    resources,
-    validate_options,
 )
+from slm_wizard.core.convert.run import ConvertResult
+from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.model.adapter import (
     ADAPTER_MODES,
     DEFAULT_ADAPTER_MODE,

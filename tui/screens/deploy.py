@@ -28,6 +28,7 @@ from slm_wizard.core.deploy.inference_model import (
     validate_name,
     validate_version,
 )
+from slm_wizard.core.deploy.template_check import MATCH, TemplateCheck
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.tui.screens.base import StepScreen
 
@@ -123,7 +124,7 @@ class DeployScreen(StepScreen):
     """
 
     class PreviewReady(Message):
-        def __init__(self, check: T.TemplateCheck | None, error: str = "") -> None:
+        def __init__(self, check: TemplateCheck | None, error: str = "") -> None:
             self.check = check
             self.error = error
             super().__init__()
@@ -154,7 +155,7 @@ class DeployScreen(StepScreen):
         self.onnx_dir: Path | None = None
         self.ctx_len: int | None = None
         self.detected: tuple[str, float, list[str]] | None = None
-        self.template_check: T.TemplateCheck | None = None  # of the fields as they are
+        self.template_check: TemplateCheck | None = None  # of the fields as they are
         self.deploying = False
         self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
         # The family whose preset the fields were last filled with; None: the template derived
@@ -347,7 +348,7 @@ class DeployScreen(StepScreen):
         if check.tokenizer_text is not None:
             self.query_one("#preview-tokenizer", Static).update(Text.assemble(
                 (f"Model's chat template ({check.engine})\n", "bold"), check.tokenizer_text))
-        ok = check.verdict == T.MATCH
+        ok = check.verdict == MATCH
         style = "green" if ok else "bold red" if check.mismatch else "bold yellow"
         out = Text(("✓ " if ok else "⚠ ") + f"The PromptTemplate {check.summary}.\n", style=style)
         for w in check.warnings[:6]:

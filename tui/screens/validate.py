@@ -464,7 +464,7 @@ class ValidateScreen(StepScreen):
 
     def show_sweep(self, result: Any) -> None:
         """The advisor's Pareto table (highlight = the recommendation), its rule and plot."""
-        from slm_wizard.core.evaluate.sweep import plot_text
+        from slm_wizard.core.evaluate.sweep_result import plot_text
 
         self._sweep = result
         table = self.query_one("#sweep-table", DataTable)
@@ -528,7 +528,7 @@ def _num(value: Any) -> str:
 def _explain(exc: BaseException) -> str:
     """A user-facing line for a failure; unexpected ones get their traceback in the log file."""
     from slm_wizard.core.evaluate.bench import BenchError
-    from slm_wizard.core.evaluate.sweep import SweepError
+    from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.evaluate.validate import ValidateError
     from slm_wizard.core.runtime.chat import ChatError
 
