@@ -191,7 +191,7 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
 
 
 def render_result(result: step.Result) -> str:
-    from slm_wizard.core.convert.estimate import human_bytes
+    from slm_wizard.core.base.units import human_bytes
 
     c = result.conversion
     lines = [f"{'OK' if result.ok else 'FAILED'}: {result.output_dir or '-'} "

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def render(info, estimates) -> str:
-    from slm_wizard.core.convert.estimate import human_bytes
+    from slm_wizard.core.base.units import human_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     rows = [

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.convert.options import (
     CPU_PROVIDER,
     PRECISION_HELP,
@@ -66,14 +67,6 @@ def estimate(info: ModelInfo, block_size: int = 32, symmetric: bool = True) -> l
             note=PRECISION_HELP[p] if cpu_ok else "needs a GPU provider: not runnable on CPU",
         ))
     return out
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
-from slm_wizard.core.convert.estimate import human_bytes, resources
+from slm_wizard.core.base.units import human_bytes
+from slm_wizard.core.convert.estimate import resources
 from slm_wizard.core.convert.options import (
     ACCURACY_LEVELS,
     AUTO_OPT_INT4,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Refused, Status
-from slm_wizard.core.convert.estimate import human_bytes
+from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.convert.options import (
     PRECISIONS,
     ConvertOptions,

@@ -31,7 +31,8 @@ from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.base.paths import logs_dir
 from slm_wizard.core.base.status import Progress as StepProgress
-from slm_wizard.core.convert.estimate import estimate, human_bytes, resources
+from slm_wizard.core.base.units import human_bytes
+from slm_wizard.core.convert.estimate import estimate, resources
 from slm_wizard.core.convert.olive_config import CONFIG_NAME, build_config, display_command
 from slm_wizard.core.convert.options import (
     ACCURACY_LEVELS,

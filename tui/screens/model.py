@@ -28,7 +28,7 @@ INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.jso
 
 
 def info_rows(info: ModelInfo) -> list[tuple[str, str]]:
-    from slm_wizard.core.convert.estimate import human_bytes
+    from slm_wizard.core.base.units import human_bytes
     from slm_wizard.core.model.model_info import fp32_size_bytes
 
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
