@@ -166,11 +166,11 @@ def test_fp32_through_the_cli(demo_model: Path, tmp_path: Path, capsys, faq,
 
 def test_size_on_disk_is_close_to_the_estimate(demo_onnx, block128, int8, demo_model) -> None:
     info = inspect_model(demo_model)
-    from slm_wizard.core.convert.verify import model_size
+    from slm_wizard.core.base.fileio import onnx_size
 
     est = {e.precision: e.size_bytes for e in estimate(info)}
-    assert abs(model_size(demo_onnx) - est["int4"]) / est["int4"] < 0.1
-    assert abs(model_size(int8[0].output_dir) - est["int8"]) / est["int8"] < 0.1
+    assert abs(onnx_size(demo_onnx) - est["int4"]) / est["int4"] < 0.1
+    assert abs(onnx_size(int8[0].output_dir) - est["int8"]) / est["int8"] < 0.1
     est128 = {e.precision: e.size_bytes for e in estimate(info, 128, False)}
     size128 = block128[1].verification.size_bytes
     assert abs(size128 - est128["int4"]) / est128["int4"] < 0.1

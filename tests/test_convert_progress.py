@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from slm_wizard.core.base.fileio import onnx_size
 from slm_wizard.core.convert.estimate import estimate, resources
 from slm_wizard.core.convert.olive_log import ProgressParser
 from slm_wizard.core.convert.options import ConvertOptions
 from slm_wizard.core.convert.run import run_conversion
-from slm_wizard.core.convert.verify import model_size
 from slm_wizard.core.model.model_info import inspect_model
 
 
@@ -100,7 +100,7 @@ def test_real_conversion_of_a_six_layer_model_reports_each_layer(demo_model: Pat
 def test_demo_estimate_agrees_with_its_size_on_disk(demo_model: Path, demo_onnx: Path) -> None:
     # demo_onnx: the demo converted with auto-opt int4 (block 32, symmetric).
     est = next(e for e in estimate(inspect_model(demo_model), 32, True) if e.precision == "int4")
-    size = model_size(demo_onnx)
+    size = onnx_size(demo_onnx)
     assert abs(size - est.size_bytes) <= 0.10 * size, (size, est.size_bytes)
 
 
@@ -161,7 +161,7 @@ def test_qwen05_shaped_estimate_agrees_with_its_int4_size(tmp_path: Path) -> Non
 
     built = cache_dir() / "bench-qwen2.5-0.5b-shape" / "int4"
     if built.is_dir():  # the bench's real conversion, when it was built on this machine
-        size = model_size(built)
+        size = onnx_size(built)
         assert abs(size - est.size_bytes) <= 0.10 * size
 
 

@@ -74,6 +74,27 @@ def read_json_object(path: str | Path, error: type[Exception] = ValueError,
     return data
 
 
+def json_object_or_empty(path: str | Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is missing, unreadable or not an object (for
+    optional files whose absence only means "no such setting")."""
+    try:
+        return read_json_object(path)
+    except ValueError:
+        return {}
+
+
+def folder_size(path: str | Path) -> int:
+    """Bytes of every file in the folder, sub-folders included."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def onnx_size(folder: str | Path) -> int:
+    """Bytes of a converted model's ONNX files: the graph (`*.onnx`) and its external weights
+    (`*.onnx.data`, `*.data`), in the folder itself (what a model size means on every screen)."""
+    return sum(p.stat().st_size for p in Path(folder).iterdir()
+               if p.is_file() and (p.suffix in (".onnx", ".data") or p.name.endswith(".onnx.data")))
+
+
 def read_jsonl(path: str | Path, error: type[Exception], what: str) -> list[tuple[int, Any]]:
     """(line number, value) for each non-blank line; raises `error` naming `what` and the line."""
     import json

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.base.fileio import onnx_size
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.model.answer import judge as judge_answer
 
@@ -174,12 +175,6 @@ def _external_files(model_path: Path) -> set[str]:
     return names
 
 
-def model_size(folder: Path) -> int:
-    """Bytes of the ONNX graph and its external weights."""
-    return sum(p.stat().st_size for p in folder.iterdir()
-               if p.is_file() and (p.suffix in (".onnx", ".data") or p.name.endswith(".onnx.data")))
-
-
 def generate_sample(folder: Path, prompt: str = "Hello", max_new_tokens: int = 8) \
         -> tuple[str, int, float]:
     """Load with onnxruntime-genai and generate a few tokens greedily: (text, tokens, seconds)."""
@@ -249,7 +244,7 @@ def verify_output(folder: Path | str, opts, estimate_bytes: int | None = None) -
         except Exception as exc:  # a corrupt graph is a verification failure, not a crash
             v.checks.append(_check("graph", False, f"model.onnx cannot be read: {exc}",
                                    required, "Convert again: model.onnx is damaged."))
-        v.size_bytes = model_size(folder)
+        v.size_bytes = onnx_size(folder)
     if not missing:
         try:
             v.sample, v.tokens, seconds = generate_sample(folder)

@@ -8,10 +8,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from slm_wizard.core.base.fileio import json_object_or_empty
 from slm_wizard.core.deploy.templates import (
     SAMPLE_CONVERSATION,
     TemplateError,
-    _read_json,
     chat_template_text,
 )
 
@@ -45,7 +45,7 @@ class ChatTemplate:
         if not text:
             raise TemplateError(f"{model_dir} has no chat template (chat_template.jinja or "
                                 "tokenizer_config.json 'chat_template'): nothing to compare with.")
-        cfg = _read_json(Path(model_dir) / "tokenizer_config.json")
+        cfg = json_object_or_empty(Path(model_dir) / "tokenizer_config.json")
         return cls(text, _token_text(cfg.get("bos_token")), _token_text(cfg.get("eos_token")))
 
     def render(self, messages, add_generation_prompt: bool = True) -> str:

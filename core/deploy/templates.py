@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slm_wizard.core.base.fileio import read_json_object
+from slm_wizard.core.base.fileio import json_object_or_empty
 
 PLACEHOLDER = "{Content}"
 KEYS = ("system", "user", "assistant", "prompt")
@@ -195,21 +195,13 @@ def validate_template(template: object) -> dict[str, str]:
 
 # --- detection --------------------------------------------------------------------------------
 
-def _read_json(path: Path) -> dict:
-    """The JSON object in `path`, or {} when it is missing or unreadable (detection goes on)."""
-    try:
-        return read_json_object(path)
-    except ValueError:
-        return {}
-
-
 def chat_template_text(model_dir: Path) -> str:
     """The tokenizer's chat template source (chat_template.jinja or tokenizer_config.json)."""
     model_dir = Path(model_dir)
     jinja = model_dir / "chat_template.jinja"
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8", errors="replace")
-    tmpl = _read_json(model_dir / "tokenizer_config.json").get("chat_template")
+    tmpl = json_object_or_empty(model_dir / "tokenizer_config.json").get("chat_template")
     if isinstance(tmpl, list):  # named templates: [{"name": "default", "template": "..."}]
         named = {t.get("name"): t.get("template") for t in tmpl if isinstance(t, dict)}
         tmpl = named.get("default") or next(iter(named.values()), None)
@@ -248,10 +240,10 @@ def detect_family(model_dir: Path) -> tuple[str, float, list[str]]:
     """
     model_dir = Path(model_dir)
     reasons: list[str] = []
-    mtype = _read_json(model_dir / "genai_config.json").get("model", {}).get("type")
+    mtype = json_object_or_empty(model_dir / "genai_config.json").get("model", {}).get("type")
     source = "genai_config.json model.type"
     if not mtype:
-        mtype = _read_json(model_dir / "config.json").get("model_type")
+        mtype = json_object_or_empty(model_dir / "config.json").get("model_type")
         source = "config.json model_type"
     type_family = _TYPE_FAMILY.get(str(mtype).lower()) if mtype else None
     if mtype:

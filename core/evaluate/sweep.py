@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.base.fileio import onnx_size
 from slm_wizard.core.evaluate.bench import Progress, ProgressFn
 from slm_wizard.core.evaluate.sweep_cache import (
     cached_variant,
@@ -45,7 +46,7 @@ from slm_wizard.core.evaluate.sweep_cache import (
     tool_versions,
     variant_folder,
 )
-from slm_wizard.core.evaluate.sweep_measure import embedding_share, measure_in_child, model_size
+from slm_wizard.core.evaluate.sweep_measure import embedding_share, measure_in_child
 from slm_wizard.core.evaluate.sweep_result import (
     MAX_KLD,
     MIN_TOP1,
@@ -205,7 +206,7 @@ def run_sweep(
                 "variant": variant.name, "model_hash": mhash, "options": variant.convert_kwargs(),
                 "tools": tool_versions(), "convert_s": round(row.convert_s, 2),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        row.size_bytes = model_size(out)
+        row.size_bytes = onnx_size(out)
         emb = embedding_share(out)
         if emb is not None:
             row.embedding_bytes, row.embedding_type = emb

@@ -23,14 +23,6 @@ RESULT_PREFIX = "SWEEP-RESULT "
 PROGRESS_PREFIX = "SWEEP-PROGRESS "
 
 
-def model_size(folder: Path) -> int:
-    """Bytes of the ONNX model files (model.onnx and its external data)."""
-    files = [f for f in Path(folder).rglob("*") if f.is_file() and ".onnx" in f.name]
-    if not files:
-        files = [f for f in Path(folder).rglob("*") if f.is_file()]
-    return sum(f.stat().st_size for f in files)
-
-
 _DTYPE_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
                 16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 0.5, 22: 0.5}  # 21/22: 4-bit
 

@@ -6,6 +6,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from slm_wizard.core.base.fileio import folder_size
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import (
     EXTRA_KINDS,
@@ -16,7 +17,7 @@ from slm_wizard.core.run.record import (
     reproduce_commands,
 )
 
-__all__ = ["FileItem", "as_shell", "figures", "files_written", "folder_size",
+__all__ = ["FileItem", "as_shell", "figures", "files_written",
            "reproduce_commands", "step_rows"]
 
 
@@ -25,10 +26,6 @@ class FileItem:
     label: str
     path: Path
     size_bytes: int | None
-
-
-def folder_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def _item(label: str, path: Path | None) -> FileItem | None:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from slm_wizard.core.base.fileio import read_json_object
+from slm_wizard.core.base.fileio import json_object_or_empty
 from slm_wizard.core.runtime.metrics import ReplyStats
 
 __all__ = [
@@ -143,7 +143,7 @@ class GenerationSettings:
         plain defaults (greedy) where the files say nothing usable."""
         folder = Path(model_dir)
         s = cls(max_tokens=max_tokens)
-        search = _read_json(folder / "genai_config.json").get("search", {})
+        search = json_object_or_empty(folder / "genai_config.json").get("search", {})
         if isinstance(search, dict):
             if search.get("do_sample"):
                 s.temperature = _as(float, search.get("temperature"), 1.0)
@@ -151,7 +151,7 @@ class GenerationSettings:
             s.top_k = _as(int, search.get("top_k"), s.top_k)
             s.repetition_penalty = _as(float, search.get("repetition_penalty"),
                                        s.repetition_penalty)
-        config = _read_json(folder / "inference_model.json").get("ModelConfig", {})
+        config = json_object_or_empty(folder / "inference_model.json").get("ModelConfig", {})
         if isinstance(config, dict) and config:
             s.temperature = _as(float, config.get("temperature"), s.temperature)
             s.top_p = _as(float, config.get("top_p"), s.top_p)
@@ -165,14 +165,6 @@ class GenerationSettings:
             return s.validate()
         except ValueError:
             return cls(max_tokens=max_tokens)
-
-
-def _read_json(path: Path) -> dict:
-    """The JSON object in `path`, or {} when it is missing, unreadable or not an object."""
-    try:
-        return read_json_object(path)
-    except ValueError:
-        return {}
 
 
 def _as(kind: type, value: object, default: Any) -> Any:
@@ -230,12 +222,12 @@ def special_token_strings(model_dir: Path | str) -> list[str]:
     folder = Path(model_dir)
     found: set[str] = set()
     try:
-        data = _read_json(folder / "tokenizer.json")
+        data = json_object_or_empty(folder / "tokenizer.json")
         found.update(t["content"] for t in data.get("added_tokens", []) if t.get("special"))
     except (KeyError, TypeError, AttributeError):
         pass
     try:
-        cfg = _read_json(folder / "tokenizer_config.json")
+        cfg = json_object_or_empty(folder / "tokenizer_config.json")
         for t in (cfg.get("added_tokens_decoder") or {}).values():
             if isinstance(t, dict) and t.get("special"):
                 found.add(str(t.get("content", "")))
