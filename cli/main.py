@@ -116,10 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.config_dir:
         os.environ["SLM_WIZARD_CONFIG_DIR"] = args.config_dir
-    if args.command is None:
-        from slm_wizard.tui.app import run_app
-
-        return run_app()
+    if args.command is None:  # only global options: the wizard, by its one launch path
+        return _open_wizard(argv)
     module = importlib.import_module(f"slm_wizard.cli.commands.{args.command}")
     from slm_wizard.core.base.logfile import CLI_LOG, log_bug, log_to_file
     from slm_wizard.core.base.status import Refused

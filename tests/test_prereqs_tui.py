@@ -189,13 +189,6 @@ async def test_continue_marks_the_step_done(tmp_path: Path,
 
 def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
-    # The step bar marks steps whose screens are not written yet: show the finished app's bar,
-    # so this snapshot does not change each time another step lands.
-    import slm_wizard.tui.steps
-    import slm_wizard.tui.widgets.step_bar
-
-    for module in (slm_wizard.tui.steps, slm_wizard.tui.widgets.step_bar):
-        monkeypatch.setattr(module, "is_available", lambda step_id: True, raising=False)
     app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
 
     async def run_before(pilot) -> None:

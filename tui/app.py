@@ -13,7 +13,7 @@ from textual.screen import Screen
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.run.settings import Settings, load_settings, remember, restore, save_settings
-from slm_wizard.tui.steps import STEP_IDS, STEPS, is_available, missing_input, step
+from slm_wizard.tui.steps import STEP_IDS, STEPS, missing_input, step
 from slm_wizard.tui.widgets.step_bar import StepBar
 
 
@@ -73,12 +73,7 @@ class WizardApp(App):
         """Install the step's screen once (so it keeps its state) and return its name."""
         if not self.is_screen_installed(step_id):
             s = step(step_id)
-            if is_available(step_id):
-                screen = getattr(importlib.import_module(s.module), s.cls)()
-            else:
-                from slm_wizard.tui.screens.coming import ComingScreen
-
-                screen = ComingScreen(s.id, s.title)
+            screen = getattr(importlib.import_module(s.module), s.cls)()
             self.install_screen(screen, name=step_id)
         return step_id
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from slm_wizard.core.run.record import STEP_TITLES
 
@@ -29,14 +28,6 @@ def step(step_id: str) -> Step:
         if s.id == step_id:
             return s
     raise KeyError(step_id)
-
-
-@cache  # the installed modules do not change while the wizard runs (asked on every repaint)
-def is_available(step_id: str) -> bool:
-    """A step is available when its screen module exists in this version."""
-    import importlib.util
-
-    return importlib.util.find_spec(step(step_id).module) is not None
 
 
 def missing_input(step_id: str, state) -> str | None:

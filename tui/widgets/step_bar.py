@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from slm_wizard.tui.steps import STEPS, is_available
+from slm_wizard.tui.steps import STEPS
 
 
 class StepBar(Widget):
@@ -32,9 +32,6 @@ class StepBar(Widget):
                                "fail": ("✗", "red"), "skip": ("–", "dim")}.get(
                                    status.value, ("○", ""))
                 text.append(f"{icon} {label}", style=style)
-            elif not is_available(s.id):
-                text.append(f"{label} (coming)" if not short else f"· {label}",
-                            style="dim italic")
             else:
                 text.append(f"○ {label}")
         return text
