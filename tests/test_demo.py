@@ -245,7 +245,9 @@ def test_cli_demo_command(demo_model: Path, tmp_path: Path, capsys) -> None:
     assert out.strip() == str(demo_model)
     assert "already built" in err
     (tmp_path / "notes.txt").write_text("mine")
-    assert command.run(argparse.Namespace(out=tmp_path, force=False)) == 2  # refused
+    from slm_wizard.cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path)]) == 2  # refused (cli.main maps Refused to 2)
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and str(tmp_path) in err
 
