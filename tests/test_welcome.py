@@ -130,6 +130,13 @@ async def test_a_crash_while_building_the_demo_is_shown(
         await wait_until(pilot, lambda: "boom" in str(error.content), 30, "the error")
         assert "Could not build the demo model: RuntimeError: boom" in str(error.content)
         assert "try again" in str(error.content)
+        # A bug: the message names the log file, which holds its traceback.
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in str(error.content)
+        assert "RuntimeError: boom" in log_path().read_text(encoding="utf-8")
+        pane = app.screen.query_one("#demo-run")
+        assert "Could not build the demo model" in pane.stage and not pane.running
         assert app.is_running and app.current_step == "welcome"
         assert not app.screen.query_one("#use-demo").disabled
         monkeypatch.setattr(demo, "build_demo_model", real)
@@ -145,3 +152,16 @@ async def test_a_crash_while_building_the_demo_is_shown(
         await wait_until(pilot, lambda: app2.current_step == "prereqs", 10, "resume")
         assert app2.state.model_dir == demo_model and app2.state.is_demo
         assert app2.state.steps["welcome"].command == ["slm-wizard", "demo"]
+
+
+def test_the_first_screen_loads_no_step_runner_and_no_run_pane() -> None:
+    """Plain `slm-wizard` starts fast: the Welcome screen imports the demo step, the folder
+    check and the run pane only when they are used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, slm_wizard.tui.app, slm_wizard.tui.screens.welcome\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('slm_wizard.core.steps', "
+            "'slm_wizard.core.model', 'slm_wizard.tui.widgets.run_pane'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
