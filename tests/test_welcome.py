@@ -165,3 +165,25 @@ def test_the_first_screen_loads_no_step_runner_and_no_run_pane() -> None:
             "'slm_wizard.core.model', 'slm_wizard.tui.widgets.run_pane'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_demo_build_that_cannot_be_done_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known failure (not a bug) is shown with its own reason, in the run pane and under the
+    buttons; nothing is recorded and the button works again."""
+    import slm_wizard.core.model.demo as demo
+
+    def cannot(*_a, **_k):
+        raise demo.DemoError("cannot create /nowhere: permission denied")
+
+    monkeypatch.setattr(demo, "build_demo_model", cannot)
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.click("#use-demo")
+        error = app.screen.query_one("#path-error")
+        await wait_until(pilot, lambda: "permission denied" in str(error.content), 10, "error")
+        assert str(error.content).startswith(
+            "Could not build the demo model: cannot create /nowhere: permission denied. Press")
+        assert "Could not build" in app.screen.query_one("#demo-run").stage
+        assert not app.screen.query_one("#use-demo").disabled
+        assert app.current_step == "welcome" and "welcome" not in app.state.steps
