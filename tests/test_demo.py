@@ -31,7 +31,8 @@ HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
 
 def test_importing_demo_and_its_command_loads_no_heavy_library() -> None:
     code = (
-        "import sys, slm_wizard.core.model.demo, slm_wizard.cli.commands.demo; "
+        "import sys, slm_wizard.core.model.demo, slm_wizard.core.steps.demo, "
+        "slm_wizard.cli.commands.demo; "
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -245,9 +246,12 @@ def test_cli_demo_command(demo_model: Path, tmp_path: Path, capsys) -> None:
     assert out.strip() == str(demo_model)
     assert "already built" in err
     (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(demo.DemoRefused):  # refused: cli.main says why (exit 2, one place)
+        command.run(argparse.Namespace(out=tmp_path, force=False))
     from slm_wizard.cli.main import main
 
-    assert main(["demo", "--out", str(tmp_path)]) == 2  # refused (cli.main maps Refused to 2)
+    capsys.readouterr()
+    assert main(["demo", "--out", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("error: ") and str(tmp_path) in err
 
@@ -268,11 +272,12 @@ def test_cli_main_parses_demo(demo_model: Path) -> None:
 
 def test_demo_command_and_record(tmp_path: Path) -> None:
     from slm_wizard.core.base.status import Status
+    from slm_wizard.core.steps import demo as step
 
-    assert demo.demo_command() == ["slm-wizard", "demo"]
-    assert demo.demo_command(tmp_path, force=True) == ["slm-wizard", "demo", "--out",
-                                                       str(tmp_path), "--force"]
-    rec = demo.demo_record(tmp_path / "m", seconds=12.34)
+    assert step.Options().argv() == ["slm-wizard", "demo"]
+    assert step.Options(tmp_path, force=True).argv() == ["slm-wizard", "demo", "--out",
+                                                         str(tmp_path), "--force"]
+    rec = step.demo_record(tmp_path / "m", seconds=12.34)
     assert (rec.step, rec.status, rec.command) == ("welcome", Status.OK, ["slm-wizard", "demo"])
     assert rec.figures == {"build time": "12.3 s"} and rec.files["model"] == str(tmp_path / "m")
     assert rec.to_dict()["options"] == {"model_dir": str(tmp_path / "m"), "demo": True}
@@ -298,3 +303,44 @@ def test_cancel_stops_the_build_mid_training_and_keeps_nothing(tmp_path: Path) -
     assert not any(line.startswith("step ") for line in lines), lines  # not one step logged
     assert "saving the model" not in lines
     assert list(tmp_path.iterdir()) == []  # no model, no temporary folder
+
+
+def test_demo_step_runner_reports_lines_as_log_progress_and_failures_as_results(
+        demo_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """core.steps.demo: the build's lines are log Progress events; a build that could not be
+    done is a Result with its reason (no exception); a refused folder raises a Refused; the
+    record is the Welcome step's."""
+    from slm_wizard.core.base.status import Progress, Refused, Status
+    from slm_wizard.core.steps import demo as step
+
+    events: list[Progress] = []
+    result = step.run(step.Options(demo_model), on_progress=events.append)
+    assert result.folder == demo_model and result.status == Status.OK and not result.error
+    assert events and all(e.log and e.phase == "demo" for e in events)
+    assert any("already built" in e.text for e in events)
+    rec = step.to_record(step.Options(demo_model), result)
+    assert rec.step == "welcome" and rec.command == ["slm-wizard", "demo", "--out",
+                                                     str(demo_model)]
+    assert rec.files["model"] == str(demo_model) and rec.figures["build time"].endswith(" s")
+    assert result.to_dict()["ok"] and result.to_dict()["folder"] == str(demo_model)
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(Refused, match="not empty"):
+        step.run(step.Options(tmp_path))
+
+    def cannot(*_a, **_k):
+        raise demo.DemoError("cannot write the demo model to /x: disk full")
+
+    monkeypatch.setattr(demo, "build_demo_model", cannot)
+    failed = step.run(step.Options())
+    assert failed.folder is None and failed.status == Status.FAIL
+    assert failed.error == "cannot write the demo model to /x: disk full" and not failed.cancelled
+    with pytest.raises(ValueError, match="nothing to record"):
+        step.to_record(step.Options(), failed)
+
+    def cancelled(*_a, **_k):
+        raise demo.DemoCancelled("the demo build was cancelled; nothing of it was kept")
+
+    monkeypatch.setattr(demo, "build_demo_model", cancelled)
+    stopped = step.run(step.Options())
+    assert stopped.folder is None and stopped.cancelled and "cancelled" in stopped.error

@@ -80,6 +80,9 @@ async def test_a_crash_in_inspect_is_shown_and_resume_still_works(
         assert app.is_running and app.screen is model_screen(app)
         assert "Inspection failed: RuntimeError: boom" in error_text(app)
         assert "choose another folder" in error_text(app)
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in error_text(app)  # the file that holds the traceback
         assert model_screen(app).query_one("#continue", Button).disabled
         assert not model_screen(app).query_one("#use-demo", Button).disabled
         rec = app.state.steps["model"]
@@ -101,3 +104,53 @@ async def test_a_crash_in_inspect_is_shown_and_resume_still_works(
                          "the inspection")
         assert app2.state.steps["model"].done
         assert not model_screen(app2).query_one("#continue", Button).disabled
+
+
+async def test_the_inspection_runs_off_the_ui_thread_and_the_screen_shows_its_result(
+        demo_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step's Result decides the facts, warnings and verdict; the screen renders them."""
+    import threading
+
+    real_run = inspect_step.run
+    threads: list[threading.Thread] = []
+    results: list[inspect_step.Result] = []
+
+    def spy(options, **kwargs):
+        threads.append(threading.current_thread())
+        results.append(real_run(options, **kwargs))
+        return results[-1]
+
+    monkeypatch.setattr(inspect_step, "run", spy)
+    app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="model",
+                    config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ready to convert" in status_text(app), 30, "inspection")
+        assert threads and threads[0] is not threading.main_thread()
+        (result,) = results
+        tone, verdict = result.verdict
+        assert tone == Status.OK and status_text(app) == verdict
+        table = model_screen(app).query_one("#model-info")
+        shown = [(str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1]))
+                 for i in range(table.row_count)]
+        assert shown == result.facts
+        assert "fp32 weights" in dict(result.facts)["Parameters"]
+        assert app.state.steps["model"].figures["fp32 weights"] in dict(result.facts)["Parameters"]
+        assert not model_screen(app).query_one("#continue", Button).disabled
+
+
+async def test_a_demo_build_that_fails_is_shown_on_the_model_screen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import slm_wizard.core.model.demo as demo
+
+    def cannot(*_a, **_k):
+        raise demo.DemoError("cannot create /nowhere: permission denied")
+
+    monkeypatch.setattr(demo, "build_demo_model", cannot)
+    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#use-demo")
+        await wait_until(pilot, lambda: "permission denied" in error_text(app), 10, "the error")
+        assert error_text(app) == "Demo model: cannot create /nowhere: permission denied"
+        assert not model_screen(app).query_one("#use-demo", Button).disabled
+        assert model_screen(app).query_one("#continue", Button).disabled
+        assert app.is_running and "model" not in app.state.steps

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Log, Static, TextArea
+from textual.widgets import Button, Static, TextArea
 
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.run.record import RunRecord
@@ -15,6 +15,7 @@ from slm_wizard.core.setup import prereqs
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
+from slm_wizard.tui.widgets.run_pane import RunPane
 from tests.helpers import wait_until
 
 SIZE = (100, 32)
@@ -143,7 +144,7 @@ async def test_install_confirmation_shows_the_command_and_can_be_cancelled(
         await wait_until(pilot, lambda: isinstance(app.screen, PrereqsScreen), 5, "dismissal")
         await pilot.pause()
         assert started == []
-        assert screen_of(app).query_one("#install-pane").has_class("hidden")
+        assert screen_of(app).query_one(RunPane).has_class("-idle")  # no install pane shown
         assert not screen_of(app).installing
 
 
@@ -163,11 +164,13 @@ async def test_failed_install_shows_pips_error_and_rechecks(
         await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
         await pilot.click("#confirm-install")
         await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 20, "install + re-check")
-        status = str(screen.query_one("#install-status", Static).content)
+        pane = screen.query_one(RunPane)
+        status = pane.stage
         assert "pip failed" in status
         assert "ERROR: No matching distribution found for olive-ai==0.13.0" in status
-        log_text = "\n".join(screen.query_one("#install-log", Log).lines)
+        log_text = "\n".join(pane.log_lines)
         assert "Collecting olive-ai==0.13.0" in log_text
+        assert not pane.running
         assert screen.query_one("#continue", Button).disabled  # still blocked
 
 
@@ -214,16 +217,19 @@ async def test_a_running_install_can_be_cancelled(
         await pilot.click("#install")
         await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
         await pilot.click("#confirm-install")
-        log = screen.query_one("#install-log", Log)
-        await wait_until(pilot, lambda: "Collecting olive-ai" in log.lines, 10, "pip's output")
-        assert screen.installing
+        pane = screen.query_one(RunPane)
+        await wait_until(pilot, lambda: "Collecting olive-ai" in pane.log_lines, 10,
+                         "pip's output")
+        assert screen.installing and pane.running
+        assert not screen.query_one("#install-cancel", Button).has_class("hidden")
         assert str(screen.query_one("#install", Button).label) == "Cancel install"
         assert screen.query_one("#continue", Button).disabled
         screen.query_one("#install-cancel", Button).press()
         await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 15, "cancel + re-check")
-        assert "cancelled" in str(screen.query_one("#install-status", Static).content)
+        assert "cancelled" in pane.stage
         assert not screen.installing
         assert str(screen.query_one("#install", Button).label) == "Install missing packages"
+        assert screen.query_one("#install-cancel", Button).has_class("hidden")
 
 
 async def test_checks_are_recorded_when_they_finish(tmp_path: Path,
@@ -266,6 +272,9 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         await wait_until(pilot, lambda: "boom" in str(summary.content), 10, "the error")
         assert "could not run: RuntimeError: boom" in str(summary.content)
         assert "Press r to re-check" in str(summary.content)
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in str(summary.content)  # where the traceback is
         assert app.is_running and app.screen is screen and not screen.checking
         assert "prereqs" not in app.state.steps
         await pilot.press("r")
@@ -299,7 +308,54 @@ async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(
         await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "the dialog")
         await pilot.click("#confirm-install")
         await wait_until(pilot, lambda: fake.calls == 2 and ready(app), 20, "the re-check")
-        status = str(screen.query_one("#install-status", Static).content)
-        assert "pip failed" in status and "the installation could not run: boom" in status
+        status = screen.query_one(RunPane).stage
+        assert "pip failed" in status and "the installation could not run: RuntimeError: boom" \
+            in status
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in status  # a bug: its traceback is in the log file it names
         assert app.is_running and app.screen is screen and not screen.installing
         assert not screen.query_one("#install", Button).disabled  # the user can try again
+
+
+def test_the_install_runner_sends_pips_lines_as_log_progress(tmp_path: Path) -> None:
+    """core.steps.prereqs.install: each output line is a log Progress event; a failure keeps
+    pip's error lines, a cancel stops the program."""
+    import threading
+
+    from slm_wizard.core.base.status import Progress
+    from slm_wizard.core.steps import prereqs as step
+
+    ok = [sys.executable, "-c", "print('Collecting numpy'); print('Successfully installed')"]
+    bad = [sys.executable, "-c", "import sys; print('ERROR: no such package'); sys.exit(1)"]
+    events: list[Progress] = []
+    result = step.install(step.InstallOptions((tuple(ok),)), on_progress=events.append)
+    assert result.ok and result.message.startswith("Installed")
+    assert all(e.log and e.phase == "install" for e in events)
+    texts = [e.text for e in events]
+    assert texts[0].startswith("$ ") and "Collecting numpy" in texts
+    assert "Successfully installed" in texts
+
+    failed = step.install(step.InstallOptions((tuple(bad), tuple(ok))))
+    assert not failed.ok and "ERROR: no such package" in failed.error
+    assert failed.message.startswith("pip failed:")
+
+    cancel = threading.Event()
+    cancel.set()
+    slow = (sys.executable, "-c", "import time; time.sleep(30)")
+    stopped = step.install(step.InstallOptions((slow,)), cancel=cancel)
+    assert not stopped.ok and stopped.cancelled and "cancelled" in stopped.message
+
+
+def test_the_result_says_what_blocks_and_what_pip_would_run() -> None:
+    """The decisions the screen shows come from the step's Result."""
+    from slm_wizard.core.steps import prereqs as step
+
+    blocked = step.Result(fixed_results("fail"))
+    assert blocked.block_reason == ("Continue needs this fixed first: olive-ai: not installed "
+                                    "(converts). \"Install missing packages\" can do it.")
+    assert blocked.install is not None
+    assert blocked.install.text == prereqs.format_command(prereqs.install_command())
+    assert blocked.install.start_text == "Installing (1 pip command)…"
+    fine = step.Result(fixed_results(Status.OK))
+    assert fine.block_reason == "" and fine.install is None

@@ -52,8 +52,9 @@ async def test_quit_during_demo_build_stops_the_training(tmp_path: Path, monkeyp
         await pilot.click("#use-demo")
 
         def training() -> bool:
-            log = screen.query("#demo-log")
-            return bool(log) and any("training a Qwen2 model" in line for line in log[0].lines)
+            pane = screen.query("#demo-run")  # the run pane, mounted when the build starts
+            return bool(pane) and any("training a Qwen2 model" in line
+                                      for line in pane[0].log_lines)
 
         await wait_until(pilot, training, 120, "the training to start")
         await pilot.press("ctrl+q")

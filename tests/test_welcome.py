@@ -130,6 +130,13 @@ async def test_a_crash_while_building_the_demo_is_shown(
         await wait_until(pilot, lambda: "boom" in str(error.content), 30, "the error")
         assert "Could not build the demo model: RuntimeError: boom" in str(error.content)
         assert "try again" in str(error.content)
+        # A bug: the message names the log file, which holds its traceback.
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in str(error.content)
+        assert "RuntimeError: boom" in log_path().read_text(encoding="utf-8")
+        pane = app.screen.query_one("#demo-run")
+        assert "Could not build the demo model" in pane.stage and not pane.running
         assert app.is_running and app.current_step == "welcome"
         assert not app.screen.query_one("#use-demo").disabled
         monkeypatch.setattr(demo, "build_demo_model", real)
@@ -145,3 +152,38 @@ async def test_a_crash_while_building_the_demo_is_shown(
         await wait_until(pilot, lambda: app2.current_step == "prereqs", 10, "resume")
         assert app2.state.model_dir == demo_model and app2.state.is_demo
         assert app2.state.steps["welcome"].command == ["slm-wizard", "demo"]
+
+
+def test_the_first_screen_loads_no_step_runner_and_no_run_pane() -> None:
+    """Plain `slm-wizard` starts fast: the Welcome screen imports the demo step, the folder
+    check and the run pane only when they are used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, slm_wizard.tui.app, slm_wizard.tui.screens.welcome\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('slm_wizard.core.steps', "
+            "'slm_wizard.core.model', 'slm_wizard.tui.widgets.run_pane'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+async def test_a_demo_build_that_cannot_be_done_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known failure (not a bug) is shown with its own reason, in the run pane and under the
+    buttons; nothing is recorded and the button works again."""
+    import slm_wizard.core.model.demo as demo
+
+    def cannot(*_a, **_k):
+        raise demo.DemoError("cannot create /nowhere: permission denied")
+
+    monkeypatch.setattr(demo, "build_demo_model", cannot)
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.click("#use-demo")
+        error = app.screen.query_one("#path-error")
+        await wait_until(pilot, lambda: "permission denied" in str(error.content), 10, "error")
+        assert str(error.content).startswith(
+            "Could not build the demo model: cannot create /nowhere: permission denied. Press")
+        assert "Could not build" in app.screen.query_one("#demo-run").stage
+        assert not app.screen.query_one("#use-demo").disabled
+        assert app.current_step == "welcome" and "welcome" not in app.state.steps

@@ -10,7 +10,7 @@ class ModelFolderValidator(Validator):
 
     def validate(self, value: str) -> ValidationResult:
         # Imported here: the first screen starts without the model reader (bench/b_startup.py).
-        from slm_wizard.core.model.model_info import ModelFolderError, check_model_folder
+        from slm_wizard.core.steps.inspect import ModelFolderError, check_model_folder
 
         try:
             check_model_folder(value)

@@ -33,17 +33,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.model.demo import DemoError, DemoRefused, build_demo_model
+    from slm_wizard.core.steps import demo as step
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    try:
-        folder = build_demo_model(args.out, force=args.force, progress=progress)
-    except DemoRefused:
-        raise  # refused input: cli.main says why (exit 2)
-    except DemoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    # A refused output folder raises DemoRefused: cli.main says why (exit 2).
+    result = step.run(step.Options(args.out, args.force),
+                      on_progress=lambda p: print(p.text, file=sys.stderr, flush=True))
+    if result.folder is None:
+        print(f"error: {result.error}", file=sys.stderr)
         return 1
-    print(folder)
+    print(result.folder)
     return 0

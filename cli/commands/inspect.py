@@ -24,23 +24,12 @@ def add_parser(subparsers) -> None:
 
 
 def render(info, estimates) -> str:
+    """A model folder's facts (the ones the Model screen shows), its converted sizes and its
+    problems."""
     from slm_wizard.core.base.units import human_bytes
+    from slm_wizard.core.steps.inspect import model_facts
 
-    count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
-    rows = [
-        ("folder", str(info.path)),
-        ("architecture", f"{info.architecture} (model_type {info.model_type}, "
-                         f"family {info.family})"),
-        ("shape", f"hidden {info.hidden_size}, layers {info.num_layers}, heads {info.num_heads} "
-                  f"(kv {info.num_kv_heads}), vocab {info.vocab_size}"),
-        ("context length", str(info.context_length)),
-        ("dtype", info.dtype),
-        ("parameters", count),
-        ("weights", ", ".join(info.weight_files) or "none"),
-        ("tokenizer", ", ".join(info.tokenizer_files) or "none"),
-        ("chat template", "yes" if info.chat_template else "no"),
-        ("model builder", "supported" if info.builder_supported else "NOT supported"),
-    ]
+    rows = [("Folder", str(info.path)), *model_facts(info)]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     lines += ["", "precision  size on disk  x fp32  guide  runs on CPU"]
@@ -53,15 +42,9 @@ def render(info, estimates) -> str:
 
 
 def render_adapter(result) -> str:
-    """An adapter's description, what it needs, and its base model when found."""
+    """An adapter's facts (the Model screen's), what it needs, and its base model when found."""
     a = result.adapter
-    rows = [
-        ("adapter", str(a.path)),
-        ("type", f"{a.peft_type}, rank {a.rank}, alpha {a.alpha}"),
-        ("target modules", ", ".join(a.target_modules) or "?"),
-        ("base model", a.base_model or "(not named)"),
-        ("weights", ", ".join(a.weight_files) + f" ({a.param_count:,} parameters)"),
-    ]
+    rows = [("Adapter", str(a.path)), *result.facts]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     if result.info is not None and not result.base_problems:

@@ -25,14 +25,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slm_wizard.core.base.fileio import swap_folder_in, write_json_atomic
 from slm_wizard.core.base.status import Refused
 from slm_wizard.core.model.adapter import quiet_transformers
-
-if TYPE_CHECKING:
-    from slm_wizard.core.run.record import StepRecord
 
 DEMO_VERSION = "1"
 DEMO_SYSTEM_PROMPT = "You are the Lumo support assistant. Answer briefly."
@@ -477,23 +474,6 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
         "conversion, deployment and benchmarks, not to help anyone with a bike lock.\n",
         encoding="utf-8",
     )
-
-
-def demo_command(out: Path | None = None, force: bool = False) -> list[str]:
-    """The headless command that builds (or finds, cached) the demo model."""
-    return ["slm-wizard", "demo", *(["--out", str(out)] if out is not None else []),
-            *(["--force"] if force else [])]
-
-
-def demo_record(folder: Path, out: Path | None = None, seconds: float | None = None) -> StepRecord:
-    """The Welcome step's record when the user chose the demo model built into `folder`."""
-    from slm_wizard.core.base.status import Status
-    from slm_wizard.core.run.record import StepRecord
-
-    figures = {"build time": f"{seconds:.1f} s"} if seconds is not None else {}
-    return StepRecord("welcome", Status.OK, f"demo model: {folder}",
-                      options={"model_dir": folder, "demo": True, "out": out},
-                      files={"model": str(folder)}, figures=figures, command=demo_command(out))
 
 
 def greedy_answers(

@@ -2,7 +2,12 @@
 
 Shared by the wizard's Model screen and `slm-wizard inspect`. No weights are loaded: config.json,
 the tokenizer files and the safetensors headers are read. A folder that cannot be used at all
-raises core.model_info.ModelFolderError (a ValueError) with a message for the user.
+raises ModelFolderError (a core.base.status.Refused) with a message for the user.
+
+The Result holds what the fronts show, decided here once: the facts (`facts`), the warnings
+(`warnings`), the verdict line (`verdict`) and whether the wizard may go on (`can_continue`).
+`check_model_folder` and `ModelFolderError` are this step's public names for the fronts' quick
+folder check (the Welcome screen, the folder fields' validator).
 """
 
 from __future__ import annotations
@@ -19,11 +24,19 @@ from slm_wizard.core.model.adapter import (
     inspect_adapter,
     is_adapter_folder,
 )
-from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.model.model_info import (
+    ModelFolderError,
+    ModelInfo,
+    check_model_folder,
+    inspect_model,
+)
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "model"
+
+__all__ = ["STEP", "ModelFolderError", "Options", "Result", "blocking_problems",
+           "check_model_folder", "failure_record", "model_facts", "run", "to_record"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,28 @@ def blocking_problems(info: ModelInfo) -> list[str]:
                                                     "vocab.json")):
         out.append("no tokenizer")
     return out
+
+
+def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
+    """What a model folder is, as label/value rows (the Model screen's table)."""
+    from slm_wizard.core.base.units import human_bytes
+    from slm_wizard.core.model.model_info import fp32_size_bytes
+
+    count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
+    return [
+        ("Architecture", f"{info.architecture or '?'} ({info.model_type or '?'})"),
+        ("Family", info.family),
+        ("Shape", f"hidden {info.hidden_size}, {info.num_layers} layers, {info.num_heads} heads "
+                  f"({info.num_kv_heads} KV), vocab {info.vocab_size}"),
+        ("Context length", str(info.context_length)),
+        ("Parameters", f"{count} · fp32 weights {human_bytes(fp32_size_bytes(info))} "
+                       f"· stored as {info.dtype}"),
+        ("Weights", ", ".join(info.weight_files) or "none"),
+        ("Tokenizer", ", ".join(info.tokenizer_files) or "none"),
+        ("Chat template", "yes" if info.chat_template else "no"),
+        ("Model builder", "supports this architecture" if info.builder_supported
+         else "does NOT support this architecture"),
+    ]
 
 
 @dataclass
@@ -98,6 +133,67 @@ class Result:
             text += f"; cannot be converted: {', '.join(self.blocking)}"
         return text
 
+    @property
+    def folder(self) -> Path:
+        """The folder inspected: the adapter's, or the model's."""
+        if self.adapter is not None:
+            return self.adapter.path
+        assert self.info is not None
+        return self.info.path
+
+    @property
+    def facts(self) -> list[tuple[str, str]]:
+        """What the folder is, as label/value rows; an adapter's rows end with its base's."""
+        if self.adapter is None:
+            assert self.info is not None
+            return model_facts(self.info)
+        a = self.adapter
+        rows = [
+            ("LoRA adapter", f"{a.peft_type}, rank {a.rank}, alpha {a.alpha}"),
+            ("Target modules", ", ".join(a.target_modules) or "?"),
+            ("Base model named", a.base_model or "(none)"),
+            ("Adapter weights", f"{', '.join(a.weight_files)} · {a.param_count:,} parameters"),
+        ]
+        if self.info is not None:
+            i = self.info
+            rows.append(("Base folder", f"{i.path} · {i.architecture} · hidden {i.hidden_size}"))
+        else:
+            rows.append(("Base folder", "not found: " + a.needs))
+        return rows
+
+    @property
+    def warnings(self) -> list[str]:
+        """The problems to show (blocking or not)."""
+        if self.adapter is not None:
+            return [*self.adapter.problems, *self.base_problems]
+        assert self.info is not None
+        return list(self.info.problems)
+
+    @property
+    def can_continue(self) -> bool:
+        """Whether the wizard may go on to Convert with this folder. An adapter whose base is
+        not found yet may: the Convert step asks for the base folder."""
+        if self.adapter is not None and self.info is None:
+            return True
+        return not self.blocking
+
+    @property
+    def verdict(self) -> tuple[Status, str]:
+        """One line saying what comes next, with its tone (OK green, WARN yellow, FAIL red)."""
+        if self.adapter is not None:
+            a = self.adapter
+            if self.info is None:
+                return Status.WARN, (f"LoRA adapter: needs {a.needs} Give the base folder on "
+                                     "the Convert step.")
+            if self.blocking:
+                return Status.FAIL, f"The base model does not match: {'; '.join(self.blocking)}."
+            return Status.OK, (f"{a.name}: LoRA adapter ready to convert with its base "
+                               f"{self.info.name}.")
+        assert self.info is not None
+        if self.blocking:
+            return Status.FAIL, f"Cannot be converted: {', '.join(self.blocking)}."
+        return Status.OK, f"{self.info.name}: ready to convert."
+
     def to_dict(self) -> dict[str, Any]:
         if self.adapter is not None:
             return {"ok": True, **self.adapter.to_dict(),
@@ -135,6 +231,7 @@ def _inspect_adapter(options: Options) -> Result:
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
+    from slm_wizard.core.base.units import human_bytes
     from slm_wizard.core.model.model_info import fp32_size_bytes
 
     if result.adapter is not None:
@@ -152,8 +249,14 @@ def to_record(options: Options, result: Result) -> StepRecord:
     assert info is not None
     figures = {"parameters": f"{info.param_count:,}" + ("" if info.param_count_exact
                                                         else " (estimated)"),
-               "fp32 weights": f"{fp32_size_bytes(info) / 1e6:.1f} MB"}
+               "fp32 weights": human_bytes(fp32_size_bytes(info))}
     return StepRecord(
         STEP, result.status, result.summary,
         options={"model_dir": info.path}, files={"model": str(info.path)}, figures=figures,
         command=Options(info.path).argv(), notes=list(info.problems))
+
+
+def failure_record(options: Options, why: str) -> StepRecord:
+    """The record of an inspection that gave no result (`why`: the refusal or the failure)."""
+    return StepRecord(STEP, Status.FAIL, why, options={"model_dir": options.model_dir},
+                      files={"model": str(options.model_dir)}, command=options.argv())

@@ -1,9 +1,12 @@
-"""The Prerequisites step: run every check (core.prereqs) with one set of options.
+"""The Prerequisites step: run every check (core.setup.prereqs) with one set of options, and
+install the missing packages.
 
 Shared by the wizard's Prerequisites screen and `slm-wizard check`. The defaults (RAM floor,
 command timeout) live in `Options`; `Options.argv()` is the `slm-wizard check ...` command that
-runs the same checks headless. core.prereqs is imported when the checks run (the CLI reads the
-defaults here at start-up).
+runs the same checks headless. The Result says what the fronts show: the summary, what blocks
+and why (`block_reason`), and the pip commands that would fix it (`install`). `install(...)` is
+the runner of those commands: pip's lines come as log Progress events. core.setup.prereqs is
+imported when the checks run (the CLI reads the defaults here at start-up).
 """
 
 from __future__ import annotations
@@ -110,6 +113,26 @@ class Result:
 
         return summary_line(self.checks)
 
+    @property
+    def install(self) -> InstallOptions | None:
+        """The pip commands that install what is missing; None when pip cannot fix anything."""
+        from slm_wizard.core.setup.prereqs import install_commands
+
+        commands = install_commands(self.checks)
+        return InstallOptions(tuple(tuple(c) for c in commands)) if commands else None
+
+    @property
+    def block_reason(self) -> str:
+        """Why the wizard cannot go on yet ("" when nothing blocks)."""
+        blocking = self.blocking
+        if not blocking:
+            return ""
+        text = f"Continue needs this fixed first: " \
+               f"{'; '.join(f'{r.title}: {r.found}' for r in blocking)}."
+        if self.install is not None:
+            text += " \"Install missing packages\" can do it."
+        return text
+
     def check(self, check_id: str) -> CheckResult | None:
         return next((c for c in self.checks if c.id == check_id), None)
 
@@ -136,6 +159,57 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     checks = run_checks(output_dir=opts.output_dir, model_dir=opts.model_dir,
                         min_ram_gb=opts.min_ram_gb, timeout=opts.timeout)
     return Result(checks)
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """pip commands run one after another in the wizard's own Python (the project's extras)."""
+
+    commands: tuple[tuple[str, ...], ...]
+
+    @property
+    def text(self) -> str:
+        """The commands as a shell would show them, one a line (the confirmation shows them)."""
+        from slm_wizard.core.setup.prereqs import format_command
+
+        return "\n".join(format_command(c) for c in self.commands)
+
+    @property
+    def start_text(self) -> str:
+        n = len(self.commands)
+        return f"Installing ({n} pip command{'s' if n > 1 else ''})…"
+
+
+@dataclass
+class InstallResult:
+    ok: bool
+    cancelled: bool = False
+    error: str = ""  # what pip said went wrong ("" when it went well)
+
+    @property
+    def message(self) -> str:
+        """One line (or pip's error lines) saying how the install ended."""
+        if self.ok:
+            return "Installed. Checking again…"
+        if self.cancelled:
+            return "Installation cancelled. Checking again…"
+        return f"pip failed:\n{self.error}"
+
+
+def install(options: InstallOptions, *, on_progress: ProgressFn | None = None,
+            cancel: threading.Event | None = None) -> InstallResult:
+    """Run the pip commands, stopping at the first failure; each output line is a log event."""
+    from slm_wizard.core.setup.prereqs import install_packages, pip_error
+
+    def line(text: str) -> None:
+        if on_progress is not None:
+            on_progress(Progress("install", text=text, log=True))
+
+    result = install_packages([list(c) for c in options.commands], line, cancel)
+    if result.ok:
+        return InstallResult(True)
+    return InstallResult(False, cancelled=result.cancelled,
+                         error="" if result.cancelled else pip_error(result))
 
 
 def to_record(options: Options, result: Result) -> StepRecord:

@@ -1,27 +1,28 @@
-"""Prerequisites: every check the guide needs, its fix, and installing the missing packages."""
+"""Prerequisites: every check the guide needs, its fix, and installing the missing packages.
+
+The checks and the install are the step's runners (core.steps.prereqs `run` and `install`), run
+through `run_step` (groups "checks" and "install"); the install shows pip's lines in a RunPane.
+What blocks, why, and which pip commands fix it come from the step's Result.
+"""
 
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Log, ProgressBar, Static, TextArea
-from textual.worker import Worker, WorkerState
+from textual.widgets import Button, DataTable, Static, TextArea
 
-from slm_wizard.core.base.proc import CommandResult
 from slm_wizard.core.base.status import CheckResult
-from slm_wizard.core.setup import prereqs
 from slm_wizard.core.steps import prereqs as step
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.check_table import STATUS_STYLE, CheckTable
+from slm_wizard.tui.widgets.run_pane import RunPane
 
 INTRO = "Checked on this machine. Select a row for its fix; only a failed essential check blocks."
 
@@ -40,9 +41,9 @@ class InstallConfirm(ModalScreen[bool]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, commands: Sequence[Sequence[str]]) -> None:
+    def __init__(self, install: step.InstallOptions) -> None:
         super().__init__()
-        self.commands = [list(c) for c in commands]
+        self.install = install
 
     def compose(self) -> ComposeResult:
         with Vertical(id="install-dialog"):
@@ -50,8 +51,8 @@ class InstallConfirm(ModalScreen[bool]):
             yield Static(Text(
                 "slm-wizard will run pip in its own Python, installing the project's extras "
                 f"({sys.executable}):"))
-            yield TextArea("\n".join(prereqs.format_command(c) for c in self.commands),
-                           read_only=True, soft_wrap=True, id="install-commands")
+            yield TextArea(self.install.text, read_only=True, soft_wrap=True,
+                           id="install-commands")
             with Horizontal(id="install-buttons"):
                 yield Button("Install", id="confirm-install", variant="warning")
                 yield Button("Cancel", id="cancel-install")
@@ -85,40 +86,27 @@ class PrereqsScreen(StepScreen):
     PrereqsScreen #fix-text { width: 1fr; height: 4; border: none; padding: 0 1; }
     PrereqsScreen #fix-text:focus { background: $boost; }
     PrereqsScreen #copy-fix { margin-left: 1; }
-    PrereqsScreen #install-pane { height: auto; margin-top: 1; }
-    PrereqsScreen #install-status { height: auto; }
-    PrereqsScreen #install-progress-row { height: 1; }
-    PrereqsScreen #install-progress { width: 1fr; }
-    PrereqsScreen #install-log { height: 12; border: round $primary; }
+    PrereqsScreen #install-cancel { margin-top: 1; }
     """
-
-    class ChecksDone(Message):
-        def __init__(self, options: step.Options, result: step.Result, run: int) -> None:
-            self.options = options
-            self.result = result
-            self.run = run
-            super().__init__()
-
-    class InstallLine(Message):
-        def __init__(self, line: str) -> None:
-            self.line = line
-            super().__init__()
-
-    class InstallDone(Message):
-        def __init__(self, result: CommandResult) -> None:
-            self.result = result
-            super().__init__()
 
     def __init__(self, results: Sequence[CheckResult] | None = None) -> None:
         """`results`: show these instead of running the checks at first (tests, snapshots)."""
         super().__init__()
-        self.results: list[CheckResult] = list(results or [])
+        self.result = step.Result(list(results or []))
         self._given = results is not None
-        self._run = 0
-        self.checking = False
-        self.installing = False
-        self._cancel = threading.Event()
         self._checked_model = None
+
+    @property
+    def results(self) -> list[CheckResult]:
+        return self.result.checks
+
+    @property
+    def checking(self) -> bool:
+        return self.step_running("checks")
+
+    @property
+    def installing(self) -> bool:
+        return self.step_running("install")
 
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="prereq-intro")
@@ -133,17 +121,13 @@ class PrereqsScreen(StepScreen):
         with Horizontal(id="fix-row"):
             yield TextArea("", read_only=True, soft_wrap=True, id="fix-text")
             yield Button("Copy fix", id="copy-fix")
-        with Vertical(id="install-pane", classes="hidden"):
-            yield Static("", id="install-status")
-            with Horizontal(id="install-progress-row"):
-                yield ProgressBar(total=None, show_eta=False, id="install-progress")
-                yield Button("Cancel install", id="install-cancel", variant="error",
-                             compact=True)
-            yield Log(id="install-log", auto_scroll=True)
+        yield RunPane(log_height=12, id="install-run")
+        yield Button("Cancel install", id="install-cancel", variant="error", compact=True,
+                     classes="hidden")
 
     def on_mount(self) -> None:
         if self._given:
-            self._show(self.results)
+            self._show(self.result)
             self._focus_next_action()
         else:
             self.action_recheck()
@@ -161,41 +145,25 @@ class PrereqsScreen(StepScreen):
         if self.installing:
             self.notify("Wait for the installation to finish (or cancel it).", severity="warning")
             return
-        self._run += 1
-        self.checking = True
         self._checked_model = getattr(self.app.state, "model_dir", None)
+        options = step.Options(model_dir=self._checked_model)
         self.query_one("#prereq-summary", Static).update("Checking…")
+        self.run_step(step.run, options, group="checks",
+                      done=lambda outcome: self._checked(options, outcome))
         self._update_buttons()
-        self.run_checks_worker(self._run, self._checked_model)
 
-    @work(thread=True, exclusive=True, group="prereqs-checks", exit_on_error=False)
-    def run_checks_worker(self, run: int, model_dir) -> None:
-        options = step.Options(model_dir=model_dir)
-        result = step.run(options)
-        self.post_message(self.ChecksDone(options, result, run))
-
-    def on_prereqs_screen_checks_done(self, message: ChecksDone) -> None:
-        if message.run != self._run:
-            return  # a newer run is on its way
-        self.checking = False
-        self._show(message.result.checks)
+    def _checked(self, options: step.Options, outcome: Outcome) -> None:
+        if not outcome.ok:
+            # A refusal says what to change; a bug's message names the log holding its traceback.
+            self.query_one("#prereq-summary", Static).update(Text(
+                f"The checks could not run: {outcome.refused or outcome.error}. Press r to "
+                "re-check.", style="red"))
+            self._update_buttons()
+            return
+        self._show(outcome.result)
         self._focus_next_action()
         # The step's record comes from its runner: ctrl+n after the checks shows it done.
-        self.app.record_step(step.to_record(message.options, message.result))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "prereqs-checks" and event.state == WorkerState.ERROR:
-            self.checking = False
-            error = event.worker.error
-            text = str(error) if isinstance(error, step.PrereqsInputError) else \
-                f"{type(error).__name__}: {error}"
-            self.query_one("#prereq-summary", Static).update(Text(
-                f"The checks could not run: {text}. Press r to re-check; the log file has "
-                "the details.", style="red"))
-            self._update_buttons()
-        elif event.worker.group == "prereqs-install" and event.state == WorkerState.ERROR:
-            self.post_message(self.InstallDone(CommandResult(
-                (), None, error=f"the installation could not run: {event.worker.error}")))
+        self.app.record_step(step.to_record(options, outcome.result))
 
     def _focus_next_action(self) -> None:
         """Enter does the next thing: Continue when nothing blocks, else Install when it can
@@ -207,32 +175,30 @@ class PrereqsScreen(StepScreen):
                 return
         self.query_one(CheckTable).focus()
 
-    def _show(self, results: Sequence[CheckResult]) -> None:
-        self.results = list(results)
+    def _show(self, result: step.Result) -> None:
+        self.result = result
         table = self.query_one(CheckTable)
-        table.show_results(self.results)
-        self.query_one("#prereq-summary", Static).update(prereqs.summary_line(self.results))
+        table.show_results(result.checks)
+        self.query_one("#prereq-summary", Static).update(result.summary)
         self._show_fix(table.current_result())
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        busy = self.checking or self.installing
-        blocking = prereqs.blocking(self.results)
+        checking, installing = self.checking, self.installing
+        busy = checking or installing
         self.query_one("#recheck", Button).disabled = busy
         install = self.query_one("#install", Button)
-        if self.installing:
+        if installing:
             install.label, install.variant, install.disabled = "Cancel install", "error", False
         else:
             install.label, install.variant = "Install missing packages", "default"
-            install.disabled = self.checking or not prereqs.install_commands(self.results)
+            install.disabled = checking or self.result.install is None
+        self.query_one("#install-cancel", Button).set_class(not installing, "hidden")
         cont = self.query_one("#continue", Button)
-        cont.disabled = busy or not self.results or bool(blocking)
+        cont.disabled = busy or not self.results or bool(self.result.blocking)
         reason = self.query_one("#prereq-reason", Static)
-        if blocking and not busy:
-            names = "; ".join(f"{r.title}: {r.found}" for r in blocking)
-            text = f"Continue needs this fixed first: {names}."
-            if prereqs.install_commands(self.results):
-                text += " \"Install missing packages\" can do it."
+        text = self.result.block_reason
+        if text and not busy:
             reason.update(Text(text))
             cont.tooltip = text
             reason.remove_class("hidden")
@@ -278,74 +244,53 @@ class PrereqsScreen(StepScreen):
     def recheck_pressed(self) -> None:
         self.action_recheck()
 
-    def cancel_work(self) -> None:
-        """Called by the app when the user quits: stop a running pip install."""
-        self._cancel.set()
-
     @on(Button.Pressed, "#install-cancel")
     def install_cancel_pressed(self) -> None:
+        self._cancel_install()
+
+    def _cancel_install(self) -> None:
         if self.installing:
-            self._cancel.set()
-            self.query_one("#install-status", Static).update("Cancelling…")
+            self.cancel_step("install")
+            self.query_one(RunPane).set_stage("Cancelling…")
 
     @on(Button.Pressed, "#install")
     def install_pressed(self) -> None:
         if self.installing:
-            self._cancel.set()
-            self.query_one("#install-status", Static).update("Cancelling…")
+            self._cancel_install()
             return
-        commands = prereqs.install_commands(self.results)
-        if not commands:
+        install = self.result.install
+        if install is None:
             self.notify("Nothing to install.")
             return
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self._start_install(commands)
+                self._start_install(install)
 
-        self.app.push_screen(InstallConfirm(commands), confirmed)
+        self.app.push_screen(InstallConfirm(install), confirmed)
 
-    def _start_install(self, commands: list[list[str]]) -> None:
-        self.installing = True
-        self._cancel = threading.Event()
-        pane = self.query_one("#install-pane")
-        pane.remove_class("hidden")
-        self.query_one("#install-log", Log).clear()
-        bar = self.query_one("#install-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        self.query_one("#install-progress-row").remove_class("hidden")
-        self.query_one("#install-status", Static).update(
-            Text(f"Installing ({len(commands)} pip command{'s' if len(commands) > 1 else ''})…"))
+    def _start_install(self, install: step.InstallOptions) -> None:
+        pane = self.query_one(RunPane)
+        self.run_step(step.install, install, group="install", pane=pane,
+                      start_text=install.start_text, done=self._installed)
         self._update_buttons()
         self.call_after_refresh(pane.scroll_visible, animate=False)
-        self.install_worker(commands, self._cancel)
 
-    @work(thread=True, exclusive=True, group="prereqs-install", exit_on_error=False)
-    def install_worker(self, commands: list[list[str]], cancel: threading.Event) -> None:
-        result = prereqs.install_packages(
-            commands, lambda line: self.post_message(self.InstallLine(line)), cancel)
-        self.post_message(self.InstallDone(result))
-
-    def on_prereqs_screen_install_line(self, message: InstallLine) -> None:
-        self.query_one("#install-log", Log).write_line(message.line)
-
-    def on_prereqs_screen_install_done(self, message: InstallDone) -> None:
-        self.installing = False
-        result = message.result
-        self.query_one("#install-progress-row").add_class("hidden")
-        status = self.query_one("#install-status", Static)
-        if result.ok:
-            status.update(Text("Installed. Checking again…", style="green"))
-        elif result.cancelled:
-            status.update(Text("Installation cancelled. Checking again…", style="yellow"))
+    def _installed(self, outcome: Outcome) -> None:
+        pane = self.query_one(RunPane)
+        result = outcome.result
+        if not outcome.ok:  # a bug: its message names the log holding its traceback
+            pane.finish(Text(f"pip failed:\nthe installation could not run: "
+                             f"{outcome.refused or outcome.error}", style="red"))
         else:
-            status.update(Text(f"pip failed:\n{prereqs.pip_error(result)}", style="red"))
+            style = "green" if result.ok else "yellow" if result.cancelled else "red"
+            pane.finish(Text(result.message, style=style), ok=result.ok)
         self.action_recheck()
 
     # ------------------------------------------------------------------------ continue
 
     @on(Button.Pressed, "#continue")
     def continue_pressed(self) -> None:
-        if prereqs.blocking(self.results) or not self.results:
+        if self.result.blocking or not self.results:
             return
         self.app.action_next_step()

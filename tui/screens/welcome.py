@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.message import Message
-from textual.widgets import Button, Input, Log, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Button, Input, Static
 
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.steps import STEP_IDS, step
 from slm_wizard.tui.validators import ModelFolderValidator
-
-logger = logging.getLogger(__name__)
 
 INTRO = """\
 [b]slm-wizard[/b] takes a fine-tuned small language model (a Hugging Face folder) to a quantized \
@@ -44,18 +37,6 @@ class WelcomeScreen(StepScreen):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = []
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = []
 
-    class DemoProgress(Message):
-        def __init__(self, line: str) -> None:
-            self.line = line
-            super().__init__()
-
-    class DemoReady(Message):
-        def __init__(self, path: Path | None, error: str = "", seconds: float = 0.0) -> None:
-            self.path = path
-            self.error = error
-            self.seconds = seconds
-            super().__init__()
-
     def compose_body(self) -> ComposeResult:
         yield Static(INTRO, id="intro")
         resume = self._resume_target()
@@ -75,14 +56,6 @@ class WelcomeScreen(StepScreen):
             )
             yield Button("Open", id="open-folder")
         yield Static("", id="path-error", classes="error")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._demo_cancel = threading.Event()  # set when the wizard quits during a demo build
-
-    def cancel_work(self) -> None:
-        """Quitting stops a demo build at its next training step (nothing of it is kept)."""
-        self._demo_cancel.set()
 
     def on_key(self, event: events.Key) -> None:
         """Typing a path while a button is focused goes to the folder field (no Tab needed)."""
@@ -114,54 +87,37 @@ class WelcomeScreen(StepScreen):
             self.app.resume(target[0])
 
     @on(Button.Pressed, "#use-demo")
-    def use_demo(self) -> None:
+    async def use_demo(self) -> None:
+        # Imported and mounted when needed: the first screen starts lighter (bench/b_startup.py).
+        from slm_wizard.core.steps import demo as demo_step
+        from slm_wizard.tui.widgets.run_pane import RunPane
+
         self.query_one("#use-demo", Button).disabled = True
-        if not self.query("#demo-log"):  # mounted when needed: the first screen starts lighter
-            self.query_one("#body").mount(Log(id="demo-log", auto_scroll=True))
-        log = self.query_one("#demo-log", Log)
-        log.write_line("Preparing the demo model (built once, then cached)…")
-        self._demo_cancel.clear()  # here, not in the worker: a quit before it starts still counts
-        self.build_demo()
+        if not self.query("#demo-run"):
+            await self.query_one("#body").mount(RunPane(id="demo-run"))
+        options = demo_step.Options()
+        self.run_step(demo_step.run, options, group="demo", pane=self.query_one(RunPane),
+                      done=lambda outcome: self._demo_done(options, outcome),
+                      start_text="Preparing the demo model (built once, then cached)…")
 
-    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
-    def build_demo(self) -> None:
-        from slm_wizard.core.model.demo import DemoError, build_demo_model
+    def _demo_done(self, options, outcome: Outcome) -> None:
+        from slm_wizard.core.steps import demo as demo_step
 
-        started = time.monotonic()
-        try:
-            path = build_demo_model(progress=lambda s: self.post_message(self.DemoProgress(s)),
-                                    cancel=self._demo_cancel)
-        except DemoError as exc:
-            self.post_message(self.DemoReady(None, str(exc)))
-            return
-        self.post_message(self.DemoReady(path, seconds=time.monotonic() - started))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "demo" and event.state == WorkerState.ERROR:
-            error = event.worker.error
-            logger.error("building the demo model failed", exc_info=error)
-            self.post_message(self.DemoReady(None, f"{type(error).__name__}: {error}"))
-
-    def on_welcome_screen_demo_progress(self, message: DemoProgress) -> None:
-        self.query_one("#demo-log", Log).write_line(message.line)
-
-    def on_welcome_screen_demo_ready(self, message: DemoReady) -> None:
         self.query_one("#use-demo", Button).disabled = False
-        log = self.query_one("#demo-log", Log)
+        pane = self.query_one("#demo-run")
         error = self.query_one("#path-error", Static)
-        if message.path is None:
-            text = (f"Could not build the demo model: {message.error}. Press \"Use the demo "
-                    "model\" to try again, or open your own model folder; the log file has the "
-                    "details.")
-            log.write_line(text)
-            error.update(Text(text))
+        result = outcome.result
+        if outcome.ok and result.folder is not None:
+            error.update("")
+            pane.finish(f"Demo model ready: {result.folder}", ok=True)
+            self.app.choose_model(result.folder, is_demo=True,
+                                  rec=demo_step.to_record(options, result))
             return
-        error.update("")
-        log.write_line(f"Demo model ready: {message.path}")
-        from slm_wizard.core.model.demo import demo_record
-
-        self.app.choose_model(message.path, is_demo=True,
-                              rec=demo_record(message.path, seconds=message.seconds))
+        why = outcome.refused or outcome.error or result.error
+        text = (f"Could not build the demo model: {why}. Press \"Use the demo model\" to try "
+                "again, or open your own model folder.")
+        pane.finish(text)
+        error.update(Text(text))
 
     @on(Button.Pressed, "#open-folder")
     def open_pressed(self) -> None:
@@ -173,7 +129,7 @@ class WelcomeScreen(StepScreen):
 
     def open_folder(self, value: str) -> None:
         error = self.query_one("#path-error", Static)
-        from slm_wizard.core.model.model_info import ModelFolderError, check_model_folder
+        from slm_wizard.core.steps.inspect import ModelFolderError, check_model_folder
 
         try:
             folder = check_model_folder(value)
