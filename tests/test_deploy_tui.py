@@ -244,23 +244,25 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
 async def test_an_edited_template_is_deployed_as_a_custom_template_file(
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The screen hands the edited fields to the runner, which names them with a custom file
+    it writes next to the model (the screen writes nothing)."""
     from slm_wizard.core.base.status import Status
     from slm_wizard.core.deploy import foundry
-    from slm_wizard.core.steps import deploy as deploy_step
     from slm_wizard.core.steps import template as template_step
 
-    ran: list[deploy_step.Options] = []
+    deployed: list[dict] = []
 
-    def fake_run(opts, *, on_progress=None, cancel=None):
-        ran.append(opts)
-        opts = opts.resolved()
-        dep = foundry.DeployResult(opts.name, opts.version, f"{opts.name}:{opts.version}",
-                                   opts.cache_dir, opts.cache_dir / "custom" / opts.name)
+    def fake_deploy(onnx, name, version, template, cfg, cache_dir, **kw):
+        deployed.append({"template": template, "temperature": cfg.temperature,
+                         "cache": cache_dir})
+        dep = foundry.DeployResult(name, version, f"{name}:{version}", cache_dir,
+                                   cache_dir / "custom" / name)
         dep.stages = [foundry.stage_result(s, Status.OK, "done") for s in foundry.STAGES]
         dep.answer = "hi"
-        return deploy_step.Result(opts, Status.OK, family="custom", deploy=dep)
+        return dep
 
-    monkeypatch.setattr(deploy_step, "run", fake_run)
+    monkeypatch.setattr(foundry, "deploy", fake_deploy)
+    custom = template_step.custom_template_path(onnx_copy)
     cache = tmp_path / "chosen"
     state = converted_record(onnx_copy, onnx_copy)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
@@ -270,16 +272,23 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
         screen.query_one("#cache-dir", Input).value = str(cache)
         screen.query_one("#tmpl-system", Input).value = "<|im_start|>system\\n{Content}\\n"
         screen.query_one("#cfg-temperature", Input).value = "0.3"
-        await pilot.pause()
+        await wait_until(pilot, lambda: screen.plan is not None and screen.plan.template
+                         is not None and screen.plan.template.source == template_step.CUSTOM,
+                         30, "the plan of the edited template")
+        assert not custom.exists()  # planned, not written
         screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
+                         and bool(app.screen.query("#yes")), 30, "the mismatch confirmation")
+        app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: "deploy" in app.state.done, 30, "the recorded step")
-        opts = ran[0]
-        assert opts.family is None and opts.prompt_template is not None
-        assert opts.temperature == 0.3 and opts.cache_dir == cache
-        saved = template_step.load_template_file(opts.prompt_template)
+        (ran,) = deployed
+        assert ran["template"]["system"] == "<|im_start|>system\n{Content}\n"
+        assert ran["temperature"] == 0.3 and ran["cache"] == cache
+        saved = template_step.load_template_file(custom)
         assert saved["system"] == "<|im_start|>system\n{Content}\n"
         rec = app.state.get("deploy")
-        assert f"--prompt-template={opts.prompt_template}" in rec.command
+        assert f"--prompt-template={custom}" in rec.command
+        assert not any(a.startswith("--family") for a in rec.command)
         assert rec.options["cache_dir"] == cache
         assert app.state.foundry_cache == cache and app.state.deployed_version == "1"
 
