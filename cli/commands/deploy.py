@@ -136,15 +136,14 @@ def _dry_run(plan, as_json: bool) -> int:
     from slm_wizard.core.base.status import Status
     from slm_wizard.core.steps import deploy as step
 
-    if as_json:
-        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, default=str))
-    o = plan.options
-    if plan.problems:
+    if plan.problems:  # refused as the run refuses it (cli.main prints the first)
         for problem in plan.problems[1:]:
             print(f"also: {problem}", file=sys.stderr)
         raise step.DeployInputError(plan.problems[0])
     if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, default=str))
         return 0
+    o = plan.options
     if o.remove:
         print(f"Would remove {o.name}:{o.version} from {o.cache_dir} ({plan.cache_source})")
     else:

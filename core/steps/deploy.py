@@ -279,27 +279,16 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
     if options.cache_dir is None:
         loc = cache_location()
         options, source = replace(options, cache_dir=loc.path), loc.source
-    problems: list[str] = []
     if options.remove:  # only the name, version and cache matter
-        for check_input in (lambda: validate_name(options.name),
-                            lambda: validate_version(options.version)):
-            try:
-                check_input()
-            except InferenceModelError as e:
-                problems.append(str(e))
-        return Plan(options.resolved(), source, problems=problems)
+        return Plan(options.resolved(), source, problems=_id_problems(options))
+    problems: list[str] = []
     folder = Path(options.onnx_dir)
     if not (folder / "genai_config.json").is_file():
         problems.append(f"{folder} is not a converted model folder (no genai_config.json): run "
                         "`slm-wizard convert` first.")
     else:
         problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
-    for check_input in (lambda: validate_name(options.name),
-                        lambda: validate_version(options.version)):
-        try:
-            check_input()
-        except InferenceModelError as e:
-            problems.append(str(e))
+    problems += _id_problems(options)
     out = Plan(options, source, problems=problems, context_length=context_length(folder))
     try:
         if options.template is not None:
@@ -333,6 +322,17 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
                                             "chat template…"))
         tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
     return out
+
+
+def _id_problems(options: Options) -> list[str]:
+    """What is wrong with the model name and version (empty: nothing)."""
+    problems = []
+    for check, value in ((validate_name, options.name), (validate_version, options.version)):
+        try:
+            check(value)
+        except InferenceModelError as e:
+            problems.append(str(e))
+    return problems
 
 
 def _folder_problems(folder: Path) -> list[str]:
