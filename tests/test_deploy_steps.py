@@ -149,15 +149,113 @@ def test_resolved_deploy_options_round_trip_too(onnx_dir: Path) -> None:
 # --------------------------------------------------------------------------- the template step
 
 
-def test_a_custom_template_is_saved_next_to_the_model_and_named_by_file(onnx_dir: Path) -> None:
+def test_a_custom_template_is_saved_next_to_the_model_and_named_by_file(
+    onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The template as text (the Deploy screen's fields) is named by the plan, and only the run
+    writes an edited one (next to the model, hidden), after the deployment went ahead."""
+    calls: list[str] = []
+
+    def fake_deploy(onnx, name, version, template, cfg, cache_dir, **kw):
+        calls.append(template["system"])
+        return _fake_deploy(deploy_step.Options(onnx, name, version, cache_dir))
+
+    monkeypatch.setattr(foundry, "deploy", fake_deploy)
+    cache = tmp_path / "cache"
     qwen = template_for("qwen")
-    assert template_step.choice_for(onnx_dir, qwen, "qwen") == ("qwen", None)
+    base = deploy_step.Options(onnx_dir, "m", cache_dir=cache)
+    for family in ("qwen", None):  # the preset it was filled from; the derived template
+        planned = deploy_step.plan(replace(base, family=family, template=qwen))
+        assert (planned.options.family, planned.options.prompt_template) == (family, None)
+        assert planned.options.template is None and planned.custom_template is None
     edited = {**qwen, "system": "<|im_start|>system\n{Content}<|im_end|>\n\n"}
-    family, path = template_step.choice_for(onnx_dir, edited, "qwen")
-    assert family is None and path is not None and path.parent == onnx_dir
+    # (the extra blank line renders differently from the model's template: confirmed)
+    opts = replace(base, family="qwen", template=edited, allow_template_mismatch=True)
+    planned = deploy_step.plan(opts)
+    path = planned.options.prompt_template
+    assert planned.options.family is None and path is not None and path.parent == onnx_dir
     assert path.name.startswith(".")  # left out of the copy into the Foundry cache
-    result = template_step.resolve(template_step.Options(onnx_dir, prompt_template=path))
-    assert result.family == "custom" and result.template == edited
+    assert planned.template is not None and planned.template.source == template_step.CUSTOM
+    assert not path.exists()  # the plan writes nothing
+    with pytest.raises(ValueError, match="plan"):  # text has no command until it is named
+        opts.argv()
+    result = deploy_step.run(opts)
+    assert result.ok and calls == [edited["system"]]
+    assert result.options == planned.options
+    back = template_step.resolve(template_step.Options(onnx_dir, prompt_template=path))
+    assert back.family == "custom" and back.template == edited
+    rec = deploy_step.to_record(result.options, result)
+    assert f"--prompt-template={path}" in rec.command
+    assert _parse_deploy(rec.command) == replace(result.options, replace=True)
+
+
+def test_a_refused_edited_template_writes_nothing(onnx_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(foundry, "deploy", lambda *a, **kw: pytest.fail("deployed"))
+    phi3 = {**template_for("phi3"), "system": "<|system|>\n{Content}<|end|>\n"}
+    opts = deploy_step.Options(onnx_dir, "m", cache_dir=tmp_path / "c", family="phi3",
+                               template=phi3)
+    result = deploy_step.run(opts)  # a mismatch on a ChatML model: refused before writing
+    assert result.template_refused and not result.ok
+    with pytest.raises(deploy_step.DeployInputError, match="looks like a path"):
+        deploy_step.run(replace(opts, name="../m", allow_template_mismatch=True))
+    assert not template_step.custom_template_path(onnx_dir).exists()
+    assert not (onnx_dir / im.FILENAME).exists() and not (tmp_path / "c").exists()
+
+
+def test_the_plan_decides_the_cache_the_defaults_and_what_the_run_refuses(
+    onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = foundry.CacheLocation(tmp_path / "found", "foundry cache location")
+    monkeypatch.setattr(deploy_step, "cache_location", lambda cache_dir=None: found)
+    planned = deploy_step.plan(deploy_step.Options(onnx_dir, "m"))
+    assert planned.options.cache_dir == found.path
+    assert planned.cache_source == "foundry cache location"
+    assert planned.options.max_length == 512 and planned.options.prompt == \
+        deploy_step.NEUTRAL_PROMPT
+    assert planned.template is not None and planned.template.verdict == "match"
+    assert planned.problems == [] and not planned.template_refused
+    assert (Status.OK, f"Foundry Local cache: {found.path} (foundry cache location)") \
+        in planned.info()
+    chosen = deploy_step.plan(deploy_step.Options(onnx_dir, "m", cache_dir=tmp_path / "mine"))
+    assert chosen.cache_source == deploy_step.YOUR_CHOICE
+    # Bad input is listed, in the order the run checks it, and the run refuses the first.
+    bad = deploy_step.Options(onnx_dir, "../m", "x", cache_dir=tmp_path / "c", top_p=0)
+    planned = deploy_step.plan(bad)
+    assert len(planned.problems) == 3 and "looks like a path" in planned.problems[0]
+    assert "top_p" in planned.problems[-1]
+    assert planned.template is not None  # the template is still planned and checked
+    with pytest.raises(deploy_step.DeployInputError, match="looks like a path"):
+        deploy_step.run(bad)
+    # A mismatch the user did not confirm: planned as refused.
+    assert deploy_step.plan(replace(bad, name="m", version="1", top_p=1.0,
+                                    family="phi3")).template_refused
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(onnx_dir: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from slm_wizard.cli.main import main
+
+    cache = tmp_path / "cache"
+    argv = ["deploy", str(onnx_dir), "--name", "m", "--cache-dir", str(cache), "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "m:1" in out and f"Foundry Local cache: {cache} (your choice)" in out
+    assert "PromptTemplate: derived" in out and "matches the model's chat template" in out
+    assert "slm-wizard deploy " in out and "--dry-run" not in out
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model_id"] == "m:1" and data["problems"] == []
+    assert data["template"]["verdict"] == "match" and data["cache_source"] == "your choice"
+    assert _parse_deploy(data["command"]) == deploy_step.plan(
+        deploy_step.Options(onnx_dir, "m", cache_dir=cache)).options
+    assert main([*argv, "--family=phi3"]) == 0  # planned: the run would refuse the mismatch
+    assert "--allow-template-mismatch" in capsys.readouterr().out
+    assert main([*argv, "--top-p", "0"]) == 2
+    assert "top_p" in capsys.readouterr().err
+    assert main([*argv, "--remove"]) == 0
+    assert f"m:1 from {cache}" in capsys.readouterr().out
+    assert not cache.exists() and not (onnx_dir / im.FILENAME).exists()
 
 
 def test_template_step_refuses_bad_input(tmp_path: Path) -> None:

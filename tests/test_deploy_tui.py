@@ -237,6 +237,9 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         assert app.is_running and app.screen is screen
         outcome = _text(screen, "#deploy-outcome")
         assert "RuntimeError" in outcome and "try again" in outcome
+        from slm_wizard.core.base.logfile import WIZARD_LOG, log_path
+
+        assert str(log_path(WIZARD_LOG)) in outcome  # the traceback's file, named
         assert not screen.query_one("#deploy", Button).disabled  # it can be tried again
         assert "deploy" not in app.state.done
 
@@ -244,23 +247,25 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
 async def test_an_edited_template_is_deployed_as_a_custom_template_file(
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The screen hands the edited fields to the runner, which names them with a custom file
+    it writes next to the model (the screen writes nothing)."""
     from slm_wizard.core.base.status import Status
     from slm_wizard.core.deploy import foundry
-    from slm_wizard.core.steps import deploy as deploy_step
     from slm_wizard.core.steps import template as template_step
 
-    ran: list[deploy_step.Options] = []
+    deployed: list[dict] = []
 
-    def fake_run(opts, *, on_progress=None, cancel=None):
-        ran.append(opts)
-        opts = opts.resolved()
-        dep = foundry.DeployResult(opts.name, opts.version, f"{opts.name}:{opts.version}",
-                                   opts.cache_dir, opts.cache_dir / "custom" / opts.name)
+    def fake_deploy(onnx, name, version, template, cfg, cache_dir, **kw):
+        deployed.append({"template": template, "temperature": cfg.temperature,
+                         "cache": cache_dir})
+        dep = foundry.DeployResult(name, version, f"{name}:{version}", cache_dir,
+                                   cache_dir / "custom" / name)
         dep.stages = [foundry.stage_result(s, Status.OK, "done") for s in foundry.STAGES]
         dep.answer = "hi"
-        return deploy_step.Result(opts, Status.OK, family="custom", deploy=dep)
+        return dep
 
-    monkeypatch.setattr(deploy_step, "run", fake_run)
+    monkeypatch.setattr(foundry, "deploy", fake_deploy)
+    custom = template_step.custom_template_path(onnx_copy)
     cache = tmp_path / "chosen"
     state = converted_record(onnx_copy, onnx_copy)
     app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
@@ -270,18 +275,126 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
         screen.query_one("#cache-dir", Input).value = str(cache)
         screen.query_one("#tmpl-system", Input).value = "<|im_start|>system\\n{Content}\\n"
         screen.query_one("#cfg-temperature", Input).value = "0.3"
-        await pilot.pause()
+        await wait_until(pilot, lambda: screen.plan is not None and screen.plan.template
+                         is not None and screen.plan.template.source == template_step.CUSTOM,
+                         30, "the plan of the edited template")
+        assert not custom.exists()  # planned, not written
         screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
+                         and bool(app.screen.query("#yes")), 30, "the mismatch confirmation")
+        app.screen.query_one("#yes", Button).press()
         await wait_until(pilot, lambda: "deploy" in app.state.done, 30, "the recorded step")
-        opts = ran[0]
-        assert opts.family is None and opts.prompt_template is not None
-        assert opts.temperature == 0.3 and opts.cache_dir == cache
-        saved = template_step.load_template_file(opts.prompt_template)
+        (ran,) = deployed
+        assert ran["template"]["system"] == "<|im_start|>system\n{Content}\n"
+        assert ran["temperature"] == 0.3 and ran["cache"] == cache
+        saved = template_step.load_template_file(custom)
         assert saved["system"] == "<|im_start|>system\n{Content}\n"
         rec = app.state.get("deploy")
-        assert f"--prompt-template={opts.prompt_template}" in rec.command
+        assert f"--prompt-template={custom}" in rec.command
+        assert not any(a.startswith("--family") for a in rec.command)
         assert rec.options["cache_dir"] == cache
         assert app.state.foundry_cache == cache and app.state.deployed_version == "1"
+
+
+async def test_the_plan_is_made_off_the_ui_thread_on_every_template_edit(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from slm_wizard.core.steps import deploy as deploy_step
+
+    real_plan = deploy_step.plan
+    threads: list[str] = []
+
+    def recording_plan(options, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real_plan(options, **kwargs)
+
+    monkeypatch.setattr(deploy_step, "plan", recording_plan)
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
+        await pilot.pause()
+        assert len(threads) == 1  # the fields filled from the plan need no second plan
+        assert screen.plan.options.cache_dir == tmp_path / "c"
+        assert screen.plan.cache_source == deploy_step.YOUR_CHOICE
+        screen.query_one("#tmpl-prompt", Input).value = "no placeholder"  # not a template
+        await wait_until(pilot, lambda: screen.plan.template is None, 30, "the plan of the edit")
+        await pilot.pause()
+        assert "{Content}" in screen.plan.template_problem
+        assert screen.plan.template_problem in _text(screen, "#preview-template")
+        assert _text(screen, "#mismatch") == ""
+        assert len(threads) == 2
+        assert all(name != threading.main_thread().name for name in threads), threads
+
+
+async def test_a_planning_bug_is_shown_naming_the_log_and_the_app_keeps_running(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from slm_wizard.core.base.logfile import WIZARD_LOG, log_path
+    from slm_wizard.core.steps import deploy as deploy_step
+
+    def broken_plan(options, **kwargs):
+        raise KeyError("no-such-template-field")
+
+    monkeypatch.setattr(deploy_step, "plan", broken_plan)
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: "could not render" in _text(screen,
+                                                                    "#preview-tokenizer"),
+                         30, "the failure on screen")
+        shown = _text(screen, "#preview-tokenizer")
+        assert "KeyError" in shown and str(log_path(WIZARD_LOG)) in shown
+        assert app.is_running and app.screen is screen
+        assert "no-such-template-field" in log_path(WIZARD_LOG).read_text(encoding="utf-8")
+
+
+async def test_a_deploy_cancelled_while_planning_writes_nothing(
+    onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.steps import deploy as deploy_step
+    from slm_wizard.tui.widgets.run_pane import RunPane
+
+    real_plan = deploy_step.plan
+    entered, release = threading.Event(), threading.Event()
+    hold = {"on": False}
+
+    def held_plan(options, **kwargs):
+        if hold["on"]:
+            entered.set()
+            release.wait(30)
+        return real_plan(options, **kwargs)
+
+    monkeypatch.setattr(deploy_step, "plan", held_plan)
+    monkeypatch.setattr(foundry, "deploy", lambda *a, **kw: pytest.fail("deployed"))
+    cache = tmp_path / "c"
+    state = converted_record(onnx_copy, onnx_copy, foundry_cache=cache)
+    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
+        hold["on"] = True
+        screen.query_one("#deploy", Button).press()
+        await wait_until(pilot, entered.is_set, 30, "the run's plan")
+        pane = screen.query_one("#deploy-run", RunPane)
+        assert screen.step_running() and pane.running and not pane.has_class("-idle")
+        assert screen.query_one("#deploy", Button).disabled  # one deployment at a time
+        screen.cancel_step()
+        release.set()
+        await wait_until(pilot, lambda: "cancelled" in _text(screen, "#deploy-outcome"), 30,
+                         "the cancelled run")
+        assert not screen.step_running() and not pane.running
+        assert not screen.query_one("#deploy", Button).disabled  # it can be tried again
+        assert "deploy" not in app.state.done and not cache.exists()
+        assert not (onnx_copy / "inference_model.json").exists()
+        assert app.is_running
 
 
 async def test_resume_shows_the_cache_folder_the_run_record_kept(

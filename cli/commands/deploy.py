@@ -12,8 +12,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     from slm_wizard.cli.commands.template import add_template_args
-    from slm_wizard.core.deploy.inference_model import DEFAULT_MAX_LENGTH
-    from slm_wizard.core.steps.deploy import NEUTRAL_PROMPT, Options
+    from slm_wizard.core.steps.deploy import NEUTRAL_PROMPT, ModelConfig, Options
 
     d = Options(Path("."), "")  # the defaults, for the help texts
     p = subparsers.add_parser(
@@ -23,7 +22,9 @@ def add_parser(subparsers) -> None:
         "copy the model into <cache>/custom/<name> (temporary folder + rename), register it as "
         "<name>:<version> in Foundry Local's local catalog, load it and ask one prompt. An "
         "existing model is replaced only with --replace. Exit code 0 on success, 1 when a stage "
-        "failed or confirmation is needed, 2 on bad input.",
+        "failed or confirmation is needed, 2 on bad input. --dry-run prints the plan (cache "
+        "folder, PromptTemplate and its check, defaults, the command) and writes nothing: exit "
+        "0, or 2 on bad input.",
     )
     add_template_args(p, "the converted ONNX folder (holding genai_config.json)")
     p.add_argument("--name", required=True, help="the model name in Foundry Local")
@@ -35,7 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--replace", action="store_true",
                    help="replace an existing model / inference_model.json (shows the diff)")
     p.add_argument("--max-length", type=int, help="ModelConfig max_length (default: "
-                   f"min({DEFAULT_MAX_LENGTH}, context length))")
+                   f"min({ModelConfig().max_length}, context length))")
     p.add_argument("--temperature", type=float, help=f"default: {d.temperature}")
     p.add_argument("--top-p", type=float, help=f"default: {d.top_p}")
     p.add_argument("--repetition-penalty", type=float, help=f"default: {d.repetition_penalty}")
@@ -52,6 +53,8 @@ def add_parser(subparsers) -> None:
                    "template (refused otherwise)")
     p.add_argument("--remove", action="store_true",
                    help="unregister <name>:<version> and remove its folder instead of deploying")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would be deployed (or removed) and write nothing")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -85,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         elif p.status not in (None, Status.RUNNING):
             _say(f"  [{p.status.value:>7}] {p.phase}: {p.text}")
 
+    if args.dry_run:
+        return _dry_run(step.plan(options_from_args(args)), args.json)
     result = step.run(options_from_args(args), on_progress=on_progress)
     if args.remove:
         if not result.ok:
@@ -121,3 +126,35 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"No foundry CLI here; where it is installed, run: {dep.run_command}")
     return 0 if result.ok else 1
+
+
+def _dry_run(plan, as_json: bool) -> int:
+    """Print the plan; bad input is refused (exit 2) as the run would refuse it."""
+    import shlex
+    from dataclasses import asdict
+
+    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.steps import deploy as step
+
+    if plan.problems:  # refused as the run refuses it (cli.main prints the first)
+        for problem in plan.problems[1:]:
+            print(f"also: {problem}", file=sys.stderr)
+        raise step.DeployInputError(plan.problems[0])
+    if as_json:
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return 0
+    o = plan.options
+    if o.remove:
+        print(f"Would remove {o.name}:{o.version} from {o.cache_dir} ({plan.cache_source})")
+    else:
+        print(f"Would deploy {o.onnx_dir} as {o.name}:{o.version}")
+        for status, line in plan.info():
+            print(("WARNING: " if status == Status.WARN else "") + line)
+        if plan.template is not None:
+            print(json.dumps(plan.template.template, indent=2, ensure_ascii=False))
+        print("ModelConfig: " + ", ".join(f"{k}={v}" for k, v in asdict(o.model_config).items()))
+        print(f"Test prompt: {o.prompt!r}" + (f" (system: {o.system!r})" if o.system else ""))
+        if plan.template_refused:
+            print(f"The run would stop here: {step.MISMATCH_REFUSAL}")
+    print("Command: " + shlex.join(o.argv()))
+    return 0

@@ -31,7 +31,7 @@ def add_template_args(p: argparse.ArgumentParser,
                       folder_help: str = "a converted ONNX folder (or a Hugging Face folder)"
                       ) -> None:
     """Options shared with `deploy`."""
-    from slm_wizard.core.deploy.templates import FAMILIES  # light: no heavy imports
+    from slm_wizard.core.steps.template import FAMILIES  # light: no heavy imports
 
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help=folder_help)
     p.add_argument("--family", choices=sorted(FAMILIES),
@@ -48,7 +48,6 @@ def options_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.deploy.templates import confidence_label
     from slm_wizard.core.steps import template as step
 
     result = step.run(options_from_args(args))
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
         return 0 if result.matches else 1
     print(f"Detected family: {result.detected} (confidence "
-          f"{confidence_label(result.confidence)}, {result.confidence:.2f})")
+          f"{step.confidence_label(result.confidence)}, {result.confidence:.2f})")
     for r in result.reasons:
         print(f"  - {r}")
     how = {step.DERIVED: "derived from the model's chat template",

@@ -3,11 +3,20 @@ cache, register it, load it and ask it one test prompt (or remove it again).
 
 Shared by `slm-wizard deploy` and the wizard's Deploy screen. Everything that decides what runs
 lives here: the test prompt (`choose_test_prompt`), the ModelConfig defaults (core.inference_model),
-the default max_length, the cache folder and the suggested model name.
+the default max_length, the cache folder and the suggested model name. `plan(options)` makes
+those decisions before anything is written (the cache folder and where it came from, the
+PromptTemplate and how the command names it, its check, what the run would refuse): the Deploy
+screen renders it, `slm-wizard deploy --dry-run` prints it, and `run` runs it.
+
+The fronts take the ModelConfig fields and the name, version and field validators from here
+(`BOUNDS`, `ModelConfig`, `InferenceModelError`, `validate_config_field`, `validate_name`,
+`validate_version`), never from core.deploy.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import threading
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -16,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from slm_wizard.core.base.fileio import read_jsonl
 from slm_wizard.core.base.status import Refused, Status
+from slm_wizard.core.deploy.inference_model import BOUNDS as BOUNDS  # public: for the fronts
 from slm_wizard.core.deploy.inference_model import (
     InferenceModelError,
     ModelConfig,
@@ -25,6 +35,7 @@ from slm_wizard.core.deploy.inference_model import (
     validate_name,
     validate_version,
 )
+from slm_wizard.core.deploy.inference_model import validate_config_field as validate_config_field
 from slm_wizard.core.run.record import (
     DEPLOYED_NAME,
     DEPLOYED_VERSION,
@@ -40,7 +51,13 @@ if TYPE_CHECKING:
 DOMAIN_EVAL = "domain_eval.jsonl"
 NEUTRAL_PROMPT = "Hello! Who are you?"
 INFO = "info"  # the progress "stage" of a line that only informs (family, cache folder)
+PLAN = "plan"  # the progress "stage" while the plan is made (no status: not a deploy stage)
 SEARCH_DEFAULTS = "search defaults"
+YOUR_CHOICE = "your choice"  # Plan.cache_source of a cache folder the options name
+MISMATCH_REFUSAL = ("The PromptTemplate does not match the model's chat template, so nothing "
+                    "was deployed (a mismatched template silently ruins output). Use the "
+                    "template derived from the model (no --family / --prompt-template), or "
+                    "confirm with --allow-template-mismatch.")
 
 
 class DeployInputError(Refused):
@@ -104,6 +121,10 @@ class Options:
     remove: bool = False  # unregister and remove instead of deploying
     # Deploy a PromptTemplate the template check finds mismatching (the user confirmed).
     allow_template_mismatch: bool = False
+    # The PromptTemplate as text (the Deploy screen's fields; `family` says which preset they
+    # were filled from, None: the derived template). `plan` names it as the command does: by
+    # family, or by a custom file the run writes next to the model (prompt_template).
+    template: dict[str, str] | None = None
 
     @property
     def model_config(self) -> ModelConfig:
@@ -128,7 +149,10 @@ class Options:
         return replace(self, **changes)
 
     def argv(self) -> list[str]:
-        """The headless command for exactly these options."""
+        """The headless command for exactly these options (a `template` given as text has no
+        command until `plan` names it: plan(options).options.argv())."""
+        if self.template is not None:
+            raise ValueError("the PromptTemplate is given as text: plan() names it first")
         out = ["slm-wizard", "deploy", str(self.onnx_dir), "--name", self.name,
                "--version", str(self.version)]
         if self.cache_dir is not None:
@@ -200,27 +224,133 @@ class Result:
                              "warnings": t.check.warnings if t.check else []} if t else None}
 
 
-def _prepare(options: Options) -> tuple[Options, dict[str, str], ModelConfig,
-                                        template_step.Result]:
-    """Validate everything before anything is written (DeployInputError on bad input)."""
-    if not (Path(options.onnx_dir) / "genai_config.json").is_file():
-        raise DeployInputError(f"{options.onnx_dir} is not a converted model folder (no "
-                               "genai_config.json): run `slm-wizard convert` first.")
+@dataclass
+class Plan:
+    """What a deployment of these options will do, decided before anything is written."""
+
+    options: Options  # every default filled in, the template named as the command names it
+    cache_source: str  # YOUR_CHOICE, "foundry cache location" or "documented default"
+    template: template_step.Result | None = None  # the PromptTemplate and its check (one verdict)
+    custom_template: dict[str, str] | None = None  # edited: the run keeps it in prompt_template
+    model_config: ModelConfig | None = None  # validated
+    problems: list[str] = field(default_factory=list)  # why `run` refuses (first: what it says)
+    template_problem: str = ""  # why there is no template (also in problems)
+    context_length: int | None = None  # the model's (max_length's upper bound)
+
+    @property
+    def template_refused(self) -> bool:
+        """The run stops before writing: the check found a mismatch the user did not confirm."""
+        return (self.template is not None and self.template.mismatch
+                and not self.options.allow_template_mismatch)
+
+    def info(self) -> list[tuple[Status, str]]:
+        """The lines a deployment reports before it writes (the run's INFO progress, the
+        dry run's output)."""
+        t, o = self.template, self.options
+        if t is None:
+            return [(Status.OK, f"Foundry Local cache: {o.cache_dir} ({self.cache_source})")]
+        lines = [(Status.OK, f"Family: {t.family} (detected {t.detected}, confidence "
+                             f"{t.confidence:.2f}); PromptTemplate: {t.source}")]
+        if t.check is not None:
+            lines.append((Status.OK if t.verdict == "match" else Status.WARN,
+                          f"PromptTemplate check: {t.check.summary}"))
+            lines += [(Status.WARN, w) for w in t.check.warnings]
+        lines.append((Status.OK, f"Foundry Local cache: {o.cache_dir} ({self.cache_source})"))
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.options
+        return {"model_id": f"{o.name}:{o.version}", "options": o.to_dict(),
+                "cache_source": self.cache_source,
+                "template": self.template.to_dict() if self.template else None,
+                "template_refused": self.template_refused, "problems": self.problems,
+                "command": o.argv() if not self.problems else []}
+
+
+def plan(options: Options, *, on_progress: ProgressFn | None = None,
+         cancel: threading.Event | None = None) -> Plan:
+    """The deployment these options make, decided before anything is written: the cache folder
+    and where it came from, the defaults filled in, the PromptTemplate (the derived one, a
+    family's preset, a custom file, or the text in `options.template`, named as the command
+    names it) and its check, and every problem `run` would refuse the options for (in the order
+    it checks them). Nothing is raised for bad input: `problems` says it. A cancel before the
+    template check leaves it unchecked."""
+    source = YOUR_CHOICE
+    if options.cache_dir is None:
+        loc = cache_location()
+        options, source = replace(options, cache_dir=loc.path), loc.source
+    if options.remove:  # only the name, version and cache matter
+        return Plan(options.resolved(), source, problems=_id_problems(options))
+    problems: list[str] = []
+    folder = Path(options.onnx_dir)
+    if not (folder / "genai_config.json").is_file():
+        problems.append(f"{folder} is not a converted model folder (no genai_config.json): run "
+                        "`slm-wizard convert` first.")
+    else:
+        problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
+    problems += _id_problems(options)
+    out = Plan(options, source, problems=problems, context_length=context_length(folder))
+    try:
+        if options.template is not None:
+            tmpl = template_step.resolve_text(folder, options.template, options.family)
+        else:
+            tmpl = template_step.resolve(template_step.Options(folder, options.family,
+                                                               options.prompt_template))
+    except template_step.TemplateInputError as e:
+        out.template_problem = str(e)
+        problems.append(str(e))
+        tmpl = None
+    if tmpl is not None:
+        out.template = tmpl
+        if options.template is not None:  # named as the command names it
+            custom = tmpl.source == template_step.CUSTOM
+            options = replace(options, template=None,
+                              family=tmpl.family if tmpl.source == template_step.PRESET
+                              else None,
+                              prompt_template=template_step.custom_template_path(folder)
+                              if custom else None)
+            out.custom_template = tmpl.template if custom else None
+    try:
+        out.options = options.resolved()
+        out.model_config = validate_model_config(out.options.model_config,
+                                                 out.context_length)
+    except (InferenceModelError, OSError) as e:
+        problems.append(str(e))
+    if tmpl is not None and not (cancel is not None and cancel.is_set()):
+        if on_progress is not None:
+            on_progress(Progress(PLAN, text="Checking the PromptTemplate against the model's "
+                                            "chat template…"))
+        tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
+    return out
+
+
+def _id_problems(options: Options) -> list[str]:
+    """What is wrong with the model name and version (empty: nothing)."""
+    problems = []
+    for check, value in ((validate_name, options.name), (validate_version, options.version)):
+        try:
+            check(value)
+        except InferenceModelError as e:
+            problems.append(str(e))
+    return problems
+
+
+def _folder_problems(folder: Path) -> list[str]:
+    """core.deploy.foundry.check_onnx_folder, once per state of the folder (a plan is made on
+    every edit of the Deploy screen's template; the check reads the ONNX graph)."""
+    try:
+        stamp = tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                             for e in os.scandir(folder) if e.is_file()))
+    except OSError:
+        stamp = ()
+    return list(_checked_folder(str(folder), stamp))
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_folder(folder: str, stamp: tuple) -> tuple[str, ...]:
     from slm_wizard.core.deploy.foundry import check_onnx_folder
 
-    problems = check_onnx_folder(Path(options.onnx_dir))  # before anything is copied
-    if problems:
-        raise DeployInputError(f"{options.onnx_dir} cannot be deployed: {problems[0]}")
-    try:
-        validate_name(options.name)
-        validate_version(options.version)
-        tmpl = template_step.resolve(template_step.Options(
-            options.onnx_dir, options.family, options.prompt_template))
-        opts = options.resolved()
-        cfg = validate_model_config(opts.model_config, context_length(opts.onnx_dir))
-    except (template_step.TemplateInputError, InferenceModelError, OSError) as e:
-        raise DeployInputError(str(e)) from e
-    return opts, tmpl.template, cfg, tmpl
+    return tuple(check_onnx_folder(Path(folder)))
 
 
 def run(options: Options, *, on_progress: ProgressFn | None = None,
@@ -237,12 +367,10 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         if on_progress is not None:
             on_progress(Progress(stage, text=detail, status=status))
     if options.remove:
-        try:  # a bad name or version is refused before anything is looked up or removed
-            validate_name(options.name)
-            validate_version(options.version)
-        except InferenceModelError as e:
-            raise DeployInputError(str(e)) from e
-        opts = options.resolved()
+        p = plan(options)
+        if p.problems:  # a bad name or version is refused before anything is removed
+            raise DeployInputError(p.problems[0])
+        opts = p.options
         assert opts.cache_dir is not None
         try:
             done = foundry.undeploy(opts.name, opts.version, opts.cache_dir)
@@ -250,33 +378,23 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
             return Result(opts, Status.FAIL, error=str(e))
         return Result(opts, Status.OK, removed=done)
 
-    source = "your choice"
-    if options.cache_dir is None:
-        loc = cache_location()
-        options, source = replace(options, cache_dir=loc.path), loc.source
-    opts, template, cfg, tmpl = _prepare(options)
-    assert opts.cache_dir is not None
+    p = plan(options, on_progress=on_progress, cancel=cancel)
+    if p.problems:
+        raise DeployInputError(p.problems[0])
+    opts, tmpl, cfg = p.options, p.template, p.model_config
+    assert opts.cache_dir is not None and tmpl is not None and cfg is not None
     result = Result(opts, Status.FAIL, family=tmpl.family, detected=tmpl.detected,
                     confidence=tmpl.confidence, template=tmpl)
-    emit(INFO, Status.OK, f"Family: {tmpl.family} (detected {tmpl.detected}, confidence "
-                          f"{tmpl.confidence:.2f}); PromptTemplate: {tmpl.source}")
-    tmpl.check = template_step.check(opts.onnx_dir, template, tmpl.family)
-    emit(INFO, Status.OK if tmpl.verdict == "match" else Status.WARN,
-         f"PromptTemplate check: {tmpl.check.summary}")
-    for warning in tmpl.check.warnings:
-        emit(INFO, Status.WARN, warning)
-    if tmpl.mismatch and not opts.allow_template_mismatch:
-        result.error = ("The PromptTemplate does not match the model's chat template, so nothing "
-                        "was deployed (a mismatched template silently ruins output). Use the "
-                        "template derived from the model (no --family / --prompt-template), or "
-                        "confirm with --allow-template-mismatch.")
+    for status, line in p.info():
+        emit(INFO, status, line)
+    if p.template_refused:
+        result.error = MISMATCH_REFUSAL
         return result
-    emit(INFO, Status.OK, f"Foundry Local cache: {opts.cache_dir} ({source})")
     if cancel is not None and cancel.is_set():
         result.error = "cancelled before anything was written"
         return result
     try:
-        dep = foundry.deploy(opts.onnx_dir, opts.name, opts.version, template, cfg,
+        dep = foundry.deploy(opts.onnx_dir, opts.name, opts.version, tmpl.template, cfg,
                              opts.cache_dir, replace=opts.replace, on_stage=emit,
                              description=opts.description, prompt=opts.prompt or "",
                              system=opts.system, max_tokens=opts.max_tokens)
@@ -286,6 +404,12 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     except (foundry_sdk.FoundryError, InferenceModelError) as e:
         result.error = str(e)
         return result
+    if p.custom_template is not None:  # the edited template, for the command that names it
+        try:
+            template_step.save_custom_template(opts.onnx_dir, p.custom_template)
+        except (OSError, template_step.TemplateInputError) as e:
+            result.error = f"the edited PromptTemplate could not be kept next to the model: {e}"
+            return result
     result.deploy = dep
     if not dep.ok:
         failed = next((s for s in dep.stages if s.status == Status.FAIL), None)

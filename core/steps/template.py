@@ -6,14 +6,18 @@ The verdict (`Result.verdict`: match, limited, mismatch, unchecked) is the one `
 `deploy` and the Deploy screen use: deploy refuses a mismatch unless the user confirms.
 
 Shared by `slm-wizard template`, `slm-wizard deploy` (which picks its template the same way) and
-the wizard's Deploy screen (which writes a template the user edited with `save_custom_template`,
-so the headless command can name it with `--prompt-template`).
+the wizard's Deploy screen, whose fields hold the template as text: `resolve_text` names it (the
+derived template, a family's preset, or a custom one the deploy run keeps in
+`custom_template_path`, so the headless command can name it with `--prompt-template`).
+
+The fronts take what they need of the templates from here (`FAMILIES`, `KEYS`, `template_for`,
+`field_problem`, `confidence_label`), never from core.deploy.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,9 @@ from slm_wizard.core.deploy.templates import (
     template_for,
     validate_template,
 )
+from slm_wizard.core.deploy.templates import KEYS as KEYS  # "as": public, for the fronts
+from slm_wizard.core.deploy.templates import confidence_label as confidence_label
+from slm_wizard.core.deploy.templates import field_problem as field_problem
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import Progress, ProgressFn
 
@@ -132,29 +139,38 @@ def load_template_file(path: Path) -> dict[str, str]:
         raise TemplateInputError(f"{path}: {e}") from e
 
 
+def custom_template_path(model_dir: Path) -> Path:
+    """Where a deployment keeps a PromptTemplate the user edited: next to the model, hidden."""
+    return Path(model_dir) / CUSTOM_TEMPLATE_FILE
+
+
 def save_custom_template(model_dir: Path, template: dict[str, str]) -> Path:
     """Keep a user-edited PromptTemplate next to the model (for `--prompt-template`)."""
     try:
         tmpl = validate_template(template)
     except TemplateError as e:
         raise TemplateInputError(str(e)) from e
-    return write_json_atomic(Path(model_dir) / CUSTOM_TEMPLATE_FILE, {"PromptTemplate": tmpl})
+    return write_json_atomic(custom_template_path(model_dir), {"PromptTemplate": tmpl})
 
 
-def choice_for(model_dir: Path, template: dict[str, str],
-               family: str | None) -> tuple[str | None, Path | None]:
-    """(family, prompt_template file) that name `template`: (None, None) when it is the template
-    derived from the model's chat template, the family when it is that family's preset, else a
-    custom file saved next to the model."""
-    if family is None:
-        try:
-            if derive_template(ChatTemplate.from_folder(Path(model_dir))).template == template:
-                return None, None
-        except TemplateError:
-            pass
+def resolve_text(model_dir: Path, template: dict[str, str], family: str | None) -> Result:
+    """The template given as text (the Deploy screen's fields, filled from the derived template
+    when `family` is None, else from that family's preset, and maybe edited since), named as
+    the headless command names it: DERIVED when it is still the template derived from the
+    model's chat template, PRESET when it is still `family`'s preset, else CUSTOM (family
+    "custom"), which a deployment keeps in `custom_template_path` (nothing is written here).
+    Not checked; a bad field raises TemplateInputError."""
+    try:
+        template = validate_template(template)
+    except TemplateError as e:
+        raise TemplateInputError(str(e)) from e
+    base = resolve(Options(model_dir))
+    if family is None and base.source == DERIVED and base.template == template:
+        return base
     if family in FAMILIES and family != "custom" and template_for(family) == template:
-        return family, None
-    return None, save_custom_template(model_dir, template)
+        return replace(base, family=family, template=template, source=PRESET, notes=[])
+    return Result("custom", template, base.detected, base.confidence, base.reasons,
+                  source=CUSTOM)
 
 
 MODEL_FILES = ("genai_config.json", "config.json")

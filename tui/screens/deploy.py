@@ -1,36 +1,30 @@
 """Deploy: pick the prompt template for the model family, check it against the tokenizer, fill in
 inference_model.json, and install the model into Foundry Local (write, copy, register, load,
-answer)."""
+answer).
+
+The screen renders the deploy step's plan (core.steps.deploy.plan: the template derived or
+chosen, its check, the cache folder, the defaults), made in a worker on every template edit,
+and runs the step's runner (deploy and remove) with `run_step`; the runner decides how the
+template is named and writes an edited one itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace as with_changes
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import Worker, WorkerState
 
 from slm_wizard.core.base.status import ICON, Progress, Status
-from slm_wizard.core.deploy import templates as T
-from slm_wizard.core.deploy.inference_model import (
-    BOUNDS,
-    InferenceModelError,
-    ModelConfig,
-    context_length,
-    default_max_length,
-    validate_config_field,
-    validate_name,
-    validate_version,
-)
-from slm_wizard.core.deploy.template_check import MATCH, TemplateCheck
 from slm_wizard.core.steps import deploy as deploy_step
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.core.steps import template as template_step
+from slm_wizard.tui.screens.base import Outcome, StepScreen
+from slm_wizard.tui.widgets.run_pane import RunPane
 
 STAGE_ICON = ICON  # one status vocabulary: the stages show core.status's icons
 STAGE_STYLE = {Status.OK: "green", Status.FAIL: "red", Status.SKIP: "dim", Status.WARN: "yellow"}
@@ -63,7 +57,7 @@ class TemplateField(Validator):
         self.key = key
 
     def validate(self, value: str) -> ValidationResult:
-        problem = T.field_problem(self.key, unescape(value))
+        problem = template_step.field_problem(self.key, unescape(value))
         return self.failure(problem) if problem else self.success()
 
 
@@ -77,8 +71,8 @@ class ConfigField(Validator):
 
     def validate(self, value: str) -> ValidationResult:
         try:
-            validate_config_field(self.key, value.strip(), self.ctx())
-        except InferenceModelError as e:
+            deploy_step.validate_config_field(self.key, value.strip(), self.ctx())
+        except deploy_step.InferenceModelError as e:
             return self.failure(str(e).rstrip("."))
         return self.success()
 
@@ -91,7 +85,7 @@ class CheckedBy(Validator):
     def validate(self, value: str) -> ValidationResult:
         try:
             self.fn(value)
-        except InferenceModelError as e:
+        except deploy_step.InferenceModelError as e:
             return self.failure(str(e))
         return self.success()
 
@@ -123,55 +117,29 @@ class DeployScreen(StepScreen):
     DeployScreen #deploy-outcome { height: auto; padding: 0 1; }
     """
 
-    class PreviewReady(Message):
-        def __init__(self, check: TemplateCheck | None, error: str = "") -> None:
-            self.check = check
-            self.error = error
-            super().__init__()
-
-    class CacheFound(Message):
-        def __init__(self, path: Path, source: str) -> None:
-            self.path, self.source = path, source
-            super().__init__()
-
-    class StageUpdate(Message):
-        def __init__(self, stage: str, status: Status, detail: str) -> None:
-            self.stage, self.status, self.detail = stage, status, detail
-            super().__init__()
-
-    class RemoveDone(Message):
-        def __init__(self, done: list[str], error: str = "",
-                     result: deploy_step.Result | None = None) -> None:
-            self.done, self.error, self.result = done, error, result
-            super().__init__()
-
-    class DeployDone(Message):
-        def __init__(self, result: deploy_step.Result | None = None, error: str = "") -> None:
-            self.result, self.error = result, error
-            super().__init__()
-
     def __init__(self) -> None:
         super().__init__()
         self.onnx_dir: Path | None = None
         self.ctx_len: int | None = None
         self.detected: tuple[str, float, list[str]] | None = None
-        self.template_check: TemplateCheck | None = None  # of the fields as they are
-        self.deploying = False
+        self.plan: deploy_step.Plan | None = None  # the last plan shown
+        self.template_check = None  # the plan's check of the fields as they are
         self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
         # The family whose preset the fields were last filled with; None: the template derived
         # from the model's own chat template.
         self.family_id: str | None = "qwen"
+        self._planned: tuple | None = None  # the template and family of the last plan asked
 
     # ------------------------------------------------------------------------- layout
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="deploy-source")
         with Horizontal(id="tmpl-row"):
-            yield OptionList(*[Option(f.title, id=f.id) for f in T.FAMILIES.values()],
-                             id="families")
+            yield OptionList(*[Option(f.title, id=f.id)
+                               for f in template_step.FAMILIES.values()], id="families")
             with Vertical(id="tmpl-fields"):
                 yield Static("PromptTemplate (\\n is a newline; each field holds {Content} once)")
-                for key in T.KEYS:
+                for key in template_step.KEYS:
                     with Horizontal(classes="field-row"):
                         yield Label(key)
                         yield Input(id=f"tmpl-{key}", validators=[TemplateField(key)],
@@ -181,9 +149,9 @@ class DeployScreen(StepScreen):
             yield Static("", id="preview-template", classes="preview")
             yield Static("", id="preview-tokenizer", classes="preview")
         yield Static("", id="mismatch")
-        defaults = ModelConfig()
+        defaults = deploy_step.ModelConfig()
         with Horizontal(id="cfg-row"):
-            for key in BOUNDS:
+            for key in deploy_step.BOUNDS:
                 with Vertical(classes="cfg"):
                     yield Label(key)
                     yield Input(str(getattr(defaults, key)), id=f"cfg-{key}",
@@ -191,11 +159,11 @@ class DeployScreen(StepScreen):
         with Horizontal(id="id-row"):
             with Vertical(classes="cfg"):
                 yield Label("Name")
-                yield Input("", id="name", validators=[CheckedBy(validate_name)])
+                yield Input("", id="name", validators=[CheckedBy(deploy_step.validate_name)])
             with Vertical(classes="cfg"):
                 yield Label("Version")
                 yield Input(deploy_step.Options(Path("."), "").version, id="version",
-                            validators=[CheckedBy(validate_version)])
+                            validators=[CheckedBy(deploy_step.validate_version)])
             with Vertical(classes="cfg"):
                 yield Label("Description")
                 yield Input("", id="description")
@@ -205,6 +173,7 @@ class DeployScreen(StepScreen):
         yield Checkbox("Also write these values into genai_config.json's search defaults",
                        id="search-defaults")
         yield Static("", id="field-errors", classes="error")
+        yield RunPane(id="deploy-run")
         yield DataTable(id="stages", show_cursor=False)
         with Vertical(id="deploy-bar", classes="action-bar"):  # docked: the result stays in view
             yield Static("", id="deploy-outcome")
@@ -240,19 +209,7 @@ class DeployScreen(StepScreen):
             self._apply_family("qwen")
             return
         deploy_btn.disabled = False
-        self.ctx_len = context_length(self.onnx_dir)
-        ctx = f", context length {self.ctx_len}" if self.ctx_len else ""
-        source.update(Text.assemble(("Converted model: ", "bold"), str(self.onnx_dir), ctx))
-        fam, conf, reasons = T.detect_family(self.onnx_dir)
-        self.detected = (fam, conf, reasons)
-        families = self.query_one("#families", OptionList)
-        for i, f in enumerate(T.FAMILIES.values()):
-            label = f.title + (f"  ← detected ({T.confidence_label(conf)})" if f.id == fam else "")
-            families.replace_option_prompt_at_index(i, label)
-        self.query_one("#detect-note", Static).update(Text(
-            f"Detected {T.FAMILIES[fam].title} with {T.confidence_label(conf)} confidence: "
-            + "; ".join(reasons) + "."))
-        self.query_one("#cfg-max_length", Input).value = str(default_max_length(self.ctx_len))
+        source.update(Text.assemble(("Converted model: ", "bold"), str(self.onnx_dir)))
         name = self.query_one("#name", Input)
         if not name.value:
             name.value = deploy_step.suggest_name(self.onnx_dir, state.model_dir, state.is_demo)
@@ -265,129 +222,163 @@ class DeployScreen(StepScreen):
             self.deployed = (state.deployed_name, state.deployed_version, Path(chosen))
             self.query_one("#remove", Button).disabled = False
             self.query_one("#continue", Button).disabled = False
-        elif not cache.value:
-            self.find_cache()
-        self._apply_derived()
         self.template_check = None
-        self._show_preview()
+        self._request_plan(first=True)
 
-    # ------------------------------------------------------------------------- template
+    # ------------------------------------------------------------------------- the plan
 
-    def _apply_derived(self) -> None:
-        """Fill the fields with the template derived from the model's own chat template (the
-        detected family's preset when there is none): core's template step decides."""
-        from slm_wizard.core.steps import template as template_step
-
+    def _plan_options(self, template: dict[str, str] | None) -> deploy_step.Options:
+        """The fields as they are, as the step's options (a number being typed counts as not
+        given: the field shows its own problem)."""
         assert self.onnx_dir is not None
-        try:
-            chosen = template_step.resolve(template_step.Options(self.onnx_dir))
-        except template_step.TemplateInputError as e:
-            self.query_one("#detect-note", Static).update(Text(str(e), style="bold red"))
-            return
-        if chosen.source != template_step.DERIVED:
-            self._apply_family(chosen.family)
-            return
-        self.family_id = None
-        for key, value in chosen.template.items():
-            self.query_one(f"#tmpl-{key}", Input).value = escape(value)
-        if self.detected:
-            fam, conf, reasons = self.detected
-            self.query_one("#detect-note", Static).update(Text(
-                f"Detected {T.FAMILIES[fam].title} with {T.confidence_label(conf)} confidence: "
-                + "; ".join(reasons) + ".\nPromptTemplate derived from the model's own chat "
-                "template (a family preset replaces it when chosen)."))
 
-    def _apply_family(self, family_id: str) -> None:
+        def number(key: str, cast):
+            try:
+                return cast(self.query_one(f"#cfg-{key}", Input).value.strip())
+            except ValueError:
+                return None
+
+        cache = self.query_one("#cache-dir", Input).value.strip()
+        given = {k: number(k, float) for k in ("temperature", "top_p", "repetition_penalty")}
+        return deploy_step.Options(
+            self.onnx_dir, self.query_one("#name", Input).value,
+            self.query_one("#version", Input).value.strip(),
+            cache_dir=Path(cache).expanduser() if cache else None,
+            family=None if template is None else self.family_id, template=template,
+            description=self.query_one("#description", Input).value,
+            max_length=None if template is None else number("max_length", int),
+            search_defaults=self.query_one("#search-defaults", Checkbox).value,
+            **{k: v for k, v in given.items() if v is not None})
+
+    def _request_plan(self, first: bool = False) -> None:
+        """Have the step plan the fields as they are, in a worker (the plan reads the model's
+        tokenizer and may ask the foundry CLI for the cache). `first`: the plan that picks the
+        template the fields start from."""
+        if self.onnx_dir is None:
+            return
+        template = None if first else self.current_template()
+        key = None if first else (tuple(template.items()), self.family_id)
+        if not first and key == self._planned:
+            return
+        self._planned = key
+        tok_box = self.query_one("#preview-tokenizer", Static)
+        if not tok_box.content:
+            tok_box.update(Text("Model's chat template\nrendering…", style="dim"))
+        self.run_step(deploy_step.plan, self._plan_options(template), group="plan",
+                      done=self._first_plan_done if first else self._plan_done)
+
+    def _first_plan_done(self, outcome: Outcome) -> None:
+        """The fields start from the template the step picked: the one derived from the
+        model's own chat template (the detected family's preset when there is none)."""
+        plan = outcome.result
+        if not outcome.ok or plan is None or plan.template is None:
+            self._plan_done(outcome)
+            return
+        t = plan.template
+        self.ctx_len = plan.context_length
+        if self.ctx_len and self.onnx_dir is not None:
+            self.query_one("#deploy-source", Static).update(Text.assemble(
+                ("Converted model: ", "bold"), str(self.onnx_dir),
+                f", context length {self.ctx_len}"))
+        self.detected = (t.detected, t.confidence, t.reasons)
         families = self.query_one("#families", OptionList)
-        families.highlighted = list(T.FAMILIES).index(family_id)
-        self.family_id = family_id
-        if family_id != "custom":
-            for key, value in T.template_for(family_id).items():
+        label = template_step.confidence_label(t.confidence)
+        for i, f in enumerate(template_step.FAMILIES.values()):
+            families.replace_option_prompt_at_index(
+                i, f.title + (f"  ← detected ({label})" if f.id == t.detected else ""))
+        self.query_one("#detect-note", Static).update(Text(self._detected_text() + "."))
+        self.query_one("#cfg-max_length", Input).value = str(plan.options.max_length)
+        cache = self.query_one("#cache-dir", Input)
+        if not cache.value and plan.options.cache_dir is not None:
+            cache.value = str(plan.options.cache_dir)
+        if t.source != template_step.DERIVED:
+            self._apply_family(t.family)
+        else:
+            self.family_id = None
+            for key, value in t.template.items():
                 self.query_one(f"#tmpl-{key}", Input).value = escape(value)
-        note = T.FAMILIES[family_id].note
-        if note and self.detected:
             self.query_one("#detect-note", Static).update(Text(
-                f"Detected {T.FAMILIES[self.detected[0]].title} with "
-                f"{T.confidence_label(self.detected[1])} confidence: "
-                + "; ".join(self.detected[2]) + f".\n{T.FAMILIES[family_id].title}: {note}"))
+                self._detected_text() + ".\nPromptTemplate derived from the model's own chat "
+                "template (a family preset replaces it when chosen)."))
+        if self.current_template() == t.template:  # the plan checked what the fields show
+            self._planned = (tuple(self.current_template().items()), self.family_id)
+            self._plan_done(outcome)
+        else:
+            self._request_plan()
 
-    @on(OptionList.OptionSelected, "#families")
-    def family_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self._apply_family(event.option.id)
-            self._show_preview()
+    def _detected_text(self) -> str:
+        if self.detected is None:
+            return ""
+        fam, conf, reasons = self.detected
+        return (f"Detected {template_step.FAMILIES[fam].title} with "
+                f"{template_step.confidence_label(conf)} confidence: " + "; ".join(reasons))
 
-    def current_template(self) -> dict[str, str]:
-        return {k: unescape(self.query_one(f"#tmpl-{k}", Input).value) for k in T.KEYS}
-
-    @on(Input.Changed)
-    def field_changed(self, event: Input.Changed) -> None:
-        if event.input.id and event.input.id.startswith("tmpl-"):
-            self._show_preview()
-
-    @work(thread=True, exclusive=True, group="deploy-preview", exit_on_error=False)
-    def run_check(self, onnx_dir: Path, template: dict[str, str], family: str | None) -> None:
-        """core's one template check (the same as `template` and `deploy`), on the sample
-        conversation from the model's domain_eval.jsonl (else a neutral one)."""
-        from slm_wizard.core.steps import template as template_step
-
-        check = template_step.check(onnx_dir, template, family or "derived")
-        self.post_message(self.PreviewReady(check))
-
-    def on_deploy_screen_preview_ready(self, message: PreviewReady) -> None:
-        self.template_check = message.check
+    def _plan_done(self, outcome: Outcome) -> None:
+        """Render the plan's template check (the one `template` and `deploy` make)."""
         mismatch = self.query_one("#mismatch", Static)
-        check = message.check
-        if check is None:
-            self.query_one("#preview-tokenizer", Static).update(
-                Text(f"Model's chat template: {message.error}", style="red"))
+        plan = outcome.result
+        if not outcome.ok or plan is None:
+            self.query_one("#preview-tokenizer", Static).update(Text(
+                f"Model's chat template: could not render "
+                f"({outcome.error or outcome.refused})", style="red"))
             mismatch.update("")
             return
+        self.plan = plan
+        if plan.template is None:  # the fields do not make a PromptTemplate
+            self.query_one("#preview-template", Static).update(
+                Text(f"PromptTemplate\n{plan.template_problem}", style="red"))
+            mismatch.update("")
+            return
+        check = plan.template.check
+        if check is None:  # cancelled before the check
+            return
+        self.template_check = check
         self.query_one("#preview-template", Static).update(
             Text.assemble(("PromptTemplate\n", "bold"), check.prompt_template_text))
         if check.tokenizer_text is not None:
             self.query_one("#preview-tokenizer", Static).update(Text.assemble(
                 (f"Model's chat template ({check.engine})\n", "bold"), check.tokenizer_text))
-        ok = check.verdict == MATCH
+        ok = plan.template.verdict == "match"
         style = "green" if ok else "bold red" if check.mismatch else "bold yellow"
         out = Text(("✓ " if ok else "⚠ ") + f"The PromptTemplate {check.summary}.\n", style=style)
         for w in check.warnings[:6]:
             out.append(w[:600] + "\n", style="yellow")
         mismatch.update(out)
 
-    def _show_preview(self) -> None:
-        """Check the fields as they are (a worker: the check reads the tokenizer)."""
-        try:
-            template = T.validate_template(self.current_template())
-        except T.TemplateError as e:
-            self.query_one("#preview-template", Static).update(
-                Text(f"PromptTemplate\n{e}", style="red"))
-            self.query_one("#mismatch", Static).update("")
-            return
-        if self.onnx_dir is None:
-            return
-        tok_box = self.query_one("#preview-tokenizer", Static)
-        if not tok_box.content:
-            tok_box.update(Text("Model's chat template\nrendering…", style="dim"))
-        self.run_check(self.onnx_dir, template, self.family_id)
+    # ------------------------------------------------------------------------- template
 
-    # ------------------------------------------------------------------------- cache
+    def _apply_family(self, family_id: str) -> None:
+        families = self.query_one("#families", OptionList)
+        families.highlighted = list(template_step.FAMILIES).index(family_id)
+        self.family_id = family_id
+        if family_id != "custom":
+            for key, value in template_step.template_for(family_id).items():
+                self.query_one(f"#tmpl-{key}", Input).value = escape(value)
+        note = template_step.FAMILIES[family_id].note
+        if note and self.detected:
+            self.query_one("#detect-note", Static).update(Text(
+                self._detected_text() + f".\n{template_step.FAMILIES[family_id].title}: {note}"))
 
-    @work(thread=True, exclusive=True, group="deploy-cache", exit_on_error=False)
-    def find_cache(self) -> None:
-        loc = deploy_step.cache_location()
-        self.post_message(self.CacheFound(loc.path, loc.source))
+    @on(OptionList.OptionSelected, "#families")
+    def family_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self._apply_family(event.option.id)
+            self._request_plan()
 
-    def on_deploy_screen_cache_found(self, message: CacheFound) -> None:
-        cache = self.query_one("#cache-dir", Input)
-        if not cache.value:
-            cache.value = str(message.path)
+    def current_template(self) -> dict[str, str]:
+        return {k: unescape(self.query_one(f"#tmpl-{k}", Input).value)
+                for k in template_step.KEYS}
+
+    @on(Input.Changed)
+    def field_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("tmpl-"):
+            self._request_plan()
 
     # ------------------------------------------------------------------------- deploy
 
-    def _collect(self, replace: bool) -> tuple[deploy_step.Options, dict[str, str]] | None:
+    def _collect(self, replace: bool) -> deploy_step.Options | None:
         """Validate every field; show the problems and return None if any. Else the step's
-        options (template choice still to settle: see run_deploy) and the edited template."""
+        options, with the template as the fields hold it (the runner names it)."""
         errors: list[str] = []
         for inp in self.query(Input):
             if inp.validators:
@@ -402,25 +393,9 @@ class DeployScreen(StepScreen):
             box.update(Text("\n".join(errors)))
             return None
         box.update("")
-
-        def cfg(key: str) -> str:
-            return self.query_one(f"#cfg-{key}", Input).value.strip()
-
-        opts = deploy_step.Options(
-            onnx_dir=self.onnx_dir,
-            name=self.query_one("#name", Input).value,
-            version=self.query_one("#version", Input).value.strip(),
-            cache_dir=Path(cache).expanduser(),
-            family=self.family_id,
-            description=self.query_one("#description", Input).value,
-            max_length=int(cfg("max_length")),
-            temperature=float(cfg("temperature")),
-            top_p=float(cfg("top_p")),
-            repetition_penalty=float(cfg("repetition_penalty")),
-            search_defaults=self.query_one("#search-defaults", Checkbox).value,
-            replace=replace,
-        )
-        return opts, self.current_template()
+        opts = self._plan_options(self.current_template())
+        return with_changes(opts, max_length=int(self.query_one("#cfg-max_length", Input).value),
+                            replace=replace)
 
     @on(Button.Pressed, "#deploy")
     def deploy_pressed(self) -> None:
@@ -448,95 +423,69 @@ class DeployScreen(StepScreen):
             yes="Deploy anyway", detail=Text(detail)), answered)
 
     def start_deploy(self, replace: bool, allow_mismatch: bool = False) -> None:
-        if self.deploying or self.onnx_dir is None:
+        """The deploy step's runner, as `slm-wizard deploy` runs it."""
+        if self.step_running() or self.onnx_dir is None:
             return
-        collected = self._collect(replace)
-        if collected is None:
+        opts = self._collect(replace)
+        if opts is None:
             return
-        self.deploying = True
         self.query_one("#deploy", Button).disabled = True
         self.query_one("#stages", DataTable).clear()
         self.query_one("#deploy-outcome", Static).update("")
-        opts, template = collected
         if allow_mismatch:
-            from dataclasses import replace as with_changes
-
             opts = with_changes(opts, allow_template_mismatch=True)
-        self.run_deploy(opts, template)
+        self.run_step(deploy_step.run, opts, done=self._deploy_done, pane=self._pane(),
+                      progress=self._stage, start_text="Planning the deployment…")
 
-    @work(thread=True, exclusive=True, group="deploy-run", exit_on_error=False)
-    def run_deploy(self, opts: deploy_step.Options, template: dict[str, str]) -> None:
-        """The deploy step's runner, as `slm-wizard deploy` runs it. A template edited away from
-        the family's preset is saved next to the model and named with --prompt-template."""
-        from dataclasses import replace
+    def _pane(self) -> RunPane:
+        return self.query_one("#deploy-run", RunPane)
 
-        from slm_wizard.core.steps import template as template_step
-
-        family, custom = template_step.choice_for(opts.onnx_dir, template, opts.family)
-        opts = replace(opts, family=family, prompt_template=custom)
-
-        def on_progress(p: Progress) -> None:
-            if p.phase != deploy_step.INFO and p.status is not None:
-                self.post_message(self.StageUpdate(p.phase, p.status, p.text))
-
-        try:
-            result = deploy_step.run(opts, on_progress=on_progress)
-        except (deploy_step.DeployInputError, template_step.TemplateInputError) as e:
-            self.post_message(self.DeployDone(error=str(e)))
+    def _stage(self, p: Progress) -> None:
+        """A stage of the run: its row in the table (and the run pane's stage line)."""
+        if p.phase in (deploy_step.INFO, deploy_step.PLAN) or p.status is None:
             return
-        self.post_message(self.DeployDone(result))
-
-    def on_deploy_screen_stage_update(self, message: StageUpdate) -> None:
+        self._pane().set_stage(f"{p.phase}: {p.text or 'running…'}")
         table = self.query_one("#stages", DataTable)
-        row = Text(message.detail or ("running…" if message.status == Status.RUNNING else ""))
-        icon = Text(STAGE_ICON.get(message.status, "?"),
-                    style=STAGE_STYLE.get(message.status, ""))
-        if message.stage in table.rows:
-            table.update_cell(message.stage, "icon", icon)
+        row = Text(p.text or ("running…" if p.status == Status.RUNNING else ""))
+        icon = Text(STAGE_ICON.get(p.status, "?"), style=STAGE_STYLE.get(p.status, ""))
+        if p.phase in table.rows:
+            table.update_cell(p.phase, "icon", icon)
             # The column widens to the result (it was sized for "running…" and cut the path).
-            table.update_cell(message.stage, "result", row, update_width=True)
+            table.update_cell(p.phase, "result", row, update_width=True)
         else:
-            table.add_row(icon, message.stage, row, key=message.stage)
+            table.add_row(icon, p.phase, row, key=p.phase)
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """An unexpected failure in a worker is shown here; the wizard keeps running."""
-        if event.state != WorkerState.ERROR:
-            return
-        err = event.worker.error
-        what = f"{type(err).__name__}: {err}" if err is not None else "unknown error"
-        hint = " The details are in the log file; check the fields and try again."
-        if event.worker.group == "deploy-remove":
-            self.post_message(self.RemoveDone([], f"Removal failed unexpectedly ({what})."
-                                              + hint))
-        elif event.worker.group == "deploy-run":
-            self.post_message(self.DeployDone(
-                error=f"Deployment failed unexpectedly ({what}).{hint}"))
-        elif event.worker.group == "deploy-preview":
-            self.post_message(self.PreviewReady(None, f"could not render ({what})"))
-        elif event.worker.group == "deploy-cache":
-            self.query_one("#field-errors", Static).update(Text(
-                f"Could not find the Foundry Local cache ({what}): type the cache folder.",
-                style="bold red"))
-
-    def on_deploy_screen_deploy_done(self, message: DeployDone) -> None:
-        self.deploying = False
+    def _deploy_done(self, outcome: Outcome) -> None:
         self.query_one("#deploy", Button).disabled = self.onnx_dir is None
-        outcome = self.query_one("#deploy-outcome", Static)
-        res = message.result
-        if res is not None and res.exists is not None:
+        out = self.query_one("#deploy-outcome", Static)
+        res: deploy_step.Result | None = outcome.result
+        if outcome.error:  # a bug: its message names the log file holding the traceback
+            self._pane().finish("Not deployed")
+            out.update(Text(f"Deployment failed unexpectedly: {outcome.error}. Check the fields "
+                            "and try again.", style="bold red"))
+            return
+        if outcome.refused or res is None:
+            self._pane().finish("Not deployed")
+            out.update(Text(outcome.refused or "Not deployed.", style="bold red"))
+            return
+        if res.exists is not None:
+            self._pane().finish("Waiting: the model is already installed")
             self._confirm_replace(res.exists)
             return
-        if res is not None and res.template_refused:
+        if res.template_refused:
+            self._pane().finish("Waiting: the PromptTemplate does not match")
             self._confirm_mismatch(res)
             return
-        if res is None or res.deploy is None:
-            outcome.update(Text(message.error or res.error if res else message.error,
-                                style="bold red"))
+        if res.deploy is None:
+            self._pane().finish("Not deployed")
+            out.update(Text(res.error, style="bold red"))
             return
         r = res.deploy
         state = self.app.state
+        self._pane().finish(f"{r.model_id}: exported" if r.exported else
+                            f"{r.model_id}: deployed" if r.ok else "Not deployed", ok=res.ok)
         if r.exported:
-            outcome.update(Text(r.instructions, style="yellow"))
+            out.update(Text(r.instructions, style="yellow"))
         elif r.ok:
             lines = [f"✓ {r.model_id} is installed in Foundry Local and answered:",
                      f"  {(r.answer or '').strip()}",
@@ -548,9 +497,9 @@ class DeployScreen(StepScreen):
             if warned:  # e.g. an empty answer: shown raw with its likely causes
                 lines[:2] = [f"✓ {r.model_id} is installed in Foundry Local, with a warning:",
                              *warned]
-            outcome.update(Text("\n".join(lines), style="yellow" if warned else "green"))
+            out.update(Text("\n".join(lines), style="yellow" if warned else "green"))
         else:
-            outcome.update(Text.assemble(
+            out.update(Text.assemble(
                 (f"✗ {res.error}\n", "bold red"),
                 "Next: fix the stage marked ✗ in the table above and press Deploy again, or go "
                 "on with ctrl+n (Chat and Validate run the ONNX folder with onnxruntime-genai)."))
@@ -568,15 +517,16 @@ class DeployScreen(StepScreen):
     def remove_pressed(self) -> None:
         from slm_wizard.tui.screens.confirm import ConfirmScreen
 
-        if self.deployed is None or self.onnx_dir is None:
+        if self.deployed is None or self.onnx_dir is None or self.step_running():
             return
         name, version, cache = self.deployed
         opts = deploy_step.Options(self.onnx_dir, name, version, cache_dir=cache, remove=True)
 
         def answered(yes: bool | None) -> None:
-            if yes:
+            if yes and not self.step_running():
                 self.query_one("#remove", Button).disabled = True
-                self.run_remove(opts)
+                self.run_step(deploy_step.run, opts, done=self._remove_done, pane=self._pane(),
+                              start_text=f"Removing {name}:{version}…")
 
         self.app.push_screen(ConfirmScreen(
             "Remove the model from Foundry Local?",
@@ -584,22 +534,21 @@ class DeployScreen(StepScreen):
                  f"{cache / 'custom' / name} deleted. The converted folder is kept."),
             yes="Remove"), answered)
 
-    @work(thread=True, exclusive=True, group="deploy-remove", exit_on_error=False)
-    def run_remove(self, opts: deploy_step.Options) -> None:
-        result = deploy_step.run(opts)
-        self.post_message(self.RemoveDone(result.removed, result.error, result))
-
-    def on_deploy_screen_remove_done(self, message: RemoveDone) -> None:
-        outcome = self.query_one("#deploy-outcome", Static)
-        if message.error:
-            outcome.update(Text(message.error, style="bold red"))
+    def _remove_done(self, outcome: Outcome) -> None:
+        out = self.query_one("#deploy-outcome", Static)
+        res: deploy_step.Result | None = outcome.result
+        error = (f"Removal failed unexpectedly: {outcome.error}. Check the fields and try again."
+                 if outcome.error else outcome.refused or (res.error if res else ""))
+        if error or res is None or not res.ok:
+            self._pane().finish("Not removed")
+            out.update(Text(error or "Not removed.", style="bold red"))
             self.query_one("#remove", Button).disabled = False
             return
+        self._pane().finish("Removed", ok=True)
         self.deployed = None
-        if message.result is not None:
-            self.app.record_step(deploy_step.to_record(message.result.options, message.result))
+        self.app.record_step(deploy_step.to_record(res.options, res))
         self.query_one("#continue", Button).disabled = True
-        outcome.update(Text("Removed: " + "; ".join(message.done) + ".", style="yellow"))
+        out.update(Text("Removed: " + "; ".join(res.removed) + ".", style="yellow"))
 
     def _confirm_replace(self, exists) -> None:
         from slm_wizard.tui.screens.confirm import ConfirmScreen
