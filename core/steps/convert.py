@@ -2,6 +2,10 @@
 
 Shared by the Convert screen and `slm-wizard convert`. The precisions, methods, block sizes and
 defaults are core.convert's; `Options.argv()` is the headless command that runs these options.
+`plan(options)` makes every decision before a run (the method and why, the issues to show, the
+estimates and resources, the command or config file, a LoRA merge's steps) from one inspection of
+the model folder; the screen and `convert --dry-run` only render it, and `run(options,
+plan=...)` runs that plan without inspecting or checking again.
 """
 
 from __future__ import annotations
