@@ -66,3 +66,23 @@ def record_deployment(record, name: str, version: str, cache, status=None):
                        stages=[CheckResult("load", "load", Status.OK)])
     result = deploy.Result(opts, status or Status.OK, deploy=dep)
     return record.record(deploy.to_record(opts, result))
+
+
+def spy_everywhere(monkeypatch, module, name: str) -> list:
+    """Wrap `module.name` in every slm_wizard module that imported it; returns the threads of
+    its calls, in order (len() counts them)."""
+    import sys
+    import threading
+
+    original = getattr(module, name)
+    calls: list = []
+
+    def spy(*args, **kwargs):
+        calls.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    for mod_name, mod in list(sys.modules.items()):
+        if (mod_name == module.__name__ or mod_name.startswith("slm_wizard.")) \
+                and getattr(mod, name, None) is original:
+            monkeypatch.setattr(mod, name, spy)
+    return calls

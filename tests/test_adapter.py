@@ -193,6 +193,31 @@ def test_adapter_mode_refuses_the_config_method(lora_adapter: Path, tmp_path: Pa
     assert not merged.errors and merged.conversion.adapter_dir is None
 
 
+def test_the_merge_plan_holds_its_steps_and_reuses_a_known_inspection(
+        lora_adapter: Path, demo_model: Path, other_base: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge preview is the plan's data (the merge, then Olive on MERGED_MODEL, its config
+    file naming the merged model); a re-plan of the same adapter and base inspects nothing."""
+    from tests.helpers import spy_everywhere
+
+    p = convert_step.plan(convert_step.Options(lora_adapter, output_dir=tmp_path / "o",
+                                               precision="int8"))
+    assert p.steps[0].startswith(f"merge {lora_adapter.resolve()} into {demo_model.resolve()}")
+    assert p.method == "config" and "int8" in p.method_reason
+    config = json.dumps(p.config)
+    assert convert_step.MERGED_MODEL in config and str(demo_model.resolve()) not in config
+    assert p.preview_text.startswith("1. merge") and "\n2. olive run --config" in p.preview_text
+    from slm_wizard.core.model import adapter as adapter_module
+
+    checks = spy_everywhere(monkeypatch, adapter_module, "check_base")
+    again = convert_step.plan(convert_step.Options(lora_adapter, output_dir=tmp_path / "o2",
+                                                   base_dir=demo_model), known=p)
+    assert checks == [] and again.info is p.info and again.adapter is p.adapter
+    with pytest.raises(convert_step.ConvertRefused, match="hidden size") as refused:
+        convert_step.plan(convert_step.Options(lora_adapter, base_dir=other_base), known=p)
+    assert len(checks) == 1 and refused.value.adapter is p.adapter  # another base: checked
+
+
 # ---------------------------------------------------------------- options
 
 
@@ -344,7 +369,7 @@ async def test_a_crash_while_checking_the_base_is_shown(
     def boom(*_a, **_k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(inspect_step, "run", boom)
+    monkeypatch.setattr(convert_step, "check_base", boom)  # what the step's plan calls
     app = WizardApp(state=RunRecord(model_dir=lora_adapter), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
@@ -414,11 +439,14 @@ async def test_convert_screen_asks_for_and_checks_the_base(
             return str(screen.query_one("#convert-model", Static).content)
 
         await wait_until(pilot, lambda: screen.info is not None, 60, "the adapter inspection")
-        await pilot.pause()
+        await wait_until(pilot, screen.plan_current, 30, "the plan")
         base = screen.query_one("#base", Input)
         assert base.display and base.value == str(demo_model.resolve())
         assert "LoRA adapter" in head() and "rank 8" in head()
-        assert screen.query_one("#preview", TextArea).text.startswith("1. merge")
+        # The merge route's steps, from the plan: the PEFT merge, then Olive on the merged model.
+        preview = screen.query_one("#preview", TextArea).text
+        assert preview.startswith(f"1. merge {lora_adapter.resolve()} into")
+        assert "2. olive auto-opt --model_name_or_path MERGED_MODEL" in preview
         assert not screen.query_one("#run", Button).disabled
         opts = screen.options()
         assert opts.base_dir == demo_model.resolve() and opts.adapter_mode == "merge"
@@ -431,12 +459,12 @@ async def test_convert_screen_asks_for_and_checks_the_base(
         await wait_until(pilot, lambda: screen.info is not None, 60, "the base check")
         screen.query_one("#adapter-mode", Select).value = "adapter"
         screen.query_one("#precision", Select).value = "int8"
-        await pilot.pause()
+        await wait_until(pilot, screen.plan_current, 30, "the plan")
         issues = str(screen.query_one("#convert-issues", Static).content)
         assert "auto-opt -a" in issues and screen.query_one("#run", Button).disabled
         screen.query_one("#precision", Select).value = "int4"
         screen.query_one("#method", Select).value = "auto-opt"
-        await pilot.pause()
+        await wait_until(pilot, screen.plan_current, 30, "the plan")
         assert "--adapter_path" in screen.query_one("#preview", TextArea).text
         assert "not in Foundry Local" in str(screen.query_one("#convert-issues", Static).content)
         assert screen.options().argv()[-2:] == ["--adapter-mode", "adapter"]

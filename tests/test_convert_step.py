@@ -74,6 +74,82 @@ def test_refused_input_raises_a_value_error(demo_model: Path, tmp_path: Path) ->
     assert not (tmp_path / "o").exists()
 
 
+def test_the_plan_holds_the_decisions_the_fronts_render(demo_model: Path, tmp_path: Path) -> None:
+    """Method and why, the issues a form shows, estimates, resources, preview, config."""
+    auto = step.plan(step.Options(demo_model, tmp_path / "o"))
+    assert auto.method == "auto-opt" and auto.method_reason.startswith("auto-opt: one command")
+    assert auto.steps == [auto.command] and auto.command.startswith("olive auto-opt")
+    assert auto.config is None and auto.preview_text == auto.command
+    assert [r[0] for r in auto.estimate_rows()] == list(step.PRECISIONS)
+    assert [r[5] for r in auto.estimate_rows()].count("◀ chosen") == 1
+    assert "makes a model of about" in auto.needs() and " free)" not in auto.needs()
+    assert " free)" in auto.needs(with_free=True)
+    int8 = step.plan(step.Options(demo_model, tmp_path / "o", precision="int8"))
+    assert int8.method == "config" and "only the config method" in int8.method_reason
+    assert int8.config is not None and int8.preview_text.startswith("{")
+    assert int8.preview_head == f"Preview: {int8.command}, with this file:"
+    chosen = step.plan(step.Options(demo_model, tmp_path / "o", precision="int8",
+                                    method="auto-opt"))
+    assert "your choice" in chosen.method_reason
+    assert any("cannot make int8" in i.message for i in chosen.errors)
+    fp16 = step.plan(step.Options(demo_model, tmp_path / "o", precision="fp16"))
+    assert fp16.resources is None and fp16.needs() == "" and fp16.errors
+    # A non-empty folder of ours: the form's note, not a warning among the issues.
+    out = tmp_path / "ours"
+    out.mkdir()
+    (out / "x").write_text("x")
+    from slm_wizard.core.base.owned import write_marker
+
+    write_marker(out, "convert")
+    replacing = step.plan(step.Options(demo_model, out, replace=True))
+    assert replacing.replacing and "is not empty" in replacing.replace_note
+    assert any(i.field == "output_dir" for i in replacing.issues)
+    assert not any(i.field == "output_dir" for i in replacing.shown_issues)
+    assert not auto.replacing and auto.replace_note == ""
+
+
+def test_the_cli_inspects_once_and_runs_the_plan_it_checked(
+        demo_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from slm_wizard.cli.main import main
+    from slm_wizard.core.convert import run as olive_run
+    from slm_wizard.core.convert import validation
+    from slm_wizard.core.model import model_info
+    from tests.helpers import spy_everywhere
+
+    inspections = spy_everywhere(monkeypatch, model_info, "inspect_model")
+    checks = spy_everywhere(monkeypatch, validation, "validate_options")
+    monkeypatch.setattr(olive_run, "_run_olive", lambda *a: (1, ""))
+    assert main(["convert", str(demo_model), "-o", str(tmp_path / "o")]) == 1
+    assert "produced no model" in capsys.readouterr().out
+    assert (len(inspections), len(checks)) == (1, 1)
+    assert main(["convert", str(demo_model), "-o", str(tmp_path / "o"), "--precision", "int8",
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert (len(inspections), len(checks)) == (2, 2)
+    assert out.startswith("olive run --config") and '"bits": 8' in out
+    assert "method: config: int8: only the config method" in out
+    assert "This conversion makes a model of about" in out
+
+
+def test_the_step_strips_olives_log_prefix(demo_model: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core.convert.run import ConvertEvent
+
+    def olive(opts, on_event, cancel, **_kw):
+        on_event(ConvertEvent("log", "[2026-01-01 10:00:00,123] [WARNING] [engine.py:9:run] "
+                                     "Running pass model_builder", 0.3))
+        on_event(ConvertEvent("stage", "Reading layer 1", 0.5))
+        return ConvertResult(False, None, None, "Olive exited with code 1")
+
+    monkeypatch.setattr(step, "run_conversion", olive)
+    seen: list = []
+    result = step.run(step.Options(demo_model, tmp_path / "o"), on_progress=seen.append)
+    assert not result.ok
+    assert [(e.text, e.log) for e in seen] == [("WARNING Running pass model_builder", True),
+                                               ("Reading layer 1", False)]
+
+
 def test_result_and_record_of_a_verified_conversion(tmp_path: Path) -> None:
     opts = step.Options(Path("/m"), tmp_path / "out", precision="int4", method="auto-opt",
                         replace=True)

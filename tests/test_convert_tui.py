@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
+from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static, TextArea
 
 from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
-from tests.helpers import wait_until
+from slm_wizard.tui.widgets.run_pane import RunPane
+from tests.helpers import spy_everywhere, wait_until
 
 SIZE = (100, 32)
 SNAP_DIR = Path("/tmp/slm-wizard-snapshots/convert")
@@ -23,6 +25,13 @@ def _text(app, selector: str) -> str:
 async def _ready(pilot, app) -> None:
     await wait_until(pilot, lambda: getattr(app.screen, "info", None) is not None, 30,
                      "the model inspection")
+    await _planned(pilot, app.screen)
+
+
+async def _planned(pilot, screen) -> None:
+    """Wait for the plan of the form as it is now (a change is planned in a worker)."""
+    await pilot.pause()
+    await wait_until(pilot, screen.plan_current, 30, "the plan of the form")
     await pilot.pause()
 
 
@@ -34,7 +43,8 @@ async def test_convert_without_a_model_names_the_step_that_provides_it(tmp_path)
         assert app.screen.query_one("#run", Button).disabled
 
 
-async def test_form_refuses_fp16_and_picks_the_config_method_for_int8(demo_model, tmp_path):
+async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(
+        demo_model, tmp_path):
     state = RunRecord(model_dir=demo_model, is_demo=True)
     app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
@@ -44,19 +54,29 @@ async def test_form_refuses_fp16_and_picks_the_config_method_for_int8(demo_model
         assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int4")
         preview = screen.query_one("#preview", TextArea)
         assert preview.text.startswith("olive auto-opt --model_name_or_path")
+        assert "auto-opt: one command" in _text(app, "#method-help")
         screen.query_one("#precision", Select).value = "fp16"
-        await pilot.pause()
+        await _planned(pilot, screen)
         assert "needs a GPU execution provider" in _text(app, "#convert-issues")
         assert screen.query_one("#run", Button).disabled
         screen.query_one("#precision", Select).value = "int8"
-        await pilot.pause()
-        assert screen.query_one("#method", Select).value == "config"
+        await _planned(pilot, screen)
+        # The plan chooses the method and says why; the form's choice stays "auto".
+        assert screen.query_one("#method", Select).value == "auto"
+        assert screen.plan.method == "config"
+        assert "int8: only the config method can build it" in _text(app, "#method-help")
         assert '"bits": 8' in preview.text and "OnnxBlockWiseRtnQuantization" in preview.text
+        assert "olive run --config" in _text(app, "#preview-head")
         assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int8")
         assert not screen.query_one("#run", Button).disabled
-        screen.query_one("#method", Select).value = "auto-opt"
-        await pilot.pause()
+        table = screen.query_one("#estimates", DataTable)
+        marked = [str(table.get_row_at(i)[0]) for i in range(table.row_count)
+                  if "chosen" in str(table.get_row_at(i)[5])]
+        assert marked == ["int8"]
+        screen.query_one("#method", Select).value = "auto-opt"  # an explicit choice: checked
+        await _planned(pilot, screen)
         assert "cannot make int8" in _text(app, "#convert-issues")
+        assert "your choice" in _text(app, "#method-help")
         assert screen.query_one("#run", Button).disabled
 
 
@@ -73,7 +93,7 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         await _ready(pilot, app)
         screen = app.screen
         screen.query_one("#output", Input).value = str(out)
-        await pilot.pause()
+        await _planned(pilot, screen)
         assert "is not empty" in _text(app, "#convert-issues")
         screen.query_one("#run", Button).press()
         await wait_until(pilot, lambda: app.screen.query("#yes"), 10, "the confirmation")
@@ -89,8 +109,10 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         table = screen.query_one("#verification", DataTable)
         checks = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert checks == ["files", "weights", "graph", "generation"]
-        log = "\n".join(str(line) for line in screen.query_one("#run-log").lines)
+        log = "\n".join(screen.query_one(RunPane).log_lines)
         assert "Reading layer 1" in log and "Running pass model_builder" in log
+        assert "INFO Running pass model_builder" in log  # Olive's prefix stripped by the step
+        assert "[INFO] [" not in log
         assert not screen.query_one("#continue", Button).disabled
         # The result in view and Enter goes on (issue 14): Continue is focused, and the
         # estimate before is the size after, in the same words.
@@ -115,7 +137,7 @@ async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> Non
         screen.query_one("#output", Input).value = str(out)
         await pilot.pause()
         screen.query_one("#run", Button).press()
-        bar = screen.query_one("#run-progress")
+        bar = screen.query_one(RunPane).query_one(ProgressBar)
         await wait_until(pilot, lambda: bar.progress >= 5, 120, "Olive's first pass")
         screen.query_one("#cancel", Button).press()
         await wait_until(pilot, lambda: not screen.running, 30, "the cancel")
@@ -147,8 +169,11 @@ async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
         await pilot.pause()
         assert app.is_running and app.screen is screen
         summary = _text(app, "#result-summary")
-        assert "The conversion could not run: boom" in summary
+        assert "The conversion could not run: RuntimeError: boom" in summary
         assert "run it again" in summary
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in summary  # the traceback is there, and the line says so
         assert not screen.running and not screen.query_one("#run", Button).disabled
         assert screen.query_one("#continue", Button).disabled
         assert state.onnx_dir is None and "convert" in state.steps
@@ -157,12 +182,12 @@ async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
 
 
 async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeypatch) -> None:
-    import slm_wizard.tui.screens.convert as screen_module
+    from slm_wizard.core.steps import convert as convert_step
 
     def boom(folder):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(screen_module, "inspect_model", boom)
+    monkeypatch.setattr(convert_step, "inspect_model", boom)
     app = WizardApp(state=RunRecord(model_dir=demo_model, is_demo=True), start="convert",
                     config_dir=tmp_path / "cfg")
     async with app.run_test(size=SIZE) as pilot:
@@ -171,6 +196,61 @@ async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeyp
         assert app.is_running
         assert "Choose another in the Model step" in _text(app, "#convert-model")
         assert app.screen.query_one("#run", Button).disabled
+        from slm_wizard.core.base.logfile import log_path
+
+        assert str(log_path()) in _text(app, "#convert-model")
+
+
+async def test_the_plan_is_made_off_the_ui_thread_and_the_run_inspects_nothing_again(
+        demo_model, tmp_path, monkeypatch) -> None:
+    """One inspection per conversion: the form's plans reuse it, the run uses the plan shown
+    (no inspection, no second check of the options); no plan is made on the UI thread, and a
+    burst of keystrokes is planned once it rests."""
+    from slm_wizard.core.convert import run as olive_run
+    from slm_wizard.core.convert import validation
+    from slm_wizard.core.model import model_info
+    from slm_wizard.core.steps import convert as convert_step
+
+    inspections = spy_everywhere(monkeypatch, model_info, "inspect_model")
+    checks = spy_everywhere(monkeypatch, validation, "validate_options")
+    plans = spy_everywhere(monkeypatch, convert_step, "plan")
+    olive_threads: list = []
+    seen_by_olive: list = []  # (inspections, checks) made when Olive starts
+
+    def no_olive(argv, work, log, parser, emit, cancel, timeout_s):
+        olive_threads.append(threading.current_thread())
+        seen_by_olive.append((len(inspections), len(checks)))
+        emit("log", "[2026-01-01 10:00:00,000] [INFO] [engine.py:1:run] Running pass x", 0.5)
+        return 1, ""
+
+    monkeypatch.setattr(olive_run, "_run_olive", no_olive)
+    state = RunRecord(model_dir=demo_model, is_demo=True)
+    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SIZE) as pilot:
+        await _ready(pilot, app)
+        screen = app.screen
+        screen.query_one("#precision", Select).value = "int8"
+        await _planned(pilot, screen)
+        before = len(plans)
+        field = screen.query_one("#output", Input)
+        field.focus()
+        await pilot.pause()
+        field.value = str(tmp_path)
+        field.action_end()
+        await pilot.press(*"/out-x")
+        await _planned(pilot, screen)
+        assert len(plans) - before <= 2, "each keystroke was planned"
+        assert screen.plan.options.output_dir == tmp_path / "out-x"
+        checked = len(checks)
+        screen.query_one("#run", Button).press()
+        await wait_until(pilot, lambda: screen.result is not None, 60, "the run")
+        assert not screen.result.ok and "produced no model" in screen.result.error
+        assert olive_threads and olive_threads[0] is not threading.main_thread()
+        assert len(inspections) == 1, inspections
+        assert seen_by_olive == [(1, checked)]  # the run checked nothing again
+        main = threading.main_thread()
+        assert all(t is not main for t in inspections + checks + plans)
+        assert screen.query_one(RunPane).log_lines == ["INFO Running pass x"]
 
 
 async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
@@ -222,7 +302,7 @@ def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -
     async def ready(pilot) -> None:
         await _ready(pilot, app)
         app.screen.query_one("#output", Input).value = str(SNAP_DIR / "out" / "lumo-faq-int4")
-        await pilot.pause()
+        await _planned(pilot, app.screen)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
@@ -235,6 +315,6 @@ def test_options_form_snapshot_80x24(snap_compare, snap_model: Path, tmp_path: P
     async def ready(pilot) -> None:
         await _ready(pilot, app)
         app.screen.query_one("#output", Input).value = str(SNAP_DIR / "out" / "lumo-faq-int4")
-        await pilot.pause()
+        await _planned(pilot, app.screen)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

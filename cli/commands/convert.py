@@ -8,9 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-from slm_wizard.core.convert.options import ACCURACY_LEVELS, BLOCK_SIZES, METHODS, PRECISIONS
-from slm_wizard.core.model.adapter import ADAPTER_MODES, DEFAULT_ADAPTER_MODE
 from slm_wizard.core.steps import convert as step
+from slm_wizard.core.steps.convert import (
+    ACCURACY_LEVELS,
+    ADAPTER_MODES,
+    BLOCK_SIZES,
+    DEFAULT_ADAPTER_MODE,
+    METHODS,
+    PRECISIONS,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -73,9 +79,7 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def _check_config(args) -> int:
-    from slm_wizard.core.convert.olive_config import check_config_file
-
-    found = check_config_file(args.check_config)
+    found = step.check_config_file(args.check_config)
     if args.json:
         print(json.dumps({"ok": not found, "file": str(args.check_config), "problems": found},
                          indent=2))
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, plan)
     for i in plan.issues:
         print(f"{i.level}: {i.message}", file=sys.stderr)
-    result = _run_with_ctrl_c(options)
+    result = _run_with_ctrl_c(plan)  # the plan checked above: no second inspection
     if result.cancelled:
         print("interrupted: convert cancelled, no output was kept (exit 130)", file=sys.stderr)
         return 130
@@ -111,38 +115,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
-    from dataclasses import asdict
-
-    from slm_wizard.core.convert.estimate import estimate, resources
-    from slm_wizard.core.convert.olive_config import build_config, display_command
-
-    opts, info, issues = plan.conversion, plan.info, plan.issues
-    config = build_config(opts) if opts.method == "config" else None
-    res = resources(opts, info) if opts.precision in ("fp32", "int8", "int4") else None
-    data = {"ok": not plan.errors, "options": opts.to_dict(), "command": display_command(opts),
-            "argv": plan.options.argv(), "config": config,
-            "adapter": plan.adapter.to_dict() if plan.adapter is not None else None,
-            "issues": [asdict(i) for i in issues],
-            "resources": ({**asdict(res), "disk_at": str(res.disk_at)} if res else None),
-            "estimates": [asdict(e) for e in estimate(info, opts.block_size, opts.symmetric)]}
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(plan.to_dict(), indent=2))
     else:
         from slm_wizard.cli.commands.inspect import render
 
-        print(data["command"])
-        if config is not None:
-            print(json.dumps(config, indent=2))
-        print()
-        print(render(info, estimate(info, opts.block_size, opts.symmetric)))
-        if res is not None:
-            print(f"\nThis conversion {res.describe()}.")
-        for i in issues:
+        print("\n".join(plan.step_lines))
+        if plan.config is not None:
+            print(json.dumps(plan.config, indent=2))
+        print(f"\nmethod: {plan.method_reason}\n")
+        print(render(plan.info, plan.estimates))
+        needs = plan.needs(with_free=True)
+        if needs:
+            print(f"\n{needs}")
+        for i in plan.issues:
             print(f"{i.level}: {i.message}")
     return 2 if plan.errors else 0
 
 
-def _run_with_ctrl_c(options: step.Options) -> step.Result:
+def _run_with_ctrl_c(plan: step.Plan) -> step.Result:
     """Run in a thread so that Ctrl-C cancels Olive cleanly (it runs in its own session): the
     first Ctrl-C asks the run to stop and waits for it to remove its work folder; the result
     says it was cancelled (exit 130)."""
@@ -162,7 +153,7 @@ def _run_with_ctrl_c(options: step.Options) -> step.Result:
 
     def work() -> None:
         try:
-            box.append(step.run(options, on_progress=progress, cancel=cancel))
+            box.append(step.run(plan.options, on_progress=progress, cancel=cancel, plan=plan))
         except BaseException as exc:  # re-raised in the main thread
             box.append(exc)
 

@@ -39,7 +39,7 @@ from slm_wizard.core.convert.olive_log import FINISHED_RE, TQDM_RE, ProgressPars
 from slm_wizard.core.convert.options import ConvertOptions, Issue
 from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.convert.verify import Verification, verify_output
-from slm_wizard.core.model.model_info import ModelFolderError, inspect_model
+from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 
 FINISH_GRACE_S = 0.5  # after Olive's last line, before ending its telemetry wait
 DOMAIN_EVAL = "domain_eval.jsonl"
@@ -122,8 +122,13 @@ def run_conversion(
     *,
     verify: bool = True,
     timeout_s: float = 6 * 3600,
+    info: ModelInfo | None = None,
+    issues: list[Issue] | None = None,
 ) -> ConvertResult:
-    """Run Olive for `opts`, stream its progress, move the model into place, verify it."""
+    """Run Olive for `opts`, stream its progress, move the model into place, verify it.
+
+    `info` and `issues`: the model's inspection and the options' checks when the caller (the
+    step's plan) has made them already; None: made here."""
     t0 = time.monotonic()
     emit_cb = on_event or (lambda _e: None)
 
@@ -131,13 +136,15 @@ def run_conversion(
         emit_cb(ConvertEvent(kind, message, progress, time.monotonic() - t0))
 
     command = display_command(opts)
-    try:
-        info = inspect_model(opts.model_dir)
-    except ModelFolderError as exc:
-        emit("error", str(exc))
-        return ConvertResult(False, None, None, str(exc), command=command,
-                             elapsed_s=time.monotonic() - t0)
-    issues = validate_options(opts, info)
+    if info is None:
+        try:
+            info = inspect_model(opts.model_dir)
+        except ModelFolderError as exc:
+            emit("error", str(exc))
+            return ConvertResult(False, None, None, str(exc), command=command,
+                                 elapsed_s=time.monotonic() - t0)
+    if issues is None:
+        issues = validate_options(opts, info)
     errors = [i.message for i in issues if i.is_error]
     if errors:
         msg = " ".join(errors)

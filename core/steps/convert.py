@@ -2,10 +2,16 @@
 
 Shared by the Convert screen and `slm-wizard convert`. The precisions, methods, block sizes and
 defaults are core.convert's; `Options.argv()` is the headless command that runs these options.
+`plan(options)` makes every decision before a run (the method and why, the issues to show, the
+estimates and resources, the command or config file, a LoRA merge's steps) from one inspection of
+the model folder; the screen and `convert --dry-run` only render it, and `run(options,
+plan=...)` runs that plan without inspecting or checking again.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import threading
 import uuid
@@ -15,8 +21,21 @@ from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Refused, Status
 from slm_wizard.core.base.units import human_bytes
+from slm_wizard.core.convert.estimate import Resources, SizeEstimate, estimate, resources
+from slm_wizard.core.convert.olive_config import (
+    CONFIG_NAME,
+    build_config,
+    check_config_file,
+    display_command,
+)
 from slm_wizard.core.convert.options import (
+    ACCURACY_LEVELS,
+    BLOCK_SIZES,
+    CPU_PROVIDER,
+    METHODS,
+    PRECISION_CHOICES,
     PRECISIONS,
+    PROVIDER_PRECISIONS,
     ConvertOptions,
     Issue,
     choose_method,
@@ -31,6 +50,7 @@ from slm_wizard.core.model.adapter import (
     check_base,
     inspect_adapter,
     is_adapter_folder,
+    resolve_base,
 )
 from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.run.record import ONNX_DIR, PRECISION, StepRecord
@@ -49,9 +69,11 @@ FILE_LOG = "Conversion log"
 class ConvertRefused(Refused):
     """The options or the model folder are refused before anything runs (the CLI exits 2)."""
 
-    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+    def __init__(self, message: str, issues: list[Issue] | None = None, *,
+                 adapter: AdapterInfo | None = None) -> None:
         super().__init__(message)
         self.issues = list(issues or [])
+        self.adapter = adapter  # a LoRA adapter's refusal (its base): the adapter it read
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -141,46 +163,175 @@ class Options:
         return out
 
 
+# The merged model of a LoRA adapter exists only while it converts: commands name it so.
+MERGED_MODEL = "MERGED_MODEL"
+# The estimates table's columns (Plan.estimate_rows).
+ESTIMATE_COLUMNS = ("precision", "size on disk", "× fp32 weights", "guide", "on CPU", "")
+# Olive's log-line prefix "[time] [LEVEL] [file:line:function] ": shown as "LEVEL ".
+_LOG_PREFIX = re.compile(r"^\[[\d\- :,]+\] \[(\w+)\] \[[^\]]*\] ")
+
+
+def uses_block_options(precision: str) -> bool:
+    """Block size, symmetry and accuracy level apply to the quantized precisions only."""
+    return precision in ("int4", "int8")
+
+
+def method_reason(options: Options) -> str:
+    """Which method runs these options, and why."""
+    method = options.chosen_method
+    if options.method is not None:
+        return f"{method}: your choice (checked below)"
+    if method == "auto-opt":
+        return "auto-opt: one command builds it (int4 block 32 symmetric, or fp32)"
+    if options.precision == "int8":
+        return "config: int8: only the config method can build it with this Olive"
+    return ("config: olive auto-opt has no flags for this block size, symmetry or accuracy "
+            "level; the config file sets them")
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What a run of these options would do, before it runs (the dry run shows it)."""
+    """What a run of these options would do, decided before it runs: the screen and the dry run
+    render it, and `run(options, plan=...)` runs exactly it (no second inspection or check)."""
 
     options: Options
     conversion: ConvertOptions  # method and output folder chosen
     info: ModelInfo  # the base model's, for an adapter
     issues: list[Issue]
     adapter: AdapterInfo | None = None
+    method_reason: str = ""
+    estimates: list[SizeEstimate] = field(default_factory=list)  # one per precision
+    resources: Resources | None = None  # None for a precision the CPU cannot run
+    steps: list[str] = field(default_factory=list)  # what runs, in order (the merge, Olive)
+    config: dict[str, Any] | None = None  # the Olive workflow file (config method)
+    replacing: bool = False  # the output folder is not empty: its contents get replaced
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.is_error]
 
+    @property
+    def method(self) -> str:
+        return self.conversion.method
 
-def plan(options: Options) -> Plan:
-    """Inspect the model and check the options; raises ConvertRefused for a bad model folder."""
+    @property
+    def output_dir(self) -> Path:
+        return self.conversion.output_dir.expanduser().resolve()
+
+    @property
+    def command(self) -> str:
+        """The Olive command (for a merge: of the merged model, MERGED_MODEL)."""
+        return self.steps[-1]
+
+    @property
+    def shown_issues(self) -> list[Issue]:
+        """The issues a form shows: the non-empty output folder is `replace_note` instead."""
+        return [i for i in self.issues if not (i.field == "output_dir" and i.level == "warning")]
+
+    @property
+    def replace_note(self) -> str:
+        if not self.replacing:
+            return ""
+        return f"{self.output_dir} is not empty: you will be asked before it is replaced."
+
+    def needs(self, with_free: bool = False) -> str:
+        """The resources line ("" when the CPU cannot run the precision)."""
+        if self.resources is None:
+            return ""
+        return f"This conversion {self.resources.describe(with_free=with_free)}."
+
+    @property
+    def preview_head(self) -> str:
+        if len(self.steps) > 1:
+            return "Preview: the exact commands"
+        if self.config is not None:
+            return f"Preview: {self.command}, with this file:"
+        return "Preview: the exact command"
+
+    @property
+    def preview_text(self) -> str:
+        """The command (for a merge: the numbered steps), or the config file's JSON."""
+        config = json.dumps(self.config, indent=2) if self.config is not None else ""
+        if len(self.steps) == 1:
+            return config or self.command
+        text = "\n".join(self.step_lines)
+        return f"{text}, with this file:\n{config}" if config else text
+
+    @property
+    def step_lines(self) -> list[str]:
+        """What runs, one line each (numbered when more than one)."""
+        if len(self.steps) == 1:
+            return list(self.steps)
+        return [f"{n}. {s}" for n, s in enumerate(self.steps, 1)]
+
+    def estimate_rows(self) -> list[tuple[str, ...]]:
+        """The estimates table (ESTIMATE_COLUMNS), the chosen precision marked."""
+        return [(e.precision, human_bytes(e.size_bytes), f"{e.ratio:.3f}",
+                 f"Base × {e.guide_ratio:g}", "yes" if e.cpu_ok else "no (GPU)",
+                 "◀ chosen" if e.precision == self.conversion.precision else "")
+                for e in self.estimates]
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        res = self.resources
+        return {"ok": not self.errors, "options": self.conversion.to_dict(),
+                "method_reason": self.method_reason, "command": self.command,
+                "steps": list(self.steps), "argv": self.options.argv(), "config": self.config,
+                "adapter": self.adapter.to_dict() if self.adapter is not None else None,
+                "issues": [asdict(i) for i in self.issues], "replacing": self.replacing,
+                "resources": {**asdict(res), "disk_at": str(res.disk_at)} if res else None,
+                "estimates": [asdict(e) for e in self.estimates]}
+
+
+def plan(options: Options, *, on_progress: ProgressFn | None = None,
+         cancel: threading.Event | None = None, known: Plan | None = None) -> Plan:
+    """What a run of `options` would do (the runner's shape: a screen plans with run_step)."""
+    if on_progress is not None:
+        on_progress(Progress("plan", text=f"Checking the options for {options.model_dir}…"))
+    return _plan(options, known)
+
+
+def _plan(options: Options, known: Plan | None = None) -> Plan:
+    """Inspect the model and check the options; raises ConvertRefused for a bad model folder.
+
+    `known`: an earlier plan; its inspection is reused when it is of the same model folder (and,
+    for an adapter, the same base), so a form that re-plans on every change inspects once."""
     if options.is_adapter:
-        return _adapter_plan(options)
-    try:
-        info = inspect_model(options.model_dir)
-    except ModelFolderError as exc:
-        raise ConvertRefused(str(exc)) from exc
+        return _adapter_plan(options, known)
+    if known is not None and known.adapter is None and known.options.model_dir == options.model_dir:
+        info = known.info
+    else:
+        try:
+            info = inspect_model(options.model_dir)
+        except ModelFolderError as exc:
+            raise ConvertRefused(str(exc)) from exc
     conversion = options.resolved()
-    return Plan(options, conversion, info, validate_options(conversion, info))
+    return _complete(options, conversion, info, validate_options(conversion, info))
 
 
-def _adapter_plan(options: Options) -> Plan:
+def _adapter_plan(options: Options, known: Plan | None) -> Plan:
     """An adapter's plan: its base folder checked against it, the route's conversion options."""
     if options.adapter_mode not in ADAPTER_MODES:
         raise ConvertRefused(f"Unknown adapter mode {options.adapter_mode!r}: use one of "
                              f"{', '.join(ADAPTER_MODES)}.")
+    adapter = None
     try:
-        adapter = inspect_adapter(options.model_dir)
-        info, differences = check_base(adapter, options.base_dir)
+        if known is not None and known.adapter is not None \
+                and known.options.model_dir == options.model_dir:
+            adapter = known.adapter
+            if resolve_base(adapter, options.base_dir) == known.info.path:
+                info, differences = known.info, []
+            else:
+                info, differences = check_base(adapter, options.base_dir)
+        else:
+            adapter = inspect_adapter(options.model_dir)
+            info, differences = check_base(adapter, options.base_dir)
     except ModelFolderError as exc:
-        raise ConvertRefused(str(exc)) from exc
+        raise ConvertRefused(str(exc), adapter=adapter) from exc
     if differences:
         raise ConvertRefused(f"{info.path} is not the base model of the adapter {adapter.name}: "
-                             + "; ".join(differences) + ".")
+                             + "; ".join(differences) + ".", adapter=adapter)
     conversion = replace(options.resolved(), model_dir=info.path,
                          adapter_dir=adapter.path if options.adapter_mode == "adapter" else None)
     issues = validate_options(conversion, info)
@@ -189,12 +340,29 @@ def _adapter_plan(options: Options) -> Plan:
                             "adapter_weights.onnx_adapter: it runs with onnxruntime-genai (the "
                             "chat can switch the adapter on and off) but not in Foundry Local, "
                             "which loads one model folder. Merge the adapter to deploy it."))
-    return Plan(options, conversion, info, issues, adapter)
+    return _complete(options, conversion, info, issues, adapter)
+
+
+def _complete(options: Options, conversion: ConvertOptions, info: ModelInfo,
+              issues: list[Issue], adapter: AdapterInfo | None = None) -> Plan:
+    """The plan's decisions from the checked options: what runs, what it costs."""
+    olive = conversion
+    steps = []
+    if adapter is not None and options.adapter_mode == "merge":
+        steps.append(f"merge {adapter.path} into {info.path} with PEFT (a temporary model, "
+                     "removed afterwards)")
+        olive = replace(conversion, model_dir=Path(MERGED_MODEL))
+    steps.append(display_command(olive))
+    config = build_config(olive) if olive.method == "config" else None
+    cpu = conversion.precision in PROVIDER_PRECISIONS[CPU_PROVIDER]
+    replacing = any(i.field == "output_dir" and i.level == "warning" for i in issues)
+    return Plan(options, conversion, info, issues, adapter, method_reason(options),
+                estimate(info, conversion.block_size, conversion.symmetric),
+                resources(conversion, info) if cpu else None, steps, config, replacing)
 
 
 def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertResult:
     """Merge the adapter into a temporary full model, convert it, remove the temporary model."""
-    from slm_wizard.core.convert.run import ConvertEvent
     from slm_wizard.core.model.adapter import merge
 
     assert p.adapter is not None
@@ -214,11 +382,13 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
             progress(ConvertEvent("cancelled", "Cancelled: no output was kept."))
             return ConvertResult(False, None, None, "Cancelled: no output was kept.",
                                  cancelled=True)
+        # The merged model is the base's shape: the plan's inspection and checks hold for it.
         result = run_conversion(replace(p.conversion, model_dir=merged), progress, cancel,
-                                verify=p.options.verify)
+                                verify=p.options.verify, info=replace(p.info, path=merged),
+                                issues=list(p.issues))
         # The temporary folder is gone afterwards: the command names what it held.
         result.command = (f"(PEFT merge of {p.adapter.path} into {p.info.path}) "
-                          + result.command.replace(str(merged), "MERGED_MODEL"))
+                          + result.command.replace(str(merged), MERGED_MODEL))
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -226,7 +396,6 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
 
 def _check_adapter(p: Plan, conversion: ConvertResult, progress) -> None:
     """Add the adapter's answer checks to a finished conversion's verification."""
-    from slm_wizard.core.convert.run import ConvertEvent
     from slm_wizard.core.model.adapter import verify_adapter
 
     v = conversion.verification
@@ -300,24 +469,35 @@ def result_of(conversion: ConvertResult) -> Result:
     return Result(status, conversion, list(v.checks) if v is not None else [], files, figures)
 
 
+def failed(message: str) -> Result:
+    """The Result of a conversion that could not run at all (nothing was written)."""
+    return result_of(ConvertResult(False, None, None, message))
+
+
 def run(options: Options, *, on_progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None) -> Result:
-    """Convert and verify. Progress: `Progress` events (phase: start, stage, log, done, error or
-    cancelled; log lines marked `log`); refused input raises ConvertRefused."""
-    p = plan(options)
+        cancel: threading.Event | None = None, plan: Plan | None = None) -> Result:
+    """Convert and verify. `plan`: the plan shown for these options (`plan(options)`), run as it
+    is (the model is not inspected again, the options not checked again); None: planned here.
+
+    Progress: `Progress` events (phase: start, stage, log, done, error or cancelled; log lines
+    marked `log`, without Olive's "[time] [LEVEL] [file:line:function]" prefix); refused input
+    raises ConvertRefused."""
+    p = plan if plan is not None and plan.options == options else _plan(options)
     if p.errors:
         raise ConvertRefused(" ".join(i.message for i in p.errors), p.issues)
 
     def progress(event: ConvertEvent) -> None:
-        if on_progress is not None:
-            on_progress(Progress(event.kind, text=event.message, fraction=event.progress,
-                                 log=event.kind == "log"))
+        if on_progress is None:
+            return
+        is_log = event.kind == "log"
+        text = _LOG_PREFIX.sub(r"\1 ", event.message) if is_log else event.message
+        on_progress(Progress(event.kind, text=text, fraction=event.progress, log=is_log))
 
     if p.adapter is not None and options.adapter_mode == "merge":
         conversion = _run_merged(p, progress, cancel)
     else:
-        conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify)
-    conversion.issues.extend(i for i in p.issues if i.field == "adapter")
+        conversion = run_conversion(p.conversion, progress, cancel, verify=options.verify,
+                                    info=p.info, issues=list(p.issues))
     _check_adapter(p, conversion, progress)
     return result_of(conversion)
 
@@ -344,5 +524,8 @@ def to_record(options: Options, result: Result) -> StepRecord:
                       outputs=outputs)
 
 
-__all__ = ["PRECISIONS", "ConvertRefused", "Options", "Plan", "Result", "plan", "result_of",
-           "run", "to_record"]
+__all__ = ["ACCURACY_LEVELS", "ADAPTER_MODES", "BLOCK_SIZES", "CONFIG_NAME",
+           "DEFAULT_ADAPTER_MODE", "ESTIMATE_COLUMNS", "METHODS", "PRECISIONS",
+           "PRECISION_CHOICES", "ConvertRefused", "Options", "Plan", "Result",
+           "check_config_file", "failed", "method_reason", "plan", "result_of", "run",
+           "to_record", "uses_block_options"]

@@ -1,64 +1,42 @@
-"""Convert: Olive options with their reasons, a live command preview, the run, the proof."""
+"""Convert: Olive options with their reasons, a live preview of the step's plan, the run, the
+proof.
+
+The screen decides nothing about the conversion: every change of the form asks the step for its
+plan (core/steps/convert.py `plan`, in a worker, debounced) and renders it (method and why, the
+issues, the command or config file, the estimates, what it needs); Run runs that same plan.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-import re
 import threading
-import time
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
-from textual.message import Message
 from textual.validation import ValidationResult, Validator
 from textual.widgets import (
     Button,
     DataTable,
     Input,
     Label,
-    Log,
-    ProgressBar,
     Select,
     Static,
     Switch,
     TextArea,
 )
-from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.base.paths import logs_dir
-from slm_wizard.core.base.status import Progress as StepProgress
 from slm_wizard.core.base.units import human_bytes
-from slm_wizard.core.convert.estimate import estimate, resources
-from slm_wizard.core.convert.olive_config import CONFIG_NAME, build_config, display_command
-from slm_wizard.core.convert.options import (
-    ACCURACY_LEVELS,
-    BLOCK_SIZES,
-    METHODS,
-    PRECISION_CHOICES,
-    Issue,
-    default_output_dir,
-)
-from slm_wizard.core.convert.run import ConvertResult
-from slm_wizard.core.convert.validation import validate_options
-from slm_wizard.core.model.adapter import (
-    ADAPTER_MODES,
-    DEFAULT_ADAPTER_MODE,
-    is_adapter_folder,
-)
-from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
 from slm_wizard.core.steps import convert as convert_step
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
+from slm_wizard.tui.widgets.run_pane import RunPane
 from slm_wizard.tui.widgets.toggles import OnOffSwitch
 
 HELP = {
     "precision": "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU",
-    "method": "auto-opt: one command (int4 block 32 symmetric) · config: a file with every "
-              "option",
+    "method": "auto: the plan picks auto-opt (one command) or config (a file with every option)",
     "block": "one scale per block: smaller blocks are more accurate and a bit larger",
     "accuracy": "int4 MatMul compute type on CPU: 4 (int8) is the fastest",
     "symmetric": "off = asymmetric: a zero point per block, a bit more accurate and larger",
@@ -67,18 +45,24 @@ HELP = {
     "adapter": "merge: one model (deployable) · adapter: base + .onnx_adapter "
                "(onnxruntime-genai only)",
 }
-PRECISION_OPTIONS = [(f"{p} · {label}", p) for p, label in PRECISION_CHOICES]
-METHOD_LABELS = {"auto-opt": "one command (olive auto-opt)",
-                 "config": f"config file ({CONFIG_NAME})"}
-METHOD_OPTIONS = [(METHOD_LABELS.get(m, m), m) for m in METHODS]
+PRECISION_OPTIONS = [(f"{p} · {label}", p) for p, label in convert_step.PRECISION_CHOICES]
+AUTO = "auto"  # the method the plan chooses (Options.method None)
+METHOD_LABELS = {AUTO: "auto (the plan's choice)", "auto-opt": "one command (olive auto-opt)",
+                 "config": f"config file ({convert_step.CONFIG_NAME})"}
+METHOD_OPTIONS = [(METHOD_LABELS.get(m, m), m) for m in (AUTO, *convert_step.METHODS)]
 ACCURACY_OPTIONS = [("default (builder's choice)", 0),
-                    *((f"{n} · {kind}", n) for n, kind in ACCURACY_LEVELS.items())]
+                    *((f"{n} · {kind}", n) for n, kind in convert_step.ACCURACY_LEVELS.items())]
 ADAPTER_MODE_LABELS = {"merge": "merge into the base (PEFT)",
                        "adapter": "keep separate (.onnx_adapter)"}
-log = logging.getLogger(__name__)
+PLAN_DELAY_S = 0.25  # a change of the form is planned once it rests this long (latest wins)
 
 
-_LOG_PREFIX = re.compile(r"^\[[\d\- :,]+\] \[(\w+)\] \[[^\]]*\] ")
+def _plan_or_refusal(options: convert_step.Options, **kwargs):
+    """The step's plan, or its refusal as a value (an adapter's refusal names the adapter)."""
+    try:
+        return convert_step.plan(options, **kwargs)
+    except convert_step.ConvertRefused as exc:
+        return exc
 
 
 class OutputFolderValidator(Validator):
@@ -112,46 +96,29 @@ class ConvertScreen(StepScreen):
     ConvertScreen #estimates { height: auto; max-height: 7; margin-top: 1; }
     ConvertScreen #convert-actions { dock: bottom; height: auto; background: $surface; }
     ConvertScreen #convert-actions Button { margin-right: 1; }
-    ConvertScreen #run-pane { height: auto; margin-top: 1; }
-    ConvertScreen #run-row { height: 1; }
-    ConvertScreen #run-progress { width: 1fr; }
-    ConvertScreen #run-elapsed { width: 12; text-align: right; }
-    ConvertScreen #run-stage { height: auto; }
-    ConvertScreen #run-log { height: 10; border: round $primary; }
     ConvertScreen #result-pane { height: auto; margin-top: 1; }
     ConvertScreen #result-summary { height: auto; }
     ConvertScreen #verification { height: auto; max-height: 8; }
     """
 
-    class Progress(Message):
-        def __init__(self, event: StepProgress) -> None:
-            self.event = event
-            super().__init__()
-
-    class Finished(Message):
-        def __init__(self, result: convert_step.Result) -> None:
-            self.result = result
-            super().__init__()
-
-    class Inspected(Message):
-        def __init__(self, info: ModelInfo | None, error: str, adapter=None) -> None:
-            self.info, self.error = info, error
-            self.adapter = adapter  # core.adapter.AdapterInfo for a LoRA adapter folder
-            super().__init__()
-
     def __init__(self) -> None:
         super().__init__()
-        self.info: ModelInfo | None = None  # for a LoRA adapter: its base model's
-        self.adapter = None  # core.adapter.AdapterInfo when the model folder is an adapter
+        self.plan: convert_step.Plan | None = None  # the plan shown (None: none yet, or refused)
+        self.info = None  # the plan's model (for a LoRA adapter: its base model's)
+        self.adapter = None  # the plan's LoRA adapter, when the model folder is one
         self.model_dir: Path | None = None
-        self.running = False
-        self.started_at = 0.0
-        self._cancel = threading.Event()
+        self._cancel = threading.Event()  # the conversion's (run_step's) cancel event
+        self._plan_timer = None
+        self._run_requested = False  # Run was pressed before the plan of the form arrived
+        self._focus_run = False  # focus Run when the first plan of this model arrives
         self._output_touched = False
         self._setting_output = False
-        self._setting_base = False
         self._run_options: convert_step.Options | None = None
         self.result: convert_step.Result | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.step_running("step")
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="convert-model")
@@ -162,11 +129,11 @@ class ConvertScreen(StepScreen):
                          compact=True)
             yield Static(HELP["precision"], classes="help")
             yield Label("Method")
-            yield Select(METHOD_OPTIONS, value="auto-opt", allow_blank=False, id="method",
+            yield Select(METHOD_OPTIONS, value=AUTO, allow_blank=False, id="method",
                          compact=True)
-            yield Static(HELP["method"], classes="help")
+            yield Static(HELP["method"], id="method-help", classes="help")
             yield Label("Block size")
-            yield Select([(str(b), b) for b in BLOCK_SIZES],
+            yield Select([(str(b), b) for b in convert_step.BLOCK_SIZES],
                          value=convert_step.DEFAULT_BLOCK_SIZE, allow_blank=False,
                          id="block-size", compact=True)
             yield Static(HELP["block"], classes="help")
@@ -185,38 +152,32 @@ class ConvertScreen(StepScreen):
                         classes="adapter-row")
             yield Static(HELP["base"], classes="help adapter-row")
             yield Label("LoRA route", classes="adapter-row")
-            yield Select([(ADAPTER_MODE_LABELS[m], m) for m in ADAPTER_MODES],
-                         value=DEFAULT_ADAPTER_MODE, allow_blank=False, id="adapter-mode",
-                         compact=True, classes="adapter-row")
+            yield Select([(ADAPTER_MODE_LABELS[m], m) for m in convert_step.ADAPTER_MODES],
+                         value=convert_step.DEFAULT_ADAPTER_MODE, allow_blank=False,
+                         id="adapter-mode", compact=True, classes="adapter-row")
             yield Static(HELP["adapter"], classes="help adapter-row")
         yield Static("", id="convert-issues")
         with Horizontal(id="convert-actions"):
             yield Button("Run conversion", id="run", variant="primary", disabled=True)
             yield Button("Cancel", id="cancel", variant="error", disabled=True)
             yield Button("Continue", id="continue", variant="success", disabled=True)
-        with Vertical(id="run-pane", classes="hidden"):
-            with Horizontal(id="run-row"):
-                yield ProgressBar(total=100, show_eta=False, id="run-progress")
-                yield Static("", id="run-elapsed")
-            yield Static("", id="run-stage")
+        yield RunPane(id="run-pane")
         with Vertical(id="result-pane", classes="hidden"):
             yield Static("", id="result-summary")
             vt = DataTable(id="verification", show_cursor=False)
             vt.add_columns("check", "", "detail")
             yield vt
-        yield Log(id="run-log", auto_scroll=True, classes="hidden")
         yield Static("", id="preview-head")
         with Horizontal(id="preview-row"):
             yield TextArea("", read_only=True, soft_wrap=True, id="preview")
             yield Button("Copy", id="copy-preview")
         table = DataTable(id="estimates", show_cursor=False, zebra_stripes=True)
-        table.add_columns("precision", "size on disk", "× fp32 weights", "guide", "on CPU", "")
+        table.add_columns(*convert_step.ESTIMATE_COLUMNS)
         yield table
 
     def on_mount(self) -> None:
         for w in self.query(".adapter-row"):
             w.display = False
-        self.set_interval(0.5, self._tick)
         self._load_model()
 
     def on_screen_resume(self) -> None:
@@ -227,84 +188,56 @@ class ConvertScreen(StepScreen):
 
     def _load_model(self) -> None:
         self.model_dir = self.app.state.model_dir
+        self.plan = self.info = self.adapter = None  # another model: inspected again
         head = self.query_one("#convert-model", Static)
         if self.model_dir is None:
-            self.info = None
             head.update(Text("No model folder chosen yet: the Model step provides it "
                              "(Back, ctrl+b).", style="bold red"))
-            self._refresh()
+            self._render_plan()
             return
         head.update(f"Inspecting {Path(self.model_dir).name}…")
-        self.inspect_worker(Path(self.model_dir), self._base_dir())
+        if not self._output_touched:
+            self._set_default_output()
+        self._focus_run = True
+        self._request_plan(now=True)
 
     def _base_dir(self) -> Path | None:
         value = self.query_one("#base", Input).value.strip()
         return Path(value) if value else None
 
-    @work(thread=True, exclusive=True, group="convert-inspect", exit_on_error=False)
-    def inspect_worker(self, folder: Path, base: Path | None = None) -> None:
-        if is_adapter_folder(folder):
-            from slm_wizard.core.steps import inspect as inspect_step
-
-            try:
-                r = inspect_step.run(inspect_step.Options(folder, base))
-            except ModelFolderError as exc:
-                self.post_message(self.Inspected(None, str(exc)))
-                return
-            error = "; ".join(r.base_problems)
-            self.post_message(self.Inspected(None if error else r.info, error, r.adapter))
-            return
-        try:
-            self.post_message(self.Inspected(inspect_model(folder), ""))
-        except ModelFolderError as exc:
-            self.post_message(self.Inspected(None, str(exc)))
-
-    def on_convert_screen_inspected(self, message: Inspected) -> None:
-        self.info = message.info
-        self.adapter = message.adapter
+    def _show_model(self, error: str = "") -> None:
         head = self.query_one("#convert-model", Static)
         for w in self.query(".adapter-row"):
-            w.display = message.adapter is not None
-        if message.adapter is not None:
-            a = message.adapter
+            w.display = self.adapter is not None
+        a, i = self.adapter, self.info
+        if a is not None:
             base_field = self.query_one("#base", Input)
-            if message.info is not None and base_field.value.strip() != str(message.info.path):
-                self._setting_base = True
-                base_field.value = str(message.info.path)
-            if message.info is None:
+            if i is not None and base_field.value.strip() != str(i.path):
+                base_field.value = str(i.path)  # the base found: shown (and planned with)
+            if i is None:
                 head.update(Text.assemble(
                     ("LoRA adapter ", "bold"), (a.name, "bold cyan"),
                     f" · rank {a.rank} · {', '.join(a.target_modules)} · ",
-                    (f"base model: {message.error} Enter its folder below.", "red")))
+                    (f"base model: {error} Enter its folder below.", "red")))
             else:
                 head.update(Text.assemble(
                     ("LoRA adapter ", "bold"), (a.name, "bold cyan"),
-                    f" · rank {a.rank} · on base {message.info.name} · "
-                    f"{message.info.architecture} · {message.info.param_count:,} parameters"))
-            if not self._output_touched:
-                self._set_default_output()
-        elif message.info is None:
-            head.update(Text(f"The model folder cannot be used: {message.error} Choose another "
+                    f" · rank {a.rank} · on base {i.name} · "
+                    f"{i.architecture} · {i.param_count:,} parameters"))
+        elif i is None:
+            head.update(Text(f"The model folder cannot be used: {error} Choose another "
                              "in the Model step.", style="red"))
         else:
-            i = message.info
             head.update(Text.assemble(
                 ("Model ", "bold"), (i.name, "bold cyan"),
                 f" · {i.architecture} · {i.param_count:,} parameters · fp32 weights "
                 f"{human_bytes(i.param_count * 4)}"))
-            if not self._output_touched:
-                self._set_default_output()
-        self._refresh()
-        run = self.query_one("#run", Button)
-        if not run.disabled and not self.running and self.app.screen is self and \
-                not isinstance(self.focused, (Input, Select)):
-            run.focus(scroll_visible=False)  # Enter runs the conversion with these options
 
     def _set_default_output(self) -> None:
         if self.model_dir is None:
             return
-        precision = self.query_one("#precision", Select).value
-        value = str(default_output_dir(Path(self.model_dir), str(precision)))
+        precision = str(self.query_one("#precision", Select).value)
+        value = str(convert_step.Options(Path(self.model_dir), precision=precision).chosen_output)
         field = self.query_one("#output", Input)
         if field.value != value:
             self._setting_output = True
@@ -320,19 +253,20 @@ class ConvertScreen(StepScreen):
     # ------------------------------------------------------------------ the form
 
     def options(self) -> convert_step.Options | None:
-        """The step's options as the form shows them (method and output folder explicit)."""
+        """The step's options as the form shows them (output folder explicit)."""
         if self.model_dir is None:
             return None
         level = self.query_one("#accuracy", Select).value
+        method = str(self.query_one("#method", Select).value)
         adapter = {}
-        if self.adapter is not None:
+        if self.adapter is not None or self.query_one("#base", Input).display:
             adapter = {"base_dir": self._base_dir(),
                        "adapter_mode": str(self.query_one("#adapter-mode", Select).value)}
         return convert_step.Options(
             model_dir=Path(self.model_dir),
             output_dir=Path(self.query_one("#output", Input).value.strip() or "."),
             precision=str(self.query_one("#precision", Select).value),
-            method=str(self.query_one("#method", Select).value),
+            method=None if method == AUTO else method,
             block_size=int(self.query_one("#block-size", Select).value),
             symmetric=self.query_one("#symmetric", Switch).value,
             accuracy_level=int(level) if level else None,
@@ -340,27 +274,25 @@ class ConvertScreen(StepScreen):
             **adapter,
         )
 
+    def plan_current(self) -> bool:
+        """The plan shown is the form's (no change waits for its plan)."""
+        return (self.plan is not None and self.plan.options == self.options()
+                and self._plan_timer is None and not self.step_running("plan"))
+
     @on(Select.Changed)
     def select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "precision" and not self._output_touched:
             self._set_default_output()
-        if event.select.id == "precision" and event.value == "int8":
-            # Only the config method can make int8 with this Olive: pick it for the user.
-            self.query_one("#method", Select).value = "config"
-        self._refresh()
+        self._form_changed()
 
     @on(Switch.Changed)
     def switch_changed(self) -> None:
-        self._refresh()
+        self._form_changed()
 
     @on(Input.Changed, "#base")
     def base_changed(self) -> None:
-        """Another base folder: check it against the adapter again."""
-        if self._setting_base:
-            self._setting_base = False
-            return
-        if self.model_dir is not None and self.adapter is not None:
-            self.inspect_worker(Path(self.model_dir), self._base_dir())
+        """Another base folder: the plan checks it against the adapter again."""
+        self._form_changed()
 
     @on(Input.Changed, "#output")
     def output_changed(self) -> None:
@@ -368,74 +300,98 @@ class ConvertScreen(StepScreen):
             self._setting_output = False
         else:
             self._output_touched = True
-        self._refresh()
+        self._form_changed()
 
-    def _refresh(self) -> None:
-        step_opts = self.options()
-        opts = step_opts.resolved() if step_opts is not None else None
-        quantized = str(self.query_one("#precision", Select).value) in ("int4", "int8")
+    def _form_changed(self) -> None:
+        precision = str(self.query_one("#precision", Select).value)
         for wid in ("#block-size", "#accuracy", "#symmetric"):
-            self.query_one(wid).disabled = not quantized or self.running
+            self.query_one(wid).disabled = (not convert_step.uses_block_options(precision)
+                                            or self.running)
+        if self.model_dir is not None and (self.plan is not None or self.info is not None
+                                           or self.adapter is not None):
+            self._request_plan()
+
+    # ------------------------------------------------------------------ the plan
+
+    def _request_plan(self, now: bool = False) -> None:
+        """Plan the form's options in a worker once the form rests (the latest change wins)."""
+        if self._plan_timer is not None:
+            self._plan_timer.stop()
+            self._plan_timer = None
+        if now:
+            self._plan_now()
+        else:
+            self._plan_timer = self.set_timer(PLAN_DELAY_S, self._plan_now)
+
+    def _plan_now(self) -> None:
+        self._plan_timer = None
+        opts = self.options()
+        if opts is None:
+            return
+        self.run_step(_plan_or_refusal, opts, done=self._planned, group="plan", known=self.plan)
+
+    def _planned(self, outcome: Outcome) -> None:
+        result = outcome.result
+        error = outcome.error or outcome.refused
+        if isinstance(result, convert_step.ConvertRefused):
+            self.plan, self.info, self.adapter = None, None, result.adapter
+            error = str(result)
+        elif isinstance(result, convert_step.Plan):
+            self.plan, self.info, self.adapter = result, result.info, result.adapter
+        else:
+            self.plan, self.info, self.adapter = None, None, None
+        self._show_model(error)
+        if self.plan is not None and not self._output_touched:
+            self._set_default_output()
+        self._render_plan()
+        run = self.query_one("#run", Button)
+        if self._focus_run and self.plan is not None:
+            self._focus_run = False
+            if not run.disabled and not self.running and self.app.screen is self and \
+                    not isinstance(self.focused, (Input, Select)):
+                run.focus(scroll_visible=False)  # Enter runs the conversion with these options
+        if self.plan is not None and not self.plan_current() and self._plan_timer is None \
+                and not self.step_running("plan"):
+            self._request_plan()  # the form changed while it was planned (or the base was filled)
+        elif self._run_requested:
+            self._run_requested = False
+            if self.plan_current():
+                self.run_pressed()
+
+    def _render_plan(self) -> None:
+        p = self.plan
         issues_box = self.query_one("#convert-issues", Static)
         preview = self.query_one("#preview", TextArea)
-        if opts is None or self.info is None:
+        table = self.query_one("#estimates", DataTable)
+        method_help = self.query_one("#method-help", Static)
+        if p is None:
             issues_box.update("")
             preview.text = ""
+            self.query_one("#preview-head", Static).update("")
+            method_help.update(HELP["method"])
+            table.clear()
             self.query_one("#run", Button).disabled = True
             return
-        if self.adapter is not None:
-            try:  # the adapter's plan: its base checked, the route's own conversion options
-                p = convert_step.plan(step_opts)
-                opts, all_issues = p.conversion, p.issues
-            except convert_step.ConvertRefused as exc:
-                all_issues = [Issue("error", "base", str(exc))]
-        else:
-            all_issues = validate_options(opts, self.info)
-        issues = [i for i in all_issues
-                  if not (i.field == "output_dir" and i.level == "warning")]
-        out = opts.output_dir.expanduser()
+        method_help.update(f"→ {p.method_reason}")
         lines = Text()
-        for i in issues:
+        for i in p.shown_issues:
             style = "red" if i.is_error else "yellow"
             lines.append(f"{'✖' if i.is_error else '⚠'} {i.message}\n", style=style)
-        if self.result is not None and self.result.ok and out == self.result.output_dir:
+        if self.result is not None and self.result.ok and p.output_dir == self.result.output_dir:
             lines.append("The model converted above is in this folder: running again asks "
                          "before replacing it.\n", style="green")
-        elif out.is_dir() and any(out.iterdir()):
-            lines.append(f"⚠ {out} is not empty: you will be asked before it is replaced.\n",
-                         style="yellow")
-        if opts.precision in ("fp32", "int8", "int4"):
-            # Free amounts appear in a warning only when they fall short.
-            needs = resources(opts, self.info).describe(with_free=False)
-            lines.append(f"This conversion {needs}.", style="dim")
+        elif p.replace_note:
+            lines.append(f"⚠ {p.replace_note}\n", style="yellow")
+        if p.needs():  # free amounts appear in a warning only when they fall short
+            lines.append(p.needs(), style="dim")
         issues_box.update(lines)
-        if opts.method == "config":
-            self.query_one("#preview-head", Static).update(
-                f"Preview: {display_command(opts)}, with this file:")
-            preview.soft_wrap = False  # keep the JSON's indentation
-            preview.text = json.dumps(build_config(opts), indent=2)
-        else:
-            self.query_one("#preview-head", Static).update("Preview: the exact command")
-            preview.soft_wrap = True
-            preview.text = display_command(opts)
-            if self.adapter is not None and step_opts.adapter_mode == "merge":
-                preview.text = (f"1. merge {self.adapter.path} into {opts.model_dir} with PEFT "
-                                "(a temporary model, removed afterwards)\n2. "
-                                + display_command(opts).replace(str(opts.model_dir),
-                                                                "<merged model>"))
-        self._fill_estimates(opts)
-        self.query_one("#run", Button).disabled = self.running or any(i.is_error for i in issues)
-
-    def _fill_estimates(self, opts) -> None:
-        table = self.query_one("#estimates", DataTable)
+        self.query_one("#preview-head", Static).update(p.preview_head)
+        preview.soft_wrap = p.config is None  # keep the JSON's indentation
+        preview.text = p.preview_text
         table.clear()
-        if self.info is None:
-            return
-        for e in estimate(self.info, opts.block_size, opts.symmetric):
-            mark = "◀ chosen" if e.precision == opts.precision else ""
-            table.add_row(e.precision, human_bytes(e.size_bytes), f"{e.ratio:.3f}",
-                          f"Base × {e.guide_ratio:g}", "yes" if e.cpu_ok else "no (GPU)",
-                          mark)
+        for row in p.estimate_rows():
+            table.add_row(*row)
+        self.query_one("#run", Button).disabled = self.running or bool(p.errors)
 
     @on(Button.Pressed, "#copy-preview")
     def copy_preview(self) -> None:
@@ -446,36 +402,36 @@ class ConvertScreen(StepScreen):
 
     @on(Button.Pressed, "#run")
     def run_pressed(self) -> None:
-        opts = self.options()
-        if opts is None or self.running:
+        if self.running or self.options() is None:
             return
-        out = opts.output_dir.expanduser()
-        if out.is_dir() and any(out.iterdir()):
+        if not self.plan_current():  # the form changed since its plan: plan it, then run
+            self._run_requested = True
+            self._request_plan(now=True)
+            return
+        p = self.plan
+        assert p is not None
+        if p.errors:
+            return
+        if p.replacing:
             self.app.push_screen(
                 ConfirmScreen("Replace the output folder?",
-                              f"{out} is not empty. Its contents will be replaced once the new "
-                              "model is converted and in place (nothing is removed if the "
-                              "conversion fails or is cancelled).",
+                              f"{p.output_dir} is not empty. Its contents will be replaced once "
+                              "the new model is converted and in place (nothing is removed if "
+                              "the conversion fails or is cancelled).",
                               yes="Replace"),
-                lambda yes: self._start(opts) if yes else None)
+                lambda yes: self._start(p) if yes else None)
             return
-        self._start(opts)
+        self._start(p)
 
-    def _start(self, opts: convert_step.Options) -> None:
-        self.running = True
+    def _start(self, plan: convert_step.Plan) -> None:
         self.result = None
-        self._run_options = opts
-        self._cancel = threading.Event()
-        self.started_at = time.monotonic()
-        self.query_one("#run-pane").remove_class("hidden")
-        self.query_one("#run-log").remove_class("hidden")
+        self._run_options = plan.options
         self.query_one("#result-pane").add_class("hidden")
-        self.query_one("#run-log", Log).clear()
-        self.query_one("#run-progress", ProgressBar).update(progress=0, total=100)
-        self.query_one("#run-stage", Static).update("Starting Olive…")
+        pane = self.query_one(RunPane)
+        self._cancel = self.run_step(convert_step.run, plan.options, done=self._finished,
+                                     pane=pane, start_text="Starting Olive…", plan=plan)
         self._set_running_controls()
-        self.query_one("#run-pane").scroll_visible()
-        self.convert_worker(opts, self._cancel)
+        pane.scroll_visible()
 
     def _set_running_controls(self) -> None:
         for wid in ("#precision", "#method", "#output", "#block-size", "#accuracy",
@@ -484,65 +440,34 @@ class ConvertScreen(StepScreen):
         self.query_one("#run", Button).disabled = self.running
         self.query_one("#cancel", Button).disabled = not self.running
         if not self.running:
-            self._refresh()
-
-    @work(thread=True, exclusive=True, group="convert-run", exit_on_error=False)
-    def convert_worker(self, opts: convert_step.Options, cancel: threading.Event) -> None:
-        result = convert_step.run(opts, on_progress=lambda e: self.post_message(self.Progress(e)),
-                                  cancel=cancel)
-        self.post_message(self.Finished(result))
-
-    def cancel_work(self) -> None:
-        """Called by the app when the user quits: stop Olive and remove partial output."""
-        self._cancel.set()
+            self._form_changed()  # the folder changed: planned again, Run enabled by the plan
+            self._render_plan()
 
     @on(Button.Pressed, "#cancel")
     def cancel_pressed(self) -> None:
         if self.running:
-            self._cancel.set()
+            self.cancel_step("step")
             self.query_one("#cancel", Button).disabled = True
-            self.query_one("#run-stage", Static).update("Cancelling…")
+            self.query_one(RunPane).set_stage("Cancelling…")
 
-    def on_convert_screen_progress(self, message: Progress) -> None:
-        e = message.event
-        if e.fraction is not None:
-            self.query_one("#run-progress", ProgressBar).update(progress=e.fraction * 100)
-        if e.log:  # without Olive's "[time] [LEVEL] [file:line:function]" prefix
-            self.query_one("#run-log", Log).write_line(_LOG_PREFIX.sub(r"\1 ", e.text))
-        else:
-            self.query_one("#run-stage", Static).update(Text(e.text))
-
-    def _tick(self) -> None:
-        if self.running:  # a timer: never raise, even while the screen is being removed
-            for label in self.query("#run-elapsed").results(Static):
-                label.update(f"{time.monotonic() - self.started_at:5.1f} s")
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if event.worker.group == "convert-run":
-            if isinstance(error, convert_step.ConvertRefused):
-                text = f"The options were refused: {error}"
-            else:
-                log.error("the conversion worker failed", exc_info=error)
-                text = (f"The conversion could not run: {error}. Nothing was written to the "
-                        f"output folder. Check the options and run it again; if it fails again, "
-                        f"the conversion logs are in {logs_dir()}.")
-            self.post_message(self.Finished(convert_step.result_of(
-                ConvertResult(False, None, None, text))))
-        elif event.worker.group == "convert-inspect":
-            log.error("the model inspection failed", exc_info=error)
-            self.post_message(self.Inspected(None, f"{error}."))
-
-    def on_convert_screen_finished(self, message: Finished) -> None:
-        r = self.result = message.result
+    def _finished(self, outcome: Outcome) -> None:
         opts = self._run_options
-        self.running = False
+        if outcome.result is not None:
+            r = outcome.result
+        elif outcome.refused:
+            r = convert_step.failed(f"The options were refused: {outcome.refused}")
+        else:
+            r = convert_step.failed(
+                f"The conversion could not run: {outcome.error}. Nothing was written to the "
+                "output folder. Check the options and run it again.")
+        self.result = r
+        pane = self.query_one(RunPane)
+        if r.cancelled:
+            pane.finish("Cancelled.")
+        else:
+            pane.finish("" if r.ok or r.conversion.log_path else "Stopped: see below.",
+                        ok=r.ok)
         self._set_running_controls()
-        self.query_one("#run-elapsed", Static).update(f"{r.conversion.elapsed_s:5.1f} s")
-        if r.ok:
-            self.query_one("#run-progress", ProgressBar).update(progress=100)
         self._show_result(r)
         if opts is None or r.cancelled:
             return
@@ -563,7 +488,6 @@ class ConvertScreen(StepScreen):
         elif r.cancelled:
             summary.append("Cancelled: the partial output and Olive's leftovers were removed.\n",
                            style="bold yellow")
-            self.query_one("#run-stage", Static).update("Cancelled.")
         else:
             summary.append(f"✖ {r.error}\n", style="bold red")
         v = c.verification
