@@ -8,7 +8,6 @@ import argparse
 import json
 
 from slm_wizard.cli.commands._validate_common import (
-    err,
     print_report,
     progress_printer,
     text_table,
@@ -91,16 +90,8 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def run(args: argparse.Namespace) -> int:
-    import threading
-
-    options = options_from_args(args)
-    cancel = threading.Event()
-    try:
-        result = step.run(options, on_progress=progress_printer(), cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        err("interrupted")
-        return 130
+    # A refusal exits 2 and ctrl+c exits 130, both in cli.main, as for every command.
+    result = step.run(options_from_args(args), on_progress=progress_printer())
     print_report(result)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -3,7 +3,10 @@ watch tokens/s, time to first token, memory and CPU live.
 
 What runs comes from the Chat step's runner (core.steps.chat): the options of the run's model on
 the chosen backend, the backend it opens, and the record of the replies (which counts replies per
-backend), put into the run record after each reply."""
+backend), put into the run record after each reply. The load (`chat_step.load`, group "load")
+and each reply (`chat_step.send`, group "reply") run through `run_step`: cancel, failures and
+bugs arrive as its Outcome. A reply's text is batched on the generating thread, so the UI thread
+does no work per token."""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 Choose what to run and how big; each phase has its progress bar; results land in tables with
 pass/fail, plots (decode tok/s against input length, memory during the soak) and the paths of
 the Markdown/JSON/CSV reports.
+
+What can run, on which runtimes, and the plan line are the step's (core.steps.checklist.preview);
+Run runs that plan through `run_step(checklist.run_plan, ...)`: its progress feeds the phase rows
+and the run pane, each phase's result and each soak sample arrive as messages from its thread.
 """
 
 from __future__ import annotations
@@ -197,7 +201,7 @@ class ValidateScreen(StepScreen):
         missing = plan_step.unavailable_phases(self.app.state)
         for phase in PHASES:
             box = self.query_one(f"#run-{phase}", Checkbox)
-            box.disabled = phase in missing
+            box.disabled = self.running or phase in missing
             why = missing.get(phase)
             box.tooltip = f"{why[0].upper()}{why[1:]}." if why else None
 
