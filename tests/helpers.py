@@ -86,3 +86,35 @@ def spy_everywhere(monkeypatch, module, name: str) -> list:
                 and getattr(mod, name, None) is original:
             monkeypatch.setattr(mod, name, spy)
     return calls
+
+
+class FakeChatBackend:
+    """A chat backend without a model (in this process): it streams `words` one by one, waits
+    `delay` seconds between them (stoppable through `cancel`) and times them like a real one,
+    so the Chat screen runs without a converted model."""
+
+    name = "ort"
+    max_length = 512
+
+    def __init__(self, words: tuple[str, ...] = ("Lumo", " is", " a", " lock."),
+                 delay: float = 0.0) -> None:
+        self.words, self.delay, self.closed, self.calls = words, delay, False, 0
+
+    def generate(self, messages, settings, *, on_text=None, cancel=None):
+        from slm_wizard.core.runtime.chat import Reply
+        from slm_wizard.core.runtime.metrics import ReplyClock
+
+        self.calls += 1
+        clock, out, reason = ReplyClock(), [], "eos"
+        for word in self.words:
+            if cancel is not None and cancel.wait(self.delay):
+                reason = "cancelled"
+                break
+            clock.token()
+            out.append(word)
+            if on_text is not None:
+                on_text(word)
+        return Reply("".join(out), clock.stats(len(messages), reason))
+
+    def close(self) -> None:
+        self.closed = True

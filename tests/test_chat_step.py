@@ -248,3 +248,43 @@ def test_settings_in_use_say_what_each_backend_applies() -> None:
     fl = step.settings_in_use("foundry", sampled)
     assert "temperature 0.7" in fl
     assert "repetition penalty and min tokens not applied" in fl
+
+
+def test_load_closes_the_previous_backend_and_reports_a_model_that_does_not_load(
+        tmp_path, monkeypatch) -> None:
+    import threading
+
+    from helpers import FakeChatBackend
+
+    from slm_wizard.core.runtime.chat import ChatError
+
+    old, new = FakeChatBackend(), FakeChatBackend()
+    monkeypatch.setattr(step, "open_backend", lambda options: new)
+    options = step.Options(str(tmp_path))
+    seen: list = []
+    loaded = step.load(options, on_progress=seen.append, previous=old)
+    assert loaded.backend is new and not loaded.error and old.closed
+    assert seen[0].phase == "load" and str(tmp_path) in seen[0].text
+    cancel = threading.Event()
+    cancel.set()  # replaced while it loaded: what it opened is closed, nobody keeps it
+    assert step.load(options, cancel=cancel).backend is None and new.closed
+
+    def fails(options):
+        raise ChatError("the model folder has no genai_config.json")
+
+    monkeypatch.setattr(step, "open_backend", fails)
+    assert step.load(options) == step.Loaded(None, "the model folder has no genai_config.json")
+
+
+def test_send_answers_in_a_kept_session_and_a_generation_failure_is_an_answer() -> None:
+    from helpers import FakeChatBackend
+
+    backend = FakeChatBackend()
+    session = step.new_session(step.Options("/m"), backend)
+    pieces: list[str] = []
+    answer = step.send(step.Options("/m", prompt="What is Lumo?"), session=session,
+                       on_text=pieces.append)
+    assert answer.reply.text == "Lumo is a lock." == "".join(pieces) and not answer.error
+    assert len(session.history) == 2
+    failed = step.send(step.Options("/m", prompt="   "), session=session)
+    assert failed.reply is None and "empty" in failed.error

@@ -346,3 +346,88 @@ async def test_chat_record_counts_on_after_resume_and_restarts_after_a_conversio
         rec = app.state.get("chat")
         assert rec.figures["replies (onnxruntime-genai)"] == "1", rec
         assert rec.outcome.startswith("1 reply with onnxruntime-genai;"), rec.outcome
+
+
+# -- without a converted model: a fake backend (tests/helpers.FakeChatBackend) -------------------
+
+def fake_app(tmp_path: Path, monkeypatch, backend, calls: list | None = None) -> WizardApp:
+    """The Chat screen on a folder that holds no model, its backend opened by the fake."""
+    import threading
+
+    def fake_open(options):
+        if calls is not None:
+            calls.append(threading.current_thread())
+        return backend
+
+    monkeypatch.setattr(chat_step, "open_backend", fake_open)
+    (tmp_path / "onnx").mkdir(exist_ok=True)
+    return WizardApp(state=converted_record(Path("/models/lumo"), tmp_path / "onnx"),
+                     start="chat", config_dir=tmp_path / "cfg")
+
+
+async def test_the_model_loads_off_the_ui_thread_and_a_reply_streams(tmp_path, monkeypatch):
+    import threading
+
+    from helpers import FakeChatBackend
+
+    calls: list = []
+    app = fake_app(tmp_path, monkeypatch, FakeChatBackend(), calls)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        assert calls and calls[0] is not threading.main_thread()
+        assert not screen.step_running("load")
+        await ask(pilot, screen, "What is Lumo?", 1)
+        assert messages(screen)[-1].markdown.source == "Lumo is a lock."
+        assert app.state.get("chat").status == Status.OK
+
+
+async def test_a_bug_in_a_reply_names_the_log_and_the_chat_goes_on(tmp_path, monkeypatch):
+    from helpers import FakeChatBackend
+
+    from slm_wizard.core.base.logfile import WIZARD_LOG, log_path
+
+    backend = FakeChatBackend()
+    app = fake_app(tmp_path, monkeypatch, backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+
+        def broken(*args, **kw):
+            del backend.generate  # once: the next reply uses the real method
+            raise KeyError("a-bug-in-the-reply")
+
+        backend.generate = broken
+        prompt = screen.query_one("#prompt", Input)
+        prompt.focus()
+        await pilot.press(*"hello", "enter")
+        status = screen.query_one("#chat-status", Static)
+        await wait_until(pilot, lambda: not screen.generating and "failed" in str(status.content),
+                         10, "the failure shown")
+        await pilot.pause()
+        stats = messages(screen)[-1].stats_text
+        assert "KeyError" in stats and str(log_path(WIZARD_LOG)) in stats
+        assert "a-bug-in-the-reply" in log_path(WIZARD_LOG).read_text(encoding="utf-8")
+        assert app.is_running and app.screen is screen and prompt.value == "hello"
+        await prompt.action_submit()
+        await wait_until(pilot, lambda: not screen.generating and screen.replies == 1, 10,
+                         "another reply")
+        assert app.state.get("chat").status == Status.OK
+
+
+async def test_escape_cancels_the_reply_run(tmp_path, monkeypatch):
+    from helpers import FakeChatBackend
+
+    backend = FakeChatBackend(tuple(f" w{i}" for i in range(400)), delay=0.02)
+    app = fake_app(tmp_path, monkeypatch, backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        prompt = screen.query_one("#prompt", Input)
+        prompt.value = "go on"
+        await prompt.action_submit()
+        await wait_until(pilot, lambda: screen.step_running("reply") and screen._streamed, 10,
+                         "the reply to stream")
+        app.simulate_key("escape")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the reply to stop")
+        await pilot.pause()
+        assert "stopped" in messages(screen)[-1].stats_text
+        assert screen.replies == 1 and not screen.step_running("reply")
+        assert len(screen.session.history) == 2  # the stopped reply is part of the chat

@@ -197,3 +197,34 @@ def test_the_recorded_command_reruns_the_same_checklist_headless(demo_model: Pat
     assert again == {c.id: (c.status.value, c.data.get("total")) for c in ran.checks}
     assert again["domain"][1] == ran.prompts == 20  # the quick size's 20 domain prompts
     assert (tmp_path / "again" / "validate.md").is_file()
+
+
+def test_preview_leaves_out_what_the_record_cannot_measure_and_says_what_runs(tmp_path: Path):
+    no_source = converted_record(None, tmp_path / "onnx")
+    assert checklist.unavailable_phases(no_source) == {
+        "sweep": "the sweep converts the Hugging Face model: choose one in the Model step"}
+    assert set(checklist.unavailable_phases(RunRecord(model_dir=tmp_path))) == {
+        "bench", "checklist"}
+    plan, line = checklist.preview(no_source, ("bench", "sweep"), "no-such-size")
+    assert plan.phases == ("bench",) and plan.size == checklist.DEFAULT_SIZE
+    assert line == f"Quick: {checklist.describe_plan(plan)}" and "sweep" not in line
+    plan, line = checklist.preview(no_source, ("sweep",))
+    assert plan is None and line.startswith("Nothing to run: choose at least one")
+    with pytest.raises(checklist.PlanError, match="Model step"):  # make_plan says the same
+        checklist.make_plan(no_source, ("sweep",))
+
+
+def test_backends_for_a_record_and_the_plans_share_of_a_phase(tmp_path: Path):
+    from slm_wizard.core.base.status import Progress
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    rec = record_with(tmp_path / "a")
+    assert checklist.backends_for(rec) == [("onnxruntime-genai", "ort")]
+    deployed = record_with(tmp_path / "b", deployed="lumo", foundry_cache=tmp_path / "cache")
+    assert checklist.backends_for(deployed)[1] == ("Foundry Local (lumo:1)", "foundry")
+    plan = checklist.make_plan(rec, ("bench", "checklist"), report_dir=tmp_path / "r")
+    assert plan.fraction(Progress("bench", fraction=0.5)) == 0.25
+    assert plan.fraction(Progress("checklist", fraction=1.0)) == 1.0
+    assert plan.fraction(Progress("sweep", fraction=0.5)) is None  # not in this plan
+    assert plan.fraction(Progress("bench", text="loading")) is None

@@ -163,6 +163,9 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
         await wait_until(pilot, lambda: "boom" in str(status.content), 30, "the error")
         assert app.is_running and app.screen is screen
         assert "RuntimeError: boom" in str(status.content) and status.has_class("-error")
+        from slm_wizard.core.base.logfile import WIZARD_LOG, log_path
+
+        assert str(log_path(WIZARD_LOG)) in str(status.content)  # where the traceback went
         assert screen.query_one("#val-run", Button).disabled is False  # it can run again
         assert "validate" not in app.state.steps
 
@@ -181,3 +184,68 @@ async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
         status = screen.query_one("#val-status", Static)
         assert str(status.content).startswith("Benchmark failed: ")
         assert app.is_running
+
+
+async def test_progress_feeds_the_phase_rows_and_the_run_pane_and_cancel_stops_the_run(
+        tmp_path: Path, monkeypatch):
+    """run_plan runs through run_step: its progress moves the phase's row and the run pane
+    (the whole plan's share), Cancel sets the run's cancel event, nothing is recorded."""
+    import threading
+
+    from textual.widgets import ProgressBar
+
+    from slm_wizard.core.base.status import Progress
+    from slm_wizard.core.steps import checklist as plan_step
+    from slm_wizard.tui.widgets.run_pane import RunPane
+
+    threads: list[threading.Thread] = []
+
+    def waiting(plan, *, on_progress, cancel, on_sample, on_phase_done):
+        threads.append(threading.current_thread())
+        on_progress(Progress("bench", 1, 2, "prompts: 1/2", 0.5))
+        cancel.wait(30)
+        return plan_step.PlanResult(plan, cancelled=cancel.is_set())
+
+    monkeypatch.setattr(plan_step, "run_plan", waiting)
+    state = converted_record(tmp_path / "hf", tmp_path / "onnx")
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.click("#val-run")
+        bar = screen.query_one("#bar-bench", ProgressBar)
+        await wait_until(pilot, lambda: bar.progress == 50, 10, "the benchmark's bar")
+        assert threads and threads[0] is not threading.main_thread()
+        assert str(screen.query_one("#text-bench", Static).content) == "prompts: 1/2"
+        pane = screen.query_one(RunPane)
+        assert not pane.has_class("-idle") and pane.stage == "Benchmark: prompts: 1/2"
+        assert pane.query_one(ProgressBar).progress == 25  # half of the first of two phases
+        assert screen.query_one("#val-run", Button).disabled
+        await pilot.click("#val-cancel")
+        status = screen.query_one("#val-status", Static)
+        await wait_until(pilot, lambda: str(status.content).startswith("Cancelled"), 10,
+                         "the run to stop")
+        assert screen.query_one("#val-run", Button).disabled is False
+        assert screen.query_one("#val-cancel", Button).disabled
+        assert "validate" not in app.state.steps and not screen.step_running()
+
+
+async def test_the_plan_line_and_the_phases_come_from_the_steps_preview(tmp_path: Path):
+    """What the screen greys out and what its plan line says are core's (checklist.preview)."""
+    from slm_wizard.core.steps import checklist as plan_step
+
+    state = converted_record(None, tmp_path / "onnx")  # no Hugging Face folder: no sweep
+    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        sweep = screen.query_one("#run-sweep", Checkbox)
+        assert sweep.disabled and "Model step" in str(sweep.tooltip)
+        _, line = plan_step.preview(state, ("bench", "checklist"), "quick")
+        assert str(screen.query_one("#val-size-help", Static).content) == line
+        assert line.startswith("Quick: benchmark: ")
+        screen.query_one("#run-bench", Checkbox).value = False
+        screen.query_one("#run-checklist", Checkbox).value = False
+        await pilot.pause()
+        assert str(screen.query_one("#val-size-help", Static).content).startswith(
+            "Nothing to run: choose at least one")
+        assert screen.query_one("#val-run", Button).disabled and screen.plan is None

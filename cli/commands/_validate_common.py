@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from slm_wizard.core.base.status import Progress, ProgressFn
+
 
 def err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
@@ -46,9 +48,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
                    help="print the full result as JSON on stdout (progress stays on stderr)")
 
 
-def progress_printer() -> Any:
-    """An on_progress callback printing one line per update to stderr."""
-    def show(p: Any) -> None:
+def progress_printer() -> ProgressFn:
+    """An on_progress callback printing one line per Progress event to stderr."""
+    def show(p: Progress) -> None:
         if p.phase in ("load", "note"):
             err(p.text)
             return

@@ -11,8 +11,9 @@ import argparse
 import json
 import sys
 
-from slm_wizard.core.runtime.chat import BACKENDS
+from slm_wizard.core.base.status import Progress
 from slm_wizard.core.steps import chat as step
+from slm_wizard.core.steps.chat import BACKENDS, ChatError
 
 REPL_HELP = """commands: /reset (new chat), /system TEXT (set the system prompt; empty clears it),
           /stats (figures of the last reply), /help, /quit (or end of input)"""
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prompt is None:
         return _repl(options, args.json)
     # The folder may change between the check above and the load: refused there too.
-    result = step.run(options, on_progress=lambda p: _err(p.text),
+    result = step.run(options, on_progress=_progress,
                       on_text=None if args.json else _stream)
     if result.error:
         _err(f"error: {result.error}")
@@ -97,9 +98,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _repl(options: step.Options, as_json: bool) -> int:
-    from slm_wizard.core.runtime.chat import ChatError
+def _progress(p: Progress) -> None:
+    _err(p.text)
 
+
+def _repl(options: step.Options, as_json: bool) -> int:
     _err(f"loading {options.model} ({options.backend})…")
     try:
         backend = step.open_backend(options)
@@ -112,9 +115,7 @@ def _repl(options: step.Options, as_json: bool) -> int:
         backend.close()
 
 
-def _loop(session, backend, as_json: bool) -> int:
-    from slm_wizard.core.runtime.chat import ChatError
-
+def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -> int:
     interactive = sys.stdin.isatty()
     pid = step.generator_pid(backend)
     if interactive:

@@ -8,7 +8,6 @@ import argparse
 import json
 
 from slm_wizard.cli.commands._validate_common import (
-    err,
     print_report,
     progress_printer,
     text_table,
@@ -36,8 +35,6 @@ def _positive(text: str) -> float:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from slm_wizard.core.evaluate.sweep_variants import PRESETS
-
     d = step.Options("")
     p = subparsers.add_parser(
         "sweep",
@@ -50,14 +47,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Recommends the smallest variant within --max-kld and --min-top1. Variants: fp32, "
         "int8, int4[-<algo>][-b<block>][-asym][-embfp32] with algo default, rtn, rtn_last, "
         "k_quant, k_quant_mixed, k_quant_last. Presets: "
-        + "; ".join(f"{k}: {', '.join(v)}" for k, v in PRESETS.items()) + ".",
+        + "; ".join(f"{k}: {', '.join(v)}" for k, v in step.PRESETS.items()) + ".",
     )
     p.add_argument("model", metavar="MODEL_DIR", help="the Hugging Face model folder")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--variants", "--precisions", dest="variants", metavar="LIST",
                        help="comma-separated variants, e.g. fp32,int8,int4-k_quant_mixed "
                        "(fp32 is always added: it is the reference)")
-    group.add_argument("--preset", choices=tuple(PRESETS),
+    group.add_argument("--preset", choices=tuple(step.PRESETS),
                        help="a variant list (default: the quick preset)")
     p.add_argument("--domain", metavar="FILE",
                    help="domain set (JSONL with prompt, expected, optional system): fidelity is "
@@ -85,34 +82,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    from slm_wizard.core.evaluate.sweep_variants import DEFAULT_VARIANTS
-
-    return step.Options(args.model, args.variants or DEFAULT_VARIANTS, domain_file=args.domain,
+    return step.Options(args.model, args.variants or step.DEFAULT_VARIANTS,
+                        domain_file=args.domain,
                         max_prompts=args.max_prompts, output=args.output,
                         report_dir=args.report_dir, preset=args.preset, max_kld=args.max_kld,
                         min_top1=args.min_top1, fidelity_tokens=args.fidelity_tokens)
 
 
 def run(args: argparse.Namespace) -> int:
-    import threading
-
-    from slm_wizard.core.evaluate.sweep_result import plot_text
-
-    options = options_from_args(args)
-    cancel = threading.Event()
-    try:
-        result = step.run(options, on_progress=progress_printer(), cancel=cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        err("interrupted")
-        return 130
+    # A refusal exits 2 and ctrl+c exits 130, both in cli.main, as for every command.
+    result = step.run(options_from_args(args), on_progress=progress_printer())
     print_report(result)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         table = result.sweep.table()
         print(text_table(table.columns, table.rows))
-        print(f"\n{plot_text(result.sweep)}")
+        print(f"\n{step.plot_text(result.sweep)}")
         print(f"\nFidelity measured on {result.sweep.domain_source}.")
         print(f"Rule: {result.sweep.rule}.")
         print(result.sweep.recommendation)

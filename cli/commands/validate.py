@@ -16,8 +16,8 @@ from slm_wizard.cli.commands._validate_common import (
     progress_printer,
     text_table,
 )
-from slm_wizard.core.evaluate.validate import CHECK_IDS, LABEL
 from slm_wizard.core.steps import checklist as step
+from slm_wizard.core.steps.checklist import CHECK_IDS, LABEL
 
 
 def _checks_arg(text: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 from slm_wizard.core.base.reports import Report, ReportPaths
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, BenchResult, Progress
+from slm_wizard.core.evaluate.bench import METRIC_TITLES as METRIC_TITLES  # for the fronts
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import ProgressFn
 

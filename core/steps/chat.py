@@ -27,6 +27,7 @@ from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.runtime.backends import open_backend as _open_backend
 from slm_wizard.core.runtime.chat import (
     BACKENDS,
+    SETTING_BOUNDS,
     ChatBackend,
     ChatError,
     ChatSession,
@@ -34,13 +35,17 @@ from slm_wizard.core.runtime.chat import (
     Reply,
     clean_user_text,
 )
-from slm_wizard.core.runtime.metrics import ProcessSample, ReplyStats
+from slm_wizard.core.runtime.metrics import ProcessSample, ProcessSampler, ReplyStats, StreamBatch
 from slm_wizard.core.steps import Progress, ProgressFn
 
+# The fronts (the Chat screen, its settings form, the chat command) take the runtime's names
+# they show or hold from here, never from core.runtime itself.
 __all__ = [
-    "BACKEND_TITLES", "ChatInputError", "ChatLog", "Options", "Result", "default_settings",
-    "failure_of", "generator_pid", "new_session", "open_backend", "options_for", "result_of",
-    "run", "settings_in_use", "to_record",
+    "BACKENDS", "BACKEND_TITLES", "SETTING_BOUNDS", "Answer", "ChatBackend", "ChatError",
+    "ChatInputError", "ChatLog", "ChatSession", "GenerationSettings", "Loaded", "Options",
+    "ProcessSampler", "Reply", "Result", "StreamBatch", "adapter_names", "default_settings",
+    "failure_of", "generator_pid", "load", "new_session", "open_backend", "options_for",
+    "result_of", "run", "send", "settings_in_use", "to_record",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -215,6 +220,61 @@ def open_backend(options: Options) -> ChatBackend:
     return ChildBackend(options.backend, options.model, **kw)
 
 
+@dataclass
+class Loaded:
+    """A backend opened for a chat the caller keeps (`backend`), or why it could not be."""
+
+    backend: ChatBackend | None
+    error: str = ""
+
+
+def load(options: Options, *, on_progress: ProgressFn | None = None,
+         cancel: threading.Event | None = None,
+         previous: ChatBackend | None = None) -> Loaded:
+    """Open the backend of `options` for a kept chat (the Chat screen's load), closing the
+    `previous` one first (its generating process ends). A model that does not load is a Loaded
+    with the reason; options that cannot run raise ChatInputError."""
+    if previous is not None:
+        previous.close()
+    if on_progress is not None:
+        on_progress(Progress("load", text=f"loading {options.model} ({options.title})…"))
+    try:
+        backend = open_backend(options)
+    except ChatError as e:
+        return Loaded(None, str(e))
+    if cancel is not None and cancel.is_set():  # replaced or quit while loading: nobody keeps it
+        backend.close()
+        return Loaded(None, "cancelled")
+    return Loaded(backend)
+
+
+@dataclass
+class Answer:
+    """One reply of a kept chat, or why it failed (`reply`: what streamed before the failure)."""
+
+    reply: Reply | None
+    error: str = ""
+
+
+def send(options: Options, *, on_progress: ProgressFn | None = None,
+         cancel: threading.Event | None = None, session: ChatSession,
+         on_text: Callable[[str], None] | None = None) -> Answer:
+    """Send `options.prompt` in the kept conversation `session`; the text streams to `on_text`
+    (called on the generating thread: batch it there, not per token in a UI); `cancel` stops the
+    reply between two tokens. A generation failure is an Answer with its message."""
+    try:
+        return Answer(session.send(options.prompt or "", on_text=on_text, cancel=cancel))
+    except ChatError as e:
+        return Answer(e.partial, str(e))
+
+
+def adapter_names(onnx_dir: Path | str | None) -> tuple[str, ...]:
+    """The LoRA adapters a converted folder can switch (onnxruntime-genai), by name."""
+    from slm_wizard.core.model.adapter import adapter_files
+
+    return () if onnx_dir is None else tuple(p.stem for p in adapter_files(onnx_dir))
+
+
 def generator_pid(backend: ChatBackend) -> int:
     """The id of the process that generates for `backend` (this one when it runs in process)."""
     return int(getattr(backend, "pid", 0) or os.getpid())
@@ -301,8 +361,6 @@ class Result:
 
 
 def _sample(pid: int | None = None) -> ProcessSample | None:
-    from slm_wizard.core.runtime.metrics import ProcessSampler
-
     try:
         return ProcessSampler(interval=1.0, pid=pid).sample_now()
     except Exception:  # psutil missing or the process not readable: no memory figures

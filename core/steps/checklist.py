@@ -19,6 +19,7 @@ from slm_wizard.core.evaluate.bench import DEFAULT_LENGTHS, BenchError, Progress
 from slm_wizard.core.evaluate.sweep_variants import PRESETS as SWEEP_PRESETS
 from slm_wizard.core.evaluate.validate import (
     CHECK_IDS,
+    LABEL,
     Thresholds,
     ValidateError,
     find_domain_file,
@@ -37,6 +38,12 @@ from slm_wizard.core.steps.bench import (
     report_files,
     report_json,
 )
+
+# The names the fronts (the Validate screen, the validate command) show, from here.
+__all__ = ["CHECK_IDS", "DEFAULT_SIZE", "LABEL", "PHASES", "PHASE_TITLES", "SIZES",
+           "MeasureError", "Options", "PlanError", "PlanResult", "Result", "RunSize",
+           "ValidatePlan", "backends_for", "describe_plan", "make_plan", "phase_fraction",
+           "plan_record", "preview", "run", "run_plan", "to_record", "unavailable_phases"]
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,32 @@ class ValidatePlan:
         return {"size": self.size, "phases": list(self.phases),
                 **{p: asdict(self.options_of(p)) for p in self.phases}}
 
+    def fraction(self, event: Progress) -> float | None:
+        """How far the whole plan is (0..1) at one of run_plan's events (each phase an equal
+        share of the bar); None when the event says nothing about it."""
+        if event.fraction is None or event.phase not in self.phases:
+            return None
+        return (self.phases.index(event.phase) + event.fraction) / len(self.phases)
+
+
+def unavailable_phases(record: Any) -> dict[str, str]:
+    """The phases a run record cannot measure yet, each with the reason (the Validate screen
+    greys them out; make_plan refuses them with the same words)."""
+    out: dict[str, str] = {}
+    if record.onnx_dir is None:
+        out["bench"] = out["checklist"] = "no converted model yet: the Convert step provides it"
+    if record.model_dir is None:
+        out["sweep"] = "the sweep converts the Hugging Face model: choose one in the Model step"
+    return out
+
+
+def backends_for(record: Any) -> list[tuple[str, str]]:
+    """The runtimes a run record's model can be measured on, as (title, backend)."""
+    out = [("onnxruntime-genai", "ort")]
+    if record.deployed_name:
+        out.append((f"Foundry Local ({record.deployed_id})", "foundry"))
+    return out
+
 
 def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
               backend: str = "ort", report_dir: str | Path | None = None) -> ValidatePlan:
@@ -293,10 +326,10 @@ def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFA
         raise PlanError("choose at least one of the benchmark, the checklist and the sweep")
     s = SIZES[size]
     onnx_dir, model_dir = record.onnx_dir, record.model_dir
-    if {"bench", "checklist"} & set(chosen) and onnx_dir is None:
-        raise PlanError("no converted model yet: the Convert step provides it")
-    if "sweep" in chosen and model_dir is None:
-        raise PlanError("the sweep converts the Hugging Face model: choose one in the Model step")
+    missing = unavailable_phases(record)
+    for phase in chosen:
+        if phase in missing:
+            raise PlanError(missing[phase])
     name = Path(onnx_dir or model_dir or "model").name
     report = str(report_dir or default_report_dir(name))
     domain = find_domain_file(onnx_dir, model_dir)
@@ -345,6 +378,20 @@ def describe_plan(plan: ValidatePlan) -> str:
     if plan.sweep is not None:
         parts.append(f"sweep: {', '.join(plan.sweep.precisions)}")
     return " · ".join(parts) or "nothing chosen"
+
+
+def preview(record: Any, ticked: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
+            backend: str = "ort") -> tuple[ValidatePlan | None, str]:
+    """The Validate screen's plan for what is ticked (the phases the record cannot measure left
+    out, an unknown size read as the default) and its line in words: what Run runs, or None and
+    why nothing can run. Run takes the plan made the same way at the moment it is pressed."""
+    missing = unavailable_phases(record)
+    size = size if size in SIZES else DEFAULT_SIZE
+    try:
+        plan = make_plan(record, tuple(p for p in ticked if p not in missing), size, backend)
+    except PlanError as exc:
+        return None, f"Nothing to run: {exc}."
+    return plan, f"{SIZES[size].title}: {describe_plan(plan)}"
 
 
 def phase_fraction(phase: str, p: Progress) -> float | None:

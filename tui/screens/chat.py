@@ -3,31 +3,32 @@ watch tokens/s, time to first token, memory and CPU live.
 
 What runs comes from the Chat step's runner (core.steps.chat): the options of the run's model on
 the chosen backend, the backend it opens, and the record of the replies (which counts replies per
-backend), put into the run record after each reply."""
+backend), put into the run record after each reply. The load (`chat_step.load`, group "load")
+and each reply (`chat_step.send`, group "reply") run through `run_step`: cancel, failures and
+bugs arrive as its Outcome. A reply's text is batched on the generating thread, so the UI thread
+does no work per token."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
-from textual.worker import Worker, WorkerState, get_current_worker
 
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.runtime.chat import ChatBackend, ChatError, ChatSession, Reply
-from slm_wizard.core.runtime.metrics import ProcessSampler, StreamBatch
 from slm_wizard.core.steps import chat as chat_step
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.core.steps.chat import ChatBackend, ChatSession, ProcessSampler, Reply, StreamBatch
+from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
 from slm_wizard.tui.widgets.message import ChatMessage
 from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
@@ -78,20 +79,6 @@ class ChatScreen(StepScreen):
             self.text, self.tokens, self.tps, self.ttft = text, tokens, tps, ttft
             super().__init__()
 
-    class Done(Message):
-        """A reply ended (`error`: it failed), for the message `prompt` sent with `options`."""
-
-        def __init__(self, reply: Reply | None, error: str = "", prompt: str = "",
-                     options: chat_step.Options | None = None) -> None:
-            self.reply, self.error, self.prompt, self.options = reply, error, prompt, options
-            super().__init__()
-
-    class Loaded(Message):
-        def __init__(self, backend: ChatBackend | None, error: str = "",
-                     options: chat_step.Options | None = None) -> None:
-            self.backend, self.error, self.options = backend, error, options
-            super().__init__()
-
     def __init__(self) -> None:
         super().__init__()
         self.session: ChatSession | None = None
@@ -105,8 +92,6 @@ class ChatScreen(StepScreen):
         self._defaults_from: Path | None = None  # the folder `config`'s settings came from
         self.chat_log = chat_step.ChatLog()  # every reply of this run, for the run record
         self._recorded: StepRecord | None = None  # the chat record this screen last saved
-        self._sending: tuple[str, chat_step.Options | None] = ("", None)
-        self.cancel_event = threading.Event()
         # The generating process (the child that runs the model) and the wizard's own, apart.
         self.sampler = ProcessSampler(interval=0.25)
         self.own_sampler = ProcessSampler(interval=1.0)
@@ -147,7 +132,7 @@ class ChatScreen(StepScreen):
         self.prepare()
 
     def on_unmount(self) -> None:
-        self.cancel_event.set()
+        self.cancel_work()  # a reply under way stops; a load under way closes what it opened
         self.sampler.stop()
         self.own_sampler.stop()
         if self.session is not None:
@@ -191,43 +176,40 @@ class ChatScreen(StepScreen):
         name = Path(target.model).name if target.backend == "ort" else target.model
         self.query_one("#conversation").border_title = f"{name} · {self._backend_title()}"
         self.set_status(f"Loading {name} with {self._backend_title()}…")
-        self.load_backend(target)
+        # The load runs in a worker (a newer load replaces it); the old backend closes there.
+        old = self.session.backend if self.session is not None else None
+        self.run_step(chat_step.load, target, group="load", previous=old,
+                      done=lambda outcome: self._loaded(outcome, target))
 
     def _backend_title(self) -> str:
         return "Foundry Local" if self.backend_kind == "foundry" else "onnxruntime-genai"
 
-    @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False)
-    def load_backend(self, options: chat_step.Options) -> None:
-        old = self.session.backend if self.session is not None else None
-        if old is not None:
-            old.close()
-        try:
-            backend = chat_step.open_backend(options)
-        except (ChatError, chat_step.ChatInputError) as e:
-            self.post_message(self.Loaded(None, str(e), options))
+    def _loaded(self, outcome: Outcome, options: chat_step.Options) -> None:
+        loaded = outcome.result
+        if outcome.cancelled:  # the screen is going away: close what was opened for it
+            if loaded is not None and loaded.backend is not None:
+                loaded.backend.close()
             return
-        self.post_message(self.Loaded(backend, options=options))
-
-    def on_chat_screen_loaded(self, message: Loaded) -> None:
-        if message.backend is None:
+        if loaded is None or loaded.backend is None:
+            why = loaded.error if loaded is not None else (outcome.refused or outcome.error)
             self.session = None
             self.session_options = None
             self.loaded_for = None
-            self.set_status(f"The model could not be loaded: {message.error}. Press ctrl+l to "
+            self.set_status(f"The model could not be loaded: {why}. Press ctrl+l to "
                             "load it again, switch the backend, or go back (ctrl+b) to fix the "
                             "model.", error=True)
             return
         history = self.session.history if self.session is not None else []
-        self.session = ChatSession(message.backend, self.config.system_prompt,
+        self.session = ChatSession(loaded.backend, self.config.system_prompt,
                                    self.config.settings)
         self.session.history = history
-        self.session_options = message.options
-        self._watch(message.backend)
+        self.session_options = options
+        self._watch(loaded.backend)
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         prompt.focus()
         self.set_status(f"Ready: {self._backend_title()}, context "
-                        f"{message.backend.max_length} tokens. {self._settings_text()}")
+                        f"{loaded.backend.max_length} tokens. {self._settings_text()}")
 
     def _watch(self, backend: ChatBackend) -> None:
         """Sample the process that generates for `backend` (a child, or this one)."""
@@ -250,19 +232,16 @@ class ChatScreen(StepScreen):
 
     def _adapters(self) -> tuple[str, ...]:
         """The LoRA adapters of the converted folder (onnxruntime-genai switches them)."""
-        from slm_wizard.core.model.adapter import adapter_files
-
-        onnx = self.app.state.onnx_dir
-        if self.backend_kind != "ort" or onnx is None:
+        if self.backend_kind != "ort":
             return ()
-        return tuple(p.stem for p in adapter_files(onnx))
+        return chat_step.adapter_names(self.app.state.onnx_dir)
 
     @on(RadioSet.Changed, "#chat-backend")
     def backend_changed(self, event: RadioSet.Changed) -> None:
         kind = "foundry" if event.pressed.id == "backend-foundry" else "ort"
         if kind == self.backend_kind:
             return
-        self.cancel_event.set()
+        self.cancel_step("reply")
         self.backend_kind = kind
         self.prepare()
 
@@ -290,7 +269,6 @@ class ChatScreen(StepScreen):
         options = chat_step.Options.of(
             session.backend.name, loaded.model, session.settings, cache_dir=loaded.cache_dir,
             system=session.system_prompt, prompt=text)
-        self._sending = (text, options)
         event.input.clear()
         conversation = self.query_one("#conversation", VerticalScroll)
         await conversation.mount(ChatMessage("user", text))
@@ -301,23 +279,20 @@ class ChatScreen(StepScreen):
         self._streamed = []
         self._live = (0, None, None)
         self.generating = True
-        self.cancel_event = threading.Event()
         self.set_status("Generating… (Esc stops)")
         # Start once the new messages are laid out: that layout is the heaviest UI work of a
         # reply, and done during generation it would hold the GIL the generator needs.
-        self.call_after_refresh(self.generate, text, self.cancel_event, options)
+        self.call_after_refresh(self._start_reply, options)
 
-    @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
-    def generate(self, text: str, cancel: threading.Event,
-                 options: chat_step.Options | None = None) -> None:
-        worker = get_current_worker()
+    def _start_reply(self, options: chat_step.Options) -> None:
+        """The reply runs through run_step (cancel with Esc, failures as an Outcome). Its text
+        is batched on the generating thread (`on_text`): the UI gets at most 4 updates a second,
+        never one per token, so the drawing takes little CPU from the generation it measures."""
         session = self.session
         batch = StreamBatch(POST_EVERY_S)
         live = getattr(session.backend, "live", None) is not None
 
-        def on_text(piece: str) -> None:
-            if worker.is_cancelled:
-                cancel.set()
+        def on_text(piece: str) -> None:  # on the generating thread
             if batch.add(piece):
                 if live:  # a child: it measures the figures itself
                     fig = session.backend.live
@@ -326,33 +301,15 @@ class ChatScreen(StepScreen):
                     figures = batch.figures()
                 self.post_message(self.Chunk(batch.take(), *figures))
 
-        try:
-            reply = session.send(text, on_text=on_text, cancel=cancel)
-        except ChatError as e:
-            if batch.pending:
-                self.post_message(self.Chunk(batch.take(), batch.count, None, None))
-            self.post_message(self.Done(e.partial, str(e), text, options))
-            return
-        if batch.pending:
-            self.post_message(self.Chunk(batch.take(), batch.count, None, None))
-        self.post_message(self.Done(reply, prompt=text, options=options))
+        def reply(options: chat_step.Options, **run: Any) -> chat_step.Answer:
+            try:
+                return chat_step.send(options, session=session, on_text=on_text, **run)
+            finally:  # the rest of the text, before the run's end reaches the screen
+                if batch.pending:
+                    self.post_message(self.Chunk(batch.take(), batch.count, None, None))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """An unexpected failure of a worker is shown here; the app keeps running."""
-        if event.state != WorkerState.ERROR:
-            return
-        worker = event.worker
-        error = worker.error
-        log.error("chat worker %s failed", worker.name, exc_info=error)
-        what = f"{type(error).__name__}: {error}" if error is not None else "unknown error"
-        if worker.group == "chat-load":
-            self.post_message(self.Loaded(None, f"unexpected error ({what})",
-                                          self._target()))
-        elif worker.group == "chat":
-            text, options = self._sending
-            self.post_message(self.Done(None, f"Unexpected error ({what}). Send the message "
-                                        "again, start a new chat (ctrl+r) or switch the "
-                                        "backend.", text, options))
+        self.run_step(reply, options, group="reply",
+                      done=lambda outcome: self.call_later(self._replied, outcome, options))
 
     async def on_chat_screen_chunk(self, message: Chunk) -> None:
         if self._streamed is not None and message.text and self._reply_widget is not None:
@@ -364,30 +321,37 @@ class ChatScreen(StepScreen):
             self._live = (message.tokens, message.tps, message.ttft)
             self.query_one(MetricsPanel).set_reply(message.tps, message.ttft, record=False)
 
-    async def on_chat_screen_done(self, message: Done) -> None:
+    async def _replied(self, outcome: Outcome, options: chat_step.Options) -> None:
+        """A reply ended: its Answer, a failure of the generation, or a bug (named with the log
+        file that holds its traceback)."""
         self.generating = False
+        answer = outcome.result
+        reply = answer.reply if answer is not None else None
+        error = answer.error if answer is not None else outcome.refused
+        if outcome.error:
+            error = (f"Unexpected error ({outcome.error}). Send the message again, start a new "
+                     "chat (ctrl+r) or switch the backend.")
         widget = self._reply_widget
         streamed = "".join(self._streamed or [])
         self._streamed = None
-        self._log_reply(message)
+        self._log_reply(options, reply, error)
         if self._reset_after:
             await self.action_new_chat()
             return
-        reply = message.reply
         if widget is not None:
             # The reply as Markdown, drawn once (what streamed before a failure stays).
             await widget.markdown.update(reply.text if reply is not None else streamed)
             widget.end_streaming()
-            if message.error:
-                widget.set_stats(message.error, error=True)
+            if error:
+                widget.set_stats(error, error=True)
             elif reply is not None:
                 widget.set_stats(reply.stats.summary() + reply.adapter_text())
-        if message.error:
+        if error:
             self.set_status("The reply failed (see above); your message is back in the box.",
                             error=True)
             prompt = self.query_one("#prompt", Input)
             if not prompt.value:
-                prompt.value = message.prompt
+                prompt.value = options.prompt or ""
             backend = self.session.backend if self.session is not None else None
             if backend is not None and getattr(backend, "alive", True) is False:
                 # The generating process ended (crash, killed): load the model in a new one.
@@ -404,15 +368,12 @@ class ChatScreen(StepScreen):
             if st.trimmed_turns else ""
         self.set_status(("Stopped." if st.stopped else "Ready.") + extra)
 
-    def _log_reply(self, message: Done) -> None:
+    def _log_reply(self, options: chat_step.Options, reply: Reply | None, error: str) -> None:
         """Put the reply into the chat's log and the chat's record into the run record."""
-        options = message.options
-        if options is None:
-            return
-        if message.error:
-            result = chat_step.failure_of(options.backend, message.error, message.reply)
-        elif message.reply is not None:
-            result = chat_step.result_of(options.backend, message.reply,
+        if error:
+            result = chat_step.failure_of(options.backend, error, reply)
+        elif reply is not None:
+            result = chat_step.result_of(options.backend, reply,
                                          sample=self.sampler.latest(), measure=False,
                                          pid=self.sampler.pid, wizard=self.own_sampler.latest())
         else:
@@ -453,11 +414,8 @@ class ChatScreen(StepScreen):
 
     def action_stop(self) -> None:
         if self.generating:
-            self.cancel_event.set()
+            self.cancel_step("reply")
             self.set_status("Stopping…")
-
-    def cancel_work(self) -> None:
-        self.cancel_event.set()
 
     def action_reload(self) -> None:
         """Load the model again (after a failure, or to start from a fresh backend)."""
@@ -470,7 +428,7 @@ class ChatScreen(StepScreen):
     @on(Button.Pressed, "#chat-new-btn")
     async def action_new_chat(self) -> None:
         if self.generating:  # stop the reply first; the chat is cleared when it has ended
-            self.cancel_event.set()
+            self.cancel_step("reply")
             self._reset_after = True
             self.set_status("Stopping the reply, then starting a new chat…")
             return

@@ -3,18 +3,21 @@
 Choose what to run and how big; each phase has its progress bar; results land in tables with
 pass/fail, plots (decode tok/s against input length, memory during the soak) and the paths of
 the Markdown/JSON/CSV reports.
+
+What can run, on which runtimes, and the plan line are the step's (core.steps.checklist.preview);
+Run runs that plan through `run_step(checklist.run_plan, ...)`: its progress feeds the phase rows
+and the run pane, each phase's result and each soak sample arrive as messages from its thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -30,19 +33,17 @@ from textual.widgets import (
     TabbedContent,
     TabPane,
 )
-from textual.worker import Worker, WorkerState
 
-from slm_wizard.core.base.status import Status
-from slm_wizard.core.evaluate.validate import LABEL
+from slm_wizard.core.base.status import Progress, Status
 from slm_wizard.core.steps import checklist as plan_step
-from slm_wizard.core.steps.checklist import PHASE_TITLES, PHASES, SIZES, PlanResult, ValidatePlan
-from slm_wizard.tui.screens.base import StepScreen
+from slm_wizard.core.steps.checklist import LABEL, PHASE_TITLES, PHASES, SIZES, ValidatePlan
+from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot
+from slm_wizard.tui.widgets.run_pane import RunPane
 from slm_wizard.tui.widgets.toggles import StateCheckbox
 
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
             "ONNX and checks it). Go back with ctrl+b.")
-NO_SOURCE = "The precision sweep converts the Hugging Face model: choose one in the Model step."
 # The sweep's Pareto table on screen: (column of core.sweep's table, heading).
 SWEEP_KEEP = (("variant", "variant"), ("status", "status"), ("size (MB)", "size MB"),
               ("size vs fp32", "vs fp32"), ("mean KLD", "mean KLD"), ("p99 KLD", "p99 KLD"),
@@ -89,15 +90,6 @@ class ValidateScreen(StepScreen):
     ValidateScreen #val-status.-error { color: $error; }
     """
 
-    class PhaseProgress(Message):
-        def __init__(self, phase: str, fraction: float | None, text: str) -> None:
-            self.phase, self.fraction, self.text = phase, fraction, text
-            super().__init__()
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, ValidateScreen.PhaseProgress) \
-                and message.phase == self.phase
-
     class SoakSample(Message):
         def __init__(self, rss_mb: float) -> None:
             self.rss_mb = rss_mb
@@ -108,20 +100,10 @@ class ValidateScreen(StepScreen):
             self.phase, self.result, self.report = phase, result, report
             super().__init__()
 
-    class PhaseFailed(Message):
-        def __init__(self, phase: str, error: str) -> None:
-            self.phase, self.error = phase, error
-            super().__init__()
-
-    class Finished(Message):
-        def __init__(self, result: PlanResult) -> None:
-            self.result = result
-            super().__init__()
-
     def __init__(self) -> None:
         super().__init__()
-        self.cancel_event = threading.Event()
         self.running = False
+        self.plan: ValidatePlan | None = None  # what Run runs now (None: nothing can run)
         self.soak_values: list[float] = []
         self.reports: dict[str, Path] = {}
         self.last_summary = ""
@@ -155,6 +137,7 @@ class ValidateScreen(StepScreen):
                     yield ProgressBar(total=100, show_eta=False, id=f"bar-{phase}")
                     yield Static("not run", classes="phase-text", id=f"text-{phase}",
                                  markup=False)
+            yield RunPane(id="val-run-pane")
         with TabbedContent(id="val-tabs"):
             with TabPane("Checklist", id="tab-checklist"):
                 yield DataTable(id="checks-table", cursor_type="row", zebra_stripes=True)
@@ -190,7 +173,7 @@ class ValidateScreen(StepScreen):
         self.prepare()
 
     def on_unmount(self) -> None:
-        self.cancel_event.set()
+        self.cancel_work()
 
     def prepare(self) -> None:
         """Show which model will be measured; enable what can run."""
@@ -203,45 +186,39 @@ class ValidateScreen(StepScreen):
             label.remove_class("-error")
             source = f" · source: {state.model_dir}" if state.model_dir else ""
             label.update(f"Model: {state.onnx_dir}{source}")
-        for phase in ("bench", "checklist"):
-            self.query_one(f"#run-{phase}", Checkbox).disabled = state.onnx_dir is None
+        self._enable_phases()
         runtime = self.query_one("#val-backend", Select)
-        options = [("onnxruntime-genai", "ort")]
-        if state.deployed_name:
-            options.append((f"Foundry Local ({state.deployed_id})", "foundry"))
+        options = plan_step.backends_for(state)
         if options != self.runtime_options:
             current = runtime.value
             self.runtime_options = options
             runtime.set_options(options)
             runtime.value = current if current in {v for _, v in options} else "ort"
-        sweep = self.query_one("#run-sweep", Checkbox)
-        sweep.disabled = state.model_dir is None
-        sweep.tooltip = NO_SOURCE if state.model_dir is None else None
-        self._sync_buttons()
         self._describe_plan()
 
+    def _enable_phases(self) -> None:
+        """A phase the run record cannot measure yet is greyed out, its tooltip says why."""
+        missing = plan_step.unavailable_phases(self.app.state)
+        for phase in PHASES:
+            box = self.query_one(f"#run-{phase}", Checkbox)
+            box.disabled = self.running or phase in missing
+            why = missing.get(phase)
+            box.tooltip = f"{why[0].upper()}{why[1:]}." if why else None
+
     def _sync_buttons(self) -> None:
-        chosen = bool(self._chosen_phases())
-        self.query_one("#val-run", Button).disabled = self.running or not chosen
+        self.query_one("#val-run", Button).disabled = self.running or self.plan is None
         self.query_one("#val-cancel", Button).disabled = not self.running
         for box in self.query(Checkbox):
             if self.running:
                 box.disabled = True
         self.query_one("#val-size", Select).disabled = self.running
 
-    def _chosen_phases(self) -> tuple[str, ...]:
-        return tuple(p for p in PHASES
-                     if self.query_one(f"#run-{p}", Checkbox).value
-                     and not self.query_one(f"#run-{p}", Checkbox).disabled)
-
-    @property
-    def size_key(self) -> str:
-        value = str(self.query_one("#val-size", Select).value)
-        return value if value in SIZES else plan_step.DEFAULT_SIZE
-
-    @property
-    def run_size(self) -> plan_step.RunSize:
-        return SIZES[self.size_key]
+    def _preview(self) -> tuple[ValidatePlan | None, str]:
+        """The plan of what is ticked now, and its line (core decides both)."""
+        ticked = tuple(p for p in PHASES if self.query_one(f"#run-{p}", Checkbox).value)
+        return plan_step.preview(self.app.state, ticked,
+                                 str(self.query_one("#val-size", Select).value),
+                                 str(self.query_one("#val-backend", Select).value))
 
     # -- controls ----------------------------------------------------------------------------
 
@@ -252,44 +229,38 @@ class ValidateScreen(StepScreen):
 
     @on(Checkbox.Changed)
     def phase_toggled(self) -> None:
-        self._sync_buttons()
         self._describe_plan()
 
     def _describe_plan(self) -> None:
         """The plan line says what Run will run: the chosen phases only, the prompts found."""
-        try:
-            plan = plan_step.make_plan(self.app.state, self._chosen_phases(), self.size_key,
-                                       str(self.query_one("#val-backend", Select).value))
-            text = f"{self.run_size.title}: {plan_step.describe_plan(plan)}"
-        except plan_step.PlanError as exc:
-            text = f"Nothing to run: {exc}."
+        if self.running:
+            return  # the line says what is running until it ends
+        self.plan, text = self._preview()
         self.query_one("#val-size-help", Static).update(text)
+        self._sync_buttons()
 
     @on(Button.Pressed, "#val-continue")
     def continue_pressed(self) -> None:
         self.app.action_next_step()
 
-    def cancel_work(self) -> None:
-        """Called by the app when the user quits."""
-        self.cancel_event.set()
-
     @on(Button.Pressed, "#val-cancel")
     def cancel_pressed(self) -> None:
-        self.cancel_event.set()
+        self.cancel_step()
         self.set_status("Cancelling after the current generation…")
 
     @on(Button.Pressed, "#val-run")
     def run_pressed(self) -> None:
-        phases = self._chosen_phases()
-        if not phases or self.running:
+        if self.running:
             return
-        try:
-            plan = plan_step.make_plan(self.app.state, phases, self.size_key,
-                                       str(self.query_one("#val-backend", Select).value))
-        except plan_step.PlanError as exc:
-            self.set_status(f"Cannot run: {exc}.", error=True)
+        # The plan made now (its own report folder), as the plan line was made.
+        plan, text = self._preview()
+        self.plan = plan
+        self.query_one("#val-size-help", Static).update(text)
+        if plan is None:
+            self.set_status(f"Cannot run: {text.removeprefix('Nothing to run: ')}", error=True)
+            self._sync_buttons()
             return
-        self.cancel_event = threading.Event()
+        phases = plan.phases
         self.running = True
         self.reports.clear()
         self.soak_values = []
@@ -300,13 +271,19 @@ class ValidateScreen(StepScreen):
         self.query_one("#val-reports", Static).update("")
         self.set_status("Running… (Cancel stops after the current generation)")
         self._sync_buttons()
-        self.run_plan(plan)
+        pane = self.query_one(RunPane)
+        pane.start(f"Running: {', '.join(PHASE_TITLES[p] for p in phases)}…")
+        # Each phase's result and each soak sample reach the screen as they land (messages
+        # posted from the run's thread); progress feeds the phase rows and the run pane.
+        self.run_step(plan_step.run_plan, plan, done=lambda outcome: self._finished(outcome, pane),
+                      progress=lambda event: self._progress(plan, pane, event),
+                      on_sample=lambda mb: self.post_message(self.SoakSample(mb)),
+                      on_phase_done=lambda phase, r: self.post_message(
+                          self.PhaseDone(phase, r, r.report)))
 
     def _ready_again(self) -> None:
         self.running = False
-        for phase in ("bench", "checklist"):
-            self.query_one(f"#run-{phase}", Checkbox).disabled = self.app.state.onnx_dir is None
-        self.query_one("#run-sweep", Checkbox).disabled = self.app.state.model_dir is None
+        self._enable_phases()
         self._sync_buttons()
 
     def set_status(self, text: str, error: bool = False) -> None:
@@ -314,40 +291,19 @@ class ValidateScreen(StepScreen):
         status.update(text)
         status.set_class(error, "-error")
 
-    # -- the work (a thread) -----------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="validate", exit_on_error=False)
-    def run_plan(self, plan: ValidatePlan) -> None:
-        """Run the plan through core's runner; each phase's result is shown as it lands."""
-        result = plan_step.run_plan(
-            plan,
-            on_progress=lambda p: self.post_message(
-                self.PhaseProgress(p.phase, p.fraction, p.text)),
-            on_sample=lambda mb: self.post_message(self.SoakSample(mb)),
-            on_phase_done=lambda phase, r: self.post_message(
-                self.PhaseDone(phase, r, r.report)),
-            cancel=self.cancel_event,
-        )
-        if result.failed:
-            self.post_message(self.PhaseFailed(result.failed, result.error))
-        self.post_message(self.Finished(result))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """An unexpected failure in the worker: shown here, the app keeps running."""
-        if event.worker.group != "validate" or event.state != WorkerState.ERROR:
-            return
-        self._ready_again()
-        self.set_status(f"The run stopped: {_explain(event.worker.error)}. Check the model "
-                        "(Convert step) and run again; the tables show what finished before.",
-                        error=True)
-
     # -- results on screen ----------------------------------------------------------------------
 
-    def on_validate_screen_phase_progress(self, message: PhaseProgress) -> None:
-        bar = self.query_one(f"#bar-{message.phase}", ProgressBar)
-        if message.fraction is not None:
-            bar.update(progress=round(100 * min(max(message.fraction, 0.0), 1.0)))
-        self.query_one(f"#text-{message.phase}", Static).update(message.text)
+    def _progress(self, plan: ValidatePlan, pane: RunPane, event: Progress) -> None:
+        """One of run_plan's events: its phase's row, and the whole plan on the run pane."""
+        if event.phase not in PHASES:
+            return
+        if event.fraction is not None:
+            bar = self.query_one(f"#bar-{event.phase}", ProgressBar)
+            bar.update(progress=round(100 * min(max(event.fraction, 0.0), 1.0)))
+        self.query_one(f"#text-{event.phase}", Static).update(event.text)
+        pane.show(replace(event, fraction=plan.fraction(event),
+                          text=f"{PHASE_TITLES[event.phase]}: {event.text}" if event.text
+                          and not event.log else event.text))
 
     def on_validate_screen_soak_sample(self, message: SoakSample) -> None:
         self.soak_values.append(message.rss_mb)
@@ -380,20 +336,29 @@ class ValidateScreen(StepScreen):
                 "Reports (Markdown, JSON, CSV):\n" + "\n".join(
                     f"  {PHASE_TITLES[p]}: {path}" for p, path in self.reports.items()))
 
-    def on_validate_screen_phase_failed(self, message: PhaseFailed) -> None:
-        self.query_one(f"#text-{message.phase}", Static).update("failed")
-        self.set_status(f"{PHASE_TITLES[message.phase]} failed: {message.error}", error=True)
-
-    def on_validate_screen_finished(self, message: Finished) -> None:
+    def _finished(self, outcome: Outcome, pane: RunPane) -> None:
         self._ready_again()
-        result = message.result
+        self._describe_plan()
+        result = outcome.result
+        if result is None:  # refused, or a bug (its message names the log file)
+            why = outcome.refused or outcome.error
+            pane.finish("Stopped: " + why)
+            self.set_status(f"The run stopped: {why}. Check the model (Convert step) and run "
+                            "again; the tables show what finished before.", error=True)
+            return
         if result.cancelled:
+            pane.finish("Cancelled.")
             self.set_status("Cancelled: the tables show what finished before.")
             return
         record = self.app.record_step(plan_step.plan_record(result))
         self.last_summary = record.outcome
         if result.failed:
-            return  # the failure is on screen (PhaseFailed)
+            self.query_one(f"#text-{result.failed}", Static).update("failed")
+            what = f"{PHASE_TITLES[result.failed]} failed: {result.error}"
+            pane.finish(what)
+            self.set_status(what, error=True)
+            return
+        pane.finish(record.outcome, ok=True)
         failed = record.status == Status.FAIL
         self.set_status(("Done with failures: " if failed else "Done: ") + record.outcome
                         + (" · the table lists each failed check with its fix" if failed
@@ -403,7 +368,7 @@ class ValidateScreen(StepScreen):
         self.query_one("#val-continue", Button).focus(scroll_visible=False)
 
     def show_bench(self, result: Any) -> None:
-        from slm_wizard.core.evaluate.bench import METRIC_TITLES
+        from slm_wizard.core.steps.bench import METRIC_TITLES
 
         table = self.query_one("#bench-table", DataTable)
         table.clear()
@@ -464,7 +429,7 @@ class ValidateScreen(StepScreen):
 
     def show_sweep(self, result: Any) -> None:
         """The advisor's Pareto table (highlight = the recommendation), its rule and plot."""
-        from slm_wizard.core.evaluate.sweep_result import plot_text
+        from slm_wizard.core.steps.sweep import plot_text
 
         self._sweep = result
         table = self.query_one("#sweep-table", DataTable)
@@ -523,28 +488,3 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
     return str(value)
-
-
-def _explain(exc: BaseException) -> str:
-    """A user-facing line for a failure; unexpected ones get their traceback in the log file."""
-    from slm_wizard.core.evaluate.bench import BenchError
-    from slm_wizard.core.evaluate.sweep_variants import SweepError
-    from slm_wizard.core.evaluate.validate import ValidateError
-    from slm_wizard.core.runtime.chat import ChatError
-
-    if isinstance(exc, (ChatError, BenchError, ValidateError, SweepError)):
-        return str(exc)
-    if isinstance(exc, OSError):
-        return f"a file could not be written or read: {exc}"
-    try:
-        from slm_wizard.core.base.paths import logs_dir
-
-        log = logs_dir() / "validate-errors.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as f:
-            f.write("".join(traceback.format_exception(exc)) + "\n")
-        where = f" (details in {log})"
-    except OSError:
-        where = ""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return f"unexpected error: {type(exc).__name__}: {first}{where}"

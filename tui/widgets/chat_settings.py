@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.validation import Integer, Number, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from slm_wizard.core.runtime.chat import SETTING_BOUNDS, GenerationSettings
+from slm_wizard.core.steps.chat import SETTING_BOUNDS, GenerationSettings
 
 
 @dataclass
