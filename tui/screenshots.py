@@ -49,25 +49,24 @@ def prepare():
     """The run behind the screens: the demo model taken through Prerequisites, Model, Convert
     (INT4 with Olive) and Deploy (a throw-away Foundry Local cache) by the steps' own runners.
     Returns the run record and, per step, the record to put into it after that step's screen."""
-    from slm_wizard.core.base.paths import cache_dir
-    from slm_wizard.core.base.status import Status
-    from slm_wizard.core.model.demo import build_demo_model
     from slm_wizard.core.run.record import RunRecord, StepRecord
     from slm_wizard.core.steps import convert, deploy, inspect, prereqs
+    from slm_wizard.core.steps import demo as demo_step
 
-    demo = build_demo_model(progress=lambda s: print(f"  demo: {s}", file=sys.stderr))
+    o = demo_step.Options()
+    built = demo_step.run(o, on_progress=lambda p: print(f"  demo: {p.text}", file=sys.stderr))
+    if built.folder is None:
+        raise SystemExit(f"the demo model could not be built: {built.error}")
+    demo = built.folder
     # Per step: its record (the run record reads the artefacts from it).
-    done: dict[str, StepRecord] = {}
-    done["welcome"] = StepRecord("welcome", Status.OK, f"model: {demo}",
-                                 options={"model_dir": str(demo), "demo": True},
-                                 command=["slm-wizard", "demo"])
+    done: dict[str, StepRecord] = {"welcome": demo_step.to_record(o, built)}
     p = prereqs.Options(model_dir=demo)
     done["prereqs"] = prereqs.to_record(p, prereqs.run(p))
     i = inspect.Options(demo)
     done["model"] = inspect.to_record(i, inspect.run(i))
 
     # Stable folders (the screenshots show their paths), replaced by each run: they are ours.
-    place = cache_dir() / "screenshots"
+    place = demo.parent / "screenshots"  # beside the demo, in slm-wizard's cache folder
     c = convert.Options(demo, place / "lumo-int4", precision="int4", replace=True)
     converted = convert.run(c)
     if not converted.ok:
