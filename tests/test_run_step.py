@@ -95,3 +95,23 @@ async def test_quitting_sets_the_cancel_event_and_the_run_says_it_was_cancelled(
         screen.cancel_work()
         await wait_until(pilot, lambda: app.outcomes)
         assert app.outcomes[0].cancelled and app.outcomes[0].result == "stopped"
+
+
+async def test_the_pane_clock_shows_how_long_the_run_took() -> None:
+    import time
+
+    def slow(options, *, on_progress, cancel):
+        time.sleep(0.6)
+        return "done"
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        pane = screen.query_one(RunPane)
+        started = time.monotonic()
+        screen.run_step(slow, None, done=lambda o: (app.outcomes.append(o), pane.finish(ok=True)),
+                        pane=pane)
+        await wait_until(pilot, lambda: app.outcomes)
+        took = time.monotonic() - started
+        shown = float(str(pane.query_one(".run-elapsed").content).split()[0])
+        assert 0.6 <= shown <= took + 0.05, (shown, took)
