@@ -164,6 +164,20 @@ async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
         assert app.focused is prompt  # type at once, Enter sends
 
 
+async def test_chat_after_a_removal_says_not_deployed_not_failed(onnx_copy: Path,
+                                                               tmp_path: Path) -> None:
+    from slm_wizard.core.run.record import StepRecord
+
+    state = converted_record(onnx_copy, onnx_copy)
+    # What the Deploy screen's Remove records (core.steps.deploy.to_record with remove=True).
+    state.record(StepRecord("deploy", Status.SKIP, "removed: unloaded m:1; unregistered m:1"))
+    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    async with app.run_test(size=SMALL) as pilot:
+        await pilot.pause()
+        foundry = app.screen.query_one("#backend-foundry")
+        assert foundry.disabled and str(foundry.label) == "Foundry Local (not deployed)"
+
+
 # -- item 4: Validate's states match what runs -------------------------------------------------
 
 async def test_validate_toggles_and_plan_line_say_what_runs(demo_model: Path, demo_onnx: Path,

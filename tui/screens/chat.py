@@ -25,6 +25,7 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 
+from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.core.steps.chat import ChatBackend, ChatSession, ProcessSampler, Reply, StreamBatch
@@ -151,9 +152,9 @@ class ChatScreen(StepScreen):
         foundry.tooltip = None if state.deployed_name else "The Deploy step makes this available."
         # Say why on the screen itself (a keyboard user never sees a tooltip).
         deploy_rec = state.get("deploy") if hasattr(state, "get") else None
+        failed = deploy_rec is not None and deploy_rec.status == Status.FAIL
         foundry.label = "Foundry Local" if state.deployed_name else (
-            "Foundry Local (deploy failed)" if deploy_rec is not None and not deploy_rec.done
-            else "Foundry Local (not deployed)")
+            "Foundry Local (deploy failed)" if failed else "Foundry Local (not deployed)")
         if self.backend_kind == "foundry" and not state.deployed_name:
             self.backend_kind = "ort"
             self.query_one("#backend-ort", RadioButton).value = True
