@@ -187,3 +187,32 @@ async def test_a_demo_build_that_cannot_be_done_says_why(
         assert "Could not build" in app.screen.query_one("#demo-run").stage
         assert not app.screen.query_one("#use-demo").disabled
         assert app.current_step == "welcome" and "welcome" not in app.state.steps
+
+
+async def test_the_demo_build_progress_is_in_view_at_80x24(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80x24 the run pane lands below the fold: it is scrolled into view when the build starts."""
+    import threading
+
+    import slm_wizard.core.model.demo as demo
+
+    release = threading.Event()
+
+    def slow_build(*args, progress=None, cancel=None, **kwargs):
+        progress("training step 1 of 300")
+        release.wait(30)
+        raise demo.DemoError("stopped by the test")
+
+    monkeypatch.setattr(demo, "build_demo_model", slow_build)
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.screen.query("#demo-run")), 10, "the pane")
+        pane = app.screen.query_one("#demo-run")
+        await wait_until(pilot, lambda: pane.log_lines == ["training step 1 of 300"], 10, "a line")
+        await pilot.pause()
+        stage = pane.query_one(".run-stage")
+        assert 2 <= stage.region.y and stage.region.bottom <= 23, stage.region  # above the keys
+        release.set()
+        await wait_until(pilot, lambda: not pane.running, 10, "the end")

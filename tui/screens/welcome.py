@@ -96,9 +96,12 @@ class WelcomeScreen(StepScreen):
         if not self.query("#demo-run"):
             await self.query_one("#body").mount(RunPane(id="demo-run"))
         options = demo_step.Options()
-        self.run_step(demo_step.run, options, group="demo", pane=self.query_one(RunPane),
+        pane = self.query_one(RunPane)
+        self.run_step(demo_step.run, options, group="demo", pane=pane,
                       done=lambda outcome: self._demo_done(options, outcome),
                       start_text="Preparing the demo model (built once, then cached)…")
+        # The pane sits below the fold at 80x24: bring the build's progress into view.
+        self.call_after_refresh(pane.scroll_visible, animate=False)
 
     def _demo_done(self, options, outcome: Outcome) -> None:
         from slm_wizard.core.steps import demo as demo_step
