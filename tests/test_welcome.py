@@ -213,6 +213,6 @@ async def test_the_demo_build_progress_is_in_view_at_80x24(
         await wait_until(pilot, lambda: pane.log_lines == ["training step 1 of 300"], 10, "a line")
         await pilot.pause()
         stage = pane.query_one(".run-stage")
-        assert 2 <= stage.region.y and stage.region.bottom <= 23, stage.region  # above the keys
+        assert stage.region.y >= 2 and stage.region.bottom <= 23, stage.region  # above the keys
         release.set()
         await wait_until(pilot, lambda: not pane.running, 10, "the end")
