@@ -191,7 +191,7 @@ async def test_a_demo_build_that_cannot_be_done_says_why(
 
 async def test_the_demo_build_progress_is_in_view_at_80x24(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """At 80x24 the run pane lands below the fold: it is scrolled into view when the build starts."""
+    """At 80x24 the run pane lands below the fold: it is scrolled into view as the build starts."""
     import threading
 
     import slm_wizard.core.model.demo as demo
