@@ -1,16 +1,7 @@
 """Quantization advisor: convert one model to several variants, measure each, recommend one.
 
-Variants (names parsed by `parse_variant`):
-- `fp32`: the reference every other variant is measured against (always converted);
-- `int8`: Olive's 8-bit block-wise RTN on the fp32 build (embedding quantized too);
-- `int4[-<algo>][-b<block>][-asym][-embfp32]`: onnxruntime-genai's builder through Olive's
-  ModelBuilder pass, accuracy level 4. `<algo>` is the builder's `int4_algo_config`: `default`
-  (omitted in names), `rtn`, `rtn_last`, `k_quant`, `k_quant_mixed` (int4 + int8 for the
-  sensitive layers), `k_quant_last`. With the default algorithm the embedding table is quantized
-  too (`int4_op_types_to_quantize` MatMul/Gather), so int4 stays smaller than int8 on models
-  with tied embeddings; `-embfp32` keeps it fp32 (what `olive auto-opt` builds). The other
-  algorithms quantize MatMuls only and the builder's `shared_embeddings` is dropped by Olive
-  0.13's ModelBuilder pass (it replaces the builder's embedding code): their embedding stays fp32.
+The variants (fp32, int8, int4 with its algorithms, block sizes, symmetry and embedding) and
+their names are core/evaluate/sweep_variants.py's.
 
 Each variant is converted once and cached by (model content, options, tool versions) under
 `<cache>/sweep/<model hash>/`; then measured in a fresh Python process (load time and peak RSS
