@@ -1,10 +1,15 @@
-"""Small helpers shared by the TUI tests."""
+"""The one helpers module of the tests: everything two test modules share lives here (a test
+module never imports another test module; tests/test_import_hygiene.py checks it)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+DATA = ROOT / "tests" / "data"
 
 
 async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 30.0,
