@@ -8,7 +8,6 @@ few of them as real processes to prove no traceback reaches the terminal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -20,45 +19,9 @@ from pathlib import Path
 import pytest
 
 from slm_wizard.cli.main import main
+from tests.helpers.folders import GOOD_CONFIG, GOOD_HEADER, make_model, make_onnx, safetensors, tree
 
 # --------------------------------------------------------------------------- the world
-
-
-def _safetensors(header: object, data: bytes = b"") -> bytes:
-    raw = json.dumps(header).encode()
-    return struct.pack("<Q", len(raw)) + raw + data
-
-
-GOOD_HEADER = {"model.embed_tokens.weight": {"dtype": "F32", "shape": [4, 2],
-                                             "data_offsets": [0, 32]}}
-GOOD_CONFIG = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 2,
-               "num_hidden_layers": 1, "num_attention_heads": 1, "vocab_size": 4,
-               "max_position_embeddings": 64}
-
-
-def make_model(folder: Path, config: object = None, weights: bytes | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = GOOD_CONFIG if config is None else config
-    (folder / "config.json").write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
-    (folder / "model.safetensors").write_bytes(
-        _safetensors(GOOD_HEADER, b"\0" * 32) if weights is None else weights)
-    (folder / "tokenizer.json").write_text("{}")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}))
-    return folder
-
-
-GENAI = {"model": {"context_length": 128, "decoder": {"filename": "model.onnx"}},
-         "search": {"max_length": 128}}
-
-
-def make_onnx(folder: Path, genai: object = None, onnx: bytes | None = b"\x08\x07garbage") \
-        -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    g = GENAI if genai is None else genai
-    (folder / "genai_config.json").write_text(g if isinstance(g, str) else json.dumps(g))
-    if onnx is not None:
-        (folder / "model.onnx").write_bytes(onnx)
-    return folder
 
 
 def world(t: Path) -> dict[str, str]:
@@ -70,12 +33,12 @@ def world(t: Path) -> dict[str, str]:
     make_model(t / "config_list", [1, 2])
     make_model(t / "config_bad_json", "{not json")
     make_model(t / "config_empty_obj", {})
-    make_model(t / "header_list", weights=_safetensors([1, 2, 3]))
-    make_model(t / "shape_text", weights=_safetensors(
+    make_model(t / "header_list", weights=safetensors([1, 2, 3]))
+    make_model(t / "shape_text", weights=safetensors(
         {"w": {"dtype": "F32", "shape": "abc", "data_offsets": [0, 4]}}, b"\0" * 4))
-    make_model(t / "shape_negative", weights=_safetensors(
+    make_model(t / "shape_negative", weights=safetensors(
         {"w": {"dtype": "F32", "shape": [-1, 2], "data_offsets": [0, 4]}}, b"\0" * 4))
-    make_model(t / "truncated", weights=_safetensors(GOOD_HEADER, b"\0" * 8))
+    make_model(t / "truncated", weights=safetensors(GOOD_HEADER, b"\0" * 8))
     make_model(t / "empty_weights", weights=b"")
     make_model(t / "huge_header", weights=struct.pack("<Q", 10**12) + b"{}")
     lora = t / "lora"
@@ -124,18 +87,6 @@ def world(t: Path) -> dict[str, str]:
         "template_noslots.json")}
     return files | {"missing": str(t / "missing"), "t": str(t),
                                       "cache": str(t / "cache")}
-
-
-def tree(root: Path) -> dict[str, str]:
-    """Every path under root with a digest of its content (folders: "dir")."""
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for d in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
-        for f in filenames:
-            p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, root)] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
-    return out
 
 
 # --------------------------------------------------------------------------- the corpus

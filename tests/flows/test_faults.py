@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_bad_inputs import make_model, make_onnx
 from tests.helpers import ROOT
+from tests.helpers.folders import make_model, make_onnx
 
 FAKE_OLIVE = '''"""A stand-in for Olive in the fault tests: prints a line, then sleeps or fails."""
 import os
@@ -425,7 +425,7 @@ def test_ctrl_c_in_every_long_command(command: str, tmp_path: Path,
     import importlib
 
     from slm_wizard.cli.main import main
-    from tests.cli.test_bad_inputs import tree
+    from tests.helpers.folders import tree
 
     module, name, argv = INTERRUPTED[command]
     places = {"onnx": str(make_onnx(tmp_path / "onnx")),

@@ -14,8 +14,7 @@ from slm_wizard.core.run.record import RunRecord
 from slm_wizard.core.setup import prereqs
 from slm_wizard.tui.app import WizardApp
 from tests.helpers import converted_record, wait_until
-from tests.tui.app.test_layout import layout_problems
-from tests.tui.screens.test_prereqs_tui import FakeChecks, fixed_results
+from tests.helpers.screens import FakeChecks, fixed_results, layout_problems
 
 SMALL = (80, 24)
 

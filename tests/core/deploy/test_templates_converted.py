@@ -15,7 +15,7 @@ import pytest
 
 from slm_wizard.core.deploy.chat_template import ChatTemplate
 from slm_wizard.core.deploy.template_derive import SYSTEM_SUPPORTED, derive_template
-from tests.core.deploy.test_templates import FAMILY_LIMITS, FAMILY_TEMPLATES, tiny_tokenizer_json
+from tests.helpers.templates import FAMILY_LIMITS, FAMILY_TEMPLATES, tiny_tokenizer_json
 
 # family -> (transformers config class, model class, extra config)
 ARCH = {

@@ -35,7 +35,7 @@ def test_fidelity_against_itself_and_a_damaged_copy(demo_onnx: Path, tmp_path: P
     assert same.perplexity == pytest.approx(ref.perplexity, rel=1e-5)
     assert fid.compare(demo_onnx, loaded).mean_kld == same.mean_kld  # repeatable
 
-    from tests.core.evaluate.test_sweep import _damage
+    from tests.helpers.onnx import damage as _damage
 
     broken = tmp_path / "broken"
     shutil.copytree(demo_onnx, broken)

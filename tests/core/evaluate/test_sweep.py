@@ -25,6 +25,7 @@ from slm_wizard.core.evaluate.sweep_variants import (
     parse_variants,
 )
 from tests.helpers import converted_record
+from tests.helpers.onnx import damage
 
 
 def test_variant_names():
@@ -175,28 +176,6 @@ def test_sweep_cli_json_report_and_stable_order(quick_sweep, demo_model: Path, t
     assert (tmp_path / "rep" / "sweep-plot.svg").read_text().startswith("<svg")
 
 
-def _damage(folder: Path) -> None:
-    """Perturb the 4-bit weights of every MatMulNBits in the model (random nibbles)."""
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(folder / "model.onnx"))
-    rng = np.random.default_rng(0)
-    hit = 0
-    for t in model.graph.initializer:
-        if "_Q4" in t.name and t.data_type == onnx.TensorProto.UINT8:
-            arr = numpy_helper.to_array(t)
-            noisy = rng.integers(0, 256, size=arr.shape, dtype=np.uint8)
-            t.CopyFrom(numpy_helper.from_array(np.where(rng.random(arr.shape) < 0.3, noisy, arr)
-                                               .astype(np.uint8), t.name))
-            hit += 1
-    assert hit >= 4
-    (folder / "model.onnx.data").unlink()
-    onnx.save_model(model, str(folder / "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="model.onnx.data")
-
-
 def test_damaged_variant_is_ranked_last(quick_sweep, demo_model: Path, tmp_path: Path):
     from slm_wizard.core.evaluate.sweep import run_sweep
     from slm_wizard.core.evaluate.sweep_cache import variant_folder
@@ -206,7 +185,7 @@ def test_damaged_variant_is_ranked_last(quick_sweep, demo_model: Path, tmp_path:
     copy = tmp_path / "cache"
     shutil.copytree(root, copy)
     mhash = Path(first.variant("int4").output_dir).parent.name
-    _damage(variant_folder(copy, mhash, parse_variant("int4")))
+    damage(variant_folder(copy, mhash, parse_variant("int4")))
     result = run_sweep(demo_model, PRESETS["quick"], output_root=copy, max_prompts=2,
                        fidelity_tokens=512)
     damaged = result.variant("int4")

@@ -17,48 +17,10 @@ from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
 from slm_wizard.tui.widgets.run_pane import RunPane
 from tests.helpers import wait_until
+from tests.helpers.screens import FakeChecks, fixed_results
 
 SIZE = (100, 32)
 PY = "/usr/bin/python3"  # fixed text for the snapshot (no machine paths on screen)
-
-
-def fixed_results(olive: str = "fail") -> list[CheckResult]:
-    """A fixed, machine-independent set: one warning, and olive-ai missing (essential)."""
-    olive_result = (
-        CheckResult("package:olive-ai", "olive-ai", "fail", "not installed (converts)",
-                    "==0.13.0", f"{PY} -m pip install olive-ai==0.13.0", True,
-                    data={"package": "olive-ai"})
-        if olive == "fail" else
-        CheckResult("package:olive-ai", "olive-ai", "ok", "0.13.0", "==0.13.0", "", True,
-                    data={"package": "olive-ai"})
-    )
-    return [
-        CheckResult("python", "Python", "ok", f"3.11.7 ({PY})", ">= 3.10", "", True),
-        CheckResult("os", "Operating system", "ok", "Linux x86_64", "Windows, macOS or Linux"),
-        CheckResult("ram", "Memory (RAM)", "ok", "16.0 GB total, 12.0 GB available", ">= 8 GB"),
-        CheckResult("cmake", "CMake", "warn", "3.25.1, older than 3.31",
-                    ">= 3.31 (source builds only)",
-                    "Not needed now: onnxruntime-genai 0.14.1 is a prebuilt package. To update it: "
-                    f"{PY} -m pip install 'cmake>=3.31'"),
-        CheckResult("foundry", "Foundry Local", "ok", "CLI 0.8.117, service running; SDK 2.2.1",
-                    "foundry CLI or foundry-local-sdk", "",
-                    data={"cache_dir": "/home/u/.foundry/cache/models"}),
-        olive_result,
-        CheckResult("compat", "Toolchain compatibility", "skip", "olive-ai not installed",
-                    "olive-ai 0.13 with onnxruntime-genai < 0.16", "", True),
-    ]
-
-
-class FakeChecks:
-    """Stands in for prereqs.run_checks: returns the queued result lists, counts calls."""
-
-    def __init__(self, *runs: list[CheckResult]) -> None:
-        self.runs = list(runs)
-        self.calls = 0
-
-    def __call__(self, **kwargs) -> list[CheckResult]:
-        self.calls += 1
-        return self.runs[min(self.calls, len(self.runs)) - 1]
 
 
 def screen_of(app: WizardApp) -> PrereqsScreen:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]  # the checkout
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 DATA = ROOT / "tests" / "data"
 
 
