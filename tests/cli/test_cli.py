@@ -36,55 +36,6 @@ def test_help_lists_subcommands(capsys) -> None:
     assert "demo" in out
 
 
-def test_help_and_version_do_not_import_heavy_libraries() -> None:
-    code = (
-        "import sys\n"
-        "from slm_wizard.cli.main import main\n"
-        "for argv in (['--version'], ['--help']):\n"
-        "    try:\n"
-        "        main(argv)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        f"loaded = [m for m in {HEAVY!r} if m in sys.modules]\n"
-        "print('LOADED=' + ','.join(loaded), file=sys.stderr)\n"
-    )
-    proc = _python(code)
-    assert proc.returncode == 0, proc.stderr
-    assert "LOADED=\n" in proc.stderr or proc.stderr.rstrip().endswith("LOADED="), proc.stderr
-
-
-def test_core_does_not_load_textual() -> None:
-    code = (
-        "import sys, pkgutil, importlib, slm_wizard.core as core\n"
-        "for m in pkgutil.iter_modules(core.__path__):\n"
-        "    importlib.import_module('slm_wizard.core.' + m.name)\n"
-        "print('textual' in sys.modules)\n"
-    )
-    proc = _python(code, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "False"
-
-
-def test_plain_command_opens_the_wizard_without_loading_subcommands(tmp_path) -> None:
-    """`slm-wizard [--config-dir DIR]` goes straight to the app: no subcommand module is imported
-    first (building the full parser cost 0.2 s before the first screen), and the folder given is
-    the one the app uses."""
-    code = (
-        "import os, sys\n"
-        "import slm_wizard.tui.app as app\n"
-        "app.run_app = lambda config_dir=None, **kw: "
-        "print('APP', os.environ['SLM_WIZARD_CONFIG_DIR']) or 0\n"
-        "from slm_wizard.cli.main import main\n"
-        f"code = main(['--config-dir', {str(tmp_path)!r}])\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('slm_wizard.cli.commands'))\n"
-        "print('CODE', code, 'LOADED', loaded)\n"
-    )
-    proc = _python(code)
-    assert proc.returncode == 0, proc.stderr
-    assert f"APP {tmp_path}" in proc.stdout
-    assert "CODE 0 LOADED []" in proc.stdout
-
-
 def test_plain_command_refuses_an_empty_config_dir(capsys) -> None:
     assert main(["--config-dir", ""]) == 2
     assert main(["--config-dir="]) == 2

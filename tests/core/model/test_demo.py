@@ -30,16 +30,6 @@ from tests.helpers import ROOT
 HEAVY = ("torch", "transformers", "tokenizers", "safetensors")
 
 
-def test_importing_demo_and_its_command_loads_no_heavy_library() -> None:
-    code = (
-        "import sys, slm_wizard.core.model.demo, slm_wizard.core.steps.demo, "
-        "slm_wizard.cli.commands.demo; "
-        f"print([m for m in {HEAVY!r} if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 def test_faq_is_a_small_consistent_domain() -> None:
     rows = load_domain_eval(DEMO_FAQ_PATH)
     assert 120 <= len(rows) <= 200

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -195,16 +194,6 @@ def test_verification_of_an_incomplete_folder_uses_check_results(tmp_path: Path)
     assert isinstance(files, CheckResult) and files.status == Status.FAIL and files.essential
     assert "missing: genai_config.json" in files.found and files.fix
     assert v.failures()[0].startswith("files: missing")
-
-
-def test_core_convert_and_verify_do_not_import_each_other() -> None:
-    code = ("import sys; import slm_wizard.core.convert.verify; "
-            "assert 'slm_wizard.core.convert.run' not in sys.modules, 'verify imports convert'; "
-            "import slm_wizard.core.steps.convert; "
-            "assert 'textual' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    source = Path(step.__file__).parents[1] / "convert" / "verify.py"
-    assert "core.convert.run" not in source.read_text()
 
 
 # ------------------------------------------------------------------ the subprocess runner

@@ -154,19 +154,6 @@ async def test_a_crash_while_building_the_demo_is_shown(
         assert app2.state.steps["welcome"].command == ["slm-wizard", "demo"]
 
 
-def test_the_first_screen_loads_no_step_runner_and_no_run_pane() -> None:
-    """Plain `slm-wizard` starts fast: the Welcome screen imports the demo step, the folder
-    check and the run pane only when they are used."""
-    import subprocess
-    import sys
-
-    code = ("import sys, slm_wizard.tui.app, slm_wizard.tui.screens.welcome\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('slm_wizard.core.steps', "
-            "'slm_wizard.core.model', 'slm_wizard.tui.widgets.run_pane'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-
-
 async def test_a_demo_build_that_cannot_be_done_says_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A known failure (not a bug) is shown with its own reason, in the run pane and under the
