@@ -22,6 +22,8 @@ import pytest
 from tests.helpers import ROOT
 from tests.helpers.folders import make_model, make_onnx
 
+pytestmark = pytest.mark.slow  # real processes interrupted, killed, trained
+
 FAKE_OLIVE = '''"""A stand-in for Olive in the fault tests: prints a line, then sleeps or fails."""
 import os
 import sys

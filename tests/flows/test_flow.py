@@ -159,7 +159,7 @@ def _rerun_headless(recipe: list[list[str]], onnx: Path, cache: Path, name: str,
     assert headless_checks == wizard_checks
 
 
-async def test_a_chosen_sweep_variant_is_recorded_and_resumed(tmp_path: Path) -> None:
+async def test_a_chosen_sweep_variant_is_recorded_and_resumed(wizard, tmp_path: Path) -> None:
     """Convert -> Validate (a sweep) -> "Use this variant" -> Deploy, by the steps' own records
     (no conversion runs): the variant is the current model, the Summary says so, the reproduce
     commands come in the order the steps ran, and a resumed wizard has the same run."""
@@ -190,7 +190,7 @@ async def test_a_chosen_sweep_variant_is_recorded_and_resumed(tmp_path: Path) ->
                                        output=str(tmp_path / "sweep")))
     done = checklist.PlanResult(plan, {"sweep": sweep_step.Result(Status.OK, sweep)})
     state.record(checklist.plan_record(done))
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         screen.show_sweep(sweep)
@@ -220,7 +220,7 @@ async def test_a_chosen_sweep_variant_is_recorded_and_resumed(tmp_path: Path) ->
         text = app.screen.query_one("#commands").text
         assert text == as_shell(cmds)
     settings, _ = load_settings(tmp_path / "cfg")
-    again = WizardApp(config_dir=tmp_path / "cfg")
+    again = wizard()
     async with again.run_test(size=SIZE) as pilot:
         again.resume(str(model))
         await pilot.pause()

@@ -12,7 +12,6 @@ from textual.widgets import Button, Checkbox, Input, Static
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import RunRecord
 from slm_wizard.core.setup import prereqs
-from slm_wizard.tui.app import WizardApp
 from tests.helpers import converted_record, wait_until
 from tests.helpers.screens import FakeChecks, fixed_results, layout_problems
 
@@ -32,8 +31,8 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
 
 # -- item 3: the primary action is focused, Enter does the next thing ------------------------
 
-async def test_welcome_enter_and_typing_need_no_tab(tmp_path: Path) -> None:
-    app = WizardApp(config_dir=tmp_path / "cfg")
+async def test_welcome_enter_and_typing_need_no_tab(wizard, tmp_path: Path) -> None:
+    app = wizard()
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         assert app.focused is not None and app.focused.id == "use-demo"
@@ -42,10 +41,10 @@ async def test_welcome_enter_and_typing_need_no_tab(tmp_path: Path) -> None:
         assert app.focused is field and field.value == "/tmp"
 
 
-async def test_prereqs_enter_continues_when_nothing_blocks(
+async def test_prereqs_enter_continues_when_nothing_blocks(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results(Status.OK)))
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: bool(screen.results) and not screen.checking, 10,
@@ -58,10 +57,10 @@ async def test_prereqs_enter_continues_when_nothing_blocks(
         await wait_until(pilot, lambda: app.current_step == "model", 5, "the Model step")
 
 
-async def test_prereqs_focus_install_when_a_package_is_missing(
+async def test_prereqs_focus_install_when_a_package_is_missing(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: bool(screen.results) and not screen.checking, 10,
@@ -70,9 +69,10 @@ async def test_prereqs_focus_install_when_a_package_is_missing(
         assert app.focused is screen.query_one("#install", Button)
 
 
-async def test_model_enter_continues_after_inspection(demo_model: Path, tmp_path: Path) -> None:
+async def test_model_enter_continues_after_inspection(wizard, demo_model: Path,
+        tmp_path: Path) -> None:
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
+    app = wizard("model", state)
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.info is not None, 30, "the inspection")
@@ -82,10 +82,10 @@ async def test_model_enter_continues_after_inspection(demo_model: Path, tmp_path
         await wait_until(pilot, lambda: app.current_step == "convert", 5, "the Convert step")
 
 
-async def test_convert_focuses_run_shows_the_state_and_the_end_of_the_output_path(
+async def test_convert_focuses_run_shows_the_state_and_the_end_of_the_output_path(wizard,
         demo_model: Path, tmp_path: Path) -> None:
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.info is not None, 30, "the inspection")
@@ -106,7 +106,7 @@ async def test_convert_focuses_run_shows_the_state_and_the_end_of_the_output_pat
         assert "makes a model of about" in _text(screen, "#convert-issues")
 
 
-async def test_deploy_failure_is_in_view_with_what_to_do_next(
+async def test_deploy_failure_is_in_view_with_what_to_do_next(wizard,
         onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from slm_wizard.core.deploy import foundry
     from slm_wizard.core.steps import deploy as deploy_step
@@ -123,7 +123,7 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(
 
     monkeypatch.setattr(deploy_step, "run", failing_answer)
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SMALL) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -144,13 +144,13 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(
         assert not await layout_problems(pilot, screen)
 
 
-async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
+async def test_chat_says_why_foundry_local_cannot_be_chosen(wizard, onnx_copy: Path,
                                                             tmp_path: Path) -> None:
     from slm_wizard.core.run.record import StepRecord
 
     state = converted_record(onnx_copy, onnx_copy)
     state.record(StepRecord("deploy", Status.FAIL, "answer failed: the model answered nothing"))
-    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    app = wizard("chat", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -162,14 +162,14 @@ async def test_chat_says_why_foundry_local_cannot_be_chosen(onnx_copy: Path,
         assert app.focused is prompt  # type at once, Enter sends
 
 
-async def test_chat_after_a_removal_says_not_deployed_not_failed(onnx_copy: Path,
+async def test_chat_after_a_removal_says_not_deployed_not_failed(wizard, onnx_copy: Path,
                                                                tmp_path: Path) -> None:
     from slm_wizard.core.run.record import StepRecord
 
     state = converted_record(onnx_copy, onnx_copy)
     # What the Deploy screen's Remove records (core.steps.deploy.to_record with remove=True).
     state.record(StepRecord("deploy", Status.SKIP, "removed: unloaded m:1; unregistered m:1"))
-    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    app = wizard("chat", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         foundry = app.screen.query_one("#backend-foundry")
@@ -178,10 +178,11 @@ async def test_chat_after_a_removal_says_not_deployed_not_failed(onnx_copy: Path
 
 # -- item 4: Validate's states match what runs -------------------------------------------------
 
-async def test_validate_toggles_and_plan_line_say_what_runs(demo_model: Path, demo_onnx: Path,
+async def test_validate_toggles_and_plan_line_say_what_runs(wizard, demo_model: Path,
+        demo_onnx: Path,
                                                             tmp_path: Path) -> None:
     state = converted_record(demo_model, demo_onnx, is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
+    app = wizard("validate", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -203,13 +204,13 @@ async def test_validate_toggles_and_plan_line_say_what_runs(demo_model: Path, de
 
 # -- item 5: help and palette per screen ---------------------------------------------------------
 
-async def test_f1_shows_the_current_screens_keys(onnx_copy: Path, tmp_path: Path) -> None:
+async def test_f1_shows_the_current_screens_keys(wizard, onnx_copy: Path, tmp_path: Path) -> None:
     from textual.widgets import Markdown
 
     from slm_wizard.tui.screens.help import HelpScreen, help_text
 
     state = converted_record(onnx_copy, onnx_copy)
-    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    app = wizard("chat", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         chat = app.screen
@@ -238,13 +239,13 @@ async def test_f1_shows_the_current_screens_keys(onnx_copy: Path, tmp_path: Path
     ("chat", "new chat", "New chat"), ("validate", "sweep", "Run sweep"),
     ("validate", "quick", "Run quick validation"), ("summary", "finish", "Finish"),
 ])
-async def test_the_palette_finds_the_screens_actions(step: str, query: str, title: str,
+async def test_the_palette_finds_the_screens_actions(wizard, step: str, query: str, title: str,
                                                      demo_model: Path, onnx_copy: Path,
                                                      tmp_path: Path) -> None:
     from textual.command import CommandPalette
 
     state = converted_record(demo_model, onnx_copy, is_demo=True)
-    app = WizardApp(state=state, start=step, config_dir=tmp_path / "cfg")
+    app = wizard(step, state)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p")
@@ -261,12 +262,12 @@ async def test_the_palette_finds_the_screens_actions(step: str, query: str, titl
         await wait_until(pilot, lambda: any(title in p for p in listed()), 10, title)
 
 
-async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(
+async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(wizard,
         onnx_copy: Path, tmp_path: Path) -> None:
     from slm_wizard.tui.screens.help import StepPicker
 
     state = converted_record(onnx_copy, onnx_copy)
-    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    app = wizard("chat", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         bar = str(app.screen.query_one("KeyBar").render())
@@ -277,8 +278,9 @@ async def test_ctrl_g_goes_to_a_step_where_alt_digits_do_not_arrive(
         await wait_until(pilot, lambda: app.current_step == "validate", 10, "Validate")
 
 
-async def test_summary_enter_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = WizardApp(state=RunRecord(), start="summary", config_dir=tmp_path / "cfg")
+async def test_summary_enter_finishes(wizard, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = wizard("summary")
     exits: list[bool] = []
     async with app.run_test(size=SMALL) as pilot:
         monkeypatch.setattr(app, "exit", lambda *a, **k: exits.append(True))
@@ -288,7 +290,8 @@ async def test_summary_enter_finishes(tmp_path: Path, monkeypatch: pytest.Monkey
         await wait_until(pilot, lambda: bool(exits), 5, "the app to finish")
 
 
-async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, demo_onnx: Path,
+async def test_validate_shows_a_checks_whole_rule_at_80x24(wizard, demo_model: Path,
+        demo_onnx: Path,
                                                             tmp_path: Path) -> None:
     """The issue saw `PASS 2.57× … fastest / slowest ≤ 2, or` cut in the table."""
     from slm_wizard.core.base.status import CheckResult
@@ -302,7 +305,7 @@ async def test_validate_shows_a_checks_whole_rule_at_80x24(demo_model: Path, dem
             return None
 
     state = converted_record(demo_model, demo_onnx, is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path / "cfg")
+    app = wizard("validate", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         screen = app.screen

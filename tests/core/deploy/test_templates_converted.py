@@ -17,6 +17,8 @@ from slm_wizard.core.deploy.chat_template import ChatTemplate
 from slm_wizard.core.deploy.template_derive import SYSTEM_SUPPORTED, derive_template
 from tests.helpers.templates import FAMILY_LIMITS, FAMILY_TEMPLATES, tiny_tokenizer_json
 
+pytestmark = pytest.mark.slow  # converts a tiny model of each family with Olive
+
 # family -> (transformers config class, model class, extra config)
 ARCH = {
     "llama3": ("LlamaConfig", "LlamaForCausalLM", {}),

@@ -226,17 +226,16 @@ def test_sweep_cli_explains_bad_input(tmp_path: Path, capsys):
     assert "must be above 0" in capsys.readouterr().err
 
 
-async def test_use_this_variant_continues_to_deploy_with_it(quick_sweep, demo_model: Path,
+async def test_use_this_variant_continues_to_deploy_with_it(wizard, quick_sweep, demo_model: Path,
                                                             tmp_path: Path):
     """The Validate screen shows the advisor's table, rule and plot; "Use this variant" takes
     the highlighted variant's folder to Deploy."""
     from textual.widgets import Button, DataTable, Static
 
-    from slm_wizard.tui.app import WizardApp
 
     _, result = quick_sweep
     state = converted_record(demo_model, Path(result.variant("fp32").output_dir), is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=(110, 40)) as pilot:
         screen = app.screen
         assert screen.query_one("#sweep-use", Button).disabled  # nothing measured yet

@@ -9,7 +9,6 @@ from slm_wizard.cli.main import build_parser
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.run.summary import as_shell, files_written, reproduce_commands
-from slm_wizard.tui.app import WizardApp
 from tests.helpers import converted_record
 
 
@@ -66,9 +65,9 @@ def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
     assert "Converted ONNX model" not in {i.label for i in files_written(state)}
 
 
-async def test_summary_screen_shows_the_run(tmp_path: Path) -> None:
+async def test_summary_screen_shows_the_run(wizard, tmp_path: Path) -> None:
     state = _state(tmp_path)
-    app = WizardApp(state=state, start="summary", config_dir=tmp_path / "cfg")
+    app = wizard("summary", state)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         text = app.screen.query_one("#commands").text

@@ -64,7 +64,7 @@ def fdy(foundry_id):
 
 
 @pytest.fixture(params=["ort", "foundry"])
-def backend(request):
+def backend(request, demo_onnx: Path):  # demo_onnx named so the test is marked slow
     return request.getfixturevalue("ort" if request.param == "ort" else "fdy")
 
 

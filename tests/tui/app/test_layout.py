@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.steps import STEPS
 from tests.helpers import converted_record, wait_until
 from tests.helpers.screens import layout_problems
 
 
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
-async def test_every_screen_at_80x24(theme: str, demo_model: Path, demo_onnx: Path,
+async def test_every_screen_at_80x24(wizard, theme: str, demo_model: Path, demo_onnx: Path,
                                      tmp_path: Path) -> None:
     state = converted_record(demo_model, demo_onnx, "int4", is_demo=True)
-    app = WizardApp(state=state, start="welcome", config_dir=tmp_path / "cfg")
+    app = wizard("welcome", state)
     async with app.run_test(size=(80, 24)) as pilot:
         app.theme = theme
         for s in STEPS:
@@ -42,12 +41,12 @@ async def test_every_screen_at_80x24(theme: str, demo_model: Path, demo_onnx: Pa
         assert app.theme == theme
 
 
-async def test_long_results_stay_whole_at_80x24(demo_model: Path, demo_onnx: Path,
+async def test_long_results_stay_whole_at_80x24(wizard, demo_model: Path, demo_onnx: Path,
                                                 tmp_path: Path) -> None:
     """A status line long enough to wrap (a settings summary, a failure with its fix) grows
     instead of being cut (the issue saw Chat's status end at `top_p 0.9,`)."""
     state = converted_record(demo_model, demo_onnx, "int4", is_demo=True)
-    app = WizardApp(state=state, start="chat", config_dir=tmp_path / "cfg")
+    app = wizard("chat", state)
     long = ("Settings saved: system prompt on, temperature 0.7, top_p 0.9, top_k 40, "
             "repetition penalty 1.1, max tokens 256, min tokens 0, sampling on, adapter none.")
     async with app.run_test(size=(80, 24)) as pilot:

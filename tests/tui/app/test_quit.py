@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from slm_wizard.core.run.record import RunRecord
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.confirm import ConfirmScreen
@@ -41,12 +43,14 @@ async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp sibling left either
 
 
-async def test_quit_during_demo_build_stops_the_training(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.slow  # trains the demo with torch
+async def test_quit_during_demo_build_stops_the_training(wizard, tmp_path: Path,
+        monkeypatch) -> None:
     """Quitting while the demo model trains stops the training (it used to run to the end, so
     the app's exit waited for it) and keeps nothing of it."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("SLM_WIZARD_CACHE_DIR", str(cache))
-    app = WizardApp(config_dir=tmp_path / "cfg")
+    app = wizard()
     async with app.run_test(size=(100, 32)) as pilot:
         screen = app.screen
         await pilot.click("#use-demo")

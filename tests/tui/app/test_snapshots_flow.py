@@ -22,7 +22,7 @@ def test_help_snapshot(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(WizardApp(config_dir=tmp_path), terminal_size=SIZE, press=["f1"])
 
 
-def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
+def test_summary_snapshot(wizard, snap_compare, tmp_path: Path) -> None:
     # Made-up step records (the Summary shows records, it reads no artefact from them).
     state = RunRecord(model_dir=Path("/models/lumo-hf"))
     convert = ["slm-wizard", "convert", "/models/lumo-hf", "--output", "/models/lumo-int4",
@@ -35,13 +35,13 @@ def test_summary_snapshot(snap_compare, tmp_path: Path) -> None:
                             figures={"decode tok/s (onnxruntime-genai)": "412.0"},
                             command=["slm-wizard", "chat", "/models/lumo-int4", "--prompt",
                                      "Who makes Lumo?"]))
-    app = WizardApp(state=state, start="summary", config_dir=tmp_path)
+    app = wizard("summary", state)
     assert snap_compare(app, terminal_size=(100, 44))
 
 
-def test_model_step_snapshot(snap_compare, tmp_path: Path) -> None:
+def test_model_step_snapshot(wizard, snap_compare, tmp_path: Path) -> None:
     """The Model step before a folder is chosen."""
-    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
+    app = wizard("model")
     assert snap_compare(app, terminal_size=SIZE)
 
 
@@ -56,21 +56,21 @@ def test_welcome_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
-def test_help_per_screen_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
+def test_help_per_screen_snapshot_sizes(wizard, snap_compare, tmp_path: Path, size) -> None:
+    app = wizard("model")
     assert snap_compare(app, terminal_size=size, press=["f1"])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
-def test_model_step_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
-    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path)
+def test_model_step_snapshot_sizes(wizard, snap_compare, tmp_path: Path, size) -> None:
+    app = wizard("model")
     assert snap_compare(app, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
-def test_validate_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+def test_validate_snapshot_sizes(wizard, snap_compare, tmp_path: Path, size) -> None:
     state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     assert snap_compare(app, terminal_size=size)
 
 

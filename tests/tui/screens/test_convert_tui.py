@@ -35,18 +35,18 @@ async def _planned(pilot, screen) -> None:
     await pilot.pause()
 
 
-async def test_convert_without_a_model_names_the_step_that_provides_it(tmp_path) -> None:
-    app = WizardApp(state=RunRecord(), start="convert", config_dir=tmp_path / "cfg")
+async def test_convert_without_a_model_names_the_step_that_provides_it(wizard, tmp_path) -> None:
+    app = wizard("convert")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "the Model step provides it" in _text(app, "#convert-model")
         assert app.screen.query_one("#run", Button).disabled
 
 
-async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(
+async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(wizard,
         demo_model, tmp_path):
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
@@ -80,7 +80,7 @@ async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(
         assert screen.query_one("#run", Button).disabled
 
 
-async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
+async def test_a_real_conversion_from_the_screen(wizard, demo_model, tmp_path) -> None:
     out = tmp_path / "converted"
     out.mkdir()
     (out / "old.txt").write_text("an earlier run")
@@ -88,7 +88,7 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
 
     write_marker(out, "convert")  # an earlier conversion's folder: replaced after confirmation
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
@@ -127,10 +127,10 @@ async def test_a_real_conversion_from_the_screen(demo_model, tmp_path) -> None:
         assert "estimated before:" in _text(app, "#result-summary")
 
 
-async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> None:
+async def test_cancel_from_the_screen_keeps_nothing(wizard, demo_model, tmp_path) -> None:
     out = tmp_path / "cancelled"
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
@@ -149,7 +149,7 @@ async def test_cancel_from_the_screen_keeps_nothing(demo_model, tmp_path) -> Non
         assert not screen.query_one("#run", Button).disabled  # ready to run again
 
 
-async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
+async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(wizard,
         demo_model, tmp_path, monkeypatch) -> None:
     from slm_wizard.core.steps import convert as convert_step
 
@@ -158,7 +158,7 @@ async def test_a_failing_conversion_call_is_shown_and_the_app_keeps_running(
 
     monkeypatch.setattr(convert_step, "run", boom)
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
@@ -201,7 +201,7 @@ async def test_a_failing_model_inspection_is_shown(demo_model, tmp_path, monkeyp
         assert str(log_path()) in _text(app, "#convert-model")
 
 
-async def test_the_plan_is_made_off_the_ui_thread_and_the_run_inspects_nothing_again(
+async def test_the_plan_is_made_off_the_ui_thread_and_the_run_inspects_nothing_again(wizard,
         demo_model, tmp_path, monkeypatch) -> None:
     """One inspection per conversion: the form's plans reuse it, the run uses the plan shown
     (no inspection, no second check of the options); no plan is made on the UI thread, and a
@@ -225,7 +225,7 @@ async def test_the_plan_is_made_off_the_ui_thread_and_the_run_inspects_nothing_a
 
     monkeypatch.setattr(olive_run, "_run_olive", no_olive)
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
@@ -253,9 +253,9 @@ async def test_the_plan_is_made_off_the_ui_thread_and_the_run_inspects_nothing_a
         assert screen.query_one(RunPane).log_lines == ["INFO Running pass x"]
 
 
-async def test_model_screen_inspects_and_continues(demo_model, tmp_path) -> None:
+async def test_model_screen_inspects_and_continues(wizard, demo_model, tmp_path) -> None:
     state = RunRecord()
-    app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
+    app = wizard("model", state)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -295,9 +295,9 @@ def snap_model(demo_model: Path) -> Path:
     shutil.rmtree(SNAP_DIR, ignore_errors=True)
 
 
-def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -> None:
+def test_options_form_snapshot(wizard, snap_compare, snap_model: Path, tmp_path: Path) -> None:
     state = RunRecord(model_dir=snap_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
 
     async def ready(pilot) -> None:
         await _ready(pilot, app)
@@ -307,10 +307,11 @@ def test_options_form_snapshot(snap_compare, snap_model: Path, tmp_path: Path) -
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
-def test_options_form_snapshot_80x24(snap_compare, snap_model: Path, tmp_path: Path) -> None:
+def test_options_form_snapshot_80x24(wizard, snap_compare, snap_model: Path,
+        tmp_path: Path) -> None:
     """Issue 14: at 80x24 each help text wraps under its field; Run conversion is focused."""
     state = RunRecord(model_dir=snap_model, is_demo=True)
-    app = WizardApp(state=state, start="convert", config_dir=tmp_path / "cfg")
+    app = wizard("convert", state)
 
     async def ready(pilot) -> None:
         await _ready(pilot, app)

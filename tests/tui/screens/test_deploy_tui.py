@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, DataTable, Input, OptionList, Static
 
-from slm_wizard.core.run.record import RunRecord
-from slm_wizard.tui.app import WizardApp
 from tests.helpers import converted_record, wait_until
 
 SIZE = (100, 32)
@@ -35,14 +33,15 @@ def onnx_copy(demo_onnx: Path, tmp_path: Path) -> Path:
     return dst
 
 
-async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_path: Path) -> None:
+async def test_deploy_step_end_to_end(wizard, onnx_copy: Path, demo_model: Path,
+        tmp_path: Path) -> None:
     from slm_wizard.core.model.demo import load_domain_eval
 
     first = load_domain_eval(demo_model / "domain_eval.jsonl")[0]
     expected = first["expected"]
     cache = tmp_path / "cache"
     state = converted_record(demo_model, onnx_copy, is_demo=True, foundry_cache=cache)
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -157,7 +156,7 @@ async def test_deploy_step_end_to_end(onnx_copy: Path, demo_model: Path, tmp_pat
     assert '"Name": "lumo-demo"' in saved and "<|im_start|>" in saved
 
 
-async def test_a_mismatching_template_is_deployed_only_when_confirmed(
+async def test_a_mismatching_template_is_deployed_only_when_confirmed(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from slm_wizard.core.base.status import Status
@@ -175,7 +174,7 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
 
     monkeypatch.setattr(foundry, "deploy", fake_deploy)
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -204,10 +203,10 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(
         assert any("the user confirmed" in n for n in rec.notes)
 
 
-async def test_without_a_converted_model_the_step_says_where_it_comes_from(
+async def test_without_a_converted_model_the_step_says_where_it_comes_from(wizard,
     tmp_path: Path,
 ) -> None:
-    app = WizardApp(state=RunRecord(), start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -216,7 +215,7 @@ async def test_without_a_converted_model_the_step_says_where_it_comes_from(
         assert "deploy" not in app.state.done
 
 
-async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
+async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from slm_wizard.core.steps import deploy as deploy_step
@@ -226,7 +225,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
 
     monkeypatch.setattr(deploy_step, "run", boom)
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -243,7 +242,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(
         assert "deploy" not in app.state.done
 
 
-async def test_an_edited_template_is_deployed_as_a_custom_template_file(
+async def test_an_edited_template_is_deployed_as_a_custom_template_file(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The screen hands the edited fields to the runner, which names them with a custom file
@@ -267,7 +266,7 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
     custom = template_step.custom_template_path(onnx_copy)
     cache = tmp_path / "chosen"
     state = converted_record(onnx_copy, onnx_copy)
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -295,7 +294,7 @@ async def test_an_edited_template_is_deployed_as_a_custom_template_file(
         assert app.state.foundry_cache == cache and app.state.deployed_version == "1"
 
 
-async def test_the_plan_is_made_off_the_ui_thread_on_every_template_edit(
+async def test_the_plan_is_made_off_the_ui_thread_on_every_template_edit(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import threading
@@ -311,7 +310,7 @@ async def test_the_plan_is_made_off_the_ui_thread_on_every_template_edit(
 
     monkeypatch.setattr(deploy_step, "plan", recording_plan)
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -329,7 +328,7 @@ async def test_the_plan_is_made_off_the_ui_thread_on_every_template_edit(
         assert all(name != threading.main_thread().name for name in threads), threads
 
 
-async def test_a_planning_bug_is_shown_naming_the_log_and_the_app_keeps_running(
+async def test_a_planning_bug_is_shown_naming_the_log_and_the_app_keeps_running(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from slm_wizard.core.base.logfile import WIZARD_LOG, log_path
@@ -340,7 +339,7 @@ async def test_a_planning_bug_is_shown_naming_the_log_and_the_app_keeps_running(
 
     monkeypatch.setattr(deploy_step, "plan", broken_plan)
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=tmp_path / "c")
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: "could not render" in _text(screen,
@@ -352,7 +351,7 @@ async def test_a_planning_bug_is_shown_naming_the_log_and_the_app_keeps_running(
         assert "no-such-template-field" in log_path(WIZARD_LOG).read_text(encoding="utf-8")
 
 
-async def test_a_deploy_cancelled_while_planning_writes_nothing(
+async def test_a_deploy_cancelled_while_planning_writes_nothing(wizard,
     onnx_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import threading
@@ -375,7 +374,7 @@ async def test_a_deploy_cancelled_while_planning_writes_nothing(
     monkeypatch.setattr(foundry, "deploy", lambda *a, **kw: pytest.fail("deployed"))
     cache = tmp_path / "c"
     state = converted_record(onnx_copy, onnx_copy, foundry_cache=cache)
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -396,12 +395,12 @@ async def test_a_deploy_cancelled_while_planning_writes_nothing(
         assert app.is_running
 
 
-async def test_resume_shows_the_cache_folder_the_run_record_kept(
+async def test_resume_shows_the_cache_folder_the_run_record_kept(wizard,
     onnx_copy: Path, tmp_path: Path,
 ) -> None:
     chosen = tmp_path / "my-foundry-cache"
     state = converted_record(onnx_copy, onnx_copy, deployed="m", foundry_cache=chosen)
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
@@ -412,13 +411,13 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(
         assert screen.deployed == ("m", "1", chosen)
 
 
-def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+def test_deploy_snapshot(wizard, snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
     state = converted_record(Path("/models/lumo-hf"), SNAP_DIR,
                              foundry_cache=Path("/home/me/.foundry/cache/models"))
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
 
     async def ready(pilot) -> None:
         await wait_until(pilot, lambda: getattr(app.screen, "template_check", None)
@@ -428,14 +427,14 @@ def test_deploy_snapshot(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
-def test_deploy_snapshot_80x24(snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+def test_deploy_snapshot_80x24(wizard, snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
     """Issue 14: at 80x24 the buttons and the outcome are docked in view, Deploy focused."""
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
     state = converted_record(Path("/models/lumo-hf"), SNAP_DIR,
                              foundry_cache=Path("/home/me/.foundry/cache/models"))
-    app = WizardApp(state=state, start="deploy", config_dir=tmp_path / "cfg")
+    app = wizard("deploy", state)
 
     async def ready(pilot) -> None:
         await wait_until(pilot, lambda: getattr(app.screen, "template_check", None)

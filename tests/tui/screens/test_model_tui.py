@@ -37,10 +37,11 @@ async def inspect_folder(pilot, app: WizardApp, folder: Path) -> None:
     await pilot.click("#inspect")
 
 
-async def test_a_new_folder_becomes_the_runs_model(demo_model: Path, tmp_path: Path) -> None:
+async def test_a_new_folder_becomes_the_runs_model(wizard, demo_model: Path,
+        tmp_path: Path) -> None:
     other = Path(shutil.copytree(demo_model, tmp_path / "other-model"))
     state = RunRecord(model_dir=demo_model, is_demo=True)
-    app = WizardApp(state=state, start="model", config_dir=tmp_path / "cfg")
+    app = wizard("model", state)
     async with app.run_test(size=SIZE) as pilot:
         # The folder already chosen is inspected and recorded on arrival.
         await wait_until(pilot, lambda: "ready to convert" in status_text(app), 30, "inspection")
@@ -138,7 +139,7 @@ async def test_the_inspection_runs_off_the_ui_thread_and_the_screen_shows_its_re
         assert not model_screen(app).query_one("#continue", Button).disabled
 
 
-async def test_a_demo_build_that_fails_is_shown_on_the_model_screen(
+async def test_a_demo_build_that_fails_is_shown_on_the_model_screen(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import slm_wizard.core.model.demo as demo
 
@@ -146,7 +147,7 @@ async def test_a_demo_build_that_fails_is_shown_on_the_model_screen(
         raise demo.DemoError("cannot create /nowhere: permission denied")
 
     monkeypatch.setattr(demo, "build_demo_model", cannot)
-    app = WizardApp(state=RunRecord(), start="model", config_dir=tmp_path / "cfg")
+    app = wizard("model")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.click("#use-demo")
         await wait_until(pilot, lambda: "permission denied" in error_text(app), 10, "the error")

@@ -32,8 +32,8 @@ def ready(app: WizardApp) -> bool:
     return isinstance(s, PrereqsScreen) and bool(s.results) and not s.checking
 
 
-async def test_real_checks_are_shown(tmp_path: Path) -> None:
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+async def test_real_checks_are_shown(wizard, tmp_path: Path) -> None:
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 20, "the checks")
         screen = screen_of(app)
@@ -51,11 +51,11 @@ async def test_real_checks_are_shown(tmp_path: Path) -> None:
         assert screen.query_one("#continue", Button).disabled is blocked
 
 
-async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
+async def test_r_reruns_and_the_fix_pane_follows_the_cursor(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeChecks(fixed_results("fail"), fixed_results(Status.OK))
     monkeypatch.setattr(prereqs, "run_checks", fake)
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the first run")
         screen = screen_of(app)
@@ -88,12 +88,12 @@ async def test_r_reruns_and_the_fix_pane_follows_the_cursor(
         assert screen.query_one("#install", Button).disabled  # nothing missing any more
 
 
-async def test_install_confirmation_shows_the_command_and_can_be_cancelled(
+async def test_install_confirmation_shows_the_command_and_can_be_cancelled(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
     started: list[object] = []
     monkeypatch.setattr(prereqs, "install_packages", lambda *a, **k: started.append(a))
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         await pilot.click("#install")
@@ -110,7 +110,7 @@ async def test_install_confirmation_shows_the_command_and_can_be_cancelled(
         assert not screen_of(app).installing
 
 
-async def test_failed_install_shows_pips_error_and_rechecks(
+async def test_failed_install_shows_pips_error_and_rechecks(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeChecks(fixed_results("fail"))
     monkeypatch.setattr(prereqs, "run_checks", fake)
@@ -118,7 +118,7 @@ async def test_failed_install_shows_pips_error_and_rechecks(
               "print('ERROR: No matching distribution found for olive-ai==0.13.0'); sys.exit(1)")
     monkeypatch.setattr(prereqs, "install_commands",
                         lambda results: [[sys.executable, "-c", script]])
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)
@@ -136,11 +136,11 @@ async def test_failed_install_shows_pips_error_and_rechecks(
         assert screen.query_one("#continue", Button).disabled  # still blocked
 
 
-async def test_continue_marks_the_step_done(tmp_path: Path,
+async def test_continue_marks_the_step_done(wizard, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results(Status.OK)))
     state = RunRecord()
-    app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs", state)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         await pilot.click("#continue")
@@ -152,9 +152,10 @@ async def test_continue_marks_the_step_done(tmp_path: Path,
         assert state.foundry_cache == Path("/home/u/.foundry/cache/models")
 
 
-def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prereqs_snapshot(wizard, snap_compare, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
 
     async def run_before(pilot) -> None:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
@@ -165,14 +166,14 @@ def test_prereqs_snapshot(snap_compare, tmp_path: Path, monkeypatch: pytest.Monk
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-async def test_a_running_install_can_be_cancelled(
+async def test_a_running_install_can_be_cancelled(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeChecks(fixed_results("fail"))
     monkeypatch.setattr(prereqs, "run_checks", fake)
     script = "import time; print('Collecting olive-ai', flush=True); time.sleep(60)"
     monkeypatch.setattr(prereqs, "install_commands",
                         lambda results: [[sys.executable, "-c", script]])
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)
@@ -194,12 +195,12 @@ async def test_a_running_install_can_be_cancelled(
         assert screen.query_one("#install-cancel", Button).has_class("hidden")
 
 
-async def test_checks_are_recorded_when_they_finish(tmp_path: Path,
+async def test_checks_are_recorded_when_they_finish(wizard, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """ctrl+n after the checks (no Continue pressed): the step bar and record say it ran."""
     monkeypatch.setattr(prereqs, "run_checks", FakeChecks(fixed_results("fail")))
     state = RunRecord()
-    app = WizardApp(state=state, start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs", state)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         await wait_until(pilot, lambda: "prereqs" in state.steps, 5, "the record")
@@ -253,7 +254,7 @@ async def test_a_crash_in_the_checks_is_shown_and_the_app_keeps_running(
         assert app2.state.model_dir == model.resolve() and app2.state.steps["prereqs"].done
 
 
-async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(
+async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeChecks(fixed_results("fail"))
     monkeypatch.setattr(prereqs, "run_checks", fake)
@@ -262,7 +263,7 @@ async def test_a_crash_in_the_install_is_shown_and_the_app_keeps_running(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(prereqs, "install_packages", boom)
-    app = WizardApp(state=RunRecord(), start="prereqs", config_dir=tmp_path)
+    app = wizard("prereqs")
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: ready(app), 10, "the checks")
         screen = screen_of(app)

@@ -19,8 +19,8 @@ def _hf_folder(tmp_path: Path) -> Path:
     return folder
 
 
-async def test_bad_paths_are_explained(tmp_path: Path) -> None:
-    app = WizardApp(config_dir=tmp_path / "cfg")
+async def test_bad_paths_are_explained(wizard, tmp_path: Path) -> None:
+    app = wizard()
     async with app.run_test(size=(100, 32)) as pilot:
         error = app.screen.query_one("#path-error")
         for value, expected in (
@@ -80,8 +80,8 @@ async def test_corrupt_settings_are_moved_aside(tmp_path: Path) -> None:
     assert len(aside) == 1 and aside[0].read_text() == "recent = [unclosed"
 
 
-async def test_steps_without_input_say_which_step_provides_it(tmp_path: Path) -> None:
-    app = WizardApp(config_dir=tmp_path / "cfg")
+async def test_steps_without_input_say_which_step_provides_it(wizard, tmp_path: Path) -> None:
+    app = wizard()
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("alt+6")  # Chat, without a converted model
         await pilot.pause()
@@ -95,10 +95,10 @@ async def test_steps_without_input_say_which_step_provides_it(tmp_path: Path) ->
         assert type(app.screen).__name__ == "WelcomeScreen"
 
 
-async def test_enter_on_the_first_screen_takes_the_demo_path(tmp_path: Path,
+async def test_enter_on_the_first_screen_takes_the_demo_path(wizard, tmp_path: Path,
                                                              demo_model: Path) -> None:
     """A newcomer who just presses Enter gets the demo model (focus starts on that button)."""
-    app = WizardApp(config_dir=tmp_path / "cfg")
+    app = wizard()
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.pause()
         assert app.focused is not None and app.focused.id == "use-demo"
@@ -154,7 +154,7 @@ async def test_a_crash_while_building_the_demo_is_shown(
         assert app2.state.steps["welcome"].command == ["slm-wizard", "demo"]
 
 
-async def test_a_demo_build_that_cannot_be_done_says_why(
+async def test_a_demo_build_that_cannot_be_done_says_why(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A known failure (not a bug) is shown with its own reason, in the run pane and under the
     buttons; nothing is recorded and the button works again."""
@@ -164,7 +164,7 @@ async def test_a_demo_build_that_cannot_be_done_says_why(
         raise demo.DemoError("cannot create /nowhere: permission denied")
 
     monkeypatch.setattr(demo, "build_demo_model", cannot)
-    app = WizardApp(config_dir=tmp_path / "cfg")
+    app = wizard()
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.click("#use-demo")
         error = app.screen.query_one("#path-error")
@@ -176,7 +176,7 @@ async def test_a_demo_build_that_cannot_be_done_says_why(
         assert app.current_step == "welcome" and "welcome" not in app.state.steps
 
 
-async def test_the_demo_build_progress_is_in_view_at_80x24(
+async def test_the_demo_build_progress_is_in_view_at_80x24(wizard,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At 80x24 the run pane lands below the fold: it is scrolled into view as the build starts."""
     import threading
@@ -191,7 +191,7 @@ async def test_the_demo_build_progress_is_in_view_at_80x24(
         raise demo.DemoError("stopped by the test")
 
     monkeypatch.setattr(demo, "build_demo_model", slow_build)
-    app = WizardApp(config_dir=tmp_path / "cfg")
+    app = wizard()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("enter")
