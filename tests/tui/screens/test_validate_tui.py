@@ -8,8 +8,6 @@ from pathlib import Path
 
 from textual.widgets import Button, Checkbox, DataTable, Select, Sparkline, Static
 
-from slm_wizard.core.run.record import RunRecord
-from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.validate import NO_MODEL, ValidateScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot, bar
 from tests.helpers import converted_record, wait_until
@@ -24,10 +22,10 @@ def test_bar_scales_to_the_widest_value():
     assert bar(0, 10, 8) == "" and bar(3, 0, 8) == ""
 
 
-async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_onnx,
+async def test_benchmark_and_checklist_run_and_fill_the_screen(wizard, demo_model, demo_onnx,
                                                                tmp_path: Path):
     state = converted_record(demo_model, demo_onnx, is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ValidateScreen)
@@ -78,8 +76,8 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(demo_model, demo_
         assert screen.query_one("#val-run", Button).disabled is False
 
 
-async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Path):
-    app = WizardApp(state=RunRecord(), start="validate", config_dir=tmp_path)
+async def test_without_a_model_the_screen_says_where_it_comes_from(wizard, tmp_path: Path):
+    app = wizard("validate")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.pause()
@@ -90,9 +88,9 @@ async def test_without_a_model_the_screen_says_where_it_comes_from(tmp_path: Pat
         assert "validate" not in app.state.done
 
 
-async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path):
+async def test_a_deployed_model_can_be_measured_in_foundry_local(wizard, tmp_path: Path):
     state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), deployed="lumo")
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.screen
@@ -104,20 +102,20 @@ async def test_a_deployed_model_can_be_measured_in_foundry_local(tmp_path: Path)
         assert runtime.value == "foundry"
 
 
-def test_validate_snapshot(snap_compare, tmp_path: Path):
+def test_validate_snapshot(wizard, snap_compare, tmp_path: Path):
     state = converted_record(Path("/models/lumo-hf"), Path("/models/lumo-int4"), is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     assert snap_compare(app, terminal_size=SIZE)
 
 
-async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monkeypatch):
+async def test_sweep_from_the_screen(wizard, demo_model, demo_onnx, tmp_path: Path, monkeypatch):
     from slm_wizard.core.steps import checklist as plan_step
 
     quick = plan_step.SIZES["quick"]
     small = plan_step.RunSize("Quick", 1, (16,), 8, 3, ("fp32", "int4"))
     monkeypatch.setitem(plan_step.SIZES, "quick", small)
     state = converted_record(demo_model, demo_onnx, is_demo=True)
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         for box in ("#run-bench", "#run-checklist", "#run-sweep"):
@@ -146,7 +144,7 @@ async def test_sweep_from_the_screen(demo_model, demo_onnx, tmp_path: Path, monk
     assert quick.precisions == PRESETS["quick"]
 
 
-async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path: Path,
+async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(wizard, tmp_path: Path,
                                                                        monkeypatch):
     from slm_wizard.core.steps import checklist as plan_step
 
@@ -155,7 +153,7 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
 
     monkeypatch.setattr(plan_step, "run_plan", boom)
     state = converted_record(tmp_path / "hf", tmp_path / "onnx")
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.click("#val-run")
@@ -170,10 +168,10 @@ async def test_an_unexpected_failure_is_shown_and_the_app_keeps_running(tmp_path
         assert "validate" not in app.state.steps
 
 
-async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
+async def test_a_model_that_does_not_load_is_recorded_as_failed(wizard, tmp_path: Path):
     (tmp_path / "onnx").mkdir()
     state = converted_record(tmp_path / "hf", tmp_path / "onnx")
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.click("#val-run")
@@ -186,7 +184,7 @@ async def test_a_model_that_does_not_load_is_recorded_as_failed(tmp_path: Path):
         assert app.is_running
 
 
-async def test_progress_feeds_the_phase_rows_and_the_run_pane_and_cancel_stops_the_run(
+async def test_progress_feeds_the_phase_rows_and_the_run_pane_and_cancel_stops_the_run(wizard,
         tmp_path: Path, monkeypatch):
     """run_plan runs through run_step: its progress moves the phase's row and the run pane
     (the whole plan's share), Cancel sets the run's cancel event, nothing is recorded."""
@@ -208,7 +206,7 @@ async def test_progress_feeds_the_phase_rows_and_the_run_pane_and_cancel_stops_t
 
     monkeypatch.setattr(plan_step, "run_plan", waiting)
     state = converted_record(tmp_path / "hf", tmp_path / "onnx")
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.click("#val-run")
@@ -229,12 +227,12 @@ async def test_progress_feeds_the_phase_rows_and_the_run_pane_and_cancel_stops_t
         assert "validate" not in app.state.steps and not screen.step_running()
 
 
-async def test_the_plan_line_and_the_phases_come_from_the_steps_preview(tmp_path: Path):
+async def test_the_plan_line_and_the_phases_come_from_the_steps_preview(wizard, tmp_path: Path):
     """What the screen greys out and what its plan line says are core's (checklist.preview)."""
     from slm_wizard.core.steps import checklist as plan_step
 
     state = converted_record(None, tmp_path / "onnx")  # no Hugging Face folder: no sweep
-    app = WizardApp(state=state, start="validate", config_dir=tmp_path)
+    app = wizard("validate", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.pause()
@@ -249,3 +247,33 @@ async def test_the_plan_line_and_the_phases_come_from_the_steps_preview(tmp_path
         assert str(screen.query_one("#val-size-help", Static).content).startswith(
             "Nothing to run: choose at least one")
         assert screen.query_one("#val-run", Button).disabled and screen.plan is None
+
+
+async def test_the_benchmark_runs_on_a_fake_backend_without_a_converted_model(
+        wizard, tmp_path: Path, monkeypatch):
+    """The screen's real benchmark runner measures the fake chat backend (no model, no runtime):
+    the benchmark table fills and the recorded figures are the fake's replies."""
+    import slm_wizard.core.runtime.backends as backends
+    from slm_wizard.core.evaluate.bench import METRIC_TITLES
+    from tests.helpers import FakeChatBackend
+
+    fake = FakeChatBackend()
+    opened: list[str] = []
+
+    def fake_open(kind, model, **_kw):
+        opened.append(kind)
+        return fake
+
+    monkeypatch.setattr(backends, "open_backend", fake_open)
+    (tmp_path / "onnx").mkdir()
+    async with wizard.run("validate", converted_record(tmp_path / "hf", tmp_path / "onnx"),
+                          size=SIZE) as pilot:
+        app, screen = pilot.app, pilot.app.screen
+        await pilot.click("#val-run")
+        await wait_until(pilot, lambda: "validate" in app.state.steps, 60, "the record")
+        await pilot.pause()
+        assert opened and opened[0] == "ort" and fake.calls > 0
+        assert screen.query_one("#bench-table", DataTable).row_count == len(METRIC_TITLES)
+        rec = app.state.steps["validate"]
+        assert float(rec.figures["decode tok/s (benchmark median)"]) > 0
+        assert app.is_running
