@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test test-fast lint bench screenshots clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -40,6 +40,11 @@ lint: $(VENV)/.stamp-dev
 
 test: lint
 	$(PY) -m pytest
+
+# The fast subset (under a minute on 2 cores): every test not marked slow; a test that trains or
+# converts the demo (demo_model, demo_onnx) is marked slow by tests/conftest.py.
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.stamp-dev
 	$(PY) -m bench

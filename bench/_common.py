@@ -20,3 +20,16 @@ def demo_onnx(tag: str) -> Path:
                str(out), "-p", "int4", "-e", "cpu", "-c", str(out.parent / "builder-cache")]
         subprocess.run(cmd, check=True, capture_output=True, cwd=out.parent, timeout=900)
     return out
+
+
+def converted_record(onnx_dir: Path):
+    """The run record a conversion into `onnx_dir` leaves (the Convert step's own record, made
+    by its `to_record`), so a screen opens on that model as it does after the Convert step."""
+    from slm_wizard.core.convert.run import ConvertResult
+    from slm_wizard.core.run.record import RunRecord
+    from slm_wizard.core.steps import convert
+
+    record = RunRecord()
+    opts = convert.Options(onnx_dir, output_dir=onnx_dir, precision="int4")
+    record.record(convert.to_record(opts, convert.result_of(ConvertResult(True, onnx_dir, None))))
+    return record

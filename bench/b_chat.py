@@ -20,7 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench._common import demo_onnx
+from bench._common import converted_record, demo_onnx
 
 PROMPT = "What is Lumo?"
 SYSTEM = "You are the Lumo support assistant. Answer briefly."
@@ -77,9 +77,8 @@ class ScreenRunner:
 
         from slm_wizard.core.runtime.chat import GenerationSettings
         from slm_wizard.tui.app import WizardApp
-        from tests.helpers import converted_record  # the record a conversion leaves
 
-        app = WizardApp(state=converted_record(None, self.model_dir), start="chat")
+        app = WizardApp(state=converted_record(self.model_dir), start="chat")
         rates: list[float] = []
         async with app.run_test(size=(100, 32)) as pilot:
             screen = app.screen

@@ -42,3 +42,42 @@ def demo_onnx(demo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     assert result.ok, result.error
     assert (out / "genai_config.json").is_file()
     return out
+
+
+# Fixtures that train the demo (torch) or convert it (Olive): a test using one, directly or
+# through another fixture, is slow whatever its marks say.
+HEAVY_FIXTURES = {"demo_model", "demo_onnx"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs the trained or converted demo, so `make test-fast`
+    (`pytest -m "not slow"`) never trains, converts or loads a runtime."""
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+class Wizard:
+    """Makes the wizard app for a test: `wizard("convert", record)` is the app opened on that
+    step's screen with that run record, its settings in the test's own config folder
+    (`wizard.config_dir`, empty until the app saves); `wizard.run("chat", record, size=(80, 24))`
+    is the same app's headless run (`async with ... as pilot`, the app is `pilot.app`)."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    def __call__(self, start: str = "welcome", record=None):
+        from slm_wizard.core.run.record import RunRecord
+        from slm_wizard.tui.app import WizardApp
+
+        return WizardApp(state=RunRecord() if record is None else record, start=start,
+                         config_dir=self.config_dir)
+
+    def run(self, start: str = "welcome", record=None, size: tuple[int, int] = (100, 32)):
+        return self(start, record).run_test(size=size)
+
+
+@pytest.fixture
+def wizard(tmp_path: Path) -> Wizard:
+    """The app factory of the TUI tests (see Wizard), with an isolated config folder."""
+    return Wizard(tmp_path / "cfg")

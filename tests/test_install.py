@@ -30,6 +30,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("slm_wizard-*.whl"))
 
 
+@pytest.mark.slow  # builds the wheel with pip
 def test_the_wheel_holds_only_the_namespace(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -74,8 +75,8 @@ def test_beside_unrelated_core_and_cli_packages(wheel: Path, tmp_path: Path) -> 
     assert (who_core, who_cli) == ("core", "cli")
     assert ours.startswith(str(purelib / "slm_wizard"))
     # Part of the test suite against the installed wheel, beside the unrelated packages.
-    res = _run(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_record.py",
-               "tests/test_summary.py", cwd=ROOT, env=env)
+    res = _run(py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/core/run/test_record.py",
+               "tests/core/run/test_summary.py", cwd=ROOT, env=env)
     assert res.returncode == 0, res.stdout[-2000:]
 
 
