@@ -29,6 +29,7 @@ from textual.widgets import (
 
 from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.steps import convert as convert_step
+from slm_wizard.core.steps import inspect as inspect_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
 from slm_wizard.tui.widgets.run_pane import RunPane
@@ -231,7 +232,7 @@ class ConvertScreen(StepScreen):
             head.update(Text.assemble(
                 ("Model ", "bold"), (i.name, "bold cyan"),
                 f" · {i.architecture} · {i.param_count:,} parameters · fp32 weights "
-                f"{human_bytes(i.param_count * 4)}"))
+                f"{inspect_step.fp32_weights(i)}"))
 
     def _set_default_output(self) -> None:
         if self.model_dir is None:

@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static, TextArea
 
 from slm_wizard.core.base.status import ICON
+from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.run.summary import (
     as_shell,
     figures,
@@ -17,16 +18,6 @@ from slm_wizard.core.run.summary import (
     step_rows,
 )
 from slm_wizard.tui.screens.base import StepScreen
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
 
 
 class SummaryScreen(StepScreen):
@@ -72,7 +63,7 @@ class SummaryScreen(StepScreen):
         files.add_columns("What", "Path", "Size")
         items = files_written(state)
         for item in items:
-            files.add_row(item.label, str(item.path), _size(item.size_bytes))
+            files.add_row(item.label, str(item.path), human_bytes(item.size_bytes))
         if not items:
             files.add_row("(none yet)", "", "")
         table = self.query_one("#figures", DataTable)
