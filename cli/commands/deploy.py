@@ -12,6 +12,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     from slm_wizard.cli.commands.template import add_template_args
+    from slm_wizard.core.steps import DOMAIN_FILE
     from slm_wizard.core.steps.deploy import NEUTRAL_PROMPT, ModelConfig, Options
 
     d = Options(Path("."), "")  # the defaults, for the help texts
@@ -44,7 +45,7 @@ def add_parser(subparsers) -> None:
                    help="also write these sampling values into genai_config.json's search "
                    "section (so every runtime uses them)")
     p.add_argument("--prompt", help="the test prompt (default: the first prompt of the "
-                   f"domain_eval.jsonl next to the model, else {NEUTRAL_PROMPT!r})")
+                   f"{DOMAIN_FILE} next to the model, else {NEUTRAL_PROMPT!r})")
     p.add_argument("--system", help="a system prompt for the test prompt")
     p.add_argument("--max-tokens", type=int, help=f"answer length of the test "
                    f"(default: {d.max_tokens})")

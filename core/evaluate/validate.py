@@ -33,6 +33,7 @@ from slm_wizard.core.evaluate.bench import (
     Progress,
     ProgressFn,
 )
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 
 CHECK_IDS = ("domain", "format", "leak", "consistency", "edge_cases")
 CHECK_TITLES = {
@@ -139,8 +140,8 @@ def load_domain_cases(path: str | Path) -> list[DomainCase]:
 def find_domain_file(*folders: Path | None) -> Path | None:
     """The first `domain_eval.jsonl` in the given folders (the demo model ships one)."""
     for folder in folders:
-        if folder is not None and (Path(folder) / "domain_eval.jsonl").is_file():
-            return Path(folder) / "domain_eval.jsonl"
+        if folder is not None and (Path(folder) / DOMAIN_FILE).is_file():
+            return Path(folder) / DOMAIN_FILE
     return None
 
 

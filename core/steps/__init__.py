@@ -23,5 +23,6 @@ Nothing here imports Textual; heavy libraries are imported inside the functions 
 from __future__ import annotations
 
 from slm_wizard.core.base.status import Progress, ProgressFn, Refused
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 
-__all__ = ["Progress", "ProgressFn", "Refused"]
+__all__ = ["DOMAIN_FILE", "Progress", "ProgressFn", "Refused"]
