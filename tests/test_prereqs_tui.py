@@ -22,6 +22,22 @@ SIZE = (100, 32)
 PY = "/usr/bin/python3"  # fixed text for the snapshot (no machine paths on screen)
 
 
+def test_one_glyph_and_one_style_per_status_everywhere():
+    from slm_wizard.core.base.status import ICON
+    from slm_wizard.tui.widgets.status import STYLE, status_text
+
+    for s in Status:
+        shown = status_text(s, "python")
+        assert shown.plain == f"{ICON[s]} python" and str(shown.style) == STYLE[s]
+        assert status_text(s.value).plain == ICON[s]
+    # The other glyph sets are gone from the code (✔ ✖ ✘ ▲ ⚠ were used beside ✓ ✗ !).
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("core", "tui", "cli"):
+        for f in (root / folder).rglob("*.py"):
+            text = f.read_text(encoding="utf-8")
+            assert not any(g in text for g in "✔✖✘▲⚠"), f
+
+
 def fixed_results(olive: str = "fail") -> list[CheckResult]:
     """A fixed, machine-independent set: one warning, and olive-ai missing (essential)."""
     olive_result = (
@@ -79,8 +95,8 @@ async def test_real_checks_are_shown(tmp_path: Path) -> None:
         assert table.row_count == len(screen.results) >= 15
         for row, result in enumerate(screen.results):
             icon = table.get_row_at(row)[0].plain
-            assert icon == {Status.OK: "✔", Status.WARN: "▲", Status.FAIL: "✖",
-                            Status.SKIP: "–"}[result.status]
+            assert icon == {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗",
+                            Status.SKIP: "–"}[result.status]  # core.base.status.ICON
             assert table.get_row_at(row)[1].plain == result.title
         assert table.status_of("python") == Status.OK
         summary = str(screen.query_one("#prereq-summary", Static).content)

@@ -49,6 +49,13 @@ class Status(str, Enum):
 
 ICON = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "–",
         Status.RUNNING: "…"}
+
+
+def mark(ok: bool) -> str:
+    """ICON's glyph for passed (OK) or not (FAIL): the evidence lines' marks."""
+    return ICON[Status.OK if ok else Status.FAIL]
+
+
 WORD = {Status.OK: "OK", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "SKIP",
         Status.RUNNING: "RUNNING"}
 

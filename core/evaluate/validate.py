@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult, Refused, Status
+from slm_wizard.core.base.status import CheckResult, Refused, Status, mark
 from slm_wizard.core.evaluate.bench import (
     Progress,
     ProgressFn,
@@ -248,7 +248,7 @@ def check_domain(answers: Sequence[DomainAnswer], threshold: float = 0.8) -> Che
                       fix="give a domain file: --domain FILE (JSONL with prompt and expected)")
     right = sum(1 for a in scored if a.correct)
     score = right / len(scored)
-    evidence = [f"{'✔' if a.correct else '✘'} {_short(a.prompt)} → {_short(a.reply or a.error)}"
+    evidence = [f"{mark(a.correct)} {_short(a.prompt)} → {_short(a.reply or a.error)}"
                 for a in scored]
     return _check("domain", PASS if score >= threshold else FAIL, limit,
                   f"{score:.0%} ({right}/{len(scored)})", evidence,
@@ -263,7 +263,7 @@ def check_format(answers: Sequence[DomainAnswer], threshold: float = 1.0) -> Che
                       ['add "format" (regex) or "schema" (JSON schema) to domain lines'])
     good = sum(1 for a in shaped if a.format_problem is None)
     share = good / len(shaped)
-    evidence = [f"{'✔' if a.format_problem is None else '✘'} {_short(a.prompt)}"
+    evidence = [f"{mark(a.format_problem is None)} {_short(a.prompt)}"
                 + (f": {a.format_problem}" if a.format_problem else "") for a in shaped]
     return _check("format", PASS if share >= threshold else FAIL, limit,
                   f"{share:.0%} ({good}/{len(shaped)})", evidence,

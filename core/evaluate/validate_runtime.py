@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult
+from slm_wizard.core.base.status import CheckResult, mark
 from slm_wizard.core.base.units import KB, MB
 from slm_wizard.core.evaluate.bench import (
     BenchResult,
@@ -280,7 +280,7 @@ def check_edge_cases(backend: Any, *, settings: Any | None = None, timeout_s: fl
     limit = f"no crash, no hang (each < {timeout_s:g} s)"
     if not outcomes:
         return _check("edge_cases", SKIP, limit, "cancelled before any case ran")
-    evidence = [f"{'✔' if o.ok else '✘'} {o.title}: {o.outcome}: {_short(o.text, 70)}"
+    evidence = [f"{mark(o.ok)} {o.title}: {o.outcome}: {_short(o.text, 70)}"
                 for o in outcomes]
     return _check("edge_cases", PASS if ok == len(outcomes) else FAIL, limit,
                   f"{ok}/{len(outcomes)} handled", evidence,
