@@ -106,18 +106,6 @@ def counts(results: list[CheckResult] | tuple[CheckResult, ...]) -> dict[str, in
     return out
 
 
-def overall(results: list[CheckResult] | tuple[CheckResult, ...]) -> Status:
-    """FAIL if any failed, WARN if any warned, SKIP if all skipped (or none), else OK."""
-    statuses = {r.status for r in results}
-    if Status.FAIL in statuses:
-        return Status.FAIL
-    if Status.WARN in statuses:
-        return Status.WARN
-    if not statuses or statuses == {Status.SKIP}:
-        return Status.SKIP
-    return Status.OK
-
-
 @dataclass(frozen=True)
 class Progress:
     """What a step is doing now, as every runner reports it (from its worker thread).

@@ -294,14 +294,6 @@ def usable_prompt_tokens(max_length: int | None, max_tokens: int) -> int | None:
     return max(1, int(max_length) - int(max_tokens) - 1)
 
 
-def plan_lengths(lengths: Sequence[int], max_length: int | None,
-                 max_tokens: int, floor: int | None = None) -> tuple[list[int], list[int]]:
-    """(lengths to run, lengths left out). When some are too long, the cap itself is run;
-    lengths below `floor` (the chat template's own tokens) are left out."""
-    keep, skipped, _ = plan_length_sweep(lengths, max_length, max_tokens, floor)
-    return keep, skipped
-
-
 def plan_length_sweep(lengths: Sequence[int], max_length: int | None, max_tokens: int,
                       floor: int | None = None) -> tuple[list[int], list[int], list[str]]:
     """(lengths to run, lengths left out, notes that say what was left out or replaced, why).

@@ -36,13 +36,6 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 ONNX_ADAPTER_FILE = "adapter_weights.onnx_adapter"
 ADAPTER_MODES = ("merge", "adapter")
 DEFAULT_ADAPTER_MODE = "merge"
-ADAPTER_MODE_HELP = {
-    "merge": "Merge the adapter into the base model (PEFT), convert the merged model: one "
-             "model folder that also deploys to Foundry Local.",
-    "adapter": "Convert the base model and write the adapter beside it "
-               f"({ONNX_ADAPTER_FILE}): runs with onnxruntime-genai, which can switch the "
-               "adapter on and off; Foundry Local cannot load it.",
-}
 # The fixed prompts of the adapter check when the base model has no domain file (DOMAIN_FILE).
 FIXED_PROMPTS = ("Hello", "What can you do?", "Explain what a LoRA adapter is.")
 CHECK_PROMPTS = 5  # at most this many domain prompts

@@ -109,9 +109,6 @@ class Options:
     def title(self) -> str:
         return BACKEND_TITLES.get(self.backend, self.backend)
 
-    def with_prompt(self, prompt: str | None) -> Options:
-        return replace(self, prompt=prompt)
-
     def validate(self, *, one_shot: bool = False) -> Options:
         """Raise ChatInputError when these options cannot run; `one_shot` needs a prompt."""
         if self.backend not in BACKENDS:
