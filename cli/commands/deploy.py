@@ -80,14 +80,14 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.base.status import ICON, WORD, Status
     from slm_wizard.core.steps import deploy as step
 
     def on_progress(p: step.Progress) -> None:
         if p.phase in (step.INFO, step.SEARCH_DEFAULTS):
             _say(("WARNING: " if p.status == Status.WARN else "") + p.text)
         elif p.status not in (None, Status.RUNNING):
-            _say(f"  [{p.status.value:>7}] {p.phase}: {p.text}")
+            _say(f"  {ICON[p.status]} {WORD[p.status]:<4} {p.phase}: {p.text}")
 
     if args.dry_run:
         return _dry_run(step.plan(options_from_args(args)), args.json)
