@@ -44,6 +44,7 @@ def _fidelity_on_qwen_shape() -> None:
     from slm_wizard.core.evaluate import fidelity as fid
     from slm_wizard.core.evaluate.validate import load_domain_cases
     from slm_wizard.core.model.demo import build_demo_model
+    from slm_wizard.core.model.model_info import DOMAIN_FILE
 
     try:
         int4 = build_realistic_model(lambda s: print(f"  [qwen shape] {s}", flush=True))
@@ -51,7 +52,7 @@ def _fidelity_on_qwen_shape() -> None:
     except Exception as exc:  # noqa: BLE001 - a bench prints what it could not do
         print(f"Qwen2.5-0.5B shape: could not be built ({exc}); skipped")
         return
-    cases = load_domain_cases(build_demo_model() / "domain_eval.jsonl")
+    cases = load_domain_cases(build_demo_model() / DOMAIN_FILE)
     samples = [fid.Sample.of(c.prompt, c.expected, c.system) for c in cases if c.expected]
     ref_path = folder() / f"reference-{fid.samples_key(samples, fid.MAX_TOKENS)}.npy"
     ref = fid.Reference.load(ref_path)

@@ -7,9 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from slm_wizard.core.base.status import Status
-
-ICONS = {Status.OK: "ok", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "skip"}
+from slm_wizard.core.base.status import ICON, WORD, Status
 
 
 def add_parser(subparsers) -> None:
@@ -35,7 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def render_table(results) -> str:
-    rows = [(ICONS.get(r.status, r.status), r.title, r.found, r.required) for r in results]
+    rows = [(f"{ICON[r.status]} {WORD[r.status]}", r.title, r.found, r.required) for r in results]
     head = ("", "check", "found", "required")
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(3)]
     widths[2] = min(widths[2], 60)

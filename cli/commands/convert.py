@@ -182,6 +182,7 @@ def _run_with_ctrl_c(plan: step.Plan) -> step.Result:
 
 
 def render_result(result: step.Result) -> str:
+    from slm_wizard.core.base.status import ICON, WORD
     from slm_wizard.core.base.units import human_bytes
 
     c = result.conversion
@@ -192,7 +193,8 @@ def render_result(result: step.Result) -> str:
     v = c.verification
     if v is not None:
         for check in result.checks:
-            lines.append(f"  {'ok  ' if check.ok else 'FAIL'} {check.id:<10} {check.found}")
+            lines.append(f"  {ICON[check.status]} {WORD[check.status]:<4} {check.id:<10} "
+                         f"{check.found}")
         for m in v.mismatches:
             lines.append(f"  MISMATCH {m}")
         if v.estimate_bytes:

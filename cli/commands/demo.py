@@ -8,12 +8,14 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from slm_wizard.core.steps import DOMAIN_FILE
+
     p = subparsers.add_parser(
         "demo",
         help="build the demo model: a tiny Qwen2 trained offline on a fictional product FAQ",
         description="Train the embedded demo model (about 0.6 M parameters, a few tens of "
         "seconds on 2 CPU cores, nothing downloaded): a Hugging Face folder that memorizes the "
-        "FAQ of Lumo, a fictional smart bike lock, with a domain_eval.jsonl to validate it "
+        f"FAQ of Lumo, a fictional smart bike lock, with a {DOMAIN_FILE} to validate it "
         "after conversion. A finished build is cached and reused. Prints the folder on stdout.",
     )
     p.add_argument(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 def add_parser(subparsers) -> None:
     from slm_wizard.cli.commands.template import add_template_args
+    from slm_wizard.core.steps import DOMAIN_FILE
     from slm_wizard.core.steps.deploy import NEUTRAL_PROMPT, ModelConfig, Options
 
     d = Options(Path("."), "")  # the defaults, for the help texts
@@ -44,7 +45,7 @@ def add_parser(subparsers) -> None:
                    help="also write these sampling values into genai_config.json's search "
                    "section (so every runtime uses them)")
     p.add_argument("--prompt", help="the test prompt (default: the first prompt of the "
-                   f"domain_eval.jsonl next to the model, else {NEUTRAL_PROMPT!r})")
+                   f"{DOMAIN_FILE} next to the model, else {NEUTRAL_PROMPT!r})")
     p.add_argument("--system", help="a system prompt for the test prompt")
     p.add_argument("--max-tokens", type=int, help=f"answer length of the test "
                    f"(default: {d.max_tokens})")
@@ -79,14 +80,14 @@ def _say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slm_wizard.core.base.status import Status
+    from slm_wizard.core.base.status import ICON, WORD, Status
     from slm_wizard.core.steps import deploy as step
 
     def on_progress(p: step.Progress) -> None:
         if p.phase in (step.INFO, step.SEARCH_DEFAULTS):
             _say(("WARNING: " if p.status == Status.WARN else "") + p.text)
         elif p.status not in (None, Status.RUNNING):
-            _say(f"  [{p.status.value:>7}] {p.phase}: {p.text}")
+            _say(f"  {ICON[p.status]} {WORD[p.status]:<4} {p.phase}: {p.text}")
 
     if args.dry_run:
         return _dry_run(step.plan(options_from_args(args)), args.json)

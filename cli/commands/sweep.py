@@ -12,6 +12,7 @@ from slm_wizard.cli.commands._validate_common import (
     progress_printer,
     text_table,
 )
+from slm_wizard.core.steps import DOMAIN_FILE
 from slm_wizard.core.steps import sweep as step
 
 
@@ -58,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="a variant list (default: the quick preset)")
     p.add_argument("--domain", metavar="FILE",
                    help="domain set (JSONL with prompt, expected, optional system): fidelity is "
-                   "measured on its expected answers (default: MODEL_DIR/domain_eval.jsonl if "
+                   f"measured on its expected answers (default: MODEL_DIR/{DOMAIN_FILE} if "
                    "present, else built-in neutral text, which the result says)")
     p.add_argument("--max-kld", type=_positive, default=d.max_kld, metavar="X",
                    help=f"largest mean KL divergence from fp32 to recommend "

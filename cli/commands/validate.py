@@ -16,6 +16,7 @@ from slm_wizard.cli.commands._validate_common import (
     progress_printer,
     text_table,
 )
+from slm_wizard.core.steps import DOMAIN_FILE
 from slm_wizard.core.steps import checklist as step
 from slm_wizard.core.steps.checklist import CHECK_IDS, LABEL
 
@@ -36,7 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="run the quality checklist (domain, format, memory leak, consistency, edge cases)",
         description="Run the guide's quality checklist on a converted model: domain answers "
         "(--domain FILE: JSONL with \"prompt\" and \"expected\" or \"expected_regex\", optional "
-        "\"system\", \"format\" regex, \"schema\" JSON schema; default MODEL_DIR/domain_eval.jsonl"
+        f"\"system\", \"format\" regex, \"schema\" JSON schema; default MODEL_DIR/{DOMAIN_FILE}"
         "), reply format, a memory soak of --soak N generations (RSS growth by linear fit), "
         "decode speed across input lengths, and edge cases (empty, very long, emoji, control "
         "characters, template tokens, another language, invalid settings). Exit code 1 when a "

@@ -131,10 +131,6 @@ def positive_int(what: str, maximum: int | None = None) -> dict[str, Any]:
     return out
 
 
-def non_negative_number(what: str) -> dict[str, Any]:
-    return {"type": "number", "minimum": 0, "description": f"a number of 0 or more ({what})"}
-
-
 # --- a Hugging Face model folder ------------------------------------------------------------
 
 _SIZE = {"type": ["integer", "null"], "minimum": 1, "description": "a whole number of at least 1"}
@@ -224,15 +220,3 @@ MODEL_BUILDER_PASS: dict[str, Any] = {
                    "config": {"type": "object", "description": "a JSON object of pass options",
                               "properties": _BUILDER_OPTIONS}},
 }
-
-
-# --- paths --------------------------------------------------------------------------------
-
-
-def check_path_text(value: Any, what: str) -> str:
-    """The text of a path the user gave; an empty (or blank) path is refused, never read as the
-    current folder."""
-    text = "" if value is None else str(value)
-    if not text.strip():
-        raise SchemaError(f"{what}: the path is empty: give a folder or file name", what, what)
-    return text

@@ -49,6 +49,13 @@ class Status(str, Enum):
 
 ICON = {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "–",
         Status.RUNNING: "…"}
+
+
+def mark(ok: bool) -> str:
+    """ICON's glyph for passed (OK) or not (FAIL): the evidence lines' marks."""
+    return ICON[Status.OK if ok else Status.FAIL]
+
+
 WORD = {Status.OK: "OK", Status.WARN: "WARN", Status.FAIL: "FAIL", Status.SKIP: "SKIP",
         Status.RUNNING: "RUNNING"}
 
@@ -97,18 +104,6 @@ def counts(results: list[CheckResult] | tuple[CheckResult, ...]) -> dict[str, in
     for r in results:
         out[r.status.value] = out.get(r.status.value, 0) + 1
     return out
-
-
-def overall(results: list[CheckResult] | tuple[CheckResult, ...]) -> Status:
-    """FAIL if any failed, WARN if any warned, SKIP if all skipped (or none), else OK."""
-    statuses = {r.status for r in results}
-    if Status.FAIL in statuses:
-        return Status.FAIL
-    if Status.WARN in statuses:
-        return Status.WARN
-    if not statuses or statuses == {Status.SKIP}:
-        return Status.SKIP
-    return Status.OK
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,6 @@ PRECISION_HELP = {
 }
 
 
-class ConvertError(Exception):
-    """A conversion problem with a message written for the user."""
-
-
 @dataclass
 class ConvertOptions:
     model_dir: Path

@@ -39,10 +39,9 @@ from slm_wizard.core.convert.olive_log import FINISHED_RE, TQDM_RE, ProgressPars
 from slm_wizard.core.convert.options import ConvertOptions, Issue
 from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.convert.verify import Verification, verify_output
-from slm_wizard.core.model.model_info import ModelFolderError, ModelInfo, inspect_model
+from slm_wizard.core.model.model_info import DOMAIN_FILE, ModelFolderError, ModelInfo, inspect_model
 
 FINISH_GRACE_S = 0.5  # after Olive's last line, before ending its telemetry wait
-DOMAIN_EVAL = "domain_eval.jsonl"
 CANCEL_GRACE_S = 1.2  # after SIGINT, before SIGKILL: cancel must finish within 2 s
 
 
@@ -228,8 +227,8 @@ def run_conversion(
         _fix_paths(model, str(model), str(out))
         # The model's own evaluation set (the demo ships one) travels with it, so validation
         # of the converted folder finds it.
-        if (info.path / DOMAIN_EVAL).is_file() and not (model / DOMAIN_EVAL).exists():
-            shutil.copy2(info.path / DOMAIN_EVAL, model / DOMAIN_EVAL)
+        if (info.path / DOMAIN_FILE).is_file() and not (model / DOMAIN_FILE).exists():
+            shutil.copy2(info.path / DOMAIN_FILE, model / DOMAIN_FILE)
         _move_into_place(model, out, work)
         write_marker(out, "convert")
         result.output_dir = out

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.fileio import swap_folder_in
+from slm_wizard.core.base.fileio import folder_size, swap_folder_in
 from slm_wizard.core.base.status import CheckResult, Status
+from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.deploy.foundry_cli import cli_cache_listing
 from slm_wizard.core.deploy.foundry_sdk import (
     FoundryError,
@@ -159,18 +160,14 @@ def _registered(catalog: Any, model_id: str) -> Any:
         return None
 
 
-def _folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
 def _disk_full_message(src: Path, custom: Path) -> str:
-    need = _folder_bytes(src)
+    need = folder_size(src)
     try:
         free = shutil.disk_usage(custom).free
     except OSError:
         free = 0
-    return (f"The disk holding {custom} is full: the model needs {need / 1e6:.0f} MB, "
-            f"{free / 1e6:.0f} MB are free. Free some space or choose another cache folder "
+    return (f"The disk holding {custom} is full: the model needs {human_bytes(need)}, "
+            f"{human_bytes(free)} are free. Free some space or choose another cache folder "
             "(--cache-dir); nothing was installed.")
 
 
@@ -206,7 +203,7 @@ def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> in
             write_marker(tmp, "deploy")
         except (shutil.Error, OSError) as exc:
             raise _copy_error(exc, src, custom) from None
-        size = _folder_bytes(tmp)
+        size = folder_size(tmp)
         if target.exists() and not replace:
             raise TargetExists(f"{target} already exists: confirm to replace it.", target)
         swap_folder_in(tmp, target)
@@ -403,7 +400,7 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
 
     def do_copy() -> str:
         size = _copy_atomically(onnx_dir, custom, target, replace)
-        return f"{target} ({size / 1e6:.1f} MB)"
+        return f"{target} ({human_bytes(size)})"
 
     def do_register() -> str:
         sdk = _sdk()

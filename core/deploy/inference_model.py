@@ -202,16 +202,6 @@ def build_inference_model(name: str, version: str | int, template: dict, model_c
     }
 
 
-def validate_inference_model(data: object, ctx_len: int | None = None) -> dict:
-    """Validate a loaded inference_model.json (raises InferenceModelError)."""
-    if not isinstance(data, dict):
-        raise InferenceModelError("inference_model.json must hold a JSON object.")
-    missing = [k for k in ("Name", "PromptTemplate") if k not in data]
-    if missing:
-        raise InferenceModelError(f"inference_model.json misses {', '.join(missing)}.")
-    return build_inference_model(data["Name"], data.get("Version", "1"), data["PromptTemplate"],
-                                 data.get("ModelConfig", asdict(ModelConfig())),
-                                 data.get("Description", ""), ctx_len)
 
 
 def to_text(data: dict) -> str:

@@ -290,7 +290,6 @@ SAMPLE_CONVERSATION: tuple[dict[str, str], ...] = (
     {"role": "assistant", "content": "It locks the bike."},
     {"role": "user", "content": "How long does the battery last?"},
 )
-NEUTRAL_CONVERSATION = SAMPLE_CONVERSATION  # the neutral sample (no model's own data)
 
 
 def render_prompt_template(template: dict[str, str], messages=SAMPLE_CONVERSATION) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from slm_wizard.core.base.reports import Report, Table
 from slm_wizard.core.base.status import Progress, ProgressFn, Refused
+from slm_wizard.core.base.units import MB
 
 DEFAULT_LENGTHS: tuple[int, ...] = (16, 64, 256, 1024)
 
@@ -91,7 +92,7 @@ class BenchRun:
     prefill_tps: float
     decode_tps: float
     total_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # bytes / units.MB (binary)
     cpu_percent: float
     finish_reason: str = ""
     e2e_tps: float = 0.0  # end-to-end: generated tokens / total seconds (prefill included)
@@ -249,7 +250,7 @@ class _Meter:
         self._sampler.sample_now()
         peak = max(s.rss for s in self._sampler.snapshot())
         self.cpu_percent = 100.0 * cpu / wall if wall > 0 else 0.0
-        self.peak_rss_mb = peak / 2**20
+        self.peak_rss_mb = peak / MB
 
 
 def _settings(settings: Any | None, **changes: Any) -> Any:
@@ -291,14 +292,6 @@ def usable_prompt_tokens(max_length: int | None, max_tokens: int) -> int | None:
     if not max_length:
         return None
     return max(1, int(max_length) - int(max_tokens) - 1)
-
-
-def plan_lengths(lengths: Sequence[int], max_length: int | None,
-                 max_tokens: int, floor: int | None = None) -> tuple[list[int], list[int]]:
-    """(lengths to run, lengths left out). When some are too long, the cap itself is run;
-    lengths below `floor` (the chat template's own tokens) are left out."""
-    keep, skipped, _ = plan_length_sweep(lengths, max_length, max_tokens, floor)
-    return keep, skipped
 
 
 def plan_length_sweep(lengths: Sequence[int], max_length: int | None, max_tokens: int,

@@ -53,6 +53,7 @@ from slm_wizard.core.evaluate.sweep_variants import (
     Variant,
     parse_variant,
 )
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 
 
 def check_output_root(root: Path) -> None:
@@ -75,7 +76,7 @@ def check_output_root(root: Path) -> None:
 
 # How to add domain data, said wherever a sweep ran without it (result, report, screen, CLI).
 NO_DOMAIN_HOW = ("; add your own with --domain FILE (JSONL, one {\"prompt\", \"expected\"} per "
-                 "line) or a domain_eval.jsonl next to the model")
+                 f"line) or a {DOMAIN_FILE} next to the model")
 
 
 def fidelity_samples(domain: Path | None) -> tuple[list[Any], str]:
@@ -140,8 +141,8 @@ def run_sweep(
     chosen = [parse_variant("fp32")] + [v for v in chosen if v.name != "fp32"]
     root = Path(output_root) if output_root else default_cache_root()
     domain = Path(domain_file) if domain_file else None
-    if domain is None and (model_dir / "domain_eval.jsonl").is_file():
-        domain = model_dir / "domain_eval.jsonl"
+    if domain is None and (model_dir / DOMAIN_FILE).is_file():
+        domain = model_dir / DOMAIN_FILE
     samples, source = fidelity_samples(domain)
     n_prompts = 0
     if domain is not None:

@@ -12,7 +12,6 @@ from typing import Any
 from slm_wizard.core.evaluate.sweep_variants import Variant
 
 CACHE_FORMAT = 1
-MARKER = "sweep-variant.json"
 
 
 def model_hash(model_dir: Path) -> str:

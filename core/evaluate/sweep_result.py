@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from slm_wizard.core.base.reports import Report, Table
+from slm_wizard.core.base.units import MB, human_bytes
 
 MAX_KLD = 0.05  # mean KL divergence from fp32 (llama.cpp's Q4_K_M on 7-8B models: ~0.03)
 MIN_TOP1 = 0.90  # share of answer tokens whose top token is fp32's
@@ -92,11 +93,11 @@ class SweepResult:
             ratio = (v.size_bytes / base.size_bytes
                      if base and base.size_bytes and v.size_bytes else None)
             table.rows.append([
-                v.name, _round(v.size_bytes / 1e6 if v.size_bytes else None, 3),
+                v.name, _round(v.size_bytes / MB if v.size_bytes else None, 3),
                 _round(ratio, 3), NOMINAL_SIZE.get(v.precision), _embedding_cell(v),
                 _round(v.mean_kld, 6), _round(v.p99_kld, 6), _round(v.top1_agreement, 4),
                 _round(v.perplexity, 4), _round(v.decode_tps, 1), _round(v.ttft_s, 4),
-                _round(v.peak_rss_bytes / 2**20 if v.peak_rss_bytes else None, 1),
+                _round(v.peak_rss_bytes / MB if v.peak_rss_bytes else None, 1),
                 _round(v.domain_score, 3), v.pareto, self.status_of(v),
             ])
         return table
@@ -203,7 +204,7 @@ def recommend(variants: Sequence[VariantResult], *, max_kld: float = MAX_KLD,
     runner = fit[1] if len(fit) > 1 else None
 
     def figures(v: VariantResult) -> str:
-        parts = [f"{v.size_bytes / 1e6:.3g} MB"]
+        parts = [human_bytes(v.size_bytes)]
         if v is not ref:
             parts.append(f"{ref.size_bytes / v.size_bytes:.1f}× smaller than fp32")
             parts.append(f"mean KLD {v.mean_kld:.3g}, top-1 {v.top1_agreement:.1%}")
@@ -243,7 +244,8 @@ def rank_and_front(variants: Sequence[VariantResult]) -> None:
 
 
 def plot_points(result: SweepResult) -> list[dict[str, Any]]:
-    return [{"name": v.name, "size_mb": round(v.size_bytes / 1e6, 4),
+    """The plotted points; `size_mb` (like the table's MB columns) is bytes / units.MB (binary)."""
+    return [{"name": v.name, "size_mb": round(v.size_bytes / MB, 4),
              "mean_kld": v.mean_kld, "decode_tps": v.decode_tps, "pareto": v.pareto}
             for v in result.variants if v.measured]
 
@@ -254,7 +256,7 @@ def plot_text(result: SweepResult, width: int = 56, height: int = 12) -> str:
     pts = [v for v in result.ranked() if v.measured]
     if not pts:
         return "(nothing measured to plot)"
-    xs = [v.size_bytes / 1e6 for v in pts]
+    xs = [v.size_bytes / MB for v in pts]
     ys = [v.mean_kld for v in pts]
     x0, x1 = min(xs), max(xs)
     y1 = max(ys) or 1.0
@@ -277,7 +279,7 @@ def plot_text(result: SweepResult, width: int = 56, height: int = 12) -> str:
     for v in pts:
         tps = f"{v.decode_tps:.0f} tok/s" if v.decode_tps else "tok/s –"
         star = "*" if v.pareto else " "
-        lines.append(f"  {labels[v.name]}{star} {v.name:<22} {v.size_bytes / 1e6:8.3f} MB  "
+        lines.append(f"  {labels[v.name]}{star} {v.name:<22} {v.size_bytes / MB:8.3f} MB  "
                      f"KLD {v.mean_kld:.4g}  {tps}")
     lines.append("  * on the Pareto front (no variant both smaller and closer to fp32)")
     return "\n".join(lines)
@@ -299,7 +301,7 @@ def plot_svg(result: SweepResult, width: int = 640, height: int = 400) -> str:
            f'<text x="15" y="{height / 2}" transform="rotate(-90 15 {height / 2})" '
            'text-anchor="middle">mean KL divergence from fp32</text>']
     if pts:
-        xs = [v.size_bytes / 1e6 for v in pts]
+        xs = [v.size_bytes / MB for v in pts]
         ys = [v.mean_kld for v in pts]
         x0, x1 = min(xs) * 0.95, max(xs) * 1.05
         y1 = (max(ys) or 1.0) * 1.1

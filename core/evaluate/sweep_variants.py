@@ -129,9 +129,3 @@ def parse_variants(text: str | Sequence[str]) -> list[Variant]:
             seen.add(v.name)
             unique.append(v)
     return unique
-
-
-def preset_variants(preset: str) -> tuple[str, ...]:
-    if preset not in PRESETS:
-        raise SweepError(f"unknown preset {preset!r}: choose {' or '.join(PRESETS)}")
-    return PRESETS[preset]

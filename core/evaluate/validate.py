@@ -28,11 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult, Refused, Status
+from slm_wizard.core.base.status import CheckResult, Refused, Status, mark
 from slm_wizard.core.evaluate.bench import (
     Progress,
     ProgressFn,
 )
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 
 CHECK_IDS = ("domain", "format", "leak", "consistency", "edge_cases")
 CHECK_TITLES = {
@@ -139,8 +140,8 @@ def load_domain_cases(path: str | Path) -> list[DomainCase]:
 def find_domain_file(*folders: Path | None) -> Path | None:
     """The first `domain_eval.jsonl` in the given folders (the demo model ships one)."""
     for folder in folders:
-        if folder is not None and (Path(folder) / "domain_eval.jsonl").is_file():
-            return Path(folder) / "domain_eval.jsonl"
+        if folder is not None and (Path(folder) / DOMAIN_FILE).is_file():
+            return Path(folder) / DOMAIN_FILE
     return None
 
 
@@ -247,7 +248,7 @@ def check_domain(answers: Sequence[DomainAnswer], threshold: float = 0.8) -> Che
                       fix="give a domain file: --domain FILE (JSONL with prompt and expected)")
     right = sum(1 for a in scored if a.correct)
     score = right / len(scored)
-    evidence = [f"{'✔' if a.correct else '✘'} {_short(a.prompt)} → {_short(a.reply or a.error)}"
+    evidence = [f"{mark(a.correct)} {_short(a.prompt)} → {_short(a.reply or a.error)}"
                 for a in scored]
     return _check("domain", PASS if score >= threshold else FAIL, limit,
                   f"{score:.0%} ({right}/{len(scored)})", evidence,
@@ -262,7 +263,7 @@ def check_format(answers: Sequence[DomainAnswer], threshold: float = 1.0) -> Che
                       ['add "format" (regex) or "schema" (JSON schema) to domain lines'])
     good = sum(1 for a in shaped if a.format_problem is None)
     share = good / len(shaped)
-    evidence = [f"{'✔' if a.format_problem is None else '✘'} {_short(a.prompt)}"
+    evidence = [f"{mark(a.format_problem is None)} {_short(a.prompt)}"
                 + (f": {a.format_problem}" if a.format_problem else "") for a in shaped]
     return _check("format", PASS if share >= threshold else FAIL, limit,
                   f"{share:.0%} ({good}/{len(shaped)})", evidence,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from slm_wizard.core.base.status import CheckResult
+from slm_wizard.core.base.status import CheckResult, mark
+from slm_wizard.core.base.units import KB, MB
 from slm_wizard.core.evaluate.bench import (
     BenchResult,
     Progress,
@@ -67,7 +68,7 @@ def leak_growth(samples_mb: Sequence[float], warmup_fraction: float = 0.25) -> t
 def _rss_mb() -> float:
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process().memory_info().rss / MB
 
 
 SOAK_PROMPT = "Tell me something useful in one sentence."
@@ -108,7 +109,7 @@ def check_leak(backend: Any, generations: int = 100, *, threshold_mb_per_100: fl
         f"{len(samples)} generations; warm-up dropped: first {start}",
         f"RSS {samples[0]:.1f} MB after the first, {samples[start]:.1f} MB at the steady start, "
         f"{samples[-1]:.1f} MB at the end (peak {max(samples):.1f} MB)",
-        f"linear fit: {fit.slope * 1024:.1f} KB per generation (R² {fit.r2:.2f})",
+        f"linear fit: {fit.slope * MB / KB:.1f} KB per generation (R² {fit.r2:.2f})",
     ]
     return _check("leak", PASS if growth < threshold_mb_per_100 else FAIL, limit,
                   f"{growth:+.1f} MB per 100 generations", evidence,
@@ -279,7 +280,7 @@ def check_edge_cases(backend: Any, *, settings: Any | None = None, timeout_s: fl
     limit = f"no crash, no hang (each < {timeout_s:g} s)"
     if not outcomes:
         return _check("edge_cases", SKIP, limit, "cancelled before any case ran")
-    evidence = [f"{'✔' if o.ok else '✘'} {o.title}: {o.outcome}: {_short(o.text, 70)}"
+    evidence = [f"{mark(o.ok)} {o.title}: {o.outcome}: {_short(o.text, 70)}"
                 for o in outcomes]
     return _check("edge_cases", PASS if ok == len(outcomes) else FAIL, limit,
                   f"{ok}/{len(outcomes)} handled", evidence,

@@ -23,6 +23,7 @@ from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.model.model_info import (
+    DOMAIN_FILE,
     TOKENIZER_FILES,
     ModelFolderError,
     ModelInfo,
@@ -35,14 +36,7 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 ONNX_ADAPTER_FILE = "adapter_weights.onnx_adapter"
 ADAPTER_MODES = ("merge", "adapter")
 DEFAULT_ADAPTER_MODE = "merge"
-ADAPTER_MODE_HELP = {
-    "merge": "Merge the adapter into the base model (PEFT), convert the merged model: one "
-             "model folder that also deploys to Foundry Local.",
-    "adapter": "Convert the base model and write the adapter beside it "
-               f"({ONNX_ADAPTER_FILE}): runs with onnxruntime-genai, which can switch the "
-               "adapter on and off; Foundry Local cannot load it.",
-}
-# The fixed prompts of the adapter check when the base model has no domain_eval.jsonl.
+# The fixed prompts of the adapter check when the base model has no domain file (DOMAIN_FILE).
 FIXED_PROMPTS = ("Hello", "What can you do?", "Explain what a LoRA adapter is.")
 CHECK_PROMPTS = 5  # at most this many domain prompts
 CHECK_TOKENS = 16  # greedy tokens compared per prompt
@@ -280,7 +274,7 @@ def merge(adapter_dir: Path, base_dir: Path, out_dir: Path) -> Path:
         merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
         merged.save_pretrained(out_dir, safe_serialization=True)
     # The tokenizer: the adapter's own files when it saved some, else the base model's.
-    for name in (*TOKENIZER_FILES, "generation_config.json", "domain_eval.jsonl"):
+    for name in (*TOKENIZER_FILES, "generation_config.json", DOMAIN_FILE):
         src = adapter_dir / name if (adapter_dir / name).is_file() else base_dir / name
         if src.is_file() and not (out_dir / name).exists():
             shutil.copy2(src, out_dir / name)
@@ -308,7 +302,7 @@ def check_prompts(base_dir: Path) -> list[list[dict[str, str]]]:
     from slm_wizard.core.base.fileio import read_jsonl
 
     rows: list[Any] = []
-    path = base_dir / "domain_eval.jsonl"
+    path = base_dir / DOMAIN_FILE
     if path.is_file():
         try:
             rows = [row for _n, row in read_jsonl(path, ValueError, "evaluation set")]

@@ -30,6 +30,7 @@ from typing import Any
 from slm_wizard.core.base.fileio import swap_folder_in, write_json_atomic
 from slm_wizard.core.base.status import Refused
 from slm_wizard.core.model.adapter import quiet_transformers
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 
 DEMO_VERSION = "1"
 DEMO_SYSTEM_PROMPT = "You are the Lumo support assistant. Answer briefly."
@@ -95,7 +96,7 @@ MODEL_FILES = (
     "tokenizer_config.json",
     "special_tokens_map.json",
     "chat_template.jinja",
-    "domain_eval.jsonl",
+    DOMAIN_FILE,
     "README.md",
 )
 
@@ -455,7 +456,7 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
     write_json_atomic(folder / "tokenizer_config.json", tokenizer_config)
     write_json_atomic(folder / "special_tokens_map.json", special_map)
     (folder / "chat_template.jinja").write_text(CHAT_TEMPLATE, encoding="utf-8")
-    with (folder / "domain_eval.jsonl").open("w", encoding="utf-8", newline="\n") as f:
+    with (folder / DOMAIN_FILE).open("w", encoding="utf-8", newline="\n") as f:
         for row in faq:
             line = {
                 "prompt": row["prompt"],
@@ -470,7 +471,7 @@ def _save(folder: Path, model: Any, tok: Any, faq: list[dict[str, str]]) -> None
         f"trains offline in seconds to memorize {len(faq)} question/answer pairs about Lumo, a "
         "fictional smart bike lock. Its ChatML template inserts the system prompt "
         f'"{DEMO_SYSTEM_PROMPT}" when none is given. Greedy decoding returns the answers in '
-        "`domain_eval.jsonl` word for word; reworded questions get nonsense. It exists to test "
+        f"`{DOMAIN_FILE}` word for word; reworded questions get nonsense. It exists to test "
         "conversion, deployment and benchmarks, not to help anyone with a bike lock.\n",
         encoding="utf-8",
     )

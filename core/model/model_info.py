@@ -17,6 +17,10 @@ from typing import Any
 from slm_wizard.core.base.schema import HF_CONFIG, SAFETENSORS_HEADER, SchemaError, check_file
 from slm_wizard.core.base.status import Refused
 
+# The file of domain prompts and expected answers next to a model (the demo model ships one):
+# validation, the sweep, the deploy test and the adapter check read it; conversion copies it.
+DOMAIN_FILE = "domain_eval.jsonl"
+
 
 class ModelFolderError(Refused):
     """The folder cannot be used as a model; the message says why, for the user."""

@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlparse
 from slm_wizard.core.base.proc import CommandResult, run_command, stream_command, which
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.base.status import counts as status_counts
+from slm_wizard.core.base.units import GB, human_bytes
 from slm_wizard.core.base.versions import find_version, satisfies, version_tuple
 from slm_wizard.core.deploy.foundry_cli import foundry_cli_info
 
@@ -45,7 +46,6 @@ MIN_CMAKE = (3, 31)
 RAM_FACTOR = 11  # conversion peak RAM / FP32 weight size (measured, see TOOLCHAIN-NOTES)
 DISK_FACTOR = 3  # FP32 ONNX copy + quantized output + Olive's cache, as a multiple of FP32 weights
 MIN_DISK_GB = 2.0
-GB = 1024**3
 
 # The Python packages the guide needs: (distribution name, what it is for). All are essential:
 # without any of them conversion or the runtime cannot work.
@@ -228,11 +228,6 @@ def model_fp32_bytes(model_dir: Path) -> tuple[int, str] | None:
 # ------------------------------------------------------------------------------ the checks
 
 
-def _gb(n: float) -> str:
-    """GB with one decimal; below 0.1 GB in MB (a small model is never "~0.0 GB")."""
-    if n < GB / 10:
-        return f"{n / 2**20:.1f} MB"
-    return f"{n / GB:.1f} GB"
 
 
 def check_python() -> CheckResult:
@@ -274,7 +269,7 @@ def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
     import psutil
 
     mem = psutil.virtual_memory()
-    found = f"{_gb(mem.total)} total, {_gb(mem.available)} available"
+    found = f"{human_bytes(mem.total)} total, {human_bytes(mem.available)} available"
     required = f">= {min_ram_gb:g} GB"
     details: dict = {"total_bytes": mem.total, "available_bytes": mem.available,
                      "min_bytes": int(min_ram_gb * GB)}
@@ -288,13 +283,16 @@ def check_ram(model_dir: Path | None, min_ram_gb: float) -> CheckResult:
         if size is not None:
             need = size[0] * RAM_FACTOR
             details["model_need_bytes"] = need
-            required += f"; this model: ~{_gb(need)} ({RAM_FACTOR}x FP32 weights, {size[1]})"
+            required += (f"; this model: ~{human_bytes(need)} ({RAM_FACTOR}x FP32 weights, "
+                         f"{size[1]})")
     if need is not None and need > mem.total:
-        fix = (f"Converting this model peaks near {_gb(need)}, more than this machine has: "
+        fix = (f"Converting this model peaks near {human_bytes(need)}, more than this machine "
+               "has: "
                "convert on a machine with more RAM, or choose a smaller model.")
         return CheckResult("ram", "Memory (RAM)", Status.FAIL, found, required, fix, data=details)
     if need is not None and need > mem.available:
-        fix = (f"Converting this model peaks near {_gb(need)} but only {_gb(mem.available)} is "
+        fix = (f"Converting this model peaks near {human_bytes(need)} but only "
+               f"{human_bytes(mem.available)} is "
                "free: close other programs before converting.")
         return CheckResult("ram", "Memory (RAM)", Status.WARN, found, required, fix, data=details)
     if mem.total < min_ram_gb * GB or mem.available < min_ram_gb * GB:
@@ -319,12 +317,12 @@ def check_disk(output_dir: Path | None, model_dir: Path | None) -> CheckResult:
             size = model_fp32_bytes(Path(model_dir))
             if size is not None and size[0] * DISK_FACTOR > need:
                 need = size[0] * DISK_FACTOR
-                how = f"~{_gb(need)} ({DISK_FACTOR}x FP32 weights)"
-    found = f"{_gb(usage.free)} free at {target}"
+                how = f"~{human_bytes(need)} ({DISK_FACTOR}x FP32 weights)"
+    found = f"{human_bytes(usage.free)} free at {target}"
     details = {"path": str(target), "free_bytes": usage.free, "need_bytes": int(need)}
     if usage.free < need:
-        fix = (f"Free at least {_gb(need - usage.free)} on that disk, or choose another output "
-               "folder (slm-wizard convert --output DIR).")
+        fix = (f"Free at least {human_bytes(need - usage.free)} on that disk, or choose another "
+               "output folder (slm-wizard convert --output DIR).")
         return CheckResult("disk", "Disk space", Status.FAIL, found, how, fix, data=details)
     return CheckResult("disk", "Disk space", Status.OK, found, how, data=details)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.status import Refused, Status
+from slm_wizard.core.base.units import MB
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.runtime.backends import open_backend as _open_backend
 from slm_wizard.core.runtime.chat import (
@@ -107,9 +108,6 @@ class Options:
     @property
     def title(self) -> str:
         return BACKEND_TITLES.get(self.backend, self.backend)
-
-    def with_prompt(self, prompt: str | None) -> Options:
-        return replace(self, prompt=prompt)
 
     def validate(self, *, one_shot: bool = False) -> Options:
         """Raise ChatInputError when these options cannot run; `one_shot` needs a prompt."""
@@ -314,10 +312,10 @@ class Result:
         if self.adapter is not None:
             line += f" · adapter {self.adapter}" if self.adapter else " · adapter off (base model)"
         if self.sample is not None:
-            line += (f" · model process RSS {self.sample.rss / 2**20:.0f} MB "
-                     f"(peak {self.sample.peak_rss / 2**20:.0f} MB)")
+            line += (f" · model process RSS {self.sample.rss / MB:.0f} MB "
+                     f"(peak {self.sample.peak_rss / MB:.0f} MB)")
         if self.wizard is not None and self.pid and self.pid != os.getpid():
-            line += f" · wizard RSS {self.wizard.rss / 2**20:.0f} MB"
+            line += f" · wizard RSS {self.wizard.rss / MB:.0f} MB"
         return line
 
     def figures(self) -> dict[str, str]:
@@ -333,8 +331,8 @@ class Result:
             f"reply tokens ({who})": str(st.generated_tokens),
         }
         if self.sample is not None:
-            out[f"RSS ({who})"] = f"{self.sample.rss / 2**20:.0f} MB"
-            out[f"peak RSS ({who})"] = f"{self.sample.peak_rss / 2**20:.0f} MB"
+            out[f"RSS ({who})"] = f"{self.sample.rss / MB:.0f} MB"
+            out[f"peak RSS ({who})"] = f"{self.sample.peak_rss / MB:.0f} MB"
         return out
 
     def to_dict(self) -> dict[str, Any]:

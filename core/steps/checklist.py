@@ -27,7 +27,7 @@ from slm_wizard.core.evaluate.validate import (
 )
 from slm_wizard.core.evaluate.validate_checklist import ChecklistResult, run_checklist
 from slm_wizard.core.run.record import StepRecord
-from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import DOMAIN_FILE, ProgressFn
 from slm_wizard.core.steps import bench as bench_step
 from slm_wizard.core.steps.bench import (
     BACKENDS,
@@ -190,7 +190,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
             cases = cases[: options.max_prompts]
         note(Progress("note", 0, 0, f"domain prompts: {len(cases)} from {domain}"))
     elif wants_domain:
-        notes.append("no domain file (--domain FILE, or domain_eval.jsonl in MODEL_DIR): the "
+        notes.append(f"no domain file (--domain FILE, or {DOMAIN_FILE} in MODEL_DIR): the "
                      "domain and format checks are skipped")
         note(Progress("note", 0, 0, f"note: {notes[-1]}"))
     own = backend is None
@@ -366,7 +366,7 @@ def describe_plan(plan: ValidatePlan) -> str:
         c = plan.checklist
         domain = c.domain_path()
         if domain is None or not Path(domain).is_file():
-            prompts = "no domain prompts (no domain_eval.jsonl)"
+            prompts = f"no domain prompts (no {DOMAIN_FILE})"
         else:
             try:
                 n = len(load_domain_cases(domain))

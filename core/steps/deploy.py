@@ -36,6 +36,7 @@ from slm_wizard.core.deploy.inference_model import (
     validate_version,
 )
 from slm_wizard.core.deploy.inference_model import validate_config_field as validate_config_field
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 from slm_wizard.core.run.record import (
     DEPLOYED_NAME,
     DEPLOYED_VERSION,
@@ -48,7 +49,6 @@ from slm_wizard.core.steps import template as template_step
 if TYPE_CHECKING:
     from slm_wizard.core.deploy.foundry import CacheLocation, DeployResult, TargetExists
 
-DOMAIN_EVAL = "domain_eval.jsonl"
 NEUTRAL_PROMPT = "Hello! Who are you?"
 INFO = "info"  # the progress "stage" of a line that only informs (family, cache folder)
 PLAN = "plan"  # the progress "stage" while the plan is made (no status: not a deploy stage)
@@ -68,7 +68,7 @@ def choose_test_prompt(onnx_dir: Path) -> tuple[str, str | None]:
     """(prompt, system) for the deployment's test: the first prompt of the `domain_eval.jsonl`
     next to the ONNX model (the demo model's FAQ travels with its conversion), else a neutral
     greeting."""
-    path = Path(onnx_dir) / DOMAIN_EVAL
+    path = Path(onnx_dir) / DOMAIN_FILE
     if path.is_file():
         try:
             rows = read_jsonl(path, ValueError, "domain eval file")

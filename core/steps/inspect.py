@@ -63,11 +63,17 @@ def blocking_problems(info: ModelInfo) -> list[str]:
     return out
 
 
-def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
-    """What a model folder is, as label/value rows (the Model screen's table)."""
+def fp32_weights(info: ModelInfo) -> str:
+    """The weights' size at full precision, for people (the Model and Convert screens, the
+    record's "fp32 weights" figure): one text for one model everywhere."""
     from slm_wizard.core.base.units import human_bytes
     from slm_wizard.core.model.model_info import fp32_size_bytes
 
+    return human_bytes(fp32_size_bytes(info))
+
+
+def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
+    """What a model folder is, as label/value rows (the Model screen's table)."""
     count = f"{info.param_count:,}" + ("" if info.param_count_exact else " (estimated)")
     return [
         ("Architecture", f"{info.architecture or '?'} ({info.model_type or '?'})"),
@@ -75,7 +81,7 @@ def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
         ("Shape", f"hidden {info.hidden_size}, {info.num_layers} layers, {info.num_heads} heads "
                   f"({info.num_kv_heads} KV), vocab {info.vocab_size}"),
         ("Context length", str(info.context_length)),
-        ("Parameters", f"{count} · fp32 weights {human_bytes(fp32_size_bytes(info))} "
+        ("Parameters", f"{count} · fp32 weights {fp32_weights(info)} "
                        f"· stored as {info.dtype}"),
         ("Weights", ", ".join(info.weight_files) or "none"),
         ("Tokenizer", ", ".join(info.tokenizer_files) or "none"),
@@ -231,9 +237,6 @@ def _inspect_adapter(options: Options) -> Result:
 
 
 def to_record(options: Options, result: Result) -> StepRecord:
-    from slm_wizard.core.base.units import human_bytes
-    from slm_wizard.core.model.model_info import fp32_size_bytes
-
     if result.adapter is not None:
         a = result.adapter
         base = result.info.path if result.info is not None else None
@@ -249,7 +252,7 @@ def to_record(options: Options, result: Result) -> StepRecord:
     assert info is not None
     figures = {"parameters": f"{info.param_count:,}" + ("" if info.param_count_exact
                                                         else " (estimated)"),
-               "fp32 weights": human_bytes(fp32_size_bytes(info))}
+               "fp32 weights": fp32_weights(info)}
     return StepRecord(
         STEP, result.status, result.summary,
         options={"model_dir": info.path}, files={"model": str(info.path)}, figures=figures,

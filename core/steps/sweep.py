@@ -104,12 +104,6 @@ class Result:
     def failed(self) -> list[str]:
         return [v.name for v in self.sweep.variants if not v.ok]
 
-    @property
-    def recommended_dir(self) -> str | None:
-        """The converted folder of the recommended variant (what Deploy takes)."""
-        v = self.sweep.variant(self.sweep.recommended) if self.sweep.recommended else None
-        return v.output_dir if v else None
-
     def figures(self) -> dict[str, str]:
         out = {}
         if self.sweep.recommended:

@@ -43,6 +43,7 @@ from slm_wizard.core.deploy.templates import (
 from slm_wizard.core.deploy.templates import KEYS as KEYS  # "as": public, for the fronts
 from slm_wizard.core.deploy.templates import confidence_label as confidence_label
 from slm_wizard.core.deploy.templates import field_problem as field_problem
+from slm_wizard.core.model.model_info import DOMAIN_FILE
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import Progress, ProgressFn
 
@@ -241,7 +242,6 @@ def check(model_dir: Path, template: dict[str, str], family: str = "custom",
                           sample if sample is not None else sample_conversation(model_dir))
 
 
-DOMAIN_EVAL = "domain_eval.jsonl"
 
 
 def sample_conversation(model_dir: Path) -> tuple[dict[str, str], ...]:
@@ -249,7 +249,7 @@ def sample_conversation(model_dir: Path) -> tuple[dict[str, str], ...]:
     answer) of the model's `domain_eval.jsonl` when there is one, else a neutral one."""
     from slm_wizard.core.base.fileio import read_jsonl
 
-    path = Path(model_dir) / DOMAIN_EVAL
+    path = Path(model_dir) / DOMAIN_FILE
     rows: list[dict] = []
     if path.is_file():
         try:

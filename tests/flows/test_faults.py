@@ -497,7 +497,7 @@ def test_deploy_copy_onto_a_full_tmpfs(tiny_disk: Path, tmp_path: Path) -> None:
     custom.mkdir(parents=True)
     with pytest.raises(foundry_sdk.FoundryError) as err:
         foundry._copy_atomically(src, custom, custom / "lumo", replace=False)
-    assert str(err.value).startswith(f"The disk holding {custom} is full: the model needs 1 MB")
+    assert str(err.value).startswith(f"The disk holding {custom} is full: the model needs 1.0 MB")
     assert list(custom.iterdir()) == []
 
 

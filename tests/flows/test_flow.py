@@ -209,7 +209,7 @@ async def test_a_chosen_sweep_variant_is_recorded_and_resumed(wizard, tmp_path: 
         titles = [r[0] for r in rows]
         assert titles.index("Chosen variant") == titles.index("Validate") + 1
         chosen = rows[titles.index("Chosen variant")]
-        assert chosen[1].endswith("ok") and str(variant_dir) in chosen[2]
+        assert chosen[1].plain == "✓ ok" and str(variant_dir) in chosen[2]
         assert str(onnx) in rows[titles.index("Convert")][2]
         assert "deployed" in rows[titles.index("Deploy")][2]
         cmds = reproduce_commands(app.state)

@@ -27,11 +27,14 @@ from textual.widgets import (
     TextArea,
 )
 
+from slm_wizard.core.base.status import Status
 from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.steps import convert as convert_step
+from slm_wizard.core.steps import inspect as inspect_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
 from slm_wizard.tui.widgets.run_pane import RunPane
+from slm_wizard.tui.widgets.status import status_text
 from slm_wizard.tui.widgets.toggles import OnOffSwitch
 
 HELP = {
@@ -231,7 +234,7 @@ class ConvertScreen(StepScreen):
             head.update(Text.assemble(
                 ("Model ", "bold"), (i.name, "bold cyan"),
                 f" · {i.architecture} · {i.param_count:,} parameters · fp32 weights "
-                f"{human_bytes(i.param_count * 4)}"))
+                f"{inspect_step.fp32_weights(i)}"))
 
     def _set_default_output(self) -> None:
         if self.model_dir is None:
@@ -375,13 +378,12 @@ class ConvertScreen(StepScreen):
         method_help.update(f"→ {p.method_reason}")
         lines = Text()
         for i in p.shown_issues:
-            style = "red" if i.is_error else "yellow"
-            lines.append(f"{'✖' if i.is_error else '⚠'} {i.message}\n", style=style)
+            lines.append(status_text(Status.FAIL if i.is_error else Status.WARN, f"{i.message}\n"))
         if self.result is not None and self.result.ok and p.output_dir == self.result.output_dir:
             lines.append("The model converted above is in this folder: running again asks "
                          "before replacing it.\n", style="green")
         elif p.replace_note:
-            lines.append(f"⚠ {p.replace_note}\n", style="yellow")
+            lines.append(status_text(Status.WARN, f"{p.replace_note}\n"))
         if p.needs():  # free amounts appear in a warning only when they fall short
             lines.append(p.needs(), style="dim")
         issues_box.update(lines)
@@ -483,13 +485,14 @@ class ConvertScreen(StepScreen):
         summary = Text()
         c = r.conversion
         if r.ok:
-            summary.append(f"✔ Converted and verified in {c.elapsed_s:.1f} s: {r.output_dir}\n",
-                           style="bold green")
+            summary.append(status_text(Status.OK, f"Converted and verified in {c.elapsed_s:.1f} s: "
+                                                  f"{r.output_dir}\n"))
+            summary.stylize("bold")
         elif r.cancelled:
             summary.append("Cancelled: the partial output and Olive's leftovers were removed.\n",
                            style="bold yellow")
         else:
-            summary.append(f"✖ {r.error}\n", style="bold red")
+            summary.append(status_text(Status.FAIL, f"{r.error}\n"))
         v = c.verification
         if v is not None:
             if v.mismatches:
@@ -510,8 +513,7 @@ class ConvertScreen(StepScreen):
         table = self.query_one("#verification", DataTable)
         table.clear()
         for check in r.checks:
-            table.add_row(check.id, Text("✔", style="green") if check.ok else
-                          Text("✖", style="bold red"), check.found)
+            table.add_row(check.id, status_text(check.status), check.found)
         table.display = bool(r.checks)
 
     @on(Button.Pressed, "#continue")

@@ -25,9 +25,7 @@ from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.core.steps import template as template_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.run_pane import RunPane
-
-STAGE_ICON = ICON  # one status vocabulary: the stages show core.status's icons
-STAGE_STYLE = {Status.OK: "green", Status.FAIL: "red", Status.SKIP: "dim", Status.WARN: "yellow"}
+from slm_wizard.tui.widgets.status import status_text
 
 
 def escape(value: str) -> str:
@@ -339,8 +337,10 @@ class DeployScreen(StepScreen):
             self.query_one("#preview-tokenizer", Static).update(Text.assemble(
                 (f"Model's chat template ({check.engine})\n", "bold"), check.tokenizer_text))
         ok = plan.template.verdict == "match"
-        style = "green" if ok else "bold red" if check.mismatch else "bold yellow"
-        out = Text(("✓ " if ok else "⚠ ") + f"The PromptTemplate {check.summary}.\n", style=style)
+        out = status_text(Status.OK if ok else Status.FAIL if check.mismatch else Status.WARN,
+                          f"The PromptTemplate {check.summary}.\n")
+        if not ok:
+            out.stylize("bold")
         for w in check.warnings[:6]:
             out.append(w[:600] + "\n", style="yellow")
         mismatch.update(out)
@@ -447,7 +447,7 @@ class DeployScreen(StepScreen):
         self._pane().set_stage(f"{p.phase}: {p.text or 'running…'}")
         table = self.query_one("#stages", DataTable)
         row = Text(p.text or ("running…" if p.status == Status.RUNNING else ""))
-        icon = Text(STAGE_ICON.get(p.status, "?"), style=STAGE_STYLE.get(p.status, ""))
+        icon = status_text(p.status)
         if p.phase in table.rows:
             table.update_cell(p.phase, "icon", icon)
             # The column widens to the result (it was sized for "running…" and cut the path).
@@ -487,22 +487,25 @@ class DeployScreen(StepScreen):
         if r.exported:
             out.update(Text(r.instructions, style="yellow"))
         elif r.ok:
-            lines = [f"✓ {r.model_id} is installed in Foundry Local and answered:",
+            lines = [f"{ICON[Status.OK]} {r.model_id} is installed in Foundry Local and answered:",
                      f"  {(r.answer or '').strip()}",
                      f"Run it from a terminal: {r.run_command}" if r.cli_listing is not None
                      else f"Where the foundry CLI is installed, run: {r.run_command}"]
             if r.cli_listing is not None:
                 lines.append(f"foundry cache listing: {', '.join(r.cli_listing)}")
-            warned = [f"⚠ {st.id}: {st.found}" for st in r.stages if st.status == Status.WARN]
+            warned = [f"{ICON[Status.WARN]} {st.id}: {st.found}" for st in r.stages
+                      if st.status == Status.WARN]
             if warned:  # e.g. an empty answer: shown raw with its likely causes
-                lines[:2] = [f"✓ {r.model_id} is installed in Foundry Local, with a warning:",
+                lines[:2] = [f"{ICON[Status.OK]} {r.model_id} is installed in Foundry Local, "
+                             "with a warning:",
                              *warned]
             out.update(Text("\n".join(lines), style="yellow" if warned else "green"))
         else:
             out.update(Text.assemble(
-                (f"✗ {res.error}\n", "bold red"),
-                "Next: fix the stage marked ✗ in the table above and press Deploy again, or go "
-                "on with ctrl+n (Chat and Validate run the ONNX folder with onnxruntime-genai)."))
+                status_text(Status.FAIL, f"{res.error}\n"),
+                f"Next: fix the stage marked {ICON[Status.FAIL]} in the table above and press "
+                "Deploy again, or go on with ctrl+n (Chat and Validate run the ONNX folder "
+                "with onnxruntime-genai)."))
         self.app.record_step(deploy_step.to_record(res.options, res))
         done = state.is_done(self.STEP_ID)
         self.query_one("#continue", Button).disabled = not done

@@ -15,14 +15,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Static
 
-from slm_wizard.core.base.status import Progress, Status
+from slm_wizard.core.base.status import ICON, Progress, Status
 from slm_wizard.core.steps import inspect as step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.validators import ModelFolderValidator
+from slm_wizard.tui.widgets.status import status_style
 
 INTRO = ("The fine-tuned model to convert: a Hugging Face folder with config.json, the weights "
          "(safetensors) and the tokenizer. It is inspected without loading the weights.")
-TONE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "red"}
 
 
 class ModelScreen(StepScreen):
@@ -174,10 +174,10 @@ class ModelScreen(StepScreen):
             table.add_row(Text(key, style="bold"), value)
         table.display = True
         self.query_one("#model-problems", Static).update(
-            Text("\n".join(f"⚠ {p}" for p in result.warnings)))
+            Text("\n".join(f"{ICON[Status.WARN]} {p}" for p in result.warnings)))
         self.query_one("#continue", Button).disabled = not result.can_continue
         tone, text = result.verdict
-        self.query_one("#model-status", Static).update(Text(text, style=TONE[tone]))
+        self.query_one("#model-status", Static).update(Text(text, style=status_style(tone)))
         if tone == Status.OK and self.app.screen is self:
             self.query_one("#continue", Button).focus()  # Enter goes on; focus scrolls it in view
 

@@ -21,8 +21,9 @@ from textual.widgets import Button, DataTable, Static, TextArea
 from slm_wizard.core.base.status import CheckResult
 from slm_wizard.core.steps import prereqs as step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
-from slm_wizard.tui.widgets.check_table import STATUS_STYLE, CheckTable
+from slm_wizard.tui.widgets.check_table import CheckTable
 from slm_wizard.tui.widgets.run_pane import RunPane
+from slm_wizard.tui.widgets.status import status_text
 
 INTRO = "Checked on this machine. Select a row for its fix; only a failed essential check blocks."
 
@@ -219,9 +220,9 @@ class PrereqsScreen(StepScreen):
             head.update("")
             area.load_text("")
             return
-        icon, style = STATUS_STYLE.get(result.status, ("?", ""))
-        text = Text.assemble((f"{icon} {result.title}", f"bold {style}"),
-                             f" — found: {result.found}  ·  required: {result.required}")
+        text = status_text(result.status, result.title)
+        text.stylize("bold")
+        text.append(f" — found: {result.found}  ·  required: {result.required}")
         if result.essential:
             text.append("  (essential)", style="dim")
         head.update(text)

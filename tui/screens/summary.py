@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Static, TextArea
 
-from slm_wizard.core.base.status import ICON
+from slm_wizard.core.base.status import ICON, Status
+from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.run.summary import (
     as_shell,
     figures,
@@ -17,16 +19,7 @@ from slm_wizard.core.run.summary import (
     step_rows,
 )
 from slm_wizard.tui.screens.base import StepScreen
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
+from slm_wizard.tui.widgets.status import status_text
 
 
 class SummaryScreen(StepScreen):
@@ -65,14 +58,15 @@ class SummaryScreen(StepScreen):
         steps.clear(columns=True)
         steps.add_columns("Step", "Status", "Result")
         for title, status, outcome in step_rows(state):
-            steps.add_row(title, f"{ICON[status]} {status.value}" if status else "– not run",
-                          outcome)
+            shown = (status_text(status, status.value) if status
+                     else Text(f"{ICON[Status.SKIP]} not run", style="dim"))
+            steps.add_row(title, shown, outcome)
         files = self.query_one("#files", DataTable)
         files.clear(columns=True)
         files.add_columns("What", "Path", "Size")
         items = files_written(state)
         for item in items:
-            files.add_row(item.label, str(item.path), _size(item.size_bytes))
+            files.add_row(item.label, str(item.path), human_bytes(item.size_bytes))
         if not items:
             files.add_row("(none yet)", "", "")
         table = self.query_one("#figures", DataTable)

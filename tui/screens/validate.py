@@ -34,12 +34,13 @@ from textual.widgets import (
     TabPane,
 )
 
-from slm_wizard.core.base.status import Progress, Status
+from slm_wizard.core.base.status import ICON, Progress, Status
 from slm_wizard.core.steps import checklist as plan_step
 from slm_wizard.core.steps.checklist import LABEL, PHASE_TITLES, PHASES, SIZES, ValidatePlan
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.bar_plot import BarPlot
 from slm_wizard.tui.widgets.run_pane import RunPane
+from slm_wizard.tui.widgets.status import status_text
 from slm_wizard.tui.widgets.toggles import StateCheckbox
 
 NO_MODEL = ("No converted model yet: the Convert step provides it (it converts the model to "
@@ -51,7 +52,6 @@ SWEEP_KEEP = (("variant", "variant"), ("status", "status"), ("size (MB)", "size 
               ("perplexity", "PPL"), ("TTFT (s)", "TTFT s"), ("peak RSS (MB)", "RSS MB"),
               ("domain score", "domain"))
 SWEEP_COLUMNS = tuple(title for _, title in SWEEP_KEEP)
-STATUS_STYLE = {Status.OK: "bold green", Status.WARN: "bold yellow", Status.FAIL: "bold red"}
 
 
 class ValidateScreen(StepScreen):
@@ -394,8 +394,7 @@ class ValidateScreen(StepScreen):
         table = self.query_one("#checks-table", DataTable)
         table.clear()
         for c in result.checks:
-            style = STATUS_STYLE.get(c.status, "dim")
-            table.add_row(c.title, Text(LABEL[c.status], style=style), c.found, c.required,
+            table.add_row(c.title, status_text(c.status, LABEL[c.status]), c.found, c.required,
                           key=c.id)
         self._checks = {c.id: c for c in result.checks}
         leak = result.check("leak")
@@ -440,8 +439,8 @@ class ValidateScreen(StepScreen):
             status = str(values["status"])
             style = ("bold green" if status == "recommended" else "red" if status.startswith(
                 ("failed", "over limit")) else "")
-            cells: list[Any] = [("✓" if values[k] else "") if k == "pareto" else _num(values[k])
-                                for k, _ in SWEEP_KEEP]
+            cells: list[Any] = [(ICON[Status.OK] if values[k] else "") if k == "pareto"
+                                else _num(values[k]) for k, _ in SWEEP_KEEP]
             cells[1] = Text(status.split(":")[0], style=style)  # the reasons are in the text
             table.add_row(*cells, key=str(values["variant"]))
         if result.recommended:

@@ -8,19 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from slm_wizard.core.base.status import CheckResult, Status
-
-STATUS_STYLE = {
-    Status.OK: ("✔", "green"),
-    Status.WARN: ("▲", "yellow"),
-    Status.FAIL: ("✖", "bold red"),
-    Status.SKIP: ("–", "dim"),
-    Status.RUNNING: ("…", "dim"),
-}
-
-
-def status_text(status: Status) -> Text:
-    icon, style = STATUS_STYLE.get(Status.parse(status), ("?", ""))
-    return Text(icon, style=style)
+from slm_wizard.tui.widgets.status import status_text
 
 
 def _clip(text: str, width: int) -> str:

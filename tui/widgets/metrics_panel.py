@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Digits, Label, Sparkline, Static
 
+from slm_wizard.core.base.units import GB, MB
+
 HISTORY = 120  # points per sparkline
 
 
@@ -70,20 +72,19 @@ class MetricsPanel(Vertical):
                     wizard: tuple[int, int] | None = None) -> None:
         """Show the figures of the process that generates (bytes, percent of one core) and,
         when it is another process, the wizard's own RSS and peak (`wizard`)."""
-        mb = 2**20
-        self.query_one("#m-rss", Digits).update(_fmt(None if rss is None else rss / mb))
+        self.query_one("#m-rss", Digits).update(_fmt(None if rss is None else rss / MB))
         self.query_one("#m-cpu", Digits).update(_fmt(cpu))
         parts = []
         if peak is not None:
-            parts.append(f"peak {peak / mb:.0f} MB")
+            parts.append(f"peak {peak / MB:.0f} MB")
         if available is not None:
-            parts.append(f"RAM free {available / 2**30:.1f} GB")
+            parts.append(f"RAM free {available / GB:.1f} GB")
         text = " · ".join(parts)
         if wizard is not None:
-            text += f"\nwizard RSS {wizard[0] / mb:.0f} MB (peak {wizard[1] / mb:.0f} MB)"
+            text += f"\nwizard RSS {wizard[0] / MB:.0f} MB (peak {wizard[1] / MB:.0f} MB)"
         self.query_one("#m-detail", Static).update(text, layout=False)
         if rss_history is not None:
-            self.query_one("#spark-rss", Sparkline).data = [r / mb for r in rss_history]
+            self.query_one("#spark-rss", Sparkline).data = [r / MB for r in rss_history]
 
     def clear_reply(self) -> None:
         self.tps_history.clear()

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from slm_wizard.tui.steps import STEPS
+from slm_wizard.tui.widgets.status import status_text
 
 
 class StepBar(Widget):
@@ -28,10 +29,7 @@ class StepBar(Widget):
                 text.append(f"● {label} ", style="bold reverse")
             elif state is not None and (status := state.status_of(s.id)) is not None:
                 # What the run record says: done, done with warnings, failed, skipped.
-                icon, style = {"ok": ("✔", "green"), "warn": ("!", "yellow"),
-                               "fail": ("✗", "red"), "skip": ("–", "dim")}.get(
-                                   status.value, ("○", ""))
-                text.append(f"{icon} {label}", style=style)
+                text.append(status_text(status, label))
             else:
                 text.append(f"○ {label}")
         return text

@@ -427,7 +427,7 @@ def test_cli_deploy_json_and_remove(onnx_copy: Path, tmp_path: Path, no_cli: Non
     data = json.loads(out.out)
     assert data["ok"] and data["model_id"] == "cli-model:1" and data["family"] == "qwen"
     assert data["answer"].strip()
-    assert "[     ok] answer" in out.err
+    assert "✓ OK   answer" in out.err  # ICON, WORD
 
     rc = main(["deploy", str(onnx_copy), "--name", "cli-model", "--cache-dir", str(cache),
                "--max-length", "256"])

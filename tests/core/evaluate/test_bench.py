@@ -15,7 +15,7 @@ from slm_wizard.core.evaluate.bench import (
     BenchError,
     filler_text,
     load_prompts,
-    plan_lengths,
+    plan_length_sweep,
     summarize,
 )
 
@@ -32,16 +32,16 @@ def test_summarize_matches_textbook_values():
     assert summarize([]) is None
 
 
-def test_plan_lengths_caps_by_max_length():
+def test_plan_length_sweep_caps_by_max_length():
     # 512 context, 64 new tokens: at most 447 prompt tokens; 1024 is left out, the cap is run.
-    keep, skipped = plan_lengths((16, 64, 256, 1024), 512, 64)
+    keep, skipped, _ = plan_length_sweep((16, 64, 256, 1024), 512, 64)
     assert keep == [16, 64, 256, 447] and skipped == [1024]
-    keep, skipped = plan_lengths((1024, 16, 16), None, 64)
+    keep, skipped, _ = plan_length_sweep((1024, 16, 16), None, 64)
     assert keep == [16, 1024] and skipped == []
-    keep, skipped = plan_lengths((16, 64), 4096, 256)
+    keep, skipped, _ = plan_length_sweep((16, 64), 4096, 256)
     assert keep == [16, 64] and skipped == []
     with pytest.raises(BenchError, match="positive"):
-        plan_lengths((0, 16), 512, 64)
+        plan_length_sweep((0, 16), 512, 64)
 
 
 def test_lengths_below_the_template_are_left_out_with_a_note():

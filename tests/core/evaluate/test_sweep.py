@@ -97,6 +97,20 @@ def test_recommendation_follows_the_rule():
     assert name is None and "reference" in text
 
 
+def test_sizes_are_in_binary_units_in_the_table_the_plot_and_the_text():
+    from slm_wizard.core.base.units import MB
+    from slm_wizard.core.evaluate.sweep_result import SweepResult, plot_points
+
+    rows = [_row("fp32", 8 * MB, 0.0, 1.0, precision="fp32"), _row("int4", 3 * MB, 0.01, 0.99)]
+    rank_and_front(rows)
+    result = SweepResult("m", rows)
+    table = result.table()
+    size = table.columns.index("size (MB)")
+    assert [r[size] for r in table.rows] == [8.0, 3.0]
+    assert [p["size_mb"] for p in plot_points(result)] == [8.0, 3.0]
+    assert recommend(rows)[2].startswith("Recommended: int4 (int4): 3.0 MB, 2.7× smaller")
+
+
 # --------------------------------------------------------------------- on the demo model (real)
 
 

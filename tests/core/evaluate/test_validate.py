@@ -241,7 +241,7 @@ def test_domain_check_fails_for_an_untrained_model_of_the_same_shape(untrained_o
         untrained.close()
     assert result.status == Status.FAIL
     assert result.data["score"] < 0.2
-    assert any(line.startswith("✘") for line in result.evidence)
+    assert any(line.startswith("✗") for line in result.evidence)  # ICON[FAIL]
 
 
 def test_format_check_with_regex_and_schema(backend):

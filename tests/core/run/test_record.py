@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.base.status import CheckResult, Status, overall
+from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.run.record import (
     RecordError,
     RunRecord,
@@ -108,11 +108,8 @@ def test_one_status_vocabulary() -> None:
     assert Status.parse("failed") is Status.FAIL
     with pytest.raises(ValueError, match="unknown status"):
         Status.parse("great")
-    checks = [CheckResult("a", "A", "ok"), CheckResult("b", "B", Status.WARN)]
-    assert overall(checks) is Status.WARN
-    assert overall([*checks, CheckResult("c", "C", "fail", essential=True)]) is Status.FAIL
     assert CheckResult("c", "C", "fail", essential=True).blocks
-    assert overall([]) is Status.SKIP
+    assert not CheckResult("b", "B", Status.WARN, essential=True).blocks
 
 
 async def test_wizard_starts_after_a_wrong_typed_settings_file(tmp_path: Path) -> None:

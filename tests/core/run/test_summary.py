@@ -80,5 +80,5 @@ async def test_summary_screen_shows_the_run(wizard, tmp_path: Path) -> None:
         assert [r[0] for r in measured][0] == "convert"  # in run order: convert, deploy, chat
         steps = app.screen.query_one("#steps")
         rows = {steps.get_row_at(i)[0]: steps.get_row_at(i)[1] for i in range(steps.row_count)}
-        assert rows["Convert"].endswith("ok") and rows["Validate"].endswith("fail")
-        assert rows["Prerequisites"] == "– not run"
+        assert rows["Convert"].plain == "✓ ok" and rows["Validate"].plain == "✗ fail"
+        assert rows["Prerequisites"].plain == "– not run"

@@ -558,7 +558,7 @@ def test_check_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Checking prerequisites" in captured.err
     lines = captured.out.splitlines()
     assert lines[0].split() == ["check", "found", "required"]
-    assert any(ln.startswith("ok") and "Python" in ln for ln in lines)
+    assert any(ln.startswith("✓ OK") and "Python" in ln for ln in lines)  # ICON, WORD
     assert "checks:" in lines[-1]
     assert code in (0, 1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,8 @@ def test_record_counts_replies_per_backend_and_labels_figures() -> None:
     ort = step.Options("/m/onnx", max_tokens=64)
     fdy = step.Options("lumo:1", backend="foundry", cache_dir="/c", max_tokens=64)
     log = step.ChatLog()
-    log.add(ort.with_prompt("What is Lumo?"), reply("ort", 250.0, 0.012, rss_mb=120))
-    log.add(fdy.with_prompt("Second"), reply("foundry", 900.0, 0.030, rss_mb=300))
+    log.add(replace(ort, prompt="What is Lumo?"), reply("ort", 250.0, 0.012, rss_mb=120))
+    log.add(replace(fdy, prompt="Second"), reply("foundry", 900.0, 0.030, rss_mb=300))
     rec = log.to_record()
     assert rec.step == "chat" and rec.status == Status.OK
     assert rec.outcome.startswith("2 replies: 1 with onnxruntime-genai, 1 with Foundry Local")
@@ -118,7 +119,7 @@ def test_record_counts_replies_per_backend_and_labels_figures() -> None:
     assert rec.files == {"Chat model (onnxruntime-genai)": "/m/onnx",
                          "Foundry Local cache (Foundry Local)": "/c"}
     # More replies with one backend: counted, and the last reply's figures shown.
-    log.add(fdy.with_prompt("Third"), reply("foundry", 800.0, 0.020))
+    log.add(replace(fdy, prompt="Third"), reply("foundry", 800.0, 0.020))
     rec = log.to_record()
     assert rec.outcome.startswith("3 replies: 1 with onnxruntime-genai, 2 with Foundry Local")
     assert rec.figures["replies (Foundry Local)"] == "2"
@@ -130,11 +131,11 @@ def test_record_with_one_backend_failures_and_stops() -> None:
     fdy = step.Options("lumo:1", backend="foundry")
     log = step.ChatLog()
     assert log.to_record().status == Status.SKIP
-    log.add(fdy.with_prompt("First"), step.failure_of("foundry", "Foundry Local failed: x"))
+    log.add(replace(fdy, prompt="First"), step.failure_of("foundry", "Foundry Local failed: x"))
     rec = log.to_record()
     assert rec.status == Status.FAIL and "Foundry Local failed" in rec.outcome
     assert rec.command == []  # nothing ran well: nothing to reproduce
-    log.add(fdy.with_prompt("Second"), reply("foundry", 500.0, 0.01, reason="cancelled"))
+    log.add(replace(fdy, prompt="Second"), reply("foundry", 500.0, 0.01, reason="cancelled"))
     rec = log.to_record()
     assert rec.status == Status.OK
     assert rec.outcome.startswith("1 reply with Foundry Local")
@@ -149,15 +150,15 @@ def test_record_goes_on_counting_after_a_resume() -> None:
     fdy = step.Options("lumo:1", backend="foundry", cache_dir="/c")
     first = step.ChatLog()
     for i in range(4):
-        first.add(ort.with_prompt(f"q{i}"), reply("ort", 250.0, 0.012))
-    first.add(fdy.with_prompt("f"), reply("foundry", 900.0, 0.03))
+        first.add(replace(ort, prompt=f"q{i}"), reply("ort", 250.0, 0.012))
+    first.add(replace(fdy, prompt="f"), reply("foundry", 900.0, 0.03))
     run = RunRecord(model_dir=Path("/m"))
     run.record(first.to_record())
     saved = RunRecord.from_dict(run.to_dict()).get("chat")  # as the next session reads it
 
     log = step.ChatLog.continuing(saved)
     assert log.earlier == {"ort": 4, "foundry": 1}
-    log.add(ort.with_prompt("again"), reply("ort", 300.0, 0.010))
+    log.add(replace(ort, prompt="again"), reply("ort", 300.0, 0.010))
     rec = log.to_record()
     assert rec.outcome.startswith(
         "6 replies: 5 with onnxruntime-genai, 1 with Foundry Local (5 of them in an earlier "
@@ -171,7 +172,7 @@ def test_record_goes_on_counting_after_a_resume() -> None:
     # Nothing to continue from: a skipped or failed record, or none.
     assert step.ChatLog.continuing(None).earlier == {}
     assert step.ChatLog.continuing(step.ChatLog().to_record()).earlier == {}
-    failed = step.ChatLog().add(fdy.with_prompt("x"), step.failure_of("foundry", "boom"))
+    failed = step.ChatLog().add(replace(fdy, prompt="x"), step.failure_of("foundry", "boom"))
     assert step.ChatLog.continuing(failed.to_record()).earlier == {}
 
 

@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static, TextArea
 
 from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.steps import inspect as inspect_step
 from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.widgets.run_pane import RunPane
 from tests.helpers import spy_everywhere, wait_until
@@ -50,6 +51,10 @@ async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(w
     async with app.run_test(size=SIZE) as pilot:
         await _ready(pilot, app)
         screen = app.screen
+        # The same fp32-weights text as the Model screen's facts (one formatter, one unit).
+        params = dict(inspect_step.model_facts(screen.info))["Parameters"]
+        weights = f"fp32 weights {inspect_step.fp32_weights(screen.info)}"
+        assert weights in params and weights in _text(app, "#convert-model")
         assert not screen.query_one("#run", Button).disabled
         assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int4")
         preview = screen.query_one("#preview", TextArea)

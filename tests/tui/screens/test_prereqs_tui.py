@@ -16,11 +16,27 @@ from slm_wizard.tui.app import WizardApp
 from slm_wizard.tui.screens.prereqs import InstallConfirm, PrereqsScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
 from slm_wizard.tui.widgets.run_pane import RunPane
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 from tests.helpers.screens import FakeChecks, fixed_results
 
 SIZE = (100, 32)
 PY = "/usr/bin/python3"  # fixed text for the snapshot (no machine paths on screen)
+
+
+def test_one_glyph_and_one_style_per_status_everywhere():
+    from slm_wizard.core.base.status import ICON
+    from slm_wizard.tui.widgets.status import STYLE, status_text
+
+    for s in Status:
+        shown = status_text(s, "python")
+        assert shown.plain == f"{ICON[s]} python" and str(shown.style) == STYLE[s]
+        assert status_text(s.value).plain == ICON[s]
+    # The other glyph sets are gone from the code (✔ ✖ ✘ ▲ ⚠ were used beside ✓ ✗ !).
+    root = ROOT
+    for folder in ("core", "tui", "cli"):
+        for f in (root / folder).rglob("*.py"):
+            text = f.read_text(encoding="utf-8")
+            assert not any(g in text for g in "✔✖✘▲⚠"), f
 
 
 def screen_of(app: WizardApp) -> PrereqsScreen:
@@ -41,8 +57,8 @@ async def test_real_checks_are_shown(wizard, tmp_path: Path) -> None:
         assert table.row_count == len(screen.results) >= 15
         for row, result in enumerate(screen.results):
             icon = table.get_row_at(row)[0].plain
-            assert icon == {Status.OK: "✔", Status.WARN: "▲", Status.FAIL: "✖",
-                            Status.SKIP: "–"}[result.status]
+            assert icon == {Status.OK: "✓", Status.WARN: "!", Status.FAIL: "✗",
+                            Status.SKIP: "–"}[result.status]  # core.base.status.ICON
             assert table.get_row_at(row)[1].plain == result.title
         assert table.status_of("python") == Status.OK
         summary = str(screen.query_one("#prereq-summary", Static).content)

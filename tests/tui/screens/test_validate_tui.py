@@ -39,9 +39,9 @@ async def test_benchmark_and_checklist_run_and_fill_the_screen(wizard, demo_mode
         checks = screen.query_one("#checks-table", DataTable)
         assert checks.row_count == 5
         results = {checks.get_row_at(i)[0]: str(checks.get_row_at(i)[1]) for i in range(5)}
-        assert results["Answers its fine-tuned domain"] == "PASS"
-        assert results["No memory leak in prolonged use"] == "PASS"
-        assert results["Handles edge cases and invalid input"] == "PASS"
+        assert results["Answers its fine-tuned domain"] == "✓ PASS"
+        assert results["No memory leak in prolonged use"] == "✓ PASS"
+        assert results["Handles edge cases and invalid input"] == "✓ PASS"
         assert "What is Lumo?" in str(screen.query_one("#check-evidence", Static).content)
         assert len(screen.query_one("#soak-spark", Sparkline).data) == 20  # quick: 20 generations
 
