@@ -411,7 +411,8 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(wizard,
         assert screen.deployed == ("m", "1", chosen)
 
 
-def test_deploy_snapshot(wizard, snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+def _deploy_snapshot(wizard, snap_compare, demo_onnx: Path, size: tuple[int, int]) -> bool:
+    """The Deploy screen over a copy of the demo at a fixed path, once its preview is in."""
     if SNAP_DIR.exists():
         shutil.rmtree(SNAP_DIR)
     shutil.copytree(demo_onnx, SNAP_DIR)
@@ -424,21 +425,13 @@ def test_deploy_snapshot(wizard, snap_compare, demo_onnx: Path, tmp_path: Path) 
                          is not None, 30, "the preview")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+    return snap_compare(app, terminal_size=size, run_before=ready)
 
 
-def test_deploy_snapshot_80x24(wizard, snap_compare, demo_onnx: Path, tmp_path: Path) -> None:
+def test_deploy_snapshot(wizard, snap_compare, demo_onnx: Path) -> None:
+    assert _deploy_snapshot(wizard, snap_compare, demo_onnx, SIZE)
+
+
+def test_deploy_snapshot_80x24(wizard, snap_compare, demo_onnx: Path) -> None:
     """Issue 14: at 80x24 the buttons and the outcome are docked in view, Deploy focused."""
-    if SNAP_DIR.exists():
-        shutil.rmtree(SNAP_DIR)
-    shutil.copytree(demo_onnx, SNAP_DIR)
-    state = converted_record(Path("/models/lumo-hf"), SNAP_DIR,
-                             foundry_cache=Path("/home/me/.foundry/cache/models"))
-    app = wizard("deploy", state)
-
-    async def ready(pilot) -> None:
-        await wait_until(pilot, lambda: getattr(app.screen, "template_check", None)
-                         is not None, 30, "the preview")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+    assert _deploy_snapshot(wizard, snap_compare, demo_onnx, (80, 24))
