@@ -144,36 +144,28 @@ async def test_deploy_failure_is_in_view_with_what_to_do_next(wizard,
         assert not await layout_problems(pilot, screen)
 
 
+@pytest.mark.parametrize(("status", "outcome", "label"), [
+    (Status.FAIL, "answer failed: the model answered nothing", "Foundry Local (deploy failed)"),
+    # What the Deploy screen's Remove records (core.steps.deploy.to_record with remove=True).
+    (Status.SKIP, "removed: unloaded m:1; unregistered m:1", "Foundry Local (not deployed)"),
+], ids=["failed", "removed"])
 async def test_chat_says_why_foundry_local_cannot_be_chosen(wizard, onnx_copy: Path,
-                                                            tmp_path: Path) -> None:
+                                                            status: Status, outcome: str,
+                                                            label: str) -> None:
     from slm_wizard.core.run.record import StepRecord
 
     state = converted_record(onnx_copy, onnx_copy)
-    state.record(StepRecord("deploy", Status.FAIL, "answer failed: the model answered nothing"))
+    state.record(StepRecord("deploy", status, outcome))
     app = wizard("chat", state)
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause()
         screen = app.screen
         foundry = screen.query_one("#backend-foundry")
-        assert foundry.disabled and "deploy failed" in str(foundry.label)
+        assert foundry.disabled and str(foundry.label) == label
         prompt = screen.query_one("#prompt", Input)
         await wait_until(pilot, lambda: screen.session is not None, 60, "the model to load")
         await pilot.pause()
         assert app.focused is prompt  # type at once, Enter sends
-
-
-async def test_chat_after_a_removal_says_not_deployed_not_failed(wizard, onnx_copy: Path,
-                                                               tmp_path: Path) -> None:
-    from slm_wizard.core.run.record import StepRecord
-
-    state = converted_record(onnx_copy, onnx_copy)
-    # What the Deploy screen's Remove records (core.steps.deploy.to_record with remove=True).
-    state.record(StepRecord("deploy", Status.SKIP, "removed: unloaded m:1; unregistered m:1"))
-    app = wizard("chat", state)
-    async with app.run_test(size=SMALL) as pilot:
-        await pilot.pause()
-        foundry = app.screen.query_one("#backend-foundry")
-        assert foundry.disabled and str(foundry.label) == "Foundry Local (not deployed)"
 
 
 # -- item 4: Validate's states match what runs -------------------------------------------------
