@@ -27,6 +27,7 @@ from typing import Any
 
 from slm_wizard.core.base.fileio import write_text_atomic
 from slm_wizard.core.base.proc import stream_command
+from slm_wizard.core.base.status import Progress
 from slm_wizard.core.convert.estimate import estimate
 from slm_wizard.core.convert.olive_config import (
     CONFIG_NAME,
@@ -43,14 +44,6 @@ from slm_wizard.core.model.model_info import DOMAIN_FILE, ModelFolderError, Mode
 
 FINISH_GRACE_S = 0.5  # after Olive's last line, before ending its telemetry wait
 CANCEL_GRACE_S = 1.2  # after SIGINT, before SIGKILL: cancel must finish within 2 s
-
-
-@dataclass(frozen=True)
-class ConvertEvent:
-    kind: str  # start | stage | log | done | error | cancelled
-    message: str
-    progress: float | None = None  # 0..1 when known
-    elapsed: float = 0.0
 
 
 @dataclass
@@ -116,7 +109,7 @@ def _find_model_folder(root: Path) -> Path | None:
 
 def run_conversion(
     opts: ConvertOptions,
-    on_event: Callable[[ConvertEvent], None] | None = None,
+    on_event: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
     *,
     verify: bool = True,
@@ -132,7 +125,8 @@ def run_conversion(
     emit_cb = on_event or (lambda _e: None)
 
     def emit(kind: str, message: str, progress: float | None = None) -> None:
-        emit_cb(ConvertEvent(kind, message, progress, time.monotonic() - t0))
+        # The phases: start, stage, log (one of Olive's lines), done, error, cancelled.
+        emit_cb(Progress(kind, text=message, fraction=progress, log=kind == "log"))
 
     command = display_command(opts)
     if info is None:

@@ -184,7 +184,7 @@ def run_sweep(
                 ConvertOptions(model_dir=model_dir, output_dir=out, replace=True,
                                **variant.convert_kwargs()),
                 on_event=lambda e, n=variant.name, k=2 * i: report(Progress(
-                    "sweep", k, steps, f"{n}: {e.message}")) if e.kind == "stage" else None,
+                    "sweep", k, steps, f"{n}: {e.text}")) if e.phase == "stage" else None,
                 cancel=cancel,
                 # core.verify checks plain int4 (one bit width, the asked symmetry); mixed
                 # algorithms fail that by design: they are checked by running them below.

@@ -41,7 +41,7 @@ from slm_wizard.core.convert.options import (
     choose_method,
     default_output_dir,
 )
-from slm_wizard.core.convert.run import ConvertEvent, ConvertResult, run_conversion
+from slm_wizard.core.convert.run import ConvertResult, run_conversion
 from slm_wizard.core.convert.validation import validate_options
 from slm_wizard.core.model.adapter import (
     ADAPTER_MODES,
@@ -368,18 +368,18 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
     assert p.adapter is not None
     out = p.conversion.output_dir.expanduser().resolve()
     tmp = out.parent / f".{p.adapter.name}.merge-{uuid.uuid4().hex[:8]}"
-    progress(ConvertEvent("stage", f"Merging the adapter {p.adapter.name} into {p.info.name} "
-                                   "(PEFT merge_and_unload)", 0.0))
+    progress(Progress("stage", text=f"Merging the adapter {p.adapter.name} into {p.info.name} "
+                                   "(PEFT merge_and_unload)", fraction=0.0))
     try:
         try:
             merged = merge(p.adapter.path, p.info.path, tmp / p.adapter.name)
         except Exception as exc:  # torch/peft errors: a failed step with the reason
             message = f"Merging the adapter with PEFT failed: {exc}"
-            progress(ConvertEvent("error", message))
+            progress(Progress("error", text=message))
             return ConvertResult(False, None, None, message,
                                  command=f"merge {p.adapter.path} into {p.info.path}")
         if cancel is not None and cancel.is_set():
-            progress(ConvertEvent("cancelled", "Cancelled: no output was kept."))
+            progress(Progress("cancelled", text="Cancelled: no output was kept."))
             return ConvertResult(False, None, None, "Cancelled: no output was kept.",
                                  cancelled=True)
         # The merged model is the base's shape: the plan's inspection and checks hold for it.
@@ -401,7 +401,8 @@ def _check_adapter(p: Plan, conversion: ConvertResult, progress) -> None:
     v = conversion.verification
     if p.adapter is None or not conversion.ok or v is None or conversion.output_dir is None:
         return
-    progress(ConvertEvent("stage", "Comparing greedy answers with transformers + PEFT", 0.98))
+    progress(Progress("stage", text="Comparing greedy answers with transformers + PEFT",
+                      fraction=0.98))
     checks = verify_adapter(conversion.output_dir, p.info.path, p.adapter.path,
                             p.options.adapter_mode, p.options.precision)
     v.checks.extend(checks)
@@ -486,12 +487,12 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     if p.errors:
         raise ConvertRefused(" ".join(i.message for i in p.errors), p.issues)
 
-    def progress(event: ConvertEvent) -> None:
+    def progress(event: Progress) -> None:
         if on_progress is None:
             return
-        is_log = event.kind == "log"
-        text = _LOG_PREFIX.sub(r"\1 ", event.message) if is_log else event.message
-        on_progress(Progress(event.kind, text=text, fraction=event.progress, log=is_log))
+        if event.log:  # shown as "LEVEL message", without Olive's time and source
+            event = replace(event, text=_LOG_PREFIX.sub(r"\1 ", event.text))
+        on_progress(event)
 
     if p.adapter is not None and options.adapter_mode == "merge":
         conversion = _run_merged(p, progress, cancel)

@@ -82,12 +82,12 @@ def test_real_conversion_of_a_six_layer_model_reports_each_layer(demo_model: Pat
     opts = ConvertOptions(src, tmp_path / "onnx", precision="int4", method="auto-opt")
     result = run_conversion(opts, on_event=events.append)
     assert result.ok, result.error
-    stages = [(e.message, e.progress) for e in events if e.kind == "stage"]
+    stages = [(e.text, e.fraction) for e in events if e.phase == "stage"]
     layer_stages = [m for m, _ in stages if m.startswith("Reading layer ")]
     assert layer_stages == [f"Reading layer {i} of 6" for i in range(1, 7)], stages
     values = [p for _, p in stages if p is not None]
     assert values == sorted(values)
-    every = [e.progress for e in events if e.progress is not None]  # what the bar shows
+    every = [e.fraction for e in events if e.fraction is not None]  # what the bar shows
     jumps = [b - a for a, b in zip(every, every[1:], strict=False)]
     assert max(jumps) <= 0.10, stages  # gradual: never 0 % then 97 %
     # One estimate: before (resources, the screen's line) = the verification's "estimated".

@@ -133,12 +133,12 @@ def test_the_cli_inspects_once_and_runs_the_plan_it_checked(
 
 def test_the_step_strips_olives_log_prefix(demo_model: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.convert.run import ConvertEvent
+    from slm_wizard.core.base.status import Progress
 
     def olive(opts, on_event, cancel, **_kw):
-        on_event(ConvertEvent("log", "[2026-01-01 10:00:00,123] [WARNING] [engine.py:9:run] "
-                                     "Running pass model_builder", 0.3))
-        on_event(ConvertEvent("stage", "Reading layer 1", 0.5))
+        on_event(Progress("log", text="[2026-01-01 10:00:00,123] [WARNING] [engine.py:9:run] "
+                                      "Running pass model_builder", fraction=0.3, log=True))
+        on_event(Progress("stage", text="Reading layer 1", fraction=0.5))
         return ConvertResult(False, None, None, "Olive exited with code 1")
 
     monkeypatch.setattr(step, "run_conversion", olive)
