@@ -51,15 +51,19 @@ class WizardApp(App):
         return screen
 
     def on_mount(self) -> None:
-        from slm_wizard.core.base.logfile import log_to_file
-
         # After the first paint: log records (a bug's traceback) go to the wizard's log file.
-        self.call_after_refresh(log_to_file)
+        self.call_after_refresh(self._log_to_file)
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+
+    @staticmethod
+    def _log_to_file() -> None:
+        from slm_wizard.core.base.logfile import log_to_file  # logging.handlers: not at start-up
+
+        log_to_file()
 
     def watch_theme(self, theme: str) -> None:
         if self.is_mounted and getattr(self, "settings", None) is not None and \

@@ -115,3 +115,27 @@ async def test_the_pane_clock_shows_how_long_the_run_took() -> None:
         took = time.monotonic() - started
         shown = float(str(pane.query_one(".run-elapsed").content).split()[0])
         assert 0.6 <= shown <= took + 0.05, (shown, took)
+
+
+async def test_the_wizard_sends_its_log_records_to_its_rotated_log_file(wizard) -> None:
+    """Once the first screen is up, a warning logged anywhere lands in wizard.log (Textual drops
+    stderr, so without the file it would be nowhere)."""
+    import logging
+    import logging.handlers
+
+    root = logging.getLogger()
+    for h in list(root.handlers):  # an earlier test's bug report may have installed it
+        if isinstance(h, logging.handlers.RotatingFileHandler):
+            root.removeHandler(h)
+            h.close()
+    app = wizard("welcome")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        path = log_path(WIZARD_LOG)
+        handlers = [h for h in logging.getLogger().handlers
+                    if isinstance(h, logging.handlers.RotatingFileHandler)
+                    and h.baseFilename == str(path.absolute())]
+        assert len(handlers) == 1 and handlers[0].maxBytes == 1_000_000
+        logging.getLogger("slm_wizard.test").warning("a record only the log file can show")
+        handlers[0].flush()
+        assert "a record only the log file can show" in path.read_text(encoding="utf-8")
