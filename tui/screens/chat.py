@@ -151,7 +151,7 @@ class ChatScreen(StepScreen):
         foundry.disabled = not state.deployed_name
         foundry.tooltip = None if state.deployed_name else "The Deploy step makes this available."
         # Say why on the screen itself (a keyboard user never sees a tooltip).
-        deploy_rec = state.get("deploy") if hasattr(state, "get") else None
+        deploy_rec = state.get("deploy")
         failed = deploy_rec is not None and deploy_rec.status == Status.FAIL
         foundry.label = "Foundry Local" if state.deployed_name else (
             "Foundry Local (deploy failed)" if failed else "Foundry Local (not deployed)")

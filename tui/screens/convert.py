@@ -184,7 +184,7 @@ class ConvertScreen(StepScreen):
         self._load_model()
 
     def on_screen_resume(self) -> None:
-        if not self.running and getattr(self.app.state, "model_dir", None) != self.model_dir:
+        if not self.running and self.app.state.model_dir != self.model_dir:
             self._load_model()
 
     # ------------------------------------------------------------------ the model

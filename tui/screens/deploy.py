@@ -190,7 +190,7 @@ class DeployScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        if getattr(self.app.state, "onnx_dir", None) != self.onnx_dir:
+        if self.app.state.onnx_dir != self.onnx_dir:
             self._load_state()
 
     def _load_state(self) -> None:

@@ -136,7 +136,7 @@ class PrereqsScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         # (StepScreen's own handler runs too: Textual calls the handlers of every class.)
-        model = getattr(self.app.state, "model_dir", None)
+        model = self.app.state.model_dir
         if not self._given and self._checked_model != model and not self.installing:
             self.action_recheck()
 
@@ -146,7 +146,7 @@ class PrereqsScreen(StepScreen):
         if self.installing:
             self.notify("Wait for the installation to finish (or cancel it).", severity="warning")
             return
-        self._checked_model = getattr(self.app.state, "model_dir", None)
+        self._checked_model = self.app.state.model_dir
         options = step.Options(model_dir=self._checked_model)
         self.query_one("#prereq-summary", Static).update("Checking…")
         self.run_step(step.run, options, group="checks",
