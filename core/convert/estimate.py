@@ -58,15 +58,31 @@ def estimate(info: ModelInfo, block_size: int = 32, symmetric: bool = True) -> l
         rotary = 4 * info.context_length * (info.hidden_size // info.num_heads)
     sizes = {p: n + rotary for p, n in sizes.items()}
     ram = 450_000_000 + 11 * base
+    notes = dict(PRECISION_HELP)
+    if sizes["int4"] >= sizes["int8"]:  # a large embedding table, kept fp32 at int4
+        notes["int4"] = ("4-bit weights: fastest on CPU, but larger than int8 for this model: "
+                         "its embedding table (" + human_bytes(4 * g.embedding) + ") stays fp32.")
+        notes["int8"] = ("8-bit weights: the smallest for this model (its embedding table is "
+                         "quantized too), near-fp32 quality.")
     out = []
     for p in PRECISIONS:
         cpu_ok = p in PROVIDER_PRECISIONS[CPU_PROVIDER]
         out.append(SizeEstimate(
             precision=p, size_bytes=sizes[p], ratio=sizes[p] / base if base else 0.0,
             guide_ratio=GUIDE_RATIOS[p], ram_bytes=ram, cpu_ok=cpu_ok,
-            note=PRECISION_HELP[p] if cpu_ok else "needs a GPU provider: not runnable on CPU",
+            note=notes[p] if cpu_ok else "needs a GPU provider: not runnable on CPU",
         ))
     return out
+
+
+def precision_hint(estimates: list[SizeEstimate]) -> str:
+    """One line on the precisions for this model: which is smallest on CPU, by the estimates
+    (INT4 keeps the embedding table fp32, so a model with a large one is smaller at INT8)."""
+    size = {e.precision: e.size_bytes for e in estimates if e.cpu_ok}
+    if size and min(size, key=lambda p: size[p]) == "int8":
+        return ("int8 smallest for this model (int4 keeps its large embedding table fp32) · "
+                "int4 fastest on CPU · fp16 needs a GPU")
+    return "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from slm_wizard.core.base.fileio import write_bytes_atomic
 from slm_wizard.core.base.paths import config_dir
-from slm_wizard.core.run.record import RecordError, RunRecord
+from slm_wizard.core.run.record import FOUNDRY_CACHE, RecordError, RunRecord
 
 
 def _toml():  # imported when there is a file to read: a first start reads none
@@ -37,6 +37,8 @@ class Settings:
     recent: list[str] = field(default_factory=list)  # model folders, newest first
     projects: dict[str, RunRecord] = field(default_factory=dict)  # model folder -> run record
     theme: str = ""
+    # The Foundry Local cache the user last deployed to: the next model's Deploy starts there.
+    foundry_cache: str = ""
 
 
 def settings_path(folder: Path | None = None) -> Path:
@@ -51,6 +53,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "recent": {"type": "array", "description": "a list of folder paths",
                    "items": {"type": "string", "description": "a folder path"}},
         "theme": {"type": "string", "description": "a theme name"},
+        "foundry_cache": {"type": "string", "description": "a folder path"},
         "projects": {"type": "object", "description": "a table of run records by model folder",
                      "additionalProperties": {"type": "object",
                                               "description": "a table (a run record)"}},
@@ -73,7 +76,8 @@ def _parse(data: dict[str, Any]) -> Settings:
     theme = data.get("theme", "")
     projects_in = data.get("projects", {})
     projects = {str(k): RunRecord.from_dict(v, f"projects.{k!r}") for k, v in projects_in.items()}
-    return Settings(recent=list(recent), projects=projects, theme=theme)
+    return Settings(recent=list(recent), projects=projects, theme=theme,
+                    foundry_cache=data.get("foundry_cache", ""))
 
 
 def load_settings(folder: Path | None = None) -> tuple[Settings, str | None]:
@@ -110,6 +114,8 @@ def save_settings(settings: Settings, folder: Path | None = None) -> Path:
     }
     if settings.theme:
         payload["theme"] = settings.theme
+    if settings.foundry_cache:
+        payload["foundry_cache"] = settings.foundry_cache
     return write_bytes_atomic(settings_path(folder), tomli_w.dumps(payload).encode("utf-8"))
 
 
@@ -121,6 +127,20 @@ def remember(settings: Settings, record: RunRecord, step: str) -> None:
     record.last_step = step
     settings.recent = [key] + [p for p in settings.recent if p != key][: MAX_RECENT - 1]
     settings.projects[key] = record
+    deploy = record.get("deploy")
+    if deploy is not None and deploy.done and deploy.outputs.get(FOUNDRY_CACHE):
+        settings.foundry_cache = deploy.outputs[FOUNDRY_CACHE]
+
+
+def foundry_cache_choice(settings: Settings, record: RunRecord) -> Path | None:
+    """The Foundry Local cache a Deploy starts from: the one this run deployed to, else the one
+    the user deployed to last (another model), else the one Prerequisites found."""
+    deploy = record.get("deploy")
+    if deploy is not None and deploy.outputs.get(FOUNDRY_CACHE):
+        return Path(deploy.outputs[FOUNDRY_CACHE])
+    if settings.foundry_cache:
+        return Path(settings.foundry_cache)
+    return record.foundry_cache
 
 
 def restore(settings: Settings, model_dir: str) -> tuple[RunRecord, str]:

@@ -35,16 +35,28 @@ def _item(label: str, path: Path | None) -> FileItem | None:
     return FileItem(label, path, size)
 
 
+# The files a step records but only read or used (by step; None: all of that step's files):
+# the model folder the user chose, the Foundry Local cache, a prompt template file given.
+READ_ONLY_FILES: dict[str, set[str] | None] = {
+    "model": None, "template": None, "chat": None, "deploy": {"cache", "onnx",
+                                                              "prompt template"},
+}
+
+
 def files_written(record: RunRecord) -> list[FileItem]:
-    """The files each step recorded, in run order, that still exist (with their sizes)."""
+    """The files the steps wrote, in run order, that still exist (with their sizes): not the
+    model folder the user chose nor the other files a step only read (the demo model, which
+    this tool built, is one it wrote)."""
     items: list[FileItem] = []
     seen: set[Path] = set()
-    if record.model_dir is not None and (item := _item("Model (Hugging Face)", record.model_dir)):
-        items.append(item)
-        seen.add(record.model_dir)
+    if record.model_dir is not None and not record.is_demo:
+        seen.add(record.model_dir)  # the input: read, never written
     for rec in record.steps.values():
+        read = READ_ONLY_FILES.get(rec.step, set())
         for label, path in rec.files.items():
             p = Path(path)
+            if read is None or label in read:
+                continue
             if p not in seen and (item := _item(label, p)):
                 items.append(item)
                 seen.add(p)

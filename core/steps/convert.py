@@ -21,7 +21,13 @@ from typing import Any
 
 from slm_wizard.core.base.status import CheckResult, Refused, Status
 from slm_wizard.core.base.units import human_bytes
-from slm_wizard.core.convert.estimate import Resources, SizeEstimate, estimate, resources
+from slm_wizard.core.convert.estimate import (
+    Resources,
+    SizeEstimate,
+    estimate,
+    precision_hint,
+    resources,
+)
 from slm_wizard.core.convert.olive_config import (
     CONFIG_NAME,
     build_config,
@@ -184,9 +190,20 @@ def method_reason(options: Options) -> str:
     if method == "auto-opt":
         return "auto-opt: one command builds it (int4 block 32 symmetric, or fp32)"
     if options.precision == "int8":
-        return "config: int8: only the config method can build it with this Olive"
-    return ("config: olive auto-opt has no flags for this block size, symmetry or accuracy "
-            "level; the config file sets them")
+        return ("config (switched from auto-opt): olive auto-opt cannot build int8 with this "
+                "Olive; the config file can")
+    return ("config (switched from auto-opt): olive auto-opt has no flags for this block size, "
+            "symmetry or accuracy level; the config file sets them")
+
+
+def method_switch_note(options: Options) -> str:
+    """What the plan says when the method it chose is not the one-command default ("": none)."""
+    if options.method is not None or options.chosen_method == "auto-opt":
+        return ""
+    what = ("int8" if options.precision == "int8"
+            else "these block-size, symmetry or accuracy-level options")
+    return (f"The method switched to the config file ({CONFIG_NAME}, olive run --config): "
+            f"olive auto-opt cannot build {what} with this Olive.")
 
 
 @dataclass(frozen=True)
@@ -213,6 +230,11 @@ class Plan:
     @property
     def method(self) -> str:
         return self.conversion.method
+
+    @property
+    def precision_hint(self) -> str:
+        """The precisions in one line, for this model (which is smallest, by the estimates)."""
+        return precision_hint(self.estimates)
 
     @property
     def output_dir(self) -> Path:
@@ -356,6 +378,9 @@ def _complete(options: Options, conversion: ConvertOptions, info: ModelInfo,
     config = build_config(olive) if olive.method == "config" else None
     cpu = conversion.precision in PROVIDER_PRECISIONS[CPU_PROVIDER]
     replacing = any(i.field == "output_dir" and i.level == "warning" for i in issues)
+    switched = method_switch_note(options)
+    if switched:
+        issues = [*issues, Issue("warning", "method", switched)]
     return Plan(options, conversion, info, issues, adapter, method_reason(options),
                 estimate(info, conversion.block_size, conversion.symmetric),
                 resources(conversion, info) if cpu else None, steps, config, replacing)

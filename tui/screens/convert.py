@@ -130,7 +130,7 @@ class ConvertScreen(StepScreen):
             yield Select(PRECISION_OPTIONS, value=convert_step.DEFAULT_PRECISION,
                          allow_blank=False, id="precision",
                          compact=True)
-            yield Static(HELP["precision"], classes="help")
+            yield Static(HELP["precision"], id="precision-help", classes="help")
             yield Label("Method")
             yield Select(METHOD_OPTIONS, value=AUTO, allow_blank=False, id="method",
                          compact=True)
@@ -376,6 +376,7 @@ class ConvertScreen(StepScreen):
             self.query_one("#run", Button).disabled = True
             return
         method_help.update(f"→ {p.method_reason}")
+        self.query_one("#precision-help", Static).update(p.precision_hint)
         lines = Text()
         for i in p.shown_issues:
             lines.append(status_text(Status.FAIL if i.is_error else Status.WARN, f"{i.message}\n"))

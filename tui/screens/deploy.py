@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionLis
 from textual.widgets.option_list import Option
 
 from slm_wizard.core.base.status import ICON, Progress, Status
+from slm_wizard.core.run.settings import foundry_cache_choice
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.core.steps import template as template_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
@@ -213,8 +214,9 @@ class DeployScreen(StepScreen):
             name.value = deploy_step.suggest_name(self.onnx_dir, state.model_dir, state.is_demo)
         cache = self.query_one("#cache-dir", Input)
         rec = state.get(self.STEP_ID)
-        chosen = state.foundry_cache or (rec.options.get("cache_dir") if rec else None)
-        if chosen:  # the folder the user chose before (kept in the run record)
+        chosen = foundry_cache_choice(self.app.settings, state) or (
+            rec.options.get("cache_dir") if rec else None)
+        if chosen:  # the folder chosen before (this run's record, or the last deployment's)
             cache.value = str(chosen)
         if state.deployed_name and state.deployed_version and chosen:  # resumed: removable
             self.deployed = (state.deployed_name, state.deployed_version, Path(chosen))

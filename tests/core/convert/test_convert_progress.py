@@ -173,3 +173,44 @@ def test_resources_says_the_output_size_for_every_precision(demo_model: Path, tm
     est = next(e for e in estimate(info, opts.block_size, opts.symmetric)
                if e.precision == precision)
     assert resources(opts, info).output_bytes == est.size_bytes > 0
+
+
+def test_the_precision_hint_follows_the_estimates(tmp_path: Path) -> None:
+    """INT4 keeps the embedding table fp32, so on a Qwen2.5-0.5B shape (a 136 M-parameter tied
+    embedding) it is larger than INT8: the hint and the notes say so, not "int4 smallest"."""
+    from slm_wizard.core.convert.estimate import precision_hint
+    from slm_wizard.core.steps import convert as step
+
+    big_vocab = inspect_model(_shape_folder(tmp_path / "qwen05", QWEN05_SHAPE))
+    est = {e.precision: e for e in estimate(big_vocab, 32, True)}
+    assert est["int4"].size_bytes > est["int8"].size_bytes  # the real sizes (test above)
+    hint = precision_hint(list(est.values()))
+    assert hint.startswith("int8 smallest for this model") and "int4 smallest" not in hint
+    assert "larger than int8" in est["int4"].note and "smallest" in est["int8"].note
+    plan = step.plan(step.Options(tmp_path / "qwen05", tmp_path / "out"))
+    assert plan.precision_hint == hint
+
+    small_vocab = inspect_model(_shape_folder(tmp_path / "small", {**QWEN05_SHAPE,
+                                                                   "vocab_size": 1024}))
+    est = {e.precision: e for e in estimate(small_vocab, 32, True)}
+    assert est["int4"].size_bytes < est["int8"].size_bytes
+    assert precision_hint(list(est.values())).startswith("int4 smallest")
+    assert "smallest" in est["int4"].note
+
+
+def test_the_plan_says_when_int8_switches_the_method(tmp_path: Path) -> None:
+    from slm_wizard.core.steps import convert as step
+
+    folder = _shape_folder(tmp_path / "m", {**QWEN05_SHAPE, "vocab_size": 1024,
+                                            "num_hidden_layers": 2})
+    int4 = step.plan(step.Options(folder, tmp_path / "o4"))
+    assert int4.method == "auto-opt" and not any(i.field == "method" for i in int4.issues)
+    int8 = step.plan(step.Options(folder, tmp_path / "o8", precision="int8"))
+    assert int8.method == "config" and "switched from auto-opt" in int8.method_reason
+    said = [i for i in int8.issues if i.field == "method"]
+    assert len(said) == 1 and said[0].level == "warning"
+    assert "switched to the config file" in said[0].message and "int8" in said[0].message
+    assert said[0] in int8.shown_issues  # the screen shows it
+    # Chosen by the user: nothing switched, nothing to say.
+    chosen = step.plan(step.Options(folder, tmp_path / "o8", precision="int8", method="config"))
+    assert not any(i.field == "method" for i in chosen.issues)

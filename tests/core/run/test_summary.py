@@ -65,6 +65,21 @@ def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
     assert "Converted ONNX model" not in {i.label for i in files_written(state)}
 
 
+def test_files_written_leaves_out_what_was_only_read(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    state.record(StepRecord("model", Status.OK, "inspected",
+                            files={"model": str(state.model_dir)}))
+    items = files_written(state)
+    assert state.model_dir not in {i.path for i in items}  # the user's own model folder
+    assert tmp_path / "cache" not in {i.path for i in items}  # Foundry Local's cache
+    assert [i.label for i in items] == ["Converted ONNX model", "target"]
+    # The demo model is one this tool built: written.
+    demo = RunRecord(model_dir=state.model_dir, is_demo=True)
+    demo.record(StepRecord("welcome", Status.OK, "demo built",
+                           files={"model": str(state.model_dir)}))
+    assert [i.path for i in files_written(demo)] == [state.model_dir]
+
+
 async def test_summary_screen_shows_the_run(wizard, tmp_path: Path) -> None:
     state = _state(tmp_path)
     app = wizard("summary", state)
@@ -73,7 +88,7 @@ async def test_summary_screen_shows_the_run(wizard, tmp_path: Path) -> None:
         text = app.screen.query_one("#commands").text
         assert "slm-wizard convert" in text and "--block-size 128" in text
         files = app.screen.query_one("#files")
-        assert files.row_count == 4
+        assert files.row_count == 2  # the ONNX model, the deployment (not the inputs)
         figures = app.screen.query_one("#figures")
         measured = [figures.get_row_at(i) for i in range(figures.row_count)]
         assert ["chat", "decode tokens/s", "410.2"] in measured
