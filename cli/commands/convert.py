@@ -34,7 +34,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--output", "-o", type=Path, metavar="OUT",
                    help="output folder (new or empty; default: <data dir>/models/<name>-<prec>)")
     p.add_argument("--precision", default=step.DEFAULT_PRECISION, choices=PRECISIONS,
-                   help="int4 (smallest, fastest on CPU; default), int8, fp32; fp16 needs a GPU")
+                   help="int4 (fastest on CPU; smallest unless the embedding table is large: "
+                   "see inspect; default), int8, fp32; fp16 needs a GPU")
     p.add_argument("--method", default=None, choices=METHODS,
                    help="auto-opt: one olive command; config: a workflow file with the builder "
                    "options (needed for int8 and for int4 block size/asymmetric/accuracy). "

@@ -1,7 +1,7 @@
 """Folders this tool owns: the marker it writes into them, the rule for replacing a folder the
 user named, and the leftovers of interrupted runs.
 
-Rules (also in the README's Troubleshooting section):
+Rules (also in docs/internals.md, "Rules that keep your files safe"):
 - a folder the user named is replaced or deleted only when it is empty, or when the user
   confirmed (--replace / --force / the screen's dialog) *and* it carries the marker file this
   tool writes into the folders it creates (`MARKER_NAME`, or the demo model's marker);

@@ -53,7 +53,7 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
         error("precision",
               f"{opts.precision} needs a GPU execution provider: on CPUExecutionProvider Olive "
               "skips the pass (\"FP16 is not supported on CPU\"), exits 0 and writes nothing, and "
-              "an fp16 model would not run on CPU anyway. Choose int4 (smallest, fastest on "
+              "an fp16 model would not run on CPU anyway. Choose int4 (fastest on "
               "CPU), int8 or fp32.")
     if opts.block_size not in BLOCK_SIZES:
         error("block_size", f"Block size {opts.block_size} is not supported: use one of "

@@ -110,7 +110,7 @@ class LengthPoint:
 
 METRICS = ("ttft_s", "prefill_tps", "decode_tps", "e2e_tps", "total_s", "peak_rss_mb",
            "cpu_percent")
-# The README's "Figures" section defines each name.
+# The "Figures" section of docs/measurements.md defines each name.
 METRIC_TITLES = {
     "ttft_s": "TTFT (s)",
     "prefill_tps": "prefill tok/s",

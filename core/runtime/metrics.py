@@ -33,7 +33,8 @@ class ReplyStats:
         (generated - 1) / (t_last - t_first).
     total_s: seconds from the request to the end of the reply.
     e2e_tps (property): end-to-end tokens/s: generated tokens / total_s (prefill included).
-    The README's "Figures" section defines each once; screens and reports use these names.
+    The "Figures" section of docs/measurements.md defines each once; screens and reports use
+    these names.
     stopped: the user stopped the reply (finish_reason "cancelled").
     finish_reason: "eos" (the model ended), "length" (max tokens reached), "context" (the
         model's context was full before max tokens), "cancelled" or "error"; `stop_reason` says it

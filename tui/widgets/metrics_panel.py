@@ -1,6 +1,6 @@
 """Live figures of a chat: decode tokens/s, time to first token (TTFT), memory and CPU of the
 process that generates, in large digits, with sparklines of decode tokens/s and memory over time,
-and the wizard's own memory apart. The names are the README's "Figures"."""
+and the wizard's own memory apart. The names are docs/measurements.md's "Figures"."""
 
 from __future__ import annotations
 
