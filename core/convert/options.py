@@ -102,7 +102,9 @@ def choose_method(precision: str, block_size: int = 32, symmetric: bool = True,
 
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
+    """<data dir>/models/<name>-<precision>; a training checkpoint is named after its run."""
     from slm_wizard.core.base.paths import data_dir
+    from slm_wizard.core.model.checkpoints import output_name
 
-    return data_dir() / "models" / f"{Path(model_dir).name}-{precision}"
+    return data_dir() / "models" / f"{output_name(model_dir)}-{precision}"
 

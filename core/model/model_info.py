@@ -130,6 +130,11 @@ def check_model_folder(path: str | Path, *, allow_adapter: bool = False) -> Path
             if allow_adapter:
                 return folder.resolve()
             raise ModelFolderError(_lora_message(folder))
+        from slm_wizard.core.model.checkpoints import TrainingOutputFolder, find_training_run
+
+        run = find_training_run(folder)
+        if run is not None:  # checkpoint-<step>/ model folders inside: names the one to use
+            raise TrainingOutputFolder(run)
         raise ModelFolderError(
             f"{folder} has no config.json: it is not a Hugging Face model folder."
         )

@@ -91,8 +91,11 @@ def cache_location(cache_dir: Path | None = None) -> CacheLocation:
 
 
 def suggest_name(onnx_dir: Path, model_dir: Path | None = None, is_demo: bool = False) -> str:
-    """A valid Foundry Local model name from the model's folder ("lumo-demo" for the demo)."""
-    base = "lumo-demo" if is_demo else (Path(model_dir).name if model_dir else
+    """A valid Foundry Local model name from the model's folder ("lumo-demo" for the demo; a
+    training checkpoint's run folder for a checkpoint)."""
+    from slm_wizard.core.model.checkpoints import output_name
+
+    base = "lumo-demo" if is_demo else (output_name(model_dir) if model_dir else
                                         Path(onnx_dir).name)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "my-model"
     return name[:64]

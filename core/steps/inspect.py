@@ -24,6 +24,7 @@ from slm_wizard.core.model.adapter import (
     inspect_adapter,
     is_adapter_folder,
 )
+from slm_wizard.core.model.checkpoints import TrainingOutputFolder, run_of_checkpoint
 from slm_wizard.core.model.model_info import (
     ModelFolderError,
     ModelInfo,
@@ -35,7 +36,8 @@ from slm_wizard.core.steps import Progress, ProgressFn
 
 STEP = "model"
 
-__all__ = ["STEP", "ModelFolderError", "Options", "Result", "blocking_problems",
+__all__ = ["STEP", "ModelFolderError", "Options", "Result", "TrainingOutputFolder",
+           "blocking_problems",
            "check_model_folder", "failure_record", "model_facts", "run", "to_record"]
 
 
@@ -88,7 +90,21 @@ def model_facts(info: ModelInfo) -> list[tuple[str, str]]:
         ("Chat template", "yes" if info.chat_template else "no"),
         ("Model builder", "supports this architecture" if info.builder_supported
          else "does NOT support this architecture"),
+        *_training_run(info.path),
     ]
+
+
+def _training_run(model_dir: Path) -> list[tuple[str, str]]:
+    """A checkpoint of a training run: which one, the run's others, the name outputs get."""
+    run = run_of_checkpoint(model_dir)
+    if run is None:
+        return []
+    if run.chosen.resolve() == Path(model_dir).resolve():
+        which = run.describe()
+    else:
+        which = (f"{Path(model_dir).name}; the wizard would offer {run.describe()}")
+    return [("Training run", f"{run.folder} · checkpoint {which} · outputs are named "
+                             f"{run.name}-…")]
 
 
 @dataclass

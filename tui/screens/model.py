@@ -86,6 +86,12 @@ class ModelScreen(StepScreen):
     def _start(self, value: str, is_demo: bool) -> None:
         try:
             folder = step.check_model_folder(value, allow_adapter=True)
+        except step.TrainingOutputFolder as exc:  # offer the checkpoint it names
+            self._show_error(f"{exc} Its path is filled in: press Enter to open it.")
+            field = self.query_one("#model-path", Input)
+            field.value = str(exc.run.chosen)
+            field.focus()
+            return
         except step.ModelFolderError as exc:
             self._show_error(str(exc))
             return

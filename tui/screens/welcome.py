@@ -132,10 +132,21 @@ class WelcomeScreen(StepScreen):
 
     def open_folder(self, value: str) -> None:
         error = self.query_one("#path-error", Static)
-        from slm_wizard.core.steps.inspect import ModelFolderError, check_model_folder
+        from slm_wizard.core.steps.inspect import (
+            ModelFolderError,
+            TrainingOutputFolder,
+            check_model_folder,
+        )
 
         try:
             folder = check_model_folder(value)
+        except TrainingOutputFolder as exc:  # offer the checkpoint it names
+            error.update(Text(f"{exc} Its path is filled in: press Enter to open it."))
+            field = self.query_one("#model-path", Input)
+            field.value = str(exc.run.chosen)
+            field.remove_class("-invalid")
+            field.focus()
+            return
         except ModelFolderError as exc:
             error.update(str(exc))
             self.query_one("#model-path", Input).add_class("-invalid")
