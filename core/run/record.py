@@ -160,6 +160,9 @@ class RunRecord:
     is_demo: bool = False
     steps: dict[str, StepRecord] = field(default_factory=dict)  # in run order
     last_step: str = "welcome"
+    # Runs started and not ended yet (status RUNNING, with their options): saved, so that a run
+    # the wizard quit during is named on resume and its options come back (`interrupted`).
+    unfinished: dict[str, StepRecord] = field(default_factory=dict)
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -173,13 +176,16 @@ class RunRecord:
         what holds now)."""
         if rec.step not in RECORD_KINDS:
             raise RecordError(f"unknown step {rec.step!r}")
+        self.unfinished.pop(rec.step, None)
         earlier = self.steps.get(rec.step)
         if earlier is not None and earlier.done and not rec.done \
                 and earlier.outputs.get(ONNX_DIR) and _in_place(earlier):
             earlier.notes = [n for n in earlier.notes if not n.startswith(LATER_RUN)]
             earlier.notes.append(f"{LATER_RUN} ({rec.when}) {rec.status.value}: {rec.outcome}")
             return earlier
-        for later in INVALIDATES.get(rec.step, ()):
+        # A run that failed or was cancelled made nothing: what later steps made from the
+        # earlier model (a deployment still in Foundry Local) stays recorded.
+        for later in INVALIDATES.get(rec.step, ()) if rec.done else ():
             old = self.steps.get(later)
             if old is not None and not _only_swept(old):
                 del self.steps[later]
@@ -189,6 +195,28 @@ class RunRecord:
 
     def get(self, step: str) -> StepRecord | None:
         return self.steps.get(step)
+
+    def started(self, rec: StepRecord) -> None:
+        """A step's run started with these options (kept until its record comes, or `ended`)."""
+        if rec.step not in RECORD_KINDS:
+            raise RecordError(f"unknown step {rec.step!r}")
+        self.unfinished[rec.step] = rec
+
+    def ended(self, step: str) -> None:
+        """A step's run ended with nothing to record (the user cancelled it)."""
+        self.unfinished.pop(step, None)
+
+    def last_options(self, step: str) -> dict[str, Any]:
+        """The options the step last ran with: an unfinished run's, else its record's."""
+        rec = self.unfinished.get(step) or self.steps.get(step)
+        return dict(rec.options) if rec is not None else {}
+
+    def interrupted(self) -> dict[str, str]:
+        """The runs a saved record holds as started and never ended, by step, one sentence
+        each (read from a saved record, every such run was cut short: the wizard quit)."""
+        return {r.step: f"{STEP_TITLES.get(r.step, r.step)}: {r.outcome or 'a run'} (started "
+                        f"{r.when.replace('T', ' ')}) was interrupted: the wizard quit while it "
+                        "ran" for r in self.unfinished.values()}
 
     def is_done(self, step: str) -> bool:
         rec = self.steps.get(step)
@@ -255,11 +283,14 @@ class RunRecord:
     # -- saving -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return tomlable({
+        out = tomlable({
             "model_dir": self.model_dir, "is_demo": self.is_demo, "last_step": self.last_step,
             "updated": _now(),
             "steps": {s: r.to_dict() for s, r in self.steps.items()},
         })
+        if self.unfinished:
+            out["unfinished"] = {s: r.to_dict() for s, r in self.unfinished.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "record") -> RunRecord:
@@ -279,6 +310,12 @@ class RunRecord:
             if rec.step != key:
                 raise RecordError(f"{where}.steps.{key}: holds the record of {rec.step!r}")
             steps[key] = rec
+        unfinished = {}
+        for key, value in _expect(d.get("unfinished", {}), dict, f"{where}.unfinished").items():
+            rec = StepRecord.from_dict(value, f"{where}.unfinished.{key}")
+            if rec.step != key:
+                raise RecordError(f"{where}.unfinished.{key}: holds the record of {rec.step!r}")
+            unfinished[key] = rec
         last = text("last_step") or "welcome"
         if last not in STEP_TITLES:
             raise RecordError(f"{where}.last_step: unknown step {last!r}")
@@ -289,6 +326,7 @@ class RunRecord:
             is_demo=_expect(d.get("is_demo", False), bool, f"{where}.is_demo"),
             steps=steps,
             last_step=last,
+            unfinished=unfinished,
         )
 
     def drop_vanished(self) -> list[str]:
@@ -334,6 +372,14 @@ def _upgrade(steps: dict[str, StepRecord], onnx_dir: str, precision: str, deploy
             if rec is not None and FOUNDRY_CACHE not in rec.outputs:
                 rec.outputs[FOUNDRY_CACHE] = cache
                 break
+
+
+def started_record(step: str, what: str, options: dict[str, Any],
+                   command: list[str] | None = None) -> StepRecord:
+    """The record of a run that has just started (`RunRecord.started`): what it makes, with
+    which options."""
+    return StepRecord(step=step, status=Status.RUNNING, outcome=what, options=dict(options),
+                      command=list(command or []))
 
 
 def reproduce_commands(record: RunRecord) -> list[list[str]]:

@@ -29,8 +29,10 @@ from textual.widgets import (
 
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.base.units import human_bytes
+from slm_wizard.core.run.record import started_record
 from slm_wizard.core.steps import convert as convert_step
 from slm_wizard.core.steps import inspect as inspect_step
+from slm_wizard.core.steps import resume as resume_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.screens.confirm import ConfirmScreen
 from slm_wizard.tui.widgets.run_pane import RunPane
@@ -201,8 +203,61 @@ class ConvertScreen(StepScreen):
         head.update(f"Inspecting {Path(self.model_dir).name}…")
         if not self._output_touched:
             self._set_default_output()
+        restored = resume_step.convert_options(self.app.state)
+        if restored is not None:  # resumed: the options as they were last run
+            self._restore(restored)
         self._focus_run = True
         self._request_plan(now=True)
+        self._look_for_last_model()
+
+    def _restore(self, opts: convert_step.Options) -> None:
+        """Set the form to options run before (a resumed run's, or an interrupted one's)."""
+        self.query_one("#precision", Select).value = opts.precision
+        self.query_one("#method", Select).value = opts.method or AUTO
+        self.query_one("#block-size", Select).value = opts.block_size
+        self.query_one("#accuracy", Select).value = opts.accuracy_level or 0
+        self.query_one("#symmetric", Switch).value = opts.symmetric
+        self.query_one("#adapter-mode", Select).value = opts.adapter_mode
+        if opts.base_dir is not None:
+            self.query_one("#base", Input).value = str(opts.base_dir)
+        if opts.output_dir is not None:
+            default = convert_step.Options(opts.model_dir, precision=opts.precision)
+            self._output_touched = opts.output_dir != default.chosen_output
+            self._setting_output = True
+            self.query_one("#output", Input).value = str(opts.output_dir)
+        interrupted = self.app.state.unfinished.get(self.STEP_ID)
+        if interrupted is not None:
+            said = self.app.state.interrupted()[self.STEP_ID]
+            self._show_resumed(status_text(Status.WARN, f"{said}; its options are back in "
+                                                        "the form.\n"))
+            self.app.state.ended(self.STEP_ID)  # named once; the next run records anew
+
+    def _look_for_last_model(self) -> None:
+        """A model converted last time and still on disk: checked again in a worker."""
+        opts = resume_step.convert_options(self.app.state, done=True)
+        if opts is None or self.app.state.onnx_dir is None:
+            return
+        self.run_step(resume_step.check_converted, opts, group="found", done=self._found)
+
+    def _found(self, outcome: Outcome) -> None:
+        found = outcome.result
+        if not outcome.ok or found is None or self.running or self.result is not None:
+            return
+        self._show_resumed(status_text(Status.OK if found.ok else Status.WARN,
+                                       found.message + "\n"))
+        if found.ok:
+            button = self.query_one("#continue", Button)
+            button.disabled = False
+            if not isinstance(self.focused, (Input, Select)):
+                button.focus(scroll_visible=False)
+
+    def _show_resumed(self, line: Text) -> None:
+        """A line about last time's run in the result pane (appended to what it shows)."""
+        summary = self.query_one("#result-summary", Static)
+        text = summary.content if isinstance(summary.content, Text) else Text()
+        summary.update(Text.assemble(text, line))
+        self.query_one("#result-pane").remove_class("hidden")
+        self.query_one("#verification", DataTable).display = False
 
     def _base_dir(self) -> Path | None:
         value = self.query_one("#base", Input).value.strip()
@@ -429,7 +484,13 @@ class ConvertScreen(StepScreen):
     def _start(self, plan: convert_step.Plan) -> None:
         self.result = None
         self._run_options = plan.options
+        self.query_one("#result-summary", Static).update("")
         self.query_one("#result-pane").add_class("hidden")
+        # Saved as started: a quit during the run is named on resume, with these options.
+        self.app.state.started(started_record(
+            self.STEP_ID, f"the {plan.options.precision} conversion into {plan.output_dir}",
+            plan.options.to_dict(), plan.options.argv()))
+        self.app.save_progress()
         pane = self.query_one(RunPane)
         self._cancel = self.run_step(convert_step.run, plan.options, done=self._finished,
                                      pane=pane, start_text="Starting Olive…", plan=plan)
@@ -450,6 +511,8 @@ class ConvertScreen(StepScreen):
     def cancel_pressed(self) -> None:
         if self.running:
             self.cancel_step("step")
+            self.app.state.ended(self.STEP_ID)  # cancelled on purpose: not an interruption
+            self.app.save_progress()
             self.query_one("#cancel", Button).disabled = True
             self.query_one(RunPane).set_stage("Cancelling…")
 

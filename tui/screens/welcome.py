@@ -41,9 +41,12 @@ class WelcomeScreen(StepScreen):
         yield Static(INTRO, id="intro")
         resume = self._resume_target()
         if resume:
-            folder, last = resume
-            yield Static(f"Last time you worked on [b]{folder}[/b] (step: {last}).",
-                         classes="hint")
+            folder, last, interrupted = resume
+            text = Text.assemble("Last time you worked on ", (folder, "bold"),
+                                 f" (step: {last}).")
+            for line in interrupted:  # named: a run the wizard quit during
+                text.append(f"\n{line}.", style="yellow")
+            yield Static(text, classes="hint", id="resume-hint")
             yield Button(f"Resume at {last}", id="resume", variant="success")
         yield Button("Use the demo model", id="use-demo", variant="primary")
         yield Static("…or open a model folder (it must hold config.json):", classes="hint")
@@ -69,7 +72,7 @@ class WelcomeScreen(StepScreen):
             event.stop()
             event.prevent_default()
 
-    def _resume_target(self) -> tuple[str, str] | None:
+    def _resume_target(self) -> tuple[str, str, list[str]] | None:
         settings = getattr(self.app, "settings", None)
         if settings is None or not settings.recent:
             return None
@@ -78,7 +81,8 @@ class WelcomeScreen(StepScreen):
             return None
         record = settings.projects.get(folder)
         last = record.last_step if record is not None else "prereqs"
-        return folder, step(last).title if last in STEP_IDS else "Prerequisites"
+        interrupted = list(record.interrupted().values()) if record is not None else []
+        return folder, step(last).title if last in STEP_IDS else "Prerequisites", interrupted
 
     @on(Button.Pressed, "#resume")
     def resume_pressed(self) -> None:

@@ -173,7 +173,13 @@ def test_a_failed_rerun_keeps_the_earlier_conversion_with_a_note(tmp_path: Path)
     # Once the earlier output is gone, the failure is what holds.
     (tmp_path / "onnx" / "genai_config.json").unlink()
     assert rec.record(failed) is failed and rec.onnx_dir is None
-    assert "deploy" not in rec.steps
+    # ...but it made nothing: the deployment made from the earlier model is still in Foundry
+    # Local, and stays recorded (issue 25: Deploy, Chat and Validate were reset).
+    assert rec.deployed_name == "lumo"
+    # A conversion that succeeds replaces the model: what was made from the old one goes.
+    done = convert.to_record(opts, convert.result_of(ConvertResult(True, _folder(
+        tmp_path / "other"), None)))
+    assert rec.record(done) is done and "deploy" not in rec.steps
 
 
 def test_a_failed_deployment_replaces_the_earlier_one(tmp_path: Path) -> None:
