@@ -80,8 +80,8 @@ def precision_hint(estimates: list[SizeEstimate]) -> str:
     (INT4 keeps the embedding table fp32, so a model with a large one is smaller at INT8)."""
     size = {e.precision: e.size_bytes for e in estimates if e.cpu_ok}
     if size and min(size, key=lambda p: size[p]) == "int8":
-        return ("int8 smallest for this model (int4 keeps its large embedding table fp32) · "
-                "int4 fastest on CPU · fp16 needs a GPU")
+        return ("int8 smallest for this model (int4 keeps the embedding fp32) · int4 fastest "
+                "on CPU · fp16 needs a GPU")
     return "int4 smallest/fastest on CPU · int8 near-fp32 quality · fp16 needs a GPU"
 
 

@@ -17,8 +17,8 @@ from slm_wizard.core.run.record import (
     reproduce_commands,
 )
 
-__all__ = ["FileItem", "as_shell", "figures", "files_written",
-           "reproduce_commands", "step_rows"]
+__all__ = ["FileItem", "as_powershell", "as_shell", "figures", "files_written",
+           "reproduce_commands", "reproduce_folder", "step_rows", "write_reproduce"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,58 @@ def step_rows(record: RunRecord) -> list[tuple[str, Status | None, str]]:
 def as_shell(cmds: list[list[str]]) -> str:
     """One line per command, quoted for a POSIX shell, chained with && like a script would."""
     return " &&\n".join(shlex.join(c) for c in cmds)
+
+
+def as_powershell(cmds: list[list[str]]) -> str:
+    """The commands for PowerShell: every argument in single quotes (nothing expands inside),
+    stopping at the first that fails."""
+    def quote(arg: str) -> str:
+        return "'" + arg.replace("'", "''") + "'"
+
+    lines = []
+    for cmd in cmds:
+        lines.append("& " + " ".join(quote(a) for a in cmd))
+        lines.append("if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }")
+    return "\n".join(lines)
+
+
+def reproduce_folder(record: RunRecord) -> Path:
+    """Where a run's reproduce scripts go: beside its reports, in `<data dir>/reports/<model>/`
+    (a training checkpoint's run is named after its run folder)."""
+    from slm_wizard.core.base.paths import data_dir
+    from slm_wizard.core.base.reports import slug
+
+    name = "lumo-demo" if record.is_demo else (
+        record.model_dir.name if record.model_dir is not None else "run")
+    if record.model_dir is not None and not record.is_demo \
+            and record.model_dir.name.startswith("checkpoint-"):
+        name = f"{record.model_dir.parent.name}-{record.model_dir.name}"
+    return data_dir() / "reports" / slug(name)
+
+
+def write_reproduce(record: RunRecord, folder: Path | None = None,
+                    windows: bool | None = None) -> list[Path]:
+    """Write the commands that redo the run as `reproduce.sh` (and `reproduce.ps1` on Windows)
+    into `folder` (default: `reproduce_folder`); returns the files written ([] when there is
+    nothing to reproduce yet)."""
+    import os
+    import sys
+    import time
+
+    from slm_wizard.core.base.fileio import write_text_atomic
+
+    cmds = reproduce_commands(record)
+    if not cmds:
+        return []
+    folder = folder or reproduce_folder(record)
+    head = (f"slm-wizard: the headless commands that redo the run of {record.model_dir} "
+            f"(written {time.strftime('%Y-%m-%d %H:%M')})")
+    sh = write_text_atomic(folder / "reproduce.sh", "#!/usr/bin/env bash\n"
+                           f"# {head}\nset -euo pipefail\n"
+                           + "\n".join(shlex.join(c) for c in cmds) + "\n")
+    os.chmod(sh, 0o755)
+    written = [sh]
+    if sys.platform == "win32" if windows is None else windows:
+        written.append(write_text_atomic(folder / "reproduce.ps1", f"# {head}\n"
+                                         + as_powershell(cmds) + "\n"))
+    return written

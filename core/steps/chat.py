@@ -500,8 +500,15 @@ class ChatLog:
         options = first_options.to_dict()
         options["backends"] = list(counts)
         options["replies"] = counts  # answered replies per backend: a resumed chat counts on
+        # Every prompt answered, each with its backend, system prompt and settings: the chat
+        # replayed one reply at a time (each command is one turn, without the earlier ones).
+        commands: list[list[str]] = []
+        for o, _ in answered:
+            if o.argv() not in commands:
+                commands.append(o.argv())
         return StepRecord("chat", Status.OK, outcome, options=options, files=files,
-                          figures=figures, command=first_options.argv(), notes=notes)
+                          figures=figures, command=commands[0], more_commands=commands[1:],
+                          notes=notes)
 
 
 def to_record(options: Options, result: Result) -> StepRecord:

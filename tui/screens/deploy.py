@@ -23,6 +23,7 @@ from textual.widgets.option_list import Option
 from slm_wizard.core.base.status import ICON, Progress, Status
 from slm_wizard.core.run.settings import foundry_cache_choice
 from slm_wizard.core.steps import deploy as deploy_step
+from slm_wizard.core.steps import resume as resume_step
 from slm_wizard.core.steps import template as template_step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.run_pane import RunPane
@@ -210,18 +211,29 @@ class DeployScreen(StepScreen):
         deploy_btn.disabled = False
         source.update(Text.assemble(("Converted model: ", "bold"), str(self.onnx_dir)))
         name = self.query_one("#name", Input)
+        rec = state.get(self.STEP_ID)
+        if not name.value and rec is not None and rec.options.get("name"):
+            name.value = str(rec.options["name"])  # resumed: the name and version used
+            self.query_one("#version", Input).value = str(rec.options.get("version") or "1")
         if not name.value:
             name.value = deploy_step.suggest_name(self.onnx_dir, state.model_dir, state.is_demo)
         cache = self.query_one("#cache-dir", Input)
-        rec = state.get(self.STEP_ID)
         chosen = foundry_cache_choice(self.app.settings, state) or (
             rec.options.get("cache_dir") if rec else None)
         if chosen:  # the folder chosen before (this run's record, or the last deployment's)
             cache.value = str(chosen)
-        if state.deployed_name and state.deployed_version and chosen:  # resumed: removable
+        in_place = resume_step.deployment_in_place(state)
+        if state.deployed_name and state.deployed_version and chosen and in_place:
             self.deployed = (state.deployed_name, state.deployed_version, Path(chosen))
             self.query_one("#remove", Button).disabled = False
             self.query_one("#continue", Button).disabled = False
+            self.query_one("#deploy-outcome", Static).update(status_text(
+                Status.OK, f"{state.deployed_id} is still deployed in {state.foundry_cache} "
+                           "(from last time): Continue, or deploy again."))
+        elif in_place is False:  # removed outside the wizard since
+            self.query_one("#deploy-outcome", Static).update(status_text(
+                Status.WARN, f"{state.deployed_id} is no longer in {state.foundry_cache} "
+                             "(removed since last time): deploy it again."))
         self.template_check = None
         self._request_plan(first=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +19,7 @@ from slm_wizard.core.run.summary import (
     files_written,
     reproduce_commands,
     step_rows,
+    write_reproduce,
 )
 from slm_wizard.tui.screens.base import StepScreen
 from slm_wizard.tui.widgets.status import status_text
@@ -27,12 +30,17 @@ class SummaryScreen(StepScreen):
     DEFAULT_CSS = """
     SummaryScreen DataTable { height: auto; max-height: 12; margin-bottom: 1; }
     SummaryScreen #commands { height: 12; }
+    SummaryScreen #commands-file { height: auto; color: $text-muted; }
     SummaryScreen .section { text-style: bold; margin-top: 1; }
     SummaryScreen #summary-actions { dock: bottom; height: auto; background: $surface; }
     SummaryScreen #summary-actions Button { margin-right: 1; }
     """
     AUTO_FOCUS = "#finish"  # Enter finishes: progress is saved, the wizard closes
     BINDINGS = [Binding("c", "copy_commands", "Copy commands")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[Path] = []  # the reproduce scripts written (their paths are shown)
 
     def compose_body(self) -> ComposeResult:
         yield Static("Summary", classes="title")
@@ -43,7 +51,9 @@ class SummaryScreen(StepScreen):
         yield Static("Measured figures", classes="section")
         yield DataTable(id="figures", cursor_type="row")
         yield Static("Reproduce this run headless (for scripts and CI)", classes="section")
-        yield TextArea("", id="commands", read_only=True, language=None)
+        # Unwrapped (scroll sideways): a command wrapped at the window's width breaks when pasted.
+        yield TextArea("", id="commands", read_only=True, language=None, soft_wrap=False)
+        yield Static("", id="commands-file")
         with Horizontal(id="summary-actions", classes="action-bar"):  # docked: always in view
             yield Button("Finish", id="finish", variant="primary")
             yield Button("Copy commands", id="copy")
@@ -78,6 +88,17 @@ class SummaryScreen(StepScreen):
         if not measured:
             table.add_row("", "(none yet)", "chat or validate to measure")
         self.query_one("#commands", TextArea).text = as_shell(reproduce_commands(state))
+        self.scripts = []
+        try:
+            self.scripts = write_reproduce(state)
+        except OSError as exc:
+            where = Text(f"The commands could not be written to a file: {exc}", style="yellow")
+        else:
+            where = Text(("Also written to " + " and ".join(str(p) for p in self.scripts))
+                         if self.scripts else "")
+        line = self.query_one("#commands-file", Static)
+        line.update(where)
+        line.display = bool(where.plain)
 
     @on(Button.Pressed, "#finish")
     async def finish_pressed(self) -> None:
@@ -87,4 +108,8 @@ class SummaryScreen(StepScreen):
     @on(Button.Pressed, "#copy")
     def action_copy_commands(self) -> None:
         self.app.copy_to_clipboard(self.query_one("#commands", TextArea).text)
-        self.notify("Commands copied to the clipboard.")
+        files = " and ".join(str(p) for p in self.scripts)
+        self.notify("Sent to the clipboard through the terminal (OSC 52): it arrives only where "
+                    "the terminal allows it (tmux: set-clipboard on)."
+                    + (f" They are also in {files}." if files else ""),
+                    title="Commands", timeout=10)

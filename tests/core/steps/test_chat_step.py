@@ -125,6 +125,10 @@ def test_record_counts_replies_per_backend_and_labels_figures() -> None:
     assert rec.figures["replies (Foundry Local)"] == "2"
     assert rec.figures["decode (Foundry Local)"] == "800.0 tok/s"
     assert rec.command[2] == "/m/onnx"  # still the first prompt's
+    # ...and every other prompt answered follows, each with its backend (issue 25).
+    sent = [c[c.index("--prompt") + 1] for c in (rec.command, *rec.more_commands)]
+    assert sent == ["What is Lumo?", "Second", "Third"]
+    assert rec.more_commands[0][:5] == ["slm-wizard", "chat", "lumo:1", "--backend", "foundry"]
 
 
 def test_record_with_one_backend_failures_and_stops() -> None:

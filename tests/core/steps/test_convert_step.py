@@ -127,7 +127,7 @@ def test_the_cli_inspects_once_and_runs_the_plan_it_checked(
     out = capsys.readouterr().out
     assert (len(inspections), len(checks)) == (2, 2)
     assert out.startswith("olive run --config") and '"bits": 8' in out
-    assert "method: config: int8: only the config method" in out
+    assert "method: config (switched from auto-opt): olive auto-opt cannot build int8" in out
     assert "This conversion makes a model of about" in out
 
 

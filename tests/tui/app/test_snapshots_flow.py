@@ -22,8 +22,18 @@ def test_help_snapshot(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(WizardApp(config_dir=tmp_path), terminal_size=SIZE, press=["f1"])
 
 
-def test_summary_snapshot(wizard, snap_compare, tmp_path: Path) -> None:
+def _fixed_script_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reproduce script's path (in the test's temporary data folder) shown as a fixed one."""
+    from slm_wizard.tui.screens import summary
+
+    monkeypatch.setattr(summary, "write_reproduce", lambda record: [
+        Path("/home/me/.local/share/slm-wizard/reports/lumo-hf/reproduce.sh")]
+        if summary.reproduce_commands(record) else [])
+
+
+def test_summary_snapshot(wizard, snap_compare, tmp_path: Path, monkeypatch) -> None:
     # Made-up step records (the Summary shows records, it reads no artefact from them).
+    _fixed_script_path(monkeypatch)
     state = RunRecord(model_dir=Path("/models/lumo-hf"))
     convert = ["slm-wizard", "convert", "/models/lumo-hf", "--output", "/models/lumo-int4",
                "--precision", "int4", "--method", "auto-opt", "--block-size", "32", "--symmetric"]
@@ -75,7 +85,8 @@ def test_validate_snapshot_sizes(wizard, snap_compare, tmp_path: Path, size) -> 
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "110x36"])
-def test_summary_snapshot_sizes(snap_compare, tmp_path: Path, size) -> None:
+def test_summary_snapshot_sizes(snap_compare, tmp_path: Path, size, monkeypatch) -> None:
+    _fixed_script_path(monkeypatch)
     app = WizardApp(state=RunRecord(model_dir=Path("/models/lumo-hf")), start="summary",
                     config_dir=tmp_path)
     assert snap_compare(app, terminal_size=size)

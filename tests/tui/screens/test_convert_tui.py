@@ -69,7 +69,9 @@ async def test_form_refuses_fp16_and_the_plan_picks_the_config_method_for_int8(w
         # The plan chooses the method and says why; the form's choice stays "auto".
         assert screen.query_one("#method", Select).value == "auto"
         assert screen.plan.method == "config"
-        assert "int8: only the config method can build it" in _text(app, "#method-help")
+        assert "config (switched from auto-opt): olive auto-opt cannot build int8" in \
+            _text(app, "#method-help")
+        assert "The method switched to the config file" in _text(app, "#convert-issues")
         assert '"bits": 8' in preview.text and "OnnxBlockWiseRtnQuantization" in preview.text
         assert "olive run --config" in _text(app, "#preview-head")
         assert screen.query_one("#output", Input).value.endswith(f"{demo_model.name}-int8")

@@ -400,6 +400,8 @@ async def test_resume_shows_the_cache_folder_the_run_record_kept(wizard,
 ) -> None:
     chosen = tmp_path / "my-foundry-cache"
     state = converted_record(onnx_copy, onnx_copy, deployed="m", foundry_cache=chosen)
+    (chosen / "custom" / "m").mkdir(parents=True)  # the deployment, still in the cache
+    (chosen / "custom" / "m" / "inference_model.json").write_text("{}")
     app = wizard("deploy", state)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen

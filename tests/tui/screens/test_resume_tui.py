@@ -145,3 +145,28 @@ async def test_welcome_names_the_interrupted_run(wizard, tmp_path: Path) -> None
         await pilot.pause()
         hint = str(pilot.app.screen.query_one("#resume-hint", Static).content)
         assert "Convert: the int8 conversion into x" in hint and "was interrupted" in hint
+
+
+async def test_deploy_recognises_the_deployment_of_last_time(wizard, tmp_path: Path) -> None:
+    from tests.helpers.folders import make_onnx
+
+    onnx = make_onnx(tmp_path / "onnx")
+    cache = tmp_path / "cache"
+    record = converted_record(tmp_path / "hf", onnx, deployed="lumo-x", version="3",
+                              foundry_cache=cache)
+    (cache / "custom" / "lumo-x").mkdir(parents=True)
+    (cache / "custom" / "lumo-x" / "inference_model.json").write_text("{}")
+    async with wizard.run("deploy", record) as pilot:
+        screen = pilot.app.screen
+        await pilot.pause()
+        assert screen.query_one("#name", Input).value == "lumo-x"
+        assert screen.query_one("#version", Input).value == "3"
+        assert "lumo-x:3 is still deployed" in str(
+            screen.query_one("#deploy-outcome", Static).content)
+        assert not screen.query_one("#continue", Button).disabled
+    (cache / "custom" / "lumo-x" / "inference_model.json").unlink()
+    async with wizard.run("deploy", record) as pilot:
+        screen = pilot.app.screen
+        await pilot.pause()
+        assert "no longer in" in str(screen.query_one("#deploy-outcome", Static).content)
+        assert screen.query_one("#continue", Button).disabled
