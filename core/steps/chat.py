@@ -497,7 +497,8 @@ class ChatLog:
             notes.append(f"{stopped} {'reply' if stopped == 1 else 'replies'} stopped by the user")
         if failed:
             notes.append(f"{failed} {'reply' if failed == 1 else 'replies'} failed")
-        options = first_options.to_dict()
+        options = answered[-1][0].to_dict()  # the settings as they were last: a resume's
+        options.pop("prompt", None)
         options["backends"] = list(counts)
         options["replies"] = counts  # answered replies per backend: a resumed chat counts on
         # Every prompt answered, each with its backend, system prompt and settings: the chat

@@ -8,16 +8,19 @@ on resume); what a record says is never taken on trust when the files can be loo
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from slm_wizard.core.convert.verify import compare, inspect_graph
 from slm_wizard.core.deploy.foundry import check_onnx_folder, target_dir
 from slm_wizard.core.run.record import RunRecord
+from slm_wizard.core.runtime.chat import GenerationSettings
 from slm_wizard.core.steps import ProgressFn
+from slm_wizard.core.steps import chat as chat_step
 from slm_wizard.core.steps import convert as convert_step
 
-__all__ = ["Found", "check_converted", "convert_options", "deployment_in_place"]
+__all__ = ["Found", "chat_settings", "check_converted", "convert_options",
+           "deployment_in_place"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +90,24 @@ def deployment_in_place(record: RunRecord) -> bool | None:
     if not name or cache is None:
         return None
     return (target_dir(cache, name) / "inference_model.json").is_file()
+
+
+def chat_settings(record: RunRecord, defaults: GenerationSettings
+                  ) -> tuple[str | None, GenerationSettings, str] | None:
+    """The chat's system prompt, settings and backend as they were last used in this run (from
+    its chat record); None when the run has no chat yet."""
+    rec = record.get("chat")
+    if rec is None or not rec.done:
+        return None
+    saved = rec.options
+    values = {}
+    for name in chat_step.SETTING_FLAGS:
+        value = saved.get(name)
+        kind = type(getattr(defaults, name))
+        if value is not None and (isinstance(value, kind) or kind is float
+                                  and isinstance(value, int) and not isinstance(value, bool)):
+            values[name] = kind(value)
+    system = saved.get("system")
+    backend = saved.get("backend")
+    return (system if isinstance(system, str) and system else None,
+            replace(defaults, **values), backend if isinstance(backend, str) else "ort")

@@ -26,6 +26,11 @@ from slm_wizard.core.base.status import Progress, Refused
 from slm_wizard.tui.widgets.key_bar import KeyBar
 from slm_wizard.tui.widgets.step_bar import StepBar
 
+# What a copy does: Textual sends the text to the terminal (an OSC 52 sequence); the terminal
+# puts it on the clipboard only where it allows it (tmux needs set-clipboard on).
+CLIPBOARD_NOTE = ("Sent to the clipboard through the terminal (OSC 52): it arrives only where "
+                  "the terminal allows it (in tmux: set-clipboard on).")
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -87,6 +92,12 @@ class StepScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.query_one(StepBar).refresh_steps()
+
+    def copy_text(self, text: str, title: str = "Copied", also: str = "") -> None:
+        """Send `text` to the clipboard and say honestly how: through the terminal (OSC 52),
+        which delivers it only where the terminal allows it. `also`: where else it is."""
+        self.app.copy_to_clipboard(text)
+        self.notify(CLIPBOARD_NOTE + (f" {also}" if also else ""), title=title, timeout=10)
 
     # -- running the step's runner ------------------------------------------------------------
 

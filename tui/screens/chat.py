@@ -28,6 +28,7 @@ from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.run.record import StepRecord
 from slm_wizard.core.steps import chat as chat_step
+from slm_wizard.core.steps import resume as resume_step
 from slm_wizard.core.steps.chat import ChatBackend, ChatSession, ProcessSampler, Reply, StreamBatch
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.chat_settings import ChatConfig, ChatSettingsScreen
@@ -163,6 +164,13 @@ class ChatScreen(StepScreen):
             self._defaults_from = state.onnx_dir
             self.config = ChatConfig(self.config.system_prompt,
                                      chat_step.default_settings(state.onnx_dir))
+            last = resume_step.chat_settings(state, self.config.settings)
+            if last is not None:  # resumed: the system prompt and settings used last
+                system, settings, backend = last
+                self.config = ChatConfig(system, settings)
+                if backend == "foundry" and state.deployed_name:
+                    self.backend_kind = "foundry"
+                    self.query_one("#backend-foundry", RadioButton).value = True
         target = self._target()
         key = (target.backend, target.model, target.cache_dir) if target else None
         if key is not None and key == self.loaded_for:

@@ -453,8 +453,7 @@ class ConvertScreen(StepScreen):
 
     @on(Button.Pressed, "#copy-preview")
     def copy_preview(self) -> None:
-        self.app.copy_to_clipboard(self.query_one("#preview", TextArea).text)
-        self.notify("Copied to the clipboard.")
+        self.copy_text(self.query_one("#preview", TextArea).text, "Preview")
 
     # ------------------------------------------------------------------ running
 

@@ -236,8 +236,7 @@ class PrereqsScreen(StepScreen):
             self.notify("This check has nothing to fix.")
             return
         area = self.query_one("#fix-text", TextArea)
-        self.app.copy_to_clipboard(area.selected_text or result.fix)
-        self.notify("Copied to the clipboard.", title=result.title)
+        self.copy_text(area.selected_text or result.fix, result.title)
 
     # ------------------------------------------------------------------------- install
 

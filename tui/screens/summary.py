@@ -107,9 +107,6 @@ class SummaryScreen(StepScreen):
 
     @on(Button.Pressed, "#copy")
     def action_copy_commands(self) -> None:
-        self.app.copy_to_clipboard(self.query_one("#commands", TextArea).text)
         files = " and ".join(str(p) for p in self.scripts)
-        self.notify("Sent to the clipboard through the terminal (OSC 52): it arrives only where "
-                    "the terminal allows it (tmux: set-clipboard on)."
-                    + (f" They are also in {files}." if files else ""),
-                    title="Commands", timeout=10)
+        self.copy_text(self.query_one("#commands", TextArea).text, "Commands",
+                       f"They are also in {files}." if files else "")

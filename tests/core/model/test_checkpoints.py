@@ -113,3 +113,17 @@ async def test_welcome_offers_the_checkpoint_of_a_run_folder(wizard, tmp_path: P
         await pilot.press("enter")
         await pilot.pause()
         assert pilot.app.state.model_dir == (folder / "checkpoint-1000").resolve()
+
+
+async def test_model_screen_offers_the_checkpoint_of_a_run_folder(wizard, tmp_path: Path) -> None:
+    from textual.widgets import Input, Static
+
+    folder = _run(tmp_path, best="out/checkpoint-500")
+    async with wizard.run("model", size=(100, 32)) as pilot:
+        screen = pilot.app.screen
+        screen.query_one("#model-path", Input).value = str(folder)
+        screen.inspect_pressed()
+        await pilot.pause()
+        assert screen.query_one("#model-path", Input).value == str(folder / "checkpoint-500")
+        said = str(screen.query_one("#model-error", Static).content)
+        assert "best_model_checkpoint" in said and "checkpoint-1000" in said

@@ -170,3 +170,39 @@ async def test_deploy_recognises_the_deployment_of_last_time(wizard, tmp_path: P
         await pilot.pause()
         assert "no longer in" in str(screen.query_one("#deploy-outcome", Static).content)
         assert screen.query_one("#continue", Button).disabled
+
+
+def test_chat_settings_come_back_as_last_used(tmp_path: Path) -> None:
+    from dataclasses import replace as with_
+
+    from slm_wizard.core.runtime.chat import GenerationSettings
+    from slm_wizard.core.steps import chat as chat_step
+
+    record = converted_record(tmp_path / "hf", _quantized_onnx(tmp_path / "onnx"), "int8")
+    assert resume_step.chat_settings(record, GenerationSettings()) is None
+    log = chat_step.ChatLog()
+    result = chat_step.Result(backend="ort", status=Status.OK, text="hi")
+    first = chat_step.Options(str(tmp_path / "onnx"), system="Old.", temperature=0.2)
+    log.add(with_(first, prompt="a"), result)
+    log.add(with_(first, prompt="b", system="You are Lumo.", temperature=0.7, top_k=5,
+                  max_tokens=99), result)
+    record.record(log.to_record())
+    again = RunRecord.from_dict(record.to_dict())  # as saved and read back
+    system, settings, backend = resume_step.chat_settings(again, GenerationSettings())
+    assert system == "You are Lumo." and backend == "ort"
+    assert (settings.temperature, settings.top_k, settings.max_tokens) == (0.7, 5, 99)
+
+
+async def test_chat_screen_resumes_with_the_system_prompt_used(wizard, tmp_path: Path) -> None:
+    from slm_wizard.core.steps import chat as chat_step
+
+    onnx = _quantized_onnx(tmp_path / "onnx")
+    record = converted_record(tmp_path / "hf", onnx, "int8")
+    log = chat_step.ChatLog()
+    log.add(chat_step.Options(str(onnx), system="You are Lumo.", top_k=7, prompt="a"),
+            chat_step.Result(backend="ort", status=Status.OK, text="hi"))
+    record.record(log.to_record())
+    async with wizard.run("chat", record) as pilot:
+        await pilot.pause()
+        config = pilot.app.screen.config
+        assert config.system_prompt == "You are Lumo." and config.settings.top_k == 7
