@@ -35,6 +35,7 @@ from textual.widgets import (
 )
 
 from slm_wizard.core.base.status import ICON, Progress, Status
+from slm_wizard.core.run.record import started_record
 from slm_wizard.core.steps import checklist as plan_step
 from slm_wizard.core.steps.checklist import LABEL, PHASE_TITLES, PHASES, SIZES, ValidatePlan
 from slm_wizard.tui.screens.base import Outcome, StepScreen
@@ -273,6 +274,11 @@ class ValidateScreen(StepScreen):
         self._sync_buttons()
         pane = self.query_one(RunPane)
         pane.start(f"Running: {', '.join(PHASE_TITLES[p] for p in phases)}…")
+        # Saved as started: a quit during the run is named on resume.
+        self.app.state.started(started_record(
+            self.STEP_ID, f"the run of {', '.join(PHASE_TITLES[p] for p in phases)}",
+            plan.to_dict()))
+        self.app.save_progress()
         # Each phase's result and each soak sample reach the screen as they land (messages
         # posted from the run's thread); progress feeds the phase rows and the run pane.
         self.run_step(plan_step.run_plan, plan, done=lambda outcome: self._finished(outcome, pane),
@@ -340,6 +346,9 @@ class ValidateScreen(StepScreen):
         self._ready_again()
         self._describe_plan()
         result = outcome.result
+        if result is None or result.cancelled:  # ended with nothing to record
+            self.app.state.ended(self.STEP_ID)
+            self.app.save_progress()
         if result is None:  # refused, or a bug (its message names the log file)
             why = outcome.refused or outcome.error
             pane.finish("Stopped: " + why)
