@@ -2,6 +2,7 @@
 folders (and trainer_state.json). Recognised so that the fronts can offer the checkpoint to use,
 and so that what is made from a checkpoint is named after the run, not "checkpoint-1000".
 
+model_info refuses a run folder with `TrainingOutputFolder`, whose message is `refusal()`.
 The checkpoint offered is the best one when trainer_state.json names it (`best_model_checkpoint`,
 written when the Trainer tracks a metric), else the latest by step number; the reason says which.
 """
@@ -12,8 +13,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-from slm_wizard.core.model.model_info import ModelFolderError
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 STATE_FILE = "trainer_state.json"
@@ -44,6 +43,13 @@ class TrainingRun:
     @property
     def others(self) -> list[Path]:
         return [c for c in self.checkpoints if c != self.chosen]
+
+    def refusal(self) -> str:
+        """Why the run folder itself is not a model, and the checkpoint to use instead."""
+        return (f"{self.folder} is a training output folder (Hugging Face Trainer), not a model "
+                f"folder: its checkpoints are model folders. Use {self.chosen} ({self.reason})"
+                + (f"; the others: {', '.join(c.name for c in self.others)}"
+                   if self.others else "") + ".")
 
     def describe(self) -> str:
         """One sentence: which checkpoint, why, and the others."""
@@ -101,16 +107,3 @@ def output_name(model_dir: str | Path) -> str:
     """The name outputs made from `model_dir` start with: the run folder's for a checkpoint."""
     run = run_of_checkpoint(model_dir)
     return run.name if run is not None else Path(model_dir).expanduser().name
-
-
-class TrainingOutputFolder(ModelFolderError):
-    """The folder is a training run's output, not a model: the message names the checkpoint to
-    use (`run.chosen`) and the others."""
-
-    def __init__(self, run: TrainingRun) -> None:
-        self.run = run
-        super().__init__(
-            f"{run.folder} is a training output folder (Hugging Face Trainer), not a model "
-            f"folder: its checkpoints are model folders. Use {run.chosen} ({run.reason})"
-            + (f"; the others: {', '.join(c.name for c in run.others)}" if run.others else "")
-            + ".")

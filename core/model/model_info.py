@@ -26,6 +26,15 @@ class ModelFolderError(Refused):
     """The folder cannot be used as a model; the message says why, for the user."""
 
 
+class TrainingOutputFolder(ModelFolderError):
+    """The folder is a training run's output (core.model.checkpoints), not a model: the message
+    names the checkpoint to use (`run.chosen`) and the others."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        super().__init__(run.refusal())
+
+
 # Architectures the ONNX model builder of onnxruntime-genai 0.14.1 (used by Olive's ModelBuilder
 # pass) knows, read from its create_model().
 BUILDER_ARCHITECTURES = frozenset({
@@ -130,7 +139,7 @@ def check_model_folder(path: str | Path, *, allow_adapter: bool = False) -> Path
             if allow_adapter:
                 return folder.resolve()
             raise ModelFolderError(_lora_message(folder))
-        from slm_wizard.core.model.checkpoints import TrainingOutputFolder, find_training_run
+        from slm_wizard.core.model.checkpoints import find_training_run
 
         run = find_training_run(folder)
         if run is not None:  # checkpoint-<step>/ model folders inside: names the one to use

@@ -24,9 +24,10 @@ from slm_wizard.core.model.adapter import (
     inspect_adapter,
     is_adapter_folder,
 )
-from slm_wizard.core.model.checkpoints import TrainingOutputFolder, run_of_checkpoint
+from slm_wizard.core.model.checkpoints import run_of_checkpoint
 from slm_wizard.core.model.model_info import (
     ModelFolderError,
+    TrainingOutputFolder,
     ModelInfo,
     check_model_folder,
     inspect_model,

@@ -11,13 +11,12 @@ import pytest
 
 from slm_wizard.cli.main import main
 from slm_wizard.core.convert.options import default_output_dir
-from slm_wizard.core.model.checkpoints import (
+from slm_wizard.core.model.checkpoints import find_training_run, output_name, run_of_checkpoint
+from slm_wizard.core.model.model_info import (
+    ModelFolderError,
     TrainingOutputFolder,
-    find_training_run,
-    output_name,
-    run_of_checkpoint,
+    check_model_folder,
 )
-from slm_wizard.core.model.model_info import ModelFolderError, check_model_folder
 from slm_wizard.core.steps import inspect as inspect_step
 from slm_wizard.core.steps.deploy import suggest_name
 from tests.helpers.folders import make_model
