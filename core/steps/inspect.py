@@ -27,8 +27,8 @@ from slm_wizard.core.model.adapter import (
 from slm_wizard.core.model.checkpoints import run_of_checkpoint
 from slm_wizard.core.model.model_info import (
     ModelFolderError,
-    TrainingOutputFolder,
     ModelInfo,
+    TrainingOutputFolder,
     check_model_folder,
     inspect_model,
 )
