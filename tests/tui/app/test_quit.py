@@ -37,10 +37,16 @@ async def test_quit_during_conversion_asks_then_cancels(demo_model: Path, tmp_pa
         await pilot.click("#yes")
     # The worker finishes its clean-up within a few seconds of the app's exit.
     deadline = time.monotonic() + 15
-    while any(tmp_path.iterdir()) and time.monotonic() < deadline:
+    while any(p.name != "cfg" for p in tmp_path.iterdir()) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temp sibling left either
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg"]  # no temp sibling left either
+    # The settings name the conversion the quit interrupted, with its options (issue 25).
+    from slm_wizard.core.run.settings import load_settings
+
+    saved = load_settings(tmp_path / "cfg")[0].projects[str(demo_model)]
+    assert "was interrupted" in saved.interrupted()["convert"]
+    assert saved.unfinished["convert"].options["output_dir"] == str(out)
 
 
 @pytest.mark.slow  # trains the demo with torch
