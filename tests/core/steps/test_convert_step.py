@@ -84,7 +84,7 @@ def test_the_plan_holds_the_decisions_the_fronts_render(demo_model: Path, tmp_pa
     assert "makes a model of about" in auto.needs() and " free)" not in auto.needs()
     assert " free)" in auto.needs(with_free=True)
     int8 = step.plan(step.Options(demo_model, tmp_path / "o", precision="int8"))
-    assert int8.method == "config" and "only the config method" in int8.method_reason
+    assert int8.method == "config" and "cannot build int8" in int8.method_reason
     assert int8.config is not None and int8.preview_text.startswith("{")
     assert int8.preview_head == f"Preview: {int8.command}, with this file:"
     chosen = step.plan(step.Options(demo_model, tmp_path / "o", precision="int8",
