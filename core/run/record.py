@@ -26,6 +26,7 @@ STEP_TITLES: dict[str, str] = {
     "deploy": "Deploy",
     "chat": "Chat",
     "validate": "Validate",
+    "serve": "Serve",
     "summary": "Summary",
 }
 STEP_IDS: tuple[str, ...] = tuple(STEP_TITLES)
@@ -39,8 +40,8 @@ RECORD_KINDS: tuple[str, ...] = (*STEP_IDS, *EXTRA_KINDS)
 # current artefacts and are dropped (a validate record that only swept stays: it measured the
 # Hugging Face folder's variants, not the model that was replaced).
 INVALIDATES: dict[str, tuple[str, ...]] = {
-    "convert": ("variant", "deploy", "chat", "validate"),
-    "variant": ("deploy", "chat", "validate"),
+    "convert": ("variant", "deploy", "chat", "validate", "serve"),
+    "variant": ("deploy", "chat", "validate", "serve"),
 }
 # The steps that make the current model folder (the later one in run order is current).
 MODEL_STEPS: tuple[str, ...] = ("convert", "variant")
