@@ -6,6 +6,7 @@ and leaves no process and a free port behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 from pathlib import Path
@@ -81,10 +82,8 @@ async def test_outside_request_shows_in_the_table(wizard, demo_onnx: Path, deplo
         rec = app.state.get("serve")
         assert rec is not None and rec.done and rec.figures["requests served"] == "2"
         assert rec.command[:3] == ["slm-wizard", "serve", f"{name}:1"]
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone, or a zombie awaiting its reaper
         assert psutil.Process(ready.pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        pass
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", ready.port))  # free again
