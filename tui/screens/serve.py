@@ -48,7 +48,7 @@ class ServeScreen(StepScreen):
     ServeScreen #serve-bar { height: 3; }
     ServeScreen #serve-bar Button { min-width: 9; margin-right: 1; }
     ServeScreen #serve-bar Label { padding: 1 0 0 0; }
-    ServeScreen #serve-port { width: 10; }
+    ServeScreen #serve-port { width: 14; }
     ServeScreen #serve-status { height: auto; color: $text-muted; }
     ServeScreen #serve-status.-error { color: $error; }
     ServeScreen #serve-proc { height: 1; }
