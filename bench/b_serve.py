@@ -1,4 +1,4 @@
-"""The endpoint of `slm-wizard serve` against Foundry Local in process, on the same model and prompt.
+"""The endpoint of `slm-wizard serve` against Foundry Local in process, same model and prompt.
 
 Three ways to the same deployed model, alternating runs, each streamed and timed where the text
 reaches the client's Python:
