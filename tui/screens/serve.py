@@ -27,6 +27,7 @@ from slm_wizard.core.steps.chat import ProcessSampler
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 
 REFRESH_S = 0.5
+MAX_ROWS = 500  # the table keeps the latest requests (the run's record counts them all)
 LANGUAGES = (("python", "Python"), ("curl", "curl"), ("javascript", "JavaScript"))
 NOT_DEPLOYED = ("Not deployed yet: the Deploy step installs the model into Foundry Local; then "
                 "Start serves it here. Go back with ctrl+b.")
@@ -200,13 +201,15 @@ class ServeScreen(StepScreen):
         f = message.figures
         self.requests.append(f)
         status = str(f.status) + (" !" if f.error else "")
-        self.query_one("#requests", DataTable).add_row(
+        table = self.query_one("#requests", DataTable)
+        if table.row_count >= MAX_ROWS:
+            table.remove_row(next(iter(table.rows)))
+        table.add_row(
             time.strftime("%H:%M:%S", time.localtime(f.when)),
             serve_step.short_route(f.route) + (" ⇣" if f.stream else ""),
             _num(f.prompt_tokens), _num(f.reply_tokens),
             _num(None if f.ttft_s is None else f.ttft_s * 1000), _num(f.decode_tps, "{:.1f}"),
             status)
-        table = self.query_one("#requests", DataTable)
         table.move_cursor(row=table.row_count - 1)
         if f.error:
             self.notify(f.error, title=f"{serve_step.short_route(f.route)}: {f.status}",

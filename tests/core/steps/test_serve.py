@@ -254,3 +254,24 @@ def test_record_and_summary_hold_the_serve_step() -> None:
         in step_rows(record)
     assert ("serve", "requests served", "1") in figures(record)
     assert ("serve", "endpoint TTFT median (ms)", "50") in figures(record)
+
+
+def test_a_converted_folder_is_deployed_first_then_refused_as_deployed(
+        demo_onnx: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "lumo-folder"
+    shutil.copytree(demo_onnx, folder)
+    cache = tmp_path / "cache"
+    cancel = threading.Event()
+    ready: list[step.Ready] = []
+
+    def stop_when_ready(r: step.Ready) -> None:
+        ready.append(r)
+        cancel.set()
+
+    options = step.Options(str(folder), port=0, cache_dir=str(cache))
+    assert step.plan(options).model_id == "lumo-folder:1"
+    result = step.run(options, cancel=cancel, on_ready=stop_when_ready)
+    assert result.deployed == "lumo-folder:1" and ready and ready[0].model_id == "lumo-folder:1"
+    assert result.ok and _gone(ready[0].pid)
+    with pytest.raises(step.ServeInputError, match="already deployed.*serve lumo-folder:1"):
+        step.run(options, cancel=threading.Event())
