@@ -260,6 +260,12 @@ class Relay:
         line, headers = _headers(head)
         method, _, rest = line.partition(" ")
         route = rest.rsplit(" ", 1)[0].split("?")[0]
+        if headers.get("expect", "").lower() == "100-continue":
+            # Answered here (curl asks for bodies over 1 kB): the service gets a plain request.
+            head = b"\r\n".join(h for h in head.split(b"\r\n")
+                                 if not h.lower().startswith(b"expect:"))
+            client_w.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await client_w.drain()
         upstream_w.write(head)
         request: list[bytes] = []
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -270,17 +276,20 @@ class Relay:
             await _relay_length(client_r, upstream_w, int(headers.get("content-length") or 0),
                                 request)
         await upstream_w.drain()
-        rhead = await _read_head(upstream_r)
-        if rhead is None:
-            return False
-        client_w.write(rhead)
-        status_line, rheaders = _headers(rhead)
-        parts = status_line.split(" ")
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        while True:  # interim 1xx answers are passed on; the final one follows
+            rhead = await _read_head(upstream_r)
+            if rhead is None:
+                return False
+            client_w.write(rhead)
+            status_line, rheaders = _headers(rhead)
+            parts = status_line.split(" ")
+            status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            if not 100 <= status < 200 or status == 101:
+                break
         body: list[bytes] = []
         pieces: list[tuple[float, bytes]] | None = None
         close = "close" in (headers.get("connection", "") + rheaders.get("connection", "")).lower()
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        if method == "HEAD" or status in (204, 304, 101):
             await client_w.drain()
         elif "chunked" in rheaders.get("transfer-encoding", "").lower():
             pieces = []

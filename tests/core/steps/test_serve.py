@@ -62,6 +62,59 @@ def test_usage_and_errors_are_taken_from_the_service() -> None:
     assert f.error == "exceeds the context" and f.reply_tokens == 0
 
 
+def test_relay_passes_requests_on_unchanged_and_reports_each() -> None:
+    """Two requests on one kept-alive connection (one asking for 100-continue, as curl does for
+    bodies over 1 kB) reach a stand-in service unchanged but for Expect; the client gets the
+    service's answers; the relay reports each with the usage the service sent."""
+    import asyncio
+    import http.client
+
+    from slm_wizard.core.runtime.serve_proxy import Relay
+
+    seen: list[tuple[str, bytes]] = []
+
+    class Service(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((str(self.headers.get("Expect")), body))
+            answer = json.dumps({"usage": {"prompt_tokens": 3, "completion_tokens": 2}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    reports: list = []
+    loop = asyncio.new_event_loop()
+    relay = Relay(service.server_port, reports.append)
+    port = loop.run_until_complete(relay.start("127.0.0.1", 0))
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        big = json.dumps({"messages": [{"role": "user", "content": "x" * 2000}]}).encode()
+        for headers in ({"Expect": "100-continue"}, {}):
+            conn.request("POST", "/catalogs/local/v1/chat/completions", big, headers)
+            answer = conn.getresponse()
+            assert answer.status == 200 and b"completion_tokens" in answer.read()
+        conn.close()
+        deadline = time.monotonic() + 10
+        while len(reports) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        asyncio.run_coroutine_threadsafe(relay.close(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        service.shutdown()
+        service.server_close()
+    assert seen == [("None", big), ("None", big)]
+    assert [(r.status, r.prompt_tokens, r.reply_tokens) for r in reports] == [(200, 3, 2)] * 2
+
+
 # --- options and plan ------------------------------------------------------------------------
 
 
