@@ -337,11 +337,17 @@ def _upgrade(steps: dict[str, StepRecord], onnx_dir: str, precision: str, deploy
                 break
 
 
+SERVES_UNTIL_STOPPED = ("serve",)
+
+
 def reproduce_commands(record: RunRecord) -> list[list[str]]:
     """The headless commands that redo this run: each finished step's own command, in the order
-    the steps ran (a deployment of a sweep's variant comes after the sweep that made it)."""
+    the steps ran (a deployment of a sweep's variant comes after the sweep that made it), the
+    serve line last."""
     cmds: list[list[str]] = []
-    for rec in record.steps.values():
+    # `serve` runs until it is stopped: its line comes last, whenever it ran, so it never holds
+    # up the commands after it.
+    for rec in sorted(record.steps.values(), key=lambda r: r.step in SERVES_UNTIL_STOPPED):
         if not rec.done:
             continue
         for cmd in (rec.command, *rec.more_commands):

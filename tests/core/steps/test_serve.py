@@ -291,7 +291,7 @@ def test_cli_signal_unloads_frees_the_port_and_exits(deployed, sig) -> None:
 
 
 def test_record_and_summary_hold_the_serve_step() -> None:
-    from slm_wizard.core.run.record import RunRecord
+    from slm_wizard.core.run.record import RunRecord, StepRecord
     from slm_wizard.core.run.summary import figures, reproduce_commands, step_rows
     from slm_wizard.core.runtime.serve_proxy import RequestFigures
 
@@ -301,7 +301,11 @@ def test_record_and_summary_hold_the_serve_step() -> None:
                          ended="stopped")
     record = RunRecord()
     record.record(step.to_record(opts, result))
-    assert ["slm-wizard", "serve", "lumo:1", "--port", "5299"] in reproduce_commands(record)
+    validate = ["slm-wizard", "validate", "x"]
+    record.record(StepRecord("validate", step.Status.OK, command=validate))
+    # serve runs until stopped: last, even when it ran before another step
+    assert reproduce_commands(record)[-2:] == [
+        validate, ["slm-wizard", "serve", "lumo:1", "--port", "5299"]]
     assert ("Serve", step.Status.OK,
             "served lumo:1 at http://127.0.0.1:5299/catalogs/local/v1: 1 request(s)") \
         in step_rows(record)
