@@ -332,3 +332,14 @@ def test_a_converted_folder_is_deployed_first_then_refused_as_deployed(
     assert result.ok and _gone(ready[0].pid)
     with pytest.raises(step.ServeInputError, match="already deployed.*serve lumo-folder:1"):
         step.run(options, cancel=threading.Event())
+
+
+def test_cli_warns_off_loopback_and_names_a_model_that_is_not_deployed(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "slm_wizard.cli", "serve", "not-deployed:1", "--host", "0.0.0.0",
+         "--port", "0", "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert proc.returncode == 1, proc.stderr
+    assert "warning: the endpoint has no authentication" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: not-deployed:1 is not "
+                                                           "registered")
