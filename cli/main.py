@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # The order in which the steps appear in `--help` (the guide's order).
 ORDER = ("check", "inspect", "convert", "template", "deploy", "chat", "bench", "validate", "sweep",
-         "demo")
+         "serve", "demo")
 
 
 def _command_modules() -> list:

@@ -34,6 +34,6 @@ def missing_input(step_id: str, state) -> str | None:
     """What a step lacks to start, naming the earlier step that provides it; None when ready."""
     if step_id == "convert" and state.model_dir is None:
         return "Convert needs a model folder: choose one in the Welcome or Model step."
-    if step_id in ("deploy", "chat", "validate") and state.onnx_dir is None:
+    if step_id in ("deploy", "chat", "validate", "serve") and state.onnx_dir is None:
         return f"{step(step_id).title} needs a converted model: run the Convert step first."
     return None

@@ -19,6 +19,7 @@ APP_NAME = "slm-wizard"
 
 _manager_lock = threading.RLock()
 _manager_cache: Path | None = None
+_manager_web: str | None = None
 
 
 class FoundryError(Exception):
@@ -45,22 +46,23 @@ def sdk_available() -> bool:
     return True
 
 
-def foundry_manager(cache_dir: Path) -> Any:
+def foundry_manager(cache_dir: Path, web_url: str | None = None) -> Any:
     """Return the initialized `FoundryLocalManager` for this model cache.
 
-    Reuses the process-wide singleton when it already serves `cache_dir`; otherwise closes it and
+    Reuses the process-wide singleton when it already serves `cache_dir` (and `web_url`, when
+    given: the address its web service binds, set at initialization); otherwise closes it and
     initializes a new one (the SDK allows only one at a time). Thread-safe.
     """
-    global _manager_cache
+    global _manager_cache, _manager_web
     sdk = _sdk()
     cache = Path(cache_dir).expanduser().resolve()
     with _manager_lock:
         current = sdk.FoundryLocalManager.instance
-        if current is not None and _manager_cache == cache:
+        if current is not None and _manager_cache == cache and web_url in (None, _manager_web):
             return current
         if current is not None:
             current.close()
-            _manager_cache = None
+            _manager_cache = _manager_web = None
         try:
             cache.mkdir(parents=True, exist_ok=True)
             app_data = paths.data_dir() / "foundry"
@@ -75,18 +77,19 @@ def foundry_manager(cache_dir: Path) -> Any:
             app_data_dir=str(app_data),
             logs_dir=str(logs),
             log_level=sdk.LogLevel.WARNING,
+            web=sdk.Configuration.WebService(urls=web_url) if web_url else None,
         )
         try:
             sdk.FoundryLocalManager.initialize(cfg)
         except Exception as e:
             raise FoundryError(f"Foundry Local could not start for the cache {cache}: {e}") from e
-        _manager_cache = cache
+        _manager_cache, _manager_web = cache, web_url
         return sdk.FoundryLocalManager.instance
 
 
 def close_manager() -> None:
     """Close the process-wide manager if one is open (unloads its models)."""
-    global _manager_cache
+    global _manager_cache, _manager_web
     with _manager_lock:
         try:
             import foundry_local_sdk as sdk
@@ -94,7 +97,7 @@ def close_manager() -> None:
             return
         if sdk.FoundryLocalManager.instance is not None:
             sdk.FoundryLocalManager.instance.close()
-        _manager_cache = None
+        _manager_cache = _manager_web = None
 
 
 def local_catalog(cache_dir: Path) -> Any:
@@ -122,3 +125,13 @@ def load_foundry_model(cache_dir: Path, model_id: str) -> Any:
     except Exception as e:
         raise FoundryError(f"Foundry Local could not load {model_id}: {e}") from e
     return model
+
+
+def sdk_version() -> str:
+    """The installed foundry-local-sdk's version ("unknown" when it cannot be read)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("foundry-local-sdk")
+    except PackageNotFoundError:
+        return "unknown"

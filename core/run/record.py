@@ -26,6 +26,7 @@ STEP_TITLES: dict[str, str] = {
     "deploy": "Deploy",
     "chat": "Chat",
     "validate": "Validate",
+    "serve": "Serve",
     "summary": "Summary",
 }
 STEP_IDS: tuple[str, ...] = tuple(STEP_TITLES)
@@ -39,8 +40,8 @@ RECORD_KINDS: tuple[str, ...] = (*STEP_IDS, *EXTRA_KINDS)
 # current artefacts and are dropped (a validate record that only swept stays: it measured the
 # Hugging Face folder's variants, not the model that was replaced).
 INVALIDATES: dict[str, tuple[str, ...]] = {
-    "convert": ("variant", "deploy", "chat", "validate"),
-    "variant": ("deploy", "chat", "validate"),
+    "convert": ("variant", "deploy", "chat", "validate", "serve"),
+    "variant": ("deploy", "chat", "validate", "serve"),
 }
 # The steps that make the current model folder (the later one in run order is current).
 MODEL_STEPS: tuple[str, ...] = ("convert", "variant")
@@ -382,11 +383,17 @@ def started_record(step: str, what: str, options: dict[str, Any],
                       command=list(command or []))
 
 
+SERVES_UNTIL_STOPPED = ("serve",)
+
+
 def reproduce_commands(record: RunRecord) -> list[list[str]]:
     """The headless commands that redo this run: each finished step's own command, in the order
-    the steps ran (a deployment of a sweep's variant comes after the sweep that made it)."""
+    the steps ran (a deployment of a sweep's variant comes after the sweep that made it), the
+    serve line last."""
     cmds: list[list[str]] = []
-    for rec in record.steps.values():
+    # `serve` runs until it is stopped: its line comes last, whenever it ran, so it never holds
+    # up the commands after it.
+    for rec in sorted(record.steps.values(), key=lambda r: r.step in SERVES_UNTIL_STOPPED):
         if not rec.done:
             continue
         for cmd in (rec.command, *rec.more_commands):

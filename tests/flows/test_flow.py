@@ -93,6 +93,9 @@ async def test_whole_flow_then_resume(demo_model: Path, tmp_path: Path) -> None:
         report_dir = Path(app.state.steps["validate"].options["report_dir"])
         assert report_dir.is_dir() and any(report_dir.iterdir())
         await _click(pilot, "#val-continue")
+        await wait_until(pilot, lambda: app.current_step == "serve", what="the Serve step")
+        assert not app.screen.query_one("#serve-start").disabled  # the deployed model: ready
+        await pilot.press("ctrl+n")  # on to the Summary without serving
         await wait_until(pilot, lambda: app.current_step == "summary", what="the Summary")
 
         commands = app.screen.query_one("#commands").text

@@ -230,6 +230,7 @@ async def test_f1_shows_the_current_screens_keys(wizard, onnx_copy: Path, tmp_pa
     ("deploy", "deploy", "Deploy"), ("chat", "stop", "Stop reply"),
     ("chat", "new chat", "New chat"), ("validate", "sweep", "Run sweep"),
     ("validate", "quick", "Run quick validation"), ("summary", "finish", "Finish"),
+    ("chat", "serve to", "Serve to your app"), ("serve", "test req", "Send a test request"),
 ])
 async def test_the_palette_finds_the_screens_actions(wizard, step: str, query: str, title: str,
                                                      demo_model: Path, onnx_copy: Path,

@@ -54,6 +54,7 @@ class ChatScreen(StepScreen):
         Binding("ctrl+r", "new_chat", "New chat", id="chat-new"),
         Binding("ctrl+s", "edit_settings", "Settings", id="chat-settings"),
         Binding("ctrl+l", "reload", "Load again", id="chat-reload", show=False),
+        Binding("ctrl+o", "app.goto('serve')", "Serve", id="chat-serve"),
     ]
     DEFAULT_CSS = """
     ChatScreen #body { padding: 0 1; overflow-y: hidden; }

@@ -33,6 +33,10 @@ ABOUT: dict[str, str] = {
             "reason and figures.",
     "validate": "Benchmark, quality checklist and precision sweep. Enter on Run runs the ticked "
                 "phases; the plan line says exactly what will run.",
+    "serve": "Foundry Local's OpenAI-compatible endpoint for your own app: Start serves the "
+             "deployed model on 127.0.0.1; the table shows each request's figures, beside the "
+             "serving process's memory and CPU. ctrl+t sends a test request, ctrl+y copies the "
+             "snippet.",
     "summary": "What ran, the files written, the measured figures and the headless commands. "
                "Enter on Finish saves and quits.",
 }
@@ -113,6 +117,8 @@ def screen_actions(screen: Screen) -> list[ScreenAction]:
               _action(screen, "edit_settings", "Chat settings", "System prompt, temperature, "
                       "max tokens (ctrl+s)"),
               _action(screen, "reload", "Load the model again", "Reload the model (ctrl+l)"),
+              ScreenAction("Serve to your app", "Open the Serve step: the OpenAI-compatible "
+                           "endpoint (ctrl+o)", lambda: screen.app.goto("serve")),
               _press(screen, "#chat-continue", "Continue to Validate", "Go on")]
     elif sid == "validate" and screen.query("#val-run"):
         busy = "not available now" if screen.query_one("#val-run", Button).disabled and \
@@ -127,7 +133,14 @@ def screen_actions(screen: Screen) -> list[ScreenAction]:
               _press(screen, "#val-run", "Run validation", "Run the ticked phases"),
               _press(screen, "#val-cancel", "Cancel validation", "Stop after the current "
                      "generation"),
-              _press(screen, "#val-continue", "Continue to Summary", "Go on")]
+              _press(screen, "#val-continue", "Continue to Serve", "Go on")]
+    elif sid == "serve":
+        a += [_press(screen, "#serve-start", "Start or stop serving", "Start (or stop) the "
+                     "OpenAI-compatible endpoint"),
+              _press(screen, "#serve-test-btn", "Send a test request", "One chat request with "
+                     "the openai client (ctrl+t)"),
+              _press(screen, "#serve-copy-url", "Copy the base URL", "The OpenAI base URL"),
+              _action(screen, "copy_snippet", "Copy the snippet", "The snippet shown (ctrl+y)")]
     elif sid == "summary":
         a += [_press(screen, "#finish", "Finish", "Save progress and quit"),
               _press(screen, "#copy", "Copy command", "Copy the headless commands (c)")]
@@ -178,7 +191,7 @@ HELP = """\
 {steps}
 
 Every step also runs headless: `slm-wizard check | inspect | convert | template | deploy |
-chat | bench | validate | sweep | demo` (see `slm-wizard --help`).
+chat | bench | validate | sweep | serve | demo` (see `slm-wizard --help`).
 """
 
 
