@@ -587,3 +587,127 @@ def test_kill_9_of_the_tool_ends_its_generation_process(tmp_path: Path) -> None:
     finally:
         if child.is_running():
             child.kill()
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_real_sweep(tmp_path: Path, fake_olive: dict[str, str]) -> None:
+    """The sweep converts in the main thread: the signal ends Olive's process group and the
+    conversion's work folder goes; the sweep's own output keeps only its marker and samples."""
+    out = tmp_path / "sweep-out"
+    proc = _cli(["sweep", str(make_model(tmp_path / "model")), "--output", str(out)],
+                fake_olive)
+    try:
+        olive = _wait_for(lambda: _olive_of(proc.pid))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("interrupted")]
+    assert lines == ["interrupted: sweep stopped by SIGTERM (exit 143); nothing was "
+                     "half-written"], err
+    assert "Traceback" not in err
+    assert _gone(olive, timeout=1.0)
+    assert list(out.rglob(".*.slm-wizard-*")) == []  # no conversion work folder
+    assert [p for p in out.rglob("*") if p.is_file() and p.suffix in (".onnx", ".data")] == []
+
+
+@pytest.mark.slow
+def test_sighup_during_a_demo_build_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = _cli(["demo", "--out", str(out)], {**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        _wait_for(lambda: list(tmp_path.glob(".demo.tmp-*")), timeout=180)
+        time.sleep(3.0)  # past the lazy imports: the model is training
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 129, err
+    assert err.strip().splitlines()[-1] == ("interrupted: demo stopped by SIGHUP (exit 129); "
+                                            "nothing was half-written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no model, no temp, no lock
+
+
+@pytest.mark.parametrize("stage", ["load", "answer"])
+def test_an_interrupted_deploy_is_rolled_back(stage: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_wizard.core.base import signals
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.deploy import inference_model as im
+    from slm_wizard.core.deploy.templates import template_for
+    from tests.flows.test_faults import FakeCatalog, _fake_foundry
+
+    catalog = FakeCatalog([])
+    _fake_foundry(monkeypatch, catalog)
+    monkeypatch.setattr(foundry, "check_onnx_folder", lambda d: [])
+
+    def interrupted(*args, **kwargs):  # SIGTERM while Foundry Local loads or answers
+        raise signals.Interrupted(signal.SIGTERM)
+
+    if stage == "load":
+        monkeypatch.setattr(foundry, "load_foundry_model", interrupted)
+    else:
+        monkeypatch.setattr(foundry, "load_foundry_model", lambda cache, model_id: object())
+        monkeypatch.setattr(foundry, "ask_model", interrupted)
+    onnx = make_onnx(tmp_path / "onnx")
+    cache = tmp_path / "cache"
+    cfg = im.ModelConfig(max_length=64, temperature=0.7, top_p=0.9, repetition_penalty=1.0)
+    with pytest.raises(signals.Interrupted):
+        foundry.deploy(onnx, "lumo", "1", template_for("qwen"), cfg, cache)
+    assert catalog.models == {}  # not registered any more
+    assert sorted(p.name for p in foundry.custom_dir(cache).iterdir()) == []  # nor copied
+
+
+WIZARD_UP = b"\x1b[?1049h"  # the alternate screen: Textual has taken the terminal
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", STOPS)
+def test_stop_signal_ends_the_real_wizard(signum: int, tmp_path: Path) -> None:
+    """The wizard in a real terminal (a pty): the signal ends it with 128 + signal and one line,
+    and the terminal is given back (the alternate screen is left)."""
+    import pty
+    import select
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLUMNS": "100",
+           "LINES": "32"}
+    proc = subprocess.Popen([sys.executable, "-m", "slm_wizard.cli", "--config-dir",
+                             str(tmp_path / "cfg")], env=env, stdin=secondary,
+                            stdout=secondary, stderr=secondary, start_new_session=True)
+    os.close(secondary)
+    seen = b""
+
+    def read_some(timeout: float) -> bytes:
+        ready, _, _ = select.select([primary], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            return os.read(primary, 65536)
+        except OSError:  # the pty closed: the process is gone
+            return b""
+
+    try:
+        end = time.monotonic() + 60
+        while WIZARD_UP not in seen and time.monotonic() < end:
+            seen += read_some(0.5)
+        assert WIZARD_UP in seen, seen[-500:]
+        time.sleep(1.0)  # the first screen is painted and the handlers are in place
+        os.kill(proc.pid, signum)
+        end = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < end:
+            seen += read_some(0.2)
+        seen += read_some(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(primary)
+    assert proc.returncode == 128 + signum, seen[-800:]
+    text = seen.decode("utf-8", "replace")
+    name = signal.Signals(signum).name
+    assert f"interrupted: the wizard stopped by {name} (exit {128 + signum})" in text
+    assert "Traceback" not in text
