@@ -100,8 +100,9 @@ class Lock:
         """One sentence about a taken-over stale lock ("" when there was none)."""
         if self.took_over is None:
             return ""
-        return (f"Took over the lock {self.path} of process {self.took_over}, which is no longer "
-                "running (it was interrupted).")
+        who = f"process {self.took_over}" if self.took_over else "a process"
+        return (f"Took over the lock {self.path} of {who}, which is no longer running (it was "
+                "interrupted).")
 
     def _create(self) -> bool:
         try:
