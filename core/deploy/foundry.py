@@ -306,11 +306,12 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
            max_tokens: int = 32) -> DeployResult:
     """`_deploy` under a lock per model name (a second deployment of the same name at the same
     time is refused), after removing the leftovers (partial copies) of an interrupted one."""
-    from slm_wizard.core.base.owned import clean_leftovers
+    from slm_wizard.core.base.owned import clean_leftovers, refuse_output_place
 
     emit = on_stage or (lambda *_: None)
     cache = Path(cache_dir).expanduser().absolute()
     name = validate_name(name)
+    refuse_output_place(cache, what="the Foundry Local cache")  # not / nor the home folder
     custom = _check_writable(cache)
     with name_lock(cache, name, f"deploying {name} into {cache}") as lock:
         if lock.notice:

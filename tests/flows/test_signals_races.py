@@ -740,3 +740,17 @@ def test_stop_signal_ends_the_real_wizard(signum: int, tmp_path: Path) -> None:
     name = signal.Signals(signum).name
     assert f"interrupted: the wizard stopped by {name} (exit {128 + signum})" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("where", ["root", "home"])
+def test_deploy_refuses_root_and_home_as_the_cache(where: str, tmp_path: Path, no_sdk,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    onnx = _deployable(tmp_path / "onnx")
+    cache = "/" if where == "root" else str(Path.home())
+    before = tree(tmp_path)
+    code = main(["deploy", str(onnx), "--name", "lumo", "--cache-dir", cache])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"the Foundry Local cache {cache} is" in err and "never used for output" in err
+    assert not (Path(cache) / "custom" / "lumo").exists()
+    assert tree(tmp_path) == before
