@@ -691,6 +691,7 @@ def test_an_interrupted_deploy_is_rolled_back(stage: str, tmp_path: Path,
 
 
 WIZARD_UP = b"\x1b[?1049h"  # the alternate screen: Textual has taken the terminal
+PAINTED = b"demo model"  # the Welcome screen's button is on the screen
 
 
 @pytest.mark.slow
@@ -721,10 +722,10 @@ def test_stop_signal_ends_the_real_wizard(signum: int, tmp_path: Path) -> None:
 
     try:
         end = time.monotonic() + 60
-        while WIZARD_UP not in seen and time.monotonic() < end:
+        while PAINTED not in seen and time.monotonic() < end:
             seen += read_some(0.5)
-        assert WIZARD_UP in seen, seen[-500:]
-        time.sleep(1.0)  # the first screen is painted and the handlers are in place
+        assert WIZARD_UP in seen and PAINTED in seen, seen[-500:]
+        time.sleep(0.5)  # the first screen is painted: the app is mounted, its handlers set
         os.kill(proc.pid, signum)
         end = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < end:
@@ -736,6 +737,7 @@ def test_stop_signal_ends_the_real_wizard(signum: int, tmp_path: Path) -> None:
         proc.wait()
         os.close(primary)
     assert proc.returncode == 128 + signum, seen[-800:]
+    assert b"\x1b[?1049l" in seen  # the terminal was given back (the alternate screen left)
     text = seen.decode("utf-8", "replace")
     name = signal.Signals(signum).name
     assert f"interrupted: the wizard stopped by {name} (exit {128 + signum})" in text
