@@ -179,10 +179,7 @@ def _open_wizard(argv: list[str]) -> int:
     finally:
         gc.enable()
     if code > 128:  # ended by SIGTERM or SIGHUP: the wizard cancelled its work first
-        import contextlib
-
-        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-            _interrupted("the wizard", code - 128)
+        _interrupted("the wizard", code - 128)
     return code
 
 
@@ -192,8 +189,11 @@ def _interrupted(command: str, exc: BaseException | int) -> int:
 
     code = signals.exit_code(exc)
     by = "" if code == 130 else f" by {signals.signal_name(code - 128)}"
-    print(f"interrupted: {command} stopped{by} (exit {code}); nothing was half-written",
-          file=sys.stderr)
+    try:
+        print(f"interrupted: {command} stopped{by} (exit {code}); nothing was half-written",
+              file=sys.stderr)
+    except (OSError, ValueError):  # SIGHUP: the terminal may be gone; the exit code still says
+        pass
     return code
 
 

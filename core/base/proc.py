@@ -60,6 +60,9 @@ class CommandResult:
         return "ok"
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2) option (Linux)
+
+
 def _parent_death_hook() -> Callable[[], None] | None:
     """On Linux, a `preexec_fn` that asks the kernel to SIGKILL the child when the thread that
     started it goes away (the tool killed with `kill -9` included); None elsewhere.
@@ -81,9 +84,6 @@ def _parent_death_hook() -> Callable[[], None] | None:
             os._exit(1)
 
     return die_with_parent
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def child_options() -> dict:
