@@ -189,11 +189,11 @@ def _interrupted(command: str, exc: BaseException | int) -> int:
 
     code = signals.exit_code(exc)
     by = "" if code == 130 else f" by {signals.signal_name(code - 128)}"
-    try:
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
         print(f"interrupted: {command} stopped{by} (exit {code}); nothing was half-written",
               file=sys.stderr)
-    except (OSError, ValueError):  # SIGHUP: the terminal may be gone; the exit code still says
-        pass
     return code
 
 
