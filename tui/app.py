@@ -162,7 +162,8 @@ class WizardApp(App):
     def save_progress(self) -> None:
         remember(self.settings, self.state, self.current_step)
         try:
-            save_settings(self.settings, self.config_dir)
+            save_settings(self.settings, self.config_dir,
+                          on_notice=lambda text: self.notify(text, severity="warning"))
         except (OSError, Refused) as exc:  # Refused: another wizard holds the file too long
             self.notify(f"Progress could not be saved: {exc}", severity="warning")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,14 +101,18 @@ def load_settings(folder: Path | None = None) -> tuple[Settings, str | None]:
                           "Starting with fresh settings."
 
 
-def save_settings(settings: Settings, folder: Path | None = None) -> Path:
+def save_settings(settings: Settings, folder: Path | None = None,
+                  on_notice: Callable[[str], None] | None = None) -> Path:
     """Write the settings under the settings file's lock, merged with what another wizard
     sharing the folder saved since (its recent models and progress are kept; for a model both
-    know, this one's record wins). `settings` is updated to the merged content."""
+    know, this one's record wins). `settings` is updated to the merged content. `on_notice`
+    hears of a stale lock taken over."""
     from slm_wizard.core.base.lock import Lock
 
     path = settings_path(folder)
-    with Lock(path, "saving the wizard's settings", wait=10.0):
+    with Lock(path, "saving the wizard's settings", wait=10.0) as lock:
+        if lock.notice and on_notice is not None:
+            on_notice(lock.notice)
         _merge_saved(settings, path)
         return _write(settings, path)
 

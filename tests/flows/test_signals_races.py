@@ -756,3 +756,20 @@ def test_deploy_refuses_root_and_home_as_the_cache(where: str, tmp_path: Path, n
     assert f"the Foundry Local cache {cache} is" in err and "never used for output" in err
     assert not (Path(cache) / "custom" / "lumo").exists()
     assert tree(tmp_path) == before
+
+
+def test_a_settings_save_takes_over_a_dead_wizards_lock_and_says_so(tmp_path: Path) -> None:
+    from slm_wizard.core.base.lock import lock_path
+    from slm_wizard.core.run.settings import Settings, load_settings, save_settings, settings_path
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock_path(settings_path(cfg)).write_text(json.dumps({"pid": dead.pid}))
+    said: list[str] = []
+    save_settings(Settings(theme="nord"), cfg, on_notice=said.append)
+    assert said == [f"Took over the lock {lock_path(settings_path(cfg))} of process {dead.pid}, "
+                    "which is no longer running (it was interrupted)."]
+    assert load_settings(cfg)[0].theme == "nord"
+    assert not lock_path(settings_path(cfg)).exists()
