@@ -60,7 +60,7 @@ def refuse_output_place(folder: Path, inputs: Sequence[Path | str] = (),
     why = ""
     if real == Path(real.anchor) or where == Path(where.anchor):
         why = "the root of the file system"
-    elif real == Path.home().resolve():
+    elif real == _home():
         why = "your home folder"
     else:
         for given in inputs:  # (one that does not exist, e.g. a Foundry alias, holds nothing)
@@ -71,6 +71,13 @@ def refuse_output_place(folder: Path, inputs: Sequence[Path | str] = (),
     if why:
         raise FolderRefused(f"{what} {where} is {why}: it is never used for output; choose a "
                             "folder of its own (for example a new folder inside it).")
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no home folder known (a bare service account)
+        return None
 
 
 def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace",
