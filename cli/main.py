@@ -119,13 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:  # only global options: the wizard, by its one launch path
         return _open_wizard(argv)
     module = importlib.import_module(f"slm_wizard.cli.commands.{args.command}")
+    from slm_wizard.core.base import signals
     from slm_wizard.core.base.logfile import CLI_LOG, log_bug, log_to_file
     from slm_wizard.core.base.status import Refused
 
     log_to_file(CLI_LOG)  # records (tracebacks of bugs included) go there, never to the terminal
-
-    try:
-        return int(module.run(args) or 0)
+    try:  # SIGTERM and SIGHUP end a command as Ctrl-C does (docs/reliability.md)
+        with signals.installed():
+            return int(module.run(args) or 0)
     except Refused as exc:  # a step refused its input, in every command: one line, exit 2
         if getattr(args, "json", False):
             import json
@@ -133,15 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(exc.to_dict()))
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM or SIGHUP
+        return _interrupted(args.command, exc)
     except Exception as exc:  # a bug: one line here, the traceback in the log file
-        if _caused_by_ctrl_c(exc):  # a library wrapped the KeyboardInterrupt (lazy imports)
-            print(f"interrupted: {args.command} stopped (exit 130); nothing was half-written",
-                  file=sys.stderr)
-            return 130
+        stop = _caused_by_ctrl_c(exc)
+        if stop is not None:  # a library wrapped the KeyboardInterrupt (lazy imports)
+            return _interrupted(args.command, stop)
         where = log_bug(f"{args.command} failed", exc, CLI_LOG)
         print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
               f"is a bug in slm-wizard, {where}", file=sys.stderr)
@@ -177,20 +175,37 @@ def _open_wizard(argv: list[str]) -> int:
     try:
         from slm_wizard.tui.app import run_app
 
-        return run_app(gc_paused=True)
+        code = run_app(gc_paused=True)
     finally:
         gc.enable()
+    if code > 128:  # ended by SIGTERM or SIGHUP: the wizard cancelled its work first
+        _interrupted("the wizard", code - 128)
+    return code
 
 
-def _caused_by_ctrl_c(exc: BaseException) -> bool:
+def _interrupted(command: str, exc: BaseException | int) -> int:
+    """The one line of an interrupted command; its exit code is 128 + the signal's number."""
+    from slm_wizard.core.base import signals
+
+    code = signals.exit_code(exc)
+    by = "" if code == 130 else f" by {signals.signal_name(code - 128)}"
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):  # SIGHUP: the terminal may be gone
+        print(f"interrupted: {command} stopped{by} (exit {code}); nothing was half-written",
+              file=sys.stderr)
+    return code
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> KeyboardInterrupt | None:
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, KeyboardInterrupt):
-            return True
+            return cur
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
-    return False
+    return None
 
 
 def _after_global(argv: list[str]) -> list[str]:
@@ -202,18 +217,19 @@ def _after_global(argv: list[str]) -> list[str]:
 
 
 def entry() -> int:
-    """The `slm-wizard` program: main(), and after a Ctrl-C (exit 130) no further SIGINT.
+    """The `slm-wizard` program: main(), and after an interruption (exit 128 + signal) no further
+    stop signal.
 
     A Ctrl-C that arrives while the interpreter shuts down (library threads, a signal already
     pending) would otherwise end the process by the signal (exit -2) after the message said 130."""
+    from slm_wizard.core.base import signals
+
     try:
         code = main()
-    except KeyboardInterrupt:
-        code = 130
-    if code == 130:
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt as exc:
+        code = signals.exit_code(exc)
+    if code - 128 in signals.STOP_SIGNALS:
+        signals.ignore_further()
     return code
 
 

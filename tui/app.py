@@ -10,7 +10,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from slm_wizard.core.base.status import Status
+from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.run.record import RunRecord, StepRecord
 from slm_wizard.core.run.settings import Settings, load_settings, remember, restore, save_settings
 from slm_wizard.tui.steps import STEP_IDS, STEPS, missing_input, step
@@ -53,6 +53,7 @@ class WizardApp(App):
     def on_mount(self) -> None:
         # After the first paint: log records (a bug's traceback) go to the wizard's log file.
         self.call_after_refresh(self._log_to_file)
+        self._catch_stop_signals()
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)
@@ -161,8 +162,9 @@ class WizardApp(App):
     def save_progress(self) -> None:
         remember(self.settings, self.state, self.current_step)
         try:
-            save_settings(self.settings, self.config_dir)
-        except OSError as exc:
+            save_settings(self.settings, self.config_dir,
+                          on_notice=lambda text: self.notify(text, severity="warning"))
+        except (OSError, Refused) as exc:  # Refused: another wizard holds the file too long
             self.notify(f"Progress could not be saved: {exc}", severity="warning")
 
     # -- help, palette, quit -----------------------------------------------------------------
@@ -227,6 +229,35 @@ class WizardApp(App):
             answer,
         )
 
+    def _catch_stop_signals(self) -> None:
+        """SIGTERM and SIGHUP (a closed terminal) end the wizard as quitting does: the running
+        work is cancelled and cleans up, then the app exits with 128 + the signal's number
+        (docs/reliability.md). Where the event loop takes no signal handlers (Windows), none."""
+        import asyncio
+        import contextlib
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.call_later, self._stop_by_signal, signum)
+
+    async def _stop_by_signal(self, signum: int) -> None:
+        import asyncio
+
+        if getattr(self, "_stopped_by", None):
+            return
+        self._stopped_by = signum
+        self.cancel_work()
+        for _ in range(300):  # the runs stop and remove their work folders (at most 30 s)
+            if not self.busy_workers():
+                break
+            await asyncio.sleep(0.1)
+        self.exit(return_code=128 + signum)
+
     def cancel_work(self) -> None:
         """Ask every screen to stop its work (subprocesses, generation), then cancel workers."""
         for s in STEP_IDS:
@@ -248,4 +279,4 @@ def run_app(config_dir: Path | None = None, gc_paused: bool = False, **run_optio
 
         app.call_later(lambda: app.call_after_refresh(gc.enable))
     app.run(**run_options)
-    return 0
+    return app.return_code or 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from slm_wizard.core.base.status import Progress
@@ -156,7 +157,9 @@ def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -
         except ChatError as e:
             _err(f"error: {e}")
             continue
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C stops the reply; SIGTERM/SIGHUP end the chat
+            if getattr(e, "signum", None) not in (None, signal.SIGINT):
+                raise
             _err("\n[stopped]")
             continue
         result = step.result_of(backend.name, last, pid=pid)

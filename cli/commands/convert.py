@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -104,10 +106,13 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(args, plan)
     for i in plan.issues:
         print(f"{i.level}: {i.message}", file=sys.stderr)
-    result = _run_with_ctrl_c(plan)  # the plan checked above: no second inspection
+    result, stopped_by = _run_with_ctrl_c(plan)  # the plan checked above: no second inspection
     if result.cancelled:
-        print("interrupted: convert cancelled, no output was kept (exit 130)", file=sys.stderr)
-        return 130
+        code = 128 + (stopped_by or signal.SIGINT)
+        by = "" if stopped_by in (None, signal.SIGINT) else f" by {signal.Signals(stopped_by).name}"
+        print(f"interrupted: convert cancelled{by}, no output was kept (exit {code})",
+              file=sys.stderr)
+        return code
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -134,14 +139,17 @@ def _dry_run(args: argparse.Namespace, plan: step.Plan) -> int:
     return 2 if plan.errors else 0
 
 
-def _run_with_ctrl_c(plan: step.Plan) -> step.Result:
-    """Run in a thread so that Ctrl-C cancels Olive cleanly (it runs in its own session): the
-    first Ctrl-C asks the run to stop and waits for it to remove its work folder; the result
-    says it was cancelled (exit 130)."""
+def _run_with_ctrl_c(plan: step.Plan) -> tuple[step.Result, int | None]:
+    """Run in a thread so that Ctrl-C, SIGTERM or SIGHUP cancel Olive cleanly (it runs in its
+    own session): the first signal asks the run to stop and waits for it to remove its work
+    folder; the result says it was cancelled, with the signal (exit 128 + its number)."""
     import threading
+
+    from slm_wizard.core.base import signals
 
     cancel = threading.Event()
     box: list = []
+    stopped_by: list[int] = []
 
     started = time.monotonic()
 
@@ -158,28 +166,23 @@ def _run_with_ctrl_c(plan: step.Plan) -> step.Result:
         except BaseException as exc:  # re-raised in the main thread
             box.append(exc)
 
-    import signal
-
-    def on_sigint(_signum, _frame) -> None:  # no exception: the run stops itself and cleans up
+    def on_signal(signum: int) -> None:  # no exception: the run stops itself and cleans up
         if not cancel.is_set():
-            print("cancelling… (removing the work folder)", file=sys.stderr, flush=True)
+            stopped_by.append(signum)
+            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+                print("cancelling… (removing the work folder)", file=sys.stderr, flush=True)
         cancel.set()
 
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     worker = threading.Thread(target=work, daemon=True)
-    try:
+    with signals.on_stop_signal(on_signal):
         worker.start()
         while worker.is_alive():
             worker.join(0.2)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
     if not box:  # the worker ended without a result: treat it as an interruption
-        raise KeyboardInterrupt
+        raise signals.Interrupted(stopped_by[0] if stopped_by else signal.SIGINT)
     if isinstance(box[0], BaseException):
         raise box[0]
-    return box[0]
+    return box[0], (stopped_by[0] if stopped_by else None)
 
 
 def render_result(result: step.Result) -> str:

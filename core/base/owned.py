@@ -1,7 +1,8 @@
 """Folders this tool owns: the marker it writes into them, the rule for replacing a folder the
 user named, and the leftovers of interrupted runs.
 
-Rules (also in docs/internals.md, "Rules that keep your files safe"):
+Rules (docs/reliability.md; also in the README's Troubleshooting section):
+- `/`, the home folder and a folder that holds the input are never an output (refuse_output_place);
 - a folder the user named is replaced or deleted only when it is empty, or when the user
   confirmed (--replace / --force / the screen's dialog) *and* it carries the marker file this
   tool writes into the folders it creates (`MARKER_NAME`, or the demo model's marker);
@@ -17,6 +18,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from slm_wizard.core.base.status import Refused
@@ -50,11 +52,43 @@ def is_empty_dir(folder: Path) -> bool:
         return False
 
 
-def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace") -> bool:
+def refuse_output_place(folder: Path, inputs: Sequence[Path | str] = (),
+                        what: str = "the output folder") -> None:
+    """The rule for every output: `/` (a drive's root), the home folder and a folder that holds
+    an input (the input itself or one of its parents) are refused (FolderRefused: exit 2)."""
+    where = Path(os.path.abspath(Path(folder).expanduser()))
+    real = where.resolve()
+    why = ""
+    if real == Path(real.anchor) or where == Path(where.anchor):
+        why = "the root of the file system"
+    elif real == _home():
+        why = "your home folder"
+    else:
+        for given in inputs:  # (one that does not exist, e.g. a Foundry alias, holds nothing)
+            inp = Path(os.path.abspath(Path(given).expanduser())).resolve()
+            if inp.exists() and (real == inp or real in inp.parents):
+                why = f"the folder that holds the input {given}"
+                break
+    if why:
+        raise FolderRefused(f"{what} {where} is {why}: it is never used for output; choose a "
+                            "folder of its own (for example a new folder inside it).")
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no home folder known (a bare service account)
+        return None
+
+
+def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace",
+                      inputs: Sequence[Path | str] = ()) -> bool:
     """True when `folder` exists and holds something that will be replaced; False when it is
-    absent or empty. Raises FolderRefused when it may not be replaced: it is a file, it is not
-    empty and not confirmed, or confirmed but without this tool's marker."""
+    absent or empty. Raises FolderRefused when it may not be replaced: it is `/`, the home
+    folder or holds an input, it is a file, it is not empty and not confirmed, or confirmed but
+    without this tool's marker."""
     folder = Path(folder)
+    refuse_output_place(folder, inputs)
     if not (folder.exists() or folder.is_symlink()):
         return False
     if not folder.is_dir():
@@ -70,6 +104,16 @@ def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace")
             "it is never replaced, even with " + flag + ". Choose a new or empty folder, or "
             "empty it yourself.")
     return True
+
+
+def refuse_unmarked(folder: Path, how: str, hint: str) -> None:
+    """The marker rule for a folder about to be replaced or removed (`how`) after the user
+    confirmed: one this tool did not make (no marker) is refused (FolderRefused: exit 2);
+    `hint` says what to do instead. Absent and empty folders pass."""
+    folder = Path(folder)
+    if folder.is_dir() and not is_empty_dir(folder) and not has_marker(folder):
+        raise FolderRefused(f"{folder} was not made by slm-wizard (no {MARKER_NAME} marker): it "
+                            f"is never {how}, even when confirmed. {hint}")
 
 
 # --- temporary folders of a run and their leftovers --------------------------------------------
@@ -129,41 +173,3 @@ def clean_leftovers(parent: Path, target_name: str | None, kind: str) -> list[Pa
             continue
         removed.append(path)
     return removed
-
-
-class Busy(RuntimeError):
-    """Another run holds the lock (the message names it)."""
-
-
-class RunLock:
-    """A lock file `<folder>/.<name>.<kind>.lock` holding the pid: a second run of the same
-    target refuses while the first is alive; a stale lock (process gone) is taken over."""
-
-    def __init__(self, folder: Path, name: str, kind: str, what: str) -> None:
-        self.path = Path(folder) / f".{name}.{kind}.lock"
-        self.what = what
-        self.stale: int | None = None
-
-    def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _pid_alive(pid):
-                    raise Busy(f"{self.what} is already running (process {pid}): wait for it "
-                               "to finish, then run again.") from None
-                self.stale = pid
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            return self
-        raise Busy(f"{self.what} is already running: wait for it to finish, then run again.")
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 `run_command` captures a short command's output (`cmake --version`, `foundry ...`);
 `stream_command` runs a long one (pip, Olive) line by line and can be cancelled. Both start the
-program the same way (`_spawn`): in its own process group, so a timeout or a cancel also ends
-whatever it started.
+program the same way (`_spawn`, `child_options`): in its own process group, so a timeout or a
+cancel also ends whatever it started, and (Linux) with a parent-death signal, so it never
+outlives the tool, even after `kill -9` of it.
 """
 
 from __future__ import annotations
@@ -59,6 +60,42 @@ class CommandResult:
         return "ok"
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2) option (Linux)
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    """On Linux, a `preexec_fn` that asks the kernel to SIGKILL the child when the thread that
+    started it goes away (the tool killed with `kill -9` included); None elsewhere.
+
+    The starting thread must wait for the child (run_command and stream_command do)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child, between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
+def child_options() -> dict:
+    """How every child process starts (Popen keyword arguments): in its own process group, so a
+    stop or a timeout ends whatever it started, and on Linux with a parent-death signal, so it
+    never outlives the tool (docs/reliability.md)."""
+    if _WINDOWS:
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    hook = _parent_death_hook()
+    return {"start_new_session": True, **({"preexec_fn": hook} if hook else {})}
+
+
 def _spawn(
     argv: tuple[str, ...],
     *,
@@ -66,11 +103,10 @@ def _spawn(
     env: dict[str, str] | None,
     merge_stderr: bool,
 ) -> subprocess.Popen | CommandResult:
-    """Start `argv` in its own process group with no stdin and piped output.
+    """Start `argv` (see child_options) with no stdin and piped output.
 
     Returns the process, or a CommandResult saying why it could not start."""
-    group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if _WINDOWS
-             else {"start_new_session": True})
+    group = child_options()
     try:
         return subprocess.Popen(
             argv,
@@ -81,7 +117,9 @@ def _spawn(
             env=env,
             **group,
         )
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:  # SubprocessError: the hook failed
+        if not isinstance(exc, OSError):
+            exc = OSError(str(exc))
         return CommandResult(argv, None, error=_start_error(argv, exc))
 
 

@@ -143,11 +143,52 @@ def to_json(report: Report) -> str:
     return json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _own_files(folder: Path, name: str) -> list[Path]:
+    """The files a report called `name` writes (or wrote) in `folder`."""
+    found = [folder / f"{name}.md", folder / f"{name}.json", *folder.glob(f"{name}-*.csv")]
+    return [p for p in found if p.exists() or p.is_symlink()]
+
+
+def check_report_dir(folder: str | Path | None, names: Sequence[str],
+                     inputs: Sequence[str | Path] = ()) -> None:
+    """Refuse (FolderRefused, exit 2) a report folder that is `/`, the home folder, a folder
+    holding an input, a file, or a folder slm-wizard did not make that already holds one of the
+    files the reports `names` would write (the user's own bench.md is never overwritten)."""
+    from slm_wizard.core.base.owned import FolderRefused, has_marker, refuse_output_place
+
+    if folder is None:
+        return
+    folder = Path(folder)
+    refuse_output_place(folder, inputs, "the report folder")
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise FolderRefused(f"the report folder {folder} is a file: give a folder.")
+    if folder.is_dir() and not has_marker(folder):
+        clash = [p for n in names for p in _own_files(folder, n)]
+        if clash:
+            raise FolderRefused(
+                f"{clash[0]} is already in {folder}, a folder slm-wizard did not make: it is "
+                "never overwritten. Choose another --report-dir (a new folder) or move the "
+                "file away.")
+
+
 def export_report(report: Report, folder: Path | None = None, *,
                   model_name: str = "model") -> ReportPaths:
-    """Write the report's Markdown, JSON and CSV files; return their paths."""
+    """Write the report's Markdown, JSON and CSV files; return their paths. The folder is locked
+    while written (one writer) and follows the marker rule (check_report_dir); a folder made
+    here gets the marker, so the next report may replace these files."""
+    from slm_wizard.core.base.lock import Lock
+    from slm_wizard.core.base.owned import is_empty_dir, write_marker
+
     folder = Path(folder) if folder is not None else default_report_dir(model_name)
-    folder.mkdir(parents=True, exist_ok=True)
+    with Lock(folder, f"writing the {report.name} report"):
+        check_report_dir(folder, [report.name])
+        if not folder.exists() or is_empty_dir(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            write_marker(folder, "reports")
+        return _write_files(report, folder)
+
+
+def _write_files(report: Report, folder: Path) -> ReportPaths:
     md_path = folder / f"{report.name}.md"
     json_path = folder / f"{report.name}.json"
     write_text_atomic(json_path, to_json(report))

@@ -145,10 +145,26 @@ def run_conversion(
         return ConvertResult(False, None, None, msg, command=command, issues=issues,
                              elapsed_s=time.monotonic() - t0)
 
+    from slm_wizard.core.base.lock import Lock
+    from slm_wizard.core.base.owned import check_replaceable
+
+    out = opts.output_dir.resolve()
+    with Lock(out, f"converting into {out}") as lock:  # one writer: a second run is refused
+        if lock.notice:
+            emit("stage", lock.notice)
+        # Again under the lock: another run may have finished into `out` since the plan.
+        check_replaceable(out, opts.replace, inputs=(opts.model_dir,))
+        return _convert_into(out, opts, info, issues, emit, command, t0, cancel, timeout_s,
+                             verify)
+
+
+def _convert_into(out: Path, opts: ConvertOptions, info: ModelInfo, issues: list[Issue],
+                  emit: Callable[..., None], command: str, t0: float,
+                  cancel: threading.Event | None, timeout_s: float,
+                  verify: bool) -> ConvertResult:
     from slm_wizard.core.base.owned import clean_leftovers, temp_sibling, write_marker
     from slm_wizard.core.base.paths import logs_dir
 
-    out = opts.output_dir.resolve()
     for left in clean_leftovers(out.parent, out.name, "slm-wizard"):
         emit("stage", f"Removed {left}, the work folder of an interrupted conversion.")
     work = temp_sibling(out, "slm-wizard")

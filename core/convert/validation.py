@@ -132,6 +132,12 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
     out = opts.output_dir
     if not str(out).strip() or str(out) == ".":
         return [Issue("error", "output_dir", "Enter an output folder.")]
+    from slm_wizard.core.base.owned import FolderRefused, check_replaceable, refuse_output_place
+
+    try:  # `/` and the home folder first: they hold the model too, but that is not the point
+        refuse_output_place(out)
+    except FolderRefused as exc:
+        return [Issue("error", "output_dir", str(exc))]
     out = out.resolve()
     model = opts.model_dir.resolve()
     if out == model or out in model.parents or model in out.parents:
@@ -143,8 +149,6 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
     if above is not None and not above.is_dir():
         return [Issue("error", "output_dir", f"{above} is a file, so no folder can be created "
                                              f"inside it: choose another output folder.")]
-    from slm_wizard.core.base.owned import FolderRefused, check_replaceable
-
     try:
         replacing = check_replaceable(out, opts.replace)
     except FolderRefused as exc:

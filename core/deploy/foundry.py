@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.fileio import folder_size, swap_folder_in
+from slm_wizard.core.base.owned import refuse_unmarked
 from slm_wizard.core.base.status import CheckResult, Status
 from slm_wizard.core.base.units import human_bytes
 from slm_wizard.core.deploy.foundry_cli import cli_cache_listing
@@ -305,26 +306,30 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
            max_tokens: int = 32) -> DeployResult:
     """`_deploy` under a lock per model name (a second deployment of the same name at the same
     time is refused), after removing the leftovers (partial copies) of an interrupted one."""
-    from slm_wizard.core.base.owned import Busy, RunLock, clean_leftovers
+    from slm_wizard.core.base.owned import clean_leftovers, refuse_output_place
 
     emit = on_stage or (lambda *_: None)
     cache = Path(cache_dir).expanduser().absolute()
     name = validate_name(name)
+    refuse_output_place(cache, what="the Foundry Local cache")  # not / nor the home folder
     custom = _check_writable(cache)
-    lock = RunLock(custom, name, "deploy", f"A deployment of {name} into {cache}")
-    try:
-        lock.__enter__()
-    except Busy as e:
-        raise FoundryError(str(e)) from None
-    try:
+    with name_lock(cache, name, f"deploying {name} into {cache}") as lock:
+        if lock.notice:
+            emit("info", Status.WARN, lock.notice)
         for left in clean_leftovers(custom, name, "partial") + clean_leftovers(custom, name,
                                                                                 "old"):
             emit("info", Status.OK, f"Removed {left}, left by an interrupted deployment.")
         return _deploy(onnx_dir, name, version, template, model_config, cache, replace,
                        on_stage, description=description, prompt=prompt, system=system,
                        max_tokens=max_tokens)
-    finally:
-        lock.__exit__()
+
+
+def name_lock(cache_dir: Path, name: str, what: str):
+    """The one-writer lock of the deployed name `<cache>/custom/<name>` (deploy and remove):
+    a second writer of the same name is refused (exit 2), naming the first's process."""
+    from slm_wizard.core.base.lock import Lock
+
+    return Lock(target_dir(cache_dir, name), what)
 
 
 def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
@@ -368,6 +373,8 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
     if exists and not replace:
         raise TargetExists(f"Already there: {' and '.join(exists)}. Confirm to replace.",
                            target, existing.diff)
+    refuse_unmarked(target, "replaced", "Deploy under another --name, or move the folder away "
+                    "yourself; nothing was changed.")
 
     warned: set[str] = set()  # stages that finished with a warning (an empty answer)
 
@@ -432,18 +439,25 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
         return f"{prompt!r} → {result.answer.strip()[:200]!r}"
 
     copied_new = not target.exists()
-    ok = stage("write", do_write) and stage("copy", do_copy)
-    if not have_sdk:
-        for s in ("register", "load", "answer"):
-            skip(s, "foundry-local-sdk is not installed")
-    else:
-        for s, fn in (("register", do_register), ("load", do_load), ("answer", do_answer)):
-            if ok:
-                ok = stage(s, fn)
-                if not ok and s in ("register", "load"):
-                    _roll_back(result, catalog, model_id, target if copied_new else None, emit)
-            else:
-                skip(s, "an earlier stage failed")
+    try:
+        ok = stage("write", do_write) and stage("copy", do_copy)
+        if not have_sdk:
+            for s in ("register", "load", "answer"):
+                skip(s, "foundry-local-sdk is not installed")
+        else:
+            for s, fn in (("register", do_register), ("load", do_load), ("answer", do_answer)):
+                if ok:
+                    ok = stage(s, fn)
+                    if not ok and s in ("register", "load"):
+                        _roll_back(result, catalog, model_id, target if copied_new else None,
+                                   emit)
+                else:
+                    skip(s, "an earlier stage failed")
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM, SIGHUP): nothing half-deployed stays
+        if any(st.id == "copy" and st.status == Status.OK for st in result.stages):
+            result.stages.append(stage_result("interrupted", Status.FAIL, "interrupted"))
+            _roll_back(result, catalog, model_id, target if copied_new else None, emit)
+        raise
     if have_cli and ok:
         def do_list() -> str:
             listing = cli_cache_listing()
@@ -533,33 +547,46 @@ def undeploy(name: str, version: str | int, cache_dir: Path) -> list[str]:
     model_id = f"{name}:{version}"
     cache_dir = Path(cache_dir).expanduser()
     target = target_dir(cache_dir, name)
+    if not cache_dir.is_dir():  # a no-op: nothing is created (the SDK would make the cache)
+        raise FoundryError(f"{model_id} is not deployed in {cache_dir} (no such folder); "
+                           "nothing was removed.")
+    made_custom = not target.parent.exists()
+    try:
+        with name_lock(cache_dir, name, f"removing {model_id} from {cache_dir}"):
+            return _undeploy(name, version, cache_dir, target)
+    finally:
+        if made_custom:  # only the lock needed it
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()
+
+
+def _undeploy(name: str, version: str, cache_dir: Path, target: Path) -> list[str]:
+    model_id = f"{name}:{version}"
     held = _folder_version(target) if target.is_dir() else None
     done: list[str] = []
-    others: list[str] = []
-    registered = False
-    if sdk_available():
-        catalog = local_catalog(cache_dir)
-        model = _registered(catalog, model_id)
-        others = _other_versions(catalog, name, model_id)
-        if model is not None:
-            registered = True
-            with contextlib.suppress(Exception):
-                if model.is_loaded:
-                    model.unload()
-                    done.append(f"unloaded {model_id}")
-            catalog.unregister_model(model_id)
-            done.append(f"unregistered {model_id}")
-    if not registered and held != version:
+    catalog = local_catalog(cache_dir) if sdk_available() else None
+    model = _registered(catalog, model_id) if catalog is not None else None
+    others = _other_versions(catalog, name, model_id) if catalog is not None else []
+    if model is None and held != version:
         what = f"the folder {target} holds {name}:{held}" if held else \
             f"no folder {target}" if not target.is_dir() else f"{target} names no version"
         listed = f"; registered: {', '.join(others)}" if others else ""
         raise FoundryError(f"{model_id} is not deployed in {cache_dir} ({what}{listed}); "
                            "nothing was removed.")
+    kept = f"{', '.join(others)} still use(s) it" if others else \
+        f"it holds {name}:{held}" if held is not None and held != version else ""
+    if target.is_dir() and not kept:  # it will be removed: the marker rule, before any change
+        refuse_unmarked(target, "removed", "Remove it yourself; nothing was removed.")
+    if model is not None:
+        with contextlib.suppress(Exception):
+            if model.is_loaded:
+                model.unload()
+                done.append(f"unloaded {model_id}")
+        catalog.unregister_model(model_id)
+        done.append(f"unregistered {model_id}")
     if target.is_dir():
-        if others:
-            done.append(f"kept {target}: {', '.join(others)} still use(s) it")
-        elif held is not None and held != version:
-            done.append(f"kept {target}: it holds {name}:{held}")
+        if kept:
+            done.append(f"kept {target}: {kept}")
         else:
             try:
                 shutil.rmtree(target)

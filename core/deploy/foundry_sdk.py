@@ -107,6 +107,9 @@ def local_catalog(cache_dir: Path) -> Any:
 
 def load_foundry_model(cache_dir: Path, model_id: str) -> Any:
     """Return the SDK model `model_id` ("name:version" or alias) from the cache, loaded."""
+    if not Path(cache_dir).expanduser().is_dir():  # nothing to load: create no cache folder
+        raise FoundryError(f"{model_id} is not registered: there is no Foundry Local cache at "
+                           f"{cache_dir}. Deploy it first, or give the right --cache-dir.")
     catalog = local_catalog(cache_dir)
     model = None
     try:

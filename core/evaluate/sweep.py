@@ -56,14 +56,14 @@ from slm_wizard.core.evaluate.sweep_variants import (
 from slm_wizard.core.model.model_info import DOMAIN_FILE
 
 
-def check_output_root(root: Path) -> None:
+def check_output_root(root: Path, inputs: tuple[Path, ...] = ()) -> None:
     """The sweep's cache folder must be new or empty, or one a sweep made (it carries the
     slm-wizard marker): SweepError otherwise. The marker is written as soon as the folder is
     accepted."""
     from slm_wizard.core.base.owned import FolderRefused, check_replaceable, write_marker
 
     try:
-        check_replaceable(root, confirmed=True, flag="--output")
+        check_replaceable(root, confirmed=True, flag="--output", inputs=inputs)
     except FolderRefused as exc:
         raise SweepError(str(exc)) from None
     try:
@@ -149,7 +149,7 @@ def run_sweep(
         from slm_wizard.core.evaluate.validate import load_domain_cases
 
         n_prompts = len(load_domain_cases(domain)[:max_prompts])
-    check_output_root(root)
+    check_output_root(root, (model_dir,))
     tokens = fidelity_tokens or fid.MAX_TOKENS
     report = on_progress or (lambda p: None)
     started = time.perf_counter()

@@ -234,26 +234,31 @@ def build_demo_model(
                 check_replaceable(out, force, flag="--force")
             except FolderRefused as exc:
                 raise DemoRefused(str(exc)) from None
-    for left in clean_leftovers(out.parent, out.name, "tmp"):
-        say(f"removed {left}, left by an interrupted demo build")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DemoError(f"cannot create {out.parent}: {exc}") from exc
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir()
-        _build_into(tmp, wanted, say, cancel)
-        # Another process may have finished first: keep its complete model.
-        if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
-            return out
-        swap_folder_in(tmp, out)
-    except OSError as exc:
-        raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
-    finally:
-        _remove(tmp)
-    say(f"demo model ready: {out}")
-    return out
+    from slm_wizard.core.base.lock import Lock
+
+    with Lock(out, f"building the demo model into {out}") as lock:  # one writer at a time
+        if lock.notice:
+            say(lock.notice)
+        for left in clean_leftovers(out.parent, out.name, "tmp"):
+            say(f"removed {left}, left by an interrupted demo build")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DemoError(f"cannot create {out.parent}: {exc}") from exc
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+            _build_into(tmp, wanted, say, cancel)
+            # Another process may have finished first: keep its complete model.
+            if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
+                return out
+            swap_folder_in(tmp, out)
+        except OSError as exc:
+            raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
+        finally:
+            _remove(tmp)
+        say(f"demo model ready: {out}")
+        return out
 
 
 def _train_tokenizer(texts: list[str]) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,36 @@ def load_settings(folder: Path | None = None) -> tuple[Settings, str | None]:
                           "Starting with fresh settings."
 
 
-def save_settings(settings: Settings, folder: Path | None = None) -> Path:
+def save_settings(settings: Settings, folder: Path | None = None,
+                  on_notice: Callable[[str], None] | None = None) -> Path:
+    """Write the settings under the settings file's lock, merged with what another wizard
+    sharing the folder saved since (its recent models and progress are kept; for a model both
+    know, this one's record wins). `settings` is updated to the merged content. `on_notice`
+    hears of a stale lock taken over."""
+    from slm_wizard.core.base.lock import Lock
+
+    path = settings_path(folder)
+    with Lock(path, "saving the wizard's settings", wait=10.0) as lock:
+        if lock.notice and on_notice is not None:
+            on_notice(lock.notice)
+        _merge_saved(settings, path)
+        return _write(settings, path)
+
+
+def _merge_saved(settings: Settings, path: Path) -> None:
+    if not path.is_file():
+        return
+    try:
+        saved = _parse(_toml().loads(path.read_text(encoding="utf-8")))
+    except Exception:  # noqa: BLE001 - unreadable now: this save replaces it (load warned)
+        return
+    settings.recent = settings.recent + [p for p in saved.recent if p not in settings.recent]
+    settings.projects = {**saved.projects, **settings.projects}
+    settings.theme = settings.theme or saved.theme
+    settings.foundry_cache = settings.foundry_cache or saved.foundry_cache
+
+
+def _write(settings: Settings, path: Path) -> Path:
     import tomli_w
 
     payload: dict[str, Any] = {
@@ -116,7 +146,7 @@ def save_settings(settings: Settings, folder: Path | None = None) -> Path:
         payload["theme"] = settings.theme
     if settings.foundry_cache:
         payload["foundry_cache"] = settings.foundry_cache
-    return write_bytes_atomic(settings_path(folder), tomli_w.dumps(payload).encode("utf-8"))
+    return write_bytes_atomic(path, tomli_w.dumps(payload).encode("utf-8"))
 
 
 def remember(settings: Settings, record: RunRecord, step: str) -> None:

@@ -152,6 +152,7 @@ def main() -> int:
     """`python -m slm_wizard.core.runtime.genproc`: read the task from stdin, connect, serve."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # ctrl+c is the parent's to handle
     task = json.loads(sys.stdin.readline())
+    _end_with_parent(int(task.get("parent", 0)))
     key = bytes.fromhex(task["key"])
     sock = socket.create_connection(("127.0.0.1", int(task["port"])), timeout=30)
     sock.settimeout(None)
@@ -162,7 +163,33 @@ def main() -> int:
     return 0
 
 
+def _end_with_parent(parent: int, every: float = 0.5) -> None:
+    """A watchdog thread: this process ends as soon as `parent` (the tool) is gone, even when
+    the tool was killed with `kill -9` (every platform: the parent's pid is polled)."""
+    if parent <= 0:
+        return
+
+    def watch() -> None:
+        import psutil
+
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent or not psutil.pid_exists(parent):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 # --- the parent's handle -----------------------------------------------------------------------
+
+def _own_group() -> dict:
+    """The child runs in its own process group (a terminal's signals are the tool's to handle);
+    it needs no parent-death signal: its watchdog ends it with the tool (a parent-death signal
+    would follow the starting thread, and a screen's worker thread ends before the model)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
 
 def _log_path() -> Path | None:
     try:
@@ -201,7 +228,7 @@ class ChildBackend:
         self._conn: Connection | None = None
         self.live = LiveFigures()
         key = os.urandom(32)
-        task = {"key": key.hex(), "kind": kind, "model": self.model,
+        task = {"key": key.hex(), "kind": kind, "model": self.model, "parent": os.getpid(),
                 "kw": {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}}
         server = socket.create_server(("127.0.0.1", 0))
         server.settimeout(POLL_S)
@@ -210,7 +237,7 @@ class ChildBackend:
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "slm_wizard.core.runtime.genproc"], stdin=subprocess.PIPE,
-                stdout=log, stderr=subprocess.STDOUT)
+                stdout=log, stderr=subprocess.STDOUT, **_own_group())
         finally:
             if log is not subprocess.DEVNULL:
                 log.close()

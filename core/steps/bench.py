@@ -180,6 +180,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.runtime.chat import ChatError
 
     options.validate()
+    from slm_wizard.core.base.reports import check_report_dir
+
+    check_report_dir(options.report_dir, ["bench"], [options.model])  # before anything runs
     prompts = load_prompts(options.prompts_file) if options.prompts_file else None
     own = backend is None
     if own:

@@ -179,6 +179,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.runtime.chat import ChatError
 
     options.validate()
+    from slm_wizard.core.base.reports import check_report_dir
+
+    check_report_dir(options.report_dir, ["validate"], [options.model])  # before anything runs
     note = on_progress or (lambda p: None)
     notes: list[str] = []
     domain = options.domain_path()

@@ -124,6 +124,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.evaluate.sweep import run_sweep
 
     options.validate()
+    from slm_wizard.core.base.reports import check_report_dir
+
+    check_report_dir(options.report_dir, ["sweep"], [options.model_dir])  # before anything runs
     result = run_sweep(options.model_dir, parse_variants(list(options.precisions)),
                        output_root=options.output, domain_file=options.domain_file,
                        max_prompts=options.max_prompts, max_kld=options.max_kld,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from slm_wizard.core.base.owned import write_marker
 from tests.helpers import ROOT
 from tests.helpers.folders import make_model, make_onnx
 
@@ -146,8 +147,8 @@ def test_disk_full_during_convert(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 HOLD_LOCK = '''
 import sys, time
 from pathlib import Path
-from slm_wizard.core.base.owned import RunLock
-with RunLock(Path(sys.argv[1]), sys.argv[2], "deploy", "A deployment"):
+from slm_wizard.core.base.lock import Lock
+with Lock(Path(sys.argv[1]) / sys.argv[2], "deploying"):
     print("locked", flush=True)
     time.sleep(60)
 '''
@@ -199,6 +200,7 @@ def test_kill_during_deploy_is_cleaned_by_the_next_run(tmp_path: Path) -> None:
 
 
 def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
+    from slm_wizard.core.base.lock import Busy
     from slm_wizard.core.deploy import foundry, foundry_sdk
 
     cache = tmp_path / "cache"
@@ -208,8 +210,7 @@ def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
     try:
         assert holder.stdout.readline().strip() == "locked"  # type: ignore[union-attr]
         onnx = make_onnx(tmp_path / "onnx", onnx=None)
-        with pytest.raises(foundry_sdk.FoundryError, match=r"lumo into .* is already running "
-                                                        rf"\(process {holder.pid}\)"):
+        with pytest.raises(Busy, match=rf"lumo is in use by process {holder.pid} \(deploying"):
             foundry.deploy(onnx, "lumo", "1", {}, None, cache)
         # Another name is not blocked (it fails later, on its own bad folder).
         with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
@@ -220,7 +221,7 @@ def test_two_deploys_of_one_name_at_once(tmp_path: Path) -> None:
     # The lock of a dead process is taken over.
     with pytest.raises(foundry_sdk.FoundryError, match="model.onnx is missing"):
         foundry.deploy(onnx, "lumo", "1", {}, None, cache)
-    assert not (custom / ".lumo.deploy.lock").exists()
+    assert not (custom / ".lumo.lock").exists()
 
 
 @pytest.mark.parametrize("error", [
@@ -262,6 +263,7 @@ def test_deploy_remove_is_exact_without_registration(tmp_path: Path,
     target = foundry.target_dir(tmp_path, "twin")
     target.mkdir(parents=True)
     (target / "inference_model.json").write_text(json.dumps({"Name": "twin", "Version": "1"}))
+    write_marker(target, "deploy")  # deploy made it
     with pytest.raises(foundry_sdk.FoundryError, match=r"twin:2 is not deployed .* holds twin:1"):
         foundry.undeploy("twin", "2", tmp_path)
     assert target.is_dir()
@@ -367,6 +369,7 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
     target = foundry.target_dir(tmp_path, "lumo")
     target.mkdir(parents=True)
     (target / "inference_model.json").write_text(json.dumps({"Name": "lumo", "Version": "2"}))
+    write_marker(target, "deploy")  # deploy made it
     with pytest.raises(foundry_sdk.FoundryError, match="lumo:3 is not deployed"):
         foundry.undeploy("lumo", "3", tmp_path)
     assert sorted(catalog.models) == ["lumo:1", "lumo:2"] and target.is_dir()
