@@ -1,15 +1,16 @@
 """`slm-wizard serve`: Foundry Local's OpenAI-compatible endpoint for your own app, with a line of
-figures per request, until Ctrl-C or SIGTERM (core.steps.serve runs it)."""
+figures per request, until Ctrl-C, SIGTERM or SIGHUP (core.steps.serve runs it)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
+
+from slm_wizard.core.base import signals
 
 
 def add_parser(subparsers) -> None:
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     got: list[int] = []
 
-    def stop(signum: int, _frame: object) -> None:
+    def stop(signum: int) -> None:
         got.append(signum)
         cancel.set()
 
@@ -95,15 +96,12 @@ def run(args: argparse.Namespace) -> int:
         if event.phase == "warning" or not args.json:
             print(event.text, file=sys.stderr, flush=True)
 
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    # Ctrl-C, SIGTERM and SIGHUP (a closed terminal) stop the service the same way.
+    with signals.on_stop_signal(stop):
         result = step.run(options, on_progress=progress, cancel=cancel, on_ready=ready,
                           on_request=request)
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
     if got:
-        name = signal.Signals(got[0]).name
+        name = signals.signal_name(got[0])
         freed = f", port {result.base_url.rsplit(':', 1)[1].split('/')[0]} free" \
             if result.base_url else ""
         print(f"stopped by {name}: {len(result.requests)} request(s) served, model unloaded"

@@ -264,7 +264,7 @@ def test_real_client_lists_answers_streams_and_two_at_once(deployed) -> None:
     assert rec.figures["requests served"] == str(len(seen))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_cli_signal_unloads_frees_the_port_and_exits(deployed, sig) -> None:
     model_id, cache = deployed
     before = _registrations(cache)
