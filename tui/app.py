@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -53,11 +54,25 @@ class WizardApp(App):
     def on_mount(self) -> None:
         # After the first paint: log records (a bug's traceback) go to the wizard's log file.
         self.call_after_refresh(self._log_to_file)
+        self.call_after_refresh(self.check_size)
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.check_size(event.size)
+
+    def check_size(self, size: tuple[int, int] | None = None) -> None:
+        """Below 80x24 a notice covers the step screens (their panels would collapse); it goes
+        away by itself when the window is big enough (TooSmallScreen). Dialogs fit smaller
+        terminals (the quit question fits 40x12): the notice comes back when they close."""
+        from slm_wizard.tui.screens.base import StepScreen
+        from slm_wizard.tui.screens.too_small import TooSmallScreen, too_small
+
+        if too_small(*(size or self.size)) and isinstance(self.screen, StepScreen):
+            self.push_screen(TooSmallScreen())
 
     @staticmethod
     def _log_to_file() -> None:
@@ -96,6 +111,10 @@ class WizardApp(App):
             self.notify(why, title=f"{step(step_id).title} is not ready", severity="warning")
             return
         self.current_step = step_id
+        from slm_wizard.tui.screens.too_small import TooSmallScreen
+
+        if isinstance(self.screen, TooSmallScreen):  # the notice goes back over the new step
+            self.pop_screen()
         self.switch_screen(self._screen_for(step_id))
         self.save_progress()
 

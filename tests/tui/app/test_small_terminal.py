@@ -1,0 +1,156 @@
+"""At 80x24 (the smallest terminal the wizard is laid out for) what a user needs is in view and
+reachable by keyboard: Chat's figures and conversation, every dialog's fields and buttons; below
+80x24 a notice says to make the window bigger. Chat runs a fake backend (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import Button, Input
+
+from slm_wizard.core.steps import chat as chat_step
+from slm_wizard.tui.app import WizardApp
+from slm_wizard.tui.screens.chat import ChatScreen
+from slm_wizard.tui.widgets.message import ChatMessage
+from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
+from tests.helpers import FakeChatBackend, converted_record, wait_until
+
+SMALL = (80, 24)
+
+
+def chat_app(tmp_path: Path, monkeypatch, words: int = 4) -> WizardApp:
+    backend = FakeChatBackend(tuple(f" w{i}" for i in range(words)))
+    monkeypatch.setattr(chat_step, "open_backend", lambda options: backend)
+    (tmp_path / "onnx").mkdir(exist_ok=True)
+    return WizardApp(state=converted_record(Path("/models/lumo"), tmp_path / "onnx"),
+                     start="chat", config_dir=tmp_path / "cfg")
+
+
+async def loaded_chat(pilot) -> ChatScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, ChatScreen)
+    await wait_until(pilot, lambda: screen.session is not None, 10, "the model to load")
+    await pilot.pause()
+    return screen
+
+
+def in_view(w: Widget) -> bool:
+    """The whole widget is drawn on the screen, nothing of it clipped or drawn over."""
+    screen = w.screen
+    try:
+        geometry = screen.find_widget(w)
+    except Exception:  # noqa: BLE001 - not in the compositor's map: not shown
+        return False
+    region = geometry.region
+    whole = Region(0, 0, *screen.size)
+    if region.area == 0 or region.intersection(geometry.clip).intersection(whole) != region:
+        return False
+    def own(top: Widget) -> bool:
+        return top is w or w in top.ancestors
+
+    return all(own(screen.get_widget_at(x, y)[0])
+               for y in range(region.y, region.bottom) for x in range(region.x, region.right))
+
+
+async def test_chat_at_80x24_shows_every_figure_and_eight_rows(tmp_path, monkeypatch) -> None:
+    app = chat_app(tmp_path, monkeypatch, words=300)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await loaded_chat(pilot)
+        screen.metrics_timer.pause()  # fixed process figures instead of the live ones
+        panel = screen.query_one(MetricsPanel)
+        panel.set_process(150 * 2**20, 12.0, 160 * 2**20, 20 * 2**30, [150 * 2**20])
+        conversation = screen.query_one("#conversation")
+        await pilot.press(*"hello", "enter")
+        await wait_until(pilot, lambda: screen.replies == 1 and not screen.generating, 10,
+                         "the reply")
+        await pilot.pause()
+        # Every figure on one line in view, with its value.
+        line = screen.query_one("#m-line")
+        assert in_view(line)
+        shown = str(line.render())
+        for caption in ("decode", "tok/s", "TTFT", "ms", "model RSS 150 MB", "model CPU 12%"):
+            assert caption in shown, shown
+        assert "--" not in shown.split("·")[0], shown  # the reply's decode rate
+        # At least 8 rows of conversation; the question stays in view above its long reply.
+        assert conversation.scrollable_content_region.height >= 8
+        question, reply = list(conversation.query(ChatMessage))
+        assert in_view(question.query_one(".body"))
+        assert conversation.max_scroll_y > 0 and conversation.border_subtitle  # says it scrolls
+        # PageDown from the prompt scrolls the conversation to the reply's end.
+        assert screen.focused is screen.query_one("#prompt")
+        before = conversation.scroll_y
+        await pilot.press("pagedown", "pagedown", "pagedown", "pagedown")
+        await pilot.pause()
+        assert conversation.scroll_y > before
+        assert in_view(reply.query_one(".stats"))
+
+
+async def test_typing_in_the_conversation_goes_to_the_prompt(tmp_path, monkeypatch) -> None:
+    app = chat_app(tmp_path, monkeypatch)
+    async with app.run_test(size=SMALL) as pilot:
+        screen = await loaded_chat(pilot)
+        conversation = screen.query_one("#conversation")
+        conversation.focus()
+        await pilot.pause()
+        await pilot.press(*"hi")
+        prompt = screen.query_one("#prompt", Input)
+        assert prompt.value == "hi" and prompt.has_focus
+
+
+def notice_shown(app) -> bool:
+    return type(app.screen).__name__ == "TooSmallScreen"
+
+
+async def test_below_80x24_a_notice_replaces_the_screens(wizard) -> None:
+    async with wizard.run("welcome", size=(60, 20)) as pilot:
+        app = pilot.app
+        await wait_until(pilot, lambda: notice_shown(app), 5, "the notice")
+        notice = str(app.screen.query_one("#too-small").render())
+        assert "60x20" in notice and "at least 80x24" in notice
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: not notice_shown(app), 5,
+                         "the notice to go")
+        assert type(app.screen).__name__ == "WelcomeScreen"
+        await pilot.resize_terminal(79, 30)
+        await wait_until(pilot, lambda: notice_shown(app), 5, "the notice")
+
+
+async def test_chat_settings_fit_at_80x24_and_tab_shows_each_field(tmp_path, monkeypatch) -> None:
+    app = chat_app(tmp_path, monkeypatch)
+    async with app.run_test(size=SMALL) as pilot:
+        await loaded_chat(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ChatSettingsScreen", 5,
+                         "the dialog")
+        await pilot.pause()
+        dialog = app.screen
+        for button in dialog.query(Button):
+            assert in_view(button), button.id
+        seen = []
+        for _ in range(10):  # every field and button comes into view when Tab reaches it
+            await pilot.press("tab")
+            await pilot.pause()
+            focused = app.focused
+            seen.append(focused.id)
+            assert in_view(focused), (focused.id, focused.region)
+            assert all(in_view(b) for b in dialog.query(Button))  # the buttons stay
+        for field in ("cs-top_k", "cs-repetition_penalty", "cs-save", "cs-cancel"):
+            assert field in seen, seen
+
+
+async def test_quit_dialog_fits_at_40x12(wizard) -> None:
+    import asyncio
+
+    async with wizard.run("welcome", size=(40, 12)) as pilot:
+        app = pilot.app
+        app.run_worker(asyncio.sleep(30), name="busy")
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 5,
+                         "the question")
+        await pilot.pause()
+        for button in app.screen.query(Button):
+            assert in_view(button), (button.id, button.region)
+        assert in_view(app.screen.query_one("#confirm-body"))
+        app.workers.cancel_all()
