@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.geometry import Region
-from textual.widget import Widget
 from textual.widgets import Button, Input
 
 from slm_wizard.core.steps import chat as chat_step
@@ -16,6 +14,7 @@ from slm_wizard.tui.screens.chat import ChatScreen
 from slm_wizard.tui.widgets.message import ChatMessage
 from slm_wizard.tui.widgets.metrics_panel import MetricsPanel
 from tests.helpers import FakeChatBackend, converted_record, wait_until
+from tests.helpers.screens import shown
 
 SMALL = (80, 24)
 
@@ -36,24 +35,6 @@ async def loaded_chat(pilot) -> ChatScreen:
     return screen
 
 
-def in_view(w: Widget) -> bool:
-    """The whole widget is drawn on the screen, nothing of it clipped or drawn over."""
-    screen = w.screen
-    try:
-        geometry = screen.find_widget(w)
-    except Exception:  # noqa: BLE001 - not in the compositor's map: not shown
-        return False
-    region = geometry.region
-    whole = Region(0, 0, *screen.size)
-    if region.area == 0 or region.intersection(geometry.clip).intersection(whole) != region:
-        return False
-    def own(top: Widget) -> bool:
-        return top is w or w in top.ancestors
-
-    return all(own(screen.get_widget_at(x, y)[0])
-               for y in range(region.y, region.bottom) for x in range(region.x, region.right))
-
-
 async def test_chat_at_80x24_shows_every_figure_and_eight_rows(tmp_path, monkeypatch) -> None:
     app = chat_app(tmp_path, monkeypatch, words=300)
     async with app.run_test(size=SMALL) as pilot:
@@ -68,15 +49,15 @@ async def test_chat_at_80x24_shows_every_figure_and_eight_rows(tmp_path, monkeyp
         await pilot.pause()
         # Every figure on one line in view, with its value.
         line = screen.query_one("#m-line")
-        assert in_view(line)
-        shown = str(line.render())
+        assert shown(line)
+        text = str(line.render())
         for caption in ("decode", "tok/s", "TTFT", "ms", "model RSS 150 MB", "model CPU 12%"):
-            assert caption in shown, shown
-        assert "--" not in shown.split("·")[0], shown  # the reply's decode rate
+            assert caption in text, text
+        assert "--" not in text.split("·")[0], text  # the reply's decode rate
         # At least 8 rows of conversation; the question stays in view above its long reply.
         assert conversation.scrollable_content_region.height >= 8
         question, reply = list(conversation.query(ChatMessage))
-        assert in_view(question.query_one(".body"))
+        assert shown(question.query_one(".body"))
         assert conversation.max_scroll_y > 0 and conversation.border_subtitle  # says it scrolls
         # PageDown from the prompt scrolls the conversation to the reply's end.
         assert screen.focused is screen.query_one("#prompt")
@@ -84,7 +65,7 @@ async def test_chat_at_80x24_shows_every_figure_and_eight_rows(tmp_path, monkeyp
         await pilot.press("pagedown", "pagedown", "pagedown", "pagedown")
         await pilot.pause()
         assert conversation.scroll_y > before
-        assert in_view(reply.query_one(".stats"))
+        assert shown(reply.query_one(".stats"))
 
 
 async def test_typing_in_the_conversation_goes_to_the_prompt(tmp_path, monkeypatch) -> None:
@@ -127,15 +108,15 @@ async def test_chat_settings_fit_at_80x24_and_tab_shows_each_field(tmp_path, mon
         await pilot.pause()
         dialog = app.screen
         for button in dialog.query(Button):
-            assert in_view(button), button.id
+            assert shown(button), button.id
         seen = []
         for _ in range(10):  # every field and button comes into view when Tab reaches it
             await pilot.press("tab")
             await pilot.pause()
             focused = app.focused
             seen.append(focused.id)
-            assert in_view(focused), (focused.id, focused.region)
-            assert all(in_view(b) for b in dialog.query(Button))  # the buttons stay
+            assert shown(focused), (focused.id, focused.region)
+            assert all(shown(b) for b in dialog.query(Button))  # the buttons stay
         for field in ("cs-top_k", "cs-repetition_penalty", "cs-save", "cs-cancel"):
             assert field in seen, seen
 
@@ -151,6 +132,54 @@ async def test_quit_dialog_fits_at_40x12(wizard) -> None:
                          "the question")
         await pilot.pause()
         for button in app.screen.query(Button):
-            assert in_view(button), (button.id, button.region)
-        assert in_view(app.screen.query_one("#confirm-body"))
+            assert shown(button), (button.id, button.region)
+        assert shown(app.screen.query_one("#confirm-body"))
         app.workers.cancel_all()
+
+
+async def test_deploy_at_80x24_shows_verdict_cache_and_deploy(wizard, tmp_path) -> None:
+    from tests.helpers.templates import make_template_onnx
+
+    onnx = make_template_onnx(tmp_path / "onnx")
+    cache = tmp_path / ("a-long-folder-name-" * 4) / "foundry-cache"
+    state = converted_record(tmp_path / "hf", onnx, foundry_cache=cache)
+    async with wizard.run("deploy", state, size=SMALL) as pilot:
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.template_check is not None, 30, "the check")
+        await pilot.pause()
+        assert screen.query_one("#body").scroll_y == 0
+        verdict = screen.query_one("#deploy-verdict")
+        assert "The PromptTemplate" in str(verdict.render()) and shown(verdict)
+        assert shown(screen.query_one("#deploy")) and shown(screen.query_one("#cache-dir"))
+        field = screen.query_one("#cache-dir", Input)
+        assert field.value == str(cache)
+        assert "foundry-cache" in str(field.render_line(0).text)  # the path's end is shown
+        assert screen.query_one("#tmpl-user", Input).content_region.width >= 50
+
+
+async def test_tab_never_focuses_a_hidden_control_at_80x24(wizard, tmp_path, monkeypatch) -> None:
+    """On every step screen, each control Tab focuses is drawn whole (not under a docked bar)."""
+    from slm_wizard.tui.steps import STEPS
+    from tests.helpers.templates import make_template_onnx
+
+    backend = FakeChatBackend()
+    monkeypatch.setattr(chat_step, "open_backend", lambda options: backend)
+    onnx = make_template_onnx(tmp_path / "onnx")
+    app = wizard("welcome", converted_record(tmp_path / "hf", onnx))
+    async with app.run_test(size=SMALL) as pilot:
+        for s in STEPS:
+            app.goto(s.id)
+            await wait_until(pilot, lambda c=s.cls: type(app.screen).__name__ == c, 10, s.title)
+            await pilot.pause(0.3)
+            app.clear_notifications()
+            for key in ("tab", "shift+tab"):  # forwards, then backwards from where it ended
+                seen: set[int] = set()
+                for _ in range(40):
+                    await pilot.press(key)
+                    await pilot.pause()
+                    focused = app.focused
+                    if focused is None or id(focused) in seen:
+                        break
+                    seen.add(id(focused))
+                    assert shown(focused), (s.id, key, focused, focused.region)
+                assert seen, s.id
