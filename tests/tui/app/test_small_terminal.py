@@ -183,3 +183,57 @@ async def test_tab_never_focuses_a_hidden_control_at_80x24(wizard, tmp_path, mon
                     seen.add(id(focused))
                     assert shown(focused), (s.id, key, focused, focused.region)
                 assert seen, s.id
+
+
+async def test_step_picker_jumps_on_a_digit(wizard, tmp_path) -> None:
+    async with wizard.run("welcome", converted_record(tmp_path / "hf", tmp_path / "onnx"),
+                          size=SMALL) as pilot:
+        app = pilot.app
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "StepPicker", 5, "picker")
+        await pilot.press("3")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ModelScreen", 5, "step 3")
+
+
+async def test_notifications_leave_the_tables_in_view(wizard, tmp_path) -> None:
+    from tests.helpers.screens import FakeChecks, fixed_results
+
+    async with wizard("prereqs", converted_record(tmp_path / "hf", tmp_path / "onnx")).run_test(
+            size=SMALL, notifications=True) as pilot:
+        app = pilot.app
+        screen = app.screen
+        screen.run_checks = FakeChecks(fixed_results())  # no probing of this machine
+        app.notify("/models/a-long-folder-name/of-a-fine-tuned-model", title="Model chosen")
+        await wait_until(pilot, lambda: bool(screen.query("Toast")), 5, "the notification")
+        await pilot.pause()
+        toast = screen.query_one("Toast").region
+        assert toast.bottom <= 4  # over the title and step bars, not the step's content
+        for selector in ("#checks", "#continue"):
+            assert not toast.overlaps(screen.query_one(selector).region), selector
+
+
+async def test_convert_result_with_a_warning_says_so_whole(wizard, tmp_path) -> None:
+    from slm_wizard.core.base.status import ICON, CheckResult, Status
+    from slm_wizard.core.convert.run import ConvertResult
+    from slm_wizard.core.convert.verify import Verification
+    from slm_wizard.core.model.answer import judge
+    from slm_wizard.core.steps import convert as convert_step
+
+    said = judge("  \n", 8)
+    out = tmp_path / "onnx"
+    warned = CheckResult("generation", "Generation", Status.WARN,
+                         f"loads with onnxruntime-genai, but {said.found}", "", said.fix)
+    result = convert_step.result_of(ConvertResult(
+        True, out, None, verification=Verification(out, checks=[warned]), elapsed_s=3.2))
+    async with wizard.run("convert", converted_record(tmp_path / "hf", out), size=SMALL) as pilot:
+        screen = pilot.app.screen
+        screen._show_result(result)
+        await pilot.pause()
+        summary = screen.query_one("#result-summary")
+        summary.scroll_visible(animate=False, immediate=True)
+        await pilot.pause()
+        text = str(summary.render())
+        first = text.splitlines()[0]
+        assert first.startswith(ICON[Status.WARN]) and "with a warning" in first, first
+        assert "answered only whitespace" in " ".join(text.split())  # wrapped, not cut
+        assert shown(summary, whole_up_to=20)
