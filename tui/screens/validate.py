@@ -150,13 +150,13 @@ class ValidateScreen(StepScreen):
             yield Label("Benchmark and checklist run on")
             yield Select([("onnxruntime-genai", "ort")], value="ort", allow_blank=False,
                          id="val-backend")
+        yield Static(SIZES["quick"].describe(), id="val-size-help", markup=False)
         with Horizontal(id="val-domain-row"):
             yield Label("Domain file")
             yield Input(id="val-domain", placeholder="a .jsonl of prompts (empty: the model "
                         "folder's domain_eval.jsonl)", validators=[DomainFile()],
                         validate_on=["changed", "submitted"])
         yield Static("", id="val-domain-info", markup=False)
-        yield Static(SIZES["quick"].describe(), id="val-size-help", markup=False)
         with Vertical(id="val-progress"):
             for phase in PHASES:
                 with Horizontal(classes="phase-row", id=f"row-{phase}"):
@@ -269,9 +269,8 @@ class ValidateScreen(StepScreen):
             try:
                 text = (f"The model folder's {found.name}: {plan_step.domain_cases(found)} "
                         f"prompts ({found})" if found else
-                        "No domain file: the checklist's domain and format checks are skipped. "
-                        "Type the path of a .jsonl file of prompts (with the expected answers) "
-                        "to score the model on your own questions.")
+                        "None: the domain and format checks are skipped (a .jsonl of prompts "
+                        "and expected answers scores the model on your own questions).")
             except plan_step.ValidateError as exc:
                 text = f"The model folder's {found.name} cannot be used: {exc}"
         info.update(text)
@@ -281,6 +280,9 @@ class ValidateScreen(StepScreen):
     @on(Input.Changed, "#val-domain")
     def domain_changed(self) -> None:
         self._describe_plan()
+        # What the typed file holds (or what is wrong) in view under the field, above the bar.
+        info = self.query_one("#val-domain-info", Static)
+        self.call_after_refresh(self.query_one("#body").scroll_to_widget, info, animate=False)
 
     # -- controls ----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ async def test_a_domain_file_is_checked_counted_and_planned(wizard, tmp_path: Pa
         field = screen.query_one("#val-domain", Input)
         info = screen.query_one("#val-domain-info")
         await pilot.pause()
-        assert "No domain file" in str(info.render())  # none in the model folder
+        assert "None: the domain and format checks are skipped" in str(info.render())
         for value, said in ((str(tmp_path / "missing.jsonl"), "does not exist"),
                             (str(broken), "broken.jsonl")):
             field.value = value
