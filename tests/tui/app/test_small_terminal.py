@@ -237,3 +237,35 @@ async def test_convert_result_with_a_warning_says_so_whole(wizard, tmp_path) -> 
         assert first.startswith(ICON[Status.WARN]) and "with a warning" in first, first
         assert "answered only whitespace" in " ".join(text.split())  # wrapped, not cut
         assert shown(summary, whole_up_to=20)
+
+
+async def test_long_dialogs_scroll_by_keyboard_with_their_buttons_in_view(wizard) -> None:
+    """A confirmation with a long detail (a template's diff) and the install confirmation fit
+    80x24: their buttons are in view at once, and the text scrolls by keyboard."""
+    from slm_wizard.core.steps.prereqs import InstallOptions
+    from slm_wizard.tui.screens.confirm import ConfirmScreen
+    from slm_wizard.tui.screens.prereqs import InstallConfirm
+
+    detail = "\n".join(f"-<|im_start|>user line {i}⏎" for i in range(40))
+    async with wizard.run("welcome", size=SMALL) as pilot:
+        app = pilot.app
+        app.push_screen(ConfirmScreen("Replace the existing model?", "It differs.",
+                                      yes="Replace", detail=detail))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "dialog")
+        await pilot.pause()
+        for button in app.screen.query(Button):
+            assert shown(button), button.id
+        body = app.screen.query_one("#confirm-dialog")
+        assert body.allow_focus()  # the text is longer than the dialog: it takes the focus
+        body.focus()
+        await pilot.press("pagedown", "end")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y > 0
+        assert shown(app.screen.query_one("#yes")) and shown(app.screen.query_one("#no"))
+        await pilot.press("escape")
+        app.push_screen(InstallConfirm(InstallOptions(tuple(
+            ("/usr/bin/python3", "-m", "pip", "install", f"package-{i}==1.0") for i in range(9)))))
+        await wait_until(pilot, lambda: isinstance(app.screen, InstallConfirm), 5, "dialog")
+        await pilot.pause()
+        for button in app.screen.query(Button):
+            assert shown(button), button.id
