@@ -54,7 +54,7 @@ class WizardApp(App):
     def on_mount(self) -> None:
         # After the first paint: log records (a bug's traceback) go to the wizard's log file.
         self.call_after_refresh(self._log_to_file)
-        self.call_after_refresh(self.check_size)
+        self.call_after_refresh(self._cover_if_too_small)
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)
@@ -62,17 +62,14 @@ class WizardApp(App):
             self.theme = self.settings.theme
 
     def on_resize(self, event: events.Resize) -> None:
-        self.check_size(event.size)
+        from slm_wizard.tui.screens.too_small import cover_if_too_small
 
-    def check_size(self, size: tuple[int, int] | None = None) -> None:
-        """Below 80x24 a notice covers the step screens (their panels would collapse); it goes
-        away by itself when the window is big enough (TooSmallScreen). Dialogs fit smaller
-        terminals (the quit question fits 40x12): the notice comes back when they close."""
-        from slm_wizard.tui.screens.base import StepScreen
-        from slm_wizard.tui.screens.too_small import TooSmallScreen, too_small
+        cover_if_too_small(self, event.size)
 
-        if too_small(*(size or self.size)) and isinstance(self.screen, StepScreen):
-            self.push_screen(TooSmallScreen())
+    def _cover_if_too_small(self) -> None:
+        from slm_wizard.tui.screens.too_small import cover_if_too_small
+
+        cover_if_too_small(self)
 
     @staticmethod
     def _log_to_file() -> None:

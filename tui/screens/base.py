@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from slm_wizard.core.base.status import Progress, Refused
+from slm_wizard.tui.screens.too_small import cover_if_too_small
 from slm_wizard.tui.widgets.key_bar import KeyBar
 from slm_wizard.tui.widgets.scroll import FocusScroll
 from slm_wizard.tui.widgets.step_bar import StepBar
@@ -87,7 +88,7 @@ class StepScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.query_one(StepBar).refresh_steps()
-        self.app.check_size()  # below 80x24: the notice instead of this screen
+        cover_if_too_small(self.app)  # below 80x24: the notice instead of this screen
 
     # -- running the step's runner ------------------------------------------------------------
 

@@ -101,7 +101,7 @@ class ChatScreen(StepScreen):
     """
     # Narrower or shorter than this, the figures go into a strip under the prompt (and the
     # buttons lose their borders) so that the conversation keeps its rows at 80x24.
-    COMPACT_BELOW = (100, 30)
+    COMPACT_BELOW = (110, 30)
 
     class Chunk(Message):
         """New reply text (batched) with the live figures."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
@@ -115,9 +115,9 @@ class DeployScreen(StepScreen):
     DeployScreen #cache-row Label { width: 20; padding-top: 1; color: $text-muted; }
     DeployScreen #cache-row Input { width: 1fr; }
     DeployScreen #tmpl-row { height: auto; margin-top: 1; }
-    DeployScreen.-narrow #tmpl-row { layout: vertical; }
-    DeployScreen.-narrow #families { width: 1fr; }
-    DeployScreen.-narrow #tmpl-fields { padding-left: 0; margin-top: 1; }
+    DeployScreen.-stacked #tmpl-row { layout: vertical; }
+    DeployScreen.-stacked #families { width: 1fr; }
+    DeployScreen.-stacked #tmpl-fields { padding-left: 0; margin-top: 1; }
     DeployScreen #deploy-verdict { height: auto; padding: 0 1; }
     DeployScreen #families { width: 36; height: 11; border: round $primary; }
     DeployScreen #tmpl-fields { width: 1fr; height: auto; padding-left: 1; }
@@ -206,6 +206,11 @@ class DeployScreen(StepScreen):
                 yield Button("Continue", id="continue", disabled=True)
                 yield Button("Remove from Foundry Local", id="remove", variant="error",
                              disabled=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Below 120 columns the family list goes above the template fields, which then take
+        # the whole width (beside it they were about 40 characters wide).
+        self.set_class(event.size.width < 120, "-stacked")
 
     def on_mount(self) -> None:
         table = self.query_one("#stages", DataTable)

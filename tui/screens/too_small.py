@@ -5,7 +5,7 @@ once the window is big enough again; ctrl+q still quits."""
 from __future__ import annotations
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -14,6 +14,17 @@ MIN_SIZE = (80, 24)  # columns, rows: the smallest terminal the wizard is laid o
 
 def too_small(width: int, height: int) -> bool:
     return width < MIN_SIZE[0] or height < MIN_SIZE[1]
+
+
+def cover_if_too_small(app: App, size: tuple[int, int] | None = None) -> None:
+    """Below 80x24 the notice covers the step screens (their panels would collapse); it goes
+    away by itself when the window is big enough. Dialogs fit smaller terminals (the quit
+    question fits 40x12): over a dialog nothing is pushed; the step screen under it asks again
+    when it comes back."""
+    from slm_wizard.tui.screens.base import StepScreen
+
+    if too_small(*(size or app.size)) and isinstance(app.screen, StepScreen):
+        app.push_screen(TooSmallScreen())
 
 
 class TooSmallScreen(ModalScreen[None]):
