@@ -551,7 +551,9 @@ class DeployScreen(StepScreen):
         done = state.is_done(self.STEP_ID)
         self.query_one("#continue", Button).disabled = not done
         self.query_one("#continue" if done else "#deploy", Button).focus(scroll_visible=False)
-        self.query_one("#stages", DataTable).scroll_visible(animate=False)
+        # Once the outcome's lines are laid out in the docked bar: the table above them.
+        self.call_after_refresh(self.query_one("#stages", DataTable).scroll_visible,
+                                animate=False)
         self.query_one("#remove", Button).disabled = not r.ok or r.exported
         self.deployed = (r.name, r.version, r.cache_dir) if r.ok and not r.exported else None
 

@@ -269,3 +269,19 @@ async def test_long_dialogs_scroll_by_keyboard_with_their_buttons_in_view(wizard
         await pilot.pause()
         for button in app.screen.query(Button):
             assert shown(button), button.id
+
+
+async def test_model_at_80x24_shows_the_folder_and_continue_together(wizard, tmp_path) -> None:
+    from slm_wizard.core.run.record import RunRecord
+    from tests.helpers.folders import make_model
+
+    state = RunRecord(model_dir=make_model(tmp_path / "hf"))
+    async with wizard.run("model", state, size=SMALL) as pilot:
+        screen = pilot.app.screen
+        button = screen.query_one("#continue", Button)
+        await wait_until(pilot, lambda: not button.disabled, 10, "the inspection")
+        button.focus()
+        await pilot.pause()
+        assert screen.query_one("#body").scroll_y == 0
+        assert shown(screen.query_one("#model-path")) and shown(button)
+        assert shown(screen.query_one("#model-status"))
