@@ -46,7 +46,7 @@ class MetricsPanel(Vertical):
     MetricsPanel.-compact #m-sparks { display: block; height: 1; }
     MetricsPanel.-compact #m-sparks Label { width: auto; color: $text-muted; }
     MetricsPanel.-compact #m-sparks Sparkline { width: 1fr; height: 1; margin: 0 1 0 0; }
-    MetricsPanel.-compact #m-detail { height: 1; }
+    MetricsPanel.-compact #m-detail { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -123,12 +123,12 @@ class MetricsPanel(Vertical):
             parts.append(f"peak {peak / MB:.0f} MB")
         if available is not None:
             parts.append(f"RAM free {available / GB:.1f} GB")
-        if wizard is not None:
-            parts.append(f"wizard RSS {wizard[0] / MB:.0f} MB (peak {wizard[1] / MB:.0f} MB)")
-        # Two lines in the panel, one in the strip (cut at its end there, never wrapped).
-        sep = " · " if self.has_class("-compact") else "\n"
-        text = " · ".join(parts[:2]) + (sep + parts[2] if len(parts) > 2 else "")
-        self.query_one("#m-detail", Static).update(text.lstrip(" ·\n"), layout=False)
+        text = " · ".join(parts)
+        if wizard is not None:  # on its own line in the panel, on the same one in the strip
+            own = f"wizard RSS {wizard[0] / MB:.0f} MB (peak {wizard[1] / MB:.0f} MB)"
+            sep = " · " if self.has_class("-compact") else "\n"
+            text = f"{text}{sep}{own}" if text else own
+        self.query_one("#m-detail", Static).update(text, layout=False)
         if rss_history is not None:
             for spark in ("#spark-rss", "#spark-rss-line"):
                 self.query_one(spark, Sparkline).data = [r / MB for r in rss_history]
