@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -54,11 +55,22 @@ class WizardApp(App):
         # After the first paint: log records (a bug's traceback) go to the wizard's log file.
         self.call_after_refresh(self._log_to_file)
         self._catch_stop_signals()
+        self.call_after_refresh(self._cover_if_too_small)
         if self._settings_notice:
             self.notify(self._settings_notice, title="Settings recovered", severity="warning",
                         timeout=15)
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+
+    def on_resize(self, event: events.Resize) -> None:
+        from slm_wizard.tui.screens.too_small import cover_if_too_small
+
+        cover_if_too_small(self, event.size)
+
+    def _cover_if_too_small(self) -> None:
+        from slm_wizard.tui.screens.too_small import cover_if_too_small
+
+        cover_if_too_small(self)
 
     @staticmethod
     def _log_to_file() -> None:
@@ -97,6 +109,10 @@ class WizardApp(App):
             self.notify(why, title=f"{step(step_id).title} is not ready", severity="warning")
             return
         self.current_step = step_id
+        from slm_wizard.tui.screens.too_small import TooSmallScreen
+
+        if isinstance(self.screen, TooSmallScreen):  # the notice goes back over the new step
+            self.pop_screen()
         self.switch_screen(self._screen_for(step_id))
         self.save_progress()
 

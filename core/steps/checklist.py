@@ -42,7 +42,8 @@ from slm_wizard.core.steps.bench import (
 # The names the fronts (the Validate screen, the validate command) show, from here.
 __all__ = ["CHECK_IDS", "DEFAULT_SIZE", "LABEL", "PHASES", "PHASE_TITLES", "SIZES",
            "MeasureError", "Options", "PlanError", "PlanResult", "Result", "RunSize",
-           "ValidatePlan", "backends_for", "describe_plan", "make_plan", "phase_fraction",
+           "ValidateError", "ValidatePlan", "backends_for", "default_domain_file",
+           "describe_plan", "domain_cases", "make_plan", "phase_fraction",
            "plan_record", "preview", "run", "run_plan", "to_record", "unavailable_phases"]
 
 
@@ -317,8 +318,11 @@ def backends_for(record: Any) -> list[tuple[str, str]]:
 
 
 def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
-              backend: str = "ort", report_dir: str | Path | None = None) -> ValidatePlan:
-    """The plan for a run record (its converted model, source, deployment) and the choices."""
+              backend: str = "ort", report_dir: str | Path | None = None,
+              domain_file: str | Path | None = None) -> ValidatePlan:
+    """The plan for a run record (its converted model, source, deployment) and the choices.
+    `domain_file`: the domain prompts of the checklist and the sweep (None: the model folder's
+    own domain_eval.jsonl, when it has one)."""
     from slm_wizard.core.base.reports import default_report_dir
     from slm_wizard.core.steps import sweep as sweep_step
 
@@ -335,7 +339,8 @@ def make_plan(record: Any, phases: tuple[str, ...] | list[str], size: str = DEFA
             raise PlanError(missing[phase])
     name = Path(onnx_dir or model_dir or "model").name
     report = str(report_dir or default_report_dir(name))
-    domain = find_domain_file(onnx_dir, model_dir)
+    domain = Path(domain_file).expanduser() if domain_file else \
+        find_domain_file(onnx_dir, model_dir)
     domain_text = str(domain) if domain else None
     if backend == "foundry" and record.deployed_name:
         model, cache = record.deployed_id, (str(record.foundry_cache)
@@ -369,7 +374,7 @@ def describe_plan(plan: ValidatePlan) -> str:
         c = plan.checklist
         domain = c.domain_path()
         if domain is None or not Path(domain).is_file():
-            prompts = f"no domain prompts (no {DOMAIN_FILE})"
+            prompts = f"no domain prompts (no domain file given, no {DOMAIN_FILE} found)"
         else:
             try:
                 n = len(load_domain_cases(domain))
@@ -384,17 +389,33 @@ def describe_plan(plan: ValidatePlan) -> str:
 
 
 def preview(record: Any, ticked: tuple[str, ...] | list[str], size: str = DEFAULT_SIZE,
-            backend: str = "ort") -> tuple[ValidatePlan | None, str]:
+            backend: str = "ort", domain_file: str | Path | None = None,
+            ) -> tuple[ValidatePlan | None, str]:
     """The Validate screen's plan for what is ticked (the phases the record cannot measure left
     out, an unknown size read as the default) and its line in words: what Run runs, or None and
     why nothing can run. Run takes the plan made the same way at the moment it is pressed."""
     missing = unavailable_phases(record)
     size = size if size in SIZES else DEFAULT_SIZE
     try:
-        plan = make_plan(record, tuple(p for p in ticked if p not in missing), size, backend)
+        plan = make_plan(record, tuple(p for p in ticked if p not in missing), size, backend,
+                         domain_file=domain_file)
     except PlanError as exc:
         return None, f"Nothing to run: {exc}."
     return plan, f"{SIZES[size].title}: {describe_plan(plan)}"
+
+
+def domain_cases(path: str | Path) -> int:
+    """How many prompts a domain file holds; ValidateError saying what is wrong with it (the
+    Validate screen checks a typed file with this)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValidateError(f"{file} is not a file" if file.exists() else f"{file} does not exist")
+    return len(load_domain_cases(file))
+
+
+def default_domain_file(record: Any) -> Path | None:
+    """The domain file a plan uses when none is given: the model folder's domain_eval.jsonl."""
+    return find_domain_file(record.onnx_dir, record.model_dir)
 
 
 def phase_fraction(phase: str, p: Progress) -> float | None:

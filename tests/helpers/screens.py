@@ -118,3 +118,28 @@ class FakeChecks:
         return self.runs[min(self.calls, len(self.runs)) - 1]
 
 
+
+
+def shown(w: Widget, whole_up_to: int = 10) -> bool:
+    """`w` is drawn where a user sees it: inside the terminal, not clipped by its scroll area
+    (whole when it is at most `whole_up_to` rows high, else at least 3 of its rows), and no other
+    widget (a docked bar, a dialog) drawn over any of its visible cells."""
+    screen = w.screen
+    try:
+        geometry = screen.find_widget(w)
+    except Exception:  # noqa: BLE001 - not in the compositor's map: not shown at all
+        return False
+    region = geometry.region
+    visible = region.intersection(geometry.clip).intersection(Region(0, 0, *screen.size))
+    if region.area == 0 or visible.area == 0:
+        return False
+    if region.height <= whole_up_to and visible != region:
+        return False
+    if visible.height < min(3, region.height):
+        return False
+
+    def own(top: Widget) -> bool:
+        return top is w or w in top.ancestors
+
+    return all(own(screen.get_widget_at(x, y)[0])
+               for y in range(visible.y, visible.bottom) for x in range(visible.x, visible.right))

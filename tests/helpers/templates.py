@@ -128,3 +128,22 @@ def tiny_tokenizer_json(template: str, *specials: str | None) -> str:
     return tok.to_str()
 
 
+
+
+def make_template_onnx(folder, family: str = "llama3"):
+    """A converted folder as far as the Deploy step's template check reads it (genai_config.json,
+    the family's chat template and a tiny tokenizer), without a model: fast screens."""
+    import json
+
+    from tests.helpers.folders import make_onnx
+
+    model_type, template, bos, eos = FAMILY_TEMPLATES[family]
+    make_onnx(folder, {"model": {"type": model_type, "context_length": 512,
+                                 "decoder": {"filename": "model.onnx"}},
+                       "search": {"max_length": 512}})
+    (folder / "tokenizer.json").write_text(tiny_tokenizer_json(template, bos, eos),
+                                           encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": template,
+        "bos_token": bos, "eos_token": eos}))
+    return folder

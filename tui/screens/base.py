@@ -17,13 +17,14 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
 from slm_wizard.core.base.status import Progress, Refused
+from slm_wizard.tui.screens.too_small import cover_if_too_small
 from slm_wizard.tui.widgets.key_bar import KeyBar
+from slm_wizard.tui.widgets.scroll import FocusScroll
 from slm_wizard.tui.widgets.step_bar import StepBar
 
 # What a copy does: Textual sends the text to the terminal (an OSC 52 sequence); the terminal
@@ -81,7 +82,7 @@ class StepScreen(Screen):
         # A plain title line: Textual's Header adds a clock and races with fast screen switches.
         yield Static(f"[b]{self.app.title}[/b] · {self.app.sub_title}", id="title-bar")
         yield StepBar(self.STEP_ID, id="step-bar")
-        body = VerticalScroll(id="body")
+        body = FocusScroll(id="body")  # a control focused under a docked bar scrolls up
         body.can_focus = False  # keys go to the step's first control, not to the scroll area
         with body:
             yield from self.compose_body()
@@ -92,6 +93,7 @@ class StepScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.query_one(StepBar).refresh_steps()
+        cover_if_too_small(self.app)  # below 80x24: the notice instead of this screen
 
     def copy_text(self, text: str, title: str = "Copied", also: str = "") -> None:
         """Send `text` to the clipboard and say honestly how: through the terminal (OSC 52),

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -46,6 +46,32 @@ NO_MODEL = ("No converted model yet: the Convert step provides it (it converts t
 log = logging.getLogger(__name__)
 
 
+class Conversation(VerticalScroll):
+    """The conversation: PageUp/PageDown scroll it from the prompt (its border says so when it
+    is longer than its rows), arrows when it is focused (its border lights up), and what is typed
+    there goes to the prompt instead of being lost."""
+
+    SCROLL_HINT = "PgUp/PgDn scroll"
+
+    def watch_virtual_size(self) -> None:
+        self._hint()
+
+    def on_resize(self) -> None:
+        self._hint()
+
+    def _hint(self) -> None:
+        longer = self.virtual_size.height > self.scrollable_content_region.height
+        self.border_subtitle = self.SCROLL_HINT if longer else ""
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character:
+            prompt = self.screen.query_one("#prompt", Input)
+            if not prompt.disabled:
+                event.stop()
+                prompt.focus()
+                prompt.insert_text_at_cursor(event.character)
+
+
 class ChatScreen(StepScreen):
     STEP_ID = "chat"
     AUTO_FOCUS = "#prompt"  # type at once: Enter sends
@@ -55,25 +81,29 @@ class ChatScreen(StepScreen):
         Binding("ctrl+s", "edit_settings", "Settings", id="chat-settings"),
         Binding("ctrl+l", "reload", "Load again", id="chat-reload", show=False),
         Binding("ctrl+o", "app.goto('serve')", "Serve", id="chat-serve"),
+        # The conversation scrolls from the prompt too (the prompt keeps the focus).
+        Binding("pageup", "scroll_chat(-1)", "Scroll the chat up", show=False),
+        Binding("pagedown", "scroll_chat(1)", "Scroll the chat down", show=False),
     ]
     DEFAULT_CSS = """
-    ChatScreen #body { padding: 0 1; overflow-y: hidden; }
     ChatScreen #chat-main { height: 1fr; }
     ChatScreen #chat-left { width: 1fr; height: 1fr; }
     ChatScreen #chat-bar { height: 3; }
-    ChatScreen #chat-bar RadioSet { width: auto; height: 3; border: none; padding: 0; }
+    ChatScreen #chat-bar RadioSet { width: auto; height: auto; border: none; padding: 0; }
     ChatScreen #chat-bar RadioSet > RadioButton { width: auto; }
     ChatScreen #chat-bar Button { min-width: 10; margin-left: 1; }
     ChatScreen #chat-bar .spacer { width: 1fr; }
     ChatScreen #conversation { height: 1fr; border: round $panel; padding: 0 1; }
+    ChatScreen #conversation:focus { border: round $accent; }
     ChatScreen #chat-status { height: auto; max-height: 5; color: $text-muted; padding: 0 1; }
     ChatScreen #chat-status.-error { color: $error; }
     ChatScreen #prompt { margin: 0; }
-    ChatScreen.-narrow #chat-main { layout: vertical; }
-    ChatScreen.-narrow #chat-bar Button { min-width: 8; }
-    ChatScreen.-narrow MetricsPanel { width: 1fr; height: 6; overflow-y: auto; }
-    ChatScreen.-narrow.-tall MetricsPanel { height: 10; }
+    ChatScreen.-compact #chat-main { layout: vertical; }
+    ChatScreen.-compact #chat-bar { height: 2; }
     """
+    # Narrower or shorter than this, the figures go into a strip under the prompt (and the
+    # buttons lose their borders) so that the conversation keeps its rows at 80x24.
+    COMPACT_BELOW = (110, 30)
 
     class Chunk(Message):
         """New reply text (batched) with the live figures."""
@@ -100,6 +130,7 @@ class ChatScreen(StepScreen):
         self.own_sampler = ProcessSampler(interval=1.0)
         self.metrics_timer = None
         self._reply_widget: ChatMessage | None = None
+        self._question: ChatMessage | None = None  # kept in view while its reply streams
         self._streamed: list[str] | None = None  # the reply's text so far, while it streams
         self._live = (0, None, None)  # tokens, tps, ttft of the reply in progress
         self._reset_after = False
@@ -118,11 +149,21 @@ class ChatScreen(StepScreen):
                     yield Button("Settings", id="chat-settings-btn")
                     yield Button("New chat", id="chat-new-btn")
                     yield Button("Continue", id="chat-continue", variant="primary")
-                yield VerticalScroll(id="conversation")
+                yield Conversation(id="conversation")
                 yield Static("", id="chat-status", markup=False)
+                # No select-all on focus: what is typed in the conversation is added to a draft.
                 yield Input(placeholder="Ask something, Enter to send · Esc stops a reply",
-                            id="prompt")
+                            id="prompt", select_on_focus=False)
             yield MetricsPanel(id="metrics")
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Below COMPACT_BELOW the figures go into a strip and the buttons lose their borders."""
+        compact = event.size.width < self.COMPACT_BELOW[0] or \
+            event.size.height < self.COMPACT_BELOW[1]
+        self.set_class(compact, "-compact")
+        self.query_one(MetricsPanel).set_class(compact, "-compact")
+        for button in self.query("#chat-bar Button").results(Button):
+            button.compact = compact
 
     def on_mount(self) -> None:
         self.query_one("#conversation", VerticalScroll).anchor()
@@ -281,10 +322,12 @@ class ChatScreen(StepScreen):
             system=session.system_prompt, prompt=text)
         event.input.clear()
         conversation = self.query_one("#conversation", VerticalScroll)
-        await conversation.mount(ChatMessage("user", text))
+        question = ChatMessage("user", text)
+        await conversation.mount(question)
         reply = ChatMessage("assistant")
         await conversation.mount(reply)
         conversation.anchor()
+        self._question = question
         self._reply_widget = reply
         self._streamed = []
         self._live = (0, None, None)
@@ -321,12 +364,32 @@ class ChatScreen(StepScreen):
         self.run_step(reply, options, group="reply",
                       done=lambda outcome: self.call_later(self._replied, outcome, options))
 
+    def _keep_question(self) -> None:
+        """Follow the reply's end while the question stays in view; once the reply is longer
+        than the conversation's rows, stop with the question at the top (the rest: PageDown)."""
+        question, conversation = self._question, self.query_one("#conversation", VerticalScroll)
+        if question is None or not question.is_mounted:
+            return
+        top = question.virtual_region.y
+        if conversation.max_scroll_y > top:
+            self._question = None  # once per reply: the scrolling is the user's after that
+            conversation.anchor(False)
+            conversation.scroll_to(y=top, animate=False, immediate=True)
+
+    def action_scroll_chat(self, pages: int) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if pages < 0:
+            conversation.scroll_page_up(animate=False)
+        else:
+            conversation.scroll_page_down(animate=False)
+
     async def on_chat_screen_chunk(self, message: Chunk) -> None:
         if self._streamed is not None and message.text and self._reply_widget is not None:
             # Plain text while streaming (cheap to redraw: the UI takes little CPU from the
             # generation it measures); the Markdown is drawn once, when the reply ends.
             self._streamed.append(message.text)
             self._reply_widget.show_streaming("".join(self._streamed))
+            self.call_after_refresh(self._keep_question)
         if message.tps is not None or message.ttft is not None:
             self._live = (message.tokens, message.tps, message.ttft)
             self.query_one(MetricsPanel).set_reply(message.tps, message.ttft, record=False)
@@ -356,6 +419,7 @@ class ChatScreen(StepScreen):
                 widget.set_stats(error, error=True)
             elif reply is not None:
                 widget.set_stats(reply.stats.summary() + reply.adapter_text())
+            self.call_after_refresh(self._keep_question)
         if error:
             self.set_status("The reply failed (see above); your message is back in the box.",
                             error=True)

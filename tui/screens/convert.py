@@ -547,7 +547,16 @@ class ConvertScreen(StepScreen):
         pane.remove_class("hidden")
         summary = Text()
         c = r.conversion
-        if r.ok:
+        warned = [check for check in r.checks if check.status == Status.WARN]
+        if r.ok and warned:  # verified with a warning: its glyph, and what it found in full
+            summary.append(status_text(Status.WARN, f"Converted in {c.elapsed_s:.1f} s, with "
+                                                    f"a warning: {r.output_dir}\n"))
+            summary.stylize("bold")
+            for check in warned:
+                summary.append(status_text(Status.WARN, f"{check.title}: {check.found}\n"))
+                if check.fix:
+                    summary.append(f"  {check.fix}\n", style="dim")
+        elif r.ok:
             summary.append(status_text(Status.OK, f"Converted and verified in {c.elapsed_s:.1f} s: "
                                                   f"{r.output_dir}\n"))
             summary.stylize("bold")

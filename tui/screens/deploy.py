@@ -9,13 +9,16 @@ template is named and writes an edited one itself."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace as with_changes
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -90,12 +93,34 @@ class CheckedBy(Validator):
         return self.success()
 
 
+class Verdict(Static):
+    """The template check in full, under the previews; its first line is also shown in the
+    docked bar above Deploy (`#deploy-verdict`), in view whatever is scrolled."""
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        super().update(content, layout=layout)
+        text = content if isinstance(content, Text) else Text(str(content))
+        lines = text.split("\n", allow_blank=True)
+        line = lines[0] if lines else Text()
+        if len([x for x in lines if x.plain.strip()]) > 1:
+            line = line + Text(" (details under the template previews)", style="dim")
+        with contextlib.suppress(NoMatches):
+            self.screen.query_one("#deploy-verdict", Static).update(line)
+
+
 class DeployScreen(StepScreen):
     STEP_ID = "deploy"
     AUTO_FOCUS = "#deploy"  # Enter deploys; the outcome and the buttons stay docked in view
     DEFAULT_CSS = """
     DeployScreen #deploy-source { height: auto; }
+    DeployScreen #cache-row { height: auto; margin-top: 1; }
+    DeployScreen #cache-row Label { width: 20; padding-top: 1; color: $text-muted; }
+    DeployScreen #cache-row Input { width: 1fr; }
     DeployScreen #tmpl-row { height: auto; margin-top: 1; }
+    DeployScreen.-stacked #tmpl-row { layout: vertical; }
+    DeployScreen.-stacked #families { width: 1fr; }
+    DeployScreen.-stacked #tmpl-fields { padding-left: 0; margin-top: 1; }
+    DeployScreen #deploy-verdict { height: auto; padding: 0 1; }
     DeployScreen #families { width: 36; height: 11; border: round $primary; }
     DeployScreen #tmpl-fields { width: 1fr; height: auto; padding-left: 1; }
     DeployScreen .field-row { height: 3; }
@@ -134,6 +159,9 @@ class DeployScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="deploy-source")
+        with Horizontal(id="cache-row"):  # at the top: in view at 80x24, its whole width
+            yield Label("Foundry Local cache")
+            yield Input("", id="cache-dir", placeholder="~/.foundry/cache/models")
         with Horizontal(id="tmpl-row"):
             yield OptionList(*[Option(f.title, id=f.id)
                                for f in template_step.FAMILIES.values()], id="families")
@@ -148,7 +176,7 @@ class DeployScreen(StepScreen):
         with Horizontal(id="preview-row"):
             yield Static("", id="preview-template", classes="preview")
             yield Static("", id="preview-tokenizer", classes="preview")
-        yield Static("", id="mismatch")
+        yield Verdict("", id="mismatch")
         defaults = deploy_step.ModelConfig()
         with Horizontal(id="cfg-row"):
             for key in deploy_step.BOUNDS:
@@ -167,21 +195,24 @@ class DeployScreen(StepScreen):
             with Vertical(classes="cfg"):
                 yield Label("Description")
                 yield Input("", id="description")
-            with Vertical(classes="cfg"):
-                yield Label("Foundry Local cache")
-                yield Input("", id="cache-dir", placeholder="~/.foundry/cache/models")
         yield Checkbox("Also write these values into genai_config.json's search defaults",
                        id="search-defaults")
         yield Static("", id="field-errors", classes="error")
         yield RunPane(id="deploy-run")
         yield DataTable(id="stages", show_cursor=False)
         with Vertical(id="deploy-bar", classes="action-bar"):  # docked: the result stays in view
+            yield Static("", id="deploy-verdict")  # the template check's first line
             yield Static("", id="deploy-outcome")
             with Horizontal(id="actions"):
                 yield Button("Deploy", id="deploy", variant="primary")
                 yield Button("Continue", id="continue", disabled=True)
                 yield Button("Remove from Foundry Local", id="remove", variant="error",
                              disabled=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Below 120 columns the family list goes above the template fields, which then take
+        # the whole width (beside it they were about 40 characters wide).
+        self.set_class(event.size.width < 120, "-stacked")
 
     def on_mount(self) -> None:
         table = self.query_one("#stages", DataTable)
@@ -222,6 +253,7 @@ class DeployScreen(StepScreen):
             rec.options.get("cache_dir") if rec else None)
         if chosen:  # the folder chosen before (this run's record, or the last deployment's)
             cache.value = str(chosen)
+            self._show_end(cache)
         in_place = resume_step.deployment_in_place(state)
         if state.deployed_name and state.deployed_version and chosen and in_place:
             self.deployed = (state.deployed_name, state.deployed_version, Path(chosen))
@@ -238,6 +270,14 @@ class DeployScreen(StepScreen):
         self._request_plan(first=True)
 
     # ------------------------------------------------------------------------- the plan
+
+    def _show_end(self, field: Input) -> None:
+        """A path longer than its field shows its end (the folder's own name), once laid out."""
+        def end() -> None:
+            field.cursor_position = len(field.value)
+            field.scroll_to(x=field.max_scroll_x, animate=False, force=True, immediate=True)
+
+        self.call_after_refresh(end)
 
     def _plan_options(self, template: dict[str, str] | None) -> deploy_step.Options:
         """The fields as they are, as the step's options (a number being typed counts as not
@@ -303,6 +343,7 @@ class DeployScreen(StepScreen):
         cache = self.query_one("#cache-dir", Input)
         if not cache.value and plan.options.cache_dir is not None:
             cache.value = str(plan.options.cache_dir)
+            self._show_end(cache)
         if t.source != template_step.DERIVED:
             self._apply_family(t.family)
         else:
@@ -524,7 +565,9 @@ class DeployScreen(StepScreen):
         done = state.is_done(self.STEP_ID)
         self.query_one("#continue", Button).disabled = not done
         self.query_one("#continue" if done else "#deploy", Button).focus(scroll_visible=False)
-        self.query_one("#stages", DataTable).scroll_visible(animate=False)
+        # Once the outcome's lines are laid out in the docked bar: the table above them.
+        self.call_after_refresh(self.query_one("#stages", DataTable).scroll_visible,
+                                animate=False)
         self.query_one("#remove", Button).disabled = not r.ok or r.exported
         self.deployed = (r.name, r.version, r.cache_dir) if r.ok and not r.exported else None
 

@@ -180,7 +180,7 @@ HELP = """\
 | enter | the focused button (the next action is focused on every screen) |
 | ctrl+n / ctrl+b | next / previous step |
 | alt+1 … alt+8 | jump to a step (when it has what it needs) |
-| ctrl+g | go to a step: works where alt+digit does not arrive (tmux, some terminals) |
+| ctrl+g | go to a step: its number or Enter (works where alt+digit does not arrive: tmux) |
 | ctrl+p | command palette: this screen's actions, the steps, theme (light/dark) |
 | F1 | this help |
 | tab / shift+tab | move between fields and buttons |
@@ -233,13 +233,16 @@ class HelpScreen(ModalScreen[None]):
 
 
 class StepPicker(ModalScreen[str | None]):
-    """ctrl+g: choose a step from a list (Enter), for terminals that swallow alt+digit."""
+    """ctrl+g: choose a step from a list (Enter), or type its number, for terminals that
+    swallow alt+digit."""
 
     DEFAULT_CSS = """
     StepPicker { align: center middle; }
     StepPicker OptionList { width: 40; height: auto; max-height: 14; border: thick $primary; }
     """
-    BINDINGS = [Binding("escape", "dismiss_picker", "Close")]
+    BINDINGS = [Binding("escape", "dismiss_picker", "Close"),
+                *[Binding(str(i), f"pick({i})", f"Step {i}", show=False)
+                  for i in range(1, len(STEPS) + 1)]]
 
     def __init__(self, current: str) -> None:
         super().__init__()
@@ -251,11 +254,15 @@ class StepPicker(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         picker = self.query_one(OptionList)
-        picker.border_title = "Go to step"
+        picker.border_title = "Go to step (its number, or Enter)"
         picker.highlighted = next((i for i, s in enumerate(STEPS) if s.id == self.current), 0)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def action_pick(self, number: int) -> None:
+        """A step's number jumps to it at once (as the list shows the numbers)."""
+        self.dismiss(STEPS[number - 1].id)
 
     def action_dismiss_picker(self) -> None:
         self.dismiss(None)

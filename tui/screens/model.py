@@ -35,7 +35,7 @@ class ModelScreen(StepScreen):
     ModelScreen #model-error { height: auto; }
     ModelScreen #model-info { height: auto; max-height: 12; margin-top: 1; }
     ModelScreen #model-problems { height: auto; margin-top: 1; color: $warning; }
-    ModelScreen #model-actions { height: auto; margin-top: 1; }
+    ModelScreen #model-actions { dock: bottom; height: auto; background: $surface; }
     ModelScreen #model-status { width: 1fr; height: 3; content-align: left middle;
         padding-left: 1; }
     """

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static, TextArea
 
@@ -22,6 +22,7 @@ from slm_wizard.core.base.status import CheckResult
 from slm_wizard.core.steps import prereqs as step
 from slm_wizard.tui.screens.base import Outcome, StepScreen
 from slm_wizard.tui.widgets.check_table import CheckTable
+from slm_wizard.tui.widgets.dialog import DialogBody
 from slm_wizard.tui.widgets.run_pane import RunPane
 from slm_wizard.tui.widgets.status import status_text
 
@@ -33,12 +34,8 @@ class InstallConfirm(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     InstallConfirm { align: center middle; }
-    #install-dialog {
-        width: 90; height: auto; border: thick $warning; background: $surface; padding: 1 2;
-    }
+    InstallConfirm > #install-dialog { width: 90; border: thick $warning; }
     #install-commands { height: 5; margin: 1 0; }
-    #install-buttons { height: auto; }
-    #install-buttons Button { margin-right: 2; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -47,14 +44,14 @@ class InstallConfirm(ModalScreen[bool]):
         self.install = install
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="install-dialog"):
+        with DialogBody(id="install-dialog", classes="dialog"):
             yield Static("[b]Install the missing packages?[/b]")
             yield Static(Text(
                 "slm-wizard will run pip in its own Python, installing the project's extras "
                 f"({sys.executable}):"))
             yield TextArea(self.install.text, read_only=True, soft_wrap=True,
                            id="install-commands")
-            with Horizontal(id="install-buttons"):
+            with Horizontal(id="install-buttons", classes="dialog-buttons"):
                 yield Button("Install", id="confirm-install", variant="warning")
                 yield Button("Cancel", id="cancel-install")
 

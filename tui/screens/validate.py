@@ -21,10 +21,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.validation import ValidationResult, Validator
 from textual.widgets import (
     Button,
     Checkbox,
     DataTable,
+    Input,
     Label,
     ProgressBar,
     Select,
@@ -55,6 +57,20 @@ SWEEP_KEEP = (("variant", "variant"), ("status", "status"), ("size (MB)", "size 
 SWEEP_COLUMNS = tuple(title for _, title in SWEEP_KEEP)
 
 
+class DomainFile(Validator):
+    """A domain file the checklist can read (core's reader says what is wrong); empty: the model
+    folder's own."""
+
+    def validate(self, value: str) -> ValidationResult:
+        if not value.strip():
+            return self.success()
+        try:
+            plan_step.domain_cases(value.strip())
+        except plan_step.ValidateError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
 class ValidateScreen(StepScreen):
     STEP_ID = "validate"
     AUTO_FOCUS = "#val-run"  # Enter runs the chosen plan; buttons and status are docked in view
@@ -73,6 +89,11 @@ class ValidateScreen(StepScreen):
     ValidateScreen #val-runtime-row { height: 3; }
     ValidateScreen #val-runtime-row Label { padding: 1 1 0 1; }
     ValidateScreen #val-backend { width: 30; }
+    ValidateScreen #val-domain-row { height: 3; }
+    ValidateScreen #val-domain-row Label { padding: 1 1 0 1; }
+    ValidateScreen #val-domain { width: 1fr; }
+    ValidateScreen #val-domain-info { height: auto; color: $text-muted; padding: 0 1; }
+    ValidateScreen #val-domain-info.-error { color: $error; }
     ValidateScreen .phase-row { height: 1; }
     ValidateScreen .phase-row Label { width: 11; }
     ValidateScreen .phase-row ProgressBar { width: 34; }
@@ -131,6 +152,12 @@ class ValidateScreen(StepScreen):
             yield Select([("onnxruntime-genai", "ort")], value="ort", allow_blank=False,
                          id="val-backend")
         yield Static(SIZES["quick"].describe(), id="val-size-help", markup=False)
+        with Horizontal(id="val-domain-row"):
+            yield Label("Domain file")
+            yield Input(id="val-domain", placeholder="a .jsonl of prompts (empty: the model "
+                        "folder's domain_eval.jsonl)", validators=[DomainFile()],
+                        validate_on=["changed", "submitted"])
+        yield Static("", id="val-domain-info", markup=False)
         with Vertical(id="val-progress"):
             for phase in PHASES:
                 with Horizontal(classes="phase-row", id=f"row-{phase}"):
@@ -213,13 +240,50 @@ class ValidateScreen(StepScreen):
             if self.running:
                 box.disabled = True
         self.query_one("#val-size", Select).disabled = self.running
+        self.query_one("#val-domain", Input).disabled = self.running
 
     def _preview(self) -> tuple[ValidatePlan | None, str]:
         """The plan of what is ticked now, and its line (core decides both)."""
         ticked = tuple(p for p in PHASES if self.query_one(f"#run-{p}", Checkbox).value)
+        domain = self.query_one("#val-domain", Input).value.strip()
+        problem = self._show_domain(domain)
+        if problem:
+            return None, f"Nothing to run: the domain file: {problem}."
         return plan_step.preview(self.app.state, ticked,
                                  str(self.query_one("#val-size", Select).value),
-                                 str(self.query_one("#val-backend", Select).value))
+                                 str(self.query_one("#val-backend", Select).value),
+                                 domain_file=domain or None)
+
+    def _show_domain(self, domain: str) -> str:
+        """Say which domain file the checklist and the sweep use and how many prompts it holds;
+        returns the typed file's problem ("" when it can be used)."""
+        info = self.query_one("#val-domain-info", Static)
+        problem = ""
+        if domain:
+            try:
+                n = plan_step.domain_cases(domain)
+                text = f"{n} prompts in {Path(domain).expanduser()}"
+            except plan_step.ValidateError as exc:
+                problem = text = str(exc)
+        else:
+            found = plan_step.default_domain_file(self.app.state)
+            try:
+                text = (f"The model folder's {found.name}: {plan_step.domain_cases(found)} "
+                        f"prompts ({found})" if found else
+                        "None: the domain and format checks are skipped (a .jsonl of prompts "
+                        "and expected answers scores the model on your own questions).")
+            except plan_step.ValidateError as exc:
+                text = f"The model folder's {found.name} cannot be used: {exc}"
+        info.update(text)
+        info.set_class(bool(problem), "-error")
+        return problem
+
+    @on(Input.Changed, "#val-domain")
+    def domain_changed(self) -> None:
+        self._describe_plan()
+        # What the typed file holds (or what is wrong) in view under the field, above the bar.
+        info = self.query_one("#val-domain-info", Static)
+        self.call_after_refresh(self.query_one("#body").scroll_to_widget, info, animate=False)
 
     # -- controls ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from textual.validation import Integer, Number, Validator
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from slm_wizard.core.steps.chat import SETTING_BOUNDS, GenerationSettings
+from slm_wizard.tui.widgets.dialog import DialogBody
 
 
 @dataclass
@@ -44,24 +45,24 @@ FIELDS = (
 class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
     DEFAULT_CSS = """
     ChatSettingsScreen { align: center middle; }
-    ChatSettingsScreen > Vertical { width: 76; height: auto; max-height: 90%;
-        border: thick $primary; background: $surface; padding: 1 2; }
     ChatSettingsScreen TextArea { height: 5; }
     ChatSettingsScreen #cs-grid { grid-size: 2; grid-columns: 32 1fr; height: auto;
         grid-rows: 3; margin-top: 1; }
     ChatSettingsScreen #cs-grid Label { padding: 1 0 0 0; }
     ChatSettingsScreen #cs-error { color: $error; height: auto; }
-    ChatSettingsScreen #cs-buttons { height: auto; align-horizontal: right; }
-    ChatSettingsScreen #cs-buttons Button { margin-left: 1; }
+    ChatSettingsScreen #cs-button-row { height: auto; align-horizontal: right; padding-top: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = ""  # on_mount focuses the system prompt
 
     def __init__(self, config: ChatConfig) -> None:
         super().__init__()
         self.config = config
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        # The fields scroll at 80x24 (Tab brings each into view); the buttons and the
+        # validation message are docked under them, always in view.
+        with DialogBody(classes="dialog", id="cs-dialog"):
             yield Label("[b]Chat settings[/b]")
             yield Label("System prompt (empty: the chat template's default)")
             yield TextArea(self.config.system_prompt or "", id="cs-system")
@@ -78,10 +79,16 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
                              value=self.config.settings.adapter
                              if self.config.settings.adapter in self.config.adapters else "",
                              allow_blank=False, id="cs-adapter")
-            yield Static("", id="cs-error", markup=False)
-            with Horizontal(id="cs-buttons"):
-                yield Button("Cancel", id="cs-cancel")
-                yield Button("Save", id="cs-save", variant="primary")
+            with Vertical(id="cs-buttons", classes="dialog-buttons"):
+                yield Static("", id="cs-error", markup=False)
+                with Horizontal(id="cs-button-row"):
+                    yield Button("Cancel", id="cs-cancel")
+                    yield Button("Save", id="cs-save", variant="primary")
+
+    def on_mount(self) -> None:
+        # The system prompt first, with the dialog's title in view (Textual's auto focus would
+        # centre the field and hide the title at 80x24).
+        self.query_one("#cs-system", TextArea).focus(scroll_visible=False)
 
     def collect(self) -> ChatConfig:
         """The edited configuration; ValueError with a message when a field is wrong."""
