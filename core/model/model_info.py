@@ -196,6 +196,7 @@ def inspect_model(path: str | Path) -> ModelInfo:
             f"{folder} has no weights: expected model.safetensors (or model-0000x-of-0000y"
             ".safetensors shards, or pytorch_model.bin)."
         )
+    _refuse_findings(folder, config)
 
     hidden = _int(get("hidden_size", "n_embd", "d_model"))
     layers = _int(get("num_hidden_layers", "n_layer", "num_layers"))
@@ -240,6 +241,18 @@ def inspect_model(path: str | Path) -> ModelInfo:
         builder_supported=builder_supported, problems=problems, groups=groups,
         tie_word_embeddings=tied,
     )
+
+
+def _refuse_findings(folder: Path, config: dict[str, Any]) -> None:
+    """The complete pre-conversion check (core.model.folder_check): every problem named."""
+    from slm_wizard.core.model.folder_check import findings
+
+    found = findings(folder, config)
+    if len(found) == 1:
+        raise ModelFolderError(f"{folder} cannot be converted: {found[0]}")
+    if found:
+        raise ModelFolderError(f"{folder} cannot be converted ({len(found)} problems):\n"
+                               + "\n".join(f"  - {f}" for f in found))
 
 
 def _read_json(path: Path) -> Any:

@@ -76,7 +76,8 @@ def world(t: Path) -> dict[str, str]:
     (t / "template_bad.json").write_text("{ nope")
     (t / "template_list.json").write_text("[1]")
     (t / "template_noslots.json").write_text(json.dumps({"system": 1, "user": 2}))
-    files = {k.split(".")[0]: str(t / k) for k in (
+    files = broken_models(t)
+    files |= {k.split(".")[0]: str(t / k) for k in (
         "model", "arch_nested", "arch_text", "hidden_text", "config_list", "config_bad_json",
         "config_empty_obj", "header_list", "shape_text", "shape_negative", "truncated",
         "empty_weights", "huge_header", "lora", "noweights", "empty", "afile", "userdir",
@@ -87,6 +88,56 @@ def world(t: Path) -> dict[str, str]:
         "template_noslots.json")}
     return files | {"missing": str(t / "missing"), "t": str(t),
                                       "cache": str(t / "cache")}
+
+
+def broken_models(t: Path) -> dict[str, str]:
+    """Model folders that Olive would fail on after minutes (core.model.folder_check finds each
+    at once)."""
+    two = {"model.embed_tokens.weight": {"dtype": "F32", "shape": [4, 2], "data_offsets": [0, 32]}}
+    out = {}
+
+    def model(name: str, config: object = None, **files: object) -> None:
+        folder = make_model(t / name, config)
+        for file, content in files.items():
+            path = folder / file.replace("__", ".")
+            if content is None:
+                path.unlink()
+            elif isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content if isinstance(content, str) else json.dumps(content))
+        out[name] = str(folder)
+
+    index = {"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+                            "lm_head.weight": "model-00002-of-00002.safetensors"}}
+    model("shard_missing", model__safetensors=None, **{
+        "model-00001-of-00002__safetensors": safetensors(two, b"\0" * 32),
+        "model__safetensors__index__json": index})
+    model("shard_tensor_absent", **{"model__safetensors__index__json": {
+        "weight_map": {"model.norm.weight": "model.safetensors"}}})
+    model("index_corrupt", model__safetensors__index__json="{ half")
+    model("index_no_map", model__safetensors__index__json={"metadata": {}})
+    model("vocab_small", {**GOOD_CONFIG, "vocab_size": 3})
+    model("vocab_big", {**GOOD_CONFIG, "vocab_size": 1000})
+    model("hidden_mismatch", {**GOOD_CONFIG, "hidden_size": 8, "num_attention_heads": 2})
+    model("heads_indivisible", {**GOOD_CONFIG, "num_attention_heads": 3})
+    model("kv_heads_bad", {**GOOD_CONFIG, "num_attention_heads": 2,
+                           "num_key_value_heads": 3})
+    model("dtype_int7", {**GOOD_CONFIG, "torch_dtype": "int7"})
+    model("dtype_bogus", {**GOOD_CONFIG, "dtype": "float99"})
+    model("tokenizer_empty", tokenizer__json="")
+    model("tokenizer_corrupt", tokenizer__json='{"model": {"vocab": {"a": 0,')
+    model("tokenizer_latin1", tokenizer__json=b'{"x": "caf\xe9"}')
+    model("tokenizer_list", tokenizer__json="[1, 2]")
+    model("tokenizer_ids_big", tokenizer__json={"model": {"vocab": {"a": 0, "b": 9}},
+                                                "added_tokens": [{"id": 12}]})
+    model("tokcfg_empty", tokenizer_config__json="")
+    model("tokcfg_corrupt", tokenizer_config__json="{ nope")
+    model("genconfig_corrupt", generation_config__json="{")
+    model("special_map_empty", special_tokens_map__json=b"")
+    model("config_zero", "")
+    model("two_problems", {**GOOD_CONFIG, "torch_dtype": "int7", "num_attention_heads": 3})
+    return out
 
 
 # --------------------------------------------------------------------------- the corpus
@@ -158,6 +209,38 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("check-model-shape-text", ["check", "--model", "{shape_text}"], R, "shape"),
     ("sweep-arch-nested", ["sweep", "{arch_nested}"], R, "architectures.0"),
     ("sweep-shape-text", ["sweep", "{shape_text}"], R, "shape"),
+    # --- model folders Olive would fail on after minutes: refused at once (folder_check)
+    *[(f"{cmd}-{name.replace('_', '-')}", argv, R, word)
+      for name, word in (
+          ("shard_missing", "model-00002-of-00002.safetensors"),
+          ("shard_tensor_absent", "model.norm.weight"),
+          ("index_corrupt", "model.safetensors.index.json is not valid JSON"),
+          ("index_no_map", "weight_map"),
+          ("vocab_small", "vocab_size 3 does not match"),
+          ("vocab_big", "vocab_size 1000 does not match"),
+          ("hidden_mismatch", "hidden_size 8 does not match"),
+          ("heads_indivisible", "num_attention_heads 3 does not divide hidden_size 2"),
+          ("kv_heads_bad", "num_key_value_heads 3"),
+          ("dtype_int7", "'int7' is not a dtype"),
+          ("dtype_bogus", "'float99' is not a dtype"),
+          ("tokenizer_empty", "tokenizer.json is empty"),
+          ("tokenizer_corrupt", "tokenizer.json is not valid JSON"),
+          ("tokenizer_latin1", "tokenizer.json is not UTF-8"),
+          ("tokenizer_list", "tokenizer.json must hold a JSON object"),
+          ("tokenizer_ids_big", "token ids up to 12"),
+          ("tokcfg_empty", "tokenizer_config.json is empty"),
+          ("tokcfg_corrupt", "tokenizer_config.json is not valid JSON"),
+          ("genconfig_corrupt", "generation_config.json is not valid JSON"),
+          ("special_map_empty", "special_tokens_map.json is empty"),
+          ("config_zero", "config.json is empty"),
+          ("two_problems", "2 problems"))
+      for cmd, argv in (("inspect", ["inspect", "{" + name + "}"]),
+                        ("convert", ["convert", "{" + name + "}", "-o", "{t}/o"]))],
+    *[(f"{cmd}-{name.replace('_', '-')}", argv, R, word)
+      for name, word in (("shard_missing", "missing"), ("tokenizer_corrupt", "tokenizer.json"),
+                         ("vocab_small", "vocab_size"), ("dtype_int7", "int7"))
+      for cmd, argv in (("check", ["check", "--model", "{" + name + "}"]),
+                        ("sweep", ["sweep", "{" + name + "}"]))],
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),
