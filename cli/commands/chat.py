@@ -82,6 +82,9 @@ def _stream(piece: str) -> None:
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     options.validate(one_shot=args.prompt is not None)
+    if args.prompt is None and sys.stdin is None:  # started with `<&-`: nothing to read
+        raise step.ChatInputError("the standard input is closed: the line-based chat reads "
+                                  "your messages from it; give one message with --prompt")
     if args.prompt is None:
         return _repl(options, args.json)
     # The folder may change between the check above and the load: refused there too.
