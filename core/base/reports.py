@@ -65,6 +65,21 @@ def slug(text: str, limit: int = 48) -> str:
     return (out or "model")[:limit]
 
 
+def report_dir_problem(report_dir: str | Path | None) -> str:
+    """Why `--report-dir` cannot hold reports ("" when it can, or when it is the default): it is
+    a file, or a file stands where one of its parent folders should be. Checked before a run."""
+    if report_dir is None:
+        return ""
+    folder = Path(report_dir).expanduser()
+    for place in (folder, *folder.parents):
+        if place.exists() and not place.is_dir():
+            what = "is a file" if place == folder else f"is inside {place}, which is a file"
+            return f"--report-dir: {folder} {what}: give a folder for the reports"
+        if place.exists():
+            break
+    return ""
+
+
 def default_report_dir(model_name: str, when: float | None = None) -> Path:
     """`<data_dir>/reports/<YYYYmmdd-HHMMSS>-<model>/` (not created)."""
     from slm_wizard.core.base.paths import data_dir

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.fileio import read_json_object, write_bytes_atomic, write_text_atomic
+from slm_wizard.core.base.schema import MAX_INPUT_TOKENS
 from slm_wizard.core.deploy.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
@@ -100,6 +101,9 @@ def _field_problem(key: str, value: object, ctx_len: int | None) -> tuple[float 
             return None, f"{key} must be at least {b.lo:g}"
         if ctx_len is not None and x > ctx_len:
             return None, f"{key} {x} exceeds the model's context length {ctx_len}"
+        if x > MAX_INPUT_TOKENS:
+            return None, f"{key} {x} is above the largest context slm-wizard accepts " \
+                f"({MAX_INPUT_TOKENS:,})"
         return x, ""
     hi = b.hi if b.hi is not None else float("inf")
     if not (x > b.lo if b.lo_open else x >= b.lo) or x > hi:

@@ -104,18 +104,23 @@ class Options:
 
     def validate(self) -> None:
         """BenchError (a message for the user) when an option is out of bounds."""
-        from slm_wizard.core.base.schema import SchemaError, check_options, positive_int
+        from slm_wizard.core.base import schema as sc
+        from slm_wizard.core.base.reports import report_dir_problem
+
+        if report_dir_problem(self.report_dir):  # a file, or under one: refused before a run
+            raise BenchError(report_dir_problem(self.report_dir))
 
         try:  # the declared bounds of the sizes
-            check_options({"repeats": self.repeats, "warmup": self.warmup,
-                           "max_tokens": self.max_tokens},
-                          {"repeats": positive_int("repetitions"),
-                           "warmup": {"type": "integer", "minimum": 0,
-                                      "description": "a whole number of 0 or more"},
-                           "max_tokens": positive_int("tokens")},
-                          {"repeats": "--repeats", "warmup": "--warmup",
-                           "max_tokens": "--max-tokens"})
-        except SchemaError as exc:
+            sc.check_options({"repeats": self.repeats, "warmup": self.warmup,
+                              "max_tokens": self.max_tokens, "lengths": list(self.lengths)},
+                             {"repeats": sc.positive_int("repetitions", sc.MAX_REPEATS),
+                              "warmup": sc.whole_number("warm-up runs", 0, sc.MAX_WARMUP),
+                              "max_tokens": sc.positive_int("tokens", sc.MAX_TOKENS),
+                              "lengths": {"type": "array", "items": sc.positive_int(
+                                  "prompt tokens", sc.MAX_INPUT_TOKENS)}},
+                             {"repeats": "--repeats", "warmup": "--warmup",
+                              "max_tokens": "--max-tokens", "lengths": "--lengths"})
+        except sc.SchemaError as exc:
             raise BenchError(str(exc)) from None
         if self.backend not in BACKENDS:
             raise BenchError(f"unknown backend {self.backend!r}: choose {' or '.join(BACKENDS)}")
@@ -195,7 +200,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         if own:
             backend.close()
     paths, problem = export(bench.to_report(), options.report_dir, options.model)
-    status = Status.SKIP if bench.cancelled else Status.WARN if problem else Status.OK
+    status = Status.SKIP if bench.cancelled else Status.FAIL if problem else Status.OK
     # The lengths left out or replaced, and why, go with the record too.
     notes = list(bench.length_notes) + ([problem] if problem else [])
     return Result(status, bench, paths, problem, notes)

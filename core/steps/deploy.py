@@ -128,7 +128,9 @@ class Options:
 
     @property
     def model_config(self) -> ModelConfig:
-        return ModelConfig(self.max_length or default_max_length(context_length(self.onnx_dir)),
+        given = self.max_length is not None  # 0 is refused by the plan, never "the default"
+        return ModelConfig(self.max_length if given else
+                           default_max_length(context_length(self.onnx_dir)),
                            self.temperature, self.top_p, self.repetition_penalty)
 
     def resolved(self) -> Options:
@@ -288,7 +290,7 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
                         "`slm-wizard convert` first.")
     else:
         problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
-    problems += _id_problems(options)
+    problems += _id_problems(options) + _size_problems(options)
     out = Plan(options, source, problems=problems, context_length=context_length(folder))
     try:
         if options.template is not None:
@@ -332,6 +334,26 @@ def _id_problems(options: Options) -> list[str]:
             check(value)
         except InferenceModelError as e:
             problems.append(str(e))
+    return problems
+
+
+def _size_problems(options: Options) -> list[str]:
+    """--max-length and --max-tokens out of their bounds (before anything is copied, registered
+    or loaded)."""
+    from slm_wizard.core.base import schema as sc
+
+    problems = []
+    if options.max_length is not None and (isinstance(options.max_length, bool) or not isinstance(
+            options.max_length, int) or options.max_length < 1):
+        problems.append(f"--max-length: expected a whole number of at least 1 (the longest "
+                        f"prompt plus answer in tokens), found {options.max_length!r}")
+    try:
+        sc.check_options({"max_tokens": options.max_tokens},
+                         {"max_tokens": sc.positive_int("tokens of the test answer",
+                                                        sc.MAX_TOKENS)},
+                         {"max_tokens": "--max-tokens"})
+    except sc.SchemaError as exc:
+        problems.append(str(exc))
     return problems
 
 

@@ -53,14 +53,14 @@ class Options:
 
     def checked(self) -> Options:
         """These options with the model folder resolved; raises PrereqsInputError when unusable."""
-        from slm_wizard.core.base.schema import SchemaError, check_options, positive_number
+        from slm_wizard.core.base import schema as sc
 
         try:
-            check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
-                          {"min_ram_gb": positive_number("GB of RAM"),
-                           "timeout": positive_number("seconds")},
-                          {"min_ram_gb": "--min-ram-gb", "timeout": "--timeout"})
-        except SchemaError as exc:
+            sc.check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
+                             {"min_ram_gb": sc.positive_number("GB of RAM", sc.MAX_RAM_GB),
+                              "timeout": sc.positive_number("seconds", sc.MAX_SECONDS)},
+                             {"min_ram_gb": "--min-ram-gb", "timeout": "--timeout"})
+        except sc.SchemaError as exc:
             raise PrereqsInputError(str(exc)) from None
         if self.output_dir is not None:
             out = Path(self.output_dir).expanduser()

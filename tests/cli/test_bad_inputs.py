@@ -72,6 +72,12 @@ def world(t: Path) -> dict[str, str]:
     (t / "domain_bad.jsonl").write_text("{not json}\n")
     (t / "domain_types.jsonl").write_text(json.dumps({"prompt": 5, "expected": ["x"]}) + "\n")
     (t / "domain_empty.jsonl").write_text("")
+    (t / "domain_expected_empty.jsonl").write_text(json.dumps({"prompt": "q", "expected": ""})
+                                                   + "\n")
+    (t / "domain_bad_schema.jsonl").write_text(
+        json.dumps({"prompt": "q", "expected": "a"}) + "\n"
+        + json.dumps({"prompt": "q", "schema": {"type": "nonsense"}}) + "\n")
+    (t / "domain_latin1.jsonl").write_bytes(b'{"prompt": "caf\xe9", "expected": "x"}\n')
     (t / "prompts_bad.jsonl").write_text("[[[\n")
     (t / "template_bad.json").write_text("{ nope")
     (t / "template_list.json").write_text("[1]")
@@ -84,7 +90,8 @@ def world(t: Path) -> dict[str, str]:
         "sweepout", "onnx_nomodel", "onnx_truncated", "onnx_badgenai", "onnx_genai_list",
         "onnx_genai_nomodel", "onnx_empty", "list.json", "bad.json", "acc_level.json",
         "block_text.json", "domain_bad.jsonl", "domain_types.jsonl", "domain_empty.jsonl",
-        "prompts_bad.jsonl", "template_bad.json", "template_list.json",
+        "prompts_bad.jsonl", "domain_expected_empty.jsonl", "domain_bad_schema.jsonl",
+        "domain_latin1.jsonl", "template_bad.json", "template_list.json",
         "template_noslots.json")}
     return files | {"missing": str(t / "missing"), "t": str(t),
                                       "cache": str(t / "cache")}
@@ -241,6 +248,40 @@ CASES: list[tuple[str, list[str], int, str]] = [
                          ("vocab_small", "vocab_size"), ("dtype_int7", "int7"))
       for cmd, argv in (("check", ["check", "--model", "{" + name + "}"]),
                         ("sweep", ["sweep", "{" + name + "}"]))],
+    # --- domain files, report folders, sweep options, deploy sizes
+    ("validate-domain-expected-empty", ["validate", "{onnx_truncated}", "--domain",
+                                        "{domain_expected_empty}"], R, '"expected" is empty'),
+    ("sweep-domain-expected-empty", ["sweep", "{model}", "--domain",
+                                     "{domain_expected_empty}"], R, '"expected" is empty'),
+    ("validate-domain-bad-schema", ["validate", "{onnx_truncated}", "--domain",
+                                    "{domain_bad_schema}"], R,
+     "line 2: \"schema\" is not a valid JSON schema"),
+    ("sweep-domain-bad-schema", ["sweep", "{model}", "--domain", "{domain_bad_schema}"], R,
+     "line 2"),
+    ("validate-domain-latin1", ["validate", "{onnx_truncated}", "--domain", "{domain_latin1}"],
+     R, "not UTF-8 text (line 1"),
+    ("bench-prompts-latin1", ["bench", "{onnx_truncated}", "--prompts", "{domain_latin1}"], R,
+     "not UTF-8"),
+    ("validate-report-dir-file", ["validate", "{onnx_truncated}", "--report-dir", "{afile}"], R,
+     "--report-dir"),
+    ("bench-report-dir-file", ["bench", "{onnx_truncated}", "--report-dir", "{afile}"], R,
+     "is a file"),
+    ("bench-report-dir-under-file", ["bench", "{onnx_truncated}", "--report-dir",
+                                     "{afile}/reports"], R, "which is a file"),
+    ("sweep-report-dir-file", ["sweep", "{model}", "--report-dir", "{afile}"], R, "is a file"),
+    ("sweep-variants-empty", ["sweep", "{model}", "--variants", ""], R, "--variants is empty"),
+    ("sweep-variants-commas", ["sweep", "{model}", "--variants", ",,"], R, "variant"),
+    ("sweep-fidelity-tokens-zero", ["sweep", "{model}", "--fidelity-tokens", "0"], R,
+     "--fidelity-tokens"),
+    ("sweep-max-kld-nan", ["sweep", "{model}", "--max-kld", "nan"], R, "--max-kld"),
+    ("deploy-max-length-zero", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                                "{cache}", "--max-length", "0", "--dry-run"], R,
+     "--max-length"),
+    ("deploy-max-tokens-zero", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                                "{cache}", "--max-tokens", "0", "--dry-run"], R,
+     "--max-tokens"),
+    ("bench-repeats-huge", ["bench", "{onnx_truncated}", "--repeats", "100000000"], R,
+     "from 1 to 100"),
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),
@@ -532,3 +573,53 @@ def test_every_help_text_renders(command: str, capsys: pytest.CaptureFixture[str
     """`--help` never raises (a stray % in a help text once did, for sweep)."""
     code, out, err = run_cli([command, "--help"], capsys)
     assert code == 0 and f"usage: slm-wizard {command}" in out and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- numeric bounds
+
+
+def _numeric_options() -> list[tuple[str, str]]:
+    """(command, option) of every option that takes a number without a fixed list of choices:
+    each has an upper bound (core.base.schema's table), so a new one cannot be forgotten."""
+    import argparse
+
+    from slm_wizard.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = []
+    for command, cmd in sub.choices.items():
+        for action in cmd._actions:
+            numeric = action.type in (int, float) or getattr(action.type, "__name__", "") in (
+                "_positive", "_share")
+            if numeric and not action.choices and action.option_strings:
+                out.append((command, action.option_strings[-1]))
+    return out
+
+
+# A command line that reaches each command's checks without running anything slow.
+_BASE = {"check": ["check"], "chat": ["chat", "{onnx_truncated}", "--prompt", "hi"],
+         "bench": ["bench", "{onnx_truncated}"], "validate": ["validate", "{onnx_truncated}"],
+         "sweep": ["sweep", "{model}"],
+         "deploy": ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir", "{cache}",
+                    "--dry-run"]}
+NUMERIC = _numeric_options()
+
+
+def test_numeric_options_are_found() -> None:
+    assert len(NUMERIC) >= 25
+    assert ("bench", "--repeats") in NUMERIC and ("deploy", "--max-length") in NUMERIC
+
+
+@pytest.mark.parametrize(("command", "option"), NUMERIC, ids=[f"{c}{o}" for c, o in NUMERIC])
+def test_every_numeric_option_has_an_upper_bound(command: str, option: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    places = world(tmp_path)
+    argv = [a.format(**places) for a in _BASE[command]] + [option, "1000000000000"]
+    before = tree(tmp_path)
+    code, out, err = run_cli(argv, capsys)
+    assert "Traceback" not in err and "is a bug" not in err
+    assert code == 2, (code, err)
+    name = option.lstrip("-")
+    assert any(n in err.lower() for n in (name, name.replace("-", "_"), name.replace("-", " ")))
+    assert tree(tmp_path) == before
