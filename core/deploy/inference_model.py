@@ -137,6 +137,13 @@ def validate_name(name: object) -> str:
         raise InferenceModelError(
             f"Name {name!r} looks like a path: no '/', '\\' or '..' (it becomes a folder name)."
         )
+    from slm_wizard.core.base.paths import reserved_name
+
+    if reserved_name(name):
+        raise InferenceModelError(
+            f"Name {name!r} is a device name Windows reserves (CON, PRN, AUX, NUL, COM1-COM9, "
+            "LPT1-LPT9): it becomes a folder name Foundry Local on Windows cannot use; choose "
+            "another.")
     if not _NAME_RE.match(name):
         raise InferenceModelError(
             f"Name {name!r} may hold only letters, digits, '-', '_' and '.', and must start with "

@@ -220,6 +220,11 @@ def build_demo_model(
     if out is not None and not str(out).strip():
         raise DemoRefused("--out: the path is empty: give a folder name")
     user_named = out is not None
+    if user_named:
+        from slm_wizard.core.base.paths import reserved_name_problem
+
+        if reserved_name_problem(Path(out).expanduser(), "--out"):
+            raise DemoRefused(reserved_name_problem(Path(out).expanduser(), "--out"))
     out = Path(os.path.abspath(Path(out).expanduser() if out is not None else default_demo_dir()))
     if out.exists() or out.is_symlink():
         if not force and _is_complete(out, wanted):

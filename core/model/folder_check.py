@@ -43,6 +43,11 @@ def findings(folder: Path, config: dict[str, Any]) -> list[str]:
             out.append(problem)
         elif value is not None:
             parsed[name] = value
+    tokenizer = parsed.get("tokenizer.json")
+    if tokenizer is not None and not isinstance(tokenizer.get("model"), dict):
+        out.append(f"{folder / 'tokenizer.json'} is not a tokenizer: it has no \"model\" "
+                   "section (the tokenizers library cannot load it); save the tokenizer again "
+                   "(tokenizer.save_pretrained(folder)).")
     if (folder / "tokenizer.model").is_file() and _size(folder / "tokenizer.model") == 0:
         out.append(f"{folder / 'tokenizer.model'} is empty (0 bytes): save the tokenizer again "
                    "(tokenizer.save_pretrained(folder)).")

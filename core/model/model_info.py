@@ -120,7 +120,9 @@ def check_model_folder(path: str | Path, *, allow_adapter: bool = False) -> Path
         raise ModelFolderError("Enter the path of a model folder.")
     folder = Path(text).expanduser()
     if not folder.exists():
-        raise ModelFolderError(f"{folder} does not exist.")
+        from slm_wizard.core.base.paths import missing_reason
+
+        raise ModelFolderError(f"{folder} {missing_reason(folder)}.")
     if not folder.is_dir():
         raise ModelFolderError(
             f"{folder} is a file, not a folder: choose the folder that holds it."

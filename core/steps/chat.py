@@ -118,7 +118,10 @@ class Options:
             raise ChatInputError("give the converted ONNX folder (ort) or the Foundry Local "
                                  "model id name:version (foundry)")
         if self.backend == "ort" and not Path(str(self.model)).expanduser().exists():
-            raise ChatInputError(f"{self.model} does not exist: give the converted ONNX folder")
+            from slm_wizard.core.base.paths import missing_reason
+
+            raise ChatInputError(f"{self.model} {missing_reason(Path(str(self.model)))}: give "
+                                 "the converted ONNX folder")
         try:
             self.settings.validate()
         except ValueError as e:
@@ -130,7 +133,31 @@ class Options:
             raise ChatInputError("the prompt is empty: give the message to send.")
         if one_shot and self.prompt is None:
             raise ChatInputError("a one-shot chat needs the prompt to send.")
+        self._check_places()
         return self
+
+    def _check_places(self) -> None:
+        """The folders named: refused input (exit 2), not a failure found while loading."""
+        if self.backend == "foundry":
+            cache = Path(str(self.cache_dir)).expanduser() if self.cache_dir else None
+            if cache is not None and cache.exists() and not cache.is_dir():
+                raise ChatInputError(f"--cache-dir: {cache} is a file: give the Foundry Local "
+                                     "model cache folder")
+            return
+        folder = Path(str(self.model)).expanduser()
+        if not folder.is_dir():
+            raise ChatInputError(f"{folder} is a file: give the converted ONNX folder")
+        if not (folder / "genai_config.json").is_file():
+            hf = (folder / "config.json").is_file()
+            raise ChatInputError(
+                f"{folder} is a Hugging Face model folder, not a converted one: convert it "
+                "first (`slm-wizard convert`), then chat with the folder it writes" if hf else
+                f"{folder} has no genai_config.json: give the folder `slm-wizard convert` wrote")
+        if self.adapter and not (folder / f"{self.adapter}.onnx_adapter").is_file():
+            names = adapter_names(folder)
+            raise ChatInputError(
+                f"--adapter {self.adapter}: {folder} has no {self.adapter}.onnx_adapter "
+                + (f"(its adapters: {', '.join(names)})" if names else "(it has no adapters)"))
 
     def argv(self) -> list[str]:
         """The one-shot headless command that sends `prompt` with exactly these options."""

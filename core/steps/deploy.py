@@ -282,8 +282,9 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         loc = cache_location()
         options, source = replace(options, cache_dir=loc.path), loc.source
     if options.remove:  # only the name, version and cache matter
-        return Plan(options.resolved(), source, problems=_id_problems(options))
-    problems: list[str] = []
+        return Plan(options.resolved(), source,
+                    problems=_cache_problems(options) + _id_problems(options))
+    problems: list[str] = _cache_problems(options)
     folder = Path(options.onnx_dir)
     if not (folder / "genai_config.json").is_file():
         problems.append(f"{folder} is not a converted model folder (no genai_config.json): run "
@@ -335,6 +336,19 @@ def _id_problems(options: Options) -> list[str]:
         except InferenceModelError as e:
             problems.append(str(e))
     return problems
+
+
+def _cache_problems(options: Options) -> list[str]:
+    """A cache folder that is a file (or under one): refused before anything is written."""
+    cache = Path(options.cache_dir).expanduser() if options.cache_dir is not None else None
+    for place in (cache, *cache.parents) if cache is not None else ():
+        if place.exists() and not place.is_dir():
+            return [f"--cache-dir: {cache} " + ("is a file" if place == cache else
+                                                f"is inside {place}, which is a file")
+                    + ": give the Foundry Local model cache folder"]
+        if place.exists():
+            break
+    return []
 
 
 def _size_problems(options: Options) -> list[str]:

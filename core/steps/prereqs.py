@@ -66,6 +66,10 @@ class Options:
             out = Path(self.output_dir).expanduser()
             if not str(self.output_dir).strip():
                 raise PrereqsInputError("--output-dir: the path is empty: give a folder")
+            from slm_wizard.core.base.paths import reserved_name_problem
+
+            if reserved_name_problem(out, "--output-dir"):
+                raise PrereqsInputError(reserved_name_problem(out, "--output-dir"))
             if out.exists() and not out.is_dir():
                 raise PrereqsInputError(f"--output-dir: {out} is a file: give the folder where "
                                         "outputs will go")

@@ -48,6 +48,9 @@ def world(t: Path) -> dict[str, str]:
     (noweights / "model.safetensors").unlink()
     (t / "empty").mkdir()
     (t / "afile").write_text("I am a file\n")
+    (t / "loop1").symlink_to(t / "loop2")
+    (t / "loop2").symlink_to(t / "loop1")
+    (t / "dangling").symlink_to(t / "nowhere")
     user = t / "userdir"
     user.mkdir()
     (user / "notes.txt").write_text("precious\n")
@@ -87,7 +90,7 @@ def world(t: Path) -> dict[str, str]:
         "model", "arch_nested", "arch_text", "hidden_text", "config_list", "config_bad_json",
         "config_empty_obj", "header_list", "shape_text", "shape_negative", "truncated",
         "empty_weights", "huge_header", "lora", "noweights", "empty", "afile", "userdir",
-        "sweepout", "onnx_nomodel", "onnx_truncated", "onnx_badgenai", "onnx_genai_list",
+        "sweepout", "loop1", "dangling", "onnx_nomodel", "onnx_truncated", "onnx_badgenai", "onnx_genai_list",
         "onnx_genai_nomodel", "onnx_empty", "list.json", "bad.json", "acc_level.json",
         "block_text.json", "domain_bad.jsonl", "domain_types.jsonl", "domain_empty.jsonl",
         "prompts_bad.jsonl", "domain_expected_empty.jsonl", "domain_bad_schema.jsonl",
@@ -136,6 +139,7 @@ def broken_models(t: Path) -> dict[str, str]:
     model("tokenizer_corrupt", tokenizer__json='{"model": {"vocab": {"a": 0,')
     model("tokenizer_latin1", tokenizer__json=b'{"x": "caf\xe9"}')
     model("tokenizer_list", tokenizer__json="[1, 2]")
+    model("tokenizer_no_model", tokenizer__json="{}")
     model("tokenizer_ids_big", tokenizer__json={"model": {"vocab": {"a": 0, "b": 9}},
                                                 "added_tokens": [{"id": 12}]})
     model("tokcfg_empty", tokenizer_config__json="")
@@ -234,6 +238,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
           ("tokenizer_corrupt", "tokenizer.json is not valid JSON"),
           ("tokenizer_latin1", "tokenizer.json is not UTF-8"),
           ("tokenizer_list", "tokenizer.json must hold a JSON object"),
+          ("tokenizer_no_model", "tokenizer.json is not a tokenizer"),
           ("tokenizer_ids_big", "token ids up to 12"),
           ("tokcfg_empty", "tokenizer_config.json is empty"),
           ("tokcfg_corrupt", "tokenizer_config.json is not valid JSON"),
@@ -282,6 +287,35 @@ CASES: list[tuple[str, list[str], int, str]] = [
      "--max-tokens"),
     ("bench-repeats-huge", ["bench", "{onnx_truncated}", "--repeats", "100000000"], R,
      "from 1 to 100"),
+    # --- symbolic links, Windows device names, folders of the wrong kind (chat)
+    *[(f"{cmd}-loop", [*argv], R, "symbolic link loop") for cmd, argv in (
+        ("inspect", ["inspect", "{loop1}"]), ("convert", ["convert", "{loop1}", "-o", "{t}/o"]),
+        ("chat", ["chat", "{loop1}", "--prompt", "hi"]), ("check", ["check", "--model",
+                                                                  "{loop1}"]),
+        ("sweep", ["sweep", "{loop1}"]))],
+    ("inspect-dangling-link", ["inspect", "{dangling}"], R, "which does not exist"),
+    *[(f"{cmd}-reserved-{name.lower()}", argv, R, "device name Windows reserves")
+      for name in ("CON", "nul.txt")
+      for cmd, argv in (
+          ("convert", ["convert", "{model}", "-o", "{t}/" + name, "--dry-run"]),
+          ("demo", ["demo", "--out", "{t}/x/" + name]),
+          ("sweep", ["sweep", "{model}", "--output", "{t}/" + name]),
+          ("bench", ["bench", "{onnx_truncated}", "--report-dir", "{t}/" + name]),
+          ("validate", ["validate", "{onnx_truncated}", "--report-dir", "{t}/" + name]),
+          ("check", ["check", "--output-dir", "{t}/" + name]))],
+    ("deploy-name-reserved", ["deploy", "{onnx_nomodel}", "--name", "NUL", "--remove",
+                              "--cache-dir", "{cache}"], R, "device name Windows reserves"),
+    ("deploy-name-reserved-com1", ["deploy", "{onnx_nomodel}", "--name", "com1", "--remove",
+                                   "--cache-dir", "{cache}"], R, "Windows reserves"),
+    ("chat-hf-folder", ["chat", "{model}", "--prompt", "hi"], R, "Hugging Face model folder"),
+    ("chat-no-genai", ["chat", "{empty}", "--prompt", "hi"], R, "no genai_config.json"),
+    ("chat-file", ["chat", "{afile}", "--prompt", "hi"], R, "is a file"),
+    ("chat-adapter-missing", ["chat", "{onnx_truncated}", "--prompt", "hi", "--adapter",
+                              "nope"], R, "no nope.onnx_adapter"),
+    ("chat-foundry-cache-file", ["chat", "m:1", "--backend", "foundry", "--cache-dir",
+                                 "{afile}", "--prompt", "hi"], R, "--cache-dir"),
+    ("deploy-cache-file", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                           "{afile}"], R, "afile"),
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),

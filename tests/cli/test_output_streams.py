@@ -57,8 +57,11 @@ def test_stdout_closed_at_the_start_is_one_line(tmp_path: Path, monkeypatch, cap
 
 
 def test_chat_repl_with_stdin_closed_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    from tests.helpers.folders import make_onnx
+
+    folder = make_onnx(tmp_path / "onnx")
     monkeypatch.setattr(sys, "stdin", None)
-    assert main(["chat", str(tmp_path)]) == 2
+    assert main(["chat", str(folder)]) == 2
     assert "standard input is closed" in capsys.readouterr().err
 
 
