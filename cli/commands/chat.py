@@ -105,6 +105,16 @@ def _progress(p: Progress) -> None:
     _err(p.text)
 
 
+def _read_line() -> str | None:
+    """One line of stdin (None at its end); bytes that are not UTF-8 stay as lone surrogates
+    (schema.utf8_problem names them) instead of failing the read."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream (tests): already decoded
+        return sys.stdin.readline() or None
+    raw = buffer.readline()
+    return raw.decode("utf-8", errors="surrogateescape") if raw else None
+
+
 def _repl(options: step.Options, as_json: bool) -> int:
     _err(f"loading {options.model} ({options.backend})…")
     try:
@@ -127,10 +137,15 @@ def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -
     while True:
         if interactive:
             print("> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:
+        line = _read_line()
+        if line is None:
             return 0
         text = line.rstrip("\n")
+        from slm_wizard.core.base.schema import utf8_problem
+
+        if utf8_problem(text, "that line"):
+            _err(f"{utf8_problem(text, 'that line')}; type it again")
+            continue
         command = text.strip()
         if command in ("/quit", "/exit"):
             return 0

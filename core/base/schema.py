@@ -244,3 +244,20 @@ MODEL_BUILDER_PASS: dict[str, Any] = {
                    "config": {"type": "object", "description": "a JSON object of pass options",
                               "properties": _BUILDER_OPTIONS}},
 }
+
+
+# --- text from the command line -------------------------------------------------------------
+
+
+def utf8_problem(text: str | None, what: str) -> str:
+    """Why `text` is not valid UTF-8 ("" when it is): bytes the terminal or the shell passed
+    that are not UTF-8 reach Python as lone surrogates (e.g. a Latin-1 "é", byte 0xe9)."""
+    if not text:
+        return ""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            return (f"{what} is not valid UTF-8 text (byte 0x{ord(ch) - 0xdc00:02x} at character "
+                    f"{i + 1}): set the terminal to UTF-8, or write the text in UTF-8")
+        if "\ud800" <= ch <= "\udfff":
+            return f"{what} is not valid UTF-8 text (a lone surrogate at character {i + 1})"
+    return ""

@@ -129,6 +129,11 @@ class Options:
         if self.adapter and self.backend != "ort":
             raise ChatInputError("LoRA adapters run with the onnxruntime-genai backend (ort) "
                                  "only: Foundry Local loads one model folder.")
+        from slm_wizard.core.base.schema import utf8_problem
+
+        for text, what in ((self.prompt, "the prompt"), (self.system, "the system prompt")):
+            if utf8_problem(text, what):
+                raise ChatInputError(utf8_problem(text, what))
         if self.prompt is not None and not clean_user_text(self.prompt):
             raise ChatInputError("the prompt is empty: give the message to send.")
         if one_shot and self.prompt is None:

@@ -352,11 +352,13 @@ def _cache_problems(options: Options) -> list[str]:
 
 
 def _size_problems(options: Options) -> list[str]:
-    """--max-length and --max-tokens out of their bounds (before anything is copied, registered
-    or loaded)."""
+    """--max-length and --max-tokens out of their bounds, texts that are not UTF-8 (before
+    anything is copied, registered or loaded)."""
     from slm_wizard.core.base import schema as sc
 
-    problems = []
+    problems = [sc.utf8_problem(text, what) for text, what in (
+        (options.prompt, "--prompt"), (options.system, "--system"),
+        (options.description, "--description")) if sc.utf8_problem(text, what)]
     if options.max_length is not None and (isinstance(options.max_length, bool) or not isinstance(
             options.max_length, int) or options.max_length < 1):
         problems.append(f"--max-length: expected a whole number of at least 1 (the longest "

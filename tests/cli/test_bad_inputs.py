@@ -317,6 +317,17 @@ CASES: list[tuple[str, list[str], int, str]] = [
                                  "{afile}", "--prompt", "hi"], R, "--cache-dir"),
     ("deploy-cache-file", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
                            "{afile}"], R, "afile"),
+    # --- text that is not UTF-8 (a Latin-1 "é" reaches Python as a lone surrogate)
+    ("chat-prompt-latin1", ["chat", "{onnx_truncated}", "--prompt", "caf\udce9"], R,
+     "the prompt is not valid UTF-8 text (byte 0xe9"),
+    ("chat-system-latin1", ["chat", "{onnx_truncated}", "--prompt", "hi", "--system",
+                            "\udcff"], R, "system prompt is not valid UTF-8"),
+    ("deploy-prompt-latin1", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                              "{cache}", "--prompt", "caf\udce9", "--dry-run"], R,
+     "--prompt is not valid UTF-8"),
+    ("deploy-description-latin1", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                                   "{cache}", "--description", "\udce9", "--dry-run"], R,
+     "--description is not valid UTF-8"),
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),

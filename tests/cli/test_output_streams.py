@@ -94,3 +94,21 @@ def test_real_processes_pipe_full_and_closed(tmp_path: Path) -> None:
     res = _run(["inspect", folder], stdout=subprocess.DEVNULL,
                preexec_fn=lambda: os.close(1))  # noqa: PLW1509 - the child's own stdout
     assert res.returncode == 1 and "it is closed" in res.stderr
+
+
+def test_a_repl_line_that_is_not_utf8_is_named_and_the_chat_goes_on(tmp_path: Path,
+                                                                    monkeypatch, capsys) -> None:
+    from slm_wizard.cli.commands import chat as command
+    from slm_wizard.core.steps import chat as step
+    from tests.helpers import FakeChatBackend
+
+    class Stdin(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return False
+
+    monkeypatch.setattr(sys, "stdin", Stdin(io.BytesIO(b"caf\xe9\nhello\n")))
+    backend = FakeChatBackend()
+    code = command._loop(step.new_session(step.Options(str(tmp_path)), backend), backend, False)
+    err = capsys.readouterr().err
+    assert code == 0 and backend.calls == 1  # the bad line was not sent, the good one was
+    assert "that line is not valid UTF-8 text (byte 0xe9 at character 4)" in err
