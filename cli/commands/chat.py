@@ -141,10 +141,8 @@ def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -
         if line is None:
             return 0
         text = line.rstrip("\n")
-        from slm_wizard.core.base.schema import utf8_problem
-
-        if utf8_problem(text, "that line"):
-            _err(f"{utf8_problem(text, 'that line')}; type it again")
+        if step.utf8_problem(text, "that line"):
+            _err(f"{step.utf8_problem(text, 'that line')}; type it again")
             continue
         command = text.strip()
         if command in ("/quit", "/exit"):

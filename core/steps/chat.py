@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.base.schema import utf8_problem
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.base.units import MB
 from slm_wizard.core.run.record import RunRecord, StepRecord
@@ -46,7 +47,7 @@ __all__ = [
     "ChatInputError", "ChatLog", "ChatSession", "GenerationSettings", "Loaded", "Options",
     "ProcessSampler", "Reply", "Result", "StreamBatch", "adapter_names", "default_settings",
     "failure_of", "generator_pid", "load", "new_session", "open_backend", "options_for",
-    "result_of", "run", "send", "settings_in_use", "to_record",
+    "result_of", "run", "send", "settings_in_use", "to_record", "utf8_problem",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -129,8 +130,6 @@ class Options:
         if self.adapter and self.backend != "ort":
             raise ChatInputError("LoRA adapters run with the onnxruntime-genai backend (ort) "
                                  "only: Foundry Local loads one model folder.")
-        from slm_wizard.core.base.schema import utf8_problem
-
         for text, what in ((self.prompt, "the prompt"), (self.system, "the system prompt")):
             if utf8_problem(text, what):
                 raise ChatInputError(utf8_problem(text, what))
