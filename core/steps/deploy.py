@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from slm_wizard.core.deploy.foundry import CacheLocation, DeployResult, TargetExists
 
 NEUTRAL_PROMPT = "Hello! Who are you?"
+# Where the SDK keeps the local catalog's registrations (in the cache folder).
+REGISTRY_FILE = "foundry.local.modelinfo.json"
 INFO = "info"  # the progress "stage" of a line that only informs (family, cache folder)
 PLAN = "plan"  # the progress "stage" while the plan is made (no status: not a deploy stage)
 SEARCH_DEFAULTS = "search defaults"
@@ -348,6 +350,16 @@ def _cache_problems(options: Options) -> list[str]:
                     + ": give the Foundry Local model cache folder"]
         if place.exists():
             break
+    registry = cache / REGISTRY_FILE if cache is not None else None
+    if registry is not None and registry.is_file():  # the SDK would fail with a raw parse error
+        from slm_wizard.core.base.fileio import read_json
+
+        try:
+            read_json(registry, ValueError, "Foundry Local registration file")
+        except ValueError as exc:
+            return [f"{exc}: Foundry Local cannot read its registered models. Move the file "
+                    "aside (it is rebuilt; models registered in it must be deployed again) and "
+                    "run again; nothing was copied or registered."]
     return []
 
 

@@ -64,6 +64,10 @@ def world(t: Path) -> dict[str, str]:
     make_onnx(t / "onnx_genai_nomodel", genai={"search": {}})
     make_onnx(t / "onnx_empty", onnx=b"")
     (t / "list.json").write_text("[1, 2]")
+    (t / "badcache").mkdir()
+    (t / "badcache" / "foundry.local.modelinfo.json").write_text('{"models": [')
+    (t / "emptycache").mkdir()
+    (t / "emptycache" / "foundry.local.modelinfo.json").write_bytes(b"")
     (t / "bad.json").write_text("{ nope")
     (t / "acc_level.json").write_text(json.dumps({
         "input_model": {"type": "HfModel", "model_path": "x"},
@@ -90,7 +94,7 @@ def world(t: Path) -> dict[str, str]:
         "model", "arch_nested", "arch_text", "hidden_text", "config_list", "config_bad_json",
         "config_empty_obj", "header_list", "shape_text", "shape_negative", "truncated",
         "empty_weights", "huge_header", "lora", "noweights", "empty", "afile", "userdir",
-        "sweepout", "loop1", "dangling", "onnx_nomodel", "onnx_truncated", "onnx_badgenai",
+        "sweepout", "badcache", "emptycache", "loop1", "dangling", "onnx_nomodel", "onnx_truncated", "onnx_badgenai",
         "onnx_genai_list",
         "onnx_genai_nomodel", "onnx_empty", "list.json", "bad.json", "acc_level.json",
         "block_text.json", "domain_bad.jsonl", "domain_types.jsonl", "domain_empty.jsonl",
@@ -328,6 +332,14 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("deploy-description-latin1", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
                                    "{cache}", "--description", "\udce9", "--dry-run"], R,
      "--description is not valid UTF-8"),
+    # --- a corrupt Foundry Local registration file: named before anything is copied
+    ("deploy-registry-corrupt", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                                 "{badcache}"], R, "foundry.local.modelinfo.json is not valid"),
+    ("deploy-registry-empty", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                               "{emptycache}"], R, "modelinfo.json is empty"),
+    ("deploy-remove-registry-corrupt", ["deploy", "{onnx_truncated}", "--name", "x",
+                                        "--remove", "--cache-dir", "{badcache}"], R,
+     "Move the file aside"),
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),
