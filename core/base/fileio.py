@@ -23,7 +23,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename; nothing is left on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from slm_wizard.core.base.paths import short_stem
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{short_stem(path.name)}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -140,7 +143,9 @@ def swap_folder_in(new: Path, target: Path) -> None:
     if not (target.exists() or target.is_symlink()):
         os.replace(new, target)
         return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    from slm_wizard.core.base.paths import temp_name
+
+    old = target.parent / temp_name(target.name, f"old-{uuid.uuid4().hex[:8]}")
     os.replace(target, old)
     try:
         os.replace(new, target)

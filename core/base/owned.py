@@ -76,8 +76,10 @@ def check_replaceable(folder: Path, confirmed: bool, *, flag: str = "--replace")
 
 def temp_sibling(target: Path, kind: str) -> Path:
     """A temporary path next to `target` that names this process (for the leftover clean-up)."""
+    from slm_wizard.core.base.paths import temp_name
+
     target = Path(target)
-    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return target.parent / temp_name(target.name, f"{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -105,7 +107,12 @@ def clean_leftovers(parent: Path, target_name: str | None, kind: str) -> list[Pa
     """Remove the temporary folders of kind `kind` next to `<parent>/<target_name>` (any target
     when None) whose process is gone; returns what was removed."""
     parent = Path(parent)
-    pattern = f".{target_name}.{kind}-*" if target_name else f".*.{kind}-*"
+    import glob
+
+    from slm_wizard.core.base.paths import short_stem
+
+    pattern = (f".{glob.escape(short_stem(target_name))}.{kind}-*" if target_name
+               else f".*.{kind}-*")
     removed: list[Path] = []
     try:
         candidates = sorted(parent.glob(pattern))
@@ -135,7 +142,9 @@ class RunLock:
     target refuses while the first is alive; a stale lock (process gone) is taken over."""
 
     def __init__(self, folder: Path, name: str, kind: str, what: str) -> None:
-        self.path = Path(folder) / f".{name}.{kind}.lock"
+        from slm_wizard.core.base.paths import temp_name
+
+        self.path = Path(folder) / temp_name(name, f"{kind}.lock")
         self.what = what
         self.stale: int | None = None
 

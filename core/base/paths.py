@@ -38,6 +38,22 @@ def logs_dir() -> Path:
 
 # --- names the tool creates, and paths that cannot be followed --------------------------------
 
+NAME_MAX = 255  # bytes in one file or folder name (ext4, APFS, NTFS: 255)
+STEM_MAX = 180  # bytes of a user's name kept in a name built on it (room for any suffix)
+
+
+def short_stem(name: str, limit: int = STEM_MAX) -> str:
+    """`name` cut to `limit` bytes (whole characters): a temporary or log name built on it, such
+    as `.<name>.slm-wizard-<pid>-<random>`, then never passes NAME_MAX, even for a legal name
+    of 255 bytes."""
+    raw = name.encode("utf-8", "surrogateescape")
+    return name if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
+
+
+def temp_name(name: str, tail: str) -> str:
+    """The one form of a temporary name next to `name`: `.<short stem>.<tail>`."""
+    return f".{short_stem(name)}.{tail}"
+
 # Device names Windows reserves in every folder (with any extension): a model folder or a
 # Foundry Local name like these cannot be copied to Windows, where Foundry Local mostly runs.
 WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),

@@ -102,7 +102,7 @@ def choose_method(precision: str, block_size: int = 32, symmetric: bool = True,
 
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
-    from slm_wizard.core.base.paths import data_dir
+    from slm_wizard.core.base.paths import data_dir, short_stem
 
-    return data_dir() / "models" / f"{Path(model_dir).name}-{precision}"
+    return data_dir() / "models" / f"{short_stem(Path(model_dir).name)}-{precision}"
 

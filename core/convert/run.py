@@ -155,14 +155,14 @@ def run_conversion(
                              elapsed_s=time.monotonic() - t0)
 
     from slm_wizard.core.base.owned import clean_leftovers, temp_sibling, write_marker
-    from slm_wizard.core.base.paths import logs_dir
+    from slm_wizard.core.base.paths import logs_dir, short_stem
 
     out = opts.output_dir.resolve()
     for left in clean_leftovers(out.parent, out.name, "slm-wizard"):
         emit("stage", f"Removed {left}, the work folder of an interrupted conversion.")
     work = temp_sibling(out, "slm-wizard")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_path = logs_dir() / f"convert-{info.name}-{opts.precision}-{stamp}.log"
+    log_path = logs_dir() / f"convert-{short_stem(info.name)}-{opts.precision}-{stamp}.log"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         work.mkdir()

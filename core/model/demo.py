@@ -22,7 +22,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -245,7 +244,9 @@ def build_demo_model(
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DemoError(f"cannot create {out.parent}: {exc}") from exc
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    from slm_wizard.core.base.owned import temp_sibling
+
+    tmp = temp_sibling(out, "tmp")
     try:
         tmp.mkdir()
         _build_into(tmp, wanted, say, cancel)

@@ -367,7 +367,9 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
 
     assert p.adapter is not None
     out = p.conversion.output_dir.expanduser().resolve()
-    tmp = out.parent / f".{p.adapter.name}.merge-{uuid.uuid4().hex[:8]}"
+    from slm_wizard.core.base.paths import temp_name
+
+    tmp = out.parent / temp_name(p.adapter.name, f"merge-{uuid.uuid4().hex[:8]}")
     progress(Progress("stage", text=f"Merging the adapter {p.adapter.name} into {p.info.name} "
                                    "(PEFT merge_and_unload)", fraction=0.0))
     try:
