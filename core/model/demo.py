@@ -254,12 +254,34 @@ def build_demo_model(
         if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
             return out
         swap_folder_in(tmp, out)
-    except OSError as exc:
-        raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
+    except Exception as exc:
+        # A full disk reaches here as an OSError, or wrapped by torch, safetensors or tokenizers
+        if _disk_full(exc):
+            raise DemoError(f"the disk holding {out.parent} is full: free some space (the demo "
+                            "model needs about 20 MB) and run again; nothing was kept") from exc
+        if isinstance(exc, OSError):
+            raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
+        raise
     finally:
         _remove(tmp)
     say(f"demo model ready: {out}")
     return out
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is a full disk or quota."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)
+        if any(s in text for s in ("No space left", "os error 28", "StorageFull",
+                                   "Disk quota exceeded")):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1  # type: ignore[assignment]
+    return False
 
 
 def _train_tokenizer(texts: list[str]) -> Any:

@@ -66,3 +66,26 @@ def test_a_250_character_demo_folder_builds(tmp_path: Path, monkeypatch) -> None
     out = demo.build_demo_model(tmp_path / LONG)
     assert out == tmp_path / LONG and (out / demo.MARKER_NAME).is_file()
     assert [p.name for p in tmp_path.iterdir()] == [LONG]
+
+
+@pytest.mark.parametrize("error", [
+    OSError(28, "No space left on device"),
+    RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                 '"No space left on device" })'),
+    Exception("No space left on device (os error 28)")])
+def test_demo_on_a_full_disk_is_a_clear_message(error: Exception, tmp_path: Path,
+                                                monkeypatch, capsys) -> None:
+    """However the writer reports it (OSError, safetensors, tokenizers): one line, exit 1, no
+    "bug" and nothing left behind."""
+    from slm_wizard.cli.main import main
+    from slm_wizard.core.model import demo
+
+    def build(folder, wanted, say, cancel):
+        (folder / "half.bin").write_bytes(b"x")
+        raise error
+
+    monkeypatch.setattr(demo, "_build_into", build)
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err
+    assert "is full: free some space" in err and "bug" not in err
+    assert list(tmp_path.iterdir()) == []
