@@ -340,6 +340,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("deploy-remove-registry-corrupt", ["deploy", "{onnx_truncated}", "--name", "x",
                                         "--remove", "--cache-dir", "{badcache}"], R,
      "Move the file aside"),
+    # --- options that do not apply
+    ("convert-adapter-mode-not-adapter", ["convert", "{model}", "-o", "{t}/o", "--adapter-mode",
+                                          "adapter"], R, "not a LoRA adapter folder"),
+    ("convert-adapter-mode-merge-not-adapter", ["convert", "{model}", "-o", "{t}/o",
+                                                "--adapter-mode", "merge", "--dry-run"], R,
+     "--adapter-mode merge"),
     # --- configs
     ("check-config-acc-dict", ["convert", "--check-config", "{acc_level}"], F,
      "int4_accuracy_level"),
