@@ -541,5 +541,5 @@ def to_record(options: Options, result: Result) -> StepRecord:
 __all__ = ["ACCURACY_LEVELS", "ADAPTER_MODES", "BLOCK_SIZES", "CONFIG_NAME",
            "DEFAULT_ADAPTER_MODE", "ESTIMATE_COLUMNS", "METHODS", "PRECISIONS",
            "PRECISION_CHOICES", "ConvertRefused", "Options", "Plan", "Result",
-           "check_adapter_mode", "check_config_file", "failed", "method_reason", "plan", "result_of", "run",
-           "to_record", "uses_block_options"]
+           "check_adapter_mode", "check_config_file", "failed", "method_reason", "plan",
+           "result_of", "run", "to_record", "uses_block_options"]
