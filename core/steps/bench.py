@@ -32,10 +32,13 @@ def model_name(model: str) -> str:
 
 def open_measured_backend(backend: str, model: str, cache_dir: str | None,
                           on_progress: ProgressFn | None = None) -> Any:
-    """The chat backend to measure; MeasureError (with the reason) when it cannot open."""
+    """The chat backend to measure; MeasureError (with the reason) when it cannot open, and
+    ChatInputError (refused input) when the folder or cache named cannot be it."""
     from slm_wizard.core.runtime.backends import open_backend
     from slm_wizard.core.runtime.chat import ChatError
+    from slm_wizard.core.steps.chat import check_model_place
 
+    check_model_place(backend, model, cache_dir)
     if on_progress is not None:
         on_progress(Progress("load", 0, 0, f"loading {model} ({backend})…"))
     try:

@@ -459,6 +459,7 @@ def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
+    from slm_wizard.core.steps.chat import ChatInputError
 
     cancel = cancel or threading.Event()
     out = PlanResult(plan)
@@ -498,7 +499,8 @@ def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
             current = "sweep"
             done("sweep", sweep_step.run(plan.sweep, on_progress=progress_of("sweep"),
                                          cancel=cancel))
-    except (MeasureError, ValidateError, BenchError, SweepError, ChatError) as exc:
+    except (MeasureError, ValidateError, BenchError, SweepError, ChatError,
+            ChatInputError) as exc:
         out.failed, out.error = current, str(exc)
     except OSError as exc:
         out.failed, out.error = current, f"a file could not be written or read: {exc}"
