@@ -125,6 +125,7 @@ MAX_REPEATS = 100  # bench/validate repetitions of one measurement
 MAX_WARMUP = 20  # bench warm-up runs
 MAX_PROMPTS = 10_000  # domain prompts answered (validate --max-prompts, sweep --max-prompts)
 DOMAIN_CAP = 1_000  # domain prompts validate answers when --max-prompts is not given
+BENCH_PROMPTS_CAP = 200  # prompts of a bench --prompts file measured (each × repeats)
 MAX_SOAK = 10_000  # validate --soak generations
 MAX_TOKENS = 1_000_000  # tokens generated per answer (as the chat's bound)
 MAX_INPUT_TOKENS = 1_048_576  # a prompt's length in tokens (bench --lengths), max_length

@@ -187,8 +187,17 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.evaluate.bench import load_prompts, run_benchmark
     from slm_wizard.core.runtime.chat import ChatError
 
+    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
+
     options.validate()
     prompts = load_prompts(options.prompts_file) if options.prompts_file else None
+    capped = []
+    if prompts is not None and len(prompts) > BENCH_PROMPTS_CAP:  # stated, and said
+        capped = [f"the prompt file holds {len(prompts):,} prompts: the first "
+                  f"{BENCH_PROMPTS_CAP} are measured"]
+        prompts = prompts[:BENCH_PROMPTS_CAP]
+        if on_progress is not None:
+            on_progress(Progress("note", 0, 0, f"note: {capped[0]}"))
     own = backend is None
     if own:
         backend = open_measured_backend(options.backend, options.model, options.cache_dir,
@@ -205,7 +214,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     paths, problem = export(bench.to_report(), options.report_dir, options.model)
     status = Status.SKIP if bench.cancelled else Status.FAIL if problem else Status.OK
     # The lengths left out or replaced, and why, go with the record too.
-    notes = list(bench.length_notes) + ([problem] if problem else [])
+    notes = capped + list(bench.length_notes) + ([problem] if problem else [])
     return Result(status, bench, paths, problem, notes)
 
 

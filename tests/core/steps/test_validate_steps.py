@@ -285,3 +285,18 @@ def test_a_report_that_cannot_be_written_fails_the_run(tmp_path: Path, monkeypat
     err = capsys.readouterr().err
     assert code == 1
     assert "error: the report could not be written" in err and "No space left" in err
+
+
+def test_a_huge_prompt_file_is_capped_and_says_so(tmp_path: Path) -> None:
+    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
+    from tests.helpers import FakeChatBackend
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(f'"prompt {i}"\n' for i in range(BENCH_PROMPTS_CAP + 50)))
+    backend = FakeChatBackend()
+    result = bench.run(bench.Options(str(tmp_path), repeats=1, warmup=0, lengths=(),
+                                     prompts_file=str(prompts), report_dir=str(tmp_path / "r")),
+                       backend=backend)
+    assert backend.calls == BENCH_PROMPTS_CAP
+    assert f"holds {BENCH_PROMPTS_CAP + 50} prompts: the first {BENCH_PROMPTS_CAP}" in \
+        result.notes[0]
