@@ -184,10 +184,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     """Benchmark the model. BenchError: bad options or prompt file (before anything runs);
     MeasureError: the model did not load or a generation failed. `backend`: an already open
     backend to use (the Validate step shares one between the benchmark and the checklist)."""
+    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
     from slm_wizard.core.evaluate.bench import load_prompts, run_benchmark
     from slm_wizard.core.runtime.chat import ChatError
-
-    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
 
     options.validate()
     prompts = load_prompts(options.prompts_file) if options.prompts_file else None
