@@ -638,6 +638,30 @@ async def test_model_step_shows_a_bad_config_without_crashing(tmp_path: Path) ->
         assert app.is_running
 
 
+async def test_model_step_shows_the_pre_conversion_findings(tmp_path: Path) -> None:
+    """The Model step reports what inspect and convert report (core.model.folder_check): a
+    folder Olive would fail on after minutes cannot continue, every problem named."""
+    from textual.widgets import Static
+
+    from slm_wizard.core.run.record import RunRecord
+    from slm_wizard.tui.app import WizardApp
+    from tests.helpers import wait_until
+
+    folder = make_model(tmp_path / "broken", {**GOOD_CONFIG, "vocab_size": 3})
+    (folder / "tokenizer.json").write_text("")
+    app = WizardApp(state=RunRecord(model_dir=folder), start="model",
+                    config_dir=tmp_path / "cfg")
+
+    def error_text() -> str:
+        return str(app.get_screen("model").query_one("#model-error", Static).content)
+
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_until(pilot, lambda: "2 problems" in error_text(), 30, "the findings")
+        assert "tokenizer.json is empty" in error_text()
+        assert "vocab_size 3 does not match the weights" in error_text()
+        assert app.is_running
+
+
 @pytest.mark.parametrize("command", ["check", "inspect", "convert", "template", "deploy", "chat",
                                      "bench", "validate", "sweep", "demo"])
 def test_every_help_text_renders(command: str, capsys: pytest.CaptureFixture[str]) -> None:
