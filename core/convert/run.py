@@ -216,8 +216,11 @@ def run_conversion(
             emit("error", result.error)
             return result
         model = _find_model_folder(staged)
-        if model is None and _vanished(info.path):  # Olive's own error would be a traceback
-            result.error = _vanished(info.path)
+        if model is None and (_vanished(info.path) or not work.is_dir()):
+            # Olive's own error would be a traceback frame, or "no model" without the reason
+            result.error = _vanished(info.path) or (
+                f"The output folder's parent {out.parent} (which holds the work folder) "
+                "disappeared during the conversion: nothing was kept; convert again.")
             emit("error", result.error)
             return result
         if model is None:

@@ -263,3 +263,24 @@ def test_a_model_folder_that_vanished_after_the_plan_is_named(tmp_path) -> None:
     assert not result.ok
     assert f"{model.resolve()} is gone" in result.error and 'File "' not in result.error
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_output_parent_that_vanished_during_the_run_is_named(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from slm_wizard.core.convert import run as convert_run
+    from slm_wizard.core.steps import convert as step
+    from tests.helpers.folders import make_model
+
+    parent = tmp_path / "outputs"
+    parent.mkdir()
+
+    def olive(argv, work, log, parser, emit, cancel, timeout_s):
+        shutil.rmtree(parent)  # removed by someone else while Olive runs
+        return 0, "finished"
+
+    monkeypatch.setattr(convert_run, "_run_olive", olive)
+    options = step.Options(make_model(tmp_path / "m"), parent / "out")
+    result = step.run(options)
+    assert not result.ok
+    assert f"parent {parent.resolve()}" in result.error and "disappeared" in result.error
