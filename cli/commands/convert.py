@@ -84,7 +84,14 @@ def options_from_args(args: argparse.Namespace) -> step.Options:
 
 
 def _check_config(args) -> int:
-    found = step.check_config_file(args.check_config)
+    """0: no problem found, 1: problems found in the file, 2: no file to check (refused)."""
+    path = args.check_config
+    if not path.is_file():
+        from slm_wizard.core.steps.inspect import missing_reason
+
+        raise step.ConvertRefused(f"--check-config: {path} " + (
+            "is a folder, not a file" if path.is_dir() else missing_reason(path)))
+    found = step.check_config_file(path)
     if args.json:
         print(json.dumps({"ok": not found, "file": str(args.check_config), "problems": found},
                          indent=2))

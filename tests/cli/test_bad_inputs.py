@@ -360,7 +360,9 @@ CASES: list[tuple[str, list[str], int, str]] = [
      "int4_block_size"),
     ("check-config-list", ["convert", "--check-config", "{list}"], F, "JSON object"),
     ("check-config-bad-json", ["convert", "--check-config", "{bad}"], F, "not valid JSON"),
-    ("check-config-missing", ["convert", "--check-config", "{missing}"], F, "does not exist"),
+    ("check-config-missing", ["convert", "--check-config", "{missing}"], R, "does not exist"),
+    ("check-config-folder", ["convert", "--check-config", "{empty}"], R, "is a folder"),
+    ("check-config-loop", ["convert", "--check-config", "{loop1}"], R, "symbolic link loop"),
     # --- converted folders (deploy checks them before copying or registering)
     ("deploy-no-model-onnx", ["deploy", "{onnx_nomodel}", "--name", "x", "--cache-dir",
                               "{cache}"], R, "model.onnx is missing"),
