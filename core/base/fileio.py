@@ -61,6 +61,11 @@ def read_text(path: str | Path, error: type[Exception] = ValueError, what: str =
     except IsADirectoryError as exc:
         raise error(f"the {what} {path} is a folder, not a file") from exc
     except OSError as exc:
+        import errno
+
+        if exc.errno == errno.ELOOP:
+            raise error(f"the {what} {path} is a symbolic link loop (it points back to "
+                        "itself)") from exc
         raise error(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
     try:
         return raw.decode("utf-8-sig")

@@ -347,6 +347,18 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("deploy-remove-registry-corrupt", ["deploy", "{onnx_truncated}", "--name", "x",
                                         "--remove", "--cache-dir", "{badcache}"], R,
      "Move the file aside"),
+    # --- a folder where a file is expected, a file that is a link loop
+    ("validate-domain-folder", ["validate", "{onnx_truncated}", "--domain", "{empty}"], R,
+     "is a folder, not a file"),
+    ("sweep-domain-folder", ["sweep", "{model}", "--domain", "{empty}"], R, "folder"),
+    ("bench-prompts-folder", ["bench", "{onnx_truncated}", "--prompts", "{empty}"], R,
+     "is a folder, not a file"),
+    ("bench-prompts-loop", ["bench", "{onnx_truncated}", "--prompts", "{loop1}"], R,
+     "symbolic link loop"),
+    ("validate-domain-loop", ["validate", "{onnx_truncated}", "--domain", "{loop1}"], R,
+     "symbolic link loop"),
+    ("template-file-folder", ["template", "{model}", "--prompt-template", "{empty}"], R,
+     "empty"),
     # --- options that do not apply
     ("convert-adapter-mode-not-adapter", ["convert", "{model}", "-o", "{t}/o", "--adapter-mode",
                                           "adapter"], R, "not a LoRA adapter folder"),
