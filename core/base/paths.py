@@ -94,3 +94,16 @@ def missing_reason(path: str | Path) -> str:
             return f"is a symbolic link to {os.readlink(path)}, which does not exist"
         return "does not exist"
     return "exists"
+
+
+def file_in_the_way(path: str | Path, what: str) -> str:
+    """Why no folder can be at `path` ("" when one can): it is a file, or a file stands where
+    one of its parent folders should be."""
+    folder = Path(path).expanduser()
+    for place in (folder, *folder.parents):
+        if place.exists() and not place.is_dir():
+            where = "is a file" if place == folder else f"is inside {place}, which is a file"
+            return f"{what}: {folder} {where}: give a folder"
+        if place.exists():
+            break
+    return ""

@@ -70,18 +70,11 @@ def report_dir_problem(report_dir: str | Path | None) -> str:
     a file, or a file stands where one of its parent folders should be. Checked before a run."""
     if report_dir is None:
         return ""
-    from slm_wizard.core.base.paths import reserved_name_problem
+    from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
 
     folder = Path(report_dir).expanduser()
-    if reserved_name_problem(folder, "--report-dir"):
-        return reserved_name_problem(folder, "--report-dir")
-    for place in (folder, *folder.parents):
-        if place.exists() and not place.is_dir():
-            what = "is a file" if place == folder else f"is inside {place}, which is a file"
-            return f"--report-dir: {folder} {what}: give a folder for the reports"
-        if place.exists():
-            break
-    return ""
+    return file_in_the_way(folder, "--report-dir") or reserved_name_problem(folder,
+                                                                            "--report-dir")
 
 
 def default_report_dir(model_name: str, when: float | None = None) -> Path:

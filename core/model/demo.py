@@ -220,10 +220,12 @@ def build_demo_model(
         raise DemoRefused("--out: the path is empty: give a folder name")
     user_named = out is not None
     if user_named:
-        from slm_wizard.core.base.paths import reserved_name_problem
+        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
 
-        if reserved_name_problem(Path(out).expanduser(), "--out"):
-            raise DemoRefused(reserved_name_problem(Path(out).expanduser(), "--out"))
+        for problem in (reserved_name_problem(Path(out).expanduser(), "--out"),
+                        file_in_the_way(Path(out).expanduser(), "--out")):
+            if problem:
+                raise DemoRefused(problem)
     out = Path(os.path.abspath(Path(out).expanduser() if out is not None else default_demo_dir()))
     if out.exists() or out.is_symlink():
         if not force and _is_complete(out, wanted):

@@ -342,14 +342,11 @@ def _id_problems(options: Options) -> list[str]:
 
 def _cache_problems(options: Options) -> list[str]:
     """A cache folder that is a file (or under one): refused before anything is written."""
+    from slm_wizard.core.base.paths import file_in_the_way
+
     cache = Path(options.cache_dir).expanduser() if options.cache_dir is not None else None
-    for place in (cache, *cache.parents) if cache is not None else ():
-        if place.exists() and not place.is_dir():
-            return [f"--cache-dir: {cache} " + ("is a file" if place == cache else
-                                                f"is inside {place}, which is a file")
-                    + ": give the Foundry Local model cache folder"]
-        if place.exists():
-            break
+    if cache is not None and file_in_the_way(cache, "--cache-dir"):
+        return [file_in_the_way(cache, "--cache-dir")]
     registry = cache / REGISTRY_FILE if cache is not None else None
     if registry is not None and registry.is_file():  # the SDK would fail with a raw parse error
         from slm_wizard.core.base.fileio import read_json

@@ -66,13 +66,15 @@ class Options:
             out = Path(self.output_dir).expanduser()
             if not str(self.output_dir).strip():
                 raise PrereqsInputError("--output-dir: the path is empty: give a folder")
-            from slm_wizard.core.base.paths import reserved_name_problem
+            from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
 
             if reserved_name_problem(out, "--output-dir"):
                 raise PrereqsInputError(reserved_name_problem(out, "--output-dir"))
             if out.exists() and not out.is_dir():
                 raise PrereqsInputError(f"--output-dir: {out} is a file: give the folder where "
                                         "outputs will go")
+            if file_in_the_way(out, "--output-dir"):  # a file where a parent folder should be
+                raise PrereqsInputError(file_in_the_way(out, "--output-dir"))
         if self.model_dir is None:
             return self
         from slm_wizard.core.model.model_info import ModelFolderError, inspect_model

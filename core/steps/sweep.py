@@ -62,10 +62,13 @@ class Options:
 
         if report_dir_problem(self.report_dir):  # a file, or under one: refused before a run
             raise SweepError(report_dir_problem(self.report_dir))
-        from slm_wizard.core.base.paths import reserved_name_problem
+        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
 
-        if self.output is not None and reserved_name_problem(self.output, "--output"):
-            raise SweepError(reserved_name_problem(self.output, "--output"))
+        for problem in (reserved_name_problem(self.output, "--output"),
+                        file_in_the_way(self.output, "--output")) \
+                if self.output is not None else ():
+            if problem:
+                raise SweepError(problem)
         if self.preset is not None and self.preset not in PRESETS:
             raise SweepError(f"unknown preset {self.preset!r}: choose {' or '.join(PRESETS)}")
         if not self.precisions:

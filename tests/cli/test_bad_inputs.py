@@ -359,6 +359,14 @@ CASES: list[tuple[str, list[str], int, str]] = [
      "symbolic link loop"),
     ("template-file-folder", ["template", "{model}", "--prompt-template", "{empty}"], R,
      "empty"),
+    # --- a file where a parent folder should be
+    ("check-output-dir-under-file", ["check", "--output-dir", "{afile}/sub"], R,
+     "which is a file"),
+    ("sweep-output-under-file", ["sweep", "{model}", "--output", "{afile}/sub"], R,
+     "which is a file"),
+    ("demo-out-under-file", ["demo", "--out", "{afile}/sub"], R, "which is a file"),
+    ("deploy-cache-under-file", ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir",
+                                 "{afile}/c"], R, "which is a file"),
     # --- options that do not apply
     ("convert-adapter-mode-not-adapter", ["convert", "{model}", "-o", "{t}/o", "--adapter-mode",
                                           "adapter"], R, "not a LoRA adapter folder"),
