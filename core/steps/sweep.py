@@ -58,17 +58,15 @@ class Options:
     def validate(self) -> None:
         """SweepError (a message for the user) when an option is out of bounds."""
         from slm_wizard.core.base import schema as sc
+        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
         from slm_wizard.core.base.reports import report_dir_problem
 
-        if report_dir_problem(self.report_dir):  # a file, or under one: refused before a run
-            raise SweepError(report_dir_problem(self.report_dir))
-        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
-
-        for problem in (reserved_name_problem(self.output, "--output"),
-                        file_in_the_way(self.output, "--output")) \
-                if self.output is not None else ():
-            if problem:
-                raise SweepError(problem)
+        places = [report_dir_problem(self.report_dir)]  # a file, or under one: refused now
+        if self.output is not None:
+            places += [file_in_the_way(self.output, "--output"),
+                       reserved_name_problem(self.output, "--output")]
+        if any(places):
+            raise SweepError(next(p for p in places if p))
         if self.preset is not None and self.preset not in PRESETS:
             raise SweepError(f"unknown preset {self.preset!r}: choose {' or '.join(PRESETS)}")
         if not self.precisions:
