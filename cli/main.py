@@ -124,9 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from slm_wizard.core.base.status import Refused
 
     log_to_file(CLI_LOG)  # records (tracebacks of bugs included) go there, never to the terminal
+    if sys.stdout is None:  # started with stdout closed (`>&-`): say so instead of losing it
+        return _output_failed(args.command, None)
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
     try:  # SIGTERM and SIGHUP end a command as Ctrl-C does (docs/reliability.md)
         with signals.installed():
-            return int(module.run(args) or 0)
+            code = int(module.run(args) or 0)
+        sys.stdout.flush()  # a full or closed stdout fails here, not at exit
+        return code
+    except OutputError as exc:
+        return _output_failed(args.command, exc.error)
     except Refused as exc:  # a step refused its input, in every command: one line, exit 2
         if getattr(args, "json", False):
             import json
@@ -144,6 +152,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {args.command} failed unexpectedly ({type(exc).__name__}: {exc}); this "
               f"is a bug in slm-wizard, {where}", file=sys.stderr)
         return 1
+    finally:
+        if isinstance(sys.stdout, _GuardedStdout):
+            sys.stdout = stdout
+
+
+# --- the output streams: a closed pipe ends quietly, a closed or full stdout is one line ------
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+
+
+class OutputError(Exception):
+    """Writing to stdout failed (`error`: the OSError); not an OSError itself, so a command's
+    own `except OSError` around a file never mistakes it for its file's error."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _GuardedStdout:
+    """stdout while a command runs: a failed write or flush raises OutputError."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()  # type: ignore[attr-defined]
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _output_failed(command: str, exc: OSError | None) -> int:
+    """End a command whose stdout cannot be written: quietly for a closed pipe (`| head -1`),
+    else one line on stderr. Further writes (and the interpreter's last flush) go nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass  # no descriptor (stdout closed at the start, or captured): nothing to redirect
+    if isinstance(exc, BrokenPipeError):
+        return EXIT_PIPE
+    why = "it is closed" if exc is None else (exc.strerror or str(exc))
+    print(f"error: {command}: cannot write to the standard output ({why}); the output was lost",
+          file=sys.stderr)
+    return 1
 
 
 def _refuse_empty_path(name: str) -> int:
@@ -166,6 +230,13 @@ def _open_wizard(argv: list[str]) -> int:
         if not config_dir.strip():
             return _refuse_empty_path("--config-dir")
         os.environ["SLM_WIZARD_CONFIG_DIR"] = config_dir
+    closed = [name for name, stream in (("input", sys.stdin), ("output", sys.stdout))
+              if stream is None]
+    if closed:  # the wizard reads keys from stdin and draws on stdout
+        print(f"error: the wizard needs a terminal, but the standard {' and '.join(closed)} "
+              f"{'is' if len(closed) == 1 else 'are'} closed; the headless commands are listed "
+              "by `slm-wizard --help`", file=sys.stderr)
+        return 2
     import gc
 
     # No cyclic garbage collection while Textual and the first screen build their thousands of

@@ -64,7 +64,7 @@ def print_report(result: Any) -> None:
     if result.report is not None:
         err(f"report: {result.report.markdown} (+ .json, .csv) in {result.report.folder}")
     elif result.report_error:
-        err(f"warning: {result.report_error}")
+        err(f"error: {result.report_error}")  # the run fails (exit 1): its report is lost
 
 
 def text_table(columns: list[str], rows: list[list[Any]]) -> str:

@@ -65,13 +65,14 @@ def run(args: argparse.Namespace) -> int:
         err(f"error: {e}")
         return 1
     print_report(result)
+    failed = 1 if result.report_error else 0  # the report could not be written
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-        return 0
+        return failed
     report = result.bench.to_report()
     for table in report.tables[:2]:
         if table.rows:
             print(f"\n{table.title}\n{text_table(table.columns, table.rows)}")
     for note in report.notes:
         print(f"note: {note}")
-    return 0
+    return failed

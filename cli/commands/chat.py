@@ -83,6 +83,9 @@ def _stream(piece: str) -> None:
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     options.validate(one_shot=args.prompt is not None)
+    if args.prompt is None and sys.stdin is None:  # started with `<&-`: nothing to read
+        raise step.ChatInputError("the standard input is closed: the line-based chat reads "
+                                  "your messages from it; give one message with --prompt")
     if args.prompt is None:
         return _repl(options, args.json)
     # The folder may change between the check above and the load: refused there too.
@@ -101,6 +104,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _progress(p: Progress) -> None:
     _err(p.text)
+
+
+def _read_line() -> str | None:
+    """One line of stdin (None at its end); bytes that are not UTF-8 stay as lone surrogates
+    (schema.utf8_problem names them) instead of failing the read."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:  # a text stream (tests): already decoded
+        return sys.stdin.readline() or None
+    raw = buffer.readline()
+    return raw.decode("utf-8", errors="surrogateescape") if raw else None
 
 
 def _repl(options: step.Options, as_json: bool) -> int:
@@ -125,10 +138,13 @@ def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -
     while True:
         if interactive:
             print("> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:
+        line = _read_line()
+        if line is None:
             return 0
         text = line.rstrip("\n")
+        if step.utf8_problem(text, "that line"):
+            _err(f"{step.utf8_problem(text, 'that line')}; type it again")
+            continue
         command = text.strip()
         if command in ("/quit", "/exit"):
             return 0

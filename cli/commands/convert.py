@@ -61,7 +61,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--base", type=Path, metavar="BASE_DIR",
                    help="for a LoRA adapter folder (adapter_config.json): the local folder of its "
                    "base model (default: the folder the adapter names, if it exists here)")
-    p.add_argument("--adapter-mode", default=DEFAULT_ADAPTER_MODE, choices=ADAPTER_MODES,
+    p.add_argument("--adapter-mode", default=None, choices=ADAPTER_MODES,
                    help="merge (default): merge the adapter into the base with PEFT and convert "
                    "the merged model (deployable to Foundry Local); adapter: convert the base "
                    "and write adapter_weights.onnx_adapter beside it (onnxruntime-genai only)")
@@ -73,16 +73,28 @@ def add_parser(subparsers) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    """The step's Options for parsed arguments (defaults and the method choice are core's)."""
-    return step.Options(
+    """The step's Options for parsed arguments (defaults and the method choice are core's).
+    --adapter-mode given for a folder that is not a LoRA adapter is refused (exit 2)."""
+    options = step.Options(
         model_dir=args.model_dir, output_dir=args.output, precision=args.precision,
         method=args.method, block_size=args.block_size, symmetric=args.symmetric,
         accuracy_level=args.accuracy_level, log_level=args.log_level, replace=args.replace,
-        verify=args.verify, base_dir=args.base, adapter_mode=args.adapter_mode)
+        verify=args.verify, base_dir=args.base,
+        adapter_mode=args.adapter_mode or DEFAULT_ADAPTER_MODE)
+    if args.adapter_mode is not None:
+        step.check_adapter_mode(options, explicit=True)
+    return options
 
 
 def _check_config(args) -> int:
-    found = step.check_config_file(args.check_config)
+    """0: no problem found, 1: problems found in the file, 2: no file to check (refused)."""
+    path = args.check_config
+    if not path.is_file():
+        from slm_wizard.core.steps.inspect import missing_reason
+
+        raise step.ConvertRefused(f"--check-config: {path} " + (
+            "is a folder, not a file" if path.is_dir() else missing_reason(path)))
+    found = step.check_config_file(path)
     if args.json:
         print(json.dumps({"ok": not found, "file": str(args.check_config), "problems": found},
                          indent=2))

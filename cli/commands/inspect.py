@@ -14,7 +14,9 @@ def add_parser(subparsers) -> None:
         description="Read config.json, the tokenizer files and the safetensors headers (no "
         "weights are loaded): architecture, shape, exact parameter count, chat template, family, "
         "whether the ONNX model builder supports it, and the converted size per precision. "
-        "Exit code 0 when the folder is a model, 1 when it cannot be used at all.",
+        "Every problem a conversion would meet is named at once (shard index, tokenizer and "
+        "config files, sizes, heads, dtype). Exit code 0 when the folder is a model, 2 when it "
+        "cannot be used, 1 when a LoRA adapter's base folder does not match it.",
     )
     p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="the model folder")
     p.add_argument("--base", type=Path, metavar="BASE_DIR",

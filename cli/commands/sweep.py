@@ -70,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--max-prompts", type=int, default=d.max_prompts, metavar="N",
                    help=f"domain prompts answered per variant for the score (default "
                    f"{d.max_prompts})")
-    p.add_argument("--fidelity-tokens", type=int, default=0, metavar="N",
+    p.add_argument("--fidelity-tokens", type=int, default=None, metavar="N",
                    help="answer tokens compared per variant (default 1024)")
     p.add_argument("--output", metavar="DIR",
                    help="where the converted variants are cached (default: <cache dir>/sweep)")
@@ -83,7 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def options_from_args(args: argparse.Namespace) -> step.Options:
-    return step.Options(args.model, args.variants or step.DEFAULT_VARIANTS,
+    variants = step.DEFAULT_VARIANTS if args.variants is None else args.variants  # "": refused
+    return step.Options(args.model, variants,
                         domain_file=args.domain,
                         max_prompts=args.max_prompts, output=args.output,
                         report_dir=args.report_dir, preset=args.preset, max_kld=args.max_kld,
@@ -105,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
         print(result.sweep.recommendation)
     if result.sweep.cancelled:
         return 130
-    return 0 if result.sweep.recommended else 1
+    return 0 if result.sweep.recommended and not result.report_error else 1

@@ -105,4 +105,4 @@ def run(args: argparse.Namespace) -> int:
                 if c.fix:
                     print(f"  fix: {c.fix}")
         print(f"\n{checklist.summary_line()}")
-    return 0 if checklist.passed else 1
+    return 0 if checklist.passed and not result.report_error else 1

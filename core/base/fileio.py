@@ -23,7 +23,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file and a rename; nothing is left on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from slm_wizard.core.base.paths import short_stem
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{short_stem(path.name)}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -47,17 +50,40 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def read_text(path: str | Path, error: type[Exception] = ValueError, what: str = "file") -> str:
+    """The text of `path` (UTF-8, a byte-order mark dropped); raises `error` naming `what`, the
+    file and the problem: missing, a folder, unreadable, or not UTF-8 text (with the byte)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise error(f"the {what} {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise error(f"the {what} {path} is a folder, not a file") from exc
+    except OSError as exc:
+        import errno
+
+        if exc.errno == errno.ELOOP:
+            raise error(f"the {what} {path} is a symbolic link loop (it points back to "
+                        "itself)") from exc
+        raise error(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(f"the {what} {path} is not UTF-8 text (line {line}, byte {exc.start}: "
+                    f"0x{raw[exc.start]:02x}): save it as UTF-8") from exc
+
+
 def read_json(path: str | Path, error: type[Exception] = ValueError, what: str = "file") -> Any:
     """The parsed JSON of `path`; raises `error` naming `what`, the file and the problem."""
     import json
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise error(f"the {what} {path} does not exist") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read the {what} {path}: {exc}") from exc
+    text = read_text(path, error, what)
+    if not text.strip():
+        raise error(f"the {what} {path} is empty ({path.stat().st_size} bytes): it holds no "
+                    "JSON; write or copy it again")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -100,10 +126,7 @@ def read_jsonl(path: str | Path, error: type[Exception], what: str) -> list[tupl
     import json
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read the {what} {path}: {exc}") from exc
+    text = read_text(path, error, what)
     rows: list[tuple[int, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -125,7 +148,9 @@ def swap_folder_in(new: Path, target: Path) -> None:
     if not (target.exists() or target.is_symlink()):
         os.replace(new, target)
         return
-    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    from slm_wizard.core.base.paths import temp_name
+
+    old = target.parent / temp_name(target.name, f"old-{uuid.uuid4().hex[:8]}")
     os.replace(target, old)
     try:
         os.replace(new, target)

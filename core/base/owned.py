@@ -121,8 +121,10 @@ def refuse_unmarked(folder: Path, how: str, hint: str) -> None:
 
 def temp_sibling(target: Path, kind: str) -> Path:
     """A temporary path next to `target` that names this process (for the leftover clean-up)."""
+    from slm_wizard.core.base.paths import temp_name
+
     target = Path(target)
-    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return target.parent / temp_name(target.name, f"{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,7 +156,12 @@ def clean_leftovers(parent: Path, target_name: str | None, kind: str) -> list[Pa
     """Remove the temporary folders of kind `kind` next to `<parent>/<target_name>` (any target
     when None) whose process is gone; returns what was removed."""
     parent = Path(parent)
-    pattern = f".{target_name}.{kind}-*" if target_name else f".*.{kind}-*"
+    import glob
+
+    from slm_wizard.core.base.paths import short_stem
+
+    pattern = (f".{glob.escape(short_stem(target_name))}.{kind}-*" if target_name
+               else f".*.{kind}-*")
     removed: list[Path] = []
     try:
         candidates = sorted(parent.glob(pattern))

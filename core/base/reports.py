@@ -65,6 +65,18 @@ def slug(text: str, limit: int = 48) -> str:
     return (out or "model")[:limit]
 
 
+def report_dir_problem(report_dir: str | Path | None) -> str:
+    """Why `--report-dir` cannot hold reports ("" when it can, or when it is the default): it is
+    a file, or a file stands where one of its parent folders should be. Checked before a run."""
+    if report_dir is None:
+        return ""
+    from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
+
+    folder = Path(report_dir).expanduser()
+    return file_in_the_way(folder, "--report-dir") or reserved_name_problem(folder,
+                                                                            "--report-dir")
+
+
 def default_report_dir(model_name: str, when: float | None = None) -> Path:
     """`<data_dir>/reports/<YYYYmmdd-HHMMSS>-<model>/` (not created)."""
     from slm_wizard.core.base.paths import data_dir

@@ -116,19 +116,44 @@ def check_options(values: Mapping[str, Any], schema: dict[str, Any],
 
 
 # --- numbers --------------------------------------------------------------------------------
+# Every numeric option has a lower and an upper bound: the steps' Options check theirs with the
+# helpers below and these upper bounds (one table), so `bench --repeats 100000000` is refused in
+# a second instead of running for hours. (Generation settings: core.runtime.chat.SETTING_BOUNDS;
+# ModelConfig: core.deploy.inference_model.BOUNDS.)
+
+MAX_REPEATS = 100  # bench/validate repetitions of one measurement
+MAX_WARMUP = 20  # bench warm-up runs
+MAX_PROMPTS = 10_000  # domain prompts answered (validate --max-prompts, sweep --max-prompts)
+DOMAIN_CAP = 1_000  # domain prompts validate answers when --max-prompts is not given
+BENCH_PROMPTS_CAP = 200  # prompts of a bench --prompts file measured (each × repeats)
+MAX_SOAK = 10_000  # validate --soak generations
+MAX_TOKENS = 1_000_000  # tokens generated per answer (as the chat's bound)
+MAX_INPUT_TOKENS = 1_048_576  # a prompt's length in tokens (bench --lengths), max_length
+MAX_FIDELITY_TOKENS = 100_000  # sweep --fidelity-tokens
+MAX_SECONDS = 86_400.0  # timeouts: one day
+MAX_RAM_GB = 65_536.0  # check --min-ram-gb
+MAX_RATIO = 1_000.0  # validate --max-speed-ratio
+MAX_LEAK_MB = 1_000_000.0  # validate --max-leak (MB per 100 generations)
+MAX_KLD = 100.0  # sweep --max-kld
 
 
-def positive_number(what: str) -> dict[str, Any]:
-    return {"type": "number", "exclusiveMinimum": 0, "description": f"a positive number ({what})"}
+def positive_number(what: str, maximum: float) -> dict[str, Any]:
+    return {"type": "number", "exclusiveMinimum": 0, "maximum": maximum,
+            "description": f"a positive number of at most {maximum:g} ({what})"}
 
 
-def positive_int(what: str, maximum: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "integer", "minimum": 1,
-                           "description": f"a whole number of at least 1 ({what})"}
-    if maximum is not None:
-        out["maximum"] = maximum
-        out["description"] = f"a whole number from 1 to {maximum} ({what})"
-    return out
+def number_range(what: str, minimum: float, maximum: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": minimum, "maximum": maximum,
+            "description": f"a number from {minimum:g} to {maximum:g} ({what})"}
+
+
+def whole_number(what: str, minimum: int, maximum: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum,
+            "description": f"a whole number from {minimum} to {maximum:,} ({what})"}
+
+
+def positive_int(what: str, maximum: int) -> dict[str, Any]:
+    return whole_number(what, 1, maximum)
 
 
 # --- a Hugging Face model folder ------------------------------------------------------------
@@ -220,3 +245,20 @@ MODEL_BUILDER_PASS: dict[str, Any] = {
                    "config": {"type": "object", "description": "a JSON object of pass options",
                               "properties": _BUILDER_OPTIONS}},
 }
+
+
+# --- text from the command line -------------------------------------------------------------
+
+
+def utf8_problem(text: str | None, what: str) -> str:
+    """Why `text` is not valid UTF-8 ("" when it is): bytes the terminal or the shell passed
+    that are not UTF-8 reach Python as lone surrogates (e.g. a Latin-1 "é", byte 0xe9)."""
+    if not text:
+        return ""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            return (f"{what} is not valid UTF-8 text (byte 0x{ord(ch) - 0xdc00:02x} at character "
+                    f"{i + 1}): set the terminal to UTF-8, or write the text in UTF-8")
+        if "\ud800" <= ch <= "\udfff":
+            return f"{what} is not valid UTF-8 text (a lone surrogate at character {i + 1})"
+    return ""

@@ -103,8 +103,8 @@ def choose_method(precision: str, block_size: int = 32, symmetric: bool = True,
 
 def default_output_dir(model_dir: Path, precision: str) -> Path:
     """<data dir>/models/<name>-<precision>; a training checkpoint is named after its run."""
-    from slm_wizard.core.base.paths import data_dir
+    from slm_wizard.core.base.paths import data_dir, short_stem
     from slm_wizard.core.model.checkpoints import output_name
 
-    return data_dir() / "models" / f"{output_name(model_dir)}-{precision}"
+    return data_dir() / "models" / f"{short_stem(output_name(model_dir))}-{precision}"
 

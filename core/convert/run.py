@@ -107,6 +107,15 @@ def _find_model_folder(root: Path) -> Path | None:
     return None
 
 
+def _vanished(model_dir: Path) -> str:
+    """Why the model folder can no longer be converted ("" when it is still there)."""
+    if (model_dir / "config.json").is_file():
+        return ""
+    what = "is gone" if not model_dir.exists() else "no longer holds config.json"
+    return (f"The model folder {model_dir} {what} (it was moved or deleted after it was "
+            "checked): nothing was converted; put it back and convert again.")
+
+
 def run_conversion(
     opts: ConvertOptions,
     on_event: Callable[[Progress], None] | None = None,
@@ -163,13 +172,13 @@ def _convert_into(out: Path, opts: ConvertOptions, info: ModelInfo, issues: list
                   cancel: threading.Event | None, timeout_s: float,
                   verify: bool) -> ConvertResult:
     from slm_wizard.core.base.owned import clean_leftovers, temp_sibling, write_marker
-    from slm_wizard.core.base.paths import logs_dir
+    from slm_wizard.core.base.paths import logs_dir, short_stem
 
     for left in clean_leftovers(out.parent, out.name, "slm-wizard"):
         emit("stage", f"Removed {left}, the work folder of an interrupted conversion.")
     work = temp_sibling(out, "slm-wizard")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_path = logs_dir() / f"convert-{info.name}-{opts.precision}-{stamp}.log"
+    log_path = logs_dir() / f"convert-{short_stem(info.name)}-{opts.precision}-{stamp}.log"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         work.mkdir()
@@ -197,6 +206,12 @@ def _convert_into(out: Path, opts: ConvertOptions, info: ModelInfo, issues: list
     result = ConvertResult(False, None, log_path, command=command, config_path=config_path,
                            issues=issues)
     parser = ProgressParser(pass_names(opts), info.num_layers)
+    gone = _vanished(info.path)
+    if gone:  # removed or moved since it was checked (the plan is made before the run)
+        result.error = gone
+        emit("error", gone)
+        _remove_tree(work)
+        return result
     emit("start", f"Starting Olive ({opts.method}, {opts.precision}): {command}", 0.0)
     try:
         with log_path.open("w", encoding="utf-8") as log:
@@ -217,6 +232,13 @@ def _convert_into(out: Path, opts: ConvertOptions, info: ModelInfo, issues: list
             emit("error", result.error)
             return result
         model = _find_model_folder(staged)
+        if model is None and (_vanished(info.path) or not work.is_dir()):
+            # Olive's own error would be a traceback frame, or "no model" without the reason
+            result.error = _vanished(info.path) or (
+                f"The output folder's parent {out.parent} (which holds the work folder) "
+                "disappeared during the conversion: nothing was kept; convert again.")
+            emit("error", result.error)
+            return result
         if model is None:
             why = parser.reason() or "no reason in its output"
             result.error = (f"Olive exited with code {code} but produced no model "
@@ -249,8 +271,13 @@ def _convert_into(out: Path, opts: ConvertOptions, info: ModelInfo, issues: list
             result.error = (f"The disk holding {out.parent} is full: free some space (or choose "
                             "an output folder on another disk) and convert again; nothing was "
                             "kept.")
+        elif not out.parent.is_dir():
+            result.error = (f"The output folder's parent {out.parent} disappeared during the "
+                            "conversion: nothing was kept; create it (or choose another output "
+                            "folder) and convert again.")
         else:
-            result.error = f"Could not write the output: {exc.strerror or exc}"
+            result.error = (f"Could not write the output {out}: {exc.strerror or exc}"
+                            + (f" ({exc.filename})" if exc.filename else ""))
         emit("error", result.error)
         return result
     finally:

@@ -145,6 +145,10 @@ def _output_issues(opts: ConvertOptions) -> list[Issue]:
                                              "inside it, or one of its parents.")]
     if out.exists() and not out.is_dir():
         return [Issue("error", "output_dir", f"{out} is a file: choose a folder.")]
+    from slm_wizard.core.base.paths import reserved_name_problem
+
+    if reserved_name_problem(out, "the output folder"):
+        return [Issue("error", "output_dir", reserved_name_problem(out, "the output folder"))]
     above = next((p for p in out.parents if p.exists()), None)
     if above is not None and not above.is_dir():
         return [Issue("error", "output_dir", f"{above} is a file, so no folder can be created "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slm_wizard.core.base.fileio import read_json_object, write_bytes_atomic, write_text_atomic
+from slm_wizard.core.base.schema import MAX_INPUT_TOKENS
 from slm_wizard.core.deploy.templates import TemplateError, validate_template
 
 FILENAME = "inference_model.json"
@@ -100,6 +101,9 @@ def _field_problem(key: str, value: object, ctx_len: int | None) -> tuple[float 
             return None, f"{key} must be at least {b.lo:g}"
         if ctx_len is not None and x > ctx_len:
             return None, f"{key} {x} exceeds the model's context length {ctx_len}"
+        if x > MAX_INPUT_TOKENS:
+            return None, f"{key} {x} is above the largest context slm-wizard accepts " \
+                f"({MAX_INPUT_TOKENS:,})"
         return x, ""
     hi = b.hi if b.hi is not None else float("inf")
     if not (x > b.lo if b.lo_open else x >= b.lo) or x > hi:
@@ -133,6 +137,13 @@ def validate_name(name: object) -> str:
         raise InferenceModelError(
             f"Name {name!r} looks like a path: no '/', '\\' or '..' (it becomes a folder name)."
         )
+    from slm_wizard.core.base.paths import reserved_name
+
+    if reserved_name(name):
+        raise InferenceModelError(
+            f"Name {name!r} is a device name Windows reserves (CON, PRN, AUX, NUL, COM1-COM9, "
+            "LPT1-LPT9): it becomes a folder name Foundry Local on Windows cannot use; choose "
+            "another.")
     if not _NAME_RE.match(name):
         raise InferenceModelError(
             f"Name {name!r} may hold only letters, digits, '-', '_' and '.', and must start with "

@@ -98,6 +98,9 @@ def _text_field(obj: dict, name: str, where: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidateError(f'{where}: "{name}" must be text')
+    if name != "system" and not value.strip():  # an empty "expected" would match every reply
+        raise ValidateError(f'{where}: "{name}" is empty: give the text (or pattern) a right '
+                            "answer holds, or leave the key out")
     return value
 
 
@@ -120,6 +123,14 @@ def parse_domain_case(obj: Any, where: str) -> DomainCase:
                                     f"({exc})") from exc
     if case.schema is not None and not isinstance(case.schema, dict):
         raise ValidateError(f'{where}: "schema" must be a JSON object (a JSON schema)')
+    if case.schema is not None:
+        import jsonschema
+
+        try:
+            jsonschema.validators.validator_for(case.schema).check_schema(case.schema)
+        except jsonschema.SchemaError as exc:
+            raise ValidateError(f'{where}: "schema" is not a valid JSON schema ({exc.message})') \
+                from None
     if not case.scored and case.format is None and case.schema is None:
         raise ValidateError(f'{where}: give "expected", "expected_regex", "format" or "schema"')
     return case
@@ -243,6 +254,10 @@ def check_domain(answers: Sequence[DomainAnswer], threshold: float = 0.8) -> Che
     scored = [a for a in answers if a.correct is not None]
     limit = f"score ≥ {threshold:.0%}"
     if not scored:
+        if answers:  # a domain file was given, but none of its lines can be scored
+            return _check("domain", SKIP, limit, "no scored domain prompts",
+                          ['no line of the domain file has "expected" or "expected_regex"'],
+                          fix='add "expected" (or "expected_regex") to lines of the domain file')
         return _check("domain", SKIP, limit, "no domain prompts",
                       ["give a domain file (JSONL with prompt and expected)"],
                       fix="give a domain file: --domain FILE (JSONL with prompt and expected)")

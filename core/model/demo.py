@@ -22,7 +22,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -220,6 +219,13 @@ def build_demo_model(
     if out is not None and not str(out).strip():
         raise DemoRefused("--out: the path is empty: give a folder name")
     user_named = out is not None
+    if user_named:
+        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
+
+        for problem in (reserved_name_problem(Path(out).expanduser(), "--out"),
+                        file_in_the_way(Path(out).expanduser(), "--out")):
+            if problem:
+                raise DemoRefused(problem)
     out = Path(os.path.abspath(Path(out).expanduser() if out is not None else default_demo_dir()))
     if out.exists() or out.is_symlink():
         if not force and _is_complete(out, wanted):
@@ -245,7 +251,9 @@ def build_demo_model(
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DemoError(f"cannot create {out.parent}: {exc}") from exc
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        from slm_wizard.core.base.owned import temp_sibling
+
+        tmp = temp_sibling(out, "tmp")
         try:
             tmp.mkdir()
             _build_into(tmp, wanted, say, cancel)
@@ -253,12 +261,34 @@ def build_demo_model(
             if (out.exists() or out.is_symlink()) and not force and _is_complete(out, wanted):
                 return out
             swap_folder_in(tmp, out)
-        except OSError as exc:
-            raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
+        except Exception as exc:
+            # A full disk reaches here as an OSError, or wrapped by torch, safetensors or tokenizers
+            if _disk_full(exc):
+                raise DemoError(f"the disk holding {out.parent} is full: free some space (the demo "
+                                "model needs about 20 MB) and run again; nothing was kept") from exc
+            if isinstance(exc, OSError):
+                raise DemoError(f"cannot write the demo model to {out}: {exc}") from exc
+            raise
         finally:
             _remove(tmp)
         say(f"demo model ready: {out}")
         return out
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) is a full disk or quota."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)
+        if any(s in text for s in ("No space left", "os error 28", "StorageFull",
+                                   "Disk quota exceeded")):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1  # type: ignore[assignment]
+    return False
 
 
 def _train_tokenizer(texts: list[str]) -> Any:

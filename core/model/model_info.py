@@ -129,7 +129,9 @@ def check_model_folder(path: str | Path, *, allow_adapter: bool = False) -> Path
         raise ModelFolderError("Enter the path of a model folder.")
     folder = Path(text).expanduser()
     if not folder.exists():
-        raise ModelFolderError(f"{folder} does not exist.")
+        from slm_wizard.core.base.paths import missing_reason
+
+        raise ModelFolderError(f"{folder} {missing_reason(folder)}.")
     if not folder.is_dir():
         raise ModelFolderError(
             f"{folder} is a file, not a folder: choose the folder that holds it."
@@ -210,6 +212,7 @@ def inspect_model(path: str | Path) -> ModelInfo:
             f"{folder} has no weights: expected model.safetensors (or model-0000x-of-0000y"
             ".safetensors shards, or pytorch_model.bin)."
         )
+    _refuse_findings(folder, config)
 
     hidden = _int(get("hidden_size", "n_embd", "d_model"))
     layers = _int(get("num_hidden_layers", "n_layer", "num_layers"))
@@ -254,6 +257,18 @@ def inspect_model(path: str | Path) -> ModelInfo:
         builder_supported=builder_supported, problems=problems, groups=groups,
         tie_word_embeddings=tied,
     )
+
+
+def _refuse_findings(folder: Path, config: dict[str, Any]) -> None:
+    """The complete pre-conversion check (core.model.folder_check): every problem named."""
+    from slm_wizard.core.model.folder_check import findings
+
+    found = findings(folder, config)
+    if len(found) == 1:
+        raise ModelFolderError(f"{folder} cannot be converted: {found[0]}")
+    if found:
+        raise ModelFolderError(f"{folder} cannot be converted ({len(found)} problems):\n"
+                               + "\n".join(f"  - {f}" for f in found))
 
 
 def _read_json(path: Path) -> Any:

@@ -32,10 +32,13 @@ def model_name(model: str) -> str:
 
 def open_measured_backend(backend: str, model: str, cache_dir: str | None,
                           on_progress: ProgressFn | None = None) -> Any:
-    """The chat backend to measure; MeasureError (with the reason) when it cannot open."""
+    """The chat backend to measure; MeasureError (with the reason) when it cannot open, and
+    ChatInputError (refused input) when the folder or cache named cannot be it."""
     from slm_wizard.core.runtime.backends import open_backend
     from slm_wizard.core.runtime.chat import ChatError
+    from slm_wizard.core.steps.chat import check_model_place
 
+    check_model_place(backend, model, cache_dir)
     if on_progress is not None:
         on_progress(Progress("load", 0, 0, f"loading {model} ({backend})…"))
     try:
@@ -104,18 +107,23 @@ class Options:
 
     def validate(self) -> None:
         """BenchError (a message for the user) when an option is out of bounds."""
-        from slm_wizard.core.base.schema import SchemaError, check_options, positive_int
+        from slm_wizard.core.base import schema as sc
+        from slm_wizard.core.base.reports import report_dir_problem
+
+        if report_dir_problem(self.report_dir):  # a file, or under one: refused before a run
+            raise BenchError(report_dir_problem(self.report_dir))
 
         try:  # the declared bounds of the sizes
-            check_options({"repeats": self.repeats, "warmup": self.warmup,
-                           "max_tokens": self.max_tokens},
-                          {"repeats": positive_int("repetitions"),
-                           "warmup": {"type": "integer", "minimum": 0,
-                                      "description": "a whole number of 0 or more"},
-                           "max_tokens": positive_int("tokens")},
-                          {"repeats": "--repeats", "warmup": "--warmup",
-                           "max_tokens": "--max-tokens"})
-        except SchemaError as exc:
+            sc.check_options({"repeats": self.repeats, "warmup": self.warmup,
+                              "max_tokens": self.max_tokens, "lengths": list(self.lengths)},
+                             {"repeats": sc.positive_int("repetitions", sc.MAX_REPEATS),
+                              "warmup": sc.whole_number("warm-up runs", 0, sc.MAX_WARMUP),
+                              "max_tokens": sc.positive_int("tokens", sc.MAX_TOKENS),
+                              "lengths": {"type": "array", "items": sc.positive_int(
+                                  "prompt tokens", sc.MAX_INPUT_TOKENS)}},
+                             {"repeats": "--repeats", "warmup": "--warmup",
+                              "max_tokens": "--max-tokens", "lengths": "--lengths"})
+        except sc.SchemaError as exc:
             raise BenchError(str(exc)) from None
         if self.backend not in BACKENDS:
             raise BenchError(f"unknown backend {self.backend!r}: choose {' or '.join(BACKENDS)}")
@@ -176,6 +184,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     """Benchmark the model. BenchError: bad options or prompt file (before anything runs);
     MeasureError: the model did not load or a generation failed. `backend`: an already open
     backend to use (the Validate step shares one between the benchmark and the checklist)."""
+    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
     from slm_wizard.core.evaluate.bench import load_prompts, run_benchmark
     from slm_wizard.core.runtime.chat import ChatError
 
@@ -184,6 +193,13 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     check_report_dir(options.report_dir, ["bench"], [options.model])  # before anything runs
     prompts = load_prompts(options.prompts_file) if options.prompts_file else None
+    capped = []
+    if prompts is not None and len(prompts) > BENCH_PROMPTS_CAP:  # stated, and said
+        capped = [f"the prompt file holds {len(prompts):,} prompts: the first "
+                  f"{BENCH_PROMPTS_CAP} are measured"]
+        prompts = prompts[:BENCH_PROMPTS_CAP]
+        if on_progress is not None:
+            on_progress(Progress("note", 0, 0, f"note: {capped[0]}"))
     own = backend is None
     if own:
         backend = open_measured_backend(options.backend, options.model, options.cache_dir,
@@ -198,9 +214,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         if own:
             backend.close()
     paths, problem = export(bench.to_report(), options.report_dir, options.model)
-    status = Status.SKIP if bench.cancelled else Status.WARN if problem else Status.OK
+    status = Status.SKIP if bench.cancelled else Status.FAIL if problem else Status.OK
     # The lengths left out or replaced, and why, go with the record too.
-    notes = list(bench.length_notes) + ([problem] if problem else [])
+    notes = capped + list(bench.length_notes) + ([problem] if problem else [])
     return Result(status, bench, paths, problem, notes)
 
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.base.schema import utf8_problem
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.base.units import MB
 from slm_wizard.core.run.record import RunRecord, StepRecord
@@ -46,7 +47,8 @@ __all__ = [
     "ChatInputError", "ChatLog", "ChatSession", "GenerationSettings", "Loaded", "Options",
     "ProcessSampler", "Reply", "Result", "StreamBatch", "adapter_names", "default_settings",
     "failure_of", "generator_pid", "load", "new_session", "open_backend", "options_for",
-    "result_of", "run", "send", "settings_in_use", "to_record",
+    "check_model_place", "result_of", "run", "send", "settings_in_use", "to_record",
+    "utf8_problem",
 ]
 
 DEFAULT_BACKEND = "ort"
@@ -117,8 +119,6 @@ class Options:
         if not str(self.model).strip():
             raise ChatInputError("give the converted ONNX folder (ort) or the Foundry Local "
                                  "model id name:version (foundry)")
-        if self.backend == "ort" and not Path(str(self.model)).expanduser().exists():
-            raise ChatInputError(f"{self.model} does not exist: give the converted ONNX folder")
         try:
             self.settings.validate()
         except ValueError as e:
@@ -126,10 +126,14 @@ class Options:
         if self.adapter and self.backend != "ort":
             raise ChatInputError("LoRA adapters run with the onnxruntime-genai backend (ort) "
                                  "only: Foundry Local loads one model folder.")
+        for text, what in ((self.prompt, "the prompt"), (self.system, "the system prompt")):
+            if utf8_problem(text, what):
+                raise ChatInputError(utf8_problem(text, what))
         if self.prompt is not None and not clean_user_text(self.prompt):
             raise ChatInputError("the prompt is empty: give the message to send.")
         if one_shot and self.prompt is None:
             raise ChatInputError("a one-shot chat needs the prompt to send.")
+        check_model_place(self.backend, self.model, self.cache_dir, self.adapter)
         return self
 
     def argv(self) -> list[str]:
@@ -155,6 +159,38 @@ class Options:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def check_model_place(backend: str, model: str | Path, cache_dir: str | Path | None = None,
+                      adapter: str = "") -> None:
+    """ChatInputError (refused input, exit 2) when the model named cannot be what the backend
+    runs: a missing path, a file, a Hugging Face folder or one without genai_config.json, a LoRA
+    adapter the folder lacks (ort); a cache folder that is a file (foundry). Shared by the chat,
+    the benchmark and the checklist, so a wrong folder is refused, not a failed load."""
+    from slm_wizard.core.base.paths import missing_reason
+
+    if backend == "foundry":
+        cache = Path(str(cache_dir)).expanduser() if cache_dir else None
+        if cache is not None and cache.exists() and not cache.is_dir():
+            raise ChatInputError(f"--cache-dir: {cache} is a file: give the Foundry Local model "
+                                 "cache folder")
+        return
+    folder = Path(str(model)).expanduser()
+    if not folder.exists():
+        raise ChatInputError(f"{model} {missing_reason(folder)}: give the converted ONNX folder")
+    if not folder.is_dir():
+        raise ChatInputError(f"{folder} is a file: give the converted ONNX folder")
+    if not (folder / "genai_config.json").is_file():
+        raise ChatInputError(
+            f"{folder} is a Hugging Face model folder, not a converted one: convert it first "
+            "(`slm-wizard convert`), then use the folder it writes"
+            if (folder / "config.json").is_file() else
+            f"{folder} has no genai_config.json: give the folder `slm-wizard convert` wrote")
+    if adapter and not (folder / f"{adapter}.onnx_adapter").is_file():
+        names = adapter_names(folder)
+        raise ChatInputError(f"--adapter {adapter}: {folder} has no {adapter}.onnx_adapter "
+                             + (f"(its adapters: {', '.join(names)})" if names
+                                else "(it has no adapters)"))
 
 
 def default_settings(onnx_dir: Path | str | None) -> GenerationSettings:

@@ -83,30 +83,29 @@ class Options:
 
     def validate(self) -> None:
         """ValidateError (a message for the user) when an option is out of bounds."""
-        from slm_wizard.core.base.schema import (
-            SchemaError,
-            check_options,
-            positive_int,
-            positive_number,
-        )
+        from slm_wizard.core.base import schema as sc
+        from slm_wizard.core.base.reports import report_dir_problem
 
-        try:  # the declared bounds of the thresholds and sizes (nan, -1 and 0 are refused)
-            check_options(
+        if report_dir_problem(self.report_dir):  # a file, or under one: refused before a run
+            raise ValidateError(report_dir_problem(self.report_dir))
+
+        try:  # the declared bounds of the thresholds and sizes (nan, -1, 0 and huge refused)
+            sc.check_options(
                 {"max_prompts": self.max_prompts, "soak": self.soak, "repeats": self.repeats,
                  "min_score": self.min_score, "max_leak": self.max_leak,
                  "max_speed_ratio": self.max_speed_ratio, "edge_timeout": self.edge_timeout},
-                {"max_prompts": positive_int("prompts"), "soak": positive_int("generations"),
-                 "repeats": positive_int("repeats"),
+                {"max_prompts": sc.positive_int("prompts", sc.MAX_PROMPTS),
+                 "soak": sc.positive_int("generations", sc.MAX_SOAK),
+                 "repeats": sc.positive_int("repeats", sc.MAX_REPEATS),
                  "min_score": {"type": "number", "minimum": 0, "maximum": 1,
                                "description": "a share from 0 to 1, e.g. 0.8"},
-                 "max_leak": {"type": "number", "minimum": 0,
-                              "description": "0 or more MB per 100 generations"},
-                 "max_speed_ratio": positive_number("a ratio such as 2"),
-                 "edge_timeout": positive_number("seconds")},
+                 "max_leak": sc.number_range("MB per 100 generations", 0, sc.MAX_LEAK_MB),
+                 "max_speed_ratio": sc.positive_number("a ratio such as 2", sc.MAX_RATIO),
+                 "edge_timeout": sc.positive_number("seconds", sc.MAX_SECONDS)},
                 {"max_prompts": "--max-prompts", "soak": "--soak", "repeats": "--repeats",
                  "min_score": "--min-score", "max_leak": "--max-leak",
                  "max_speed_ratio": "--max-speed-ratio", "edge_timeout": "--edge-timeout"})
-        except SchemaError as exc:
+        except sc.SchemaError as exc:
             raise ValidateError(str(exc)) from None
         if self.backend not in BACKENDS:
             raise ValidateError(f"unknown backend {self.backend!r}: choose "
@@ -189,9 +188,16 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     cases = []
     wants_domain = bool({"domain", "format"} & set(options.checks))
     if domain is not None and wants_domain:
+        from slm_wizard.core.base.schema import DOMAIN_CAP, MAX_PROMPTS
+
         cases = load_domain_cases(domain)
         if options.max_prompts:
             cases = cases[: options.max_prompts]
+        elif len(cases) > DOMAIN_CAP:  # a stated default cap, said when it applies
+            notes.append(f"the domain file holds {len(cases):,} prompts: the first {DOMAIN_CAP:,} "
+                         f"are answered (--max-prompts N for up to {MAX_PROMPTS:,})")
+            note(Progress("note", 0, 0, f"note: {notes[-1]}"))
+            cases = cases[:DOMAIN_CAP]
         note(Progress("note", 0, 0, f"domain prompts: {len(cases)} from {domain}"))
     elif wants_domain:
         notes.append(f"no domain file (--domain FILE, or {DOMAIN_FILE} in MODEL_DIR): the "
@@ -216,7 +222,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     if problem:
         notes.append(problem)
     status = (Status.SKIP if result.cancelled else Status.FAIL if not result.passed
-              else Status.WARN if problem else Status.OK)
+              else Status.FAIL if problem else Status.OK)
     return Result(status, result, paths, problem, str(domain) if domain else None, len(cases),
                   notes)
 
@@ -477,6 +483,7 @@ def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
     from slm_wizard.core.evaluate.sweep_variants import SweepError
     from slm_wizard.core.runtime.chat import ChatError
     from slm_wizard.core.steps import sweep as sweep_step
+    from slm_wizard.core.steps.chat import ChatInputError
 
     cancel = cancel or threading.Event()
     out = PlanResult(plan)
@@ -516,7 +523,8 @@ def run_plan(plan: ValidatePlan, *, on_progress: ProgressFn | None = None,
             current = "sweep"
             done("sweep", sweep_step.run(plan.sweep, on_progress=progress_of("sweep"),
                                          cancel=cancel))
-    except (MeasureError, ValidateError, BenchError, SweepError, ChatError) as exc:
+    except (MeasureError, ValidateError, BenchError, SweepError, ChatError,
+            ChatInputError) as exc:
         out.failed, out.error = current, str(exc)
     except OSError as exc:
         out.failed, out.error = current, f"a file could not be written or read: {exc}"

@@ -306,6 +306,16 @@ class Plan:
                 "estimates": [asdict(e) for e in self.estimates]}
 
 
+def check_adapter_mode(options: Options, *, explicit: bool = False) -> None:
+    """ConvertRefused when an adapter mode is chosen (`explicit`: named on the command line, or
+    not the default) for a folder that is not a LoRA adapter: it would be silently ignored."""
+    if (explicit or options.adapter_mode != DEFAULT_ADAPTER_MODE) and not options.is_adapter \
+            and Path(options.model_dir).is_dir():
+        raise ConvertRefused(f"--adapter-mode {options.adapter_mode}: {options.model_dir} is not "
+                             "a LoRA adapter folder (no adapter_config.json): the adapter mode "
+                             "applies to adapters only; leave it out.")
+
+
 def plan(options: Options, *, on_progress: ProgressFn | None = None,
          cancel: threading.Event | None = None, known: Plan | None = None) -> Plan:
     """What a run of `options` would do (the runner's shape: a screen plans with run_step)."""
@@ -321,6 +331,7 @@ def _plan(options: Options, known: Plan | None = None) -> Plan:
     for an adapter, the same base), so a form that re-plans on every change inspects once."""
     if options.is_adapter:
         return _adapter_plan(options, known)
+    check_adapter_mode(options)
     if known is not None and known.adapter is None and known.options.model_dir == options.model_dir:
         info = known.info
     else:
@@ -392,7 +403,9 @@ def _run_merged(p: Plan, progress, cancel: threading.Event | None) -> ConvertRes
 
     assert p.adapter is not None
     out = p.conversion.output_dir.expanduser().resolve()
-    tmp = out.parent / f".{p.adapter.name}.merge-{uuid.uuid4().hex[:8]}"
+    from slm_wizard.core.base.paths import temp_name
+
+    tmp = out.parent / temp_name(p.adapter.name, f"merge-{uuid.uuid4().hex[:8]}")
     progress(Progress("stage", text=f"Merging the adapter {p.adapter.name} into {p.info.name} "
                                    "(PEFT merge_and_unload)", fraction=0.0))
     try:
@@ -553,5 +566,5 @@ def to_record(options: Options, result: Result) -> StepRecord:
 __all__ = ["ACCURACY_LEVELS", "ADAPTER_MODES", "BLOCK_SIZES", "CONFIG_NAME",
            "DEFAULT_ADAPTER_MODE", "ESTIMATE_COLUMNS", "METHODS", "PRECISIONS",
            "PRECISION_CHOICES", "ConvertRefused", "Options", "Plan", "Result",
-           "check_config_file", "failed", "method_reason", "plan", "result_of", "run",
-           "to_record", "uses_block_options"]
+           "check_adapter_mode", "check_config_file", "failed", "method_reason", "plan",
+           "result_of", "run", "to_record", "uses_block_options"]

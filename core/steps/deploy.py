@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from slm_wizard.core.deploy.foundry import CacheLocation, DeployResult, TargetExists
 
 NEUTRAL_PROMPT = "Hello! Who are you?"
+# Where the SDK keeps the local catalog's registrations (in the cache folder).
+REGISTRY_FILE = "foundry.local.modelinfo.json"
 INFO = "info"  # the progress "stage" of a line that only informs (family, cache folder)
 PLAN = "plan"  # the progress "stage" while the plan is made (no status: not a deploy stage)
 SEARCH_DEFAULTS = "search defaults"
@@ -131,7 +133,9 @@ class Options:
 
     @property
     def model_config(self) -> ModelConfig:
-        return ModelConfig(self.max_length or default_max_length(context_length(self.onnx_dir)),
+        given = self.max_length is not None  # 0 is refused by the plan, never "the default"
+        return ModelConfig(self.max_length if given else
+                           default_max_length(context_length(self.onnx_dir)),
                            self.temperature, self.top_p, self.repetition_penalty)
 
     def resolved(self) -> Options:
@@ -283,15 +287,16 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         loc = cache_location()
         options, source = replace(options, cache_dir=loc.path), loc.source
     if options.remove:  # only the name, version and cache matter
-        return Plan(options.resolved(), source, problems=_id_problems(options))
-    problems: list[str] = []
+        return Plan(options.resolved(), source,
+                    problems=_cache_problems(options) + _id_problems(options))
+    problems: list[str] = _cache_problems(options)
     folder = Path(options.onnx_dir)
     if not (folder / "genai_config.json").is_file():
         problems.append(f"{folder} is not a converted model folder (no genai_config.json): run "
                         "`slm-wizard convert` first.")
     else:
         problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
-    problems += _id_problems(options)
+    problems += _id_problems(options) + _size_problems(options)
     out = Plan(options, source, problems=problems, context_length=context_length(folder))
     try:
         if options.template is not None:
@@ -335,6 +340,48 @@ def _id_problems(options: Options) -> list[str]:
             check(value)
         except InferenceModelError as e:
             problems.append(str(e))
+    return problems
+
+
+def _cache_problems(options: Options) -> list[str]:
+    """A cache folder that is a file (or under one): refused before anything is written."""
+    from slm_wizard.core.base.paths import file_in_the_way
+
+    cache = Path(options.cache_dir).expanduser() if options.cache_dir is not None else None
+    if cache is not None and file_in_the_way(cache, "--cache-dir"):
+        return [file_in_the_way(cache, "--cache-dir")]
+    registry = cache / REGISTRY_FILE if cache is not None else None
+    if registry is not None and registry.is_file():  # the SDK would fail with a raw parse error
+        from slm_wizard.core.base.fileio import read_json
+
+        try:
+            read_json(registry, ValueError, "Foundry Local registration file")
+        except ValueError as exc:
+            return [f"{exc}: Foundry Local cannot read its registered models. Move the file "
+                    "aside (it is rebuilt; models registered in it must be deployed again) and "
+                    "run again; nothing was copied or registered."]
+    return []
+
+
+def _size_problems(options: Options) -> list[str]:
+    """--max-length and --max-tokens out of their bounds, texts that are not UTF-8 (before
+    anything is copied, registered or loaded)."""
+    from slm_wizard.core.base import schema as sc
+
+    problems = [sc.utf8_problem(text, what) for text, what in (
+        (options.prompt, "--prompt"), (options.system, "--system"),
+        (options.description, "--description")) if sc.utf8_problem(text, what)]
+    if options.max_length is not None and (isinstance(options.max_length, bool) or not isinstance(
+            options.max_length, int) or options.max_length < 1):
+        problems.append(f"--max-length: expected a whole number of at least 1 (the longest "
+                        f"prompt plus answer in tokens), found {options.max_length!r}")
+    try:
+        sc.check_options({"max_tokens": options.max_tokens},
+                         {"max_tokens": sc.positive_int("tokens of the test answer",
+                                                        sc.MAX_TOKENS)},
+                         {"max_tokens": "--max-tokens"})
+    except sc.SchemaError as exc:
+        problems.append(str(exc))
     return problems
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slm_wizard.core.base.paths import missing_reason
 from slm_wizard.core.base.status import Status
 from slm_wizard.core.model.adapter import (
     AdapterInfo,
@@ -38,8 +39,8 @@ from slm_wizard.core.steps import Progress, ProgressFn
 STEP = "model"
 
 __all__ = ["STEP", "ModelFolderError", "Options", "Result", "TrainingOutputFolder",
-           "blocking_problems",
-           "check_model_folder", "failure_record", "model_facts", "run", "to_record"]
+           "blocking_problems", "check_model_folder", "failure_record", "missing_reason",
+           "model_facts", "run", "to_record"]
 
 
 @dataclass(frozen=True)

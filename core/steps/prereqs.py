@@ -53,22 +53,28 @@ class Options:
 
     def checked(self) -> Options:
         """These options with the model folder resolved; raises PrereqsInputError when unusable."""
-        from slm_wizard.core.base.schema import SchemaError, check_options, positive_number
+        from slm_wizard.core.base import schema as sc
 
         try:
-            check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
-                          {"min_ram_gb": positive_number("GB of RAM"),
-                           "timeout": positive_number("seconds")},
-                          {"min_ram_gb": "--min-ram-gb", "timeout": "--timeout"})
-        except SchemaError as exc:
+            sc.check_options({"min_ram_gb": self.min_ram_gb, "timeout": self.timeout},
+                             {"min_ram_gb": sc.positive_number("GB of RAM", sc.MAX_RAM_GB),
+                              "timeout": sc.positive_number("seconds", sc.MAX_SECONDS)},
+                             {"min_ram_gb": "--min-ram-gb", "timeout": "--timeout"})
+        except sc.SchemaError as exc:
             raise PrereqsInputError(str(exc)) from None
         if self.output_dir is not None:
             out = Path(self.output_dir).expanduser()
             if not str(self.output_dir).strip():
                 raise PrereqsInputError("--output-dir: the path is empty: give a folder")
+            from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
+
+            if reserved_name_problem(out, "--output-dir"):
+                raise PrereqsInputError(reserved_name_problem(out, "--output-dir"))
             if out.exists() and not out.is_dir():
                 raise PrereqsInputError(f"--output-dir: {out} is a file: give the folder where "
                                         "outputs will go")
+            if file_in_the_way(out, "--output-dir"):  # a file where a parent folder should be
+                raise PrereqsInputError(file_in_the_way(out, "--output-dir"))
         if self.model_dir is None:
             return self
         from slm_wizard.core.model.model_info import ModelFolderError, inspect_model

@@ -41,7 +41,7 @@ class Options:
     preset: str | None = None  # quick | full: replaces `precisions`
     max_kld: float = MAX_KLD
     min_top1: float = MIN_TOP1
-    fidelity_tokens: int = 0  # answer tokens compared (0: core.fidelity.MAX_TOKENS)
+    fidelity_tokens: int | None = None  # answer tokens compared (None: fidelity.MAX_TOKENS)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model_dir", str(self.model_dir))
@@ -57,17 +57,34 @@ class Options:
 
     def validate(self) -> None:
         """SweepError (a message for the user) when an option is out of bounds."""
+        from slm_wizard.core.base import schema as sc
+        from slm_wizard.core.base.paths import file_in_the_way, reserved_name_problem
+        from slm_wizard.core.base.reports import report_dir_problem
+
+        places = [report_dir_problem(self.report_dir)]  # a file, or under one: refused now
+        if self.output is not None:
+            places += [file_in_the_way(self.output, "--output"),
+                       reserved_name_problem(self.output, "--output")]
+        if any(places):
+            raise SweepError(next(p for p in places if p))
         if self.preset is not None and self.preset not in PRESETS:
             raise SweepError(f"unknown preset {self.preset!r}: choose {' or '.join(PRESETS)}")
+        if not self.precisions:
+            raise SweepError("--variants is empty: name at least one variant, e.g. fp32,int8,int4")
         parse_variants(list(self.precisions))
-        if self.max_prompts < 1:
-            raise SweepError("--max-prompts must be at least 1")
-        if not (self.max_kld > 0):  # also refuses nan
-            raise SweepError("--max-kld must be above 0 (e.g. 0.05)")
-        if not (0 <= self.min_top1 <= 1):
-            raise SweepError("--min-top1 must be between 0 and 1 (e.g. 0.9)")
-        if self.fidelity_tokens < 0:
-            raise SweepError("--fidelity-tokens must be 0 (default) or more")
+        try:  # the declared bounds (0, nan and huge values refused)
+            sc.check_options(
+                {"max_prompts": self.max_prompts, "max_kld": self.max_kld,
+                 "min_top1": self.min_top1, "fidelity_tokens": self.fidelity_tokens},
+                {"max_prompts": sc.positive_int("prompts", sc.MAX_PROMPTS),
+                 "max_kld": sc.positive_number("a mean KL divergence such as 0.05", sc.MAX_KLD),
+                 "min_top1": sc.number_range("a share such as 0.9", 0, 1),
+                 "fidelity_tokens": sc.positive_int("answer tokens; leave it out for the "
+                                                    "default", sc.MAX_FIDELITY_TOKENS)},
+                {"max_prompts": "--max-prompts", "max_kld": "--max-kld",
+                 "min_top1": "--min-top1", "fidelity_tokens": "--fidelity-tokens"})
+        except sc.SchemaError as exc:
+            raise SweepError(str(exc)) from None
 
     def argv(self) -> list[str]:
         """The headless command that runs exactly these options."""
@@ -130,7 +147,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     result = run_sweep(options.model_dir, parse_variants(list(options.precisions)),
                        output_root=options.output, domain_file=options.domain_file,
                        max_prompts=options.max_prompts, max_kld=options.max_kld,
-                       min_top1=options.min_top1, fidelity_tokens=options.fidelity_tokens,
+                       min_top1=options.min_top1, fidelity_tokens=options.fidelity_tokens or 0,
                        on_progress=on_progress, cancel=cancel)
     paths, problem = export(result.to_report(), options.report_dir, result.model)
     if paths is not None:
@@ -138,7 +155,7 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     failed = [v for v in result.variants if not v.ok]
     if result.cancelled:
         status = Status.SKIP
-    elif result.recommended is None:
+    elif result.recommended is None or problem:  # a report that could not be written fails
         status = Status.FAIL
     else:
         status = Status.WARN if problem or failed else Status.OK

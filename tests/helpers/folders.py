@@ -22,13 +22,18 @@ GOOD_CONFIG = {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hi
                "max_position_embeddings": 64}
 
 
+# The smallest tokenizer.json the folder check accepts (a "model" section; ids below vocab 4).
+TOKENIZER = {"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+             "added_tokens": []}
+
+
 def make_model(folder: Path, config: object = None, weights: bytes | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     cfg = GOOD_CONFIG if config is None else config
     (folder / "config.json").write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
     (folder / "model.safetensors").write_bytes(
         safetensors(GOOD_HEADER, b"\0" * 32) if weights is None else weights)
-    (folder / "tokenizer.json").write_text("{}")
+    (folder / "tokenizer.json").write_text(json.dumps(TOKENIZER))
     (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}))
     return folder
 
@@ -55,7 +60,8 @@ def tree(root: Path) -> dict[str, str]:
             out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
         for f in filenames:
             p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, root)] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+            out[os.path.relpath(p, root)] = ("link to " + os.readlink(p)) if os.path.islink(p) \
+                else hashlib.sha256(Path(p).read_bytes()).hexdigest()
     return out
 
 

@@ -60,17 +60,43 @@ class WelcomeScreen(StepScreen):
             yield Button("Open", id="open-folder")
         yield Static("", id="path-error", classes="error")
 
+    # A burst of typed text on its way to the folder field: the field's focus lands only after
+    # the keys already sent, so they still reach the button here (and were lost).
+    _typing = False
+
     def on_key(self, event: events.Key) -> None:
-        """Typing a path while a button is focused goes to the folder field (no Tab needed)."""
-        if isinstance(self.focused, Button) and event.is_printable and event.character \
-                and event.character not in " \t" and event.character in "/~.\\" \
-                + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
-            field = self.query_one("#model-path", Input)
-            field.select_on_focus = False  # keep what is typed (no select-all on focus)
-            field.insert_text_at_cursor(event.character)
-            field.focus()
-            event.stop()
-            event.prevent_default()
+        """Typing a path while a button is focused goes to the folder field (no Tab needed):
+        every printable character, non-ASCII letters included; a space once typing began (a
+        space alone is not a path)."""
+        if not isinstance(self.focused, Button) or not event.is_printable \
+                or not event.character or event.character == "\t":
+            return
+        if event.character == " " and not self._typing:
+            return
+        self._to_field(event.character)
+        event.stop()
+        event.prevent_default()
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A bracketed paste while a button is focused goes to the folder field (a button
+        ignores it, and the next Enter would press the button)."""
+        if not isinstance(self.focused, Button):
+            return
+        text = next((line.strip() for line in event.text.splitlines() if line.strip()), "")
+        if text:
+            self._to_field(text)
+        event.stop()
+        event.prevent_default()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._typing = False  # the focus landed (on the field, or a button the user chose)
+
+    def _to_field(self, text: str) -> None:
+        field = self.query_one("#model-path", Input)
+        field.select_on_focus = False  # keep what is typed (no select-all on focus)
+        field.insert_text_at_cursor(text)
+        field.focus()
+        self._typing = True
 
     def _resume_target(self) -> tuple[str, str, list[str]] | None:
         settings = getattr(self.app, "settings", None)

@@ -111,7 +111,7 @@ def test_load_prompts_accepts_objects_and_strings_and_explains_errors(tmp_path: 
     broken.write_text("{nope\n", encoding="utf-8")
     with pytest.raises(BenchError, match="line 1: not valid JSON"):
         load_prompts(broken)
-    with pytest.raises(BenchError, match="cannot read"):
+    with pytest.raises(BenchError, match="missing.jsonl does not exist"):
         load_prompts(tmp_path / "missing.jsonl")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n", encoding="utf-8")

@@ -225,7 +225,7 @@ def test_load_domain_eval_errors(tmp_path: Path) -> None:
     path.write_text("\n")
     with pytest.raises(DemoError, match="no question/answer lines"):
         load_domain_eval(path)
-    with pytest.raises(DemoError, match="cannot read"):
+    with pytest.raises(DemoError, match="missing.jsonl does not exist"):
         load_domain_eval(tmp_path / "missing.jsonl")
 
 

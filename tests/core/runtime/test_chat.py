@@ -328,7 +328,8 @@ def test_cli_repl(foundry_id, domain, capsys, monkeypatch) -> None:
 
 
 def test_cli_errors(tmp_path, capsys) -> None:
-    assert main(["chat", str(tmp_path), "--prompt", "hi"]) == 1
+    # a folder that is not a converted model is refused input (issue 24), not a failed load
+    assert main(["chat", str(tmp_path), "--prompt", "hi"]) == 2
     assert "genai_config.json" in capsys.readouterr().err
     assert main(["chat", str(tmp_path), "--prompt", "  "]) == 2
     assert "empty" in capsys.readouterr().err

@@ -231,15 +231,25 @@ def test_run_in_process_generates_here(demo_onnx, domain) -> None:
 
 
 def test_run_failure_is_a_result_not_an_exception(tmp_path) -> None:
-    # A missing folder is refused input; a folder that does not load is a FAIL result (the
-    # child process reports the load failure).
+    # A missing folder, one without genai_config.json and a Hugging Face folder are refused
+    # input; a converted folder that does not load is a FAIL result (the child process reports
+    # the load failure).
+    from tests.helpers.folders import make_model, make_onnx
+
     with pytest.raises(step.ChatInputError, match="does not exist"):
         step.run(step.Options(str(tmp_path / "nope"), prompt="Hi"))
-    result = step.run(step.Options(str(tmp_path), prompt="Hi"))
-    assert result.status == Status.FAIL and "genai_config.json" in result.error
-    assert step.to_record(step.Options(str(tmp_path), prompt="Hi"), result).status == Status.FAIL
+    with pytest.raises(step.ChatInputError, match="no genai_config.json"):
+        step.run(step.Options(str(tmp_path), prompt="Hi"))
+    with pytest.raises(step.ChatInputError, match="Hugging Face model folder"):
+        step.run(step.Options(str(make_model(tmp_path / "hf")), prompt="Hi"))
+    broken = str(make_onnx(tmp_path / "onnx"))
+    with pytest.raises(step.ChatInputError, match="has no nope.onnx_adapter"):
+        step.run(step.Options(broken, prompt="Hi", adapter="nope"))
+    result = step.run(step.Options(broken, prompt="Hi"))
+    assert result.status == Status.FAIL and result.error
+    assert step.to_record(step.Options(broken, prompt="Hi"), result).status == Status.FAIL
     with pytest.raises(step.ChatInputError):
-        step.run(step.Options(str(tmp_path)))  # a one-shot run needs its prompt
+        step.run(step.Options(broken))  # a one-shot run needs its prompt
 
 
 def test_settings_in_use_say_what_each_backend_applies() -> None:

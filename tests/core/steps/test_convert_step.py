@@ -245,3 +245,42 @@ def test_stream_timeout_and_a_missing_program() -> None:
     assert res.timed_out and "stopped after 0.5 s" in res.error
     missing = stream_command(["/no/such/program-xyz"], lambda line: None)
     assert not missing.ok and "was not found" in missing.error
+
+
+def test_a_model_folder_that_vanished_after_the_plan_is_named(tmp_path) -> None:
+    """Deleted between the plan (the screen's, the dry run's) and the run: a clear message with
+    the path, not Olive's traceback frame about a repo id; nothing is left behind."""
+    import shutil
+
+    from slm_wizard.core.steps import convert as step
+    from tests.helpers.folders import make_model
+
+    model = make_model(tmp_path / "m")
+    options = step.Options(model, tmp_path / "out")
+    plan = step.plan(options)
+    shutil.rmtree(model)
+    result = step.run(options, plan=plan)
+    assert not result.ok
+    assert f"{model.resolve()} is gone" in result.error and 'File "' not in result.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_output_parent_that_vanished_during_the_run_is_named(tmp_path, monkeypatch) -> None:
+    import shutil
+
+    from slm_wizard.core.convert import run as convert_run
+    from slm_wizard.core.steps import convert as step
+    from tests.helpers.folders import make_model
+
+    parent = tmp_path / "outputs"
+    parent.mkdir()
+
+    def olive(argv, work, log, parser, emit, cancel, timeout_s):
+        shutil.rmtree(parent)  # removed by someone else while Olive runs
+        return 0, "finished"
+
+    monkeypatch.setattr(convert_run, "_run_olive", olive)
+    options = step.Options(make_model(tmp_path / "m"), parent / "out")
+    result = step.run(options)
+    assert not result.ok
+    assert f"parent {parent.resolve()}" in result.error and "disappeared" in result.error

@@ -281,6 +281,10 @@ def test_deploy_refuses_bad_input_before_writing(onnx_dir: Path, tmp_path: Path)
         (deploy_step.Options(onnx_dir, "m", cache_dir=cache, max_length=4096),
          "context length 512"),
         (deploy_step.Options(onnx_dir, "m", cache_dir=cache, top_p=0), "top_p"),
+        # 0 was taken as "the default" (max_length) or found only after copy, register, load
+        (deploy_step.Options(onnx_dir, "m", cache_dir=cache, max_length=0), "--max-length"),
+        (deploy_step.Options(onnx_dir, "m", cache_dir=cache, max_tokens=0), "--max-tokens"),
+        (deploy_step.Options(onnx_dir, "m", cache_dir=cache, max_tokens=10**9), "--max-tokens"),
     ]:
         with pytest.raises(deploy_step.DeployInputError, match=message):
             deploy_step.run(opts)

@@ -72,7 +72,15 @@ def test_cli_defaults_are_the_runners_defaults():
     (checklist.Options("/m", min_score=1.5), ValidateError, "--min-score"),
     (checklist.Options("/m", soak=5), ValidateError, "at least 8"),
     (checklist.Options("/m", checks=("nope",)), ValidateError, "unknown check(s) nope"),
-    (bench.Options("/m", repeats=0), BenchError, "at least 1"),
+    (bench.Options("/m", repeats=0), BenchError, "from 1 to 100"),
+    (bench.Options("/m", repeats=100_000_000), BenchError, "--repeats"),  # ran for hours
+    (bench.Options("/m", lengths=(10**9,)), BenchError, "--lengths"),
+    (checklist.Options("/m", max_prompts=10**6), ValidateError, "--max-prompts"),
+    (checklist.Options("/m", report_dir=__file__), ValidateError, "is a file"),
+    (bench.Options("/m", report_dir=__file__ + "/sub"), BenchError, "which is a file"),
+    (sweep.Options("/m", ()), SweepError, "--variants is empty"),
+    (sweep.Options("/m", fidelity_tokens=0), SweepError, "--fidelity-tokens"),
+    (sweep.Options("/m", report_dir=__file__), SweepError, "--report-dir"),
     (bench.Options("/m", max_tokens=0), BenchError, "--max-tokens"),
     (sweep.Options("/m", ("fp99",)), SweepError, "fp99"),
     (sweep.Options("/m", max_prompts=0), SweepError, "--max-prompts"),
@@ -228,3 +236,67 @@ def test_backends_for_a_record_and_the_plans_share_of_a_phase(tmp_path: Path):
     assert plan.fraction(Progress("checklist", fraction=1.0)) == 1.0
     assert plan.fraction(Progress("sweep", fraction=0.5)) is None  # not in this plan
     assert plan.fraction(Progress("bench", text="loading")) is None
+
+
+def _domain(path: Path, rows: int) -> Path:
+    import json
+
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "expected": "lock"}) + "\n"
+                            for i in range(rows)))
+    return path
+
+
+def test_a_huge_domain_file_is_capped_by_default_and_says_so(tmp_path: Path) -> None:
+    from slm_wizard.core.base.schema import DOMAIN_CAP
+    from tests.helpers import FakeChatBackend
+
+    domain = _domain(tmp_path / "d.jsonl", DOMAIN_CAP + 5)
+    backend = FakeChatBackend()
+    options = checklist.Options(str(tmp_path), domain_file=str(domain), checks=("domain",),
+                                report_dir=str(tmp_path / "r"))
+    result = checklist.run(options, backend=backend)
+    assert backend.calls == DOMAIN_CAP
+    assert any(f"holds {DOMAIN_CAP + 5:,} prompts: the first {DOMAIN_CAP:,}" in n
+               for n in result.notes)
+    backend = FakeChatBackend()
+    checklist.run(checklist.Options(str(tmp_path), domain_file=str(domain), checks=("domain",),
+                                    max_prompts=DOMAIN_CAP + 2,
+                                    report_dir=str(tmp_path / "r2")), backend=backend)
+    assert backend.calls == DOMAIN_CAP + 2  # asked for: no cap
+
+
+def test_a_report_that_cannot_be_written_fails_the_run(tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:
+    """A full disk under --report-dir: exit 1 and an error, not exit 0 with a warning."""
+    import errno
+
+    from slm_wizard.cli.main import main
+    from slm_wizard.core.base import reports
+    from tests.helpers import FakeChatBackend
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reports, "export_report", full)
+    monkeypatch.setattr(checklist, "open_measured_backend", lambda *a, **k: FakeChatBackend())
+    domain = _domain(tmp_path / "d.jsonl", 2)
+    code = main(["validate", str(tmp_path), "--checks", "domain", "--domain", str(domain),
+                 "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: the report could not be written" in err and "No space left" in err
+
+
+def test_a_huge_prompt_file_is_capped_and_says_so(tmp_path: Path) -> None:
+    from slm_wizard.core.base.schema import BENCH_PROMPTS_CAP
+    from tests.helpers import FakeChatBackend
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(f'"prompt {i}"\n' for i in range(BENCH_PROMPTS_CAP + 50)))
+    backend = FakeChatBackend()
+    result = bench.run(bench.Options(str(tmp_path), repeats=1, warmup=0, lengths=(),
+                                     prompts_file=str(prompts), report_dir=str(tmp_path / "r")),
+                       backend=backend)
+    assert backend.calls == BENCH_PROMPTS_CAP
+    assert f"holds {BENCH_PROMPTS_CAP + 50} prompts: the first {BENCH_PROMPTS_CAP}" in \
+        result.notes[0]

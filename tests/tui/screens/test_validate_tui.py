@@ -265,7 +265,8 @@ async def test_the_benchmark_runs_on_a_fake_backend_without_a_converted_model(
         return fake
 
     monkeypatch.setattr(backends, "open_backend", fake_open)
-    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx").mkdir()  # looks converted (a folder that does not is refused first)
+    (tmp_path / "onnx" / "genai_config.json").write_text("{}")
     async with wizard.run("validate", converted_record(tmp_path / "hf", tmp_path / "onnx"),
                           size=SIZE) as pilot:
         app, screen = pilot.app, pilot.app.screen

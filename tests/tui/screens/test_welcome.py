@@ -203,3 +203,73 @@ async def test_the_demo_build_progress_is_in_view_at_80x24(wizard,
         assert stage.region.y >= 2 and stage.region.bottom <= 23, stage.region  # above the keys
         release.set()
         await wait_until(pilot, lambda: not pane.running, 10, "the end")
+
+
+def _burst(app: WizardApp, text: str) -> None:
+    """Keys as a terminal sends a fast burst (a paste without bracketed paste mode, a typing
+    tool): all queued at once, none waiting for the previous one's effects."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for ch in text:
+        key = events.Key(_character_to_key(ch), ch)
+        key.set_sender(app)
+        app._driver.send_message(key)
+
+
+@pytest.fixture
+def no_demo_build(monkeypatch) -> list:
+    """The demo build replaced by a recorder: a test sees whether the button was pressed."""
+    from slm_wizard.core.steps import demo as demo_step
+
+    calls: list = []
+
+    def fake(options, **kw):
+        calls.append(options)
+        raise demo_step.DemoRefused("not in this test")
+
+    monkeypatch.setattr(demo_step, "run", fake)
+    return calls
+
+
+@pytest.mark.parametrize("text", ["/tmp/my fine tuned model", "/données/modèle ü 2", "~/a b"])
+async def test_a_fast_typed_burst_reaches_the_field_whole(text: str, tmp_path: Path,
+                                                          no_demo_build: list) -> None:
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert app.screen.focused is app.screen.query_one("#use-demo")
+        _burst(app, text)
+        await pilot.pause()
+        await pilot.pause()
+        field = app.screen.query_one("#model-path")
+        assert field.value == text  # spaces and non-ASCII letters kept
+        assert app.screen.focused is field
+        assert no_demo_build == []  # the space never pressed the demo button
+        await pilot.press("space")  # once in the field, a space is text
+        assert field.value == text + " "
+
+
+async def test_a_bracketed_paste_on_a_button_goes_to_the_field(tmp_path: Path,
+                                                               no_demo_build: list) -> None:
+    from textual import events
+
+    folder = _hf_folder(tmp_path)
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        app._driver.send_message(events.Paste(f"{folder}\n"))
+        await pilot.pause()
+        field = app.screen.query_one("#model-path")
+        assert field.value == str(folder) and app.screen.focused is field
+        await pilot.press("enter")  # opens the pasted folder, does not build the demo
+        await wait_until(pilot, lambda: app.current_step == "prereqs", what="the next step")
+        assert no_demo_build == []
+
+
+async def test_a_lone_space_is_not_text_and_enter_still_builds_the_demo(
+        tmp_path: Path, no_demo_build: list) -> None:
+    app = WizardApp(config_dir=tmp_path / "cfg")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("space")
+        assert app.screen.query_one("#model-path").value == ""
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(no_demo_build) == 1, what="the demo build")
