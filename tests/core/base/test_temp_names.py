@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from slm_wizard.core.base.owned import RunLock, clean_leftovers, temp_sibling
+from slm_wizard.core.base.lock import Lock
+from slm_wizard.core.base.owned import clean_leftovers, temp_sibling
 from slm_wizard.core.base.paths import NAME_MAX, short_stem, temp_name
 
 LONG = "a" * 250  # a legal name (at most 255 bytes)
@@ -29,8 +30,8 @@ def test_leftovers_of_a_long_target_are_found_and_the_lock_fits(tmp_path: Path) 
                                             "tmp-999999999"))
     left.rename(dead)
     assert clean_leftovers(tmp_path, LONG, "tmp") == [dead]
-    with RunLock(tmp_path, LONG, "convert", "a conversion") as lock:
-        assert lock.path.exists()
+    with Lock(target, "a conversion") as lock:
+        assert lock.path.exists() and len(lock.path.name.encode()) <= NAME_MAX
 
 
 def test_a_250_character_output_folder_converts(tmp_path: Path, monkeypatch) -> None:
