@@ -114,3 +114,40 @@ def render_tokenizer_template(model_dir: Path, messages=SAMPLE_CONVERSATION) -> 
         msgs = [m for m in msgs if m["role"] != "system"]
         text = tmpl.render(msgs)
     return TokenizerRender(text=text, engine=ENGINE, notes=notes, messages=msgs)
+
+
+# --- the reference: transformers' own renderer --------------------------------------------------
+
+SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
+
+
+def special_tokens(model_dir: Path) -> dict[str, str]:
+    """The special tokens transformers hands to a chat template (from tokenizer_config.json)."""
+    cfg = json_object_or_empty(Path(model_dir) / "tokenizer_config.json")
+    return {k: _token_text(cfg.get(k)) for k in SPECIAL_TOKEN_KEYS if _token_text(cfg.get(k))}
+
+
+def reference_render(source: str, specials: dict[str, str], messages,
+                     add_generation_prompt: bool = True) -> str:
+    """Render as transformers' apply_chat_template does (its own renderer: today's date for
+    `strftime_now`, `tools` and `documents` None, the special tokens). A template's own
+    `raise_exception` raises TemplateRefused with its words; another failure TemplateError."""
+    try:
+        import jinja2.exceptions
+        from transformers.utils.chat_template_utils import render_jinja_template
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise TemplateError("Rendering the reference chat template needs transformers (pip "
+                            "install 'slm-wizard[convert]').") from e
+    try:
+        rendered, _ = render_jinja_template(
+            conversations=[[dict(m) for m in messages]], chat_template=source,
+            add_generation_prompt=add_generation_prompt, tools=None, documents=None, **specials)
+    except jinja2.exceptions.TemplateError as e:
+        if type(e) is jinja2.exceptions.TemplateError:  # the template's raise_exception
+            raise TemplateRefused(_first_line(e)) from e
+        raise TemplateError(f"The model's chat template failed in transformers: "
+                            f"{_first_line(e)}") from e
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        raise TemplateError(f"The model's chat template failed in transformers: "
+                            f"{_first_line(e)}") from e
+    return rendered[0]

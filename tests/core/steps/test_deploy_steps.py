@@ -16,6 +16,7 @@ from slm_wizard.core.deploy import inference_model as im
 from slm_wizard.core.deploy.templates import template_for
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.core.steps import template as template_step
+from tests.helpers.templates import tiny_tokenizer_json
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def onnx_dir(tmp_path: Path) -> Path:
     (folder / "genai_config.json").write_text(json.dumps(
         {"model": {"type": "qwen2", "context_length": 512}}))
     (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML}))
+    (folder / "tokenizer.json").write_text(tiny_tokenizer_json(CHATML), encoding="utf-8")
     import onnx
 
     onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])),
@@ -404,7 +406,10 @@ def test_deploy_refuses_a_mismatching_template_unless_confirmed(
     opts = deploy_step.Options(onnx_dir, "m", cache_dir=cache, family="phi3")
     result = deploy_step.run(opts)
     assert result.status == Status.FAIL and result.template_refused and calls == []
-    assert result.template is not None and result.template.verdict == "mismatch"
+    # The runtime renders the model's own template exactly; the PromptTemplate (older services)
+    # is the mismatch that stops the run.
+    assert result.template is not None and result.template.verdict == "match"
+    assert result.template.prompt_template_verdict == "mismatch" and result.template.mismatch
     assert "--allow-template-mismatch" in result.error
     assert not (onnx_dir / "inference_model.json").exists()
     argv = ["deploy", str(onnx_dir), "--name", "m", "--cache-dir", str(cache), "--family=phi3"]
