@@ -349,8 +349,9 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
     load, prompt (with `prompt_check` (messages, expected count): Foundry Local's own prompt
     token count of the messages must equal the checked rendering's), answer (one prompt).
     Raises TargetExists (before changing anything) when the folder, the registration or a
-    different inference_model.json exists and replace is False; raises FoundryError for other problems found up front. A failing stage ends the run and is
-    recorded in the result (later stages are skipped).
+    different inference_model.json exists and replace is False; raises FoundryError for other
+    problems found up front. A failing stage ends the run and is recorded in the result (later
+    stages are skipped).
     """
     emit = on_stage or (lambda *_: None)
     onnx_dir, cache_dir = Path(onnx_dir), Path(cache_dir).expanduser().absolute()
