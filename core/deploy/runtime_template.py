@@ -160,6 +160,12 @@ def check_runtime(folder: Path) -> RuntimeCheck:
         warnings.append(sources.config_problem + (
             "; deploy writes the template as a plain string into the deployed copy."
             if sources.reference else "."))
+    from slm_wizard.core.base.fileio import json_object_or_empty
+
+    cfg = json_object_or_empty(folder / "tokenizer_config.json")
+    if cfg and "tokenizer_class" not in cfg:
+        warnings.append("tokenizer_config.json has no 'tokenizer_class': Foundry Local's runtime "
+                        "then reads no chat template at all ('Empty chat template.').")
     diff = sources_diff(sources)
     if diff:
         warnings.append("The model folder holds two different chat templates: Foundry Local's "
@@ -209,10 +215,21 @@ def check_runtime(folder: Path) -> RuntimeCheck:
 
 
 def _runtime(folder: Path, template: str, probes: list[Probe]) -> str:
-    """Fill in the runtime's renderings and the token ids of both renderings; the engine."""
+    """Fill in the runtime's renderings and the token ids of both renderings; the engine. The
+    runtime reads a scratch copy of the folder's tokenizer files holding `template` in both
+    places, as the deployed copy will."""
+    import shutil
+    import tempfile
+
     refs = [p.reference for p in probes if p.reference is not None]
-    answer = render_in_runtime(folder, [p.messages for p in probes], template=template,
-                               encode=refs)
+    with tempfile.TemporaryDirectory(prefix="slm-wizard-template-") as tmp:
+        scratch = Path(tmp)
+        for f in Path(folder).iterdir():
+            if f.is_file() and f.suffix not in _WEIGHTS and f.stat().st_size < 64 << 20:
+                shutil.copyfile(f, scratch / f.name)
+        for name, text in _template_files(scratch, template, "").items():
+            (scratch / name).write_text(text, encoding="utf-8")
+        answer = render_in_runtime(scratch, [p.messages for p in probes], encode=refs)
     ids = iter(answer.ids)
     for p, r in zip(probes, answer.renders, strict=True):
         p.runtime, p.runtime_ids = r.text, r.ids
@@ -282,26 +299,34 @@ def _plain_string(literal: str) -> str:
 
 # --- the deployed copy --------------------------------------------------------------------------
 
+_WEIGHTS = {".onnx", ".data", ".bin", ".safetensors", ".pt", ".gguf"}
+
+
 def deployed_template_files(folder: Path, check: RuntimeCheck) -> dict[str, str]:
     """The files a deployment writes into its copy of `folder` so that the runtime renders the
     checked template: chat_template.jinja and tokenizer_config.json's `chat_template` both hold
     it (and the model's own template is kept beside a repaired one). Empty when nothing needs
     writing."""
+    if not check.template:
+        return {}
+    return _template_files(Path(folder), check.template,
+                           check.original if check.verdict == REPAIRED else "")
+
+
+def _template_files(folder: Path, template: str, original: str) -> dict[str, str]:
     import json
 
     from slm_wizard.core.base.fileio import json_object_or_empty
 
-    if not check.template:
-        return {}
-    sources = template_sources(folder)
     files: dict[str, str] = {}
-    if sources.jinja != check.template:
-        files["chat_template.jinja"] = check.template
-    cfg_path = Path(folder) / "tokenizer_config.json"
+    jinja = folder / "chat_template.jinja"
+    if not jinja.is_file() or jinja.read_text(encoding="utf-8", errors="replace") != template:
+        files["chat_template.jinja"] = template
+    cfg_path = folder / "tokenizer_config.json"
     cfg = json_object_or_empty(cfg_path)
-    if cfg_path.is_file() and cfg.get("chat_template") != check.template:
-        cfg["chat_template"] = check.template
+    if cfg_path.is_file() and cfg.get("chat_template") != template:
+        cfg["chat_template"] = template
         files["tokenizer_config.json"] = json.dumps(cfg, indent=2, ensure_ascii=False) + "\n"
-    if check.verdict == REPAIRED:
-        files[ORIGINAL_FILE] = check.original
+    if original:
+        files[ORIGINAL_FILE] = original
     return files

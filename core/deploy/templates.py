@@ -169,8 +169,12 @@ def template_for(family_id: str) -> dict[str, str]:
 def field_problem(key: str, value: object) -> str:
     """What is wrong with one PromptTemplate field ("" when nothing): the rule the whole-template
     check and the Deploy screen's fields share."""
-    if not isinstance(value, str):
+    if value is None:
         return f"'{key}' is missing"
+    if not isinstance(value, str):
+        kind = {bool: "true/false", int: "a number", float: "a number", list: "a list",
+                dict: "an object"}.get(type(value), type(value).__name__)
+        return f"'{key}' is not a string (found {kind})"
     n = value.count(PLACEHOLDER)
     return "" if n == 1 else f"'{key}' must hold {PLACEHOLDER} exactly once (found {n})"
 
