@@ -105,7 +105,7 @@ def render_tokenizer_template(model_dir: Path, messages=SAMPLE_CONVERSATION) -> 
     notes: list[str] = []
     try:
         text = tmpl.render(msgs)
-    except TemplateRefused as e:
+    except TemplateError as e:  # refused (raise_exception) or failed on a system message
         if not any(m["role"] == "system" for m in msgs):
             raise TemplateError(f"The model's chat template refuses this conversation: {e}") \
                 from e

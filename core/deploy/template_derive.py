@@ -126,6 +126,9 @@ def derive_template(chat: ChatTemplate) -> Derivation:
         r_su = chat.render(PROBES["system + user"])
     except TemplateRefused as e:
         role, system_error = SYSTEM_REFUSED, str(e)
+    except TemplateError as e:  # e.g. Gemma-3-1B's reads a system message's content as a list
+        role, system_error = SYSTEM_REFUSED, str(e).replace("The model's chat template failed: ",
+                                                             "")
     else:
         tail = p + S_USER1 + q
         if S_SYSTEM not in r_su:

@@ -87,10 +87,10 @@ def test_every_published_template_renders_in_the_runtime_as_in_transformers(
         assert p.equal and (p.refused or p.runtime_ids == p.reference_ids)
     refused = {p.name for p in check.refused}
     assert ("system + user" in refused) is (role == "refused"), refused
-    if refused:
-        assert "not supported" in check.refused[0].reference_error.lower() \
-            or "only user and assistant" in check.refused[0].reference_error.lower() \
-            or "roles must alternate" in check.refused[0].reference_error.lower()
+    assert all(p.reference_error and p.runtime_error for p in check.refused)
+    # TinyLlama's template relies on jinja2's trim_blocks: repaired; every other one renders
+    # exactly as it is.
+    assert (check.verdict == REPAIRED) is (name == "ollama-tinyllama-1.1b"), check.repairs
     # What a deployment writes is what the runtime then sends, as checked.
     deployed = as_deployed(tmp_path, tmp_path / name, check)
     count = check.count_probe()

@@ -48,6 +48,8 @@ from tests.helpers.templates import (
 )
 
 DATA = TEST_DATA / "chat_templates"
+_L3, _ET, _EOT = "<|begin_of_text|>", "<|endoftext|>", "<|end_of_text|>"
+_DSB, _DSE = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
 # published template file -> (model_type, bos, eos, family detected, system role, start text)
 PUBLISHED = {
     "google-gemma-7b-it": ("gemma", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, ""),
@@ -76,6 +78,37 @@ PUBLISHED = {
     "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": (
         "qwen2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek-r1-distill-qwen",
         SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
+    # The templates the Ollama library's GGUF files carry (sources in the README); `start` is
+    # what the derived PromptTemplate's start begins with.
+    "ollama-llama3.1-8b": ("llama", _L3, "<|eot_id|>", "llama3", SYSTEM_SUPPORTED,
+                           _L3 + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+    "ollama-llama3.2-3b": ("llama", _L3, "<|eot_id|>", "llama3", SYSTEM_SUPPORTED,
+                           _L3 + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+    "ollama-qwen2.5-0.5b": ("qwen2", None, "<|im_end|>", "qwen", SYSTEM_SUPPORTED,
+                            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."),
+    "ollama-qwen3-0.6b": ("qwen3", None, "<|im_end|>", "qwen", SYSTEM_SUPPORTED, ""),
+    "ollama-phi3.5-3.8b": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_SUPPORTED, ""),
+    "ollama-phi4-mini-3.8b": ("phi3", _ET, _ET, "phi4-mini", SYSTEM_SUPPORTED, ""),
+    "ollama-phi4-mini-reasoning-3.8b": ("phi3", _ET, _ET, "phi4-mini", SYSTEM_SUPPORTED,
+                                        "<|system|>Your name is Phi"),
+    "ollama-gemma2-2b": ("gemma2", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, "<bos>"),
+    "ollama-gemma3-1b": ("gemma3_text", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, "<bos>"),
+    "ollama-granite3.3-2b": ("granite", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                             "<|start_of_role|>system<|end_of_role|>"),
+    "ollama-granite3.1-moe-1b": ("granitemoe", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                                 "<|start_of_role|>system<|end_of_role|>Knowledge Cutoff"),
+    "ollama-granite4-350m": ("granite", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                             "<|start_of_role|>system<|end_of_role|>You are a helpful"),
+    "ollama-smollm2-135m": ("llama", "<|im_start|>", "<|im_end|>", "qwen", SYSTEM_SUPPORTED,
+                            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+    "ollama-mistral-7b-instruct-fp16": ("mistral", "<s>", "</s>", "mistral", SYSTEM_REFUSED,
+                                        "<s>"),
+    "ollama-mistral-small-24b": ("mistral", "<s>", "</s>", "mistral", SYSTEM_SUPPORTED, "<s>"),
+    "ollama-deepseek-r1-8b": ("qwen3", _DSB, _DSE, "deepseek-r1-distill-qwen", SYSTEM_SUPPORTED,
+                              _DSB),
+    "ollama-deepseek-v3-671b": ("deepseek_v3", _DSB, _DSE, "deepseek-r1-distill-qwen",
+                                SYSTEM_SUPPORTED, _DSB),
+    "ollama-tinyllama-1.1b": ("llama", "<s>", "</s>", "phi3", SYSTEM_SUPPORTED, ""),
 }
 def make_model_folder(root: Path, name: str, model_type: str, template: str, bos: str | None,
                       eos: str | None) -> Path:
@@ -127,20 +160,20 @@ def test_published_templates_detected_derived_and_checked_token_by_token(
     folder = make_model_folder(tmp_path, name, model_type, source, bos, eos)
     assert T.detect_family(folder)[0] == family
     derived = derive_template(ChatTemplate.from_folder(folder))
-    assert (derived.system_role, derived.start) == (role, start)
+    assert derived.system_role == role and derived.start.startswith(start)
+    assert bool(derived.start) is bool(start)
     assert T.validate_template(derived.template) == derived.template
     check = check_template(folder, derived.template, family)
     assert_probes(check, role, bool(start))
     if start:
-        assert any("starts every conversation with" in w and start in w
-                   for w in check.warnings)
+        assert any("starts every conversation with" in w for w in check.warnings)
     if role == SYSTEM_REFUSED:
         assert any("no system role" in w for w in check.warnings)
 
 
-def test_at_least_ten_published_templates_with_their_source() -> None:
+def test_at_least_25_published_templates_with_their_source() -> None:
     files = sorted(p.stem for p in DATA.glob("*.jinja"))
-    assert files == sorted(PUBLISHED) and len(files) >= 10
+    assert files == sorted(PUBLISHED) and len(files) >= 25
     readme = (DATA / "README.md").read_text()
     for name in files:
         assert f"`{name}.jinja`" in readme
