@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"NOTE: {note}", file=sys.stderr)
     rt = result.runtime
     print(f"Foundry Local's runtime ({rt.engine if rt and rt.engine else 'not available'}):")
-    for probe in rt.probes if rt else []:
+    for probe in rt.probes if rt and rt.verdict != "unchecked" else []:
         state = (f"refused by the template in both ({probe.reference_error})" if probe.refused
                  else "same token ids" if probe.equal else "DIFFERENT")
         print(f"  probe {probe.name}: {state}")

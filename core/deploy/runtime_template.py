@@ -229,7 +229,10 @@ def _runtime(folder: Path, template: str, probes: list[Probe]) -> str:
                 shutil.copyfile(f, scratch / f.name)
         for name, text in _template_files(scratch, template, "").items():
             (scratch / name).write_text(text, encoding="utf-8")
-        answer = render_in_runtime(scratch, [p.messages for p in probes], encode=refs)
+        try:
+            answer = render_in_runtime(scratch, [p.messages for p in probes], encode=refs)
+        except EngineUnavailable as e:  # name the model's folder, not the scratch copy
+            raise EngineUnavailable(str(e).replace(str(scratch), str(folder))) from None
     ids = iter(answer.ids)
     for p, r in zip(probes, answer.renders, strict=True):
         p.runtime, p.runtime_ids = r.text, r.ids
