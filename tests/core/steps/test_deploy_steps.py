@@ -26,7 +26,8 @@ def onnx_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "genai_config.json").write_text(json.dumps(
         {"model": {"type": "qwen2", "context_length": 512}}))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": CHATML}))
     (folder / "tokenizer.json").write_text(tiny_tokenizer_json(CHATML), encoding="utf-8")
     import onnx
 
@@ -420,12 +421,15 @@ def test_deploy_refuses_a_mismatching_template_unless_confirmed(
     result = deploy_step.run(confirmed)
     assert result.ok and len(calls) == 1
     rec = deploy_step.to_record(confirmed, result)
+    # Deployed with a template warning: a warning, not "ok", in the record Summary shows.
+    assert result.status == Status.WARN and rec.status == Status.WARN
     assert any("--allow-template-mismatch" in n for n in rec.notes)
     assert "--allow-template-mismatch" in rec.command
     assert _parse_deploy(rec.command).allow_template_mismatch
     # The derived template (no --family) matches and deploys without asking.
     result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=cache, replace=True))
     assert result.ok and result.template.verdict == "match" and len(calls) == 2
+    assert deploy_step.to_record(result.options, result).status == Status.OK
     assert not any("allow" in n for n in deploy_step.to_record(result.options, result).notes)
 
 
