@@ -134,7 +134,7 @@ class DeployScreen(StepScreen):
     @classmethod
     def _choices(cls) -> list[tuple[str, str]]:
         """(id, title) of the template choice list: the derived template first."""
-        return [(cls.DERIVED, "Derived from model's template"),
+        return [(cls.DERIVED, "Derived from the model"),
                 *((f.id, f.title) for f in template_step.FAMILIES.values())]
 
     # ------------------------------------------------------------------------- layout
