@@ -181,8 +181,8 @@ def system_role(model_dir: Path) -> tuple[str, str]:
         r_su = chat.render(PROBES["system + user"])
     except TemplateRefused as e:
         return SYSTEM_REFUSED, str(e)
-    except TemplateError:
-        return SYSTEM_SUPPORTED, ""
+    except TemplateError as e:  # fails on a system message (Gemma-3-1B's reads it as a list)
+        return SYSTEM_REFUSED, str(e).replace("The model's chat template failed: ", "")
     return (SYSTEM_SUPPORTED if S_SYSTEM in r_su else SYSTEM_IGNORED), ""
 
 
