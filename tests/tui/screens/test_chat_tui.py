@@ -447,16 +447,18 @@ async def test_the_settings_say_when_the_loaded_model_has_no_system_role(demo_on
     cfg = json.loads((nosys / "tokenizer_config.json").read_text())
     (nosys / "tokenizer_config.json").write_text(json.dumps({**cfg, "chat_template": GEMMA2}))
     for folder, says in ((nosys, True), (demo_onnx, False)):
-        app = make_app(folder)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = await loaded(pilot)
-            await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda: isinstance(app.screen, ChatSettingsScreen), 5,
-                             "modal")
-            notes = app.screen.query("#cs-system-note")
-            assert bool(notes) is says
-            if says:
-                text = str(notes.first(Static).content)
-                assert "no system role" in text and "Clear the system prompt" in text
-            await pilot.press("escape")
-            await wait_until(pilot, lambda: app.screen is screen, 5, "the modal to close")
+        await _settings_note_shows(make_app(folder), says)
+
+
+async def _settings_note_shows(app, says: bool) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatSettingsScreen), 5, "modal")
+        notes = app.screen.query("#cs-system-note")
+        assert bool(notes) is says
+        if says:
+            text = str(notes.first(Static).content)
+            assert "no system role" in text and "Clear the system prompt" in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, 5, "the modal to close")
