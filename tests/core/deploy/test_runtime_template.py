@@ -235,3 +235,59 @@ def test_a_prompt_template_field_that_is_not_a_string_says_so() -> None:
     assert T.field_problem("system", None) == "'system' is missing"
     with pytest.raises(T.TemplateError, match="'user' is not a string"):
         T.validate_template({**T.template_for("qwen"), "user": ["{Content}"]})
+
+
+UPPER = ("{% for m in messages %}{{ '<|' + m['role'].upper() + '|>' + m['content'] }}"
+         "{% endfor %}")
+
+
+@pytest.mark.parametrize("template, code, verdict", [
+    (FAMILY_TEMPLATES["qwen"][1], 0, MATCH), (TRIM, 0, REPAIRED), (UPPER, 1, MISMATCH),
+])
+def test_template_command_exit_codes_and_both_verdicts_in_json(
+    template: str, code: int, verdict: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from slm_wizard.cli.main import main
+
+    folder = tokenizer_folder(tmp_path, "m", template)
+    assert main(["template", str(folder), "--json"]) == code
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == verdict == data["runtime"]["verdict"]
+    assert data["prompt_template_check"]["applies_to"] == \
+        "older Foundry Local services that read inference_model.json"
+    assert main(["template", str(folder)]) == code
+    out = capsys.readouterr().out
+    assert "Foundry Local's runtime (onnxruntime-genai 0.18" in out
+    if verdict == REPAIRED:
+        assert "repaired: whitespace control made explicit" in out
+    if verdict == MISMATCH:
+        assert "could not be repaired" in out and "upper" in out
+
+
+def test_template_command_on_a_folder_that_is_not_a_model_exits_2(tmp_path: Path) -> None:
+    from slm_wizard.cli.main import main
+
+    assert main(["template", str(tmp_path)]) == 2
+
+
+def test_deploy_refuses_a_template_that_cannot_be_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import onnx
+
+    from slm_wizard.core.deploy import foundry
+    from slm_wizard.core.steps import deploy as deploy_step
+
+    folder = tokenizer_folder(tmp_path, "m", UPPER)
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])),
+              str(folder / "model.onnx"))
+    calls: list[str] = []
+    monkeypatch.setattr(foundry, "deploy", lambda *a, **k: calls.append("deploy"))
+    opts = deploy_step.Options(folder, "m", cache_dir=tmp_path / "cache",
+                               template=dict(T.template_for("phi4-mini")), family="phi4-mini")
+    result = deploy_step.run(opts)
+    assert result.template_refused and calls == [] and not result.ok
+    assert result.template is not None and result.template.verdict == MISMATCH
+    assert "Foundry Local's runtime renders the template differently" in result.error
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.onnx"))
