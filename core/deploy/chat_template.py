@@ -22,7 +22,6 @@ class TemplateRefused(TemplateError):
 
 
 ENGINE = "jinja2"
-FIXED_DATE = "26 Jul 2024"  # what `strftime_now` gives while probing: renderings stay stable
 
 
 def _token_text(value: object) -> str:
@@ -50,7 +49,8 @@ class ChatTemplate:
 
     def render(self, messages, add_generation_prompt: bool = True) -> str:
         """Render like transformers' apply_chat_template (jinja2 sandbox, trim_blocks,
-        lstrip_blocks, raise_exception, strftime_now (a fixed date here), tojson)."""
+        lstrip_blocks, raise_exception, strftime_now (today, as transformers and Foundry Local's
+        runtime give it), tojson; no `date_string`, as neither passes one)."""
         try:
             from jinja2.exceptions import TemplateError as JinjaError
             from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -63,7 +63,7 @@ class ChatTemplate:
             raise TemplateRefused(str(message))
 
         def strftime_now(fmt: str) -> str:
-            return datetime.strptime(FIXED_DATE, "%d %b %Y").strftime(fmt)
+            return datetime.now().strftime(fmt)
 
         def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
             return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent,
@@ -77,7 +77,7 @@ class ChatTemplate:
             return env.from_string(self.source).render(
                 messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token, eos_token=self.eos_token, tools=None,
-                documents=None, date_string=FIXED_DATE)
+                documents=None)
         except TemplateRefused:
             raise
         except (JinjaError, TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
