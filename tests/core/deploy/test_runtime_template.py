@@ -25,8 +25,15 @@ from slm_wizard.core.deploy.runtime_template import (
     deployed_template_files,
     repair_template,
 )
-from tests.core.deploy.test_templates import DATA, PUBLISHED
-from tests.helpers.templates import FAMILY_TEMPLATES, GEMMA3, LLAMA31, QWEN25, tiny_tokenizer_json
+from tests.helpers.templates import (
+    DATA,
+    FAMILY_TEMPLATES,
+    GEMMA3,
+    LLAMA31,
+    PUBLISHED,
+    QWEN25,
+    tiny_tokenizer_json,
+)
 
 pytest.importorskip("onnxruntime_genai_core")
 pytest.importorskip("transformers")
