@@ -408,9 +408,13 @@ class DeployScreen(StepScreen):
         key = event.option.id
         applied = self.DERIVED if self.family_id is None else self.family_id
         template = self._choice_template(key) if key else None
-        if not key or key == applied or template is None or self.onnx_dir is None:
-            if key == self.DERIVED and self.derived is None:
-                self.notify("The model has no chat template to derive one from.")
+        if not key or self.onnx_dir is None:
+            return
+        if template is None:
+            self.notify("The model has no chat template to derive one from.")
+            return
+        if key == applied and template == self.current_template():
+            self.notify(f"{dict(self._choices())[key]} is already applied.")
             return
         self.run_step(deploy_step.plan, self._plan_options(template),
                       group="preview", done=lambda o: self._preview_done(key, template, o))
@@ -419,7 +423,12 @@ class DeployScreen(StepScreen):
         from slm_wizard.tui.screens.confirm import ConfirmScreen
 
         plan = outcome.result
+        if outcome.cancelled:  # another choice replaced this preview
+            return
         if not outcome.ok or plan is None or plan.template is None:
+            why = outcome.error or outcome.refused or (plan.template_problem if plan else "")
+            self.notify(f"That choice could not be checked: {why or 'no template'}",
+                        severity="error")
             return
         now = self.current_template()
         changes = [f"{k}: {escape(now[k])!r} → {escape(template[k])!r}"
