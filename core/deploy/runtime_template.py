@@ -319,15 +319,18 @@ def deployed_template_files(folder: Path, check: RuntimeCheck) -> dict[str, str]
 def _template_files(folder: Path, template: str, original: str) -> dict[str, str]:
     import json
 
-    from slm_wizard.core.base.fileio import json_object_or_empty
+    from slm_wizard.core.base.fileio import read_json_object
 
     files: dict[str, str] = {}
     jinja = folder / "chat_template.jinja"
     if not jinja.is_file() or jinja.read_text(encoding="utf-8", errors="replace") != template:
         files["chat_template.jinja"] = template
     cfg_path = folder / "tokenizer_config.json"
-    cfg = json_object_or_empty(cfg_path)
-    if cfg_path.is_file() and cfg.get("chat_template") != template:
+    try:  # an unreadable tokenizer_config.json is left as it is, never replaced by a stub
+        cfg = read_json_object(cfg_path) if cfg_path.is_file() else None
+    except ValueError:
+        cfg = None
+    if cfg is not None and cfg.get("chat_template") != template:
         cfg["chat_template"] = template
         files["tokenizer_config.json"] = json.dumps(cfg, indent=2, ensure_ascii=False) + "\n"
     if original:
