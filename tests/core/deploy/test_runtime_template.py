@@ -182,7 +182,7 @@ def test_a_template_that_cannot_be_repaired_is_a_mismatch_with_the_first_differe
 
 
 def test_two_different_template_places_are_shown_and_deploy_writes_transformers_one(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     chatml = FAMILY_TEMPLATES["qwen"][1]
     other = chatml.replace("<|im_start|>", "<|im_start|> ")
@@ -205,6 +205,14 @@ def test_two_different_template_places_are_shown_and_deploy_writes_transformers_
         probe.reference_ids
     # The source folder is left as it is.
     assert T.template_sources(folder).runtime == other
+    # `slm-wizard template` warns and shows the difference.
+    from slm_wizard.cli.main import main
+
+    assert main(["template", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "two different chat templates" in captured.err
+    assert "tokenizer_config.json chat_template (Foundry Local's runtime uses it)" in \
+        captured.out
 
 
 @pytest.mark.parametrize("value, words", [
