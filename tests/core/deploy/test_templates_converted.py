@@ -153,6 +153,11 @@ def test_each_family_deploys_with_foundry_locals_prompt_as_checked(
     # The deployed copy holds the checked template in both places; the source is untouched.
     deployed = json.loads((dep.target / "tokenizer_config.json").read_text())["chat_template"]
     assert deployed == (dep.target / "chat_template.jinja").read_text() == t.runtime.template
+    # The id the user sees is the one Foundry Local reports (the registered name:version).
+    from slm_wizard.core.deploy import foundry_sdk
+
+    assert dep.model_id == result.model_id == f"tiny-{family}:1"
+    assert dep.model_id in [m.id for m in foundry_sdk.local_catalog(dep.cache_dir).list_models()]
     refuses = FAMILY_LIMITS[family][0] == "refused"
     assert (result.options.system is None) is refuses
     if refuses:
