@@ -229,6 +229,8 @@ def _runtime(folder: Path, template: str, probes: list[Probe]) -> str:
                 shutil.copyfile(f, scratch / f.name)
         for name, text in _template_files(scratch, template, "").items():
             (scratch / name).write_text(text, encoding="utf-8")
+        if not (scratch / "genai_config.json").is_file():  # a Hugging Face folder
+            (scratch / "genai_config.json").write_text(_minimal_genai_config(folder))
         try:
             answer = render_in_runtime(scratch, [p.messages for p in probes], encode=refs)
         except EngineUnavailable as e:  # name the model's folder, not the scratch copy
@@ -240,6 +242,26 @@ def _runtime(folder: Path, template: str, probes: list[Probe]) -> str:
         if p.reference is not None:
             p.reference_ids = next(ids)
     return answer.engine
+
+
+def _minimal_genai_config(folder: Path) -> str:
+    """What the runtime's tokenizer needs of a genai_config.json, for a folder not converted
+    yet (its config.json's model type and token ids)."""
+    import json
+
+    from slm_wizard.core.base.fileio import json_object_or_empty
+
+    cfg = json_object_or_empty(folder / "config.json")
+
+    def token_id(key: str) -> int:
+        value = cfg.get(key)
+        value = value[0] if isinstance(value, list) and value else value
+        return value if isinstance(value, int) else 0
+
+    return json.dumps({"model": {
+        "type": str(cfg.get("model_type") or "llama"), "bos_token_id": token_id("bos_token_id"),
+        "eos_token_id": token_id("eos_token_id"), "pad_token_id": token_id("eos_token_id"),
+        "context_length": 2048, "vocab_size": int(cfg.get("vocab_size") or 32000)}})
 
 
 # --- repair ---------------------------------------------------------------------------------------

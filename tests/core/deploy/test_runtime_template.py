@@ -306,3 +306,17 @@ def test_deploy_refuses_a_template_that_cannot_be_repaired(
     assert result.template is not None and result.template.verdict == MISMATCH
     assert "Foundry Local's runtime renders the template differently" in result.error
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.onnx"))
+
+
+def test_a_hugging_face_folder_is_checked_as_foundry_local_will_render_it(
+    tmp_path: Path,
+) -> None:
+    """Before conversion (config.json, no genai_config.json): the runtime's engine still reads
+    its tokenizer and template, so `template` on the source folder proves the prompt too."""
+    folder = tokenizer_folder(tmp_path, "hf", LLAMA31, "<|begin_of_text|>", "<|eot_id|>")
+    (folder / "genai_config.json").unlink()
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "bos_token_id": 0,
+                                                    "eos_token_id": [1, 2]}))
+    check = check_runtime(folder)
+    assert check.verdict == MATCH, check.warnings
+    assert not (folder / "genai_config.json").exists()  # the folder is left as it is
