@@ -41,13 +41,18 @@ def add_template_args(p: argparse.ArgumentParser,
                    help="the model family (default: detected)")
     p.add_argument("--prompt-template", type=Path, metavar="FILE",
                    help="a JSON file with system/user/assistant/prompt (overrides --family)")
+    p.add_argument("--chat-template", choices=["chat_template.jinja", "tokenizer_config.json"],
+                   default="chat_template.jinja",
+                   help="when the folder's two chat templates differ, which one is the model's "
+                   "(and goes into both places of a deployed copy); default: "
+                   "chat_template.jinja, the one transformers uses")
 
 
 def options_from_args(args: argparse.Namespace):
     """The step's Options from parsed arguments."""
     from slm_wizard.core.steps.template import Options
 
-    return Options(args.model_dir, args.family, args.prompt_template)
+    return Options(args.model_dir, args.family, args.prompt_template, args.chat_template)
 
 
 def run(args: argparse.Namespace) -> int:

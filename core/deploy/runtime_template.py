@@ -31,6 +31,9 @@ from slm_wizard.core.deploy.runtime_engine import EngineUnavailable, render_in_r
 from slm_wizard.core.deploy.templates import TemplateError, TemplateSources, template_sources
 
 MATCH, REPAIRED, MISMATCH, UNCHECKED = "match", "repaired", "mismatch", "unchecked"
+# Which of a folder's two templates is the model's (and goes into both places of a deployed
+# copy): transformers' choice by default, or the one the runtime reads as the folder stands.
+JINJA, CONFIG = "chat_template.jinja", "tokenizer_config.json"
 ORIGINAL_FILE = "chat_template.original.jinja"  # beside a repaired template in the deployed copy
 
 _SYS = {"role": "system", "content": "You are a helpful assistant."}
@@ -150,9 +153,11 @@ def sources_diff(sources: TemplateSources) -> list[str]:
         "tokenizer_config.json chat_template (Foundry Local's runtime uses it)", lineterm="", n=1))
 
 
-def check_runtime(folder: Path) -> RuntimeCheck:
+def check_runtime(folder: Path, source: str = JINJA) -> RuntimeCheck:
     """Render the probe conversations with the runtime's engine and with transformers, compare
-    their token ids (the runtime's tokenizer), and repair the template when they differ."""
+    their token ids (the runtime's tokenizer), and repair the template when they differ.
+    `source`: which template is the model's when the two places differ (JINJA, transformers'
+    choice, or CONFIG, tokenizer_config.json's)."""
     folder = Path(folder)
     sources = template_sources(folder)
     warnings: list[str] = []
@@ -170,9 +175,11 @@ def check_runtime(folder: Path) -> RuntimeCheck:
     if diff:
         warnings.append("The model folder holds two different chat templates: Foundry Local's "
                         "runtime renders tokenizer_config.json's, transformers renders "
-                        "chat_template.jinja. Deploy writes chat_template.jinja's into both "
-                        "places of the deployed copy (the source folder is left as it is).")
-    original = sources.reference
+                        f"chat_template.jinja. Deploy writes {source}'s into both places of the "
+                        "deployed copy (the source folder is left as it is; --chat-template "
+                        "chooses).")
+    original = sources.config if source == CONFIG and sources.config is not None \
+        and not sources.config_problem else sources.reference
     if not original:
         warnings.append(f"{folder} has no chat template (chat_template.jinja or "
                         "tokenizer_config.json 'chat_template'): Foundry Local's runtime answers "

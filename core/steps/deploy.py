@@ -110,6 +110,7 @@ class Options:
     cache_dir: Path | None = None  # None: cache_location()
     family: str | None = None  # None (and no prompt_template): derived from the chat template
     prompt_template: Path | None = None  # a custom PromptTemplate JSON file
+    chat_template: str = template_step.JINJA  # which of two differing chat templates deploys
     description: str = ""
     max_length: int | None = None  # None: default_max_length(context length)
     temperature: float = ModelConfig.temperature
@@ -161,7 +162,8 @@ class Options:
             out += ["--cache-dir", str(self.cache_dir)]
         if self.remove:
             return [*out, "--remove"]
-        out += template_step.template_args(self.onnx_dir, self.family, self.prompt_template)[1:]
+        out += template_step.template_args(self.onnx_dir, self.family, self.prompt_template,
+                                           self.chat_template)[1:]
         if self.description:
             out.append(f"--description={self.description}")
         if self.max_length is not None:
@@ -334,7 +336,7 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
             on_progress(Progress(PLAN, text="Checking the PromptTemplate against the model's "
                                             "chat template…"))
         tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
-        tmpl.runtime = template_step.runtime_check(folder)
+        tmpl.runtime = template_step.runtime_check(folder, options.chat_template)
         out.options, note = _respect_system_role(out.options, tmpl)
         out.notes += [note] if note else []
     return out

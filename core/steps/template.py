@@ -30,6 +30,8 @@ from typing import Any
 from slm_wizard.core.base.fileio import read_json, write_json_atomic
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.deploy.chat_template import ChatTemplate
+from slm_wizard.core.deploy.runtime_template import CONFIG as CONFIG
+from slm_wizard.core.deploy.runtime_template import JINJA as JINJA
 from slm_wizard.core.deploy.runtime_template import MISMATCH as RUNTIME_MISMATCH
 from slm_wizard.core.deploy.runtime_template import REPAIRED as REPAIRED
 from slm_wizard.core.deploy.runtime_template import RuntimeCheck, check_runtime
@@ -75,15 +77,20 @@ class Options:
     model_dir: Path
     family: str | None = None
     prompt_template: Path | None = None  # a JSON file (overrides family)
+    chat_template: str = JINJA  # which of two differing chat templates is the model's
 
     def argv(self) -> list[str]:
         return ["slm-wizard", "template", *template_args(self.model_dir, self.family,
-                                                         self.prompt_template)]
+                                                         self.prompt_template,
+                                                         self.chat_template)]
 
 
-def template_args(model_dir: Path, family: str | None, prompt_template: Path | None) -> list[str]:
+def template_args(model_dir: Path, family: str | None, prompt_template: Path | None,
+                  chat_template: str = JINJA) -> list[str]:
     """The positional folder and the template choice, as `template` and `deploy` take them."""
     args = [str(model_dir)]
+    if chat_template != JINJA:
+        args.append(f"--chat-template={chat_template}")
     if prompt_template is not None:
         args.append(f"--prompt-template={prompt_template}")
     if family is not None:
@@ -266,12 +273,12 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
                              f"PromptTemplate: {result.source}"))
     if cancel is not None and cancel.is_set():
         return result
-    result.runtime = runtime_check(options.model_dir)
+    result.runtime = runtime_check(options.model_dir, options.chat_template)
     result.check = check(options.model_dir, result.template, result.family)
     return result
 
 
-def runtime_check(model_dir: Path) -> RuntimeCheck:
+def runtime_check(model_dir: Path, source: str = JINJA) -> RuntimeCheck:
     """The runtime's check of a folder (core.deploy.runtime_template), once per state of its
     template and tokenizer files (the Deploy screen plans on every edit of the PromptTemplate,
     which does not change it)."""
@@ -284,12 +291,12 @@ def runtime_check(model_dir: Path) -> RuntimeCheck:
             stamp.append((name, st.st_size, st.st_mtime_ns))
         except OSError:
             stamp.append((name, -1, 0))
-    return _runtime_check(str(folder.resolve()), tuple(stamp))
+    return _runtime_check(str(folder.resolve()), tuple(stamp), source)
 
 
 @functools.lru_cache(maxsize=8)
-def _runtime_check(folder: str, stamp: tuple) -> RuntimeCheck:
-    return check_runtime(Path(folder))
+def _runtime_check(folder: str, stamp: tuple, source: str) -> RuntimeCheck:
+    return check_runtime(Path(folder), source)
 
 
 def check(model_dir: Path, template: dict[str, str], family: str = "custom",

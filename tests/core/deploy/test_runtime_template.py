@@ -320,3 +320,29 @@ def test_a_hugging_face_folder_is_checked_as_foundry_local_will_render_it(
     check = check_runtime(folder)
     assert check.verdict == MATCH, check.warnings
     assert not (folder / "genai_config.json").exists()  # the folder is left as it is
+
+
+def test_the_other_template_place_can_be_chosen_and_the_command_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from slm_wizard.cli.commands.template import options_from_args
+    from slm_wizard.cli.main import build_parser, main
+    from slm_wizard.core.deploy.runtime_template import CONFIG
+    from slm_wizard.core.steps import deploy as deploy_step
+    from slm_wizard.core.steps import template as template_step
+
+    chatml = FAMILY_TEMPLATES["qwen"][1]
+    other = chatml.replace("<|im_start|>", "<|im_start|> ")
+    folder = tokenizer_folder(tmp_path, "m", other, None, "<|im_end|>", jinja=chatml)
+    check = check_runtime(folder, CONFIG)
+    assert check.verdict == MATCH and check.template == other
+    files = deployed_template_files(folder, check)
+    assert files["chat_template.jinja"] == other and "tokenizer_config.json" not in files
+    # The choice is in the command that reproduces the run, for template and deploy alike.
+    opts = template_step.Options(folder, chat_template=CONFIG)
+    assert "--chat-template=tokenizer_config.json" in opts.argv()
+    assert options_from_args(build_parser().parse_args(opts.argv()[1:])) == opts
+    argv = deploy_step.Options(folder, "m", cache_dir=tmp_path / "c", chat_template=CONFIG).argv()
+    assert "--chat-template=tokenizer_config.json" in argv
+    assert main(["template", str(folder), "--chat-template=tokenizer_config.json", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["runtime"]["verdict"] == MATCH
