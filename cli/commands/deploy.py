@@ -71,6 +71,7 @@ def options_from_args(args: argparse.Namespace):
         "system": args.system, "max_tokens": args.max_tokens,
     }
     return Options(args.model_dir, args.name, **{k: v for k, v in given.items() if v is not None},
+                   chat_template=args.chat_template,
                    search_defaults=args.search_defaults, replace=args.replace, remove=args.remove,
                    allow_template_mismatch=args.allow_template_mismatch)
 

@@ -12,13 +12,16 @@ from pathlib import Path
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "template",
-        help="detect the model family and check its Foundry Local PromptTemplate",
-        description="Detect the model family, derive Foundry Local's PromptTemplate from the "
-        "model's own chat template (or take --family's preset / --prompt-template) and compare "
-        "the token ids of both renderings on probe conversations (user only; system + user; "
-        "user, assistant, user). Exit code 0 when they match, or match as closely as a "
-        "PromptTemplate can (the limits are printed); 1 on a mismatch (a mismatched template "
-        "silently ruins output) or when there is no chat template to check against; 2 on bad "
+        help="prove the prompt Foundry Local sends and check the PromptTemplate",
+        description="Render probe conversations (user only; system + user; user, assistant, "
+        "user, with and without a system message) with Foundry Local's own template engine "
+        "(what its runtime sends) and with transformers (the reference), and compare their "
+        "token ids; where the engines differ, an equivalent template is written for the runtime "
+        "and proven on the probes (repaired). Then derive the PromptTemplate that older Foundry "
+        "Local services read from inference_model.json (or take --family's preset / "
+        "--prompt-template) and compare it too. Exit code 0 when the runtime's prompt matches "
+        "(as it is or repaired) and the PromptTemplate is not a mismatch; 1 on a mismatch (a "
+        "mismatched template silently ruins output) or when nothing could be checked; 2 on bad "
         "input (e.g. a folder that is not a model).",
     )
     add_template_args(p)
@@ -38,13 +41,18 @@ def add_template_args(p: argparse.ArgumentParser,
                    help="the model family (default: detected)")
     p.add_argument("--prompt-template", type=Path, metavar="FILE",
                    help="a JSON file with system/user/assistant/prompt (overrides --family)")
+    p.add_argument("--chat-template", choices=["chat_template.jinja", "tokenizer_config.json"],
+                   default="chat_template.jinja",
+                   help="when the folder's two chat templates differ, which one is the model's "
+                   "(and goes into both places of a deployed copy); default: "
+                   "chat_template.jinja, the one transformers uses")
 
 
 def options_from_args(args: argparse.Namespace):
     """The step's Options from parsed arguments."""
     from slm_wizard.core.steps.template import Options
 
-    return Options(args.model_dir, args.family, args.prompt_template)
+    return Options(args.model_dir, args.family, args.prompt_template, args.chat_template)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,12 +74,27 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(result.template, indent=2, ensure_ascii=False))
     for note in result.notes:
         print(f"NOTE: {note}", file=sys.stderr)
+    rt = result.runtime
+    print(f"Foundry Local's runtime ({rt.engine if rt and rt.engine else 'not available'}):")
+    for probe in rt.probes if rt and rt.verdict != "unchecked" else []:
+        state = (f"refused by the template in both ({probe.reference_error})" if probe.refused
+                 else "same token ids" if probe.equal else "DIFFERENT")
+        print(f"  probe {probe.name}: {state}")
+    for repair in rt.repairs if rt else []:
+        print(f"  repaired: {repair}")
+    for line in rt.sources_differ if rt else []:
+        print(f"  {line}")
+    print(f"PromptTemplate check (applies to {step.PROMPT_TEMPLATE_TARGET}):")
     for probe in check.probes:
         state = ("refused by the model's template" if probe.refused
                  else "same token ids" if probe.equal and check.tokens_compared
                  else "same text" if probe.equal else "DIFFERENT")
         print(f"  probe {probe.name}: {state}")
     if args.show:
+        count = rt.count_probe() if rt else None
+        if count is not None and count.runtime is not None:
+            print(f"\n--- what Foundry Local's runtime sends for '{count.name}' ---")
+            print(count.runtime)
         print("\n--- sample conversation rendered with the PromptTemplate ---")
         print(check.prompt_template_text)
         if check.tokenizer_text is not None:
@@ -80,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
         if check.diff:
             print("--- diff ---")
             print("\n".join(check.diff))
-    print(("OK: " if result.matches else "WARNING: ") + f"the PromptTemplate {check.summary}.")
-    for w in check.warnings:
+    ok = rt is not None and rt.ok
+    print(("OK: " if ok else "WARNING: ") + f"{result.headline}.")
+    print(("OK: " if check.matches else "WARNING: ") + f"the PromptTemplate (for "
+          f"{step.PROMPT_TEMPLATE_TARGET}) {check.summary}.")
+    for w in (rt.warnings if rt else []) + check.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     return 0 if result.matches else 1

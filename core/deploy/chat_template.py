@@ -22,7 +22,6 @@ class TemplateRefused(TemplateError):
 
 
 ENGINE = "jinja2"
-FIXED_DATE = "26 Jul 2024"  # what `strftime_now` gives while probing: renderings stay stable
 
 
 def _token_text(value: object) -> str:
@@ -50,7 +49,8 @@ class ChatTemplate:
 
     def render(self, messages, add_generation_prompt: bool = True) -> str:
         """Render like transformers' apply_chat_template (jinja2 sandbox, trim_blocks,
-        lstrip_blocks, raise_exception, strftime_now (a fixed date here), tojson)."""
+        lstrip_blocks, raise_exception, strftime_now (today, as transformers and Foundry Local's
+        runtime give it), tojson; no `date_string`, as neither passes one)."""
         try:
             from jinja2.exceptions import TemplateError as JinjaError
             from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -63,7 +63,7 @@ class ChatTemplate:
             raise TemplateRefused(str(message))
 
         def strftime_now(fmt: str) -> str:
-            return datetime.strptime(FIXED_DATE, "%d %b %Y").strftime(fmt)
+            return datetime.now().strftime(fmt)
 
         def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
             return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent,
@@ -77,7 +77,7 @@ class ChatTemplate:
             return env.from_string(self.source).render(
                 messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token, eos_token=self.eos_token, tools=None,
-                documents=None, date_string=FIXED_DATE)
+                documents=None)
         except TemplateRefused:
             raise
         except (JinjaError, TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
@@ -105,7 +105,7 @@ def render_tokenizer_template(model_dir: Path, messages=SAMPLE_CONVERSATION) -> 
     notes: list[str] = []
     try:
         text = tmpl.render(msgs)
-    except TemplateRefused as e:
+    except TemplateError as e:  # refused (raise_exception) or failed on a system message
         if not any(m["role"] == "system" for m in msgs):
             raise TemplateError(f"The model's chat template refuses this conversation: {e}") \
                 from e
@@ -114,3 +114,40 @@ def render_tokenizer_template(model_dir: Path, messages=SAMPLE_CONVERSATION) -> 
         msgs = [m for m in msgs if m["role"] != "system"]
         text = tmpl.render(msgs)
     return TokenizerRender(text=text, engine=ENGINE, notes=notes, messages=msgs)
+
+
+# --- the reference: transformers' own renderer --------------------------------------------------
+
+SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
+
+
+def special_tokens(model_dir: Path) -> dict[str, str]:
+    """The special tokens transformers hands to a chat template (from tokenizer_config.json)."""
+    cfg = json_object_or_empty(Path(model_dir) / "tokenizer_config.json")
+    return {k: _token_text(cfg.get(k)) for k in SPECIAL_TOKEN_KEYS if _token_text(cfg.get(k))}
+
+
+def reference_render(source: str, specials: dict[str, str], messages,
+                     add_generation_prompt: bool = True) -> str:
+    """Render as transformers' apply_chat_template does (its own renderer: today's date for
+    `strftime_now`, `tools` and `documents` None, the special tokens). A template's own
+    `raise_exception` raises TemplateRefused with its words; another failure TemplateError."""
+    try:
+        import jinja2.exceptions
+        from transformers.utils.chat_template_utils import render_jinja_template
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise TemplateError("Rendering the reference chat template needs transformers (pip "
+                            "install 'slm-wizard[convert]').") from e
+    try:
+        rendered, _ = render_jinja_template(
+            conversations=[[dict(m) for m in messages]], chat_template=source,
+            add_generation_prompt=add_generation_prompt, tools=None, documents=None, **specials)
+    except jinja2.exceptions.TemplateError as e:
+        if type(e) is jinja2.exceptions.TemplateError:  # the template's raise_exception
+            raise TemplateRefused(_first_line(e)) from e
+        raise TemplateError(f"The model's chat template failed in transformers: "
+                            f"{_first_line(e)}") from e
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        raise TemplateError(f"The model's chat template failed in transformers: "
+                            f"{_first_line(e)}") from e
+    return rendered[0]

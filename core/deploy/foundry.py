@@ -27,6 +27,7 @@ from slm_wizard.core.deploy.foundry_sdk import (
     _sdk,
     load_foundry_model,
     local_catalog,
+    prompt_tokens,
     sdk_available,
 )
 from slm_wizard.core.deploy.inference_model import (
@@ -109,6 +110,7 @@ class DeployResult:
     run_command: str = ""
     exported: bool = False  # Foundry Local not available: the folder is ready, nothing ran
     instructions: str = ""
+    prompt_tokens: int | None = None  # Foundry Local's count for the checked probe conversation
 
     @property
     def ok(self) -> bool:
@@ -121,6 +123,7 @@ class DeployResult:
             "stages": [s.to_dict() for s in self.stages], "answer": self.answer,
             "cli_listing": self.cli_listing, "run_command": self.run_command,
             "exported": self.exported, "instructions": self.instructions,
+            "prompt_tokens": self.prompt_tokens,
         }
 
 
@@ -191,9 +194,11 @@ def _copy_error(exc: BaseException, src: Path, custom: Path) -> FoundryError:
     return FoundryError(f"Could not copy the model into {custom}: {why}; nothing was installed.")
 
 
-def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> int:
+def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool,
+                     files: dict[str, str] | None = None) -> int:
     """Copy src into a temp folder inside `custom` (named after this process, so that a later
-    run removes it if this one is killed), then rename it to target. Returns bytes."""
+    run removes it if this one is killed), write `files` (name -> text) into the copy, then
+    rename it to target. Returns bytes."""
     from slm_wizard.core.base.owned import temp_sibling, write_marker
 
     tmp = temp_sibling(target, "partial")
@@ -202,6 +207,8 @@ def _copy_atomically(src: Path, custom: Path, target: Path, replace: bool) -> in
             shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(
                 ".*", "__pycache__", "*.corrupt", "*.tmp"))
             write_marker(tmp, "deploy")
+            for fname, text in (files or {}).items():  # the checked chat template
+                (tmp / fname).write_text(text, encoding="utf-8")
         except (shutil.Error, OSError) as exc:
             raise _copy_error(exc, src, custom) from None
         size = folder_size(tmp)
@@ -303,7 +310,8 @@ def preflight(onnx_dir: Path, name: str, version: str, template: dict, model_con
 def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
            cache_dir: Path, replace: bool = False, on_stage: StageCallback | None = None, *,
            description: str = "", prompt: str = "Hello!", system: str | None = None,
-           max_tokens: int = 32) -> DeployResult:
+           max_tokens: int = 32, template_files: dict[str, str] | None = None,
+           prompt_check: tuple[list[dict[str, str]], int] | None = None) -> DeployResult:
     """`_deploy` under a lock per model name (a second deployment of the same name at the same
     time is refused), after removing the leftovers (partial copies) of an interrupted one."""
     from slm_wizard.core.base.owned import clean_leftovers, refuse_output_place
@@ -321,7 +329,8 @@ def deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config
             emit("info", Status.OK, f"Removed {left}, left by an interrupted deployment.")
         return _deploy(onnx_dir, name, version, template, model_config, cache, replace,
                        on_stage, description=description, prompt=prompt, system=system,
-                       max_tokens=max_tokens)
+                       max_tokens=max_tokens, template_files=template_files,
+                       prompt_check=prompt_check)
 
 
 def name_lock(cache_dir: Path, name: str, what: str):
@@ -335,15 +344,19 @@ def name_lock(cache_dir: Path, name: str, what: str):
 def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_config: Any,
             cache_dir: Path, replace: bool = False, on_stage: StageCallback | None = None, *,
             description: str = "", prompt: str = "Hello!", system: str | None = None,
-            max_tokens: int = 32) -> DeployResult:
+            max_tokens: int = 32, template_files: dict[str, str] | None = None,
+            prompt_check: tuple[list[dict[str, str]], int] | None = None) -> DeployResult:
     """Install a converted model into Foundry Local and prove it works.
 
     Stages: write (inference_model.json into onnx_dir), copy (to `<cache>/custom/<name>` via a
-    temporary folder and a rename), register (`<name>:<version>` in the SDK's local catalog),
-    load, answer (one prompt). Raises TargetExists (before changing anything) when the folder,
-    the registration or a different inference_model.json exists and replace is False; raises
-    FoundryError for other problems found up front. A failing stage ends the run and is
-    recorded in the result (later stages are skipped).
+    temporary folder and a rename; `template_files` are written into the copy: the checked chat
+    template in both of its places), register (`<name>:<version>` in the SDK's local catalog),
+    load, prompt (with `prompt_check` (messages, expected count): Foundry Local's own prompt
+    token count of the messages must equal the checked rendering's), answer (one prompt).
+    Raises TargetExists (before changing anything) when the folder, the registration or a
+    different inference_model.json exists and replace is False; raises FoundryError for other
+    problems found up front. A failing stage ends the run and is recorded in the result (later
+    stages are skipped).
     """
     emit = on_stage or (lambda *_: None)
     onnx_dir, cache_dir = Path(onnx_dir), Path(cache_dir).expanduser().absolute()
@@ -406,7 +419,7 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
         return f"{res.path} {how} ({name}, version {version})"
 
     def do_copy() -> str:
-        size = _copy_atomically(onnx_dir, custom, target, replace)
+        size = _copy_atomically(onnx_dir, custom, target, replace, template_files)
         return f"{target} ({human_bytes(size)})"
 
     def do_register() -> str:
@@ -429,6 +442,17 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
         load_foundry_model(cache_dir, model_id)
         return f"{model_id} loaded by the Foundry Local runtime"
 
+    def do_prompt() -> str:
+        assert prompt_check is not None
+        messages, expected = prompt_check
+        result.prompt_tokens = prompt_tokens(load_foundry_model(cache_dir, model_id), messages)
+        if result.prompt_tokens != expected:
+            raise FoundryError(f"Foundry Local makes {result.prompt_tokens} prompt tokens of the "
+                               f"probe conversation, the checked chat template {expected}: the "
+                               "deployed model is not prompted as checked.")
+        return (f"Foundry Local's prompt for the probe conversation: {expected} tokens, as "
+                "checked")
+
     def do_answer() -> str:
         model = load_foundry_model(cache_dir, model_id)
         result.answer = ask_model(model, prompt, system=system, max_tokens=max_tokens)
@@ -442,10 +466,12 @@ def _deploy(onnx_dir: Path, name: str, version: str, template: dict, model_confi
     try:
         ok = stage("write", do_write) and stage("copy", do_copy)
         if not have_sdk:
-            for s in ("register", "load", "answer"):
+            for s in ("register", "load", *(("prompt",) if prompt_check else ()), "answer"):
                 skip(s, "foundry-local-sdk is not installed")
         else:
-            for s, fn in (("register", do_register), ("load", do_load), ("answer", do_answer)):
+            steps = [("register", do_register), ("load", do_load)]
+            steps += [("prompt", do_prompt)] if prompt_check is not None else []
+            for s, fn in (*steps, ("answer", do_answer)):
                 if ok:
                     ok = stage(s, fn)
                     if not ok and s in ("register", "load"):

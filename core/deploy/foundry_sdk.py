@@ -138,3 +138,15 @@ def sdk_version() -> str:
         return version("foundry-local-sdk")
     except PackageNotFoundError:
         return "unknown"
+
+
+def prompt_tokens(model: Any, messages: list[dict[str, str]]) -> int:
+    """How many prompt tokens Foundry Local's runtime makes of `messages` (its own rendering of
+    the model's chat template, counted by the runtime before it runs anything)."""
+    sdk = _sdk()
+    roles = {"system": sdk.MessageRole.SYSTEM, "user": sdk.MessageRole.USER,
+             "assistant": sdk.MessageRole.ASSISTANT}
+    with sdk.ChatSession(model) as session, sdk.Request() as request:
+        for m in messages:
+            request.add_item(sdk.MessageItem(roles[m["role"]], m["content"]))
+        return int(session.preflight_request(request).prompt_tokens)

@@ -126,6 +126,9 @@ def derive_template(chat: ChatTemplate) -> Derivation:
         r_su = chat.render(PROBES["system + user"])
     except TemplateRefused as e:
         role, system_error = SYSTEM_REFUSED, str(e)
+    except TemplateError as e:  # e.g. Gemma-3-1B's reads a system message's content as a list
+        role, system_error = SYSTEM_REFUSED, str(e).replace("The model's chat template failed: ",
+                                                             "")
     else:
         tail = p + S_USER1 + q
         if S_SYSTEM not in r_su:
@@ -178,8 +181,8 @@ def system_role(model_dir: Path) -> tuple[str, str]:
         r_su = chat.render(PROBES["system + user"])
     except TemplateRefused as e:
         return SYSTEM_REFUSED, str(e)
-    except TemplateError:
-        return SYSTEM_SUPPORTED, ""
+    except TemplateError as e:  # fails on a system message (Gemma-3-1B's reads it as a list)
+        return SYSTEM_REFUSED, str(e).replace("The model's chat template failed: ", "")
     return (SYSTEM_SUPPORTED if S_SYSTEM in r_su else SYSTEM_IGNORED), ""
 
 

@@ -169,8 +169,12 @@ def template_for(family_id: str) -> dict[str, str]:
 def field_problem(key: str, value: object) -> str:
     """What is wrong with one PromptTemplate field ("" when nothing): the rule the whole-template
     check and the Deploy screen's fields share."""
-    if not isinstance(value, str):
+    if value is None:
         return f"'{key}' is missing"
+    if not isinstance(value, str):
+        kind = {bool: "true/false", int: "a number", float: "a number", list: "a list",
+                dict: "an object"}.get(type(value), type(value).__name__)
+        return f"'{key}' is not a string (found {kind})"
     n = value.count(PLACEHOLDER)
     return "" if n == 1 else f"'{key}' must hold {PLACEHOLDER} exactly once (found {n})"
 
@@ -195,17 +199,75 @@ def validate_template(template: object) -> dict[str, str]:
 
 # --- detection --------------------------------------------------------------------------------
 
-def chat_template_text(model_dir: Path) -> str:
-    """The tokenizer's chat template source (chat_template.jinja or tokenizer_config.json)."""
+@dataclass(frozen=True)
+class TemplateSources:
+    """The two places a model folder keeps its chat template. Foundry Local's runtime reads
+    tokenizer_config.json's `chat_template` first and falls back to chat_template.jinja;
+    transformers (the reference the model was trained with) does the opposite."""
+
+    config: str | None  # tokenizer_config.json's chat_template (the default of named ones)
+    jinja: str | None  # chat_template.jinja
+    config_problem: str = ""  # why tokenizer_config.json's chat_template is not usable as it is
+    named: bool = False  # tokenizer_config.json holds named templates (a list)
+
+    @property
+    def reference(self) -> str:
+        """The template transformers renders ("" when there is none)."""
+        return self.jinja if self.jinja is not None else (self.config or "")
+
+    @property
+    def runtime(self) -> str | None:
+        """The template Foundry Local's runtime renders as the folder stands ("" none; None: the
+        runtime cannot read tokenizer_config.json's chat_template at all)."""
+        if self.config_problem:
+            return None
+        return self.config if self.config is not None else (self.jinja or "")
+
+    @property
+    def differ(self) -> bool:
+        """Both places hold a template and they differ: transformers and the runtime would
+        render different prompts."""
+        return self.config is not None and self.jinja is not None and self.config != self.jinja
+
+
+def template_sources(model_dir: Path) -> TemplateSources:
+    """Read both template places of a folder; a malformed `chat_template` (a number, a list
+    without a named template) is reported in `config_problem`, not taken for an absent one."""
     model_dir = Path(model_dir)
-    jinja = model_dir / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8", errors="replace")
-    tmpl = json_object_or_empty(model_dir / "tokenizer_config.json").get("chat_template")
-    if isinstance(tmpl, list):  # named templates: [{"name": "default", "template": "..."}]
-        named = {t.get("name"): t.get("template") for t in tmpl if isinstance(t, dict)}
-        tmpl = named.get("default") or next(iter(named.values()), None)
-    return tmpl if isinstance(tmpl, str) else ""
+    jinja_path = model_dir / "chat_template.jinja"
+    jinja = jinja_path.read_text(encoding="utf-8", errors="replace") if jinja_path.is_file() \
+        else None
+    cfg = json_object_or_empty(model_dir / "tokenizer_config.json")
+    if "chat_template" not in cfg or cfg["chat_template"] is None:
+        return TemplateSources(None, jinja)
+    raw = cfg["chat_template"]
+    if isinstance(raw, str):
+        return TemplateSources(raw, jinja)
+    where = "tokenizer_config.json's 'chat_template'"
+    if isinstance(raw, list):
+        named = {t.get("name"): t.get("template") for t in raw
+                 if isinstance(t, dict) and isinstance(t.get("template"), str)}
+        if named:
+            text = named.get("default") or next(iter(named.values()))
+            return TemplateSources(text, jinja, f"{where} holds named templates "
+                                   f"({', '.join(map(str, named))}): Foundry Local's runtime "
+                                   "cannot read a list and fails to load the model", named=True)
+        return TemplateSources(None, jinja, f"{where} is malformed: a list without named "
+                               "templates ({\"name\": ..., \"template\": ...}); Foundry Local's "
+                               "runtime fails to load the model")
+    kind = {bool: "true/false", int: "a number", float: "a number", dict: "an object"}.get(
+        type(raw), type(raw).__name__)
+    return TemplateSources(None, jinja, f"{where} is malformed: {kind}, not a template; "
+                           "Foundry Local's runtime fails to load the model")
+
+
+def chat_template_text(model_dir: Path) -> str:
+    """The tokenizer's chat template source as transformers reads it (chat_template.jinja, else
+    tokenizer_config.json); raises TemplateError when the only one there is malformed."""
+    sources = template_sources(model_dir)
+    if not sources.reference and sources.config_problem:
+        raise TemplateError(f"{sources.config_problem}.")
+    return sources.reference
 
 
 def _marker_family(tmpl: str) -> tuple[str | None, str]:
@@ -249,10 +311,16 @@ def detect_family(model_dir: Path) -> tuple[str, float, list[str]]:
     if mtype:
         reasons.append(f"{source} is {mtype!r}"
                        + (f" ({FAMILIES[type_family].title})" if type_family else " (not known)"))
-    tmpl = chat_template_text(model_dir)
+    malformed = ""
+    try:
+        tmpl = chat_template_text(model_dir)
+    except TemplateError as e:
+        tmpl, malformed = "", str(e).rstrip(".")
     marker_family, why = _marker_family(tmpl)
     if marker_family:
         reasons.append(f"the chat template has {why}")
+    elif malformed:
+        reasons.append(malformed)
     elif tmpl:
         reasons.append("the chat template has no known markers")
     else:

@@ -244,7 +244,8 @@ def inspect_model(path: str | Path) -> ModelInfo:
             "missing. Save it next to the model: tokenizer.save_pretrained(folder)."
         )
     template = _chat_template(folder)
-    if template is None:
+    problems += _template_place_problems(folder)
+    if template is None and not any("malformed" in p for p in problems):
         problems.append("No chat template (tokenizer_config.json `chat_template` or "
                         "chat_template.jinja): chat apps will not know how to format prompts.")
     return ModelInfo(
@@ -371,6 +372,37 @@ def _estimate_groups(config: dict, text_cfg: dict) -> TensorGroups:
     emb = vocab * h
     head = 0 if cfg.get("tie_word_embeddings") else vocab * h
     return TensorGroups(embedding=emb, lm_head=head, linear=n * (attn + mlp), other=(2 * n + 1) * h)
+
+
+def _template_place_problems(folder: Path) -> list[str]:
+    """Two different chat templates in a folder's two places, or a malformed one: Foundry
+    Local's runtime reads tokenizer_config.json's `chat_template` first, transformers
+    chat_template.jinja first."""
+    try:
+        cfg = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+        value = cfg.get("chat_template") if isinstance(cfg, dict) else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        value = None
+    jinja = folder / "chat_template.jinja"
+    try:
+        jinja_text = jinja.read_text(encoding="utf-8") if jinja.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        jinja_text = None
+    if value is None or isinstance(value, list) and any(
+            isinstance(d, dict) and isinstance(d.get("template"), str) for d in value):
+        return []
+    if not isinstance(value, str):
+        kind = "a list without named templates" if isinstance(value, list) else \
+            f"{type(value).__name__}, not a template"
+        return [f"tokenizer_config.json's `chat_template` is malformed ({kind}): Foundry "
+                "Local's runtime fails to load the model (deploy writes a plain template into "
+                "its copy)."]
+    if jinja_text is not None and jinja_text != value:
+        return ["Two different chat templates: tokenizer_config.json's `chat_template` (which "
+                "Foundry Local's runtime renders) and chat_template.jinja (which transformers "
+                "renders). `slm-wizard template` shows the difference; deploy writes "
+                "chat_template.jinja's into both places of its copy."]
+    return []
 
 
 def _chat_template(folder: Path) -> str | None:

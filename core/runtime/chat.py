@@ -284,6 +284,23 @@ def system_refusal(folder: Path) -> str:
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
 
 
+_ENGINE_ERROR = re.compile(r"^(?:.*?: )?(?P<why>[^:\n]*?) at row \d+, column \d+:", re.S)
+
+
+def template_refusal(message: str, has_system: bool) -> str:
+    """A chat template's own refusal, as the runtime's engine reports it ("System role not
+    supported at row 1, column 74: ..."), in a sentence with what to do ("" when `message` is
+    not one)."""
+    m = _ENGINE_ERROR.match(message)
+    if m is None:
+        return ""
+    why = m.group("why").strip()
+    fix = ("Clear the system prompt (settings, ctrl+s), and put its text at the start of your "
+           "message instead." if has_system and "system" in why.lower() else
+           "Start a new conversation, or change what the template refuses.")
+    return f"The model's chat template refused this conversation: {why}. {fix}"
+
+
 def _check_settings(settings: GenerationSettings) -> None:
     """Sampling values are checked before a backend sees them (out-of-range ones pass silently)."""
     try:
@@ -357,8 +374,13 @@ class ChatSession:
             self.settings.validate()
         except ValueError as e:
             raise ChatError(str(e)) from e
-        messages, trimmed = self.build_messages(text)
-        reply = self.backend.generate(messages, self.settings, on_text=on_text, cancel=cancel)
+        try:
+            messages, trimmed = self.build_messages(text)
+            reply = self.backend.generate(messages, self.settings, on_text=on_text,
+                                          cancel=cancel)
+        except ChatError as e:
+            raise ChatError(template_refusal(str(e), bool(self.system_prompt)) or str(e),
+                            *e.args[1:]) from e
         reply.stats.trimmed_turns = trimmed
         self.history.append({"role": "user", "content": text})
         self.history.append({"role": "assistant", "content": reply.text})

@@ -102,7 +102,8 @@ def _serve(conn: Connection, kind: str, model: str, kw: dict[str, Any]) -> None:
     except Exception as e:  # noqa: BLE001 - reported to the parent, which shows it
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
-    conn.send(("ready", backend.name, int(backend.max_length), os.getpid()))
+    conn.send(("ready", backend.name, int(backend.max_length), os.getpid(),
+               getattr(backend, "system_refusal", "")))
     cancel = _CancelFlag(conn)
     try:
         while True:
@@ -227,6 +228,7 @@ class ChildBackend:
         self._closing = False
         self._conn: Connection | None = None
         self.live = LiveFigures()
+        self.system_refusal = ""
         key = os.urandom(32)
         task = {"key": key.hex(), "kind": kind, "model": self.model, "parent": os.getpid(),
                 "kw": {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}}
@@ -259,7 +261,9 @@ class ChildBackend:
             self._closed = True
             self._stop_child()
             raise ChatError(str(message[1]))
-        _, self.name, self.max_length, _ = message
+        self.name, self.max_length = message[1], message[2]
+        # Why the model takes no system prompt ("" when it does), for the settings dialog.
+        self.system_refusal = str(message[4]) if len(message) > 4 else ""
         if kind == "ort":
             self.model_dir = Path(self.model).expanduser()
 

@@ -56,10 +56,12 @@ INFO = "info"  # the progress "stage" of a line that only informs (family, cache
 PLAN = "plan"  # the progress "stage" while the plan is made (no status: not a deploy stage)
 SEARCH_DEFAULTS = "search defaults"
 YOUR_CHOICE = "your choice"  # Plan.cache_source of a cache folder the options name
-MISMATCH_REFUSAL = ("The PromptTemplate does not match the model's chat template, so nothing "
-                    "was deployed (a mismatched template silently ruins output). Use the "
-                    "template derived from the model (no --family / --prompt-template), or "
-                    "confirm with --allow-template-mismatch.")
+MISMATCH_REFUSAL = ("The prompt does not match the model's chat template, so nothing was "
+                    "deployed (a mismatched template silently ruins output): Foundry Local's "
+                    "runtime renders the template differently and it could not be repaired, or "
+                    "the PromptTemplate (read by older Foundry Local services) does not match; "
+                    "for the PromptTemplate use the one derived from the model (no --family / "
+                    "--prompt-template). Confirm with --allow-template-mismatch to deploy anyway.")
 
 
 class DeployInputError(Refused):
@@ -113,6 +115,7 @@ class Options:
     cache_dir: Path | None = None  # None: cache_location()
     family: str | None = None  # None (and no prompt_template): derived from the chat template
     prompt_template: Path | None = None  # a custom PromptTemplate JSON file
+    chat_template: str = template_step.JINJA  # which of two differing chat templates deploys
     description: str = ""
     max_length: int | None = None  # None: default_max_length(context length)
     temperature: float = ModelConfig.temperature
@@ -166,7 +169,8 @@ class Options:
             out += ["--cache-dir", str(self.cache_dir)]
         if self.remove:
             return [*out, "--remove"]
-        out += template_step.template_args(self.onnx_dir, self.family, self.prompt_template)[1:]
+        out += template_step.template_args(self.onnx_dir, self.family, self.prompt_template,
+                                           self.chat_template)[1:]
         if self.description:
             out.append(f"--description={self.description}")
         if self.max_length is not None:
@@ -228,6 +232,8 @@ class Result:
         t = self.template
         return {**base, "family": self.family,
                 "template": {"source": t.source, "verdict": t.verdict,
+                             "runtime": t.runtime.to_dict() if t.runtime else None,
+                             "prompt_template_verdict": t.prompt_template_verdict,
                              "warnings": t.check.warnings if t.check else []} if t else None}
 
 
@@ -243,6 +249,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)  # why `run` refuses (first: what it says)
     template_problem: str = ""  # why there is no template (also in problems)
     context_length: int | None = None  # the model's (max_length's upper bound)
+    notes: list[str] = field(default_factory=list)  # what the plan changed and why
 
     @property
     def template_refused(self) -> bool:
@@ -258,10 +265,18 @@ class Plan:
             return [(Status.OK, f"Foundry Local cache: {o.cache_dir} ({self.cache_source})")]
         lines = [(Status.OK, f"Family: {t.family} (detected {t.detected}, confidence "
                              f"{t.confidence:.2f}); PromptTemplate: {t.source}")]
+        r = t.runtime
+        if r is not None:
+            good = r.ok and not r.refused and not r.warnings
+            lines.append((Status.OK if good else Status.WARN, f"Runtime prompt: {r.summary}"))
+            lines += [(Status.OK, f"Repaired: {x}") for x in r.repairs]
+            lines += [(Status.WARN, w) for w in r.warnings]
         if t.check is not None:
-            lines.append((Status.OK if t.verdict == "match" else Status.WARN,
-                          f"PromptTemplate check: {t.check.summary}"))
-            lines += [(Status.WARN, w) for w in t.check.warnings]
+            lines.append((Status.OK if t.prompt_template_verdict in ("match", "limited")
+                          else Status.WARN, f"PromptTemplate (for "
+                          f"{template_step.PROMPT_TEMPLATE_TARGET}): {t.check.summary}"))
+            lines += [(Status.WARN if t.mismatch else Status.OK, w) for w in t.check.warnings]
+        lines += [(Status.WARN, n) for n in self.notes]
         lines.append((Status.OK, f"Foundry Local cache: {o.cache_dir} ({self.cache_source})"))
         return lines
 
@@ -329,7 +344,23 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
             on_progress(Progress(PLAN, text="Checking the PromptTemplate against the model's "
                                             "chat template…"))
         tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
+        tmpl.runtime = template_step.runtime_check(folder, options.chat_template)
+        out.options, note = _respect_system_role(out.options, tmpl)
+        out.notes += [note] if note else []
     return out
+
+
+def _respect_system_role(options: Options, tmpl: template_step.Result) -> tuple[Options, str]:
+    """The test prompt of a model whose chat template refuses a system message carries the
+    system text at its start instead (as chat asks the user to do), with a note saying so."""
+    r = tmpl.runtime
+    refused = next((p for p in (r.refused if r else []) if p.name == "system + user"), None)
+    if not options.system or options.prompt is None or refused is None:
+        return options, ""
+    return (replace(options, prompt=f"{options.system}\n\n{options.prompt}", system=None),
+            f"The model has no system role (its chat template refuses one: "
+            f"{refused.reference_error}): the test prompt carries the system text at its start "
+            "instead.")
 
 
 def _id_problems(options: Options) -> list[str]:
@@ -443,11 +474,19 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     if cancel is not None and cancel.is_set():
         result.error = "cancelled before anything was written"
         return result
+    from slm_wizard.core.deploy.runtime_template import deployed_template_files
+
+    r = tmpl.runtime
+    count = r.count_probe() if r is not None and r.ok else None
     try:
         dep = foundry.deploy(opts.onnx_dir, opts.name, opts.version, tmpl.template, cfg,
                              opts.cache_dir, replace=opts.replace, on_stage=emit,
                              description=opts.description, prompt=opts.prompt or "",
-                             system=opts.system, max_tokens=opts.max_tokens)
+                             system=opts.system, max_tokens=opts.max_tokens,
+                             template_files=deployed_template_files(opts.onnx_dir, r)
+                             if r is not None else None,
+                             prompt_check=(count.messages, len(count.reference_ids))
+                             if count is not None else None)
     except foundry.TargetExists as e:
         result.exists, result.error = e, str(e)
         return result
@@ -466,7 +505,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         result.error = f"{failed.id} failed: {failed.found}" if failed else "a stage failed"
         return result
     warned = [st for st in dep.stages if st.status == Status.WARN]
-    result.status = Status.WARN if dep.exported or warned else Status.OK
+    # A deployment that went ahead with a template warning is a warning (Summary shows it).
+    result.status = Status.WARN if dep.exported or warned or tmpl.status == Status.WARN \
+        else Status.OK
     if opts.search_defaults:
         try:
             result.search_defaults_diff = write_search_defaults(opts.onnx_dir, cfg, consent=True)
@@ -501,10 +542,15 @@ def to_record(options: Options, result: Result) -> StepRecord:
     if opts.prompt_template is not None:
         files["prompt template"] = str(opts.prompt_template)
     t = result.template
+    if t is not None:
+        notes.append(f"Runtime prompt: {t.headline}")
+        notes.extend(t.runtime.repairs if t.runtime else [])
+        notes.extend(t.runtime.warnings if t.runtime else [])
     if t is not None and t.check is not None:
-        notes.append(f"PromptTemplate ({t.source}): {t.check.summary}")
+        notes.append(f"PromptTemplate ({t.source}, for {template_step.PROMPT_TEMPLATE_TARGET}): "
+                     f"{t.check.summary}")
         if t.mismatch and opts.allow_template_mismatch:
-            notes.append("deployed although the PromptTemplate does not match the model's chat "
+            notes.append("deployed although the prompt does not match the model's chat "
                          "template: the user confirmed (--allow-template-mismatch)")
     if result.ok and dep is not None:
         outcome = (f"exported {dep.target} (Foundry Local not installed)" if dep.exported

@@ -1,9 +1,14 @@
-"""The template step: detect the model family, derive the PromptTemplate from the model's own
-chat template (or take a family preset or a custom one) and check it, token by token, against the
-model's template on probe conversations.
+"""The template step: prove the prompt Foundry Local's runtime really sends, and pick the
+PromptTemplate older Foundry Local services read.
 
-The verdict (`Result.verdict`: match, limited, mismatch, unchecked) is the one `template`,
-`deploy` and the Deploy screen use: deploy refuses a mismatch unless the user confirms.
+Two checks, two targets. The headline (`Result.verdict`: match, repaired, mismatch, unchecked)
+is the runtime's (core.deploy.runtime_template): the model's chat template rendered by
+Foundry Local's own engine against transformers' rendering, token for token, repaired where the
+engines differ; probes the template itself refuses are listed. The PromptTemplate check
+(`Result.check`: match, limited, mismatch, unchecked) applies only to older Foundry Local services
+that read inference_model.json: the PromptTemplate derived from the model's chat template (or a
+family preset or a custom one) against the model's template. One verdict for `template`,
+`deploy`, the Deploy screen and Summary: deploy refuses either mismatch unless the user confirms.
 
 Shared by `slm-wizard template`, `slm-wizard deploy` (which picks its template the same way) and
 the wizard's Deploy screen, whose fields hold the template as text: `resolve_text` names it (the
@@ -16,6 +21,7 @@ The fronts take what they need of the templates from here (`FAMILIES`, `KEYS`, `
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,7 +30,13 @@ from typing import Any
 from slm_wizard.core.base.fileio import read_json, write_json_atomic
 from slm_wizard.core.base.status import Refused, Status
 from slm_wizard.core.deploy.chat_template import ChatTemplate
+from slm_wizard.core.deploy.runtime_template import CONFIG as CONFIG
+from slm_wizard.core.deploy.runtime_template import JINJA as JINJA
+from slm_wizard.core.deploy.runtime_template import MISMATCH as RUNTIME_MISMATCH
+from slm_wizard.core.deploy.runtime_template import REPAIRED as REPAIRED
+from slm_wizard.core.deploy.runtime_template import RuntimeCheck, check_runtime
 from slm_wizard.core.deploy.template_check import (
+    LIMITED,
     MATCH,
     MISMATCH,
     UNCHECKED,
@@ -65,15 +77,20 @@ class Options:
     model_dir: Path
     family: str | None = None
     prompt_template: Path | None = None  # a JSON file (overrides family)
+    chat_template: str = JINJA  # which of two differing chat templates is the model's
 
     def argv(self) -> list[str]:
         return ["slm-wizard", "template", *template_args(self.model_dir, self.family,
-                                                         self.prompt_template)]
+                                                         self.prompt_template,
+                                                         self.chat_template)]
 
 
-def template_args(model_dir: Path, family: str | None, prompt_template: Path | None) -> list[str]:
+def template_args(model_dir: Path, family: str | None, prompt_template: Path | None,
+                  chat_template: str = JINJA) -> list[str]:
     """The positional folder and the template choice, as `template` and `deploy` take them."""
     args = [str(model_dir)]
+    if chat_template != JINJA:
+        args.append(f"--chat-template={chat_template}")
     if prompt_template is not None:
         args.append(f"--prompt-template={prompt_template}")
     if family is not None:
@@ -81,6 +98,7 @@ def template_args(model_dir: Path, family: str | None, prompt_template: Path | N
     return args
 
 
+PROMPT_TEMPLATE_TARGET = "older Foundry Local services that read inference_model.json"
 DERIVED = "derived"  # Result.source: cut out of the model's own chat template
 PRESET = "preset"
 CUSTOM = "custom file"
@@ -96,24 +114,45 @@ class Result:
     check: TemplateCheck | None = None
     source: str = PRESET  # DERIVED, PRESET or CUSTOM
     notes: list[str] = field(default_factory=list)  # why a preset was used instead of deriving
+    runtime: RuntimeCheck | None = None  # the headline: what Foundry Local's runtime sends
 
     @property
     def verdict(self) -> str:
+        """The headline verdict: the runtime's (match, repaired, mismatch, unchecked)."""
+        return self.runtime.verdict if self.runtime is not None else UNCHECKED
+
+    @property
+    def prompt_template_verdict(self) -> str:
+        """The PromptTemplate's (older Foundry Local services): match, limited, mismatch."""
         return self.check.verdict if self.check is not None else UNCHECKED
 
     @property
     def matches(self) -> bool:
-        """Renders like the model's template (or as closely as a PromptTemplate can)."""
-        return self.check is not None and self.check.matches
+        """The runtime sends the prompt transformers renders (as it is, or repaired), and the
+        PromptTemplate is not a mismatch."""
+        return self.runtime is not None and self.runtime.ok \
+            and self.prompt_template_verdict != MISMATCH
 
     @property
     def mismatch(self) -> bool:
-        return self.verdict == MISMATCH
+        """What deploy refuses without the user's confirmation: either check's mismatch."""
+        return self.verdict == RUNTIME_MISMATCH or self.prompt_template_verdict == MISMATCH
 
     @property
     def status(self) -> Status:
-        """OK on a match, WARN otherwise (limits, a mismatch or nothing to check against)."""
-        return Status.OK if self.verdict == MATCH else Status.WARN
+        """OK when the runtime renders the model's template (as it is or repaired) with nothing
+        to warn about and the PromptTemplate is as close as one can be; WARN otherwise (probes
+        the template refuses, two differing template files, a mismatch, nothing checked)."""
+        r = self.runtime
+        ok = (r is not None and r.ok and not r.refused and not r.warnings
+              and self.prompt_template_verdict in (MATCH, LIMITED))
+        return Status.OK if ok else Status.WARN
+
+    @property
+    def headline(self) -> str:
+        """The verdict as one sentence (the runtime's)."""
+        return self.runtime.summary if self.runtime is not None else \
+            "the prompt Foundry Local's runtime sends was not checked"
 
     def to_dict(self) -> dict[str, Any]:
         c = self.check
@@ -125,6 +164,11 @@ class Result:
                         "model_ids": p.model_ids, "template_ids": p.template_ids}
                        for p in c.probes] if c else [],
             "warnings": c.warnings if c else [],
+            "runtime": self.runtime.to_dict() if self.runtime else None,
+            "prompt_template_check": {
+                "verdict": self.prompt_template_verdict,
+                "applies_to": PROMPT_TEMPLATE_TARGET,
+                "summary": c.summary if c else None} if c else None,
             "prompt_template_render": c.prompt_template_text if c else None,
             "tokenizer_render": c.tokenizer_text if c else None, "diff": c.diff if c else [],
         }
@@ -229,8 +273,30 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
                              f"PromptTemplate: {result.source}"))
     if cancel is not None and cancel.is_set():
         return result
+    result.runtime = runtime_check(options.model_dir, options.chat_template)
     result.check = check(options.model_dir, result.template, result.family)
     return result
+
+
+def runtime_check(model_dir: Path, source: str = JINJA) -> RuntimeCheck:
+    """The runtime's check of a folder (core.deploy.runtime_template), once per state of its
+    template and tokenizer files (the Deploy screen plans on every edit of the PromptTemplate,
+    which does not change it)."""
+    folder = Path(model_dir)
+    stamp = []
+    for name in ("tokenizer_config.json", "chat_template.jinja", "tokenizer.json",
+                 "genai_config.json"):
+        try:
+            st = (folder / name).stat()
+            stamp.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append((name, -1, 0))
+    return _runtime_check(str(folder.resolve()), tuple(stamp), source)
+
+
+@functools.lru_cache(maxsize=8)
+def _runtime_check(folder: str, stamp: tuple, source: str) -> RuntimeCheck:
+    return check_runtime(Path(folder), source)
 
 
 def check(model_dir: Path, template: dict[str, str], family: str = "custom",
@@ -279,10 +345,12 @@ def to_record(options: Options, result: Result) -> StepRecord:
     (SKIP) with its own command, and a deployment's record replaces it."""
     return StepRecord(
         step="deploy", status=Status.SKIP,
-        outcome=f"PromptTemplate ({result.source}, {result.family}): "
+        outcome=f"{result.headline}; PromptTemplate ({result.source}, {result.family}, for "
+                f"{PROMPT_TEMPLATE_TARGET}): "
                 + (result.check.summary if result.check else "not checked"),
         options={k: v for k, v in asdict(options).items() if v is not None},
         files={"model": str(options.model_dir)},
         command=options.argv(),
-        notes=list(result.check.warnings) if result.check else [],
+        notes=(result.runtime.warnings if result.runtime else [])
+        + (list(result.check.warnings) if result.check else []),
     )

@@ -7,9 +7,11 @@ import re
 
 from slm_wizard.core.deploy.template_derive import (
     SYSTEM_FOLDED,
+    SYSTEM_IGNORED,
     SYSTEM_REFUSED,
     SYSTEM_SUPPORTED,
 )
+from tests.helpers import DATA as TEST_DATA
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}"
@@ -128,6 +130,69 @@ def tiny_tokenizer_json(template: str, *specials: str | None) -> str:
     return tok.to_str()
 
 
+DATA = TEST_DATA / "chat_templates"  # the published templates (sources in its README)
+_L3, _ET, _EOT = "<|begin_of_text|>", "<|endoftext|>", "<|end_of_text|>"
+_DSB, _DSE = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
+# published template file -> (model_type, bos, eos, family detected, system role, start text)
+PUBLISHED = {
+    "google-gemma-7b-it": ("gemma", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, ""),
+    "meta-llama-3-instruct": ("llama", "<|begin_of_text|>", "<|eot_id|>", "llama3",
+                              SYSTEM_SUPPORTED, "<|begin_of_text|>"),
+    "microsoft-phi-3-mini": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, "<s>"),
+    "microsoft-phi-3-small": ("phi3small", "<|endoftext|>", "<|endoftext|>", "phi3",
+                              SYSTEM_SUPPORTED, "<|endoftext|>"),
+    "microsoft-phi-3-medium": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, ""),
+    "microsoft-phi-3-vision": ("phi3_v", "<s>", "<|endoftext|>", "phi3", SYSTEM_SUPPORTED, ""),
+    "microsoft-phi-4": ("phi3", "<|endoftext|>", "<|im_end|>", "phi4", SYSTEM_SUPPORTED, ""),
+    "ibm-granite-3.0-8b-instruct": ("granite", "<|end_of_text|>", "<|end_of_text|>", "granite",
+                                    SYSTEM_SUPPORTED, ""),
+    "mistralai-Mistral-7B-Instruct-v0.2-v1": ("mistral", "<s>", "</s>", "mistral",
+                                              SYSTEM_FOLDED, "<s>"),
+    "mistralai-Mistral-7B-Instruct-v0.2-old": ("mistral", "<s>", "</s>", "mistral",
+                                               SYSTEM_REFUSED, "<s>"),
+    "mistralai-Mistral-Large-Instruct-2411-v7": ("mistral", "<s>", "</s>", "mistral",
+                                                 SYSTEM_SUPPORTED, "<s>"),
+    "teknium-OpenHermes-2.5-Mistral-7B": ("mistral", "<s>", "<|im_end|>", "qwen",
+                                          SYSTEM_SUPPORTED, ""),
+    "CohereForAI-c4ai-command-r-plus": ("cohere", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>",
+                                        "custom", SYSTEM_SUPPORTED, "<BOS_TOKEN>"),
+    "deepseek-ai-DeepSeek-V2": ("deepseek_v2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>",
+                                "custom", SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
+    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": (
+        "qwen2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek-r1-distill-qwen",
+        SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
+    # The templates the Ollama library's GGUF files carry (sources in the README); `start` is
+    # what the derived PromptTemplate's start begins with.
+    "ollama-llama3.1-8b": ("llama", _L3, "<|eot_id|>", "llama3", SYSTEM_SUPPORTED,
+                           _L3 + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+    "ollama-llama3.2-3b": ("llama", _L3, "<|eot_id|>", "llama3", SYSTEM_SUPPORTED,
+                           _L3 + "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge"),
+    "ollama-qwen2.5-0.5b": ("qwen2", None, "<|im_end|>", "qwen", SYSTEM_SUPPORTED,
+                            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."),
+    "ollama-qwen3-0.6b": ("qwen3", None, "<|im_end|>", "qwen", SYSTEM_SUPPORTED, ""),
+    "ollama-phi3.5-3.8b": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_SUPPORTED, ""),
+    "ollama-phi4-mini-3.8b": ("phi3", _ET, _ET, "phi4-mini", SYSTEM_SUPPORTED, ""),
+    "ollama-phi4-mini-reasoning-3.8b": ("phi3", _ET, _ET, "phi4-mini", SYSTEM_SUPPORTED,
+                                        "<|system|>Your name is Phi"),
+    "ollama-gemma2-2b": ("gemma2", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, "<bos>"),
+    "ollama-gemma3-1b": ("gemma3_text", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, "<bos>"),
+    "ollama-granite3.3-2b": ("granite", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                             "<|start_of_role|>system<|end_of_role|>"),
+    "ollama-granite3.1-moe-1b": ("granitemoe", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                                 "<|start_of_role|>system<|end_of_role|>Knowledge Cutoff"),
+    "ollama-granite4-350m": ("granite", _EOT, _EOT, "granite", SYSTEM_SUPPORTED,
+                             "<|start_of_role|>system<|end_of_role|>You are a helpful"),
+    "ollama-smollm2-135m": ("llama", "<|im_start|>", "<|im_end|>", "qwen", SYSTEM_SUPPORTED,
+                            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM"),
+    "ollama-mistral-7b-instruct-fp16": ("mistral", "<s>", "</s>", "mistral", SYSTEM_REFUSED,
+                                        "<s>"),
+    "ollama-mistral-small-24b": ("mistral", "<s>", "</s>", "mistral", SYSTEM_SUPPORTED, "<s>"),
+    "ollama-deepseek-r1-8b": ("qwen3", _DSB, _DSE, "deepseek-r1-distill-qwen", SYSTEM_SUPPORTED,
+                              _DSB),
+    "ollama-deepseek-v3-671b": ("deepseek_v3", _DSB, _DSE, "deepseek-r1-distill-qwen",
+                                SYSTEM_SUPPORTED, _DSB),
+    "ollama-tinyllama-1.1b": ("llama", "<s>", "</s>", "phi3", SYSTEM_SUPPORTED, ""),
+}
 
 
 def make_template_onnx(folder, family: str = "llama3"):

@@ -525,8 +525,9 @@ class ChatScreen(StepScreen):
                 self.session.settings = config.settings
             self.set_status(f"Settings saved: {self._settings_text()}.")
 
-        self.app.push_screen(ChatSettingsScreen(replace(self.config, adapters=self._adapters())),
-                             apply)
+        note = getattr(self.session.backend, "system_refusal", "") if self.session else ""
+        self.app.push_screen(ChatSettingsScreen(replace(self.config, adapters=self._adapters(),
+                                                        system_note=note)), apply)
 
     @on(Button.Pressed, "#chat-continue")
     def next_step(self) -> None:

@@ -154,6 +154,15 @@ class DeployScreen(StepScreen):
         # from the model's own chat template.
         self.family_id: str | None = "qwen"
         self._planned: tuple | None = None  # the template and family of the last plan asked
+        self.derived: dict[str, str] | None = None  # the template derived from the model's
+
+    DERIVED = "derived"  # the choice list's id of the template derived from the model's own
+
+    @classmethod
+    def _choices(cls) -> list[tuple[str, str]]:
+        """(id, title) of the template choice list: the derived template first."""
+        return [(cls.DERIVED, "Derived from the model"),
+                *((f.id, f.title) for f in template_step.FAMILIES.values())]
 
     # ------------------------------------------------------------------------- layout
 
@@ -163,8 +172,8 @@ class DeployScreen(StepScreen):
             yield Label("Foundry Local cache")
             yield Input("", id="cache-dir", placeholder="~/.foundry/cache/models")
         with Horizontal(id="tmpl-row"):
-            yield OptionList(*[Option(f.title, id=f.id)
-                               for f in template_step.FAMILIES.values()], id="families")
+            yield OptionList(*[Option(title, id=key) for key, title in self._choices()],
+                             id="families")
             with Vertical(id="tmpl-fields"):
                 yield Static("PromptTemplate (\\n is a newline; each field holds {Content} once)")
                 for key in template_step.KEYS:
@@ -333,11 +342,7 @@ class DeployScreen(StepScreen):
                 ("Converted model: ", "bold"), str(self.onnx_dir),
                 f", context length {self.ctx_len}"))
         self.detected = (t.detected, t.confidence, t.reasons)
-        families = self.query_one("#families", OptionList)
-        label = template_step.confidence_label(t.confidence)
-        for i, f in enumerate(template_step.FAMILIES.values()):
-            families.replace_option_prompt_at_index(
-                i, f.title + (f"  ← detected ({label})" if f.id == t.detected else ""))
+        self.derived = t.template if t.source == template_step.DERIVED else None
         self.query_one("#detect-note", Static).update(Text(self._detected_text() + "."))
         self.query_one("#cfg-max_length", Input).value = str(plan.options.max_length)
         cache = self.query_one("#cache-dir", Input)
@@ -347,12 +352,7 @@ class DeployScreen(StepScreen):
         if t.source != template_step.DERIVED:
             self._apply_family(t.family)
         else:
-            self.family_id = None
-            for key, value in t.template.items():
-                self.query_one(f"#tmpl-{key}", Input).value = escape(value)
-            self.query_one("#detect-note", Static).update(Text(
-                self._detected_text() + ".\nPromptTemplate derived from the model's own chat "
-                "template (a family preset replaces it when chosen)."))
+            self._apply_derived()
         if self.current_template() == t.template:  # the plan checked what the fields show
             self._planned = (tuple(self.current_template().items()), self.family_id)
             self._plan_done(outcome)
@@ -391,34 +391,121 @@ class DeployScreen(StepScreen):
         if check.tokenizer_text is not None:
             self.query_one("#preview-tokenizer", Static).update(Text.assemble(
                 (f"Model's chat template ({check.engine})\n", "bold"), check.tokenizer_text))
-        ok = plan.template.verdict == "match"
-        out = status_text(Status.OK if ok else Status.FAIL if check.mismatch else Status.WARN,
-                          f"The PromptTemplate {check.summary}.\n")
-        if not ok:
-            out.stylize("bold")
-        for w in check.warnings[:6]:
-            out.append(w[:600] + "\n", style="yellow")
-        mismatch.update(out)
+        mismatch.update(self.verdict_text(plan.template))
+
+    @staticmethod
+    def verdict_text(t: template_step.Result) -> Text:
+        """The two verdicts: the runtime's (the headline: what Foundry Local sends), then the
+        PromptTemplate's, labelled as applying to older Foundry Local services."""
+        r, check = t.runtime, t.check
+        if r is not None:
+            good = r.ok and not r.refused and not r.warnings
+            out = status_text(Status.OK if good else Status.FAIL if r.verdict == "mismatch"
+                              else Status.WARN, f"What Foundry Local sends: {r.summary}.\n")
+            if not good:
+                out.stylize("bold")
+            for line in [f"Repaired: {x}" for x in r.repairs] + r.warnings[:4]:
+                out.append(line[:600] + "\n", style="yellow")
+        else:
+            out = Text()
+        if check is not None:
+            pt, target = t.prompt_template_verdict, template_step.PROMPT_TEMPLATE_TARGET
+            out.append_text(status_text(
+                Status.OK if pt in ("match", "limited") else Status.FAIL if check.mismatch
+                else Status.WARN, f"PromptTemplate (read only by {target}): the "
+                f"PromptTemplate {check.summary}.\n"))
+            for w in check.warnings[:6]:
+                out.append(w[:600] + "\n", style="yellow" if check.mismatch else "dim")
+        return out
 
     # ------------------------------------------------------------------------- template
 
-    def _apply_family(self, family_id: str) -> None:
+    def _mark(self, applied: str) -> None:
+        """Highlight and mark the applied entry of the choice list (● applied)."""
         families = self.query_one("#families", OptionList)
-        families.highlighted = list(template_step.FAMILIES).index(family_id)
+        for i, (key, title) in enumerate(self._choices()):
+            detected = self.detected is not None and key == self.detected[0]
+            families.replace_option_prompt_at_index(
+                i, ("● " if key == applied else "  ") + title
+                + (" ← detected" if detected else ""))
+        families.highlighted = [k for k, _ in self._choices()].index(applied)
+
+    def _apply_derived(self) -> None:
+        assert self.derived is not None
+        self.family_id = None
+        for key, value in self.derived.items():
+            self.query_one(f"#tmpl-{key}", Input).value = escape(value)
+        self._mark(self.DERIVED)
+        self.query_one("#detect-note", Static).update(Text(
+            self._detected_text() + ".\nPromptTemplate derived from the model's own chat "
+            "template (a family preset replaces it when chosen)."))
+
+    def _apply_family(self, family_id: str) -> None:
         self.family_id = family_id
         if family_id != "custom":
             for key, value in template_step.template_for(family_id).items():
                 self.query_one(f"#tmpl-{key}", Input).value = escape(value)
+        self._mark(family_id)
         note = template_step.FAMILIES[family_id].note
         if note and self.detected:
             self.query_one("#detect-note", Static).update(Text(
                 self._detected_text() + f".\n{template_step.FAMILIES[family_id].title}: {note}"))
 
+    def _choice_template(self, key: str) -> dict[str, str] | None:
+        if key == self.DERIVED:
+            return self.derived
+        return self.current_template() if key == "custom" else template_step.template_for(key)
+
     @on(OptionList.OptionSelected, "#families")
     def family_selected(self, event: OptionList.OptionSelected) -> None:
-        if event.option.id:
-            self._apply_family(event.option.id)
+        """Enter on an entry never switches silently: what it changes and its verdict are
+        shown first (planned in a worker), and applied only when the user confirms."""
+        key = event.option.id
+        applied = self.DERIVED if self.family_id is None else self.family_id
+        template = self._choice_template(key) if key else None
+        if not key or self.onnx_dir is None:
+            return
+        if template is None:
+            self.notify("The model has no chat template to derive one from.")
+            return
+        if key == applied and template == self.current_template():
+            self.notify(f"{dict(self._choices())[key]} is already applied.")
+            return
+        self.run_step(deploy_step.plan, self._plan_options(template),
+                      group="preview", done=lambda o: self._preview_done(key, template, o))
+
+    def _preview_done(self, key: str, template: dict[str, str], outcome: Outcome) -> None:
+        from slm_wizard.tui.screens.confirm import ConfirmScreen
+
+        plan = outcome.result
+        if outcome.cancelled:  # another choice replaced this preview
+            return
+        if not outcome.ok or plan is None or plan.template is None:
+            why = outcome.error or outcome.refused or (plan.template_problem if plan else "")
+            self.notify(f"That choice could not be checked: {why or 'no template'}",
+                        severity="error")
+            return
+        now = self.current_template()
+        changes = [f"{k}: {escape(now[k])!r} → {escape(template[k])!r}"
+                   for k in template_step.KEYS if now.get(k) != template[k]]
+        title = dict(self._choices())[key]
+        detail = Text("\n".join(changes) or "The fields stay as they are.")
+        detail.append("\n\n")
+        detail.append_text(self.verdict_text(plan.template))
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self._mark(self.DERIVED if self.family_id is None else self.family_id)
+                return
+            if key == self.DERIVED:
+                self._apply_derived()
+            else:
+                self._apply_family(key)
             self._request_plan()
+
+        self.app.push_screen(ConfirmScreen(
+            f"Use {title}?", Text(f"It changes {len(changes)} PromptTemplate field(s); the new "
+                                  "verdict is below."), yes="Apply", detail=detail), answered)
 
     def current_template(self) -> dict[str, str]:
         return {k: unescape(self.query_one(f"#tmpl-{k}", Input).value)

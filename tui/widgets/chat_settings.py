@@ -22,6 +22,8 @@ class ChatConfig:
     settings: GenerationSettings
     # The LoRA adapters the loaded model can switch (onnxruntime-genai; empty: none, no field).
     adapters: tuple[str, ...] = ()
+    # Why the loaded model takes no system prompt ("" when it takes one): said before typing.
+    system_note: str = ""
 
 
 def _field(name: str, caption: str) -> tuple[str, str, str, Validator]:
@@ -51,6 +53,7 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
     ChatSettingsScreen #cs-grid Label { padding: 1 0 0 0; }
     ChatSettingsScreen #cs-error { color: $error; height: auto; }
     ChatSettingsScreen #cs-button-row { height: auto; align-horizontal: right; padding-top: 1; }
+    ChatSettingsScreen #cs-system-note { color: $warning; height: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = ""  # on_mount focuses the system prompt
@@ -65,6 +68,8 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
         with DialogBody(classes="dialog", id="cs-dialog"):
             yield Label("[b]Chat settings[/b]")
             yield Label("System prompt (empty: the chat template's default)")
+            if self.config.system_note:  # the loaded model has no system role
+                yield Static(self.config.system_note, id="cs-system-note", markup=False)
             yield TextArea(self.config.system_prompt or "", id="cs-system")
             with Grid(id="cs-grid"):
                 for name, caption, kind, validator in FIELDS:
@@ -106,7 +111,7 @@ class ChatSettingsScreen(ModalScreen[ChatConfig | None]):
             values["adapter"] = str(self.query_one("#cs-adapter", Select).value or "")
         settings = GenerationSettings(**values).validate()
         system = self.query_one("#cs-system", TextArea).text.strip() or None
-        return ChatConfig(system, settings, self.config.adapters)
+        return ChatConfig(system, settings, self.config.adapters, self.config.system_note)
 
     @on(Input.Changed)
     def _changed(self, event: Input.Changed) -> None:

@@ -30,53 +30,24 @@ from slm_wizard.core.deploy.template_check import (
 )
 from slm_wizard.core.deploy.template_derive import (
     SYSTEM_FOLDED,
-    SYSTEM_IGNORED,
     SYSTEM_REFUSED,
     SYSTEM_SUPPORTED,
     derive_template,
     no_system_role_message,
     system_role,
 )
-from tests.helpers import DATA as TEST_DATA
 from tests.helpers.templates import (
+    DATA,
     FAMILY_LIMITS,
     FAMILY_TEMPLATES,
     GEMMA3,
     LLAMA31,
+    PUBLISHED,
     QWEN25,
     tiny_tokenizer_json,
 )
 
-DATA = TEST_DATA / "chat_templates"
-# published template file -> (model_type, bos, eos, family detected, system role, start text)
-PUBLISHED = {
-    "google-gemma-7b-it": ("gemma", "<bos>", "<eos>", "gemma", SYSTEM_REFUSED, ""),
-    "meta-llama-3-instruct": ("llama", "<|begin_of_text|>", "<|eot_id|>", "llama3",
-                              SYSTEM_SUPPORTED, "<|begin_of_text|>"),
-    "microsoft-phi-3-mini": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, "<s>"),
-    "microsoft-phi-3-small": ("phi3small", "<|endoftext|>", "<|endoftext|>", "phi3",
-                              SYSTEM_SUPPORTED, "<|endoftext|>"),
-    "microsoft-phi-3-medium": ("phi3", "<s>", "<|endoftext|>", "phi3", SYSTEM_IGNORED, ""),
-    "microsoft-phi-3-vision": ("phi3_v", "<s>", "<|endoftext|>", "phi3", SYSTEM_SUPPORTED, ""),
-    "microsoft-phi-4": ("phi3", "<|endoftext|>", "<|im_end|>", "phi4", SYSTEM_SUPPORTED, ""),
-    "ibm-granite-3.0-8b-instruct": ("granite", "<|end_of_text|>", "<|end_of_text|>", "granite",
-                                    SYSTEM_SUPPORTED, ""),
-    "mistralai-Mistral-7B-Instruct-v0.2-v1": ("mistral", "<s>", "</s>", "mistral",
-                                              SYSTEM_FOLDED, "<s>"),
-    "mistralai-Mistral-7B-Instruct-v0.2-old": ("mistral", "<s>", "</s>", "mistral",
-                                               SYSTEM_REFUSED, "<s>"),
-    "mistralai-Mistral-Large-Instruct-2411-v7": ("mistral", "<s>", "</s>", "mistral",
-                                                 SYSTEM_SUPPORTED, "<s>"),
-    "teknium-OpenHermes-2.5-Mistral-7B": ("mistral", "<s>", "<|im_end|>", "qwen",
-                                          SYSTEM_SUPPORTED, ""),
-    "CohereForAI-c4ai-command-r-plus": ("cohere", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>",
-                                        "custom", SYSTEM_SUPPORTED, "<BOS_TOKEN>"),
-    "deepseek-ai-DeepSeek-V2": ("deepseek_v2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>",
-                                "custom", SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
-    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B": (
-        "qwen2", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "deepseek-r1-distill-qwen",
-        SYSTEM_SUPPORTED, "<｜begin▁of▁sentence｜>"),
-}
+
 def make_model_folder(root: Path, name: str, model_type: str, template: str, bos: str | None,
                       eos: str | None) -> Path:
     folder = root / name
@@ -127,20 +98,20 @@ def test_published_templates_detected_derived_and_checked_token_by_token(
     folder = make_model_folder(tmp_path, name, model_type, source, bos, eos)
     assert T.detect_family(folder)[0] == family
     derived = derive_template(ChatTemplate.from_folder(folder))
-    assert (derived.system_role, derived.start) == (role, start)
+    assert derived.system_role == role and derived.start.startswith(start)
+    assert bool(derived.start) is bool(start)
     assert T.validate_template(derived.template) == derived.template
     check = check_template(folder, derived.template, family)
     assert_probes(check, role, bool(start))
     if start:
-        assert any("starts every conversation with" in w and start in w
-                   for w in check.warnings)
+        assert any("starts every conversation with" in w for w in check.warnings)
     if role == SYSTEM_REFUSED:
         assert any("no system role" in w for w in check.warnings)
 
 
-def test_at_least_ten_published_templates_with_their_source() -> None:
+def test_at_least_25_published_templates_with_their_source() -> None:
     files = sorted(p.stem for p in DATA.glob("*.jinja"))
-    assert files == sorted(PUBLISHED) and len(files) >= 10
+    assert files == sorted(PUBLISHED) and len(files) >= 25
     readme = (DATA / "README.md").read_text()
     for name in files:
         assert f"`{name}.jinja`" in readme
@@ -175,8 +146,11 @@ def test_default_system_text_and_folding_are_stated_limits(template: str, role: 
     assert check.verdict == LIMITED
     if role == SYSTEM_SUPPORTED:  # a given system message renders exactly
         assert {p.name: p.equal for p in check.probes}["system + user"]
-        if template == LLAMA31:  # the dated system header lives in the `system` field
-            assert "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024" in \
+        if template == LLAMA31:  # the dated system header (today, as the runtime renders it)
+            from datetime import datetime
+
+            today = datetime.now().strftime("%d %b %Y")
+            assert f"Cutting Knowledge Date: December 2023\nToday Date: {today}" in \
                 derived.template["system"]
         assert any("default system text" in w or "BOS" in w for w in check.warnings)
     else:

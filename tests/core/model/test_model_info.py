@@ -172,3 +172,26 @@ def test_inspect_step_runner(demo_model: Path, tmp_path: Path) -> None:
     assert rec.files["model"] == str(demo_model)
     with pytest.raises(ModelFolderError, match="does not exist"):
         step.run(step.Options(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("jinja, config, words", [
+    ("{{ 'A' }}", "{{ 'B' }}", "Two different chat templates"),
+    ("{{ 'A' }}", 5, "is malformed (int, not a template)"),
+    (None, [{"template": 1}], "is malformed (a list without named templates)"),
+])
+def test_the_two_template_places_are_checked(model_copy: Path, jinja, config,
+                                              words: str) -> None:
+    """Foundry Local's runtime reads tokenizer_config.json's chat_template first, transformers
+    chat_template.jinja: two different ones, or a malformed one, are told at inspection."""
+    cfg_path = model_copy / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg_path.write_text(json.dumps({**cfg, "chat_template": config}))
+    jinja_path = model_copy / "chat_template.jinja"
+    if jinja is None:
+        jinja_path.unlink(missing_ok=True)
+    else:
+        jinja_path.write_text(jinja)
+    problems = inspect_model(model_copy).problems
+    assert any(words in p for p in problems), problems
+    # A malformed one is not reported as absent.
+    assert not any(p.startswith("No chat template") for p in problems)

@@ -93,6 +93,15 @@ def test_a_model_without_a_system_role_refuses_a_system_prompt_with_advice(
         message = str(err.value)
         assert "no system role" in message and "System role not supported" in message
         assert "Clear the system prompt" in message
+        # Even when the check before sending misses it, the runtime's own refusal ("System
+        # role not supported at row 1, column 74: ...") reaches the user as a sentence.
+        backend.system_refusal = ""
+        with pytest.raises(ChatError) as err:
+            ChatSession(backend, system_prompt="Be brief.", settings=GREEDY).send("Hi")
+        message = str(err.value)
+        assert message.startswith("The model's chat template refused this conversation: "
+                                  "System role not supported.")
+        assert "Clear the system prompt" in message and "row 1" not in message
         # Without a system prompt it answers as usual.
         reply = ChatSession(backend, settings=GREEDY).send("What does the lock do?")
         assert reply.stats.generated_tokens > 0

@@ -16,6 +16,7 @@ from slm_wizard.core.deploy import inference_model as im
 from slm_wizard.core.deploy.templates import template_for
 from slm_wizard.core.steps import deploy as deploy_step
 from slm_wizard.core.steps import template as template_step
+from tests.helpers.templates import tiny_tokenizer_json
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def onnx_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "genai_config.json").write_text(json.dumps(
         {"model": {"type": "qwen2", "context_length": 512}}))
-    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": CHATML}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": CHATML}))
+    (folder / "tokenizer.json").write_text(tiny_tokenizer_json(CHATML), encoding="utf-8")
     import onnx
 
     onnx.save(onnx.helper.make_model(onnx.helper.make_graph([], "g", [], [])),
@@ -408,7 +411,10 @@ def test_deploy_refuses_a_mismatching_template_unless_confirmed(
     opts = deploy_step.Options(onnx_dir, "m", cache_dir=cache, family="phi3")
     result = deploy_step.run(opts)
     assert result.status == Status.FAIL and result.template_refused and calls == []
-    assert result.template is not None and result.template.verdict == "mismatch"
+    # The runtime renders the model's own template exactly; the PromptTemplate (older services)
+    # is the mismatch that stops the run.
+    assert result.template is not None and result.template.verdict == "match"
+    assert result.template.prompt_template_verdict == "mismatch" and result.template.mismatch
     assert "--allow-template-mismatch" in result.error
     assert not (onnx_dir / "inference_model.json").exists()
     argv = ["deploy", str(onnx_dir), "--name", "m", "--cache-dir", str(cache), "--family=phi3"]
@@ -419,12 +425,15 @@ def test_deploy_refuses_a_mismatching_template_unless_confirmed(
     result = deploy_step.run(confirmed)
     assert result.ok and len(calls) == 1
     rec = deploy_step.to_record(confirmed, result)
+    # Deployed with a template warning: a warning, not "ok", in the record Summary shows.
+    assert result.status == Status.WARN and rec.status == Status.WARN
     assert any("--allow-template-mismatch" in n for n in rec.notes)
     assert "--allow-template-mismatch" in rec.command
     assert _parse_deploy(rec.command).allow_template_mismatch
     # The derived template (no --family) matches and deploys without asking.
     result = deploy_step.run(deploy_step.Options(onnx_dir, "m", cache_dir=cache, replace=True))
     assert result.ok and result.template.verdict == "match" and len(calls) == 2
+    assert deploy_step.to_record(result.options, result).status == Status.OK
     assert not any("allow" in n for n in deploy_step.to_record(result.options, result).notes)
 
 

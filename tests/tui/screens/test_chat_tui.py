@@ -430,3 +430,35 @@ async def test_escape_cancels_the_reply_run(tmp_path, monkeypatch):
         assert "stopped" in messages(screen)[-1].stats_text
         assert screen.replies == 1 and not screen.step_running("reply")
         assert len(screen.session.history) == 2  # the stopped reply is part of the chat
+
+
+async def test_the_settings_say_when_the_loaded_model_has_no_system_role(demo_onnx,
+                                                                         tmp_path) -> None:
+    """Before the user types a system prompt: a Gemma-2-style model refuses one, and the
+    settings dialog says so for the loaded model (and nothing is said for the demo)."""
+    import json
+    import shutil
+
+    from tests.helpers.templates import GEMMA2
+
+    nosys = tmp_path / "nosys"
+    shutil.copytree(demo_onnx, nosys)
+    (nosys / "chat_template.jinja").write_text(GEMMA2)
+    cfg = json.loads((nosys / "tokenizer_config.json").read_text())
+    (nosys / "tokenizer_config.json").write_text(json.dumps({**cfg, "chat_template": GEMMA2}))
+    for folder, says in ((nosys, True), (demo_onnx, False)):
+        await _settings_note_shows(make_app(folder), says)
+
+
+async def _settings_note_shows(app, says: bool) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatSettingsScreen), 5, "modal")
+        notes = app.screen.query("#cs-system-note")
+        assert bool(notes) is says
+        if says:
+            text = str(notes.first(Static).content)
+            assert "no system role" in text and "Clear the system prompt" in text
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is screen, 5, "the modal to close")

@@ -20,6 +20,23 @@ def _text(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
+async def _choose(pilot, screen, key: str, apply: bool = True) -> str:
+    """Enter on an entry of the template choice list: the preview dialog (what it changes and
+    the new verdict) opens, nothing switches yet; Apply (or Cancel) answers it. Returns the
+    dialog's text."""
+    app = screen.app
+    families = screen.query_one("#families", OptionList)
+    families.highlighted = [k for k, _ in screen._choices()].index(key)
+    families.focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", 30,
+                     "the choice's preview")
+    dialog = " ".join(str(w.render()) for w in app.screen.query(Static))
+    app.screen.query_one("#yes" if apply else "#no", Button).press()
+    await wait_until(pilot, lambda: app.screen is screen, 10, "the deploy screen")
+    return dialog
+
+
 async def _click(pilot, screen, selector: str) -> None:
     screen.query_one(selector).scroll_visible(animate=False)
     await pilot.pause()
@@ -47,28 +64,41 @@ async def test_deploy_step_end_to_end(wizard, onnx_copy: Path, demo_model: Path,
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
         await pilot.pause()
         families = screen.query_one("#families", OptionList)
+        # The derived template is the first entry, selected and marked as applied at start.
         assert families.highlighted == 0
-        assert "detected (high)" in str(families.get_option_at_index(0).prompt)
-        # The derived template: as close as a PromptTemplate can be (the demo's template adds
+        assert str(families.get_option_at_index(0).prompt).startswith("● Derived from")
+        assert "Qwen / ChatML ← detected" in str(families.get_option_at_index(1).prompt)
+        assert "with high confidence" in _text(screen, "#detect-note")
+        # The headline is what Foundry Local sends: the model's own template, exactly.
+        assert "What Foundry Local sends: Foundry Local's runtime renders the model's chat " \
+            "template exactly" in _text(screen, "#mismatch")
+        # The PromptTemplate (older services): as close as one can be (the demo's template adds
         # a default system text that no PromptTemplate field can), with the limit stated.
         closest = "as closely as a PromptTemplate can"
         assert closest in _text(screen, "#mismatch")
+        assert "read only by older Foundry Local services" in _text(screen, "#mismatch")
         assert "default system text" in _text(screen, "#mismatch")
         assert screen.family_id is None
         assert screen.query_one("#name", Input).value == "lumo-demo"
         # The sample conversation is the model's own FAQ (domain_eval.jsonl), not a fixed one.
         assert first["prompt"] in _text(screen, "#preview-template")
 
-        # Another family's template: a visible mismatch warning with the differing lines.
-        families.highlighted = 2  # Phi-3
-        families.action_select()
+        # Enter on another entry shows what it changes and its verdict; Cancel keeps all.
+        before = screen.current_template()
+        dialog = await _choose(pilot, screen, "phi3", apply=False)
+        assert "Use Phi-3 / Phi-3.5?" in dialog and "does NOT match" in dialog
+        assert "user: " in dialog and "<|user|>" in dialog
+        assert screen.current_template() == before and screen.family_id is None
+        # Applied: a visible mismatch warning with the differing lines, the entry marked.
+        await _choose(pilot, screen, "phi3")
         await wait_until(pilot, lambda: "does NOT match" in _text(screen, "#mismatch"), 30,
                          "the mismatch")
         warning = _text(screen, "#mismatch")
         assert "-<|im_start|>user⏎" in warning and "<|user|>" in warning
-        families.highlighted = 0
-        families.action_select()
+        assert str(families.get_option_at_index(3).prompt).startswith("● Phi-3")
+        await _choose(pilot, screen, screen.DERIVED)
         await wait_until(pilot, lambda: closest in _text(screen, "#mismatch"), 30, "the check")
+        assert screen.family_id is None and screen.current_template() == before
 
         # Invalid fields block the deployment with a message per field.
         prompt_field = screen.query_one("#tmpl-prompt", Input)
@@ -109,7 +139,9 @@ async def test_deploy_step_end_to_end(wizard, onnx_copy: Path, demo_model: Path,
         assert rec is not None and rec.done
         assert rec.options["cache_dir"] == cache and rec.options["model_id"] == "lumo-demo:1"
         assert rec.command[:3] == ["slm-wizard", "deploy", str(onnx_copy)]
-        assert "--cache-dir" in rec.command and "--family=qwen" in rec.command
+        # The template derived from the model's own (the default): no --family.
+        assert "--cache-dir" in rec.command
+        assert not any(a.startswith(("--family", "--prompt-template")) for a in rec.command)
         assert f"--prompt={first['prompt']}" in rec.command
         assert (cache / "custom" / "lumo-demo" / "inference_model.json").is_file()
         assert not screen.query_one("#continue", Button).disabled
@@ -178,10 +210,9 @@ async def test_a_mismatching_template_is_deployed_only_when_confirmed(wizard,
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.template_check is not None, 30, "the preview")
-        families = screen.query_one("#families", OptionList)
-        families.highlighted = 2  # Phi-3 on a ChatML model
-        families.action_select()
-        await pilot.pause()
+        await _choose(pilot, screen, "phi3")  # Phi-3 on a ChatML model
+        await wait_until(pilot, lambda: screen.family_id == "phi3" and screen.template_check
+                         is not None and screen.template_check.mismatch, 30, "the mismatch")
         screen.query_one("#deploy", Button).press()
         await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen"
                          and bool(app.screen.query("#no")), 30, "the confirmation")
