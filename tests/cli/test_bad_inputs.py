@@ -717,7 +717,7 @@ def _numeric_options() -> list[tuple[str, str]]:
 # A command line that reaches each command's checks without running anything slow.
 _BASE = {"check": ["check"], "chat": ["chat", "{onnx_truncated}", "--prompt", "hi"],
          "bench": ["bench", "{onnx_truncated}"], "validate": ["validate", "{onnx_truncated}"],
-         "sweep": ["sweep", "{model}"],
+         "sweep": ["sweep", "{model}"], "serve": ["serve", "x:1", "--cache-dir", "{cache}"],
          "deploy": ["deploy", "{onnx_truncated}", "--name", "x", "--cache-dir", "{cache}",
                     "--dry-run"]}
 NUMERIC = _numeric_options()
