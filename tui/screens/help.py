@@ -179,7 +179,7 @@ HELP = """\
 |---|---|
 | enter | the focused button (the next action is focused on every screen) |
 | ctrl+n / ctrl+b | next / previous step |
-| alt+1 … alt+8 | jump to a step (when it has what it needs) |
+| alt+1 … alt+9 | jump to a step (when it has what it needs) |
 | ctrl+g | go to a step: its number or Enter (works where alt+digit does not arrive: tmux) |
 | ctrl+p | command palette: this screen's actions, the steps, theme (light/dark) |
 | F1 | this help |
