@@ -380,7 +380,7 @@ class ChatSession:
                                           cancel=cancel)
         except ChatError as e:
             raise ChatError(template_refusal(str(e), bool(self.system_prompt)) or str(e),
-                            *e.args[1:]) from e
+                            e.partial) from e
         reply.stats.trimmed_turns = trimmed
         self.history.append({"role": "user", "content": text})
         self.history.append({"role": "assistant", "content": reply.text})
