@@ -94,16 +94,15 @@ class CheckedBy(Validator):
 
 
 class Verdict(Static):
-    """The template check in full, under the previews; its first line is also shown in the
-    docked bar above Deploy (`#deploy-verdict`), in view whatever is scrolled."""
+    """The template check in full, under the previews; its first line (the runtime's verdict
+    word first) is also shown, on one row, in the docked bar above Deploy (`#deploy-verdict`),
+    in view whatever is scrolled."""
 
     def update(self, content: Any = "", *, layout: bool = True) -> None:
         super().update(content, layout=layout)
         text = content if isinstance(content, Text) else Text(str(content))
         lines = text.split("\n", allow_blank=True)
-        line = lines[0] if lines else Text()
-        if len([x for x in lines if x.plain.strip()]) > 1:
-            line = line + Text(" (details under the template previews)", style="dim")
+        line = lines[0] if lines else Text()  # one row: the bar never grows when it comes
         with contextlib.suppress(NoMatches):
             self.screen.query_one("#deploy-verdict", Static).update(line)
 
@@ -120,7 +119,8 @@ class DeployScreen(StepScreen):
     DeployScreen.-stacked #tmpl-row { layout: vertical; }
     DeployScreen.-stacked #families { width: 1fr; }
     DeployScreen.-stacked #tmpl-fields { padding-left: 0; margin-top: 1; }
-    DeployScreen #deploy-verdict { height: auto; padding: 0 1; }
+    DeployScreen #deploy-verdict { height: 1; padding: 0 1; text-wrap: nowrap;
+                                   text-overflow: ellipsis; }
     DeployScreen #families { width: 36; height: 11; border: round $primary; }
     DeployScreen #tmpl-fields { width: 1fr; height: auto; padding-left: 1; }
     DeployScreen .field-row { height: 3; }
@@ -401,7 +401,8 @@ class DeployScreen(StepScreen):
         if r is not None:
             good = r.ok and not r.refused and not r.warnings
             out = status_text(Status.OK if good else Status.FAIL if r.verdict == "mismatch"
-                              else Status.WARN, f"What Foundry Local sends: {r.summary}.\n")
+                              else Status.WARN,
+                              f"What Foundry Local sends: {r.verdict} · {r.summary}.\n")
             if not good:
                 out.stylize("bold")
             for line in [f"Repaired: {x}" for x in r.repairs] + r.warnings[:4]:

@@ -149,7 +149,7 @@ async def test_deploy_at_80x24_shows_verdict_cache_and_deploy(wizard, tmp_path) 
         await pilot.pause()
         assert screen.query_one("#body").scroll_y == 0
         verdict = screen.query_one("#deploy-verdict")
-        assert "The PromptTemplate" in str(verdict.render()) and shown(verdict)
+        assert "What Foundry Local sends" in str(verdict.render()) and shown(verdict)
         assert shown(screen.query_one("#deploy")) and shown(screen.query_one("#cache-dir"))
         field = screen.query_one("#cache-dir", Input)
         assert field.value == str(cache)

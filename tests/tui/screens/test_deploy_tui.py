@@ -70,8 +70,8 @@ async def test_deploy_step_end_to_end(wizard, onnx_copy: Path, demo_model: Path,
         assert "Qwen / ChatML ← detected" in str(families.get_option_at_index(1).prompt)
         assert "with high confidence" in _text(screen, "#detect-note")
         # The headline is what Foundry Local sends: the model's own template, exactly.
-        assert "What Foundry Local sends: Foundry Local's runtime renders the model's chat " \
-            "template exactly" in _text(screen, "#mismatch")
+        assert "What Foundry Local sends: match · Foundry Local's runtime renders the " \
+            "model's chat template exactly" in _text(screen, "#mismatch")
         # The PromptTemplate (older services): as close as one can be (the demo's template adds
         # a default system text that no PromptTemplate field can), with the limit stated.
         closest = "as closely as a PromptTemplate can"
