@@ -265,7 +265,7 @@ def test_cli_bench_explains_bad_input(demo_onnx: Path, tmp_path: Path, capsys):
     bad.write_text('{"question": "hi"}\n', encoding="utf-8")
     assert main(["bench", str(demo_onnx), "--prompts", str(bad)]) == 2
     assert 'line 1: each line needs a text field "prompt"' in capsys.readouterr().err
-    assert main(["bench", str(tmp_path), "--no-lengths"]) == 1
+    assert main(["bench", str(tmp_path), "--no-lengths"]) == 2  # refused input
     assert "no genai_config.json" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", str(demo_onnx), "--lengths", "-5"])

@@ -27,6 +27,9 @@ async def test_every_screen_at_80x24(wizard, theme: str, demo_model: Path, demo_
             await wait_until(pilot, lambda c=s.cls: type(app.screen).__name__ == c, 10, s.title)
             await pilot.pause()
             screen = app.screen
+            if s.id == "deploy":  # its template check (a child process) changes the layout
+                await wait_until(pilot, lambda sc=screen: sc.template_check is not None, 60,
+                                 "the template check")
             # The frame is there and inside the terminal: title, step bar, body, footer.
             for selector in ("#title-bar", "#step-bar", "#body", "KeyBar"):
                 region = screen.query_one(selector).region
