@@ -2,18 +2,25 @@
 
 The run is real: the demo model is built (or taken from the cache), checked, inspected, converted
 to INT4 with Olive and deployed to a throw-away Foundry Local cache by the steps' own runners, then
-asked one question and validated, so each screen shows what a user sees at that step, with the
-run record of the steps before it. Fixed terminal size, no blinking cursor.
+asked one question, validated and served (one request from an outside client, the real `openai`
+package, then stopped), so each screen shows what a user sees at that step, with the run record of
+the steps before it. Fixed terminal size, no blinking cursor.
+
+Every folder of the run is throw-away: slm-wizard's config, cache and data folders
+(SLM_WIZARD_CONFIG_DIR, _CACHE_DIR, _DATA_DIR) and the Foundry Local cache are in one temporary
+folder, removed at the end; the user's own folders are never read or written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
+import socket
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 SIZE = (110, 36)
@@ -28,11 +35,13 @@ async def _settle(pilot, predicate: Callable[[], bool] | None = None, timeout: f
 
 
 SMALL = (80, 24)  # the smallest terminal the wizard is laid out for
-SMALL_TOO = ("chat", "validate")  # screens also shown at SMALL in the README
+SMALL_TOO = ("chat", "validate", "serve")  # screens also shown at SMALL in the README
+Hook = Callable[..., Awaitable[None]]
 
 
-async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[None]] | None = None,
-                size: tuple[int, int] = SIZE) -> Path:
+async def shoot(out_dir: Path, name: str, app, before: Hook | None = None,
+                size: tuple[int, int] = SIZE, after: Hook | None = None) -> Path:
+    """Render `app` into out_dir/name.svg once `before` has run; `after` runs once it is saved."""
     async with app.run_test(size=size) as pilot:
         for widget in app.screen.query("Input, TextArea"):
             if hasattr(widget, "cursor_blink"):
@@ -41,11 +50,30 @@ async def shoot(out_dir: Path, name: str, app, before: Callable[..., Awaitable[N
         if before is not None:
             await before(pilot)
         path = Path(app.save_screenshot(filename=f"{name}.svg", path=str(out_dir)))
+        if after is not None:
+            await after(pilot)
     print(f"  {path}", file=sys.stderr)
     return path
 
 
-def prepare():
+@contextlib.contextmanager
+def throwaway_dirs(work: Path) -> Iterator[None]:
+    """slm-wizard's config, cache and data folders in `work` for the run, then as they were."""
+    names = [f"SLM_WIZARD_{n}_DIR" for n in ("CONFIG", "CACHE", "DATA")]
+    saved = {n: os.environ.get(n) for n in names}
+    for n in names:
+        os.environ[n] = str(work / n.split("_")[2].lower())
+    try:
+        yield
+    finally:
+        for n, value in saved.items():
+            if value is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = value
+
+
+def prepare(work: Path):
     """The run behind the screens: the demo model taken through Prerequisites, Model, Convert
     (INT4 with Olive) and Deploy (a throw-away Foundry Local cache) by the steps' own runners.
     Returns the run record and, per step, the record to put into it after that step's screen."""
@@ -65,15 +93,15 @@ def prepare():
     i = inspect.Options(demo)
     done["model"] = inspect.to_record(i, inspect.run(i))
 
-    # Stable folders (the screenshots show their paths), replaced by each run: they are ours.
-    place = demo.parent / "screenshots"  # beside the demo, in slm-wizard's cache folder
+    # In the run's throw-away folders: the data folder's models, a Foundry Local cache of its own.
+    place = work / "data" / "models"
     c = convert.Options(demo, place / "lumo-int4", precision="int4", replace=True)
     converted = convert.run(c)
     if not converted.ok:
         raise SystemExit(f"conversion failed: {converted.conversion.error}")
     onnx = converted.conversion.output_dir
     done["convert"] = convert.to_record(c, converted)
-    d = deploy.Options(onnx, "lumo-demo", cache_dir=place / "foundry", replace=True)
+    d = deploy.Options(onnx, "lumo-demo", cache_dir=work / "foundry-cache", replace=True)
     deployed = deploy.run(d)
     if not deployed.ok:
         raise SystemExit(f"deployment failed: {deployed.error}")
@@ -98,7 +126,59 @@ async def _run_quick_checks(pilot) -> None:
     await _settle(pilot, lambda: "validate" in app.state.done, timeout=300)
 
 
-BEFORE = {"chat": _ask_demo_question, "validate": _run_quick_checks}
+def _outside_request(base_url: str, model_id: str) -> str:
+    """A streamed chat request from the real openai client, as the user's own app makes it."""
+    from openai import OpenAI
+
+    with OpenAI(base_url=base_url, api_key="unused", timeout=60, max_retries=0) as client:
+        stream = client.chat.completions.create(
+            model=model_id, messages=[{"role": "user", "content": "How much does Lumo cost?"}],
+            max_tokens=32, stream=True)
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+async def _serve_one_request(pilot) -> None:
+    """Serve: start the endpoint on a free loopback port and make one request from outside."""
+    from slm_wizard.core.steps import serve as serve_step
+
+    screen = pilot.app.screen
+    screen.query_one("#serve-port").value = str(serve_step.free_port())
+    screen.query_one("#serve-start").press()
+    await _settle(pilot, lambda: screen.step_running("serve"), timeout=10)
+    await _settle(pilot, lambda: screen.ready is not None or not screen.step_running("serve"),
+                  timeout=180)
+    if screen.ready is None:
+        raise SystemExit(f"serve did not start: {screen.query_one('#serve-status').content}")
+    await asyncio.to_thread(_outside_request, screen.ready.base_url, screen.ready.model_id)
+    table = screen.query_one("#requests")
+    await _settle(pilot, lambda: table.row_count >= 1, timeout=30)
+    await _settle(pilot, lambda: "--" not in str(screen.query_one("#serve-rss").content),
+                  timeout=10)
+    if table.row_count < 1:
+        raise SystemExit("serve: the outside request did not reach the request table")
+
+
+async def _stop_serving(pilot) -> None:
+    """Serve: Stop, then check that no process and no port is left behind."""
+    import psutil
+
+    screen = pilot.app.screen
+    ready = screen.ready
+    screen.query_one("#serve-start").press()
+    await _settle(pilot, lambda: not screen.step_running("serve"), timeout=120)
+    if screen.step_running("serve"):
+        raise SystemExit("serve did not stop")
+    with contextlib.suppress(psutil.NoSuchProcess):
+        if psutil.Process(ready.pid).status() != psutil.STATUS_ZOMBIE:
+            raise SystemExit(f"serve: its process {ready.pid} is still running after Stop")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", ready.port))  # raises if the port is still taken
+
+
+BEFORE = {"chat": _ask_demo_question, "validate": _run_quick_checks,
+          "serve": _serve_one_request}
+AFTER = {"serve": _stop_serving}
 
 
 async def render_all(out_dir: Path) -> list[Path]:
@@ -106,12 +186,13 @@ async def render_all(out_dir: Path) -> list[Path]:
     from slm_wizard.tui.steps import STEPS
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="slm-wizard-screenshots-",
+                                     ignore_cleanup_errors=True) as tmp, \
+            throwaway_dirs(Path(tmp)):
         work = Path(tmp)
-        os.environ.setdefault("SLM_WIZARD_CONFIG_DIR", str(work / "config"))
         # One run, carried from screen to screen: each screen shows the record of the steps
-        # before it (Chat and Validate add their own), so the step bar and Summary are true.
-        state, done = prepare()
+        # before it (Chat, Validate and Serve add their own), so the step bar and Summary are true.
+        state, done = prepare(work)
         shots: list[Path] = []
         for i, s in enumerate(STEPS, start=1):
             sizes = [SIZE, SMALL] if s.id in SMALL_TOO else [SIZE]
@@ -119,7 +200,8 @@ async def render_all(out_dir: Path) -> list[Path]:
                 run = state if size == sizes[0] else copy.deepcopy(state)
                 app = WizardApp(state=run, start=s.id, config_dir=work / "config")
                 name = f"{i:02d}-{s.id}" + ("" if size == SIZE else f"-{size[0]}x{size[1]}")
-                shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size))
+                shots.append(await shoot(out_dir, name, app, BEFORE.get(s.id), size,
+                                         AFTER.get(s.id)))
             if s.id in done:
                 state.record(done[s.id])
         return shots
