@@ -93,9 +93,9 @@ def prepare(work: Path):
     i = inspect.Options(demo)
     done["model"] = inspect.to_record(i, inspect.run(i))
 
-    # In the run's throw-away folders: the data folder's models, a Foundry Local cache of its own.
-    place = work / "data" / "models"
-    c = convert.Options(demo, place / "lumo-int4", precision="int4", replace=True)
+    # In the run's throw-away folders: the Convert screen's default output folder (in the data
+    # folder, so the command it previews is the one that ran), a Foundry Local cache of its own.
+    c = convert.Options(demo, precision="int4")
     converted = convert.run(c)
     if not converted.ok:
         raise SystemExit(f"conversion failed: {converted.conversion.error}")
