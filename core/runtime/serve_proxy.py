@@ -114,8 +114,14 @@ class _Streamed:
     first: float | None = None  # arrival of the first text
     last: float | None = None  # arrival of the last text
     first_text: str = ""  # the text that arrived with the first (one piece of the relay)
+    arrivals: int = 0  # the relay's reads that carried text (several tokens may share one)
     usage: dict | None = None
     error: str = ""
+
+
+# A decode rate is given only when the reply's tokens reached the relay in separate reads, at
+# most this many tokens a read on average (a fast model's reply can arrive in one or two reads).
+MAX_TOKENS_A_READ = 2
 
 
 def _stream_text(pieces: list[tuple[float, bytes]]) -> _Streamed:
@@ -144,6 +150,8 @@ def _stream_text(pieces: list[tuple[float, bytes]]) -> _Streamed:
                         piece = (choice.get("delta") or {}).get("content")
                         if piece:
                             parts.append(piece)
+                            if out.last != t:
+                                out.arrivals += 1
                             if out.first is None:
                                 out.first = t
                             if t == out.first:
@@ -186,11 +194,15 @@ def measure(method: str, route: str, status: int, request: bytes, body: bytes,
         # Decode rate: the tokens that arrived after the first text, over the time they took
         # (the service may send several tokens in one piece: those of the first piece are not
         # part of the span).
+        # When the tokens came batched (more than two a read on average after the first), their
+        # arrival says nothing of the decode speed: no figure rather than a false one.
         after = None
         if tokens and span > 0:
             head = counter.reply_tokens(got.first_text) if got.first_text else 1
             after = tokens - (head if head is not None else 1)
-        tps = after / span if after is not None and after > 0 else None
+        reads = got.arrivals - 1
+        tps = (after / span if after is not None and after > 0 and reads >= 2
+               and after <= MAX_TOKENS_A_READ * reads else None)
         return _with(figures, prompt_tokens=prompt, reply_tokens=tokens, ttft_s=ttft,
                      decode_tps=tps, error=got.error)
     try:

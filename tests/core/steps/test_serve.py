@@ -47,6 +47,24 @@ def test_streamed_figures_from_arrival_times() -> None:
     assert f.decode_tps == pytest.approx(3 / 1.0)  # three tokens after the first, in 1 s
 
 
+def test_no_decode_rate_when_the_tokens_arrived_batched() -> None:
+    """A fast model's streamed reply can reach the relay in two reads a fraction of a
+    millisecond apart: tokens over that span would be a rate of 100,000 tok/s, not the model's."""
+    request = json.dumps({"stream": True}).encode()
+    words = [f" w{i}" for i in range(20)]
+    pieces = [(10.0, _sse("first")), (10.0002, _sse(*words)), (10.0003, b"data: [DONE]\n\n")]
+    f = measure("POST", "/catalogs/local/v1/chat/completions", 200, request, b"", pieces, 9.9,
+                10.001, 0.0, _Words())
+    assert f.reply_tokens == 21 and f.ttft_s == pytest.approx(0.1)
+    assert f.decode_tps is None
+    # The same reply token by token, 25 ms apart: 20 tokens after the first in 0.5 s.
+    pieces = [(10.0, _sse("first"))] + [(10.0 + 0.025 * (i + 1), _sse(w))
+                                        for i, w in enumerate(words)]
+    f = measure("POST", "/catalogs/local/v1/chat/completions", 200, request, b"", pieces, 9.9,
+                10.6, 0.0, _Words())
+    assert f.decode_tps == pytest.approx(20 / 0.5)
+
+
 def test_usage_and_errors_are_taken_from_the_service() -> None:
     body = json.dumps({"usage": {"prompt_tokens": 12, "completion_tokens": 5}}).encode()
     f = measure("POST", "/catalogs/local/v1/chat/completions", 200, b"{}", body, None, 0, 1, 0,
