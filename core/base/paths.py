@@ -107,3 +107,14 @@ def file_in_the_way(path: str | Path, what: str) -> str:
         if place.exists():
             break
     return ""
+
+
+def child_log(name: str) -> Path | None:
+    """`<logs>/<name>` for a child process's output, its folder made; None when no log folder
+    can be written (the child's output is then dropped)."""
+    try:
+        folder = logs_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+    except Exception:  # noqa: BLE001 - an unusable data folder must not stop the child
+        return None

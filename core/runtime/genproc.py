@@ -192,15 +192,6 @@ def _own_group() -> dict:
     return {"start_new_session": True}
 
 
-def _log_path() -> Path | None:
-    try:
-        from slm_wizard.core.base.paths import logs_dir
-
-        folder = logs_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / "generation-process.log"
-    except Exception:  # noqa: BLE001 - no log folder: the child's output is dropped
-        return None
 
 
 def _how_it_ended(code: int | None) -> str:
@@ -222,7 +213,9 @@ class ChildBackend:
         self.kind = kind
         self.name = kind
         self.model = str(model)
-        self.log_path = _log_path()
+        from slm_wizard.core.base.paths import child_log
+
+        self.log_path = child_log("generation-process.log")
         self._lock = threading.Lock()
         self._closed = False
         self._closing = False

@@ -200,15 +200,6 @@ def main() -> int:
 
 # --- the parent's handle -----------------------------------------------------------------------
 
-def _log_path() -> Path | None:
-    try:
-        from slm_wizard.core.base.paths import logs_dir
-
-        folder = logs_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / "serve-process.log"
-    except Exception:  # noqa: BLE001 - no log folder: the child's output is dropped
-        return None
 
 
 class ServiceProcess:
@@ -217,7 +208,9 @@ class ServiceProcess:
     def __init__(self, model_id: str, cache_dir: Path | str, host: str, port: int, *,
                  start_timeout: float = START_TIMEOUT_S,
                  cancel: threading.Event | None = None) -> None:
-        self.log_path = _log_path()
+        from slm_wizard.core.base.paths import child_log
+
+        self.log_path = child_log("serve-process.log")
         self._events: queue.Queue[dict | None] = queue.Queue()
         task = {"model_id": model_id, "cache_dir": str(cache_dir), "host": host, "port": port}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115

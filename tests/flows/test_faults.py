@@ -25,32 +25,6 @@ from tests.helpers.folders import make_model, make_onnx
 
 pytestmark = pytest.mark.slow  # real processes interrupted, killed, trained
 
-FAKE_OLIVE = '''"""A stand-in for Olive in the fault tests: prints a line, then sleeps or fails."""
-import os
-import sys
-import time
-
-print("[2026-01-01 00:00:00] Running pass ModelBuilder", flush=True)
-if os.environ.get("FAKE_OLIVE") == "fail":
-    print("SafetensorError: incomplete metadata", flush=True)
-    sys.exit(3)
-time.sleep(120)
-'''
-
-
-@pytest.fixture
-def fake_olive(tmp_path: Path) -> dict[str, str]:
-    """The environment of a child process whose `python -m olive` is the stand-in."""
-    pkg = tmp_path / "fakeolive" / "olive"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "__main__.py").write_text(FAKE_OLIVE)
-    env = os.environ.copy()
-    root = str(ROOT)
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "fakeolive"), root])
-    return env
-
-
 def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "slm_wizard.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)

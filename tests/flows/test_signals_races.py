@@ -445,24 +445,6 @@ def test_a_settings_save_waits_for_the_other_writer(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- real processes
 
-FAKE_OLIVE = '''import os, sys, time
-print("[2026-01-01 00:00:00] Running pass ModelBuilder", flush=True)
-if os.environ.get("FAKE_OLIVE") == "fail":
-    print("SafetensorError: incomplete metadata", flush=True)
-    sys.exit(3)
-time.sleep(120)
-'''
-
-
-@pytest.fixture
-def fake_olive(tmp_path: Path) -> dict[str, str]:
-    pkg = tmp_path / "fakeolive" / "olive"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "__main__.py").write_text(FAKE_OLIVE)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "fakeolive"), str(ROOT)])}
-
-
 def _cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "slm_wizard.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
