@@ -28,6 +28,13 @@ class FileItem:
     size_bytes: int | None
 
 
+# Readable names for the short keys some steps record their files under.
+FILE_TITLES: dict[tuple[str, str], str] = {
+    ("welcome", "model"): "Demo model", ("demo", "model"): "Demo model",
+    ("deploy", "target"): "Deployed model (in the Foundry Local cache)",
+}
+
+
 def _item(label: str, path: Path | None) -> FileItem | None:
     if path is None or not path.exists():
         return None
@@ -57,7 +64,8 @@ def files_written(record: RunRecord) -> list[FileItem]:
             p = Path(path)
             if read is None or label in read:
                 continue
-            if p not in seen and (item := _item(label, p)):
+            title = FILE_TITLES.get((rec.step, label), label)
+            if p not in seen and (item := _item(title, p)):
                 items.append(item)
                 seen.add(p)
     return items

@@ -58,7 +58,8 @@ def test_files_written_lists_existing_outputs(tmp_path: Path) -> None:
     state = _state(tmp_path)
     items = {i.label: i for i in files_written(state)}
     assert items["Converted ONNX model"].size_bytes >= 2048
-    assert items["target"].path == tmp_path / "cache" / "custom" / "lumo"  # the deployment
+    deployed = items["Deployed model (in the Foundry Local cache)"]
+    assert deployed.path == tmp_path / "cache" / "custom" / "lumo"
     (state.onnx_dir / "model.onnx").unlink()
     (state.onnx_dir / "genai_config.json").unlink()
     state.onnx_dir.rmdir()
@@ -72,12 +73,13 @@ def test_files_written_leaves_out_what_was_only_read(tmp_path: Path) -> None:
     items = files_written(state)
     assert state.model_dir not in {i.path for i in items}  # the user's own model folder
     assert tmp_path / "cache" not in {i.path for i in items}  # Foundry Local's cache
-    assert [i.label for i in items] == ["Converted ONNX model", "target"]
+    assert [i.label for i in items] == ["Converted ONNX model",
+                                       "Deployed model (in the Foundry Local cache)"]
     # The demo model is one this tool built: written.
     demo = RunRecord(model_dir=state.model_dir, is_demo=True)
     demo.record(StepRecord("welcome", Status.OK, "demo built",
                            files={"model": str(state.model_dir)}))
-    assert [i.path for i in files_written(demo)] == [state.model_dir]
+    assert [(i.label, i.path) for i in files_written(demo)] == [("Demo model", state.model_dir)]
 
 
 async def test_summary_screen_shows_the_run(wizard, tmp_path: Path) -> None:
