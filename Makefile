@@ -13,8 +13,9 @@ run:
 test:
 	$(DEV) test
 
-# The fast subset (under a minute on 2 cores): every test not marked slow; a test that trains or
-# converts the demo (demo_model, demo_onnx) is marked slow by tests/conftest.py.
+# The fast subset (under a minute on 2 cores, in 4 pytest-xdist workers): every test not marked
+# slow; a test that trains or converts the demo (demo_model, demo_onnx) is marked slow by
+# tests/conftest.py.
 test-fast:
 	$(DEV) test-fast
 

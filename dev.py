@@ -164,8 +164,9 @@ def plan(target: str, platform: str, env: dict[str, str], sources: list[str],
     if target == "test":
         steps.append(Step("the tests", [py, "-m", "pytest", *(extra or [])]))
     elif target == "test-fast":
-        # The fast subset: every test not marked slow (see tests/conftest.py).
-        steps.append(Step("the fast tests", [py, "-m", "pytest", "-m", "not slow",
+        # The fast subset: every test not marked slow (see tests/conftest.py), in four worker
+        # processes (pytest-xdist): most of its time is waiting on screens and child processes.
+        steps.append(Step("the fast tests", [py, "-m", "pytest", "-m", "not slow", "-n", "4",
                                              *(extra or [])]))
     elif target == "bench":
         steps.append(Step("the benchmarks", [py, "-m", "bench"]))

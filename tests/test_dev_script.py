@@ -76,7 +76,7 @@ def test_the_plan_of_test_and_run_per_platform(platform: str, python: str, ruff:
 
 def test_test_fast_passes_the_marker_as_one_argument() -> None:
     cmds = _dry_run("--platform", "linux", "--fresh", "test-fast")
-    assert cmds[-1] == [".venv/bin/python", "-m", "pytest", "-m", "not slow"]
+    assert cmds[-1] == [".venv/bin/python", "-m", "pytest", "-m", "not slow", "-n", "4"]
 
 
 def test_torch_index_per_platform() -> None:

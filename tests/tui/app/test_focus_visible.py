@@ -76,6 +76,7 @@ def _focusables(screen) -> list[Widget]:
     return [w for w in screen.focus_chain if w.focusable]
 
 
+@pytest.mark.slow  # every screen and dialog, twice (about 12 s a theme)
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
 async def test_focus_changes_every_focusable_widget(wizard, tmp_path: Path, monkeypatch,
                                                     theme: str) -> None:

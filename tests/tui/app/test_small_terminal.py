@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, Input
 
 from slm_wizard.core.steps import chat as chat_step
@@ -157,6 +158,7 @@ async def test_deploy_at_80x24_shows_verdict_cache_and_deploy(wizard, tmp_path) 
         assert screen.query_one("#tmpl-user", Input).content_region.width >= 50
 
 
+@pytest.mark.slow  # Tab and Shift+Tab through every step screen (about 22 s)
 async def test_tab_never_focuses_a_hidden_control_at_80x24(wizard, tmp_path, monkeypatch) -> None:
     """On every step screen, each control Tab focuses is drawn whole (not under a docked bar)."""
     from slm_wizard.tui.steps import STEPS

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, Input
 
 from tests.helpers import converted_record, wait_until
@@ -14,6 +15,7 @@ from tests.helpers.folders import make_onnx
 from tests.helpers.screens import shown
 
 
+@pytest.mark.slow  # a real checklist plan with the runtime (about 8 s)
 async def test_a_domain_file_is_checked_counted_and_planned(wizard, tmp_path: Path) -> None:
     onnx = make_onnx(tmp_path / "onnx")
     domain = tmp_path / "my-questions.jsonl"
