@@ -304,6 +304,36 @@ class ValidatePlan:
         return (self.phases.index(event.phase) + event.fraction) / len(self.phases)
 
 
+@dataclass(frozen=True)
+class Choices:
+    """What the Validate screen had chosen for its last run (restored on resume)."""
+
+    phases: tuple[str, ...]
+    size: str
+    backend: str
+    domain_file: str | None
+
+
+def last_choices(record: Any) -> Choices | None:
+    """The Validate step's choices of its last run (an interrupted one's, else the recorded
+    one's), for the model this record holds now; None when there are none for it."""
+    saved = record.last_options("validate")
+    phases = saved.get("phases")
+    if not isinstance(phases, list) or not all(p in PHASES for p in phases):
+        return None
+    first = next((saved[p] for p in ("checklist", "bench") if isinstance(saved.get(p), dict)),
+                 None)
+    backend = str(first.get("backend", "ort")) if first else "ort"
+    if first is not None:  # measured the model this record holds now, not an earlier one
+        now = record.deployed_id if backend == "foundry" else record.onnx_dir
+        if now is None or str(first.get("model")) != str(now):
+            return None
+    domain = next((saved[p].get("domain_file") for p in ("checklist", "sweep")
+                   if isinstance(saved.get(p), dict) and saved[p].get("domain_file")), None)
+    size = saved.get("size") if saved.get("size") in SIZES else DEFAULT_SIZE
+    return Choices(tuple(phases), size, backend, str(domain) if domain else None)
+
+
 def unavailable_phases(record: Any) -> dict[str, str]:
     """The phases a run record cannot measure yet, each with the reason (the Validate screen
     greys them out; make_plan refuses them with the same words)."""

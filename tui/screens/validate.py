@@ -194,7 +194,16 @@ class ValidateScreen(StepScreen):
         self.query_one("#lengths-table", DataTable).add_columns(
             "target", "prompt tokens", "TTFT median s", "decode tok/s median", "stdev")
         self.query_one("#sweep-table", DataTable).add_columns(*SWEEP_COLUMNS)
+        last = plan_step.last_choices(self.app.state)
+        if last is not None:  # resumed: the choices of the last run come back as they were
+            for phase in PHASES:
+                self.query_one(f"#run-{phase}", Checkbox).value = phase in last.phases
+            self.query_one("#val-size", Select).value = last.size
+            self.query_one("#val-domain", Input).value = last.domain_file or ""
         self.prepare()
+        if last is not None and last.backend in {v for _, v in self.runtime_options}:
+            self.query_one("#val-backend", Select).value = last.backend
+            self._describe_plan()
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()

@@ -206,3 +206,32 @@ async def test_chat_screen_resumes_with_the_system_prompt_used(wizard, tmp_path:
         await pilot.pause()
         config = pilot.app.screen.config
         assert config.system_prompt == "You are Lumo." and config.settings.top_k == 7
+
+
+async def test_validate_choices_come_back_for_the_same_model_only(wizard, tmp_path: Path) -> None:
+    """Issue 25 item 5: the Validate step's phases, size and domain file of its last run come
+    back on resume; a record of another model's run restores nothing."""
+    from textual.widgets import Checkbox
+
+    from slm_wizard.core.steps import checklist as plan_step
+    from tests.helpers.folders import make_onnx
+
+    onnx = make_onnx(tmp_path / "onnx")
+    domain = tmp_path / "mine.jsonl"
+    domain.write_text(json.dumps({"prompt": "Q?", "expected": "A"}) + "\n", encoding="utf-8")
+    state = converted_record(None, onnx)
+    plan = plan_step.make_plan(state, ("checklist",), "standard", "ort", domain_file=str(domain))
+    state.record(StepRecord("validate", Status.OK, "ran", options=plan.to_dict()))
+    choices = plan_step.last_choices(state)
+    assert choices == plan_step.Choices(("checklist",), "standard", "ort", str(domain))
+    async with wizard.run("validate", state, size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        await pilot.pause()
+        ticked = {p: screen.query_one(f"#run-{p}", Checkbox).value for p in ("bench",
+                                                                            "checklist")}
+        assert ticked == {"bench": False, "checklist": True}
+        assert screen.query_one("#val-size", Select).value == "standard"
+        assert screen.query_one("#val-domain", Input).value == str(domain)
+    other = converted_record(None, make_onnx(tmp_path / "other"))
+    other.record(StepRecord("validate", Status.OK, "ran", options=plan.to_dict()))
+    assert plan_step.last_choices(other) is None  # it measured another model
