@@ -22,6 +22,7 @@ import pytest
 from slm_wizard.core.base.owned import write_marker
 from tests.helpers import ROOT
 from tests.helpers.folders import make_model, make_onnx
+from tests.helpers.foundry import FakeCatalog, fake_foundry
 
 pytestmark = pytest.mark.slow  # real processes interrupted, killed, trained
 
@@ -276,62 +277,6 @@ def test_model_folder_vanishing_during_chat(tmp_path: Path, monkeypatch: pytest.
 # --------------------------------------------------------------------------- registrations
 
 
-class FakeModel:
-    def __init__(self, model_id: str) -> None:
-        self.id = model_id
-        self.alias = model_id.split(":")[0]
-        self.is_loaded = False
-
-    def unload(self) -> None:
-        self.is_loaded = False
-
-
-class FakeCatalog:
-    """The SDK's local catalog, as far as deploy and undeploy use it."""
-
-    def __init__(self, ids: list[str]) -> None:
-        self.models = {i: FakeModel(i) for i in ids}
-
-    def get_model_variant(self, model_id: str):
-        return self.models.get(model_id)
-
-    def get_model(self, alias: str):
-        return None
-
-    def list_models(self):
-        return list(self.models.values())
-
-    def unregister_model(self, model_id: str) -> None:
-        del self.models[model_id]
-
-    def register_model(self, path: str, model_id: str, meta) -> FakeModel:
-        self.models[model_id] = FakeModel(model_id)
-        return self.models[model_id]
-
-
-class FakeSdk:
-    class ModelInfoBuilder:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def set_string_property(self, key: str, value: str) -> None:
-            pass
-
-
-def _fake_foundry(monkeypatch: pytest.MonkeyPatch, catalog: FakeCatalog) -> None:
-    from slm_wizard.core.deploy import foundry
-
-    monkeypatch.setattr(foundry, "sdk_available", lambda: True)
-    monkeypatch.setattr(foundry, "_sdk", lambda: FakeSdk)
-    monkeypatch.setattr(foundry, "local_catalog", lambda cache: catalog)
-    from slm_wizard.core.base import proc
-
-    monkeypatch.setattr(proc, "which", lambda *n: None)  # no `foundry` CLI listing
-
-
 def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import json
@@ -339,7 +284,7 @@ def test_remove_keeps_the_folder_another_version_uses(tmp_path: Path,
     from slm_wizard.core.deploy import foundry, foundry_sdk
 
     catalog = FakeCatalog(["lumo:1", "lumo:2"])
-    _fake_foundry(monkeypatch, catalog)
+    fake_foundry(monkeypatch, catalog)
     target = foundry.target_dir(tmp_path, "lumo")
     target.mkdir(parents=True)
     (target / "inference_model.json").write_text(json.dumps({"Name": "lumo", "Version": "2"}))
@@ -362,7 +307,7 @@ def test_a_failed_load_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     from slm_wizard.core.deploy.templates import template_for
 
     catalog = FakeCatalog([])
-    _fake_foundry(monkeypatch, catalog)
+    fake_foundry(monkeypatch, catalog)
     monkeypatch.setattr(foundry, "check_onnx_folder", lambda d: [])
 
     def no_load(cache, model_id):

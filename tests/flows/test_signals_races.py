@@ -31,6 +31,7 @@ from slm_wizard.cli.main import main
 from slm_wizard.core.base.owned import MARKER_NAME, write_marker
 from tests.helpers import ROOT
 from tests.helpers.folders import make_model, make_onnx, tree
+from tests.helpers.foundry import FakeCatalog, fake_foundry
 
 STOPS = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGHUP, id="SIGHUP")]
 
@@ -616,43 +617,13 @@ def test_sighup_during_a_demo_build_leaves_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stage", ["load", "answer"])
 def test_an_interrupted_deploy_is_rolled_back(stage: str, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from slm_wizard.core.base import proc, signals
+    from slm_wizard.core.base import signals
     from slm_wizard.core.deploy import foundry
     from slm_wizard.core.deploy import inference_model as im
     from slm_wizard.core.deploy.templates import template_for
 
-    class Catalog:  # the SDK's local catalog, as far as deploy uses it
-        def __init__(self) -> None:
-            self.models: dict[str, SimpleNamespace] = {}
-
-        def get_model_variant(self, model_id: str):
-            return self.models.get(model_id)
-
-        def list_models(self):
-            return list(self.models.values())
-
-        def register_model(self, path: str, model_id: str, meta) -> SimpleNamespace:
-            self.models[model_id] = SimpleNamespace(id=model_id, is_loaded=False)
-            return self.models[model_id]
-
-        def unregister_model(self, model_id: str) -> None:
-            del self.models[model_id]
-
-    class Meta:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def set_string_property(self, key: str, value: str) -> None:
-            pass
-
-    catalog = Catalog()
-    monkeypatch.setattr(foundry, "sdk_available", lambda: True)
-    monkeypatch.setattr(foundry, "_sdk", lambda: SimpleNamespace(ModelInfoBuilder=Meta))
-    monkeypatch.setattr(foundry, "local_catalog", lambda cache: catalog)
-    monkeypatch.setattr(proc, "which", lambda *n: None)
+    catalog = FakeCatalog([])
+    fake_foundry(monkeypatch, catalog)
     monkeypatch.setattr(foundry, "check_onnx_folder", lambda d: [])
 
     def interrupted(*args, **kwargs):  # SIGTERM while Foundry Local loads or answers
