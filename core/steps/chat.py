@@ -433,7 +433,8 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     `on_progress` gets a `Progress` saying what is happening; `on_text(piece)` gets the reply as
     it streams; `cancel` stops the reply between two tokens. Raises ChatInputError for options
-    that cannot run; a load or generation failure is a FAIL result with the message."""
+    that cannot run (a system prompt the model's chat template refuses among them); a load or
+    generation failure is a FAIL result with the message."""
     options.validate(one_shot=True)
     if on_progress is not None:
         on_progress(Progress("load", text=f"loading {options.model} ({options.backend})…"))
@@ -442,6 +443,9 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     except ChatError as e:
         return failure_of(options.backend, e)
     try:
+        refusal = getattr(backend, "system_refusal", "")
+        if refusal and clean_user_text(options.system or ""):  # --system the model refuses
+            raise ChatInputError(refusal)
         session = new_session(options, backend)
         try:
             reply = session.send(options.prompt or "", on_text=on_text, cancel=cancel)
