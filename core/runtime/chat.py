@@ -19,8 +19,9 @@ and other Unicode pass unchanged.
 Token counts: the ort backend counts the generator's tokens. The foundry backend's streamed
 chunks are not tokens (its OpenAI-style chunks carry no usage): its generated tokens are the
 reply encoded with the model's own tokenizer.json (exact for the text the model generated; the
-chunk count only when the tokenizer cannot be loaded), and its prompt tokens come from the SDK's
-preflight of the same request. Foundry's native
+chunk count only when the tokenizer cannot be loaded; a reply cut by max tokens counts them all,
+even tokens that decode to no text), and its prompt tokens come from the SDK's preflight of the
+same request. Foundry's native
 runtime generates on its own thread and queues the chunks, so its times are those at which the
 chunks reach Python: with a tiny model the runtime runs ahead and decode tokens/s is inflated.
 

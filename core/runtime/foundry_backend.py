@@ -139,7 +139,9 @@ class FoundryBackend:
             reason = ("cancelled" if cancelled else "eos" if finish != "length" else
                       "context" if s.max_tokens < settings.max_tokens else "length")
             text = "".join(parts)
-            if self._encode is not None and text:
+            if finish == "length" and not cancelled:  # it stopped at the limit: that many
+                clock.count = s.max_tokens  # (even when they decode to no text, e.g. bytes)
+            elif self._encode is not None and text:
                 clock.count = len(self._encode(text))  # exact: the chunks are not tokens
             return Reply(text, clock.stats(n_prompt, reason))
 
