@@ -118,6 +118,8 @@ def _read_line() -> str | None:
 
 def _repl(options: step.Options, as_json: bool) -> int:
     _err(f"loading {options.model} ({options.backend})…")
+    if step.template_note(options):
+        _err(f"warning: {step.template_note(options)}")
     try:
         backend = step.open_backend(options)
     except ChatError as e:

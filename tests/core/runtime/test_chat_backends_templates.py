@@ -182,3 +182,36 @@ def test_foundry_reply_cut_by_max_tokens_counts_max_tokens(pieces, monkeypatch) 
     assert reply.text == "".join(pieces)
     assert reply.stats.generated_tokens == 8 and reply.stats.finish_reason == "length"
     assert 0 <= reply.stats.ttft_s <= reply.stats.total_s
+
+
+def test_a_folder_with_two_chat_templates_is_chatted_with_the_checked_one(
+    demo_onnx: Path, tmp_path: Path,
+) -> None:
+    """tokenizer_config.json's chat_template differs from chat_template.jinja: onnxruntime-genai
+    would render the former, while transformers, the template check and deploy's copy use the
+    latter. The ort chat renders the checked one (same prompt tokens as the folder with only
+    it), and the one-shot chat says so."""
+    import json
+
+    from slm_wizard.core.steps import chat as step
+
+    dual = tmp_path / "dual dir"
+    shutil.copytree(demo_onnx, dual)
+    config = json.loads((dual / "tokenizer_config.json").read_text())
+    config["chat_template"] = GEMMA2.replace("raise_exception('System role not supported')",
+                                             "'<|im_start|>system\\nDefault text.<|im_end|>\\n'")
+    (dual / "tokenizer_config.json").write_text(json.dumps(config))
+    user = [{"role": "user", "content": "What does the lock do?"}]
+    want = open_backend("ort", demo_onnx)
+    got = open_backend("ort", dual)
+    try:
+        assert got.count_tokens(user) == want.count_tokens(user)
+        assert got.prompt(user) == want.prompt(user)
+    finally:
+        want.close()
+        got.close()
+    seen: list = []
+    result = step.run(step.Options(str(dual), prompt="Hi", max_tokens=4, in_process=True),
+                      on_progress=seen.append)
+    assert not result.error and result.stats.generated_tokens > 0
+    assert any(p.phase == "warning" and "two different chat templates" in p.text for p in seen)
