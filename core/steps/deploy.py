@@ -19,6 +19,7 @@ import functools
 import os
 import re
 import threading
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,10 @@ def suggest_name(onnx_dir: Path, model_dir: Path | None = None, is_demo: bool = 
 
     base = "lumo-demo" if is_demo else (output_name(model_dir) if model_dir else
                                         Path(onnx_dir).name)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "my-model"
+    # Accented letters keep their base letter ("Mon modèle ü" -> "Mon-modele-u").
+    ascii_base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_base)
+    name = re.sub(r"-{2,}", "-", name).strip("-.") or "my-model"
     return name[:64]
 
 

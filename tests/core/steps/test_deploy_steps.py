@@ -453,3 +453,16 @@ def test_inference_model_json_gets_the_umask_mode_in_the_model_folder_and_the_ca
     assert result.ok and result.deploy is not None and result.deploy.exported, result.error
     for path in (onnx_dir / im.FILENAME, tmp_path / "c" / "custom" / "m" / im.FILENAME):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.parametrize("folder, name", [
+    ("Mon modèle ü-int4", "Mon-modele-u-int4"),  # accents keep their letter, no "--"
+    ("my run  (v2)-int4", "my-run-v2-int4"),
+    ("日本語-int4", "int4"),
+    ("???", "my-model"),
+])
+def test_suggested_name_from_a_non_ascii_folder_is_readable_and_valid(folder, name,
+                                                                     tmp_path) -> None:
+    got = deploy_step.suggest_name(tmp_path / folder)
+    assert got == name
+    assert im.validate_name(got) == got
