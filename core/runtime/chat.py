@@ -285,6 +285,17 @@ def system_refusal(folder: Path) -> str:
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
 
 
+def system_ignored(folder: Path) -> str:
+    """Why a system prompt would not reach this model ("" when it does): its chat template drops
+    a system message (Phi-3-mini's), so the chat goes on without it."""
+    from slm_wizard.core.deploy.template_derive import SYSTEM_IGNORED, system_role
+
+    role, _ = system_role(Path(folder))
+    return ("the model's chat template drops a system message: the system prompt does not "
+            "reach the model (put its text in your message instead)"
+            if role == SYSTEM_IGNORED else "")
+
+
 _ENGINE_ERROR = re.compile(r"^(?:.*?: )?(?P<why>[^:\n]*?) at row \d+, column \d+:", re.S)
 
 

@@ -24,6 +24,7 @@ from slm_wizard.core.runtime.chat import (
     reply_encoder,
     special_pattern,
     special_token_strings,
+    system_ignored,
     system_refusal,
 )
 from slm_wizard.core.runtime.metrics import ReplyClock
@@ -61,6 +62,7 @@ class FoundryBackend:
             path = None
         self._pattern = special_pattern(special_token_strings(path) if path else [])
         self.system_refusal = system_refusal(path) if path else ""
+        self.system_ignored = system_ignored(path) if path else ""
         self._encode = reply_encoder(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -21,6 +21,7 @@ from slm_wizard.core.runtime.chat import (
     _safe_messages,
     special_pattern,
     special_token_strings,
+    system_ignored,
     system_refusal,
 )
 from slm_wizard.core.runtime.metrics import ReplyClock
@@ -64,6 +65,7 @@ class OrtBackend:
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
         self._pattern = special_pattern(special_token_strings(folder))
         self.system_refusal = system_refusal(folder)
+        self.system_ignored = system_ignored(folder)
         from slm_wizard.core.deploy.templates import template_sources
 
         # Two different chat templates in the folder: onnxruntime-genai would read

@@ -461,9 +461,12 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
         refusal = getattr(backend, "system_refusal", "")
         if refusal and clean_user_text(options.system or ""):  # --system the model refuses
             raise ChatInputError(refusal)
-        note = template_note(options)
-        if note and on_progress is not None:
-            on_progress(Progress("warning", text=f"warning: {note}"))
+        notes = [template_note(options)]
+        if clean_user_text(options.system or ""):
+            notes.append(getattr(backend, "system_ignored", ""))
+        for note in filter(None, notes):
+            if on_progress is not None:
+                on_progress(Progress("warning", text=f"warning: {note}"))
         session = new_session(options, backend)
         try:
             reply = session.send(options.prompt or "", on_text=on_text, cancel=cancel)
