@@ -317,11 +317,17 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
     problems += _id_problems(options) + _size_problems(options)
     out = Plan(options, source, problems=problems, context_length=context_length(folder))
+    # The PromptTemplate is derived from and checked against the chosen chat template.
+    from slm_wizard.core.deploy.runtime_template import chosen_template_view
+
+    view = chosen_template_view(folder, options.chat_template) \
+        if (folder / "genai_config.json").is_file() else None
+    tfolder = Path(view.name) if view is not None else folder
     try:
         if options.template is not None:
-            tmpl = template_step.resolve_text(folder, options.template, options.family)
+            tmpl = template_step.resolve_text(tfolder, options.template, options.family)
         else:
-            tmpl = template_step.resolve(template_step.Options(folder, options.family,
+            tmpl = template_step.resolve(template_step.Options(tfolder, options.family,
                                                                options.prompt_template))
     except template_step.TemplateInputError as e:
         out.template_problem = str(e)
@@ -347,10 +353,12 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         if on_progress is not None:
             on_progress(Progress(PLAN, text="Checking the PromptTemplate against the model's "
                                             "chat template…"))
-        tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
+        tmpl.check = template_step.check(tfolder, tmpl.template, tmpl.family)
         tmpl.runtime = template_step.runtime_check(folder, options.chat_template)
         out.options, note = _respect_system_role(out.options, tmpl)
         out.notes += [note] if note else []
+    if view is not None:
+        view.cleanup()
     return out
 
 
