@@ -118,6 +118,8 @@ def _read_line() -> str | None:
 
 def _repl(options: step.Options, as_json: bool) -> int:
     _err(f"loading {options.model} ({options.backend})…")
+    if step.template_note(options):
+        _err(f"warning: {step.template_note(options)}")
     try:
         backend = step.open_backend(options)
     except ChatError as e:
@@ -162,6 +164,8 @@ def _loop(session: step.ChatSession, backend: step.ChatBackend, as_json: bool) -
         if command.startswith("/system"):
             session.system_prompt = command[len("/system"):].strip() or None
             _err(f"[system prompt: {session.system_prompt or '(the template default)'}]")
+            if session.system_prompt and getattr(backend, "system_ignored", ""):
+                _err(f"warning: {backend.system_ignored}")
             continue
         if command.startswith("/") and " " not in command:
             _err(f"unknown command {command}; {REPL_HELP}")

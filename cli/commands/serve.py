@@ -70,12 +70,14 @@ def run(args: argparse.Namespace) -> int:
     step.plan(options)  # bad input and a taken port: exit 2 before anything starts
     cancel = threading.Event()
     got: list[int] = []
+    pid: list[int] = []
 
     def stop(signum: int) -> None:
         got.append(signum)
         cancel.set()
 
     def ready(r: step.Ready) -> None:
+        pid.append(r.pid)
         if args.json:
             print(json.dumps({"base_url": r.base_url, "model_id": r.model_id, "pid": r.pid,
                               "port": r.port, "sdk": r.sdk}), flush=True)
@@ -100,12 +102,16 @@ def run(args: argparse.Namespace) -> int:
     with signals.on_stop_signal(stop):
         result = step.run(options, on_progress=progress, cancel=cancel, on_ready=ready,
                           on_request=request)
-    if got:
-        name = signals.signal_name(got[0])
+    # A signal to this process, or one sent to the serving process's pid (--json's "pid").
+    signum = got[0] if got else result.signum
+    if signum:
+        name = signals.signal_name(signum)
+        if not got:
+            name += f" (sent to the serving process, pid {pid[0]})" if pid else ""
         freed = f", port {result.base_url.rsplit(':', 1)[1].split('/')[0]} free" \
             if result.base_url else ""
         print(f"stopped by {name}: {len(result.requests)} request(s) served, model unloaded"
-              f"{freed} (exit {128 + got[0]})", file=sys.stderr)
-        return 128 + got[0]
+              f"{freed} (exit {128 + signum})", file=sys.stderr)
+        return 128 + signum
     print(f"error: {result.error}", file=sys.stderr)
     return 1

@@ -89,8 +89,15 @@ def validate_options(opts: ConvertOptions, info: ModelInfo | None) -> list[Issue
                   "config-file method to get the options you set.")
     if opts.adapter_dir is not None and opts.method != "auto-opt":
         error("method", "A LoRA adapter kept separate (adapter mode) is converted with `olive "
-                        "auto-opt -a`: int4 block 32 symmetric or fp32 only. For int8 or other "
-                        "int4 options, merge the adapter (--adapter-mode merge).")
+                        "auto-opt -a`: fp32 only. For int8 or int4, merge the adapter "
+                        "(--adapter-mode merge).")
+    elif opts.adapter_dir is not None and opts.precision == "int4":
+        # Measured (olive 0.13, onnxruntime-genai 0.14.1): the builder quantizes the LoRA
+        # MatMuls, and the model then fails to run with the adapter off (an empty lora_A weight).
+        error("precision", "A LoRA adapter kept separate (adapter mode) converts at fp32 only: "
+                           "at int4 the LoRA weights are quantized into the graph and the model "
+                           "cannot run with the adapter off. Choose --precision fp32, or merge "
+                           "the adapter (--adapter-mode merge) for int4.")
     if opts.precision in ("fp32", "fp16") and (opts.block_size != 32 or not opts.symmetric
                                                or opts.accuracy_level is not None):
         warn("precision", f"Block size, symmetry and accuracy level apply to int4/int8 only: "

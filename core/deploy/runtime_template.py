@@ -365,3 +365,24 @@ def _template_files(folder: Path, template: str, original: str) -> dict[str, str
     if original:
         files[ORIGINAL_FILE] = original
     return files
+
+
+def chosen_template_view(folder: Path, source: str):
+    """When `source` is CONFIG and the folder's two templates differ: a scratch copy of its small
+    files (configs, tokenizer, no weights) holding tokenizer_config.json's template in both
+    places, as the deployed copy will, so the PromptTemplate is derived from and checked against
+    the chosen template (a tempfile.TemporaryDirectory: call its cleanup()). None otherwise."""
+    import shutil
+    import tempfile
+
+    sources = template_sources(Path(folder))
+    if source != CONFIG or not sources.differ or sources.config is None:
+        return None
+    tmp = tempfile.TemporaryDirectory(prefix="slm-wizard-chosen-template-")
+    scratch = Path(tmp.name)
+    for f in Path(folder).iterdir():
+        if f.is_file() and f.suffix not in _WEIGHTS and f.stat().st_size < 64 << 20:
+            shutil.copyfile(f, scratch / f.name)
+    for name, text in _template_files(scratch, sources.config, "").items():
+        (scratch / name).write_text(text, encoding="utf-8")
+    return tmp

@@ -153,14 +153,18 @@ def derive_template(chat: ChatTemplate) -> Derivation:
         limitations.append("The model's chat template drops a system message: the `system` "
                            "field gives the model text it never saw in training.")
     if start:
-        what = ("its BOS token " + repr(start) if start in (chat.bos_token,) else repr(start))
+        # A BOS token string that also marks every turn (SmolLM2's "<|im_start|>") is no BOS here.
+        bos = chat.bos_token if chat.bos_token and start.startswith(chat.bos_token) \
+            and chat.bos_token not in p + q else ""
+        what = "its BOS token " + repr(start) if bos and start == bos else repr(start)
+        missed = ("its BOS token" if start == bos else
+                  "its BOS token and its default system text" if bos else
+                  "its default system text")
         limitations.append(
             f"The model's template starts every conversation with {what}. A PromptTemplate has no "
             "field rendered for every conversation: it is in `system`, so at run time a "
-            "conversation without a system message starts without it"
-            + (" (the model then runs without its BOS token)." if chat.bos_token
-               and start.startswith(chat.bos_token) else
-               " (the model then misses its default system text: send it as the system message)."))
+            f"conversation without a system message starts without it (the model then misses "
+            + missed + (")." if start == bos else ": send it as the system message)."))
     template = {"system": system, "user": p + C + y, "assistant": z + C + w, "prompt": p + C + q}
     try:
         validate_template(template)

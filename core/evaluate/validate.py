@@ -232,7 +232,10 @@ def answer_domain(backend: Any, cases: Sequence[DomainCase], *, settings: Any | 
             break
         has_format = case.format is not None or case.schema is not None
         pieces: list[str] = []
+        refusal = getattr(backend, "system_refusal", "") if case.system else ""
         try:
+            if refusal:  # the line's "system" is what the model's template refuses: say so
+                raise ChatError(f'the line\'s "system": {refusal}')
             text = backend.generate(case.messages(), settings, on_text=pieces.append,
                                     cancel=cancel).text
         except ChatError as exc:

@@ -19,8 +19,9 @@ and other Unicode pass unchanged.
 Token counts: the ort backend counts the generator's tokens. The foundry backend's streamed
 chunks are not tokens (its OpenAI-style chunks carry no usage): its generated tokens are the
 reply encoded with the model's own tokenizer.json (exact for the text the model generated; the
-chunk count only when the tokenizer cannot be loaded), and its prompt tokens come from the SDK's
-preflight of the same request. Foundry's native
+chunk count only when the tokenizer cannot be loaded; a reply cut by max tokens counts them all,
+even tokens that decode to no text), and its prompt tokens come from the SDK's preflight of the
+same request. Foundry's native
 runtime generates on its own thread and queues the chunks, so its times are those at which the
 chunks reach Python: with a tiny model the runtime runs ahead and decode tokens/s is inflated.
 
@@ -282,6 +283,17 @@ def system_refusal(folder: Path) -> str:
 
     role, why = system_role(Path(folder))
     return no_system_role_message(Path(folder), why) if role == SYSTEM_REFUSED else ""
+
+
+def system_ignored(folder: Path) -> str:
+    """Why a system prompt would not reach this model ("" when it does): its chat template drops
+    a system message (Phi-3-mini's), so the chat goes on without it."""
+    from slm_wizard.core.deploy.template_derive import SYSTEM_IGNORED, system_role
+
+    role, _ = system_role(Path(folder))
+    return ("the model's chat template drops a system message: the system prompt does not "
+            "reach the model (put its text in your message instead)"
+            if role == SYSTEM_IGNORED else "")
 
 
 _ENGINE_ERROR = re.compile(r"^(?:.*?: )?(?P<why>[^:\n]*?) at row \d+, column \d+:", re.S)

@@ -24,6 +24,7 @@ from slm_wizard.core.runtime.chat import (
     reply_encoder,
     special_pattern,
     special_token_strings,
+    system_ignored,
     system_refusal,
 )
 from slm_wizard.core.runtime.metrics import ReplyClock
@@ -61,6 +62,7 @@ class FoundryBackend:
             path = None
         self._pattern = special_pattern(special_token_strings(path) if path else [])
         self.system_refusal = system_refusal(path) if path else ""
+        self.system_ignored = system_ignored(path) if path else ""
         self._encode = reply_encoder(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -139,7 +141,9 @@ class FoundryBackend:
             reason = ("cancelled" if cancelled else "eos" if finish != "length" else
                       "context" if s.max_tokens < settings.max_tokens else "length")
             text = "".join(parts)
-            if self._encode is not None and text:
+            if finish == "length" and not cancelled:  # it stopped at the limit: that many
+                clock.count = s.max_tokens  # (even when they decode to no text, e.g. bytes)
+            elif self._encode is not None and text:
                 clock.count = len(self._encode(text))  # exact: the chunks are not tokens
             return Reply(text, clock.stats(n_prompt, reason))
 

@@ -103,7 +103,7 @@ def _serve(conn: Connection, kind: str, model: str, kw: dict[str, Any]) -> None:
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
     conn.send(("ready", backend.name, int(backend.max_length), os.getpid(),
-               getattr(backend, "system_refusal", "")))
+               getattr(backend, "system_refusal", ""), getattr(backend, "system_ignored", "")))
     cancel = _CancelFlag(conn)
     try:
         while True:
@@ -222,6 +222,7 @@ class ChildBackend:
         self._conn: Connection | None = None
         self.live = LiveFigures()
         self.system_refusal = ""
+        self.system_ignored = ""
         key = os.urandom(32)
         task = {"key": key.hex(), "kind": kind, "model": self.model, "parent": os.getpid(),
                 "kw": {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}}
@@ -257,6 +258,7 @@ class ChildBackend:
         self.name, self.max_length = message[1], message[2]
         # Why the model takes no system prompt ("" when it does), for the settings dialog.
         self.system_refusal = str(message[4]) if len(message) > 4 else ""
+        self.system_ignored = str(message[5]) if len(message) > 5 else ""
         if kind == "ort":
             self.model_dir = Path(self.model).expanduser()
 

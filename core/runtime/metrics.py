@@ -103,7 +103,7 @@ class ReplyClock:
                              f"not {finish_reason!r}")
         end = time.perf_counter()
         total = end - self.start
-        ttft = (self.first - self.start) if self.count else total
+        ttft = (self.first - self.start) if self.first else total  # count may be set by hand
         decode_span = self.last - self.first
         decode_tps = (self.count - 1) / decode_span if self.count > 1 and decode_span > 0 else 0.0
         return ReplyStats(

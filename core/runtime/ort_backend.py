@@ -21,6 +21,7 @@ from slm_wizard.core.runtime.chat import (
     _safe_messages,
     special_pattern,
     special_token_strings,
+    system_ignored,
     system_refusal,
 )
 from slm_wizard.core.runtime.metrics import ReplyClock
@@ -64,6 +65,14 @@ class OrtBackend:
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
         self._pattern = special_pattern(special_token_strings(folder))
         self.system_refusal = system_refusal(folder)
+        self.system_ignored = system_ignored(folder)
+        from slm_wizard.core.deploy.templates import template_sources
+
+        # Two different chat templates in the folder: onnxruntime-genai would read
+        # tokenizer_config.json's first; render the one transformers, the template check and
+        # deploy's copy use (chat_template.jinja) instead, so the chat is what was checked.
+        sources = template_sources(folder)
+        self._template = sources.reference if sources.differ and sources.reference else None
         self._lock = threading.Lock()
         # LoRA adapters written beside the model (core.adapter's adapter route), by file stem.
         files = sorted(folder.glob("*.onnx_adapter"))
@@ -83,6 +92,7 @@ class OrtBackend:
         safe = _safe_messages(messages, self._pattern)
         try:
             return self._tokenizer.apply_chat_template(json.dumps(safe),
+                                                       template_str=self._template,
                                                        add_generation_prompt=True)
         except Exception as e:
             raise ChatError(f"The model's chat template failed: {_first_line(e)}") from e

@@ -162,8 +162,12 @@ async def _relay(task: dict, events: _Events, upstream: str, model_id: str, vers
         port = await relay.start(host, port)
     except OSError as e:
         raise ServeError("port", f"{host}:{port} cannot be used: {e.strerror or e}") from None
-    with contextlib.suppress(ValueError):  # SIGTERM: stop as "stop" does
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    def on_sigterm() -> None:  # someone's `kill PID` of this process: stop as "stop" does
+        task["signal"] = int(signal.SIGTERM)  # and tell the parent (main's "stopped" event)
+        stop.set()
+
+    with contextlib.suppress(ValueError):
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     threading.Thread(target=_watch_stdin, args=(loop, stop), daemon=True).start()
     events.send("ready", base_url=f"http://{url_host(host)}:{port}{LOCAL_ROUTE}",
                 model_id=model_id, pid=os.getpid(), upstream=upstream.rstrip("/") + LOCAL_ROUTE,
@@ -194,7 +198,7 @@ def main() -> int:
     except Exception as e:  # noqa: BLE001 - reported to the parent, which shows it
         events.send("error", kind="start", message=f"{type(e).__name__}: {e}")
         return 1
-    events.send("stopped")
+    events.send("stopped", **({"signal": task["signal"]} if task.get("signal") else {}))
     return 0
 
 
@@ -274,6 +278,21 @@ class ServiceProcess:
         except queue.Empty:
             return None
         return {"event": "ended"} if event is None else event
+
+    def end_reason(self, timeout: float = 2.0) -> str:
+        """How the child ended once its output closed: "ended by itself (exit code N)", or
+        "was ended by SIGTERM" when a signal (someone's `kill` of its pid) ended it."""
+        try:
+            code = self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"(pid {self.pid}) closed its output"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"(pid {self.pid}) was ended by {name}"
+        return f"(pid {self.pid}) ended by itself (exit code {code})"
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Ask the child to stop (unload, stop the service, free the port) and wait; ends it by

@@ -237,6 +237,21 @@ def options_for(record: RunRecord, backend: str,
 
 # --- running ---------------------------------------------------------------------------------
 
+def template_note(options: Options) -> str:
+    """What to know about the chat template the chat renders ("" nothing): a converted folder
+    with two different chat templates is chatted with chat_template.jinja's."""
+    if options.backend != "ort":
+        return ""
+    from slm_wizard.core.deploy.templates import template_sources
+
+    if not template_sources(Path(str(options.model)).expanduser()).differ:
+        return ""
+    return ("the folder holds two different chat templates: this chat renders "
+            "chat_template.jinja's (the one transformers, `slm-wizard template` and deploy use), "
+            "not tokenizer_config.json's, which onnxruntime-genai and Foundry Local's runtime "
+            "would read first on this folder")
+
+
 def open_backend(options: Options) -> ChatBackend:
     """Open the backend of `options` (kept open by the caller; close it when done): in a child
     process (core.genproc.ChildBackend, whose `pid` is the generating process) unless
@@ -433,7 +448,8 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
 
     `on_progress` gets a `Progress` saying what is happening; `on_text(piece)` gets the reply as
     it streams; `cancel` stops the reply between two tokens. Raises ChatInputError for options
-    that cannot run; a load or generation failure is a FAIL result with the message."""
+    that cannot run (a system prompt the model's chat template refuses among them); a load or
+    generation failure is a FAIL result with the message."""
     options.validate(one_shot=True)
     if on_progress is not None:
         on_progress(Progress("load", text=f"loading {options.model} ({options.backend})…"))
@@ -442,6 +458,15 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
     except ChatError as e:
         return failure_of(options.backend, e)
     try:
+        refusal = getattr(backend, "system_refusal", "")
+        if refusal and clean_user_text(options.system or ""):  # --system the model refuses
+            raise ChatInputError(refusal)
+        notes = [template_note(options)]
+        if clean_user_text(options.system or ""):
+            notes.append(getattr(backend, "system_ignored", ""))
+        for note in filter(None, notes):
+            if on_progress is not None:
+                on_progress(Progress("warning", text=f"warning: {note}"))
         session = new_session(options, backend)
         try:
             reply = session.send(options.prompt or "", on_text=on_text, cancel=cancel)

@@ -19,6 +19,7 @@ import functools
 import os
 import re
 import threading
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,10 @@ def suggest_name(onnx_dir: Path, model_dir: Path | None = None, is_demo: bool = 
 
     base = "lumo-demo" if is_demo else (output_name(model_dir) if model_dir else
                                         Path(onnx_dir).name)
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "my-model"
+    # Accented letters keep their base letter ("Mon modèle ü" -> "Mon-modele-u").
+    ascii_base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_base)
+    name = re.sub(r"-{2,}", "-", name).strip("-.") or "my-model"
     return name[:64]
 
 
@@ -313,11 +317,17 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         problems += [f"{folder} cannot be deployed: {p}" for p in _folder_problems(folder)[:1]]
     problems += _id_problems(options) + _size_problems(options)
     out = Plan(options, source, problems=problems, context_length=context_length(folder))
+    # The PromptTemplate is derived from and checked against the chosen chat template.
+    from slm_wizard.core.deploy.runtime_template import chosen_template_view
+
+    view = chosen_template_view(folder, options.chat_template) \
+        if (folder / "genai_config.json").is_file() else None
+    tfolder = Path(view.name) if view is not None else folder
     try:
         if options.template is not None:
-            tmpl = template_step.resolve_text(folder, options.template, options.family)
+            tmpl = template_step.resolve_text(tfolder, options.template, options.family)
         else:
-            tmpl = template_step.resolve(template_step.Options(folder, options.family,
+            tmpl = template_step.resolve(template_step.Options(tfolder, options.family,
                                                                options.prompt_template))
     except template_step.TemplateInputError as e:
         out.template_problem = str(e)
@@ -343,10 +353,12 @@ def plan(options: Options, *, on_progress: ProgressFn | None = None,
         if on_progress is not None:
             on_progress(Progress(PLAN, text="Checking the PromptTemplate against the model's "
                                             "chat template…"))
-        tmpl.check = template_step.check(folder, tmpl.template, tmpl.family)
+        tmpl.check = template_step.check(tfolder, tmpl.template, tmpl.family)
         tmpl.runtime = template_step.runtime_check(folder, options.chat_template)
         out.options, note = _respect_system_role(out.options, tmpl)
         out.notes += [note] if note else []
+    if view is not None:
+        view.cleanup()
     return out
 
 

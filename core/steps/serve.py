@@ -199,6 +199,7 @@ class Result:
     requests: list[RequestFigures] = field(default_factory=list)
     deployed: str = ""  # the id a folder was deployed as first
     ended: str = ""  # "stopped" (cancel) or why the endpoint ended by itself
+    signum: int = 0  # the signal a `kill` of the serving process's pid stopped it with
 
     @property
     def ok(self) -> bool:
@@ -287,10 +288,13 @@ def run(options: Options, *, on_progress: ProgressFn | None = None,
                 result.requests.append(figures)
                 if on_request is not None:
                     on_request(figures)
+            elif event["event"] == "stopped" and event.get("signal"):  # `kill` of its pid
+                result.ended, result.signum = "stopped", int(event["signal"])
+                break
             elif event["event"] in ("ended", "stopped", "error"):
                 result.status = Status.FAIL
                 result.ended = result.error = event.get("message") or (
-                    f"the serving process ended by itself (its output: {service.log_path})")
+                    f"the serving process {service.end_reason()} (its output: {service.log_path})")
                 break
         else:
             result.ended = "stopped"

@@ -48,7 +48,7 @@ HELP = {
     "output": "new or empty; a non-empty folder is replaced only after you confirm",
     "base": "the LoRA adapter's base model: a local folder, checked against the adapter",
     "adapter": "merge: one model (deployable) · adapter: base + .onnx_adapter "
-               "(onnxruntime-genai only)",
+               "(fp32; onnxruntime-genai only)",
 }
 PRECISION_OPTIONS = [(f"{p} · {label}", p) for p, label in convert_step.PRECISION_CHOICES]
 AUTO = "auto"  # the method the plan chooses (Options.method None)

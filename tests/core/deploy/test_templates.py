@@ -105,6 +105,14 @@ def test_published_templates_detected_derived_and_checked_token_by_token(
     assert_probes(check, role, bool(start))
     if start:
         assert any("starts every conversation with" in w for w in check.warnings)
+        # What a conversation without a system message misses is named truly: a BOS token only
+        # when the start has one that is not also every turn's marker (SmolLM2's BOS is
+        # "<|im_start|>"), the default system text whenever there is more than that.
+        warn = next(w for w in derived.limitations if "starts every conversation" in w)
+        real_bos = bool(bos) and derived.start.startswith(bos) and \
+            bos not in derived.template["user"]
+        assert ("BOS" in warn) is real_bos, warn
+        assert ("default system text" in warn) is (derived.start != bos), warn
     if role == SYSTEM_REFUSED:
         assert any("no system role" in w for w in check.warnings)
 

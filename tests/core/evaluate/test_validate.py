@@ -377,3 +377,28 @@ def test_cancel_stops_the_checklist(backend, domain_cases):
     assert [c.id for c in result.checks] == ["domain", "format"]
     assert result.checks[0].data["total"] == 3
     assert result.summary_line().endswith("(cancelled)")
+
+
+def test_a_domain_line_with_a_system_the_model_refuses_names_the_line_and_the_fix():
+    """A domain line's "system" on a model whose chat template refuses a system message (Gemma):
+    the answer's error says it is the line's "system" and how to fix it, not the engine's raw
+    "System role not supported at row 1, column 74: ..."; other lines are asked as usual."""
+    from slm_wizard.core.evaluate.validate import DomainCase, answer_domain
+    from slm_wizard.core.runtime.chat import Reply
+    from slm_wizard.core.runtime.metrics import ReplyStats
+
+    class Gemma:
+        system_refusal = ("This model has no system role: its chat template refuses a system "
+                          "message (System role not supported). Clear the system prompt")
+        asked: list = []
+
+        def generate(self, messages, settings, on_text=None, cancel=None):
+            self.asked.append(messages)
+            return Reply("Bye", ReplyStats(5, 1, 0.01, 500.0, 100.0, 0.02, False, "eos"))
+
+    answers = answer_domain(Gemma(), [DomainCase("Hi", "Hello", system="Be brief"),
+                                      DomainCase("Bye", "Bye")])
+    assert answers[0].correct is False
+    assert answers[0].error.startswith('the line\'s "system": This model has no system role')
+    assert answers[1].correct is True and not answers[1].error
+    assert Gemma.asked == [[{"role": "user", "content": "Bye"}]]

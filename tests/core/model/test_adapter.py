@@ -193,6 +193,21 @@ def test_adapter_mode_refuses_the_config_method(lora_adapter: Path, tmp_path: Pa
     assert not merged.errors and merged.conversion.adapter_dir is None
 
 
+def test_adapter_mode_refuses_int4_before_converting(lora_adapter: Path, tmp_path: Path) -> None:
+    """At int4 (the default precision) `olive auto-opt -a` quantizes the LoRA MatMuls and the
+    model fails to run with the adapter off (measured): refused before converting, with the
+    two ways that work; fp32 adapter mode and int4 merge mode are planned."""
+    p = convert_step.plan(convert_step.Options(lora_adapter, output_dir=tmp_path / "o",
+                                               adapter_mode="adapter"))
+    assert p.options.precision == "int4"
+    assert any(i.field == "precision" and "fp32 only" in i.message and "--adapter-mode merge"
+               in i.message for i in p.errors)
+    for precision, mode in (("fp32", "adapter"), ("int4", "merge")):
+        ok = convert_step.plan(convert_step.Options(lora_adapter, output_dir=tmp_path / "o",
+                                                    precision=precision, adapter_mode=mode))
+        assert not ok.errors, (precision, mode, ok.errors)
+
+
 def test_the_merge_plan_holds_its_steps_and_reuses_a_known_inspection(
         lora_adapter: Path, demo_model: Path, other_base: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -146,3 +146,72 @@ def test_foundry_reply_tokens_are_counted_with_the_tokenizer_not_the_chunks(
     expected = len(backend._encode(text))
     assert expected > 2 and reply.stats.generated_tokens == expected
     assert reply.stats.prompt_tokens == 7
+
+
+@pytest.mark.parametrize("pieces", [[], ["", "\ufffd"], ["ab"]])
+def test_foundry_reply_cut_by_max_tokens_counts_max_tokens(pieces, monkeypatch) -> None:
+    """A reply the runtime cut at max tokens has exactly max tokens, even when they decode to
+    little or no text (a random model's stray bytes): it is not "0 tokens · max tokens"."""
+    import threading
+    from types import SimpleNamespace
+
+    from slm_wizard.core.runtime import chat, foundry_backend
+
+    class FakeClient:
+        settings = SimpleNamespace(max_tokens=0, temperature=0, top_p=0, top_k=0)
+
+        def complete_streaming_chat(self, messages):
+            def gen():
+                for piece in pieces:
+                    delta = SimpleNamespace(content=piece, role=None)
+                    yield SimpleNamespace(choices=[SimpleNamespace(delta=delta,
+                                                                   finish_reason=None)])
+                end = SimpleNamespace(content=None, role=None)
+                yield SimpleNamespace(choices=[SimpleNamespace(delta=end, finish_reason="length")])
+            return gen()
+
+    backend = object.__new__(foundry_backend.FoundryBackend)
+    backend._lock, backend._model, backend._client = threading.Lock(), object(), FakeClient()
+    backend.max_length, backend.model_id = 512, "fake:1"
+    backend._pattern = chat.special_pattern([])
+    backend._encode = lambda text: list(text.encode())  # one id per byte
+    backend.system_refusal = ""
+    monkeypatch.setattr(backend, "_prompt_tokens", lambda safe: 7, raising=False)
+    reply = backend.generate([{"role": "user", "content": "Hi"}],
+                             GenerationSettings(max_tokens=8, temperature=0.0))
+    assert reply.text == "".join(pieces)
+    assert reply.stats.generated_tokens == 8 and reply.stats.finish_reason == "length"
+    assert 0 <= reply.stats.ttft_s <= reply.stats.total_s
+
+
+def test_a_folder_with_two_chat_templates_is_chatted_with_the_checked_one(
+    demo_onnx: Path, tmp_path: Path,
+) -> None:
+    """tokenizer_config.json's chat_template differs from chat_template.jinja: onnxruntime-genai
+    would render the former, while transformers, the template check and deploy's copy use the
+    latter. The ort chat renders the checked one (same prompt tokens as the folder with only
+    it), and the one-shot chat says so."""
+    import json
+
+    from slm_wizard.core.steps import chat as step
+
+    dual = tmp_path / "dual dir"
+    shutil.copytree(demo_onnx, dual)
+    config = json.loads((dual / "tokenizer_config.json").read_text())
+    config["chat_template"] = GEMMA2.replace("raise_exception('System role not supported')",
+                                             "'<|im_start|>system\\nDefault text.<|im_end|>\\n'")
+    (dual / "tokenizer_config.json").write_text(json.dumps(config))
+    user = [{"role": "user", "content": "What does the lock do?"}]
+    want = open_backend("ort", demo_onnx)
+    got = open_backend("ort", dual)
+    try:
+        assert got.count_tokens(user) == want.count_tokens(user)
+        assert got.prompt(user) == want.prompt(user)
+    finally:
+        want.close()
+        got.close()
+    seen: list = []
+    result = step.run(step.Options(str(dual), prompt="Hi", max_tokens=4, in_process=True),
+                      on_progress=seen.append)
+    assert not result.error and result.stats.generated_tokens > 0
+    assert any(p.phase == "warning" and "two different chat templates" in p.text for p in seen)

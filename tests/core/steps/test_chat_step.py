@@ -302,3 +302,76 @@ def test_send_answers_in_a_kept_session_and_a_generation_failure_is_an_answer() 
     assert len(session.history) == 2
     failed = step.send(step.Options("/m", prompt="   "), session=session)
     assert failed.reply is None and "empty" in failed.error
+
+
+def test_a_system_prompt_the_template_refuses_is_refused_input_exit_2(
+    tmp_path, monkeypatch, capsys,
+) -> None:
+    """`chat --system` on a model whose chat template refuses a system message (Gemma) is the
+    user's input refused (exit 2, the advice on stderr), not a failed run (exit 1); nothing is
+    generated and the model is closed. Without --system it answers."""
+    from tests.helpers.folders import make_onnx
+
+    refusal = "This model has no system role: (System role not supported). Clear the system prompt"
+
+    class Refusing:
+        name, max_length, system_refusal = "ort", 128, refusal
+        sent: list[list[dict[str, str]]] = []
+        closed = 0
+
+        def generate(self, messages, settings, on_text=None, cancel=None):
+            from slm_wizard.core.runtime.chat import Reply
+            self.sent.append(messages)
+            return Reply("Hello", ReplyStats(5, 1, 0.01, 500.0, 100.0, 0.02, False, "eos"))
+
+        def close(self) -> None:
+            Refusing.closed += 1
+
+    monkeypatch.setattr(step, "open_backend", lambda options: Refusing())
+    folder = str(make_onnx(tmp_path / "gemma"))
+    code = main(["chat", folder, "--prompt", "Hi", "--system", "Be brief."])
+    err = capsys.readouterr().err
+    assert code == 2 and "no system role" in err and "Traceback" not in err
+    assert Refusing.sent == [] and Refusing.closed == 1
+    assert main(["chat", folder, "--prompt", "Hi"]) == 0
+    assert Refusing.sent and all(m["role"] != "system" for m in Refusing.sent[0])
+
+
+def test_a_system_prompt_the_template_drops_is_warned_about(tmp_path, monkeypatch,
+                                                            capsys) -> None:
+    """Phi-3-mini's published template drops a system message: `chat --system` still answers
+    (exit 0) but says the system prompt does not reach the model; a template that keeps it
+    (Llama 3) has no such note."""
+    from slm_wizard.core.runtime.chat import system_ignored
+    from tests.helpers.folders import make_onnx
+    from tests.helpers.templates import DATA, tiny_tokenizer_json
+
+    def folder(name: str, bos: str, eos: str) -> Path:
+        template = (DATA / f"{name}.jinja").read_text(encoding="utf-8")
+        out = make_onnx(tmp_path / name)
+        (out / "tokenizer.json").write_text(tiny_tokenizer_json(template, bos, eos))
+        (out / "tokenizer_config.json").write_text(json.dumps({
+            "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": template,
+            "bos_token": bos, "eos_token": eos}))
+        return out
+
+    phi3 = folder("microsoft-phi-3-mini", "<s>", "<|endoftext|>")
+    llama = folder("meta-llama-3-instruct", "<|begin_of_text|>", "<|eot_id|>")
+    note = system_ignored(phi3)
+    assert "drops a system message" in note and system_ignored(llama) == ""
+
+    class Dropping:
+        name, max_length, system_refusal, system_ignored = "ort", 128, "", note
+
+        def generate(self, messages, settings, on_text=None, cancel=None):
+            from slm_wizard.core.runtime.chat import Reply
+            return Reply("Hello", ReplyStats(5, 1, 0.01, 500.0, 100.0, 0.02, False, "eos"))
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(step, "open_backend", lambda options: Dropping())
+    assert main(["chat", str(phi3), "--prompt", "Hi", "--system", "Be brief."]) == 0
+    assert f"warning: {note}" in capsys.readouterr().err
+    assert main(["chat", str(phi3), "--prompt", "Hi"]) == 0
+    assert "drops a system message" not in capsys.readouterr().err

@@ -453,3 +453,45 @@ def test_inference_model_json_gets_the_umask_mode_in_the_model_folder_and_the_ca
     assert result.ok and result.deploy is not None and result.deploy.exported, result.error
     for path in (onnx_dir / im.FILENAME, tmp_path / "c" / "custom" / "m" / im.FILENAME):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.parametrize("folder, name", [
+    ("Mon modèle ü-int4", "Mon-modele-u-int4"),  # accents keep their letter, no "--"
+    ("my run  (v2)-int4", "my-run-v2-int4"),
+    ("日本語-int4", "int4"),
+    ("???", "my-model"),
+])
+def test_suggested_name_from_a_non_ascii_folder_is_readable_and_valid(folder, name,
+                                                                     tmp_path) -> None:
+    got = deploy_step.suggest_name(tmp_path / folder)
+    assert got == name
+    assert im.validate_name(got) == got
+
+
+def test_the_prompt_template_is_derived_and_checked_from_the_chosen_chat_template(
+    tmp_path: Path,
+) -> None:
+    """--chat-template tokenizer_config.json deploys that template: the PromptTemplate is
+    derived from it and checked against it (Qwen2.5's default system text: the closest a
+    PromptTemplate can be), not against chat_template.jinja's plain ChatML (token for token)."""
+    import glob
+    import tempfile
+
+    from slm_wizard.core.deploy.template_check import LIMITED, MATCH
+    from tests.helpers.templates import CHATML, QWEN25, make_template_onnx
+
+    folder = make_template_onnx(tmp_path / "dual", "qwen")
+    (folder / "chat_template.jinja").write_text(CHATML)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = QWEN25
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    before = set(glob.glob(f"{tempfile.gettempdir()}/slm-wizard-chosen-template-*"))
+    plans = {source: deploy_step.plan(deploy_step.Options(
+        folder, "dual", cache_dir=tmp_path / "cache", chat_template=source)).template
+        for source in ("chat_template.jinja", "tokenizer_config.json")}
+    assert plans["chat_template.jinja"].check.verdict == MATCH
+    chosen = plans["tokenizer_config.json"]
+    assert chosen.check.verdict == LIMITED
+    assert any("default system text" in w for w in chosen.check.warnings)
+    assert "You are Qwen" not in chosen.template["user"]
+    assert set(glob.glob(f"{tempfile.gettempdir()}/slm-wizard-chosen-template-*")) == before

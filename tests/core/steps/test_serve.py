@@ -308,6 +308,42 @@ def test_cli_signal_unloads_frees_the_port_and_exits(deployed, sig) -> None:
     assert _registrations(cache) == before
 
 
+def test_cli_a_kill_of_the_printed_pid_stops_it_like_a_signal_to_serve(deployed) -> None:
+    """--json's "pid" is the serving process: `kill -TERM <pid>` stops the endpoint as a SIGTERM
+    to `slm-wizard serve` does (exit 143, model unloaded, port freed), and says where the
+    signal went; it is not "the serving process ended by itself" (exit 1)."""
+    model_id, cache = deployed
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slm_wizard.cli", "serve", model_id, "--port", "0",
+         "--cache-dir", str(cache), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["pid"] != proc.pid
+        os.kill(ready["pid"], signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"stopped by SIGTERM (sent to the serving process, pid "
+                           f"{ready['pid']}): 0 request(s)")
+    assert _port_free(ready["port"]) and _gone(ready["pid"])
+
+
+def test_a_serving_process_killed_outright_is_named_not_ended_by_itself() -> None:
+    from slm_wizard.core.runtime.serveproc import ServiceProcess
+
+    service = object.__new__(ServiceProcess)
+    for code, words in (("import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+                         "was ended by SIGKILL"),
+                        ("raise SystemExit(3)", "ended by itself (exit code 3)")):
+        service._proc = subprocess.Popen([sys.executable, "-c", code])
+        service.pid = service._proc.pid
+        assert service.end_reason(timeout=30) == f"(pid {service.pid}) {words}"
+
+
 def test_record_and_summary_hold_the_serve_step() -> None:
     from slm_wizard.core.run.record import RunRecord, StepRecord
     from slm_wizard.core.run.summary import figures, reproduce_commands, step_rows
