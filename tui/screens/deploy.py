@@ -149,6 +149,7 @@ class DeployScreen(StepScreen):
         self.detected: tuple[str, float, list[str]] | None = None
         self.plan: deploy_step.Plan | None = None  # the last plan shown
         self.template_check = None  # the plan's check of the fields as they are
+        self._queued: tuple[bool, bool] | None = None  # Deploy pressed during a check
         self.deployed: tuple[str, str, Path] | None = None  # (name, version, cache)
         # The family whose preset the fields were last filled with; None: the template derived
         # from the model's own chat template.
@@ -325,8 +326,17 @@ class DeployScreen(StepScreen):
         tok_box = self.query_one("#preview-tokenizer", Static)
         if not tok_box.content:
             tok_box.update(Text("Model's chat template\nrendering…", style="dim"))
+        done = self._first_plan_done if first else self._plan_done
+
+        def planned(outcome: Outcome) -> None:
+            done(outcome)
+            if self._queued is not None and not self.step_running("plan"):
+                replace, allow = self._queued  # Deploy was pressed during the check
+                self._queued = None
+                self.start_deploy(replace, allow)
+
         self.run_step(deploy_step.plan, self._plan_options(template), group="plan",
-                      done=self._first_plan_done if first else self._plan_done)
+                      done=planned)
 
     def _first_plan_done(self, outcome: Outcome) -> None:
         """The fields start from the template the step picked: the one derived from the
@@ -568,6 +578,11 @@ class DeployScreen(StepScreen):
     def start_deploy(self, replace: bool, allow_mismatch: bool = False) -> None:
         """The deploy step's runner, as `slm-wizard deploy` runs it."""
         if self.step_running() or self.onnx_dir is None:
+            return
+        if self.step_running("plan"):  # the fields are still being checked: deploy after
+            self._queued = (replace, allow_mismatch)
+            self.query_one("#deploy-outcome", Static).update(
+                Text("Deploying once the template check is done…", style="dim"))
             return
         opts = self._collect(replace)
         if opts is None:

@@ -468,3 +468,38 @@ def test_deploy_snapshot(wizard, snap_compare, demo_onnx: Path) -> None:
 def test_deploy_snapshot_80x24(wizard, snap_compare, demo_onnx: Path) -> None:
     """Issue 14: at 80x24 the buttons and the outcome are docked in view, Deploy focused."""
     assert _deploy_snapshot(wizard, snap_compare, demo_onnx, (80, 24))
+
+
+async def test_deploy_pressed_during_the_template_check_runs_after_it(wizard, tmp_path,
+                                                                     monkeypatch) -> None:
+    """The check is a child process that can take seconds on a busy machine: Deploy pressed
+    meanwhile is not lost (nor refused for fields not filled yet): it runs once the check ends."""
+    import threading
+
+    from slm_wizard.core.steps import deploy as deploy_step
+    from tests.helpers.templates import make_template_onnx
+
+    release, real_plan, ran = threading.Event(), deploy_step.plan, []
+
+    def slow_plan(options, **kw):
+        release.wait(30)
+        return real_plan(options, **kw)
+
+    def fake_run(options, **kw):
+        ran.append(options)
+        raise deploy_step.Refused("stopped here: the test only needs to see it start")
+
+    monkeypatch.setattr(deploy_step, "plan", slow_plan)
+    monkeypatch.setattr(deploy_step, "run", fake_run)
+    onnx = make_template_onnx(tmp_path / "onnx")
+    state = converted_record(tmp_path / "hf", onnx, foundry_cache=tmp_path / "cache")
+    async with wizard.run("deploy", state, size=SIZE) as pilot:
+        screen = pilot.app.screen
+        await pilot.pause()
+        assert screen.step_running("plan") and screen.template_check is None
+        await _click(pilot, screen, "#deploy")
+        assert "once the template check is done" in _text(screen, "#deploy-outcome")
+        assert not ran
+        release.set()
+        await wait_until(pilot, lambda: bool(ran), 30, "the deployment to start")
+        assert ran[0].template and "{Content}" in ran[0].template["prompt"]
